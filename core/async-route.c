@@ -1,0 +1,330 @@
+/* The async route: handlers called on the GLib main loop.
+ *
+ * Each async consumer has a GSource on the runtime's main context. Its
+ * dispatch calls the handler for the next event with a ChimeCompletion;
+ * when the handler completes at once, the next event follows in the same
+ * dispatch, otherwise the source sleeps until the completion (from any
+ * thread) or the handler's deadline wakes it. So a handler's calls are
+ * ordered, while different handlers' calls overlap (LangChain's gather).
+ * No timer is created per call: the deadline is the source's ready time. */
+#include "config.h"
+
+#include "dispatcher-private.h"
+
+/* Events per main-loop dispatch, so one busy handler cannot starve the
+ * loop. */
+#define BUDGET 256
+
+enum {
+  COMPLETION_PENDING,
+  COMPLETION_DONE,
+  COMPLETION_ABANDONED,
+};
+
+struct _ChimeCompletion {
+  ChimeConsumer *consumer;
+  ChimeEvent    *event;        /* a reference, held while in flight */
+  gint           state;
+  GError        *error;        /* written before state becomes DONE */
+  gboolean       is_fallback;  /* this call is the llm_start fallback */
+};
+
+typedef struct {
+  GSource        source;
+  ChimeConsumer *consumer;
+  gboolean       dispatching;  /* main thread only */
+} AsyncSource;
+
+void
+chime_completion_free (ChimeCompletion *completion)
+{
+  if (completion == NULL)
+    return;
+  g_clear_pointer (&completion->event, chime_event_unref);
+  g_clear_error (&completion->error);
+  g_free (completion);
+}
+
+ChimeEvent *
+chime_completion_get_event (ChimeCompletion *completion)
+{
+  return completion->event;
+}
+
+static void
+finish (ChimeCompletion *completion,
+        GError          *error)
+{
+  ChimeConsumer *consumer = completion->consumer;
+  AsyncSource *source = (AsyncSource *) consumer->source;
+  gint pending = COMPLETION_PENDING;
+
+  completion->error = error;
+  if (__atomic_compare_exchange_n (&completion->state, &pending, COMPLETION_DONE, FALSE,
+                                   __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+    {
+      /* Completed inside the call: the dispatch loop is looking. */
+      if (source->dispatching && g_main_context_is_owner (g_source_get_context (consumer->source)))
+        return;
+      g_source_set_ready_time (consumer->source, 0);
+      return;
+    }
+  completion->error = NULL;
+  if (pending == COMPLETION_ABANDONED)
+    g_log ("chime", G_LOG_LEVEL_INFO, "handler '%s' (%s) completed %s after its timeout",
+           consumer->handler->settings.name, consumer->handler->descriptor->name,
+           chime_event_type_to_string (chime_event_get_event_type (completion->event)));
+  else
+    g_critical ("handler '%s' (%s) completed the same %s twice",
+                consumer->handler->settings.name, consumer->handler->descriptor->name,
+                chime_event_type_to_string (chime_event_get_event_type (completion->event)));
+  if (error != NULL)
+    g_error_free (error);
+}
+
+void
+chime_completion_complete (ChimeCompletion *completion)
+{
+  g_return_if_fail (completion != NULL);
+  finish (completion, NULL);
+}
+
+void
+chime_completion_fail (ChimeCompletion *completion,
+                       GError          *error)
+{
+  g_return_if_fail (completion != NULL);
+  if (error == NULL)
+    error = g_error_new_literal (CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
+                                 "the handler failed without an error");
+  finish (completion, error);
+}
+
+/* The consumer has finished (or abandoned) the event in flight. */
+static void
+end_in_flight (ChimeConsumer *consumer)
+{
+  ChimeDispatcher *d = consumer->dispatcher;
+  guint64 done = consumer->in_flight_pos + 1;
+
+  consumer->in_flight = FALSE;
+  consumer->deadline = 0;
+  if (consumer->completion != NULL)
+    g_clear_pointer (&consumer->completion->event, chime_event_unref);
+  if (d->on_full != CHIME_ON_FULL_BLOCK)
+    {
+      g_mutex_lock (&consumer->lock);
+      __atomic_store_n (&consumer->done, consumer->read, __ATOMIC_RELEASE);
+      g_mutex_unlock (&consumer->lock);
+    }
+  chime_consumer_publish_done (consumer, done);
+}
+
+static void
+start_call (ChimeConsumer *consumer,
+            guint64        pos,
+            ChimeEvent    *event,
+            gboolean       fallback)
+{
+  ChimeHandler *handler = consumer->handler;
+  ChimeCompletion *completion = consumer->completion;
+
+  if (completion == NULL)
+    {
+      completion = consumer->completion = g_new0 (ChimeCompletion, 1);
+      completion->consumer = consumer;
+    }
+  if (completion->event != event)
+    {
+      g_clear_pointer (&completion->event, chime_event_unref);
+      completion->event = chime_event_ref (event);
+    }
+  g_clear_error (&completion->error);
+  completion->is_fallback = fallback;
+  __atomic_store_n (&completion->state, COMPLETION_PENDING, __ATOMIC_RELEASE);
+  consumer->in_flight = TRUE;
+  consumer->in_flight_pos = pos;
+  if (!fallback)
+    consumer->deadline = handler->settings.timeout_ms > 0
+                           ? g_get_monotonic_time () + handler->settings.timeout_ms * 1000
+                           : 0;
+  if (fallback)
+    chime_handler_call_async_fallback (handler, event, completion);
+  else
+    chime_handler_call_async (handler, event, completion);
+}
+
+/* Cuts off a call that outlived its deadline. The completion is parked
+ * with the dispatcher (a late complete() must still find valid memory). */
+static void
+abandon (ChimeConsumer *consumer)
+{
+  ChimeDispatcher *d = consumer->dispatcher;
+  ChimeCompletion *completion = consumer->completion;
+  g_autoptr (GError) error = NULL;
+
+  error = g_error_new (CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_TIMED_OUT,
+                       "did not complete within its timeout of %" G_GINT64_FORMAT " ms",
+                       consumer->handler->settings.timeout_ms);
+  chime_handler_report_failure (consumer->handler, completion->event, error);
+  consumer->completion = NULL;
+  g_mutex_lock (&d->async_lock);
+  g_ptr_array_add (d->abandoned, completion);
+  g_mutex_unlock (&d->async_lock);
+  consumer->in_flight = FALSE;
+  consumer->deadline = 0;
+  if (d->on_full != CHIME_ON_FULL_BLOCK)
+    {
+      g_mutex_lock (&consumer->lock);
+      __atomic_store_n (&consumer->done, consumer->read, __ATOMIC_RELEASE);
+      g_mutex_unlock (&consumer->lock);
+    }
+  chime_consumer_publish_done (consumer, consumer->in_flight_pos + 1);
+}
+
+/* Looks at the call in flight. TRUE when it is over (the consumer may go
+ * on), FALSE when it is still pending (the source's ready time is set to
+ * its deadline). */
+static gboolean
+settle_in_flight (ChimeConsumer *consumer)
+{
+  ChimeCompletion *completion = consumer->completion;
+  ChimeHandler *handler = consumer->handler;
+  gint state = __atomic_load_n (&completion->state, __ATOMIC_ACQUIRE);
+
+  if (state == COMPLETION_PENDING)
+    {
+      gint pending = COMPLETION_PENDING;
+
+      if (consumer->deadline == 0 || g_get_monotonic_time () < consumer->deadline)
+        {
+          g_source_set_ready_time (consumer->source, consumer->deadline ? consumer->deadline : -1);
+          return FALSE;
+        }
+      if (__atomic_compare_exchange_n (&completion->state, &pending, COMPLETION_ABANDONED, FALSE,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        {
+          abandon (consumer);
+          return TRUE;
+        }
+      /* It completed just now. */
+    }
+
+  if (completion->error != NULL && !completion->is_fallback &&
+      chime_handler_can_fall_back (handler, completion->event, completion->error))
+    {
+      /* LangChain's NotImplementedError fallback: retry as llm_start. */
+      start_call (consumer, consumer->in_flight_pos, completion->event, TRUE);
+      return settle_in_flight (consumer);
+    }
+  chime_handler_count_delivered (handler);
+  if (completion->error != NULL)
+    chime_handler_report_failure (handler, completion->event, completion->error);
+  end_in_flight (consumer);
+  return TRUE;
+}
+
+/* Position and event for the consumer's next step; FALSE when nothing is
+ * published. *event is borrowed (block) or a reference (drop policies). */
+static gboolean
+next_event (ChimeConsumer *consumer,
+            guint64       *pos,
+            ChimeEvent   **event,
+            gboolean      *fence)
+{
+  ChimeDispatcher *d = consumer->dispatcher;
+  gboolean block = d->on_full == CHIME_ON_FULL_BLOCK;
+  ChimeSlot *slot;
+
+  *pos = block ? consumer->done : __atomic_load_n (&consumer->read, __ATOMIC_ACQUIRE);
+  slot = &d->ring[*pos & d->mask];
+  if (__atomic_load_n (&slot->seq, __ATOMIC_ACQUIRE) != *pos)
+    return FALSE;
+  *fence = (slot->flags & SLOT_FENCE) && (slot->mask & consumer->bit);
+  *event = (slot->mask & consumer->bit) ? slot->event : NULL;
+  return TRUE;
+}
+
+static void
+run (ChimeConsumer *consumer)
+{
+  ChimeDispatcher *d = consumer->dispatcher;
+  gboolean block = d->on_full == CHIME_ON_FULL_BLOCK;
+
+  for (guint budget = BUDGET; budget > 0; budget--)
+    {
+      guint64 pos;
+      ChimeEvent *event = NULL;
+      gboolean fence = FALSE;
+
+      if (!next_event (consumer, &pos, &event, &fence))
+        {
+          chime_consumer_publish_done (consumer, pos);
+          if (chime_consumer_go_idle (consumer, pos))
+            return;
+          continue;
+        }
+      if (fence && !chime_consumer_pass_fence (consumer, pos))
+        return;
+      if (!block)
+        {
+          guint32 flags;
+          if (!chime_consumer_take_locked_next (consumer, &pos, &event, &flags))
+            continue;
+        }
+      if (event == NULL)
+        {
+          if (block)
+            __atomic_store_n (&consumer->done, pos + 1, __ATOMIC_RELEASE);
+          continue;
+        }
+      start_call (consumer, pos, event, FALSE);
+      if (!block)
+        chime_event_unref (event);   /* the completion holds its own */
+      if (!settle_in_flight (consumer))
+        return;
+    }
+  /* Budget spent: continue on the next loop iteration. */
+  chime_consumer_publish_done (consumer, block ? consumer->done : 0);
+  g_source_set_ready_time (consumer->source, 0);
+}
+
+static gboolean
+async_source_dispatch (GSource    *source,
+                       GSourceFunc callback,
+                       gpointer    user_data)
+{
+  AsyncSource *self = (AsyncSource *) source;
+  ChimeConsumer *consumer = self->consumer;
+
+  g_source_set_ready_time (source, -1);
+  self->dispatching = TRUE;
+  if (!consumer->in_flight || settle_in_flight (consumer))
+    run (consumer);
+  self->dispatching = FALSE;
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs async_source_funcs = {
+  .dispatch = async_source_dispatch,
+};
+
+GSource *
+chime_async_route_source_new (ChimeConsumer *consumer)
+{
+  GSource *source = g_source_new (&async_source_funcs, sizeof (AsyncSource));
+  g_autofree char *name = g_strdup_printf ("chime async handler '%s'",
+                                           consumer->handler->settings.name);
+
+  ((AsyncSource *) source)->consumer = consumer;
+  g_source_set_name (source, name);
+  return source;
+}
+
+void
+chime_async_route_clear (ChimeConsumer *consumer)
+{
+  g_source_destroy (consumer->source);
+  g_clear_pointer (&consumer->source, g_source_unref);
+  g_clear_pointer (&consumer->completion, chime_completion_free);
+}

@@ -1,0 +1,133 @@
+/* Dispatcher internals shared by the ring (dispatcher.c), the sync route
+ * (sync-route.c) and the async route (async-route.c). */
+#pragma once
+
+#include "dispatcher.h"
+
+#define CHIME_CACHE_LINE 64
+
+/* A consumer's ownership state: IDLE consumers may be claimed (CAS to
+ * RUNNING) by whoever finds work for them; a RUNNING consumer is owned by
+ * exactly one thread or queued to run; PARKED waits at a fence. This state
+ * machine is what keeps a handler from ever running concurrently with
+ * itself. */
+enum {
+  CONSUMER_IDLE = 0,
+  CONSUMER_RUNNING = 1,
+  CONSUMER_PARKED = 2,
+};
+
+enum {
+  SLOT_FENCE = 1 << 0,
+};
+
+typedef struct {
+  guint64     seq;       /* the position stored here; written last */
+  ChimeEvent *event;     /* the ring's reference */
+  guint64     mask;      /* handlers to call */
+  guint32     flags;
+  guint32     _pad;
+} ChimeSlot;
+
+typedef struct _ChimeConsumer ChimeConsumer;
+
+struct _ChimeConsumer {
+  /* Written by the consumer's owner: positions below are handled. */
+  guint64 done __attribute__ ((aligned (CHIME_CACHE_LINE)));
+  /* Drop policies only: positions below are no longer needed in the ring
+   * (the consumer holds its own reference to what it is handling). Guarded
+   * by @lock together with the move of a cursor by a dropping producer. */
+  guint64 read;
+
+  gint    state __attribute__ ((aligned (CHIME_CACHE_LINE)));
+  guint64 parked_at;
+
+  ChimeDispatcher *dispatcher __attribute__ ((aligned (CHIME_CACHE_LINE)));
+  ChimeHandler    *handler;
+  guint64          bit;
+  gboolean         is_async;
+  GMutex           lock;
+
+  /* Async route. */
+  GSource         *source;
+  ChimeCompletion *completion;     /* reusable; NULL until first use */
+  gboolean         in_flight;
+  gint64           deadline;       /* monotonic µs; 0: none */
+  guint64          in_flight_pos;
+};
+
+struct _ChimeDispatcher {
+  /* Claimed by emitters. */
+  guint64 head __attribute__ ((aligned (CHIME_CACHE_LINE)));
+  /* A lower bound of every consumer's release cursor; refreshed lazily. */
+  guint64 gating __attribute__ ((aligned (CHIME_CACHE_LINE)));
+
+  gint    n_cond_waiters __attribute__ ((aligned (CHIME_CACHE_LINE)));
+  gint    n_loop_waiters;
+  gint    n_async_waiters;
+  gint    n_parked;
+
+  ChimeSlot      *ring __attribute__ ((aligned (CHIME_CACHE_LINE)));
+  guint64         size;
+  guint64         mask;
+  ChimeOnFull     on_full;
+  guint64         newest_limit;    /* drop_newest: most a handler may lag */
+  ChimeConsumer **consumers;
+  guint           n_consumers;
+  GThreadPool    *pool;
+  GMainContext   *main_context;
+
+  GMutex          wait_lock;
+  GCond           wait_cond;
+  GSource        *progress_source; /* runs chime_dispatcher_when_done callbacks */
+  GMutex          async_lock;
+  GList          *async_waits;     /* AsyncWait*, guarded by async_lock */
+  GPtrArray      *abandoned;       /* timed-out completions, guarded by async_lock */
+};
+
+/* Release cursor: what the ring may reuse. */
+static inline guint64
+chime_consumer_release (ChimeConsumer *consumer)
+{
+  if (consumer->dispatcher->on_full == CHIME_ON_FULL_BLOCK)
+    return __atomic_load_n (&consumer->done, __ATOMIC_ACQUIRE);
+  return __atomic_load_n (&consumer->read, __ATOMIC_ACQUIRE);
+}
+
+/* Makes a consumer that was claimed (RUNNING) run: a pool push for sync,
+ * a main-loop wake-up for async. */
+void     chime_consumer_schedule       (ChimeConsumer *consumer);
+/* Claims an IDLE consumer and schedules it. */
+void     chime_consumer_wake           (ChimeConsumer *consumer);
+/* Publishes the consumer's progress and wakes whoever waits on it. */
+void     chime_consumer_publish_done   (ChimeConsumer *consumer,
+                                        guint64        done);
+/* The consumer found nothing at @pos: become IDLE unless something arrived
+ * meanwhile. TRUE when it went idle (the caller must stop), FALSE when it
+ * claimed itself back (the caller continues). */
+gboolean chime_consumer_go_idle        (ChimeConsumer *consumer,
+                                        guint64        pos);
+/* The consumer reached a fence at @pos it must handle. TRUE when every
+ * handler has handled everything before it; else the consumer parks and
+ * FALSE is returned (the caller must stop: whoever completes the barrier
+ * schedules it again). */
+gboolean chime_consumer_pass_fence     (ChimeConsumer *consumer,
+                                        guint64        pos);
+
+/* Drop policies: takes position *pos for @consumer under its lock. Returns
+ * FALSE when its cursor is no longer at *pos (a dropping emitter moved it)
+ * or nothing is published there. Otherwise *event is a new reference when
+ * the event is for it (NULL when it is to be skipped). */
+gboolean chime_consumer_take_locked_next (ChimeConsumer *consumer,
+                                          guint64       *pos,
+                                          ChimeEvent   **event,
+                                          guint32       *flags);
+
+/* Sync route (sync-route.c). */
+void     chime_sync_route_run          (gpointer data,
+                                        gpointer user_data);
+
+/* Async route (async-route.c). */
+GSource *chime_async_route_source_new  (ChimeConsumer *consumer);
+void     chime_async_route_clear       (ChimeConsumer *consumer);
+void     chime_completion_free         (ChimeCompletion *completion);

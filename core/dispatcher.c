@@ -1,0 +1,721 @@
+/* The ring, its cursors, and waiting on them.
+ *
+ * Positions are claimed by emitters with a CAS on `head`; a slot is
+ * published by storing its position into `seq` last, so consumers read a
+ * slot only once it is complete. A slot is reused only when every
+ * consumer's release cursor has passed its previous occupant, which is the
+ * back-pressure: an emitter waits while the slowest handler is a whole ring
+ * behind. The producer frees the previous occupant's event when it reuses
+ * the slot, so in the common case events are allocated and freed by the
+ * same thread.
+ *
+ * Consumers sleep (IDLE) when they catch up, after a short spin. Waking
+ * uses the Dekker pattern on both sides: the emitter stores `seq` then
+ * reads the consumer's state; the consumer stores IDLE then re-reads `seq`;
+ * a full fence between each pair guarantees one of them sees the other. */
+#include "config.h"
+
+#include "dispatcher-private.h"
+
+#include <string.h>
+
+/* How long waiters spin before they sleep. */
+#define WAIT_SPINS 4000
+#define WAIT_YIELDS 16
+
+typedef struct {
+  guint64     end;        /* 0: waiting for room in the ring */
+  GSourceFunc callback;
+  gpointer    user_data;
+} AsyncWait;
+
+static gboolean
+keep_ticking (gpointer user_data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+static inline void
+cpu_relax (void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause ();
+#elif defined(__aarch64__)
+  __asm__ __volatile__ ("yield");
+#endif
+}
+
+static guint64
+next_power_of_two (guint64 value)
+{
+  guint64 power = 1;
+
+  while (power < value)
+    power <<= 1;
+  return power;
+}
+
+/* ------------------------------------------------------------------
+ * Cursors
+ * ---------------------------------------------------------------- */
+
+static guint64
+min_release (ChimeDispatcher *d)
+{
+  guint64 least = __atomic_load_n (&d->head, __ATOMIC_ACQUIRE);
+
+  for (guint i = 0; i < d->n_consumers; i++)
+    least = MIN (least, chime_consumer_release (d->consumers[i]));
+  return least;
+}
+
+static guint64
+min_done (ChimeDispatcher *d)
+{
+  guint64 least = G_MAXUINT64;
+
+  for (guint i = 0; i < d->n_consumers; i++)
+    least = MIN (least, __atomic_load_n (&d->consumers[i]->done, __ATOMIC_ACQUIRE));
+  return least;
+}
+
+static gboolean
+barrier_passed (ChimeDispatcher *d,
+                guint64          pos)
+{
+  for (guint i = 0; i < d->n_consumers; i++)
+    if (__atomic_load_n (&d->consumers[i]->done, __ATOMIC_ACQUIRE) < pos)
+      return FALSE;
+  return TRUE;
+}
+
+gboolean
+chime_dispatcher_is_done (ChimeDispatcher *d,
+                          guint64          end)
+{
+  return min_done (d) >= end;
+}
+
+guint64
+chime_dispatcher_get_head (ChimeDispatcher *d)
+{
+  return __atomic_load_n (&d->head, __ATOMIC_ACQUIRE);
+}
+
+/* ------------------------------------------------------------------
+ * Consumer state machine
+ * ---------------------------------------------------------------- */
+
+void
+chime_consumer_schedule (ChimeConsumer *consumer)
+{
+  if (consumer->is_async)
+    g_source_set_ready_time (consumer->source, 0);
+  else
+    g_thread_pool_push (consumer->dispatcher->pool, consumer, NULL);
+}
+
+void
+chime_consumer_wake (ChimeConsumer *consumer)
+{
+  gint idle = CONSUMER_IDLE;
+
+  if (__atomic_load_n (&consumer->state, __ATOMIC_RELAXED) == CONSUMER_IDLE &&
+      __atomic_compare_exchange_n (&consumer->state, &idle, CONSUMER_RUNNING, FALSE,
+                                   __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+    chime_consumer_schedule (consumer);
+}
+
+/* Schedules every parked consumer whose fence barrier has been passed. */
+static void
+wake_parked (ChimeDispatcher *d)
+{
+  for (guint i = 0; i < d->n_consumers; i++)
+    {
+      ChimeConsumer *consumer = d->consumers[i];
+      gint parked = CONSUMER_PARKED;
+
+      if (__atomic_load_n (&consumer->state, __ATOMIC_ACQUIRE) != CONSUMER_PARKED ||
+          !barrier_passed (d, __atomic_load_n (&consumer->parked_at, __ATOMIC_ACQUIRE)))
+        continue;
+      if (__atomic_compare_exchange_n (&consumer->state, &parked, CONSUMER_RUNNING, FALSE,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        {
+          __atomic_sub_fetch (&d->n_parked, 1, __ATOMIC_SEQ_CST);
+          chime_consumer_schedule (consumer);
+        }
+    }
+}
+
+/* Wakes whoever waits on consumer progress: emitters (blocked, iterating
+ * the main loop, or with a callback) and parked consumers. */
+static void
+notify_progress (ChimeDispatcher *d)
+{
+  __atomic_thread_fence (__ATOMIC_SEQ_CST);
+  if (__atomic_load_n (&d->n_parked, __ATOMIC_RELAXED) > 0)
+    wake_parked (d);
+  if (__atomic_load_n (&d->n_cond_waiters, __ATOMIC_RELAXED) > 0)
+    {
+      g_mutex_lock (&d->wait_lock);
+      g_cond_broadcast (&d->wait_cond);
+      g_mutex_unlock (&d->wait_lock);
+    }
+  if (__atomic_load_n (&d->n_loop_waiters, __ATOMIC_RELAXED) > 0)
+    g_main_context_wakeup (d->main_context);
+  if (__atomic_load_n (&d->n_async_waiters, __ATOMIC_RELAXED) > 0)
+    g_source_set_ready_time (d->progress_source, 0);
+}
+
+void
+chime_consumer_publish_done (ChimeConsumer *consumer,
+                             guint64        done)
+{
+  /* Under drop policies `done` moves under the consumer's lock (a
+   * dropping emitter may move it too); only notify here. */
+  if (consumer->dispatcher->on_full == CHIME_ON_FULL_BLOCK)
+    __atomic_store_n (&consumer->done, done, __ATOMIC_RELEASE);
+  notify_progress (consumer->dispatcher);
+}
+
+static gboolean
+slot_published (ChimeDispatcher *d,
+                guint64          pos)
+{
+  return __atomic_load_n (&d->ring[pos & d->mask].seq, __ATOMIC_ACQUIRE) == pos;
+}
+
+gboolean
+chime_consumer_go_idle (ChimeConsumer *consumer,
+                        guint64        pos)
+{
+  ChimeDispatcher *d = consumer->dispatcher;
+  gint idle = CONSUMER_IDLE;
+
+  __atomic_store_n (&consumer->state, CONSUMER_IDLE, __ATOMIC_SEQ_CST);
+  if (!slot_published (d, pos))
+    return TRUE;
+  /* An event arrived between our last look and going idle, and its
+   * emitter may have seen us still running: claim ourselves back. */
+  if (__atomic_compare_exchange_n (&consumer->state, &idle, CONSUMER_RUNNING, FALSE,
+                                   __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+    return FALSE;
+  return TRUE;
+}
+
+/* Advances an IDLE consumer over positions below @target that are not for
+ * it, so that a handler that ignores tokens never needs a thread just to
+ * skip them. Stops at the first position it must handle and schedules it
+ * there. Block policy only (drop policies move cursors under a lock). */
+static void
+help_consumer (ChimeConsumer *consumer,
+               guint64        target)
+{
+  ChimeDispatcher *d = consumer->dispatcher;
+  gint idle = CONSUMER_IDLE;
+  guint64 start, pos;
+
+  if (__atomic_load_n (&consumer->state, __ATOMIC_RELAXED) != CONSUMER_IDLE ||
+      __atomic_load_n (&consumer->done, __ATOMIC_ACQUIRE) >= target)
+    return;
+  if (d->on_full != CHIME_ON_FULL_BLOCK)
+    {
+      chime_consumer_wake (consumer);
+      return;
+    }
+  if (!__atomic_compare_exchange_n (&consumer->state, &idle, CONSUMER_RUNNING, FALSE,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+    return;
+
+  start = pos = consumer->done;
+  while (pos < target && slot_published (d, pos) &&
+         !(d->ring[pos & d->mask].mask & consumer->bit))
+    pos++;
+  if (pos != start)
+    {
+      __atomic_store_n (&consumer->done, pos, __ATOMIC_RELEASE);
+      notify_progress (d);
+    }
+  if (!chime_consumer_go_idle (consumer, pos))
+    chime_consumer_schedule (consumer);
+}
+
+static void
+help_laggards (ChimeDispatcher *d,
+               guint64          target)
+{
+  for (guint i = 0; i < d->n_consumers; i++)
+    help_consumer (d->consumers[i], target);
+}
+
+gboolean
+chime_consumer_pass_fence (ChimeConsumer *consumer,
+                           guint64        pos)
+{
+  ChimeDispatcher *d = consumer->dispatcher;
+  gint parked = CONSUMER_PARKED;
+
+  chime_consumer_publish_done (consumer, pos);
+  help_laggards (d, pos);
+  if (barrier_passed (d, pos))
+    return TRUE;
+
+  __atomic_store_n (&consumer->parked_at, pos, __ATOMIC_RELEASE);
+  __atomic_add_fetch (&d->n_parked, 1, __ATOMIC_SEQ_CST);
+  __atomic_store_n (&consumer->state, CONSUMER_PARKED, __ATOMIC_SEQ_CST);
+  /* The last consumer to arrive may have looked before we parked. */
+  if (barrier_passed (d, pos) &&
+      __atomic_compare_exchange_n (&consumer->state, &parked, CONSUMER_RUNNING, FALSE,
+                                   __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+    {
+      __atomic_sub_fetch (&d->n_parked, 1, __ATOMIC_SEQ_CST);
+      return TRUE;
+    }
+  return FALSE;
+}
+
+gboolean
+chime_consumer_take_locked_next (ChimeConsumer *consumer,
+                                 guint64       *pos,
+                                 ChimeEvent   **event,
+                                 guint32       *flags)
+{
+  ChimeDispatcher *d = consumer->dispatcher;
+  ChimeSlot *slot;
+  gboolean taken = FALSE;
+
+  g_mutex_lock (&consumer->lock);
+  slot = &d->ring[*pos & d->mask];
+  if (consumer->read == *pos && __atomic_load_n (&slot->seq, __ATOMIC_ACQUIRE) == *pos)
+    {
+      *flags = slot->flags;
+      *event = (slot->mask & consumer->bit) ? chime_event_ref (slot->event) : NULL;
+      __atomic_store_n (&consumer->read, *pos + 1, __ATOMIC_RELEASE);
+      if (*event == NULL)
+        __atomic_store_n (&consumer->done, *pos + 1, __ATOMIC_RELEASE);
+      taken = TRUE;
+    }
+  g_mutex_unlock (&consumer->lock);
+  return taken;
+}
+
+/* ------------------------------------------------------------------
+ * Waiting
+ * ---------------------------------------------------------------- */
+
+typedef gboolean (*WaitPredicate) (ChimeDispatcher *d, guint64 arg);
+
+static gboolean
+done_reached (ChimeDispatcher *d,
+              guint64          end)
+{
+  return min_done (d) >= end;
+}
+
+static gboolean
+room_for (ChimeDispatcher *d,
+          guint64          pos)
+{
+  guint64 release = min_release (d);
+
+  __atomic_store_n (&d->gating, release, __ATOMIC_RELAXED);
+  return pos < release + d->size;
+}
+
+static void
+wait_for (ChimeDispatcher *d,
+          WaitPredicate    predicate,
+          guint64          arg,
+          guint64          help_target)
+{
+  if (predicate (d, arg))
+    return;
+  help_laggards (d, help_target);
+  wake_parked (d);
+  for (guint i = 0; i < WAIT_SPINS; i++)
+    {
+      cpu_relax ();
+      if (predicate (d, arg))
+        return;
+    }
+  for (guint i = 0; i < WAIT_YIELDS; i++)
+    {
+      g_thread_yield ();
+      if (predicate (d, arg))
+        return;
+    }
+
+  if (g_main_context_acquire (d->main_context))
+    {
+      /* We own the main context (or nobody does): async handlers only make
+       * progress if we iterate it. */
+      GSource *safety_net = g_timeout_source_new (50);
+
+      /* Progress always wakes the context; the timer is a safety net so a
+       * lost wake-up can never become a hang. */
+      g_source_set_callback (safety_net, keep_ticking, NULL, NULL);
+      g_source_attach (safety_net, d->main_context);
+      __atomic_add_fetch (&d->n_loop_waiters, 1, __ATOMIC_SEQ_CST);
+      while (!predicate (d, arg))
+        {
+          help_laggards (d, help_target);
+          wake_parked (d);
+          if (predicate (d, arg))
+            break;
+          g_main_context_iteration (d->main_context, TRUE);
+        }
+      __atomic_sub_fetch (&d->n_loop_waiters, 1, __ATOMIC_SEQ_CST);
+      g_source_destroy (safety_net);
+      g_source_unref (safety_net);
+      g_main_context_release (d->main_context);
+      return;
+    }
+
+  g_mutex_lock (&d->wait_lock);
+  __atomic_add_fetch (&d->n_cond_waiters, 1, __ATOMIC_SEQ_CST);
+  while (!predicate (d, arg))
+    {
+      g_mutex_unlock (&d->wait_lock);
+      help_laggards (d, help_target);
+      wake_parked (d);
+      g_mutex_lock (&d->wait_lock);
+      if (predicate (d, arg))
+        break;
+      /* Timed, as a safety net: progress is always signalled, but a
+       * bounded sleep keeps a lost wake-up from ever becoming a hang. */
+      g_cond_wait_until (&d->wait_cond, &d->wait_lock,
+                         g_get_monotonic_time () + 50 * G_TIME_SPAN_MILLISECOND);
+    }
+  __atomic_sub_fetch (&d->n_cond_waiters, 1, __ATOMIC_SEQ_CST);
+  g_mutex_unlock (&d->wait_lock);
+}
+
+void
+chime_dispatcher_wait (ChimeDispatcher *d,
+                       guint64          end)
+{
+  wait_for (d, done_reached, end, end);
+}
+
+void
+chime_dispatcher_flush (ChimeDispatcher *d)
+{
+  chime_dispatcher_wait (d, chime_dispatcher_get_head (d));
+}
+
+static gboolean
+async_wait_ready (ChimeDispatcher *d,
+                  AsyncWait       *wait)
+{
+  if (wait->end == 0)
+    return room_for (d, chime_dispatcher_get_head (d));
+  return done_reached (d, wait->end);
+}
+
+/* The progress source: runs the callbacks whose condition now holds. */
+static gboolean
+progress_dispatch (GSource    *source,
+                   GSourceFunc callback,
+                   gpointer    user_data)
+{
+  ChimeDispatcher *d = user_data;
+  GList *ready = NULL;
+
+  g_source_set_ready_time (source, -1);
+  g_mutex_lock (&d->async_lock);
+  for (GList *l = d->async_waits; l != NULL;)
+    {
+      GList *next = l->next;
+      if (async_wait_ready (d, l->data))
+        {
+          d->async_waits = g_list_remove_link (d->async_waits, l);
+          ready = g_list_concat (ready, l);
+          __atomic_sub_fetch (&d->n_async_waiters, 1, __ATOMIC_SEQ_CST);
+        }
+      l = next;
+    }
+  if (d->async_waits != NULL)
+    {
+      /* Some laggards may need a push to get there. */
+      help_laggards (d, chime_dispatcher_get_head (d));
+      wake_parked (d);
+    }
+  g_mutex_unlock (&d->async_lock);
+
+  for (GList *l = ready; l != NULL; l = l->next)
+    {
+      AsyncWait *wait = l->data;
+      wait->callback (wait->user_data);
+      g_free (wait);
+    }
+  g_list_free (ready);
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs progress_source_funcs = {
+  .dispatch = progress_dispatch,
+};
+
+void
+chime_dispatcher_when_done (ChimeDispatcher *d,
+                            guint64          end,
+                            GSourceFunc      callback,
+                            gpointer         user_data)
+{
+  AsyncWait *wait = g_new0 (AsyncWait, 1);
+
+  wait->end = end;
+  wait->callback = callback;
+  wait->user_data = user_data;
+  g_mutex_lock (&d->async_lock);
+  d->async_waits = g_list_append (d->async_waits, wait);
+  __atomic_add_fetch (&d->n_async_waiters, 1, __ATOMIC_SEQ_CST);
+  g_mutex_unlock (&d->async_lock);
+  /* Check at once: the condition may already hold. */
+  help_laggards (d, end != 0 ? end : chime_dispatcher_get_head (d));
+  g_source_set_ready_time (d->progress_source, 0);
+}
+
+/* ------------------------------------------------------------------
+ * Publishing
+ * ---------------------------------------------------------------- */
+
+/* Drop policies never wait: a consumer a whole ring behind loses its
+ * oldest positions (counted), under its lock so it never reads a slot that
+ * is being reused. */
+static void
+drop_oldest_for_room (ChimeDispatcher *d,
+                      guint64          pos)
+{
+  guint64 floor = pos - d->size + 1;   /* lowest position still needed */
+
+  for (guint i = 0; i < d->n_consumers; i++)
+    {
+      ChimeConsumer *consumer = d->consumers[i];
+      guint64 dropped = 0;
+
+      if (__atomic_load_n (&consumer->read, __ATOMIC_ACQUIRE) >= floor)
+        continue;
+      g_mutex_lock (&consumer->lock);
+      for (guint64 p = consumer->read; p < floor; p++)
+        {
+          /* A position claimed by a slower emitter: wait until it is
+           * published, it is about to be. */
+          while (!slot_published (d, p))
+            cpu_relax ();
+          if (d->ring[p & d->mask].mask & consumer->bit)
+            dropped++;
+        }
+      if (consumer->read < floor)
+        {
+          gboolean in_flight = __atomic_load_n (&consumer->done, __ATOMIC_ACQUIRE) < consumer->read;
+          __atomic_store_n (&consumer->read, floor, __ATOMIC_RELEASE);
+          if (!in_flight)
+            __atomic_store_n (&consumer->done, floor, __ATOMIC_RELEASE);
+        }
+      g_mutex_unlock (&consumer->lock);
+      if (dropped > 0)
+        __atomic_add_fetch (&consumer->handler->dropped, dropped, __ATOMIC_RELAXED);
+    }
+  notify_progress (d);
+}
+
+static gboolean
+claim (ChimeDispatcher *d,
+       gboolean         may_wait,
+       guint64         *out_pos)
+{
+  for (;;)
+    {
+      guint64 pos = __atomic_load_n (&d->head, __ATOMIC_RELAXED);
+
+      if (pos >= __atomic_load_n (&d->gating, __ATOMIC_RELAXED) + d->size &&
+          !room_for (d, pos))
+        {
+          if (d->on_full != CHIME_ON_FULL_BLOCK)
+            drop_oldest_for_room (d, pos);
+          else if (!may_wait)
+            return FALSE;
+          else
+            wait_for (d, room_for, pos, pos);
+          continue;
+        }
+      if (__atomic_compare_exchange_n (&d->head, &pos, pos + 1, TRUE,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        {
+          *out_pos = pos;
+          return TRUE;
+        }
+    }
+}
+
+/* drop_newest: a handler already `newest_limit` positions behind does not
+ * get this event (counted). */
+static guint64
+drop_newest (ChimeDispatcher *d,
+             guint64          pos,
+             guint64          call_mask)
+{
+  for (guint i = 0; i < d->n_consumers; i++)
+    {
+      ChimeConsumer *consumer = d->consumers[i];
+
+      if ((call_mask & consumer->bit) &&
+          pos - __atomic_load_n (&consumer->read, __ATOMIC_ACQUIRE) >= d->newest_limit)
+        {
+          call_mask &= ~consumer->bit;
+          __atomic_add_fetch (&consumer->handler->dropped, 1, __ATOMIC_RELAXED);
+        }
+    }
+  return call_mask;
+}
+
+static void
+fill_slot (ChimeDispatcher *d,
+           guint64          pos,
+           ChimeEvent      *event,
+           guint64          call_mask,
+           gboolean         fence)
+{
+  ChimeSlot *slot = &d->ring[pos & d->mask];
+
+  /* Every consumer has released the previous occupant. */
+  if (slot->event != NULL)
+    chime_event_unref (slot->event);
+  if (d->on_full == CHIME_ON_FULL_DROP_NEWEST)
+    call_mask = drop_newest (d, pos, call_mask);
+  slot->event = event;
+  slot->mask = call_mask;
+  slot->flags = fence ? SLOT_FENCE : 0;
+  __atomic_store_n (&slot->seq, pos, __ATOMIC_RELEASE);
+  __atomic_thread_fence (__ATOMIC_SEQ_CST);
+
+  for (guint i = 0; i < d->n_consumers; i++)
+    if (call_mask & d->consumers[i]->bit)
+      chime_consumer_wake (d->consumers[i]);
+}
+
+gboolean
+chime_dispatcher_claim (ChimeDispatcher *d,
+                        gboolean         may_wait,
+                        guint64         *out_position)
+{
+  return claim (d, may_wait, out_position);
+}
+
+void
+chime_dispatcher_fill (ChimeDispatcher *d,
+                       guint64          position,
+                       ChimeEvent      *event,
+                       guint64          call_mask,
+                       gboolean         fence)
+{
+  fill_slot (d, position, event, call_mask, fence);
+}
+
+guint64
+chime_dispatcher_publish (ChimeDispatcher *d,
+                          ChimeEvent      *event,
+                          guint64          call_mask,
+                          gboolean         fence)
+{
+  guint64 pos;
+
+  claim (d, TRUE, &pos);
+  fill_slot (d, pos, event, call_mask, fence);
+  return pos;
+}
+
+/* ------------------------------------------------------------------
+ * Life cycle
+ * ---------------------------------------------------------------- */
+
+static ChimeConsumer *
+consumer_new (ChimeDispatcher *d,
+              ChimeHandler    *handler)
+{
+  ChimeConsumer *consumer = g_aligned_alloc0 (1, sizeof (ChimeConsumer), CHIME_CACHE_LINE);
+
+  consumer->dispatcher = d;
+  consumer->handler = handler;
+  consumer->bit = handler->bit;
+  consumer->is_async = handler->descriptor->mode == CHIME_HANDLER_ASYNC;
+  consumer->state = CONSUMER_IDLE;
+  g_mutex_init (&consumer->lock);
+  if (consumer->is_async)
+    {
+      consumer->source = chime_async_route_source_new (consumer);
+      g_source_attach (consumer->source, d->main_context);
+    }
+  return consumer;
+}
+
+static void
+consumer_free (ChimeConsumer *consumer)
+{
+  if (consumer->is_async)
+    chime_async_route_clear (consumer);
+  g_mutex_clear (&consumer->lock);
+  g_aligned_free (consumer);
+}
+
+ChimeDispatcher *
+chime_dispatcher_new (ChimeHandler                 **handlers,
+                      guint                          n_handlers,
+                      const ChimeDispatcherSettings *settings)
+{
+  ChimeDispatcher *d = g_aligned_alloc0 (1, sizeof (ChimeDispatcher), CHIME_CACHE_LINE);
+  guint64 limit = MAX (settings->queue_limit, 16);
+
+  d->on_full = settings->on_full;
+  d->newest_limit = limit;
+  /* drop_newest keeps room beyond the limit so the ring rarely has to drop
+   * old positions as well. */
+  d->size = next_power_of_two (d->on_full == CHIME_ON_FULL_DROP_NEWEST ? 2 * limit : limit);
+  d->mask = d->size - 1;
+  d->ring = g_aligned_alloc0 (d->size, sizeof (ChimeSlot), CHIME_CACHE_LINE);
+  for (guint64 i = 0; i < d->size; i++)
+    d->ring[i].seq = G_MAXUINT64;
+  d->main_context = g_main_context_ref (settings->main_context);
+  g_mutex_init (&d->wait_lock);
+  g_cond_init (&d->wait_cond);
+  g_mutex_init (&d->async_lock);
+  d->abandoned = g_ptr_array_new_with_free_func ((GDestroyNotify) chime_completion_free);
+
+  d->progress_source = g_source_new (&progress_source_funcs, sizeof (GSource));
+  g_source_set_callback (d->progress_source, NULL, d, NULL);
+  g_source_set_name (d->progress_source, "chime dispatcher progress");
+  g_source_attach (d->progress_source, d->main_context);
+
+  d->pool = g_thread_pool_new (chime_sync_route_run, d, settings->threads, FALSE, NULL);
+  d->consumers = g_new0 (ChimeConsumer *, n_handlers);
+  for (guint i = 0; i < n_handlers; i++)
+    d->consumers[d->n_consumers++] = consumer_new (d, handlers[i]);
+  return d;
+}
+
+void
+chime_dispatcher_free (ChimeDispatcher *d)
+{
+  if (d == NULL)
+    return;
+  chime_dispatcher_flush (d);
+  /* Waits for running drain tasks; none is queued after a flush. */
+  g_thread_pool_free (d->pool, FALSE, TRUE);
+  for (guint i = 0; i < d->n_consumers; i++)
+    consumer_free (d->consumers[i]);
+  g_free (d->consumers);
+  for (guint64 i = 0; i < d->size; i++)
+    if (d->ring[i].event != NULL)
+      chime_event_unref (d->ring[i].event);
+  g_aligned_free (d->ring);
+  g_source_destroy (d->progress_source);
+  g_source_unref (d->progress_source);
+  g_list_free_full (d->async_waits, g_free);
+  g_ptr_array_free (d->abandoned, TRUE);
+  g_main_context_unref (d->main_context);
+  g_mutex_clear (&d->wait_lock);
+  g_cond_clear (&d->wait_cond);
+  g_mutex_clear (&d->async_lock);
+  g_aligned_free (d);
+}

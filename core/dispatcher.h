@@ -1,0 +1,68 @@
+/* The dispatcher: one bounded ring of events, one cursor per handler.
+ *
+ * Emitters append each event once; every queued handler owns a cursor and
+ * consumes the ring in order, skipping what is not for it (the LMAX
+ * Disruptor pattern). Sync handlers' cursors advance in drain tasks on a
+ * GThreadPool (one push serves many events), async handlers' cursors on
+ * the main loop. See docs/architecture.md. */
+#pragma once
+
+#include <chime/runtime.h>
+#include "event-private.h"
+#include "handler.h"
+
+typedef struct _ChimeDispatcher ChimeDispatcher;
+
+typedef struct {
+  guint         threads;
+  guint         queue_limit;
+  ChimeOnFull   on_full;
+  GMainContext *main_context;
+} ChimeDispatcherSettings;
+
+/* Creates the ring and a consumer for each of @handlers (which must
+ * outlive the dispatcher). */
+ChimeDispatcher *chime_dispatcher_new  (ChimeHandler                 **handlers,
+                                        guint                          n_handlers,
+                                        const ChimeDispatcherSettings *settings);
+/* Drains everything, stops the workers and frees the dispatcher. */
+void             chime_dispatcher_free (ChimeDispatcher *dispatcher);
+
+/* Appends @event (the dispatcher takes the reference) for the handlers in
+ * @call_mask. A @fence event reaches a handler only once every handler has
+ * handled everything before it. Waits for room while the ring is full
+ * (block policy); drop policies never wait. Returns the event's position. */
+guint64  chime_dispatcher_publish     (ChimeDispatcher *dispatcher,
+                                       ChimeEvent      *event,
+                                       guint64          call_mask,
+                                       gboolean         fence);
+/* The two halves of publishing: claim a position (FALSE when there is no
+ * room and @may_wait is FALSE), then fill it. A claimed position must be
+ * filled, promptly: consumers wait for it. */
+gboolean chime_dispatcher_claim       (ChimeDispatcher *dispatcher,
+                                       gboolean         may_wait,
+                                       guint64         *out_position);
+void     chime_dispatcher_fill        (ChimeDispatcher *dispatcher,
+                                       guint64          position,
+                                       ChimeEvent      *event,
+                                       guint64          call_mask,
+                                       gboolean         fence);
+
+/* Whether every handler has handled every position below @end. */
+gboolean chime_dispatcher_is_done     (ChimeDispatcher *dispatcher,
+                                       guint64          end);
+/* Blocks until chime_dispatcher_is_done (@end). On the thread that owns
+ * the main context (or when none does) it iterates the context meanwhile,
+ * so async handlers make progress. */
+void     chime_dispatcher_wait        (ChimeDispatcher *dispatcher,
+                                       guint64          end);
+/* Calls @callback on the main context once every handler has handled every
+ * position below @end (@end = 0: once the ring has room to publish). */
+void     chime_dispatcher_when_done   (ChimeDispatcher *dispatcher,
+                                       guint64          end,
+                                       GSourceFunc      callback,
+                                       gpointer         user_data);
+/* The next position to be claimed. */
+guint64  chime_dispatcher_get_head    (ChimeDispatcher *dispatcher);
+/* Waits until everything published so far is handled. */
+void     chime_dispatcher_flush       (ChimeDispatcher *dispatcher);

@@ -1,0 +1,82 @@
+/* The event object behind the public accessors, and the run facts it
+ * points to. Private to libchime. */
+#pragma once
+
+#include <chime/event.h>
+
+typedef struct _ChimeTrace ChimeTrace;
+
+struct _ChimeRunInfo {
+  gint          ref_count;
+  ChimeRunId    id;
+  ChimeRunId    parent_id;
+  gboolean      has_parent;
+  ChimeRunInfo *parent;      /* owned; NULL for a root or an unknown parent */
+  ChimeRunKind  kind;
+  char         *run_type;
+  char         *name;
+  char        **tags;
+  json_t       *metadata;
+  gint64        start_time;
+  ChimeTrace   *trace;       /* owned; shared by the whole run tree */
+};
+
+struct _ChimeEvent {
+  gint           ref_count;
+  ChimeEventType type;
+  ChimeRunInfo  *run;        /* owned */
+  gint64         monotonic_time;
+  gint64         real_time;
+
+  const char    *token;      /* points into inline_text */
+  char          *text;
+  char          *custom_name;
+  json_t        *serialized;
+  json_t        *chunk;
+  json_t        *prompts;
+  json_t        *messages;
+  json_t        *inputs;
+  json_t        *outputs;
+  json_t        *response;
+  json_t        *data;
+  json_t        *kwargs;
+  GError        *error;
+  /* chat_model_start only: the messages rendered for the llm_start
+   * fallback, built once on first use (atomic pointer). */
+  json_t        *fallback_prompts;
+
+  char           inline_text[];
+};
+
+/* Creates an event of @type for @run (a new reference to @run is taken),
+ * stamped now. @inline_text (may be NULL) is copied into the same
+ * allocation and becomes the token. */
+ChimeEvent *chime_event_new (ChimeEventType  type,
+                             ChimeRunInfo   *run,
+                             const char     *inline_text);
+
+/* The messages of a chat_model_start rendered as LangChain's
+ * get_buffer_string does ("Human: hi\nAI: hello"), as a one-element JSON
+ * array; computed once per event, thread-safe. */
+json_t *chime_event_get_fallback_prompts (ChimeEvent *event);
+
+/* Renders one list of messages as get_buffer_string does. */
+char *chime_messages_to_buffer_string (json_t *messages);
+
+/* Sets a JSON field of an event under construction to a new reference of
+ * @value (events are immutable once emitted; callers lend their JSON). */
+static inline void
+chime_event_take_json (json_t **field,
+                       json_t  *value)
+{
+  if (value != NULL)
+    *field = json_incref (value);
+}
+
+ChimeRunInfo *chime_run_info_ref   (ChimeRunInfo *info);
+void          chime_run_info_unref (ChimeRunInfo *info);
+
+/* Events whose delivery is a fence in the fenced mode: start, end, error. */
+gboolean chime_event_type_is_fence (ChimeEventType type);
+/* Error events are never refused because of an earlier handler failure. */
+gboolean chime_event_type_is_error (ChimeEventType type);

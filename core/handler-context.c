@@ -1,0 +1,289 @@
+/* Handler contexts: a plugin instance's typed configuration and logging. */
+#include "config.h"
+
+#include "handler-context.h"
+
+typedef struct {
+  ChimeConfigType type;
+  gboolean        set_in_file;
+  char           *string;     /* STRING and PATH */
+  gint64          integer;
+  gboolean        boolean;
+  gdouble         number;
+  char          **list;
+} ChimeConfigValue;
+
+static void
+config_value_free (gpointer data)
+{
+  ChimeConfigValue *value = data;
+
+  g_free (value->string);
+  g_strfreev (value->list);
+  g_free (value);
+}
+
+const char *
+chime_config_type_to_string (ChimeConfigType type)
+{
+  switch (type)
+    {
+    case CHIME_CONFIG_STRING: return "string";
+    case CHIME_CONFIG_INT: return "integer";
+    case CHIME_CONFIG_BOOL: return "boolean";
+    case CHIME_CONFIG_DOUBLE: return "number";
+    case CHIME_CONFIG_STRING_LIST: return "list";
+    case CHIME_CONFIG_PATH: return "path";
+    default: return "unknown";
+    }
+}
+
+const char **
+chime_plugin_declared_keys (const ChimePluginDescriptor *descriptor)
+{
+  g_autoptr (GPtrArray) keys = g_ptr_array_new ();
+
+  for (const ChimeConfigKey *key = descriptor->config_keys; key != NULL && key->key != NULL; key++)
+    g_ptr_array_add (keys, (gpointer) key->key);
+  g_ptr_array_add (keys, NULL);
+  return (const char **) g_ptr_array_steal (keys, NULL);
+}
+
+/* Parses @text as @key's type into @value. FALSE when it does not parse;
+ * @expected then says what was expected. */
+static gboolean
+parse_value (const ChimeConfigKey *key,
+             const char           *text,
+             ChimeIni             *ini,
+             ChimeConfigValue     *value,
+             const char          **expected)
+{
+  char *end = NULL;
+
+  switch (key->type)
+    {
+    case CHIME_CONFIG_STRING:
+      value->string = g_strdup (text);
+      return TRUE;
+    case CHIME_CONFIG_PATH:
+      value->string = ini != NULL ? chime_ini_resolve_path (ini, text) : g_strdup (text);
+      return TRUE;
+    case CHIME_CONFIG_INT:
+      *expected = "a whole number";
+      return g_ascii_string_to_signed (text, 10, G_MININT64, G_MAXINT64, &value->integer, NULL);
+    case CHIME_CONFIG_BOOL:
+      *expected = "true or false";
+      return chime_ini_parse_bool (text, &value->boolean);
+    case CHIME_CONFIG_DOUBLE:
+      *expected = "a number";
+      value->number = g_ascii_strtod (text, &end);
+      return end != text && *end == '\0';
+    case CHIME_CONFIG_STRING_LIST:
+      value->list = chime_ini_split_list (text);
+      return TRUE;
+    default:
+      *expected = "a known type";
+      return FALSE;
+    }
+}
+
+static void
+read_key (ChimeHandlerContext  *context,
+          const ChimeConfigKey *key,
+          ChimeIni             *ini,
+          const char           *section,
+          ChimeProblems        *problems)
+{
+  ChimeConfigValue *value = g_new0 (ChimeConfigValue, 1);
+  g_autofree char *text = NULL;
+  const char *expected = NULL;
+
+  value->type = key->type;
+  g_hash_table_insert (context->values, (gpointer) key->key, value);
+
+  if (ini != NULL && g_key_file_has_key (chime_ini_get_key_file (ini), section, key->key, NULL))
+    text = chime_ini_read_string (ini, section, key->key, NULL);
+  if (text != NULL)
+    {
+      value->set_in_file = TRUE;
+      if (parse_value (key, text, ini, value, &expected))
+        return;
+      {
+        g_autofree char *location = chime_ini_describe_location (ini, section, key->key);
+        chime_problems_add (problems, "invalid value '%s' for '%s'%s: expected %s",
+                            text, key->key, location, expected);
+      }
+      /* Fall back to the default so the context stays usable. */
+      value->set_in_file = FALSE;
+      g_clear_pointer (&value->string, g_free);
+      g_clear_pointer (&value->list, g_strfreev);
+    }
+  else if (key->flags & CHIME_CONFIG_KEY_REQUIRED)
+    {
+      g_autofree char *location = ini != NULL ? chime_ini_describe_location (ini, section, NULL)
+                                              : g_strdup_printf (" in [%s]", section);
+      chime_problems_add (problems, "missing required key '%s'%s (%s: %s)",
+                          key->key, location, chime_config_type_to_string (key->type),
+                          key->description != NULL ? key->description : "no description");
+    }
+
+  if (key->default_value != NULL && !parse_value (key, key->default_value, ini, value, &expected))
+    chime_problems_add (problems, "plugin '%s' declares default '%s' for '%s', which is not %s",
+                        context->plugin_name, key->default_value, key->key, expected);
+}
+
+ChimeHandlerContext *
+chime_handler_context_new (const char                  *name,
+                           const ChimePluginDescriptor *descriptor,
+                           ChimeIni                    *ini,
+                           const char                  *section,
+                           ChimeProblems               *problems)
+{
+  ChimeHandlerContext *context = g_new0 (ChimeHandlerContext, 1);
+
+  context->name = g_strdup (name);
+  context->plugin_name = g_strdup (descriptor->name);
+  context->config_file = ini != NULL && chime_ini_get_path (ini) != NULL
+                           ? g_strdup (chime_ini_get_path (ini)) : NULL;
+  context->values = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, config_value_free);
+  for (const ChimeConfigKey *key = descriptor->config_keys; key != NULL && key->key != NULL; key++)
+    read_key (context, key, ini, section, problems);
+  return context;
+}
+
+void
+chime_handler_context_free (ChimeHandlerContext *context)
+{
+  if (context == NULL)
+    return;
+  g_free (context->name);
+  g_free (context->plugin_name);
+  g_free (context->config_file);
+  if (context->main_context != NULL)
+    g_main_context_unref (context->main_context);
+  g_hash_table_unref (context->values);
+  g_free (context);
+}
+
+const char *
+chime_handler_context_get_name (ChimeHandlerContext *context)
+{
+  return context->name;
+}
+
+const char *
+chime_handler_context_get_plugin_name (ChimeHandlerContext *context)
+{
+  return context->plugin_name;
+}
+
+const char *
+chime_handler_context_get_config_file (ChimeHandlerContext *context)
+{
+  return context->config_file;
+}
+
+GMainContext *
+chime_handler_context_get_main_context (ChimeHandlerContext *context)
+{
+  return context->main_context != NULL ? context->main_context : g_main_context_default ();
+}
+
+static ChimeConfigValue *
+lookup (ChimeHandlerContext *context,
+        const char          *key,
+        ChimeConfigType      type)
+{
+  ChimeConfigValue *value = g_hash_table_lookup (context->values, key);
+
+  if (value == NULL)
+    {
+      g_critical ("handler '%s' (%s) asked for undeclared key '%s'",
+                  context->name, context->plugin_name, key);
+      return NULL;
+    }
+  /* PATH is read as a string too. */
+  if (value->type != type && !(type == CHIME_CONFIG_STRING && value->type == CHIME_CONFIG_PATH))
+    {
+      g_critical ("handler '%s' (%s) read key '%s' as %s, but it is declared %s",
+                  context->name, context->plugin_name, key,
+                  chime_config_type_to_string (type), chime_config_type_to_string (value->type));
+      return NULL;
+    }
+  return value;
+}
+
+const char *
+chime_handler_context_get_string (ChimeHandlerContext *context,
+                                  const char          *key)
+{
+  ChimeConfigValue *value = lookup (context, key, CHIME_CONFIG_STRING);
+
+  return value != NULL ? value->string : NULL;
+}
+
+gint64
+chime_handler_context_get_int (ChimeHandlerContext *context,
+                               const char          *key)
+{
+  ChimeConfigValue *value = lookup (context, key, CHIME_CONFIG_INT);
+
+  return value != NULL ? value->integer : 0;
+}
+
+gboolean
+chime_handler_context_get_bool (ChimeHandlerContext *context,
+                                const char          *key)
+{
+  ChimeConfigValue *value = lookup (context, key, CHIME_CONFIG_BOOL);
+
+  return value != NULL ? value->boolean : FALSE;
+}
+
+gdouble
+chime_handler_context_get_double (ChimeHandlerContext *context,
+                                  const char          *key)
+{
+  ChimeConfigValue *value = lookup (context, key, CHIME_CONFIG_DOUBLE);
+
+  return value != NULL ? value->number : 0.0;
+}
+
+const char * const *
+chime_handler_context_get_string_list (ChimeHandlerContext *context,
+                                       const char          *key)
+{
+  static const char *const empty[] = { NULL };
+  ChimeConfigValue *value = lookup (context, key, CHIME_CONFIG_STRING_LIST);
+
+  return value != NULL && value->list != NULL ? (const char * const *) value->list : empty;
+}
+
+gboolean
+chime_handler_context_has_key (ChimeHandlerContext *context,
+                               const char          *key)
+{
+  ChimeConfigValue *value = g_hash_table_lookup (context->values, key);
+
+  return value != NULL && value->set_in_file;
+}
+
+void
+chime_handler_log (ChimeHandlerContext *context,
+                   GLogLevelFlags       level,
+                   const char          *format,
+                   ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  /* A plugin must not be able to abort the host through G_LOG_LEVEL_ERROR. */
+  if (level & G_LOG_LEVEL_ERROR)
+    level = G_LOG_LEVEL_CRITICAL;
+  g_log ("chime", level, "%s (%s): %s", context->name, context->plugin_name, message);
+}
+
+G_DEFINE_QUARK (chime-handler-error-quark, chime_handler_error)

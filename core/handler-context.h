@@ -1,0 +1,30 @@
+/* The per-instance view a plugin gets of its configuration and its host:
+ * typed values of its declared keys, its names, logging. */
+#pragma once
+
+#include <chime/plugin.h>
+#include "ini.h"
+#include "problems.h"
+
+struct _ChimeHandlerContext {
+  char         *name;          /* [handler NAME] */
+  char         *plugin_name;
+  char         *config_file;   /* may be NULL */
+  GMainContext *main_context;  /* set when the runtime is built */
+  GHashTable   *values;        /* key -> ChimeConfigValue* */
+};
+
+/* Reads and type-checks the keys @descriptor declares from @section of
+ * @ini, reporting bad values and missing required keys to @problems.
+ * Always returns a context (values that failed keep their defaults). */
+ChimeHandlerContext *chime_handler_context_new  (const char                  *name,
+                                                 const ChimePluginDescriptor *descriptor,
+                                                 ChimeIni                    *ini,
+                                                 const char                  *section,
+                                                 ChimeProblems               *problems);
+void                 chime_handler_context_free (ChimeHandlerContext *context);
+
+/* The declared key names of @descriptor, NULL-terminated (the strings
+ * belong to the descriptor). */
+const char **chime_plugin_declared_keys (const ChimePluginDescriptor *descriptor);
+const char  *chime_config_type_to_string (ChimeConfigType type);

@@ -1,0 +1,253 @@
+/* Handlers: plugin instances, their routes and their calls. */
+#include "config.h"
+
+#include "handler.h"
+#include "event-private.h"
+#include "trace.h"
+
+#include <string.h>
+
+guint
+chime_ignore_flag_for_event (ChimeEventType type)
+{
+  switch (type)
+    {
+    case CHIME_EVENT_LLM_START:
+    case CHIME_EVENT_LLM_NEW_TOKEN:
+    case CHIME_EVENT_LLM_END:
+    case CHIME_EVENT_LLM_ERROR:
+      return CHIME_IGNORE_LLM;
+    case CHIME_EVENT_CHAT_MODEL_START:
+      return CHIME_IGNORE_CHAT_MODEL;
+    case CHIME_EVENT_CHAIN_START:
+    case CHIME_EVENT_CHAIN_END:
+    case CHIME_EVENT_CHAIN_ERROR:
+      return CHIME_IGNORE_CHAIN;
+    /* As in LangChain, tools are covered by ignore_agent. */
+    case CHIME_EVENT_TOOL_START:
+    case CHIME_EVENT_TOOL_END:
+    case CHIME_EVENT_TOOL_ERROR:
+    case CHIME_EVENT_AGENT_ACTION:
+    case CHIME_EVENT_AGENT_FINISH:
+      return CHIME_IGNORE_AGENT;
+    case CHIME_EVENT_RETRIEVER_START:
+    case CHIME_EVENT_RETRIEVER_END:
+    case CHIME_EVENT_RETRIEVER_ERROR:
+      return CHIME_IGNORE_RETRIEVER;
+    case CHIME_EVENT_RETRY:
+      return CHIME_IGNORE_RETRY;
+    case CHIME_EVENT_CUSTOM_EVENT:
+      return CHIME_IGNORE_CUSTOM_EVENT;
+    case CHIME_EVENT_TEXT:
+    default:
+      /* on_text is never ignored. */
+      return 0;
+    }
+}
+
+/* The entry point table as an array: sync and async tables share one
+ * layout (CHIME_DECLARE_ENTRY_POINTS), in ChimeEventType order, followed
+ * by on_event. */
+static gpointer
+entry_point (const ChimePluginDescriptor *descriptor,
+             guint                        slot)
+{
+  const gpointer *slots = (const gpointer *) &descriptor->sync;
+
+  return slots[slot];
+}
+
+G_STATIC_ASSERT (sizeof (ChimeSyncEntryPoints) == (CHIME_EVENT_N_TYPES + 1) * sizeof (gpointer));
+G_STATIC_ASSERT (G_STRUCT_OFFSET (ChimeSyncEntryPoints, on_custom_event) ==
+                 CHIME_EVENT_CUSTOM_EVENT * sizeof (gpointer));
+
+static void
+compute_routes (ChimeHandler *handler)
+{
+  const ChimePluginDescriptor *descriptor = handler->descriptor;
+  gpointer catch_all = entry_point (descriptor, CHIME_EVENT_N_TYPES);
+  gpointer llm_start = entry_point (descriptor, CHIME_EVENT_LLM_START);
+  guint ignore = handler->settings.ignore;
+
+  for (guint type = 0; type < CHIME_EVENT_N_TYPES; type++)
+    {
+      gpointer direct = entry_point (descriptor, type);
+
+      handler->routes[type] = CHIME_ROUTE_NONE;
+      handler->entries[type] = NULL;
+      if (ignore & chime_ignore_flag_for_event (type))
+        continue;
+      if (direct != NULL)
+        {
+          handler->routes[type] = CHIME_ROUTE_DIRECT;
+          handler->entries[type] = direct;
+        }
+      else if (type == CHIME_EVENT_CHAT_MODEL_START && llm_start != NULL &&
+               !(ignore & CHIME_IGNORE_LLM))
+        {
+          /* LangChain: a handler without on_chat_model_start gets
+           * on_llm_start with the messages rendered as text, gated by
+           * ignore_llm. */
+          handler->routes[type] = CHIME_ROUTE_LLM_FALLBACK;
+          handler->entries[type] = llm_start;
+        }
+      else if (catch_all != NULL)
+        {
+          handler->routes[type] = CHIME_ROUTE_CATCH_ALL;
+          handler->entries[type] = catch_all;
+        }
+    }
+}
+
+ChimeHandler *
+chime_handler_new (guint                 index,
+                   ChimeHandlerSettings *settings,
+                   const ChimePlugin    *plugin,
+                   ChimeHandlerContext  *context)
+{
+  ChimeHandler *handler = g_new0 (ChimeHandler, 1);
+
+  handler->index = index;
+  handler->bit = G_GUINT64_CONSTANT (1) << index;
+  handler->settings = *settings;
+  memset (settings, 0, sizeof *settings);
+  handler->plugin = plugin;
+  handler->descriptor = plugin->descriptor;
+  handler->thread_safe = (plugin->descriptor->flags & CHIME_PLUGIN_THREAD_SAFE) != 0;
+  handler->context = context;
+  g_mutex_init (&handler->inline_lock);
+  compute_routes (handler);
+  return handler;
+}
+
+gboolean
+chime_handler_start (ChimeHandler *handler,
+                     GError      **error)
+{
+  g_autoptr (GError) local_error = NULL;
+
+  if (handler->descriptor->instance_new != NULL)
+    {
+      handler->instance = handler->descriptor->instance_new (handler->context, &local_error);
+      if (handler->instance == NULL && local_error != NULL)
+        {
+          g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
+                       "handler '%s' (plugin '%s' from %s) failed to start: %s",
+                       handler->settings.name, handler->descriptor->name,
+                       handler->plugin->path, local_error->message);
+          return FALSE;
+        }
+    }
+  handler->started = TRUE;
+  return TRUE;
+}
+
+void
+chime_handler_settings_clear (ChimeHandlerSettings *settings)
+{
+  g_clear_pointer (&settings->name, g_free);
+  g_clear_pointer (&settings->plugin_spec, g_free);
+}
+
+void
+chime_handler_free (ChimeHandler *handler)
+{
+  if (handler == NULL)
+    return;
+  if (handler->started && handler->descriptor->instance_free != NULL)
+    handler->descriptor->instance_free (handler->instance);
+  chime_handler_context_free (handler->context);
+  chime_handler_settings_clear (&handler->settings);
+  g_mutex_clear (&handler->inline_lock);
+  g_free (handler);
+}
+
+void
+chime_handler_count_delivered (ChimeHandler *handler)
+{
+  __atomic_add_fetch (&handler->delivered, 1, __ATOMIC_RELAXED);
+}
+
+void
+chime_handler_report_failure (ChimeHandler *handler,
+                              ChimeEvent   *event,
+                              const GError *failure)
+{
+  __atomic_add_fetch (&handler->failed, 1, __ATOMIC_RELAXED);
+  if (g_error_matches (failure, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_TIMED_OUT))
+    __atomic_add_fetch (&handler->timed_out, 1, __ATOMIC_RELAXED);
+  g_log ("chime", G_LOG_LEVEL_WARNING, "handler '%s' (%s) failed on %s: %s",
+         handler->settings.name, handler->descriptor->name,
+         chime_event_type_to_string (event->type), failure->message);
+  if (handler->settings.raise_error)
+    chime_trace_fail (event->run->trace, failure);
+}
+
+gboolean
+chime_handler_can_fall_back (ChimeHandler *handler,
+                             ChimeEvent   *event,
+                             const GError *failure)
+{
+  return event->type == CHIME_EVENT_CHAT_MODEL_START &&
+         handler->routes[event->type] == CHIME_ROUTE_DIRECT &&
+         g_error_matches (failure, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_NOT_IMPLEMENTED) &&
+         entry_point (handler->descriptor, CHIME_EVENT_LLM_START) != NULL &&
+         !(handler->settings.ignore & CHIME_IGNORE_LLM);
+}
+
+gboolean
+chime_handler_call_sync (ChimeHandler *handler,
+                         ChimeEvent   *event,
+                         GError      **error)
+{
+  ChimeSyncFunc func = handler->entries[event->type];
+  g_autoptr (GError) local_error = NULL;
+  gboolean ok;
+
+  ok = func (handler->instance, event, &local_error);
+  if (!ok && chime_handler_can_fall_back (handler, event, local_error))
+    {
+      ChimeSyncFunc llm_start = entry_point (handler->descriptor, CHIME_EVENT_LLM_START);
+      g_clear_error (&local_error);
+      ok = llm_start (handler->instance, event, &local_error);
+    }
+  chime_handler_count_delivered (handler);
+  if (ok)
+    return TRUE;
+  if (local_error == NULL)
+    g_set_error (&local_error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
+                 "the handler returned FALSE without an error");
+  chime_handler_report_failure (handler, event, local_error);
+  g_propagate_error (error, g_steal_pointer (&local_error));
+  return FALSE;
+}
+
+void
+chime_handler_call_async (ChimeHandler    *handler,
+                          ChimeEvent      *event,
+                          ChimeCompletion *completion)
+{
+  ChimeAsyncFunc func = handler->entries[event->type];
+
+  func (handler->instance, event, completion);
+}
+
+void
+chime_handler_call_async_fallback (ChimeHandler    *handler,
+                                   ChimeEvent      *event,
+                                   ChimeCompletion *completion)
+{
+  ChimeAsyncFunc llm_start = entry_point (handler->descriptor, CHIME_EVENT_LLM_START);
+
+  llm_start (handler->instance, event, completion);
+}
+
+void
+chime_handler_get_stats (ChimeHandler      *handler,
+                         ChimeHandlerStats *out)
+{
+  out->delivered = __atomic_load_n (&handler->delivered, __ATOMIC_RELAXED);
+  out->failed = __atomic_load_n (&handler->failed, __ATOMIC_RELAXED);
+  out->dropped = __atomic_load_n (&handler->dropped, __ATOMIC_RELAXED);
+  out->timed_out = __atomic_load_n (&handler->timed_out, __ATOMIC_RELAXED);
+}

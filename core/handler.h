@@ -1,0 +1,114 @@
+/* A handler: one `[handler NAME]` section turned into a plugin instance,
+ * with LangChain's flags and the entry point to call for each event. */
+#pragma once
+
+#include <chime/plugin.h>
+#include <chime/runtime.h>
+#include "handler-context.h"
+#include "plugin-loader.h"
+
+/* LangChain's ignore_* flags. */
+typedef enum {
+  CHIME_IGNORE_LLM = 1 << 0,
+  CHIME_IGNORE_CHAT_MODEL = 1 << 1,
+  CHIME_IGNORE_CHAIN = 1 << 2,
+  CHIME_IGNORE_AGENT = 1 << 3,
+  CHIME_IGNORE_RETRIEVER = 1 << 4,
+  CHIME_IGNORE_RETRY = 1 << 5,
+  CHIME_IGNORE_CUSTOM_EVENT = 1 << 6,
+} ChimeIgnoreFlags;
+
+/* How an event type reaches a handler. */
+typedef enum {
+  CHIME_ROUTE_NONE,          /* not delivered */
+  CHIME_ROUTE_DIRECT,        /* its own entry point */
+  CHIME_ROUTE_LLM_FALLBACK,  /* chat_model_start through on_llm_start */
+  CHIME_ROUTE_CATCH_ALL,     /* on_event */
+} ChimeRoute;
+
+/* The settings every handler section has, read by the configuration. */
+typedef struct {
+  char    *name;
+  char    *plugin_spec;
+  gboolean raise_error;
+  gboolean run_inline;
+  gboolean inheritable;
+  guint    ignore;          /* ChimeIgnoreFlags */
+  gint64   timeout_ms;      /* 0: none */
+} ChimeHandlerSettings;
+
+typedef struct _ChimeHandler ChimeHandler;
+
+struct _ChimeHandler {
+  guint                        index;
+  guint64                      bit;          /* 1 << index */
+  ChimeHandlerSettings         settings;
+  const ChimePlugin           *plugin;
+  const ChimePluginDescriptor *descriptor;
+  gboolean                     thread_safe;
+  ChimeHandlerContext         *context;      /* owned */
+  gpointer                     instance;
+  gboolean                     started;
+  guint8                       routes[CHIME_EVENT_N_TYPES];
+  gpointer                     entries[CHIME_EVENT_N_TYPES];
+  GMutex                       inline_lock;  /* run_inline calls of unsafe plugins */
+
+  /* Statistics, updated atomically. */
+  guint64 delivered;
+  guint64 failed;
+  guint64 dropped;
+  guint64 timed_out;
+};
+
+/* Takes ownership of @settings' strings and of @context. */
+ChimeHandler *chime_handler_new   (guint                 index,
+                                   ChimeHandlerSettings *settings,
+                                   const ChimePlugin    *plugin,
+                                   ChimeHandlerContext  *context);
+/* Creates the plugin instance. */
+gboolean      chime_handler_start (ChimeHandler  *handler,
+                                   GError       **error);
+/* Frees the instance (if started) and the handler. */
+void          chime_handler_free  (ChimeHandler  *handler);
+
+void          chime_handler_settings_clear (ChimeHandlerSettings *settings);
+
+/* Whether @type is delivered to @handler at all. */
+static inline gboolean
+chime_handler_wants (const ChimeHandler *handler,
+                     ChimeEventType      type)
+{
+  return handler->routes[type] != CHIME_ROUTE_NONE;
+}
+
+/* Calls a sync handler for @event; on failure reports it (log, stats,
+ * raise_error) and returns FALSE with @error set. */
+gboolean chime_handler_call_sync  (ChimeHandler  *handler,
+                                   ChimeEvent    *event,
+                                   GError       **error);
+/* Calls an async handler's entry point for @event. */
+void     chime_handler_call_async (ChimeHandler    *handler,
+                                   ChimeEvent      *event,
+                                   ChimeCompletion *completion);
+/* TRUE when a chat_model_start that failed with NOT_IMPLEMENTED should be
+ * retried through on_llm_start. */
+gboolean chime_handler_can_fall_back (ChimeHandler *handler,
+                                      ChimeEvent   *event,
+                                      const GError *failure);
+/* Calls on_llm_start of an async handler for a chat_model_start. */
+void     chime_handler_call_async_fallback (ChimeHandler    *handler,
+                                            ChimeEvent      *event,
+                                            ChimeCompletion *completion);
+
+/* Logs "handler 'NAME' (plugin) failed on EVENT: message", counts it and,
+ * with raise_error, fails the event's run tree. */
+void     chime_handler_report_failure (ChimeHandler *handler,
+                                       ChimeEvent   *event,
+                                       const GError *failure);
+void     chime_handler_count_delivered (ChimeHandler *handler);
+
+void     chime_handler_get_stats (ChimeHandler      *handler,
+                                  ChimeHandlerStats *out);
+
+/* The ignore flag covering @type (0: never ignored). */
+guint    chime_ignore_flag_for_event (ChimeEventType type);

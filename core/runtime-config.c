@@ -1,0 +1,323 @@
+/* `[runtime]` and `[handler NAME]`: settings, validation and plugin
+ * loading. Every problem is collected; nothing is instantiated here. */
+#include "config.h"
+
+#include "runtime-config.h"
+#include "suggest.h"
+
+#include <string.h>
+
+static const char *const runtime_keys[] = {
+  "plugin_path", "threads", "delivery", "queue_limit", "on_full", NULL
+};
+
+const char *const chime_common_handler_keys[] = {
+  "plugin", "raise_error", "run_inline", "ignore", "inheritable", "timeout_ms", NULL
+};
+
+static const char *const delivery_names[] = { "awaited", "fenced", "background", NULL };
+static const char *const on_full_names[] = { "block", "drop_newest", "drop_oldest", NULL };
+static const char *const ignore_names[] = {
+  "llm", "chat_model", "chain", "agent", "retriever", "retry", "custom_event", NULL
+};
+
+/* Sections owned by the runner; the runtime accepts and skips them. */
+static const char *const section_kinds[] = { "runtime", "handler", "pipeline", "model", NULL };
+
+#define DEFAULT_QUEUE_LIMIT 4096
+#define DEFAULT_TIMEOUT_MS 60000
+
+static gboolean
+valid_handler_name (const char *name)
+{
+  if (name[0] == '\0')
+    return FALSE;
+  for (const char *p = name; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p) && *p != '_' && *p != '-' && *p != '.')
+      return FALSE;
+  return TRUE;
+}
+
+gboolean
+chime_config_is_handler_section (const char  *section,
+                                 const char **out_name)
+{
+  if (!g_str_has_prefix (section, "handler") || !g_ascii_isspace (section[7]))
+    return FALSE;
+  if (out_name != NULL)
+    {
+      const char *name = section + 7;
+      while (g_ascii_isspace (*name))
+        name++;
+      *out_name = name;
+    }
+  return TRUE;
+}
+
+/* The first word of a section name: "handler" for "handler foo". */
+static char *
+section_kind (const char *section)
+{
+  const char *space = section;
+
+  while (*space != '\0' && !g_ascii_isspace (*space))
+    space++;
+  return g_strndup (section, space - section);
+}
+
+static char **
+resolve_plugin_path (ChimeIni *ini)
+{
+  g_autofree char *value = chime_ini_read_string (ini, "runtime", "plugin_path", NULL);
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  g_auto (GStrv) configured = NULL;
+
+  if (value != NULL)
+    {
+      g_auto (GStrv) parts = g_strsplit (value, G_SEARCHPATH_SEPARATOR_S, -1);
+      for (guint i = 0; parts[i] != NULL; i++)
+        {
+          g_autofree char *trimmed = g_strstrip (g_strdup (parts[i]));
+          g_autofree char *resolved = NULL;
+          if (trimmed[0] == '\0')
+            continue;
+          /* Relative entries resolve against the INI file's folder. */
+          resolved = chime_ini_resolve_path (ini, trimmed);
+          g_strv_builder_add (builder, resolved);
+        }
+    }
+  configured = g_strv_builder_end (builder);
+  return chime_plugin_search_path ((const char * const *) configured);
+}
+
+void
+chime_runtime_settings_read (ChimeIni             *ini,
+                             ChimeProblems        *problems,
+                             ChimeRuntimeSettings *out)
+{
+  gint64 threads, queue_limit;
+  guint delivery, on_full;
+
+  memset (out, 0, sizeof *out);
+  chime_ini_check_keys (ini, problems, "runtime", runtime_keys);
+  out->plugin_path = resolve_plugin_path (ini);
+
+  chime_ini_read_int (ini, problems, "runtime", "threads",
+                      MAX (2, g_get_num_processors ()), 1, 256, &threads);
+  chime_ini_read_choice (ini, problems, "runtime", "delivery", delivery_names,
+                         CHIME_DELIVERY_FENCED, &delivery);
+  chime_ini_read_int (ini, problems, "runtime", "queue_limit",
+                      DEFAULT_QUEUE_LIMIT, 16, 1 << 24, &queue_limit);
+  chime_ini_read_choice (ini, problems, "runtime", "on_full", on_full_names,
+                         CHIME_ON_FULL_BLOCK, &on_full);
+  out->threads = threads;
+  out->delivery = delivery;
+  out->queue_limit = queue_limit;
+  out->on_full = on_full;
+}
+
+void
+chime_runtime_settings_clear (ChimeRuntimeSettings *settings)
+{
+  g_clear_pointer (&settings->plugin_path, g_strfreev);
+}
+
+static guint
+read_ignore (ChimeIni      *ini,
+             ChimeProblems *problems,
+             const char    *section)
+{
+  g_auto (GStrv) names = chime_ini_read_list (ini, section, "ignore", NULL);
+  guint flags = 0;
+
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      g_autofree char *location = NULL;
+      g_autofree char *suffix = NULL;
+      guint j;
+
+      for (j = 0; ignore_names[j] != NULL; j++)
+        if (g_str_equal (names[i], ignore_names[j]))
+          break;
+      if (ignore_names[j] != NULL)
+        {
+          flags |= 1u << j;
+          continue;
+        }
+      location = chime_ini_describe_location (ini, section, "ignore");
+      if (g_str_equal (names[i], "text"))
+        {
+          chime_problems_add (problems, "'text' cannot be ignored%s: text events always reach "
+                              "every handler, as in LangChain", location);
+          continue;
+        }
+      suffix = chime_suggestion_suffix (names[i], ignore_names, "values");
+      chime_problems_add (problems, "unknown event group '%s' in 'ignore'%s%s",
+                          names[i], location, suffix);
+    }
+  return flags;
+}
+
+/* Reads the keys every handler has. FALSE when the section is unusable
+ * (no plugin). */
+static gboolean
+read_handler_settings (ChimeIni             *ini,
+                       ChimeProblems        *problems,
+                       const char           *section,
+                       const char           *name,
+                       ChimeHandlerSettings *out)
+{
+  memset (out, 0, sizeof *out);
+  out->name = g_strdup (name);
+  out->plugin_spec = chime_ini_read_string (ini, section, "plugin", NULL);
+  chime_ini_read_bool (ini, problems, section, "raise_error", FALSE, &out->raise_error);
+  chime_ini_read_bool (ini, problems, section, "run_inline", FALSE, &out->run_inline);
+  chime_ini_read_bool (ini, problems, section, "inheritable", TRUE, &out->inheritable);
+  chime_ini_read_int (ini, problems, section, "timeout_ms", DEFAULT_TIMEOUT_MS,
+                      0, G_MAXINT32, &out->timeout_ms);
+  out->ignore = read_ignore (ini, problems, section);
+
+  if (out->plugin_spec == NULL || out->plugin_spec[0] == '\0')
+    {
+      g_autofree char *location = chime_ini_describe_location (ini, section, NULL);
+      chime_problems_add (problems, "missing required key 'plugin'%s: name the plugin "
+                          "this handler runs (see `chime plugins`)", location);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Checks the section's keys against the common ones plus the plugin's. */
+static void
+check_handler_keys (ChimeIni                    *ini,
+                    ChimeProblems               *problems,
+                    const char                  *section,
+                    const ChimePluginDescriptor *descriptor)
+{
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  g_auto (GStrv) valid = NULL;
+
+  g_strv_builder_addv (builder, (const char **) chime_common_handler_keys);
+  if (descriptor != NULL)
+    {
+      g_autofree const char **declared = chime_plugin_declared_keys (descriptor);
+      g_strv_builder_addv (builder, declared);
+    }
+  valid = g_strv_builder_end (builder);
+  chime_ini_check_keys (ini, problems, section, (const char * const *) valid);
+}
+
+static ChimeHandlerSpec *
+read_handler_spec (ChimeIni                   *ini,
+                   const ChimeRuntimeSettings *runtime,
+                   ChimeProblems              *problems,
+                   const char                 *section,
+                   const char                 *name)
+{
+  ChimeHandlerSpec *spec = g_new0 (ChimeHandlerSpec, 1);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *plugin_spec = NULL;
+
+  if (!read_handler_settings (ini, problems, section, name, &spec->settings))
+    {
+      check_handler_keys (ini, problems, section, NULL);
+      return spec;
+    }
+
+  /* A path (with '/') resolves against the INI file's folder. */
+  plugin_spec = strchr (spec->settings.plugin_spec, '/') != NULL
+                  ? chime_ini_resolve_path (ini, spec->settings.plugin_spec)
+                  : g_strdup (spec->settings.plugin_spec);
+  spec->plugin = chime_plugin_load (plugin_spec,
+                                    (const char * const *) runtime->plugin_path, &error);
+  if (spec->plugin == NULL)
+    {
+      g_autofree char *location = chime_ini_describe_location (ini, section, "plugin");
+      chime_problems_add (problems, "%s%s", error->message, location);
+      check_handler_keys (ini, problems, section, NULL);
+      return spec;
+    }
+
+  check_handler_keys (ini, problems, section, spec->plugin->descriptor);
+  spec->context = chime_handler_context_new (name, spec->plugin->descriptor, ini, section, problems);
+  if (spec->settings.run_inline && spec->plugin->descriptor->mode == CHIME_HANDLER_ASYNC)
+    {
+      g_autofree char *location = chime_ini_describe_location (ini, section, "run_inline");
+      chime_problems_add (problems, "run_inline needs a sync plugin, but '%s' is async%s: "
+                          "async handlers already run on the main loop", 
+                          spec->plugin->descriptor->name, location);
+    }
+  return spec;
+}
+
+void
+chime_handler_spec_free (ChimeHandlerSpec *spec)
+{
+  if (spec == NULL)
+    return;
+  chime_handler_settings_clear (&spec->settings);
+  chime_handler_context_free (spec->context);
+  g_free (spec);
+}
+
+static void
+check_section_name (ChimeIni      *ini,
+                    ChimeProblems *problems,
+                    const char    *section)
+{
+  g_autofree char *kind = section_kind (section);
+  g_autofree char *location = NULL;
+  const char *match;
+
+  if (g_strv_contains (section_kinds, kind))
+    return;
+  location = g_strdup_printf ("%s", chime_ini_get_source_name (ini));
+  match = chime_suggest (kind, section_kinds);
+  if (match != NULL)
+    chime_problems_add (problems, "unknown section [%s] in %s; did you mean [%s%s]?",
+                        section, location, match,
+                        g_str_equal (match, "handler") || g_str_equal (match, "model") ? " NAME" : "");
+  else
+    chime_problems_add (problems, "unknown section [%s] in %s; valid sections: [runtime], "
+                        "[handler NAME], [pipeline], [model NAME]", section, location);
+}
+
+GPtrArray *
+chime_handler_specs_read (ChimeIni                   *ini,
+                          const ChimeRuntimeSettings *runtime,
+                          ChimeProblems              *problems)
+{
+  g_auto (GStrv) sections = g_key_file_get_groups (chime_ini_get_key_file (ini), NULL);
+  GPtrArray *specs = g_ptr_array_new_with_free_func ((GDestroyNotify) chime_handler_spec_free);
+
+  for (guint i = 0; sections[i] != NULL; i++)
+    {
+      const char *name = NULL;
+
+      if (g_str_equal (sections[i], "handler"))
+        {
+          chime_problems_add (problems, "section [handler] in %s needs a name: "
+                              "write [handler NAME]", chime_ini_get_source_name (ini));
+          continue;
+        }
+      if (!chime_config_is_handler_section (sections[i], &name))
+        {
+          check_section_name (ini, problems, sections[i]);
+          continue;
+        }
+      if (!valid_handler_name (name))
+        {
+          chime_problems_add (problems, "handler name '%s' in %s may only contain letters, "
+                              "digits, '_', '-' and '.'", name, chime_ini_get_source_name (ini));
+          continue;
+        }
+      if (specs->len == CHIME_MAX_HANDLERS)
+        {
+          chime_problems_add (problems, "%s configures more than %d handlers",
+                              chime_ini_get_source_name (ini), CHIME_MAX_HANDLERS);
+          break;
+        }
+      g_ptr_array_add (specs, read_handler_spec (ini, runtime, problems, sections[i], name));
+    }
+  return specs;
+}

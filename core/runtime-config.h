@@ -1,0 +1,44 @@
+/* Reading `[runtime]` and `[handler NAME]` sections into settings, with
+ * every problem in the file reported at once. */
+#pragma once
+
+#include <chime/runtime.h>
+#include "handler.h"
+#include "ini.h"
+#include "problems.h"
+
+#define CHIME_MAX_HANDLERS 64
+
+typedef struct {
+  char        **plugin_path;   /* resolved search path, CHIME_PLUGIN_PATH first */
+  guint         threads;
+  ChimeDelivery delivery;
+  guint         queue_limit;
+  ChimeOnFull   on_full;
+} ChimeRuntimeSettings;
+
+/* A handler section read and its plugin loaded, ready to instantiate. */
+typedef struct {
+  ChimeHandlerSettings settings;
+  const ChimePlugin   *plugin;    /* NULL when it failed to load */
+  ChimeHandlerContext *context;   /* NULL when the plugin failed to load */
+} ChimeHandlerSpec;
+
+/* Section names chime understands; a name outside these is an error. */
+gboolean chime_config_is_handler_section (const char  *section,
+                                          const char **out_name);
+
+void     chime_runtime_settings_read  (ChimeIni             *ini,
+                                       ChimeProblems        *problems,
+                                       ChimeRuntimeSettings *out);
+void     chime_runtime_settings_clear (ChimeRuntimeSettings *settings);
+
+/* Checks section names, then reads every `[handler NAME]` in file order
+ * and loads its plugin. Returns an array of ChimeHandlerSpec*. */
+GPtrArray *chime_handler_specs_read   (ChimeIni                   *ini,
+                                       const ChimeRuntimeSettings *runtime,
+                                       ChimeProblems              *problems);
+void       chime_handler_spec_free    (ChimeHandlerSpec *spec);
+
+/* The keys every handler section accepts. */
+extern const char *const chime_common_handler_keys[];

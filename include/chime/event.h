@@ -1,0 +1,145 @@
+/* chime — events: what a pipeline reports to its handlers.
+ *
+ * An event is immutable once emitted and reference-counted: every handler
+ * that receives it shares the same object. Handlers read it through the
+ * accessors below; a handler that keeps an event beyond its callback takes a
+ * reference with chime_event_ref().
+ */
+#pragma once
+
+#include <glib.h>
+#include <jansson.h>
+
+G_BEGIN_DECLS
+
+/**
+ * ChimeEventType:
+ *
+ * The 19 LangChain callback events, in the order of LangChain's
+ * BaseCallbackHandler. chime_event_type_to_string() gives the snake_case
+ * name without the `on_` prefix ("llm_new_token").
+ */
+typedef enum {
+  CHIME_EVENT_LLM_START,
+  CHIME_EVENT_CHAT_MODEL_START,
+  CHIME_EVENT_LLM_NEW_TOKEN,
+  CHIME_EVENT_LLM_END,
+  CHIME_EVENT_LLM_ERROR,
+  CHIME_EVENT_CHAIN_START,
+  CHIME_EVENT_CHAIN_END,
+  CHIME_EVENT_CHAIN_ERROR,
+  CHIME_EVENT_TOOL_START,
+  CHIME_EVENT_TOOL_END,
+  CHIME_EVENT_TOOL_ERROR,
+  CHIME_EVENT_AGENT_ACTION,
+  CHIME_EVENT_AGENT_FINISH,
+  CHIME_EVENT_RETRIEVER_START,
+  CHIME_EVENT_RETRIEVER_END,
+  CHIME_EVENT_RETRIEVER_ERROR,
+  CHIME_EVENT_TEXT,
+  CHIME_EVENT_RETRY,
+  CHIME_EVENT_CUSTOM_EVENT,
+  CHIME_EVENT_N_TYPES
+} ChimeEventType;
+
+/**
+ * ChimeRunKind:
+ *
+ * Which run manager a run belongs to. The finer LangChain `run_type`
+ * string ("prompt", "parser", "chat_model", ...) is
+ * chime_run_info_get_run_type().
+ */
+typedef enum {
+  CHIME_RUN_KIND_CHAIN,
+  CHIME_RUN_KIND_LLM,
+  CHIME_RUN_KIND_TOOL,
+  CHIME_RUN_KIND_RETRIEVER,
+} ChimeRunKind;
+
+typedef struct _ChimeEvent ChimeEvent;
+typedef struct _ChimeRunInfo ChimeRunInfo;
+
+/* A run id: a UUIDv7, 16 bytes, time-ordered. */
+typedef struct {
+  guint8 bytes[16];
+} ChimeRunId;
+
+/* "xxxxxxxx-xxxx-7xxx-xxxx-xxxxxxxxxxxx" plus the terminating NUL. */
+#define CHIME_RUN_ID_STRING_LEN 37
+
+const char   *chime_event_type_to_string   (ChimeEventType type);
+gboolean      chime_event_type_from_string (const char     *name,
+                                            ChimeEventType *out_type);
+
+ChimeEvent   *chime_event_ref    (ChimeEvent *event);
+void          chime_event_unref  (ChimeEvent *event);
+
+ChimeEventType      chime_event_get_event_type (ChimeEvent *event);
+const ChimeRunInfo *chime_event_get_run        (ChimeEvent *event);
+/* g_get_monotonic_time() when the event was emitted (µs). */
+gint64              chime_event_get_monotonic_time (ChimeEvent *event);
+/* g_get_real_time() when the event was emitted (µs since the epoch). */
+gint64              chime_event_get_real_time  (ChimeEvent *event);
+
+/* llm_new_token: the token text. NULL for other events. */
+const char *chime_event_get_token      (ChimeEvent *event);
+/* llm_new_token: the chunk (a ChatGenerationChunk as JSON), or NULL. */
+json_t     *chime_event_get_chunk      (ChimeEvent *event);
+/* *_start: the serialized description of the runnable (may be NULL). */
+json_t     *chime_event_get_serialized (ChimeEvent *event);
+/* llm_start: JSON array of prompt strings (one prompt per call, as
+ * LangChain). For a chat_model_start delivered to a handler through the
+ * llm_start fallback this holds the messages rendered "Role: content". */
+json_t     *chime_event_get_prompts    (ChimeEvent *event);
+/* chat_model_start: [[{"type": "human", "content": "..."}, ...]]. */
+json_t     *chime_event_get_messages   (ChimeEvent *event);
+/* chain_start / tool_start: the inputs. */
+json_t     *chime_event_get_inputs     (ChimeEvent *event);
+/* chain_end / tool_end: the outputs. */
+json_t     *chime_event_get_outputs    (ChimeEvent *event);
+/* llm_end: the LLMResult; llm_error: the partial LLMResult, if any. */
+json_t     *chime_event_get_response   (ChimeEvent *event);
+/* *_error: the error. */
+const GError *chime_event_get_error    (ChimeEvent *event);
+/* text: the text; tool_start: input_str; retriever_start: the query. */
+const char *chime_event_get_text       (ChimeEvent *event);
+/* custom_event: the user's event name. */
+const char *chime_event_get_custom_name (ChimeEvent *event);
+/* custom_event: data; agent_action: action; agent_finish: finish;
+ * retriever_end: documents; retry: the retry state. */
+json_t     *chime_event_get_data       (ChimeEvent *event);
+/* Extra keyword arguments LangChain passes (invocation_params, color,
+ * batch_size, ...), as a JSON object, or NULL. */
+json_t     *chime_event_get_kwargs     (ChimeEvent *event);
+
+/* The event as one JSON object (new reference), e.g.
+ * {"event": "llm_new_token", "run_id": "...", "parent_run_id": null,
+ *  "run_type": "chat_model", "name": "...", "tags": [...],
+ *  "metadata": {...}, "time": "2026-...Z", "token": "Why", ...}. */
+json_t     *chime_event_to_json        (ChimeEvent *event);
+
+/* Facts of a run, shared by all events of that run. */
+const ChimeRunId   *chime_run_info_get_id        (const ChimeRunInfo *info);
+/* NULL for a root run. */
+const ChimeRunId   *chime_run_info_get_parent_id (const ChimeRunInfo *info);
+/* The parent run's facts, or NULL for a root run. */
+const ChimeRunInfo *chime_run_info_get_parent    (const ChimeRunInfo *info);
+ChimeRunKind        chime_run_info_get_kind      (const ChimeRunInfo *info);
+/* "chain", "prompt", "parser", "llm", "chat_model", "tool", "retriever" */
+const char         *chime_run_info_get_run_type  (const ChimeRunInfo *info);
+const char         *chime_run_info_get_name      (const ChimeRunInfo *info);
+/* NULL-terminated; never NULL. */
+const char * const *chime_run_info_get_tags      (const ChimeRunInfo *info);
+/* A JSON object; never NULL. */
+json_t             *chime_run_info_get_metadata  (const ChimeRunInfo *info);
+/* g_get_monotonic_time() at the run's start event. */
+gint64              chime_run_info_get_start_time (const ChimeRunInfo *info);
+
+void     chime_run_id_to_string (const ChimeRunId *id,
+                                 char              out[CHIME_RUN_ID_STRING_LEN]);
+gboolean chime_run_id_equal     (const ChimeRunId *a,
+                                 const ChimeRunId *b);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimeEvent, chime_event_unref)
+
+G_END_DECLS

@@ -1,0 +1,265 @@
+/* chime — the plugin ABI.
+ *
+ * A plugin is a shared object that exports one data symbol,
+ * `chime_plugin_descriptor`, of type ChimePluginDescriptor. Define it with
+ * CHIME_PLUGIN_DEFINE so the ABI version fields are filled in for you:
+ *
+ *   static gboolean
+ *   print_token (gpointer instance, ChimeEvent *event, GError **error)
+ *   {
+ *     printf ("token: %s\n", chime_event_get_token (event));
+ *     return TRUE;
+ *   }
+ *
+ *   CHIME_PLUGIN_DEFINE (
+ *     .name = "token_printer",
+ *     .description = "prints every token",
+ *     .mode = CHIME_HANDLER_SYNC,
+ *     .sync = { .on_llm_new_token = print_token },
+ *   );
+ *
+ * Build it out of tree with
+ *   cc -shared -fPIC -o token_printer.so token_printer.c $(pkg-config --cflags --libs chime)
+ *
+ * The descriptor is the plugin's *type*. Each `[handler NAME]` section of an
+ * INI file creates an *instance*: the host calls instance_new() with that
+ * section's configuration, passes the returned pointer to every entry point,
+ * and calls instance_free() at shutdown, after the last event.
+ *
+ * Sync plugins run on the runtime's GThreadPool; async plugins run on the
+ * GLib main loop. Either way an instance sees its events one at a time, in
+ * emission order, and never concurrently with itself.
+ */
+#pragma once
+
+#include <glib.h>
+#include <jansson.h>
+
+#include <chime/version.h>
+#include <chime/event.h>
+
+G_BEGIN_DECLS
+
+/**
+ * ChimeHandlerMode:
+ * @CHIME_HANDLER_SYNC: entry points return when done; they run on a worker
+ *   thread of the runtime's GThreadPool (LangChain's "sync handler in a
+ *   thread_pool_executor").
+ * @CHIME_HANDLER_ASYNC: entry points receive a ChimeCompletion and may
+ *   complete later (after a timer, an HTTP request); they are called on the
+ *   GLib main loop.
+ */
+typedef enum {
+  CHIME_HANDLER_SYNC = 1,
+  CHIME_HANDLER_ASYNC = 2,
+} ChimeHandlerMode;
+
+/**
+ * ChimePluginFlags:
+ * @CHIME_PLUGIN_THREAD_SAFE: the plugin's instances may be called from
+ *   several threads at once. Only run_inline handlers are ever called that
+ *   way (from concurrent emitting threads); queued delivery stays serial.
+ */
+typedef enum {
+  CHIME_PLUGIN_FLAGS_NONE = 0,
+  CHIME_PLUGIN_THREAD_SAFE = 1 << 0,
+} ChimePluginFlags;
+
+/**
+ * ChimeConfigType: the type of a key a plugin declares. The host checks
+ * values against it before any instance is created.
+ */
+typedef enum {
+  CHIME_CONFIG_STRING = 1,
+  CHIME_CONFIG_INT,
+  CHIME_CONFIG_BOOL,
+  CHIME_CONFIG_DOUBLE,
+  CHIME_CONFIG_STRING_LIST,
+  /* A path; relative paths resolve against the INI file's folder. */
+  CHIME_CONFIG_PATH,
+} ChimeConfigType;
+
+typedef enum {
+  CHIME_CONFIG_KEY_FLAGS_NONE = 0,
+  CHIME_CONFIG_KEY_REQUIRED = 1 << 0,
+} ChimeConfigKeyFlags;
+
+/**
+ * ChimeConfigKey: one key a plugin accepts in its `[handler NAME]` section.
+ * @default_value is the default as it would be written in the INI file
+ * (NULL: no default). Arrays of keys end with an entry whose @key is NULL.
+ */
+typedef struct {
+  const char         *key;
+  ChimeConfigType     type;
+  const char         *default_value;
+  const char         *description;
+  ChimeConfigKeyFlags flags;
+} ChimeConfigKey;
+
+typedef struct _ChimeHandlerContext ChimeHandlerContext;
+typedef struct _ChimeCompletion ChimeCompletion;
+
+/* A sync entry point: return TRUE when handled, or FALSE with @error set. */
+typedef gboolean (*ChimeSyncFunc) (gpointer     instance,
+                                   ChimeEvent  *event,
+                                   GError     **error);
+
+/* An async entry point: call chime_completion_complete() or
+ * chime_completion_fail() exactly once, now or later, from any thread. */
+typedef void (*ChimeAsyncFunc) (gpointer         instance,
+                                ChimeEvent      *event,
+                                ChimeCompletion *completion);
+
+/* One entry point per event. A NULL entry means "not implemented": the
+ * event goes to @on_event (the catch-all) if set, and is skipped otherwise.
+ * A handler without on_chat_model_start but with on_llm_start receives chat
+ * model starts through on_llm_start, the messages rendered "Role: content"
+ * (chime_event_get_prompts()), as in LangChain. */
+#define CHIME_DECLARE_ENTRY_POINTS(FuncType) \
+  FuncType on_llm_start;        \
+  FuncType on_chat_model_start; \
+  FuncType on_llm_new_token;    \
+  FuncType on_llm_end;          \
+  FuncType on_llm_error;        \
+  FuncType on_chain_start;      \
+  FuncType on_chain_end;        \
+  FuncType on_chain_error;      \
+  FuncType on_tool_start;       \
+  FuncType on_tool_end;         \
+  FuncType on_tool_error;       \
+  FuncType on_agent_action;     \
+  FuncType on_agent_finish;     \
+  FuncType on_retriever_start;  \
+  FuncType on_retriever_end;    \
+  FuncType on_retriever_error;  \
+  FuncType on_text;             \
+  FuncType on_retry;            \
+  FuncType on_custom_event;     \
+  FuncType on_event
+
+typedef struct {
+  CHIME_DECLARE_ENTRY_POINTS (ChimeSyncFunc);
+} ChimeSyncEntryPoints;
+
+typedef struct {
+  CHIME_DECLARE_ENTRY_POINTS (ChimeAsyncFunc);
+} ChimeAsyncEntryPoints;
+
+/**
+ * ChimePluginDescriptor:
+ *
+ * The first two fields are the ABI version and never move. Fields are only
+ * ever appended, and the host reads a field only when the plugin's ABI
+ * minor says it exists.
+ */
+typedef struct {
+  guint32          abi_major;
+  guint32          abi_minor;
+
+  const char      *name;
+  const char      *description;
+  const char      *version;
+  ChimeHandlerMode mode;
+  ChimePluginFlags flags;
+  /* Keys accepted in `[handler NAME]`, beyond the ones every handler has
+   * (plugin, raise_error, run_inline, ignore, inheritable, timeout_ms). */
+  const ChimeConfigKey *config_keys;
+
+  /* Creates an instance for one `[handler NAME]` section. Optional: without
+   * it, entry points receive NULL as their instance. Return NULL and set
+   * @error to refuse the configuration. */
+  gpointer (*instance_new)  (ChimeHandlerContext *context,
+                             GError             **error);
+  /* Frees an instance, after its last event. Optional. */
+  void     (*instance_free) (gpointer instance);
+
+  union {
+    ChimeSyncEntryPoints  sync;
+    ChimeAsyncEntryPoints async;
+  };
+
+  gpointer _reserved[8];
+} ChimePluginDescriptor;
+
+#define CHIME_PLUGIN_SYMBOL "chime_plugin_descriptor"
+
+/**
+ * CHIME_PLUGIN_DEFINE:
+ *
+ * Defines and exports the plugin's descriptor; the arguments are designated
+ * initializers for the remaining fields.
+ */
+#define CHIME_PLUGIN_DEFINE(...)                                   \
+  G_MODULE_EXPORT const ChimePluginDescriptor chime_plugin_descriptor = { \
+    .abi_major = CHIME_PLUGIN_ABI_MAJOR,                           \
+    .abi_minor = CHIME_PLUGIN_ABI_MINOR,                           \
+    __VA_ARGS__                                                    \
+  }
+
+#ifndef G_MODULE_EXPORT
+# define G_MODULE_EXPORT __attribute__((visibility ("default")))
+#endif
+
+/* ---------------------------------------------------------------------
+ * The host API for plugins.
+ * ------------------------------------------------------------------- */
+
+#define CHIME_HANDLER_ERROR (chime_handler_error_quark ())
+GQuark chime_handler_error_quark (void);
+
+/**
+ * ChimeHandlerError:
+ * @CHIME_HANDLER_ERROR_FAILED: a handler failed.
+ * @CHIME_HANDLER_ERROR_NOT_IMPLEMENTED: returned by on_chat_model_start to
+ *   ask for the llm_start fallback, as NotImplementedError in LangChain.
+ * @CHIME_HANDLER_ERROR_TIMED_OUT: an async handler did not complete within
+ *   its timeout_ms.
+ */
+typedef enum {
+  CHIME_HANDLER_ERROR_FAILED,
+  CHIME_HANDLER_ERROR_NOT_IMPLEMENTED,
+  CHIME_HANDLER_ERROR_TIMED_OUT,
+} ChimeHandlerError;
+
+/* The `[handler NAME]` name and the plugin's name. */
+const char *chime_handler_context_get_name        (ChimeHandlerContext *context);
+const char *chime_handler_context_get_plugin_name (ChimeHandlerContext *context);
+/* The INI file the handler was configured in (NULL when built in code). */
+const char *chime_handler_context_get_config_file (ChimeHandlerContext *context);
+/* The main context async handlers run on: attach timers and I/O here. */
+GMainContext *chime_handler_context_get_main_context (ChimeHandlerContext *context);
+
+/* Typed configuration getters, valid during and after instance_new(). A key
+ * the plugin declared always has a value: the INI's, else its default.
+ * Getting an undeclared key is a programming error (returns the zero value). */
+const char  *chime_handler_context_get_string      (ChimeHandlerContext *context,
+                                                    const char          *key);
+gint64       chime_handler_context_get_int         (ChimeHandlerContext *context,
+                                                    const char          *key);
+gboolean     chime_handler_context_get_bool        (ChimeHandlerContext *context,
+                                                    const char          *key);
+gdouble      chime_handler_context_get_double      (ChimeHandlerContext *context,
+                                                    const char          *key);
+/* NULL-terminated; owned by the context. */
+const char * const *chime_handler_context_get_string_list (ChimeHandlerContext *context,
+                                                           const char          *key);
+/* TRUE when the INI file set the key (not just its default). */
+gboolean     chime_handler_context_has_key         (ChimeHandlerContext *context,
+                                                    const char          *key);
+
+/* Logs with the prefix "NAME (plugin): ". Thread-safe. */
+void chime_handler_log  (ChimeHandlerContext *context,
+                         GLogLevelFlags       level,
+                         const char          *format,
+                         ...) G_GNUC_PRINTF (3, 4);
+
+/* Completes an async entry point successfully. Thread-safe; exactly once. */
+void chime_completion_complete (ChimeCompletion *completion);
+/* Completes an async entry point with an error (takes ownership). */
+void chime_completion_fail     (ChimeCompletion *completion,
+                                GError          *error);
+/* The event this completion belongs to. */
+ChimeEvent *chime_completion_get_event (ChimeCompletion *completion);
+
+G_END_DECLS
