@@ -114,7 +114,7 @@ end_in_flight (ChimeConsumer *consumer)
   if (d->on_full != CHIME_ON_FULL_BLOCK)
     {
       g_mutex_lock (&consumer->lock);
-      __atomic_store_n (&consumer->done, consumer->read, __ATOMIC_RELEASE);
+      chime_consumer_store_done (consumer, consumer->read);
       g_mutex_unlock (&consumer->lock);
     }
   chime_consumer_publish_done (consumer, done);
@@ -176,7 +176,7 @@ abandon (ChimeConsumer *consumer)
   if (d->on_full != CHIME_ON_FULL_BLOCK)
     {
       g_mutex_lock (&consumer->lock);
-      __atomic_store_n (&consumer->done, consumer->read, __ATOMIC_RELEASE);
+      chime_consumer_store_done (consumer, consumer->read);
       g_mutex_unlock (&consumer->lock);
     }
   chime_consumer_publish_done (consumer, consumer->in_flight_pos + 1);
@@ -275,7 +275,7 @@ run (ChimeConsumer *consumer)
       if (event == NULL)
         {
           if (block)
-            __atomic_store_n (&consumer->done, pos + 1, __ATOMIC_RELEASE);
+            chime_consumer_store_done (consumer, pos + 1);
           continue;
         }
       start_call (consumer, pos, event, FALSE);

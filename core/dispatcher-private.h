@@ -10,12 +10,17 @@
  * RUNNING) by whoever finds work for them; a RUNNING consumer is owned by
  * exactly one thread or queued to run; PARKED waits at a fence. This state
  * machine is what keeps a handler from ever running concurrently with
- * itself. */
+ * itself. A parked state carries the fence's position (pos << 2 | PARKED)
+ * so that a CAS on it cannot succeed against a later parking (ABA). */
 enum {
   CONSUMER_IDLE = 0,
   CONSUMER_RUNNING = 1,
   CONSUMER_PARKED = 2,
 };
+
+#define CONSUMER_STATE_KIND(state) ((state) & 3)
+#define CONSUMER_PARKED_AT(pos) (((pos) << 2) | CONSUMER_PARKED)
+#define CONSUMER_PARKED_POS(state) ((state) >> 2)
 
 enum {
   SLOT_FENCE = 1 << 0,
@@ -39,8 +44,7 @@ struct _ChimeConsumer {
    * by @lock together with the move of a cursor by a dropping producer. */
   guint64 read;
 
-  gint    state __attribute__ ((aligned (CHIME_CACHE_LINE)));
-  guint64 parked_at;
+  guint64 state __attribute__ ((aligned (CHIME_CACHE_LINE)));
 
   ChimeDispatcher *dispatcher __attribute__ ((aligned (CHIME_CACHE_LINE)));
   ChimeHandler    *handler;
@@ -85,6 +89,20 @@ struct _ChimeDispatcher {
   GPtrArray      *abandoned;       /* timed-out completions, guarded by async_lock */
 };
 
+/* Stores a consumer's progress; it never moves backwards. */
+static inline void
+chime_consumer_store_done (ChimeConsumer *consumer,
+                           guint64        done)
+{
+#ifdef CHIME_DEBUG_RING
+  guint64 old = __atomic_load_n (&consumer->done, __ATOMIC_ACQUIRE);
+  if (done < old)
+    g_error ("consumer '%s': done moved back from %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT,
+             consumer->handler->settings.name, old, done);
+#endif
+  __atomic_store_n (&consumer->done, done, __ATOMIC_RELEASE);
+}
+
 /* Release cursor: what the ring may reuse. */
 static inline guint64
 chime_consumer_release (ChimeConsumer *consumer)
@@ -104,7 +122,8 @@ void     chime_consumer_publish_done   (ChimeConsumer *consumer,
                                         guint64        done);
 /* The consumer found nothing at @pos: become IDLE unless something arrived
  * meanwhile. TRUE when it went idle (the caller must stop), FALSE when it
- * claimed itself back (the caller continues). */
+ * claimed itself back (the caller continues, from `done`: while it was
+ * IDLE another thread may have owned it and moved on). */
 gboolean chime_consumer_go_idle        (ChimeConsumer *consumer,
                                         guint64        pos);
 /* The consumer reached a fence at @pos it must handle. TRUE when every

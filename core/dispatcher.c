@@ -59,13 +59,25 @@ next_power_of_two (guint64 value)
  * Cursors
  * ---------------------------------------------------------------- */
 
+#ifdef CHIME_DEBUG_RING
+static __thread guint64 dbg_vals[8];
+#endif
 static guint64
 min_release (ChimeDispatcher *d)
 {
   guint64 least = __atomic_load_n (&d->head, __ATOMIC_ACQUIRE);
 
+#ifdef CHIME_DEBUG_RING
+  dbg_vals[7] = least;
+#endif
   for (guint i = 0; i < d->n_consumers; i++)
-    least = MIN (least, chime_consumer_release (d->consumers[i]));
+    {
+      guint64 r = chime_consumer_release (d->consumers[i]);
+#ifdef CHIME_DEBUG_RING
+      if (i < 7) dbg_vals[i] = r;
+#endif
+      least = MIN (least, r);
+    }
   return least;
 }
 
@@ -118,7 +130,7 @@ chime_consumer_schedule (ChimeConsumer *consumer)
 void
 chime_consumer_wake (ChimeConsumer *consumer)
 {
-  gint idle = CONSUMER_IDLE;
+  guint64 idle = CONSUMER_IDLE;
 
   if (__atomic_load_n (&consumer->state, __ATOMIC_RELAXED) == CONSUMER_IDLE &&
       __atomic_compare_exchange_n (&consumer->state, &idle, CONSUMER_RUNNING, FALSE,
@@ -133,12 +145,12 @@ wake_parked (ChimeDispatcher *d)
   for (guint i = 0; i < d->n_consumers; i++)
     {
       ChimeConsumer *consumer = d->consumers[i];
-      gint parked = CONSUMER_PARKED;
+      guint64 state = __atomic_load_n (&consumer->state, __ATOMIC_ACQUIRE);
 
-      if (__atomic_load_n (&consumer->state, __ATOMIC_ACQUIRE) != CONSUMER_PARKED ||
-          !barrier_passed (d, __atomic_load_n (&consumer->parked_at, __ATOMIC_ACQUIRE)))
+      if (CONSUMER_STATE_KIND (state) != CONSUMER_PARKED ||
+          !barrier_passed (d, CONSUMER_PARKED_POS (state)))
         continue;
-      if (__atomic_compare_exchange_n (&consumer->state, &parked, CONSUMER_RUNNING, FALSE,
+      if (__atomic_compare_exchange_n (&consumer->state, &state, CONSUMER_RUNNING, FALSE,
                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
         {
           __atomic_sub_fetch (&d->n_parked, 1, __ATOMIC_SEQ_CST);
@@ -174,7 +186,7 @@ chime_consumer_publish_done (ChimeConsumer *consumer,
   /* Under drop policies `done` moves under the consumer's lock (a
    * dropping emitter may move it too); only notify here. */
   if (consumer->dispatcher->on_full == CHIME_ON_FULL_BLOCK)
-    __atomic_store_n (&consumer->done, done, __ATOMIC_RELEASE);
+    chime_consumer_store_done (consumer, done);
   notify_progress (consumer->dispatcher);
 }
 
@@ -190,7 +202,7 @@ chime_consumer_go_idle (ChimeConsumer *consumer,
                         guint64        pos)
 {
   ChimeDispatcher *d = consumer->dispatcher;
-  gint idle = CONSUMER_IDLE;
+  guint64 idle = CONSUMER_IDLE;
 
   __atomic_store_n (&consumer->state, CONSUMER_IDLE, __ATOMIC_SEQ_CST);
   if (!slot_published (d, pos))
@@ -212,7 +224,7 @@ help_consumer (ChimeConsumer *consumer,
                guint64        target)
 {
   ChimeDispatcher *d = consumer->dispatcher;
-  gint idle = CONSUMER_IDLE;
+  guint64 idle = CONSUMER_IDLE;
   guint64 start, pos;
 
   if (__atomic_load_n (&consumer->state, __ATOMIC_RELAXED) != CONSUMER_IDLE ||
@@ -233,7 +245,7 @@ help_consumer (ChimeConsumer *consumer,
     pos++;
   if (pos != start)
     {
-      __atomic_store_n (&consumer->done, pos, __ATOMIC_RELEASE);
+      chime_consumer_store_done (consumer, pos);
       notify_progress (d);
     }
   if (!chime_consumer_go_idle (consumer, pos))
@@ -253,16 +265,15 @@ chime_consumer_pass_fence (ChimeConsumer *consumer,
                            guint64        pos)
 {
   ChimeDispatcher *d = consumer->dispatcher;
-  gint parked = CONSUMER_PARKED;
+  guint64 parked = CONSUMER_PARKED_AT (pos);
 
   chime_consumer_publish_done (consumer, pos);
   help_laggards (d, pos);
   if (barrier_passed (d, pos))
     return TRUE;
 
-  __atomic_store_n (&consumer->parked_at, pos, __ATOMIC_RELEASE);
   __atomic_add_fetch (&d->n_parked, 1, __ATOMIC_SEQ_CST);
-  __atomic_store_n (&consumer->state, CONSUMER_PARKED, __ATOMIC_SEQ_CST);
+  __atomic_store_n (&consumer->state, parked, __ATOMIC_SEQ_CST);
   /* The last consumer to arrive may have looked before we parked. */
   if (barrier_passed (d, pos) &&
       __atomic_compare_exchange_n (&consumer->state, &parked, CONSUMER_RUNNING, FALSE,
@@ -292,7 +303,7 @@ chime_consumer_take_locked_next (ChimeConsumer *consumer,
       *event = (slot->mask & consumer->bit) ? chime_event_ref (slot->event) : NULL;
       __atomic_store_n (&consumer->read, *pos + 1, __ATOMIC_RELEASE);
       if (*event == NULL)
-        __atomic_store_n (&consumer->done, *pos + 1, __ATOMIC_RELEASE);
+        chime_consumer_store_done (consumer, *pos + 1);
       taken = TRUE;
     }
   g_mutex_unlock (&consumer->lock);
@@ -312,14 +323,56 @@ done_reached (ChimeDispatcher *d,
   return min_done (d) >= end;
 }
 
+#ifdef CHIME_DEBUG_RING
+static __thread guint64 dbg_room[8];
+#endif
 static gboolean
 room_for (ChimeDispatcher *d,
           guint64          pos)
 {
   guint64 release = min_release (d);
+#ifdef CHIME_DEBUG_RING
+  memcpy (dbg_room, dbg_vals, sizeof dbg_room);
+#endif
 
   __atomic_store_n (&d->gating, release, __ATOMIC_RELAXED);
   return pos < release + d->size;
+}
+
+/* One blocking step while owning the main context: iterate it, so async
+ * handlers make progress. Progress always wakes the context; a timer is a
+ * safety net so a lost wake-up can never become a hang. */
+static void
+iterate_main_context (ChimeDispatcher *d,
+                      WaitPredicate    predicate,
+                      guint64          arg)
+{
+  GSource *safety_net = g_timeout_source_new (50);
+
+  g_source_set_callback (safety_net, keep_ticking, NULL, NULL);
+  g_source_attach (safety_net, d->main_context);
+  /* Registered before the last look, so progress after it wakes us. */
+  __atomic_add_fetch (&d->n_loop_waiters, 1, __ATOMIC_SEQ_CST);
+  if (!predicate (d, arg))
+    g_main_context_iteration (d->main_context, TRUE);
+  __atomic_sub_fetch (&d->n_loop_waiters, 1, __ATOMIC_SEQ_CST);
+  g_source_destroy (safety_net);
+  g_source_unref (safety_net);
+}
+
+/* One blocking step while another thread owns the main context. */
+static void
+sleep_on_progress (ChimeDispatcher *d,
+                   WaitPredicate    predicate,
+                   guint64          arg)
+{
+  g_mutex_lock (&d->wait_lock);
+  __atomic_add_fetch (&d->n_cond_waiters, 1, __ATOMIC_SEQ_CST);
+  if (!predicate (d, arg))
+    g_cond_wait_until (&d->wait_cond, &d->wait_lock,
+                       g_get_monotonic_time () + 50 * G_TIME_SPAN_MILLISECOND);
+  __atomic_sub_fetch (&d->n_cond_waiters, 1, __ATOMIC_SEQ_CST);
+  g_mutex_unlock (&d->wait_lock);
 }
 
 static void
@@ -345,49 +398,22 @@ wait_for (ChimeDispatcher *d,
         return;
     }
 
-  if (g_main_context_acquire (d->main_context))
-    {
-      /* We own the main context (or nobody does): async handlers only make
-       * progress if we iterate it. */
-      GSource *safety_net = g_timeout_source_new (50);
-
-      /* Progress always wakes the context; the timer is a safety net so a
-       * lost wake-up can never become a hang. */
-      g_source_set_callback (safety_net, keep_ticking, NULL, NULL);
-      g_source_attach (safety_net, d->main_context);
-      __atomic_add_fetch (&d->n_loop_waiters, 1, __ATOMIC_SEQ_CST);
-      while (!predicate (d, arg))
-        {
-          help_laggards (d, help_target);
-          wake_parked (d);
-          if (predicate (d, arg))
-            break;
-          g_main_context_iteration (d->main_context, TRUE);
-        }
-      __atomic_sub_fetch (&d->n_loop_waiters, 1, __ATOMIC_SEQ_CST);
-      g_source_destroy (safety_net);
-      g_source_unref (safety_net);
-      g_main_context_release (d->main_context);
-      return;
-    }
-
-  g_mutex_lock (&d->wait_lock);
-  __atomic_add_fetch (&d->n_cond_waiters, 1, __ATOMIC_SEQ_CST);
   while (!predicate (d, arg))
     {
-      g_mutex_unlock (&d->wait_lock);
       help_laggards (d, help_target);
       wake_parked (d);
-      g_mutex_lock (&d->wait_lock);
       if (predicate (d, arg))
         break;
-      /* Timed, as a safety net: progress is always signalled, but a
-       * bounded sleep keeps a lost wake-up from ever becoming a hang. */
-      g_cond_wait_until (&d->wait_cond, &d->wait_lock,
-                         g_get_monotonic_time () + 50 * G_TIME_SPAN_MILLISECOND);
+      /* Async handlers only run while someone iterates the main context:
+       * whenever nobody else does (again), this thread does. */
+      if (g_main_context_acquire (d->main_context))
+        {
+          iterate_main_context (d, predicate, arg);
+          g_main_context_release (d->main_context);
+        }
+      else
+        sleep_on_progress (d, predicate, arg);
     }
-  __atomic_sub_fetch (&d->n_cond_waiters, 1, __ATOMIC_SEQ_CST);
-  g_mutex_unlock (&d->wait_lock);
 }
 
 void
@@ -511,7 +537,7 @@ drop_oldest_for_room (ChimeDispatcher *d,
           gboolean in_flight = __atomic_load_n (&consumer->done, __ATOMIC_ACQUIRE) < consumer->read;
           __atomic_store_n (&consumer->read, floor, __ATOMIC_RELEASE);
           if (!in_flight)
-            __atomic_store_n (&consumer->done, floor, __ATOMIC_RELEASE);
+            chime_consumer_store_done (consumer, floor);
         }
       g_mutex_unlock (&consumer->lock);
       if (dropped > 0)
@@ -528,6 +554,9 @@ claim (ChimeDispatcher *d,
   for (;;)
     {
       guint64 pos = __atomic_load_n (&d->head, __ATOMIC_RELAXED);
+#ifdef CHIME_DEBUG_RING
+      guint64 g_seen = __atomic_load_n (&d->gating, __ATOMIC_RELAXED);
+#endif
 
       if (pos >= __atomic_load_n (&d->gating, __ATOMIC_RELAXED) + d->size &&
           !room_for (d, pos))
@@ -543,6 +572,15 @@ claim (ChimeDispatcher *d,
       if (__atomic_compare_exchange_n (&d->head, &pos, pos + 1, TRUE,
                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
         {
+#ifdef CHIME_DEBUG_RING
+          if (pos >= min_release (d) + d->size)
+            {
+              for (guint i = 0; i < d->n_consumers; i++)
+                g_printerr ("consumer %u done %lu state %lu\n", i, d->consumers[i]->done, d->consumers[i]->state);
+              g_printerr ("room saw head %lu: %lu %lu %lu %lu\n", dbg_room[7], dbg_room[0], dbg_room[1], dbg_room[2], dbg_room[3]);
+              g_error ("claimed %" G_GUINT64_FORMAT " without room (gating %lu, seen %lu)", pos, d->gating, g_seen);
+            }
+#endif
           *out_pos = pos;
           return TRUE;
         }

@@ -63,6 +63,8 @@ run_block (ChimeConsumer *consumer)
             continue;
           if (chime_consumer_go_idle (consumer, pos))
             return;
+          /* Claimed back; someone may have run us meanwhile. */
+          pos = consumer->done;
           continue;
         }
       if (slot->mask & bit)
@@ -72,7 +74,7 @@ run_block (ChimeConsumer *consumer)
           chime_handler_call_sync (handler, slot->event, NULL);
         }
       pos++;
-      __atomic_store_n (&consumer->done, pos, __ATOMIC_RELEASE);
+      chime_consumer_store_done (consumer, pos);
       if (pos % NOTIFY_EVERY == 0)
         chime_consumer_publish_done (consumer, pos);
       if (--budget == 0)
@@ -118,7 +120,7 @@ run_locked (ChimeConsumer *consumer)
           chime_handler_call_sync (consumer->handler, event, NULL);
           chime_event_unref (event);
           g_mutex_lock (&consumer->lock);
-          __atomic_store_n (&consumer->done, consumer->read, __ATOMIC_RELEASE);
+          chime_consumer_store_done (consumer, consumer->read);
           g_mutex_unlock (&consumer->lock);
         }
       if ((pos + 1) % NOTIFY_EVERY == 0)

@@ -142,4 +142,10 @@ gboolean chime_run_id_equal     (const ChimeRunId *a,
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimeEvent, chime_event_unref)
 
+/* g_autoptr (json_t) for jansson values; define CHIME_NO_JSON_AUTOPTR
+ * if your code defines it already. */
+#ifndef CHIME_NO_JSON_AUTOPTR
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (json_t, json_decref)
+#endif
+
 G_END_DECLS

@@ -1,0 +1,77 @@
+/* An async recorder: see recorder.h. With delay_us it completes each event
+ * later, from a timer on the runtime's main context; with hang_on it never
+ * completes events of that type (for timeout tests). */
+#include "recorder.h"
+
+typedef struct {
+  Recorder        *self;
+  ChimeCompletion *completion;
+  ChimeEvent      *event;
+} Pending;
+
+static gboolean
+complete_later (gpointer data)
+{
+  Pending *pending = data;
+  g_autoptr (GError) error = NULL;
+
+  if (recorder_record (pending->self, pending->event, &error))
+    chime_completion_complete (pending->completion);
+  else
+    chime_completion_fail (pending->completion, g_steal_pointer (&error));
+  chime_event_unref (pending->event);
+  g_free (pending);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_event (gpointer         instance,
+          ChimeEvent      *event,
+          ChimeCompletion *completion)
+{
+  Recorder *self = instance;
+  const char *hang_on = chime_handler_context_get_string (self->context, "hang_on");
+  g_autoptr (GError) error = NULL;
+
+  if (hang_on[0] != '\0' &&
+      g_str_equal (hang_on, chime_event_type_to_string (chime_event_get_event_type (event))))
+    return;   /* never completes: the runtime's timeout must cut it off */
+
+  if (self->delay_us > 0)
+    {
+      Pending *pending = g_new0 (Pending, 1);
+      GSource *timer = g_timeout_source_new (self->delay_us / 1000);
+
+      pending->self = self;
+      pending->completion = completion;
+      pending->event = chime_event_ref (event);
+      g_source_set_callback (timer, complete_later, pending, NULL);
+      g_source_attach (timer, chime_handler_context_get_main_context (self->context));
+      g_source_unref (timer);
+      return;
+    }
+  if (recorder_record (self, event, &error))
+    chime_completion_complete (completion);
+  else
+    chime_completion_fail (completion, g_steal_pointer (&error));
+}
+
+static const ChimeConfigKey async_keys[] = {
+  { "log", CHIME_CONFIG_PATH, NULL, "append one line per event to this file" },
+  { "report", CHIME_CONFIG_PATH, NULL, "write a JSON summary here at shutdown" },
+  { "fail_on", CHIME_CONFIG_STRING, "", "fail every event of this type" },
+  { "delay_us", CHIME_CONFIG_INT, "0", "complete every event this much later" },
+  { "hang_on", CHIME_CONFIG_STRING, "", "never complete events of this type" },
+  { NULL }
+};
+
+CHIME_PLUGIN_DEFINE (
+  .name = "recorder_async",
+  .description = "test plugin: records every event (async)",
+  .version = "1",
+  .mode = CHIME_HANDLER_ASYNC,
+  .config_keys = async_keys,
+  .instance_new = recorder_new,
+  .instance_free = recorder_free,
+  .async = { .on_event = on_event },
+);

@@ -1,0 +1,211 @@
+/* Helpers shared by the cmocka tests. */
+#include "test-helpers.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+static char *tmpdir;
+static GPtrArray *captured;
+static GMutex capture_lock;
+static guint capture_handler;
+
+static void
+remove_tree (const char *path)
+{
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        remove_tree (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
+static void
+cleanup_tmpdir (void)
+{
+  if (tmpdir != NULL && g_getenv ("CHIME_TEST_KEEP") == NULL)
+    remove_tree (tmpdir);
+}
+
+const char *
+test_tmpdir (void)
+{
+  if (tmpdir == NULL)
+    {
+      tmpdir = g_dir_make_tmp ("chime-test-XXXXXX", NULL);
+      assert_non_null (tmpdir);
+      atexit (cleanup_tmpdir);
+    }
+  return tmpdir;
+}
+
+char *
+test_path (const char *name)
+{
+  return g_build_filename (test_tmpdir (), name, NULL);
+}
+
+char *
+test_write_file (const char *name,
+                 const char *text)
+{
+  char *path = test_path (name);
+
+  assert_true (g_file_set_contents (path, text, -1, NULL));
+  return path;
+}
+
+ChimeRuntime *
+test_runtime_new (GError    **error,
+                  const char *format,
+                  ...)
+{
+  static guint counter;
+  g_autofree char *text = NULL;
+  g_autofree char *name = g_strdup_printf ("pipeline-%u.ini", ++counter);
+  g_autofree char *path = NULL;
+  va_list args;
+
+  va_start (args, format);
+  text = g_strdup_vprintf (format, args);
+  va_end (args);
+  path = test_write_file (name, text);
+  return chime_runtime_new_from_file (path, error);
+}
+
+json_t *
+test_read_json (const char *path)
+{
+  json_error_t error;
+  json_t *json = json_load_file (path, 0, &error);
+
+  if (json == NULL)
+    fail_msg ("cannot read JSON from %s: %s", path, error.text);
+  return json;
+}
+
+char **
+test_read_lines (const char *path)
+{
+  g_autofree char *text = NULL;
+  char **lines;
+  guint n;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return g_new0 (char *, 1);
+  lines = g_strsplit (text, "\n", -1);
+  n = g_strv_length (lines);
+  if (n > 0 && lines[n - 1][0] == '\0')
+    {
+      g_free (lines[n - 1]);
+      lines[n - 1] = NULL;
+    }
+  return lines;
+}
+
+int
+test_find_line (char * const *lines,
+                const char   *needle,
+                int           from)
+{
+  for (int i = from; lines[i] != NULL; i++)
+    if (strstr (lines[i], needle) != NULL)
+      return i;
+  return -1;
+}
+
+int
+test_find_last_line (char * const *lines,
+                     const char   *needle)
+{
+  int last = -1;
+
+  for (int i = 0; lines[i] != NULL; i++)
+    if (strstr (lines[i], needle) != NULL)
+      last = i;
+  return last;
+}
+
+static void
+capture (const char    *domain,
+         GLogLevelFlags level,
+         const char    *message,
+         gpointer       user_data)
+{
+  g_mutex_lock (&capture_lock);
+  if (captured != NULL)
+    g_ptr_array_add (captured, g_strdup (message));
+  g_mutex_unlock (&capture_lock);
+}
+
+void
+test_log_capture_start (void)
+{
+  g_mutex_lock (&capture_lock);
+  if (captured == NULL)
+    captured = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_set_size (captured, 0);
+  g_mutex_unlock (&capture_lock);
+  if (capture_handler == 0)
+    capture_handler = g_log_set_handler ("chime", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE |
+                                         G_LOG_LEVEL_INFO, capture, NULL);
+}
+
+gboolean
+test_log_contains (const char *needle)
+{
+  gboolean found = FALSE;
+
+  g_mutex_lock (&capture_lock);
+  for (guint i = 0; captured != NULL && i < captured->len; i++)
+    if (strstr (g_ptr_array_index (captured, i), needle) != NULL)
+      found = TRUE;
+  g_mutex_unlock (&capture_lock);
+  return found;
+}
+
+void
+test_log_capture_stop (void)
+{
+  if (capture_handler != 0)
+    g_log_remove_handler ("chime", capture_handler);
+  capture_handler = 0;
+}
+
+json_t *
+test_messages (const char *type,
+               ...)
+{
+  json_t *messages = json_array ();
+  va_list args;
+
+  va_start (args, type);
+  while (type != NULL)
+    {
+      const char *content = va_arg (args, const char *);
+      json_array_append_new (messages, json_pack ("{s:s, s:s}", "type", type, "content", content));
+      type = va_arg (args, const char *);
+    }
+  va_end (args);
+  return messages;
+}
+
+int
+test_run_group (const struct CMUnitTest *tests,
+                gsize                    n_tests)
+{
+  const char *filter = g_getenv ("CHIME_TEST_FILTER");
+  g_autofree struct CMUnitTest *selected = g_new0 (struct CMUnitTest, n_tests);
+  gsize n = 0;
+
+  for (gsize i = 0; i < n_tests; i++)
+    if (filter == NULL || strstr (tests[i].name, filter) != NULL)
+      selected[n++] = tests[i];
+  return _cmocka_run_group_tests ("tests", selected, n, NULL, NULL);
+}
