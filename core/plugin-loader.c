@@ -54,13 +54,13 @@ chime_plugin_search_path (const char * const *configured)
   return g_strv_builder_end (builder);
 }
 
-/* The file to open for @name in @dir: a libtool archive first (it finds
- * the real object in .libs/ of a build tree), then a shared object. */
+/* The file to open for @name in @dir: a shared object, else a libtool
+ * archive (which finds the real object in .libs/ of a build tree). */
 static char *
 find_in_dir (const char *dir,
              const char *name)
 {
-  static const char *const extensions[] = { ".la", ".so", "", NULL };
+  static const char *const extensions[] = { ".so", ".la", "", NULL };
 
   for (guint i = 0; extensions[i] != NULL; i++)
     {
@@ -214,9 +214,10 @@ validate_descriptor (const char                  *path,
 }
 
 static const ChimePlugin *
-open_locked (const char *path,
+open_locked (const char *requested,
              GError    **error)
 {
+  const char *path = requested;
   lt_dladvise advise;
   lt_dlhandle handle;
   const ChimePluginDescriptor *descriptor;
@@ -235,6 +236,9 @@ open_locked (const char *path,
                    path, lt_dlerror ());
       return NULL;
     }
+  /* Name the real shared object in messages, not its .la. */
+  if (lt_dlgetinfo (handle) != NULL && lt_dlgetinfo (handle)->filename != NULL)
+    path = lt_dlgetinfo (handle)->filename;
   descriptor = lt_dlsym (handle, CHIME_PLUGIN_SYMBOL);
   if (descriptor == NULL)
     {
@@ -252,7 +256,7 @@ open_locked (const char *path,
   plugin = g_new0 (ChimePlugin, 1);
   plugin->path = g_strdup (path);
   plugin->descriptor = descriptor;
-  g_hash_table_insert (loaded, plugin->path, plugin);
+  g_hash_table_insert (loaded, g_strdup (requested), plugin);
   return plugin;
 }
 

@@ -1,3 +1,172 @@
+/* Units: suggestions, run ids, message rendering, lists, event JSON. */
 #include "test-helpers.h"
-static void test_placeholder (void **state) {}
-int main (void) { const struct CMUnitTest tests[] = { cmocka_unit_test (test_placeholder) }; return cmocka_run_group_tests (tests, NULL, NULL); }
+
+#include "event-private.h"
+#include "ini.h"
+#include "suggest.h"
+#include "uuid.h"
+
+#include <string.h>
+
+static void
+test_suggest (void **state)
+{
+  static const char *const keys[] = { "threads", "delivery", "queue_limit", NULL };
+  g_autofree char *close = chime_suggestion_suffix ("thread", keys, "keys");
+  g_autofree char *far = chime_suggestion_suffix ("xyz", keys, "keys");
+
+  assert_string_equal (chime_suggest ("thread", keys), "threads");
+  assert_string_equal (chime_suggest ("delivry", keys), "delivery");
+  assert_string_equal (chime_suggest ("QUEUE_LIMIT", keys), "queue_limit");
+  assert_null (chime_suggest ("xyz", keys));
+  assert_string_equal (close, "; did you mean 'threads'?");
+  assert_string_equal (far, "; valid keys: threads, delivery, queue_limit");
+}
+
+static void
+test_run_ids_are_uuid7_and_ordered (void **state)
+{
+  ChimeRunId previous, next;
+  char text[CHIME_RUN_ID_STRING_LEN];
+  g_autoptr (GRegex) shape = g_regex_new ("^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-"
+                                          "[0-9a-f]{12}$", 0, 0, NULL);
+
+  chime_run_id_generate (&previous);
+  for (guint i = 0; i < 10000; i++)
+    {
+      chime_run_id_generate (&next);
+      /* Time-ordered: every id sorts after the one before. */
+      assert_true (memcmp (previous.bytes, next.bytes, 16) < 0);
+      previous = next;
+    }
+  chime_run_id_to_string (&next, text);
+  assert_true (g_regex_match (shape, text, 0, NULL));
+  assert_true (chime_run_id_equal (&next, &previous));
+}
+
+static void
+test_buffer_string (void **state)
+{
+  g_autoptr (json_t) messages = test_messages ("system", "be brief", "human", "Hi, how are you?",
+                                               "ai", "Good, how are you?", "tool", "42", NULL);
+  g_autofree char *text = chime_messages_to_buffer_string (messages);
+  g_autoptr (json_t) blocks = json_pack ("[{s:s, s:[{s:s, s:s}, {s:s, s:s}]}]",
+                                         "type", "human", "content",
+                                         "type", "text", "text", "Hello ",
+                                         "type", "text", "text", "there");
+  g_autofree char *block_text = chime_messages_to_buffer_string (blocks);
+
+  assert_string_equal (text, "System: be brief\nHuman: Hi, how are you?\nAI: Good, how are you?\nTool: 42");
+  assert_string_equal (block_text, "Human: Hello there");
+}
+
+static void
+test_list_splitting (void **state)
+{
+  g_auto (GStrv) a = chime_ini_split_list ("llm, chain;agent  retry");
+  g_auto (GStrv) b = chime_ini_split_list ("");
+
+  assert_int_equal (g_strv_length (a), 4);
+  assert_string_equal (a[0], "llm");
+  assert_string_equal (a[3], "retry");
+  assert_int_equal (g_strv_length (b), 0);
+}
+
+static void
+test_parse_bool (void **state)
+{
+  gboolean value;
+
+  assert_true (chime_ini_parse_bool ("Yes", &value) && value);
+  assert_true (chime_ini_parse_bool ("off", &value) && !value);
+  assert_true (chime_ini_parse_bool ("1", &value) && value);
+  assert_false (chime_ini_parse_bool ("maybe", &value));
+}
+
+static void
+test_event_json (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *log = test_path ("json-events.jsonl");
+  ChimeRuntime *runtime = test_runtime_new (&error, "[runtime]\ndelivery = awaited\n");
+  g_autoptr (ChimeCallbackManager) manager = chime_runtime_new_callback_manager (runtime);
+  const char *tags[] = { "demo", NULL };
+  g_autoptr (json_t) metadata = json_pack ("{s:s}", "user", "ada");
+  g_autoptr (json_t) messages = test_messages ("human", "hi", NULL);
+  g_autoptr (ChimeRun) llm = NULL;
+  ChimeEvent *event;
+  g_autoptr (json_t) json = NULL;
+  g_autoptr (GRegex) time_shape = g_regex_new ("^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{6}Z$",
+                                               0, 0, NULL);
+
+  assert_null (error);
+  chime_callback_manager_add_tags (manager, tags, TRUE);
+  chime_callback_manager_add_metadata (manager, metadata, TRUE);
+  llm = chime_callback_manager_on_chat_model_start (manager, NULL, messages, "FakeChat", NULL, &error);
+  assert_non_null (llm);
+
+  event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN,
+                           (ChimeRunInfo *) chime_run_get_info (llm), "Why");
+  json = chime_event_to_json (event);
+  assert_string_equal (json_string_value (json_object_get (json, "event")), "llm_new_token");
+  assert_string_equal (json_string_value (json_object_get (json, "token")), "Why");
+  assert_string_equal (json_string_value (json_object_get (json, "run_type")), "chat_model");
+  assert_string_equal (json_string_value (json_object_get (json, "name")), "FakeChat");
+  assert_true (json_is_null (json_object_get (json, "parent_run_id")));
+  assert_string_equal (json_string_value (json_array_get (json_object_get (json, "tags"), 0)), "demo");
+  assert_string_equal (json_string_value (json_object_get (json_object_get (json, "metadata"), "user")),
+                       "ada");
+  assert_true (g_regex_match (time_shape, json_string_value (json_object_get (json, "time")), 0, NULL));
+  assert_null (chime_event_get_prompts (event));
+  chime_event_unref (event);
+
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_free (runtime);
+}
+
+static void
+test_event_type_names (void **state)
+{
+  ChimeEventType type;
+
+  assert_string_equal (chime_event_type_to_string (CHIME_EVENT_CHAT_MODEL_START), "chat_model_start");
+  assert_true (chime_event_type_from_string ("on_llm_new_token", &type));
+  assert_int_equal (type, CHIME_EVENT_LLM_NEW_TOKEN);
+  assert_true (chime_event_type_from_string ("custom_event", &type));
+  assert_int_equal (type, CHIME_EVENT_CUSTOM_EVENT);
+  assert_false (chime_event_type_from_string ("llm_token", &type));
+  for (guint i = 0; i < CHIME_EVENT_N_TYPES; i++)
+    {
+      assert_true (chime_event_type_from_string (chime_event_type_to_string (i), &type));
+      assert_int_equal (type, i);
+    }
+}
+
+static void
+test_fence_classes (void **state)
+{
+  assert_true (chime_event_type_is_fence (CHIME_EVENT_LLM_START));
+  assert_true (chime_event_type_is_fence (CHIME_EVENT_CHAIN_ERROR));
+  assert_false (chime_event_type_is_fence (CHIME_EVENT_LLM_NEW_TOKEN));
+  assert_false (chime_event_type_is_fence (CHIME_EVENT_TEXT));
+  assert_true (chime_event_type_is_error (CHIME_EVENT_TOOL_ERROR));
+  assert_false (chime_event_type_is_error (CHIME_EVENT_TOOL_END));
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_suggest),
+    cmocka_unit_test (test_run_ids_are_uuid7_and_ordered),
+    cmocka_unit_test (test_buffer_string),
+    cmocka_unit_test (test_list_splitting),
+    cmocka_unit_test (test_parse_bool),
+    cmocka_unit_test (test_event_json),
+    cmocka_unit_test (test_event_type_names),
+    cmocka_unit_test (test_fence_classes),
+  };
+
+  return test_run_group (tests, G_N_ELEMENTS (tests));
+}
