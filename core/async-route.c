@@ -234,14 +234,14 @@ next_event (ChimeConsumer *consumer,
 {
   ChimeDispatcher *d = consumer->dispatcher;
   gboolean block = d->on_full == CHIME_ON_FULL_BLOCK;
-  ChimeSlot *slot;
+  const ChimeSlot *slot;
 
   *pos = block ? consumer->done : __atomic_load_n (&consumer->read, __ATOMIC_ACQUIRE);
-  slot = &d->ring[*pos & d->mask];
-  if (__atomic_load_n (&slot->seq, __ATOMIC_ACQUIRE) != *pos)
+  if (chime_dispatcher_published (d) <= *pos)
     return FALSE;
-  *fence = (slot->flags & SLOT_FENCE) && (slot->mask & consumer->bit);
-  *event = (slot->mask & consumer->bit) ? slot->event : NULL;
+  slot = &d->ring[*pos & d->mask];
+  *fence = chime_slot_is_fence (slot->word) && (slot->word & consumer->bit);
+  *event = (slot->word & consumer->bit) ? slot->event : NULL;
   return TRUE;
 }
 
@@ -268,8 +268,8 @@ run (ChimeConsumer *consumer)
         return;
       if (!block)
         {
-          guint32 flags;
-          if (!chime_consumer_take_locked_next (consumer, &pos, &event, &flags))
+          ChimeEventType type;
+          if (!chime_consumer_take_locked_next (consumer, &pos, &event, &type))
             continue;
         }
       if (event == NULL)

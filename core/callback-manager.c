@@ -227,8 +227,8 @@ chime_callback_manager_on_chain_start (ChimeCallbackManager *manager,
                                     run_type != NULL ? run_type : "chain",
                                     chime_run_pick_name (name, serialized, "Unnamed"));
   event = chime_run_new_event (run, CHIME_EVENT_CHAIN_START, NULL);
-  chime_event_take_json (&event->serialized, serialized);
-  chime_event_take_json (&event->inputs, inputs);
+  chime_event_take_json (&event->payload->serialized, serialized);
+  chime_event_take_json (&event->payload->inputs, inputs);
   return start_run (run, event, error);
 }
 
@@ -247,9 +247,9 @@ chime_callback_manager_on_llm_start (ChimeCallbackManager *manager,
   run = chime_run_new_from_manager (manager, CHIME_RUN_KIND_LLM, "llm",
                                     chime_run_pick_name (name, serialized, "LLM"));
   event = chime_run_new_event (run, CHIME_EVENT_LLM_START, NULL);
-  chime_event_take_json (&event->serialized, serialized);
-  event->prompts = json_pack ("[s]", prompt);
-  chime_event_take_json (&event->kwargs, kwargs);
+  chime_event_take_json (&event->payload->serialized, serialized);
+  event->payload->prompts = json_pack ("[s]", prompt);
+  chime_event_take_json (&event->payload->kwargs, kwargs);
   return start_run (run, event, error);
 }
 
@@ -268,10 +268,10 @@ chime_callback_manager_on_chat_model_start (ChimeCallbackManager *manager,
   run = chime_run_new_from_manager (manager, CHIME_RUN_KIND_LLM, "chat_model",
                                     chime_run_pick_name (name, serialized, "ChatModel"));
   event = chime_run_new_event (run, CHIME_EVENT_CHAT_MODEL_START, NULL);
-  chime_event_take_json (&event->serialized, serialized);
+  chime_event_take_json (&event->payload->serialized, serialized);
   /* LangChain passes a list of message lists, one per prompt. */
-  event->messages = json_pack ("[O]", messages);
-  chime_event_take_json (&event->kwargs, kwargs);
+  event->payload->messages = json_pack ("[O]", messages);
+  chime_event_take_json (&event->payload->kwargs, kwargs);
   return start_run (run, event, error);
 }
 
@@ -290,9 +290,9 @@ chime_callback_manager_on_tool_start (ChimeCallbackManager *manager,
   run = chime_run_new_from_manager (manager, CHIME_RUN_KIND_TOOL, "tool",
                                     chime_run_pick_name (name, serialized, "Tool"));
   event = chime_run_new_event (run, CHIME_EVENT_TOOL_START, NULL);
-  chime_event_take_json (&event->serialized, serialized);
-  event->text = g_strdup (input_str != NULL ? input_str : "");
-  chime_event_take_json (&event->inputs, inputs);
+  chime_event_take_json (&event->payload->serialized, serialized);
+  event->payload->text = g_strdup (input_str != NULL ? input_str : "");
+  chime_event_take_json (&event->payload->inputs, inputs);
   return start_run (run, event, error);
 }
 
@@ -310,8 +310,8 @@ chime_callback_manager_on_retriever_start (ChimeCallbackManager *manager,
   run = chime_run_new_from_manager (manager, CHIME_RUN_KIND_RETRIEVER, "retriever",
                                     chime_run_pick_name (name, serialized, "Retriever"));
   event = chime_run_new_event (run, CHIME_EVENT_RETRIEVER_START, NULL);
-  chime_event_take_json (&event->serialized, serialized);
-  event->text = g_strdup (query);
+  chime_event_take_json (&event->payload->serialized, serialized);
+  event->payload->text = g_strdup (query);
   return start_run (run, event, error);
 }
 
@@ -332,7 +332,7 @@ chime_callback_manager_on_custom_event (ChimeCallbackManager *manager,
   run->info->has_parent = FALSE;
   g_clear_pointer (&run->info->parent, chime_run_info_unref);
   event = chime_run_new_event (run, CHIME_EVENT_CUSTOM_EVENT, NULL);
-  event->custom_name = g_strdup (name);
-  chime_event_take_json (&event->data, data);
+  event->payload->custom_name = g_strdup (name);
+  chime_event_take_json (&event->payload->data, data);
   return chime_run_emit (run, event, error);
 }

@@ -22,17 +22,42 @@ enum {
 #define CONSUMER_PARKED_AT(pos) (((pos) << 2) | CONSUMER_PARKED)
 #define CONSUMER_PARKED_POS(state) ((state) >> 2)
 
-enum {
-  SLOT_FENCE = 1 << 0,
-};
+/* A slot is 16 bytes, four to a cache line, because each line of the
+ * ring crosses between cores twice per lap: that traffic, not the work,
+ * is what a ring costs. The second word packs the handlers to call (bits
+ * 0-55), the event type (bits 56-60) and the fence flag (bit 63), so that
+ * routing never touches the event itself. Publication is a cursor, not a
+ * per-slot sequence number. */
+#define SLOT_HANDLER_BITS 56
+#define SLOT_HANDLER_MASK ((G_GUINT64_CONSTANT (1) << SLOT_HANDLER_BITS) - 1)
+#define SLOT_TYPE_SHIFT SLOT_HANDLER_BITS
+#define SLOT_FENCE_BIT (G_GUINT64_CONSTANT (1) << 63)
 
 typedef struct {
-  guint64     seq;       /* the position stored here; written last */
   ChimeEvent *event;     /* the ring's reference */
-  guint64     mask;      /* handlers to call */
-  guint32     flags;
-  guint32     _pad;
+  guint64     word;      /* handlers | type << 56 | fence << 63 */
 } ChimeSlot;
+
+static inline guint64
+chime_slot_word (guint64        handlers,
+                 ChimeEventType type,
+                 gboolean       fence)
+{
+  return (handlers & SLOT_HANDLER_MASK) | ((guint64) type << SLOT_TYPE_SHIFT) |
+         (fence ? SLOT_FENCE_BIT : 0);
+}
+
+static inline ChimeEventType
+chime_slot_type (guint64 word)
+{
+  return (ChimeEventType) ((word >> SLOT_TYPE_SHIFT) & 0x1f);
+}
+
+static inline gboolean
+chime_slot_is_fence (guint64 word)
+{
+  return (word & SLOT_FENCE_BIT) != 0;
+}
 
 typedef struct _ChimeConsumer ChimeConsumer;
 
@@ -63,6 +88,9 @@ struct _ChimeConsumer {
 struct _ChimeDispatcher {
   /* Claimed by emitters. */
   guint64 head __attribute__ ((aligned (CHIME_CACHE_LINE)));
+  /* Positions below are filled and visible to consumers. Emitters publish
+   * in the order they claimed. */
+  guint64 published __attribute__ ((aligned (CHIME_CACHE_LINE)));
   /* A lower bound of every consumer's release cursor; refreshed lazily. */
   guint64 gating __attribute__ ((aligned (CHIME_CACHE_LINE)));
 
@@ -78,6 +106,8 @@ struct _ChimeDispatcher {
   guint64         newest_limit;    /* drop_newest: most a handler may lag */
   ChimeConsumer **consumers;
   guint           n_consumers;
+  guint           n_async;         /* async consumers need the main loop */
+  gint            stopping;        /* set once flushed for good: no spinning */
   GThreadPool    *pool;
   GMainContext   *main_context;
 
@@ -101,6 +131,12 @@ chime_consumer_store_done (ChimeConsumer *consumer,
              consumer->handler->settings.name, old, done);
 #endif
   __atomic_store_n (&consumer->done, done, __ATOMIC_RELEASE);
+}
+
+static inline guint64
+chime_dispatcher_published (ChimeDispatcher *d)
+{
+  return __atomic_load_n (&d->published, __ATOMIC_ACQUIRE);
 }
 
 /* Release cursor: what the ring may reuse. */
@@ -137,10 +173,10 @@ gboolean chime_consumer_pass_fence     (ChimeConsumer *consumer,
  * FALSE when its cursor is no longer at *pos (a dropping emitter moved it)
  * or nothing is published there. Otherwise *event is a new reference when
  * the event is for it (NULL when it is to be skipped). */
-gboolean chime_consumer_take_locked_next (ChimeConsumer *consumer,
-                                          guint64       *pos,
-                                          ChimeEvent   **event,
-                                          guint32       *flags);
+gboolean chime_consumer_take_locked_next (ChimeConsumer  *consumer,
+                                          guint64        *pos,
+                                          ChimeEvent    **event,
+                                          ChimeEventType *type);
 
 /* Sync route (sync-route.c). */
 void     chime_sync_route_run          (gpointer data,

@@ -16,6 +16,7 @@
 #include "config.h"
 
 #include "dispatcher-private.h"
+#include "barrier.h"
 
 #include <string.h>
 
@@ -59,25 +60,13 @@ next_power_of_two (guint64 value)
  * Cursors
  * ---------------------------------------------------------------- */
 
-#ifdef CHIME_DEBUG_RING
-static __thread guint64 dbg_vals[8];
-#endif
 static guint64
 min_release (ChimeDispatcher *d)
 {
   guint64 least = __atomic_load_n (&d->head, __ATOMIC_ACQUIRE);
 
-#ifdef CHIME_DEBUG_RING
-  dbg_vals[7] = least;
-#endif
   for (guint i = 0; i < d->n_consumers; i++)
-    {
-      guint64 r = chime_consumer_release (d->consumers[i]);
-#ifdef CHIME_DEBUG_RING
-      if (i < 7) dbg_vals[i] = r;
-#endif
-      least = MIN (least, r);
-    }
+    least = MIN (least, chime_consumer_release (d->consumers[i]));
   return least;
 }
 
@@ -194,7 +183,7 @@ static gboolean
 slot_published (ChimeDispatcher *d,
                 guint64          pos)
 {
-  return __atomic_load_n (&d->ring[pos & d->mask].seq, __ATOMIC_ACQUIRE) == pos;
+  return pos < chime_dispatcher_published (d);
 }
 
 gboolean
@@ -205,6 +194,8 @@ chime_consumer_go_idle (ChimeConsumer *consumer,
   guint64 idle = CONSUMER_IDLE;
 
   __atomic_store_n (&consumer->state, CONSUMER_IDLE, __ATOMIC_SEQ_CST);
+  /* Pairs with the emitter's light barrier in fill_slot(). */
+  chime_barrier_heavy ();
   if (!slot_published (d, pos))
     return TRUE;
   /* An event arrived between our last look and going idle, and its
@@ -240,8 +231,8 @@ help_consumer (ChimeConsumer *consumer,
     return;
 
   start = pos = consumer->done;
-  while (pos < target && slot_published (d, pos) &&
-         !(d->ring[pos & d->mask].mask & consumer->bit))
+  target = MIN (target, chime_dispatcher_published (d));
+  while (pos < target && !(d->ring[pos & d->mask].word & consumer->bit))
     pos++;
   if (pos != start)
     {
@@ -286,10 +277,10 @@ chime_consumer_pass_fence (ChimeConsumer *consumer,
 }
 
 gboolean
-chime_consumer_take_locked_next (ChimeConsumer *consumer,
-                                 guint64       *pos,
-                                 ChimeEvent   **event,
-                                 guint32       *flags)
+chime_consumer_take_locked_next (ChimeConsumer  *consumer,
+                                 guint64        *pos,
+                                 ChimeEvent    **event,
+                                 ChimeEventType *type)
 {
   ChimeDispatcher *d = consumer->dispatcher;
   ChimeSlot *slot;
@@ -297,10 +288,10 @@ chime_consumer_take_locked_next (ChimeConsumer *consumer,
 
   g_mutex_lock (&consumer->lock);
   slot = &d->ring[*pos & d->mask];
-  if (consumer->read == *pos && __atomic_load_n (&slot->seq, __ATOMIC_ACQUIRE) == *pos)
+  if (consumer->read == *pos && slot_published (d, *pos))
     {
-      *flags = slot->flags;
-      *event = (slot->mask & consumer->bit) ? chime_event_ref (slot->event) : NULL;
+      *type = chime_slot_type (slot->word);
+      *event = (slot->word & consumer->bit) ? chime_event_ref (slot->event) : NULL;
       __atomic_store_n (&consumer->read, *pos + 1, __ATOMIC_RELEASE);
       if (*event == NULL)
         chime_consumer_store_done (consumer, *pos + 1);
@@ -323,17 +314,11 @@ done_reached (ChimeDispatcher *d,
   return min_done (d) >= end;
 }
 
-#ifdef CHIME_DEBUG_RING
-static __thread guint64 dbg_room[8];
-#endif
 static gboolean
 room_for (ChimeDispatcher *d,
           guint64          pos)
 {
   guint64 release = min_release (d);
-#ifdef CHIME_DEBUG_RING
-  memcpy (dbg_room, dbg_vals, sizeof dbg_room);
-#endif
 
   __atomic_store_n (&d->gating, release, __ATOMIC_RELAXED);
   return pos < release + d->size;
@@ -406,7 +391,7 @@ wait_for (ChimeDispatcher *d,
         break;
       /* Async handlers only run while someone iterates the main context:
        * whenever nobody else does (again), this thread does. */
-      if (g_main_context_acquire (d->main_context))
+      if (d->n_async > 0 && g_main_context_acquire (d->main_context))
         {
           iterate_main_context (d, predicate, arg);
           g_main_context_release (d->main_context);
@@ -529,7 +514,7 @@ drop_oldest_for_room (ChimeDispatcher *d,
            * published, it is about to be. */
           while (!slot_published (d, p))
             cpu_relax ();
-          if (d->ring[p & d->mask].mask & consumer->bit)
+          if (d->ring[p & d->mask].word & consumer->bit)
             dropped++;
         }
       if (consumer->read < floor)
@@ -554,9 +539,6 @@ claim (ChimeDispatcher *d,
   for (;;)
     {
       guint64 pos = __atomic_load_n (&d->head, __ATOMIC_RELAXED);
-#ifdef CHIME_DEBUG_RING
-      guint64 g_seen = __atomic_load_n (&d->gating, __ATOMIC_RELAXED);
-#endif
 
       if (pos >= __atomic_load_n (&d->gating, __ATOMIC_RELAXED) + d->size &&
           !room_for (d, pos))
@@ -574,12 +556,7 @@ claim (ChimeDispatcher *d,
         {
 #ifdef CHIME_DEBUG_RING
           if (pos >= min_release (d) + d->size)
-            {
-              for (guint i = 0; i < d->n_consumers; i++)
-                g_printerr ("consumer %u done %lu state %lu\n", i, d->consumers[i]->done, d->consumers[i]->state);
-              g_printerr ("room saw head %lu: %lu %lu %lu %lu\n", dbg_room[7], dbg_room[0], dbg_room[1], dbg_room[2], dbg_room[3]);
-              g_error ("claimed %" G_GUINT64_FORMAT " without room (gating %lu, seen %lu)", pos, d->gating, g_seen);
-            }
+            g_error ("claimed %" G_GUINT64_FORMAT " without room", pos);
 #endif
           *out_pos = pos;
           return TRUE;
@@ -623,10 +600,14 @@ fill_slot (ChimeDispatcher *d,
   if (d->on_full == CHIME_ON_FULL_DROP_NEWEST)
     call_mask = drop_newest (d, pos, call_mask);
   slot->event = event;
-  slot->mask = call_mask;
-  slot->flags = fence ? SLOT_FENCE : 0;
-  __atomic_store_n (&slot->seq, pos, __ATOMIC_RELEASE);
-  __atomic_thread_fence (__ATOMIC_SEQ_CST);
+  slot->word = chime_slot_word (call_mask, event->type, fence);
+
+  /* Publish in claim order: wait for emitters that claimed earlier. */
+  while (G_UNLIKELY (__atomic_load_n (&d->published, __ATOMIC_ACQUIRE) != pos))
+    cpu_relax ();
+  __atomic_store_n (&d->published, pos + 1, __ATOMIC_RELEASE);
+  /* Pairs with the heavy barrier of a consumer going idle. */
+  chime_barrier_light ();
 
   for (guint i = 0; i < d->n_consumers; i++)
     if (call_mask & d->consumers[i]->bit)
@@ -705,6 +686,7 @@ chime_dispatcher_new (ChimeHandler                 **handlers,
   ChimeDispatcher *d = g_aligned_alloc0 (1, sizeof (ChimeDispatcher), CHIME_CACHE_LINE);
   guint64 limit = MAX (settings->queue_limit, 16);
 
+  chime_barrier_init ();
   d->on_full = settings->on_full;
   d->newest_limit = limit;
   /* drop_newest keeps room beyond the limit so the ring rarely has to drop
@@ -712,8 +694,6 @@ chime_dispatcher_new (ChimeHandler                 **handlers,
   d->size = next_power_of_two (d->on_full == CHIME_ON_FULL_DROP_NEWEST ? 2 * limit : limit);
   d->mask = d->size - 1;
   d->ring = g_aligned_alloc0 (d->size, sizeof (ChimeSlot), CHIME_CACHE_LINE);
-  for (guint64 i = 0; i < d->size; i++)
-    d->ring[i].seq = G_MAXUINT64;
   d->main_context = g_main_context_ref (settings->main_context);
   g_mutex_init (&d->wait_lock);
   g_cond_init (&d->wait_cond);
@@ -728,7 +708,11 @@ chime_dispatcher_new (ChimeHandler                 **handlers,
   d->pool = g_thread_pool_new (chime_sync_route_run, d, settings->threads, FALSE, NULL);
   d->consumers = g_new0 (ChimeConsumer *, n_handlers);
   for (guint i = 0; i < n_handlers; i++)
-    d->consumers[d->n_consumers++] = consumer_new (d, handlers[i]);
+    {
+      d->consumers[d->n_consumers++] = consumer_new (d, handlers[i]);
+      if (d->consumers[i]->is_async)
+        d->n_async++;
+    }
   return d;
 }
 
@@ -738,6 +722,9 @@ chime_dispatcher_free (ChimeDispatcher *d)
   if (d == NULL)
     return;
   chime_dispatcher_flush (d);
+  /* Idle drains stop spinning, and nothing asks the pool anything while it
+   * shuts down. */
+  __atomic_store_n (&d->stopping, TRUE, __ATOMIC_RELEASE);
   /* Waits for running drain tasks; none is queued after a flush. */
   g_thread_pool_free (d->pool, FALSE, TRUE);
   for (guint i = 0; i < d->n_consumers; i++)

@@ -78,7 +78,7 @@ chime_event_to_json (ChimeEvent *event)
   json_t *object = json_object ();
   char time_text[CHIME_ISO8601_LEN];
 
-  chime_format_iso8601 (event->real_time, time_text);
+  chime_format_iso8601 (chime_event_get_real_time (event), time_text);
   json_object_set_new (object, "event", json_string (chime_event_type_to_string (event->type)));
   json_object_set_new (object, "run_id", chime_run_id_to_json (&run->id));
   json_object_set_new (object, "parent_run_id",
@@ -91,17 +91,19 @@ chime_event_to_json (ChimeEvent *event)
 
   set_string_if (object, "token", chime_event_get_token (event));
   set_if (object, "chunk", event->chunk);
-  set_if (object, "serialized", event->serialized);
-  set_if (object, "prompts", event->prompts);
-  set_if (object, "messages", event->messages);
-  set_if (object, "inputs", event->inputs);
-  set_if (object, "outputs", event->outputs);
-  set_if (object, "response", event->response);
-  if (event->error != NULL)
-    json_object_set_new (object, "error", chime_error_to_json (event->error));
-  set_string_if (object, "text", event->text);
-  set_string_if (object, "event_name", event->custom_name);
-  set_if (object, "data", event->data);
-  set_if (object, "kwargs", event->kwargs);
+  if (event->payload == NULL)
+    return object;
+  set_if (object, "serialized", event->payload->serialized);
+  set_if (object, "prompts", event->payload->prompts);
+  set_if (object, "messages", event->payload->messages);
+  set_if (object, "inputs", event->payload->inputs);
+  set_if (object, "outputs", event->payload->outputs);
+  set_if (object, "response", event->payload->response);
+  if (event->payload->error != NULL)
+    json_object_set_new (object, "error", chime_error_to_json (event->payload->error));
+  set_string_if (object, "text", event->payload->text);
+  set_string_if (object, "event_name", event->payload->custom_name);
+  set_if (object, "data", event->payload->data);
+  set_if (object, "kwargs", event->payload->kwargs);
   return object;
 }

@@ -21,18 +21,12 @@ struct _ChimeRunInfo {
   ChimeTrace   *trace;       /* owned; shared by the whole run tree */
 };
 
-struct _ChimeEvent {
-  gint           ref_count;
-  ChimeEventType type;
-  ChimeRunInfo  *run;        /* owned */
-  gint64         monotonic_time;
-  gint64         real_time;
-
-  const char    *token;      /* points into inline_text */
+/* What events other than tokens carry. Tokens are the hot path: they
+ * carry only their text and chunk and skip this allocation. */
+typedef struct {
   char          *text;
   char          *custom_name;
   json_t        *serialized;
-  json_t        *chunk;
   json_t        *prompts;
   json_t        *messages;
   json_t        *inputs;
@@ -44,16 +38,31 @@ struct _ChimeEvent {
   /* chat_model_start only: the messages rendered for the llm_start
    * fallback, built once on first use (atomic pointer). */
   json_t        *fallback_prompts;
+} ChimeEventPayload;
 
-  char           inline_text[];
+/* Room for the token text inside the event itself; longer tokens get their
+ * own allocation. Chosen so an event is two cache lines. */
+#define CHIME_EVENT_INLINE_TEXT 72
+
+struct _ChimeEvent {
+  gint               ref_count;
+  ChimeEventType     type;
+  ChimeRunInfo      *run;        /* owned */
+  gint64             monotonic_time;
+  const char        *token;      /* inline_text or heap_text */
+  char              *heap_text;
+  json_t            *chunk;
+  ChimeEventPayload *payload;    /* NULL for llm_new_token */
+  char               inline_text[CHIME_EVENT_INLINE_TEXT];
 };
 
 /* Creates an event of @type for @run (a new reference to @run is taken),
- * stamped now. @inline_text (may be NULL) is copied into the same
- * allocation and becomes the token. */
+ * stamped now. @token (may be NULL) is copied and becomes the token.
+ * Events are recycled through a small per-thread cache, so the token path
+ * does not go to malloc. */
 ChimeEvent *chime_event_new (ChimeEventType  type,
                              ChimeRunInfo   *run,
-                             const char     *inline_text);
+                             const char     *token);
 
 /* The messages of a chat_model_start rendered as LangChain's
  * get_buffer_string does ("Human: hi\nAI: hello"), as a one-element JSON

@@ -90,23 +90,65 @@ real_time_offset (void)
   return offset;
 }
 
+/* A per-thread stack of free events. In a pipeline the emitting thread
+ * both creates events and frees them (when it reuses their ring slot), so
+ * recycling them here keeps the token path away from malloc. */
+#define EVENT_CACHE_SIZE 256
+
+typedef struct {
+  guint       n;
+  ChimeEvent *events[EVENT_CACHE_SIZE];
+} EventCache;
+
+static void
+event_cache_free (gpointer data)
+{
+  EventCache *cache = data;
+
+  for (guint i = 0; i < cache->n; i++)
+    g_free (cache->events[i]);
+  g_free (cache);
+}
+
+static GPrivate event_cache_key = G_PRIVATE_INIT (event_cache_free);
+
+static EventCache *
+event_cache (void)
+{
+  EventCache *cache = g_private_get (&event_cache_key);
+
+  if (G_UNLIKELY (cache == NULL))
+    {
+      cache = g_new0 (EventCache, 1);
+      g_private_set (&event_cache_key, cache);
+    }
+  return cache;
+}
+
 ChimeEvent *
 chime_event_new (ChimeEventType type,
                  ChimeRunInfo  *run,
-                 const char    *inline_text)
+                 const char    *token)
 {
-  gsize text_len = inline_text != NULL ? strlen (inline_text) + 1 : 0;
-  ChimeEvent *event = g_malloc0 (sizeof (ChimeEvent) + text_len);
+  EventCache *cache = event_cache ();
+  ChimeEvent *event = cache->n > 0 ? cache->events[--cache->n] : g_new (ChimeEvent, 1);
 
   event->ref_count = 1;
   event->type = type;
   event->run = chime_run_info_ref (run);
   event->monotonic_time = g_get_monotonic_time ();
-  event->real_time = event->monotonic_time + real_time_offset ();
-  if (inline_text != NULL)
+  event->token = NULL;
+  event->heap_text = NULL;
+  event->chunk = NULL;
+  event->payload = type == CHIME_EVENT_LLM_NEW_TOKEN ? NULL : g_new0 (ChimeEventPayload, 1);
+  if (token != NULL)
     {
-      memcpy (event->inline_text, inline_text, text_len);
-      event->token = event->inline_text;
+      gsize size = strlen (token) + 1;
+
+      if (size <= sizeof event->inline_text)
+        event->token = memcpy (event->inline_text, token, size);
+      else
+        event->token = event->heap_text = g_memdup2 (token, size);
     }
   return event;
 }
@@ -120,23 +162,38 @@ clear_json (json_t **json)
 }
 
 static void
+payload_free (ChimeEventPayload *payload)
+{
+  g_free (payload->text);
+  g_free (payload->custom_name);
+  clear_json (&payload->serialized);
+  clear_json (&payload->prompts);
+  clear_json (&payload->messages);
+  clear_json (&payload->inputs);
+  clear_json (&payload->outputs);
+  clear_json (&payload->response);
+  clear_json (&payload->data);
+  clear_json (&payload->kwargs);
+  clear_json (&payload->fallback_prompts);
+  g_clear_error (&payload->error);
+  g_free (payload);
+}
+
+static void
 chime_event_free (ChimeEvent *event)
 {
-  g_free (event->text);
-  g_free (event->custom_name);
-  clear_json (&event->serialized);
-  clear_json (&event->chunk);
-  clear_json (&event->prompts);
-  clear_json (&event->messages);
-  clear_json (&event->inputs);
-  clear_json (&event->outputs);
-  clear_json (&event->response);
-  clear_json (&event->data);
-  clear_json (&event->kwargs);
-  clear_json (&event->fallback_prompts);
-  g_clear_error (&event->error);
+  EventCache *cache = event_cache ();
+
+  g_free (event->heap_text);
+  if (event->chunk != NULL)
+    json_decref (event->chunk);
+  if (event->payload != NULL)
+    payload_free (event->payload);
   chime_run_info_unref (event->run);
-  g_free (event);
+  if (cache->n < EVENT_CACHE_SIZE)
+    cache->events[cache->n++] = event;
+  else
+    g_free (event);
 }
 
 ChimeEvent *
@@ -176,7 +233,7 @@ chime_event_get_monotonic_time (ChimeEvent *event)
 gint64
 chime_event_get_real_time (ChimeEvent *event)
 {
-  return event->real_time;
+  return event->monotonic_time + real_time_offset ();
 }
 
 const char *
@@ -194,7 +251,7 @@ chime_event_get_chunk (ChimeEvent *event)
 json_t *
 chime_event_get_serialized (ChimeEvent *event)
 {
-  return event->serialized;
+  return event->payload != NULL ? event->payload->serialized : NULL;
 }
 
 json_t *
@@ -202,61 +259,61 @@ chime_event_get_prompts (ChimeEvent *event)
 {
   if (event->type == CHIME_EVENT_CHAT_MODEL_START)
     return chime_event_get_fallback_prompts (event);
-  return event->prompts;
+  return event->payload != NULL ? event->payload->prompts : NULL;
 }
 
 json_t *
 chime_event_get_messages (ChimeEvent *event)
 {
-  return event->messages;
+  return event->payload != NULL ? event->payload->messages : NULL;
 }
 
 json_t *
 chime_event_get_inputs (ChimeEvent *event)
 {
-  return event->inputs;
+  return event->payload != NULL ? event->payload->inputs : NULL;
 }
 
 json_t *
 chime_event_get_outputs (ChimeEvent *event)
 {
-  return event->outputs;
+  return event->payload != NULL ? event->payload->outputs : NULL;
 }
 
 json_t *
 chime_event_get_response (ChimeEvent *event)
 {
-  return event->response;
+  return event->payload != NULL ? event->payload->response : NULL;
 }
 
 const GError *
 chime_event_get_error (ChimeEvent *event)
 {
-  return event->error;
+  return event->payload != NULL ? event->payload->error : NULL;
 }
 
 const char *
 chime_event_get_text (ChimeEvent *event)
 {
-  return event->text;
+  return event->payload != NULL ? event->payload->text : NULL;
 }
 
 const char *
 chime_event_get_custom_name (ChimeEvent *event)
 {
-  return event->custom_name;
+  return event->payload != NULL ? event->payload->custom_name : NULL;
 }
 
 json_t *
 chime_event_get_data (ChimeEvent *event)
 {
-  return event->data;
+  return event->payload != NULL ? event->payload->data : NULL;
 }
 
 json_t *
 chime_event_get_kwargs (ChimeEvent *event)
 {
-  return event->kwargs;
+  return event->payload != NULL ? event->payload->kwargs : NULL;
 }
 
 /* LangChain's get_buffer_string role prefixes. */
@@ -333,27 +390,31 @@ chime_messages_to_buffer_string (json_t *messages)
 json_t *
 chime_event_get_fallback_prompts (ChimeEvent *event)
 {
-  json_t *prompts = g_atomic_pointer_get (&event->fallback_prompts);
+  ChimeEventPayload *payload = event->payload;
+  json_t *prompts;
   gsize i;
   json_t *message_list;
 
-  if (prompts != NULL || event->messages == NULL)
+  if (payload == NULL || payload->messages == NULL)
+    return NULL;
+  prompts = g_atomic_pointer_get (&payload->fallback_prompts);
+  if (prompts != NULL)
     return prompts;
 
   /* messages is a list of message lists; LangChain calls on_llm_start once
    * per list, and chime emits one list per run, so this is one prompt. */
   prompts = json_array ();
-  json_array_foreach (event->messages, i, message_list)
+  json_array_foreach (payload->messages, i, message_list)
     {
       g_autofree char *buffer = chime_messages_to_buffer_string (message_list);
       json_array_append_new (prompts, json_string (buffer));
     }
 
-  if (!g_atomic_pointer_compare_and_exchange (&event->fallback_prompts, NULL, prompts))
+  if (!g_atomic_pointer_compare_and_exchange (&payload->fallback_prompts, NULL, prompts))
     {
       /* Another thread won the race; use its copy. */
       json_decref (prompts);
-      prompts = g_atomic_pointer_get (&event->fallback_prompts);
+      prompts = g_atomic_pointer_get (&payload->fallback_prompts);
     }
   return prompts;
 }

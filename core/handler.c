@@ -105,7 +105,7 @@ chime_handler_new (guint                 index,
                    const ChimePlugin    *plugin,
                    ChimeHandlerContext  *context)
 {
-  ChimeHandler *handler = g_new0 (ChimeHandler, 1);
+  ChimeHandler *handler = g_aligned_alloc0 (1, sizeof (ChimeHandler), 64);
 
   handler->index = index;
   handler->bit = G_GUINT64_CONSTANT (1) << index;
@@ -129,7 +129,10 @@ chime_handler_start (ChimeHandler *handler,
   if (handler->descriptor->instance_new != NULL)
     {
       handler->instance = handler->descriptor->instance_new (handler->context, &local_error);
-      if (handler->instance == NULL && local_error != NULL)
+      if (handler->instance == NULL && local_error == NULL)
+        g_set_error_literal (&local_error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
+                             "instance_new returned NULL without saying why");
+      if (handler->instance == NULL)
         {
           g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
                        "handler '%s' (plugin '%s' from %s) failed to start: %s",
@@ -159,13 +162,21 @@ chime_handler_free (ChimeHandler *handler)
   chime_handler_context_free (handler->context);
   chime_handler_settings_clear (&handler->settings);
   g_mutex_clear (&handler->inline_lock);
-  g_free (handler);
+  g_aligned_free (handler);
 }
 
 void
 chime_handler_count_delivered (ChimeHandler *handler)
 {
-  __atomic_add_fetch (&handler->delivered, 1, __ATOMIC_RELAXED);
+  /* Only the handler's current owner counts (a handler never runs
+   * concurrently with itself), except thread-safe run_inline handlers,
+   * which emitting threads may call at once. */
+  if (handler->thread_safe)
+    __atomic_add_fetch (&handler->delivered, 1, __ATOMIC_RELAXED);
+  else
+    __atomic_store_n (&handler->delivered,
+                      __atomic_load_n (&handler->delivered, __ATOMIC_RELAXED) + 1,
+                      __ATOMIC_RELAXED);
 }
 
 void
@@ -196,11 +207,12 @@ chime_handler_can_fall_back (ChimeHandler *handler,
 }
 
 gboolean
-chime_handler_call_sync (ChimeHandler *handler,
-                         ChimeEvent   *event,
-                         GError      **error)
+chime_handler_call_sync (ChimeHandler  *handler,
+                         ChimeEventType type,
+                         ChimeEvent    *event,
+                         GError       **error)
 {
-  ChimeSyncFunc func = handler->entries[event->type];
+  ChimeSyncFunc func = handler->entries[type];
   g_autoptr (GError) local_error = NULL;
   gboolean ok;
 

@@ -30,7 +30,9 @@ chime_run_new_from_manager (ChimeCallbackManager *manager,
                             const char           *name)
 {
   ChimeRun *run = g_new0 (ChimeRun, 1);
-  ChimeRunInfo *info = g_new0 (ChimeRunInfo, 1);
+  /* Aligned: every event of the run takes a reference, so its counter
+   * must not share a cache line with anything another thread writes. */
+  ChimeRunInfo *info = g_aligned_alloc0 (1, sizeof (ChimeRunInfo), 64);
 
   info->ref_count = 1;
   chime_run_id_generate (&info->id);
@@ -150,7 +152,7 @@ chime_run_on_llm_end (ChimeRun *run,
 
   REQUIRE_KIND (run, CHIME_RUN_KIND_LLM);
   event = chime_run_new_event (run, CHIME_EVENT_LLM_END, NULL);
-  chime_event_take_json (&event->response, response);
+  chime_event_take_json (&event->payload->response, response);
   return chime_run_emit (run, event, error);
 }
 
@@ -164,11 +166,11 @@ emit_error (ChimeRun      *run,
 {
   ChimeEvent *event = chime_run_new_event (run, type, NULL);
 
-  event->error = failure != NULL ? g_error_copy (failure)
+  event->payload->error = failure != NULL ? g_error_copy (failure)
                                  : g_error_new_literal (CHIME_HANDLER_ERROR,
                                                         CHIME_HANDLER_ERROR_FAILED,
                                                         "unknown error");
-  chime_event_take_json (&event->response, response);
+  chime_event_take_json (&event->payload->response, response);
   return chime_run_emit (run, event, error);
 }
 
@@ -191,7 +193,7 @@ chime_run_on_chain_end (ChimeRun *run,
 
   REQUIRE_KIND (run, CHIME_RUN_KIND_CHAIN);
   event = chime_run_new_event (run, CHIME_EVENT_CHAIN_END, NULL);
-  chime_event_take_json (&event->outputs, outputs);
+  chime_event_take_json (&event->payload->outputs, outputs);
   return chime_run_emit (run, event, error);
 }
 
@@ -212,7 +214,7 @@ emit_data (ChimeRun      *run,
 {
   ChimeEvent *event = chime_run_new_event (run, type, NULL);
 
-  chime_event_take_json (&event->data, data);
+  chime_event_take_json (&event->payload->data, data);
   return chime_run_emit (run, event, error);
 }
 
@@ -243,7 +245,7 @@ chime_run_on_tool_end (ChimeRun *run,
 
   REQUIRE_KIND (run, CHIME_RUN_KIND_TOOL);
   event = chime_run_new_event (run, CHIME_EVENT_TOOL_END, NULL);
-  chime_event_take_json (&event->outputs, output);
+  chime_event_take_json (&event->payload->outputs, output);
   return chime_run_emit (run, event, error);
 }
 
@@ -283,7 +285,7 @@ chime_run_on_text (ChimeRun   *run,
 
   g_return_val_if_fail (run != NULL && text != NULL, FALSE);
   event = chime_run_new_event (run, CHIME_EVENT_TEXT, NULL);
-  event->text = g_strdup (text);
+  event->payload->text = g_strdup (text);
   return chime_run_emit (run, event, error);
 }
 
@@ -306,7 +308,7 @@ chime_run_on_custom_event (ChimeRun   *run,
 
   g_return_val_if_fail (run != NULL && name != NULL, FALSE);
   event = chime_run_new_event (run, CHIME_EVENT_CUSTOM_EVENT, NULL);
-  event->custom_name = g_strdup (name);
-  chime_event_take_json (&event->data, data);
+  event->payload->custom_name = g_strdup (name);
+  chime_event_take_json (&event->payload->data, data);
   return chime_run_emit (run, event, error);
 }

@@ -7,7 +7,8 @@
 #include "ini.h"
 #include "problems.h"
 
-#define CHIME_MAX_HANDLERS 64
+/* The ring packs the handlers of an event into 56 bits. */
+#define CHIME_MAX_HANDLERS 56
 
 typedef struct {
   char        **plugin_path;   /* resolved search path, CHIME_PLUGIN_PATH first */

@@ -231,7 +231,7 @@ call_inline (ChimeRuntime *runtime,
         continue;
       if (!handler->thread_safe)
         g_mutex_lock (&handler->inline_lock);
-      ok = chime_handler_call_sync (handler, event, &local_error);
+      ok = chime_handler_call_sync (handler, event->type, event, &local_error);
       if (!handler->thread_safe)
         g_mutex_unlock (&handler->inline_lock);
       /* As LangChain's sync path: a raise_error handler stops the event. */

@@ -11,12 +11,18 @@
 
 #include "dispatcher-private.h"
 
-/* Events per turn before yielding the thread to other handlers. */
-#define QUANTUM 8192
+/* Events per turn before yielding the thread to other handlers, when
+ * some are waiting for a thread. */
+#define QUANTUM 1024
 /* Progress is announced to waiters every this many events. */
 #define NOTIFY_EVERY 64
-/* Spins on an empty ring before going idle (a few microseconds). */
-#define IDLE_SPINS 256
+/* Waiting on an empty ring before going idle: up to IDLE_ROUNDS looks,
+ * BACKOFF_PAUSES pauses apart (a few microseconds in all). Looking less
+ * often than every event lets the emitter fill a few slots before the
+ * consumer pulls their cache lines over, so lines cross cores once per
+ * batch rather than once per event. */
+#define IDLE_ROUNDS 64
+#define BACKOFF_PAUSES 64
 
 static inline void
 cpu_relax (void)
@@ -28,21 +34,55 @@ cpu_relax (void)
 #endif
 }
 
+/* Whether other handlers wait for a pool thread. */
 static gboolean
-spin_until_published (ChimeSlot *slot,
-                      guint64    pos)
+others_waiting (ChimeDispatcher *d)
 {
-  for (guint i = 0; i < IDLE_SPINS; i++)
+  /* While the dispatcher stops, the pool must not be asked. */
+  if (__atomic_load_n (&d->stopping, __ATOMIC_ACQUIRE))
+    return TRUE;
+  return g_thread_pool_unprocessed (d->pool) > 0;
+}
+
+/* Waits briefly for position @pos to be published; TRUE when it was. A
+ * consumer never spins while other handlers wait for its thread. */
+static gboolean
+spin_until_published (ChimeDispatcher *d,
+                      guint64          pos)
+{
+  for (guint round = 0; round < IDLE_ROUNDS; round++)
     {
-      cpu_relax ();
-      if (__atomic_load_n (&slot->seq, __ATOMIC_ACQUIRE) == pos)
+      if (others_waiting (d))
+        return chime_dispatcher_published (d) > pos;
+      for (guint i = 0; i < BACKOFF_PAUSES; i++)
+        cpu_relax ();
+      if (chime_dispatcher_published (d) > pos)
         return TRUE;
     }
   return FALSE;
 }
 
+/* After a quantum, gives the thread to other handlers waiting for one:
+ * re-queues the consumer at the back of the pool's queue while it has
+ * work left. TRUE
+ * when it did (the caller must stop). Without work left the caller goes on
+ * to its idle path instead: a consumer is never queued with nothing to do,
+ * so a flush that saw it done can never race with a late re-queue. */
+static gboolean
+yield_turn (ChimeConsumer *consumer,
+            guint64        pos)
+{
+  ChimeDispatcher *d = consumer->dispatcher;
+
+  if (chime_dispatcher_published (d) <= pos || !others_waiting (d))
+    return FALSE;
+  chime_consumer_schedule (consumer);
+  return TRUE;
+}
+
 /* Block policy: lock-free; the ring keeps each event alive until every
- * consumer's `done` has passed it. */
+ * consumer's `done` has passed it. The published cursor is read once per
+ * batch, and the slots of a batch are read without waiting on each. */
 static void
 run_block (ChimeConsumer *consumer)
 {
@@ -50,16 +90,21 @@ run_block (ChimeConsumer *consumer)
   ChimeHandler *handler = consumer->handler;
   const guint64 bit = consumer->bit;
   guint64 pos = consumer->done;
+  guint64 available = chime_dispatcher_published (d);
   guint budget = QUANTUM;
 
   for (;;)
     {
-      ChimeSlot *slot = &d->ring[pos & d->mask];
+      const ChimeSlot *slot;
+      guint64 word;
 
-      if (__atomic_load_n (&slot->seq, __ATOMIC_ACQUIRE) != pos)
+      if (pos >= available)
         {
+          available = chime_dispatcher_published (d);
+          if (pos < available)
+            continue;
           chime_consumer_publish_done (consumer, pos);
-          if (spin_until_published (slot, pos))
+          if (spin_until_published (d, pos))
             continue;
           if (chime_consumer_go_idle (consumer, pos))
             return;
@@ -67,22 +112,22 @@ run_block (ChimeConsumer *consumer)
           pos = consumer->done;
           continue;
         }
-      if (slot->mask & bit)
+      slot = &d->ring[pos & d->mask];
+      word = slot->word;
+      if (word & bit)
         {
-          if ((slot->flags & SLOT_FENCE) && !chime_consumer_pass_fence (consumer, pos))
+          if (chime_slot_is_fence (word) && !chime_consumer_pass_fence (consumer, pos))
             return;
-          chime_handler_call_sync (handler, slot->event, NULL);
+          chime_handler_call_sync (handler, chime_slot_type (word), slot->event, NULL);
         }
       pos++;
-      chime_consumer_store_done (consumer, pos);
+      __atomic_store_n (&consumer->done, pos, __ATOMIC_RELEASE);
       if (pos % NOTIFY_EVERY == 0)
         chime_consumer_publish_done (consumer, pos);
-      if (--budget == 0)
-        {
-          chime_consumer_publish_done (consumer, pos);
-          chime_consumer_schedule (consumer);
-          return;
-        }
+      if (--budget == 0 && yield_turn (consumer, pos))
+        return;
+      if (budget == 0)
+        budget = QUANTUM;
     }
 }
 
@@ -97,27 +142,28 @@ run_locked (ChimeConsumer *consumer)
   for (;;)
     {
       guint64 pos = __atomic_load_n (&consumer->read, __ATOMIC_ACQUIRE);
-      ChimeSlot *slot = &d->ring[pos & d->mask];
       ChimeEvent *event = NULL;
-      guint32 flags = 0;
+      ChimeEventType type;
+      guint64 word;
 
-      if (__atomic_load_n (&slot->seq, __ATOMIC_ACQUIRE) != pos)
+      if (chime_dispatcher_published (d) <= pos)
         {
           chime_consumer_publish_done (consumer, pos);
-          if (spin_until_published (slot, pos))
+          if (spin_until_published (d, pos))
             continue;
           if (chime_consumer_go_idle (consumer, pos))
             return;
           continue;
         }
-      if ((slot->flags & SLOT_FENCE) && (slot->mask & consumer->bit) &&
+      word = d->ring[pos & d->mask].word;
+      if (chime_slot_is_fence (word) && (word & consumer->bit) &&
           !chime_consumer_pass_fence (consumer, pos))
         return;
-      if (!chime_consumer_take_locked_next (consumer, &pos, &event, &flags))
+      if (!chime_consumer_take_locked_next (consumer, &pos, &event, &type))
         continue;
       if (event != NULL)
         {
-          chime_handler_call_sync (consumer->handler, event, NULL);
+          chime_handler_call_sync (consumer->handler, type, event, NULL);
           chime_event_unref (event);
           g_mutex_lock (&consumer->lock);
           chime_consumer_store_done (consumer, consumer->read);
@@ -125,12 +171,10 @@ run_locked (ChimeConsumer *consumer)
         }
       if ((pos + 1) % NOTIFY_EVERY == 0)
         chime_consumer_publish_done (consumer, pos + 1);
-      if (--budget == 0)
-        {
-          chime_consumer_publish_done (consumer, pos + 1);
-          chime_consumer_schedule (consumer);
-          return;
-        }
+      if (--budget == 0 && yield_turn (consumer, pos + 1))
+        return;
+      if (budget == 0)
+        budget = QUANTUM;
     }
 }
 

@@ -88,8 +88,9 @@ json_t     *chime_event_get_chunk      (ChimeEvent *event);
 /* *_start: the serialized description of the runnable (may be NULL). */
 json_t     *chime_event_get_serialized (ChimeEvent *event);
 /* llm_start: JSON array of prompt strings (one prompt per call, as
- * LangChain). For a chat_model_start delivered to a handler through the
- * llm_start fallback this holds the messages rendered "Role: content". */
+ * LangChain). chat_model_start: the messages rendered "Role: content" as
+ * LangChain's get_buffer_string does, one string per message list; this
+ * is what a handler receives through the llm_start fallback. */
 json_t     *chime_event_get_prompts    (ChimeEvent *event);
 /* chat_model_start: [[{"type": "human", "content": "..."}, ...]]. */
 json_t     *chime_event_get_messages   (ChimeEvent *event);

@@ -168,7 +168,7 @@ typedef struct {
 
   /* Creates an instance for one `[handler NAME]` section. Optional: without
    * it, entry points receive NULL as their instance. Return NULL and set
-   * @error to refuse the configuration. */
+   * @error to refuse the configuration (NULL without an error refuses too). */
   gpointer (*instance_new)  (ChimeHandlerContext *context,
                              GError             **error);
   /* Frees an instance, after its last event. Optional. */

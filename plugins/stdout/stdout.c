@@ -1,0 +1,198 @@
+/* stdout — LangChain's StdOutCallbackHandler.
+ *
+ * Prints what LangChain's verbose mode prints: a banner when a chain starts
+ * and when it finishes, the texts of on_text, the "log" of agent actions
+ * and finishes, and tool outputs. Every chain it receives gets a banner;
+ * which chains reach it is the runner's business (inheritance), as in
+ * LangChain.
+ *
+ *   [handler verbose]
+ *   plugin = stdout
+ *   color = auto        # auto | always | never: bold banners
+ */
+#include <chime/plugin.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BOLD  "\033[1m"
+#define RESET "\033[0m"
+
+typedef struct {
+  gboolean color;   /* wrap the banners in ANSI bold */
+} StdoutHandler;
+
+static const ChimeConfigKey stdout_keys[] = {
+  { "color", CHIME_CONFIG_STRING, "auto",
+    "bold banners: auto (when stdout is a terminal), always or never" },
+  { NULL }
+};
+
+/* Resolves a `color` value (auto, always, never) for the terminal on @fd. */
+static gboolean
+parse_color (const char *value,
+             int         fd,
+             gboolean   *out_color,
+             GError    **error)
+{
+  if (g_str_equal (value, "auto"))
+    *out_color = isatty (fd) == 1;
+  else if (g_str_equal (value, "always"))
+    *out_color = TRUE;
+  else if (g_str_equal (value, "never"))
+    *out_color = FALSE;
+  else
+    {
+      g_set_error (error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
+                   "invalid value '%s' for 'color': expected auto, always or never", value);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gpointer
+stdout_handler_new (ChimeHandlerContext *context,
+                    GError             **error)
+{
+  g_autofree StdoutHandler *self = g_new0 (StdoutHandler, 1);
+
+  if (!parse_color (chime_handler_context_get_string (context, "color"),
+                    STDOUT_FILENO, &self->color, error))
+    return NULL;
+  return g_steal_pointer (&self);
+}
+
+static void
+stdout_handler_free (gpointer instance)
+{
+  g_free (instance);
+}
+
+/* Writes @text in one call, so that lines of other handlers writing to
+ * stdout from other threads cannot land in the middle of it, and flushes:
+ * LangChain's print_text shows every piece at once, too. */
+static gboolean
+write_stdout (const char *text,
+              GError    **error)
+{
+  gsize length = strlen (text);
+
+  if ((length > 0 && fwrite (text, 1, length, stdout) != length) || fflush (stdout) != 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+                   "cannot write to stdout: %s", g_strerror (saved_errno));
+      clearerr (stdout);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+stdout_on_chain_start (gpointer     instance,
+                       ChimeEvent  *event,
+                       GError     **error)
+{
+  StdoutHandler *self = instance;
+  const char *name = chime_run_info_get_name (chime_event_get_run (event));
+  g_autofree char *banner = NULL;
+
+  banner = g_strdup_printf ("\n\n%s> Entering new %s chain...%s\n",
+                            self->color ? BOLD : "",
+                            name != NULL ? name : "<unknown>",
+                            self->color ? RESET : "");
+  return write_stdout (banner, error);
+}
+
+static gboolean
+stdout_on_chain_end (gpointer     instance,
+                     ChimeEvent  *event,
+                     GError     **error)
+{
+  StdoutHandler *self = instance;
+
+  return write_stdout (self->color ? "\n" BOLD "> Finished chain." RESET "\n"
+                                   : "\n> Finished chain.\n",
+                       error);
+}
+
+static gboolean
+stdout_on_text (gpointer     instance,
+                ChimeEvent  *event,
+                GError     **error)
+{
+  const char *text = chime_event_get_text (event);
+
+  return text == NULL || write_stdout (text, error);
+}
+
+/* agent_action and agent_finish print the action's or finish's log;
+ * LangChain ends the finish's with a newline. */
+static gboolean
+write_agent_log (ChimeEvent  *event,
+                 const char  *end,
+                 GError     **error)
+{
+  const char *log = json_string_value (json_object_get (chime_event_get_data (event), "log"));
+  g_autofree char *text = NULL;
+
+  if (log == NULL)
+    return TRUE;
+  text = g_strconcat (log, end, NULL);
+  return write_stdout (text, error);
+}
+
+static gboolean
+stdout_on_agent_action (gpointer     instance,
+                        ChimeEvent  *event,
+                        GError     **error)
+{
+  return write_agent_log (event, "", error);
+}
+
+static gboolean
+stdout_on_agent_finish (gpointer     instance,
+                        ChimeEvent  *event,
+                        GError     **error)
+{
+  return write_agent_log (event, "\n", error);
+}
+
+/* Prints str(output): a string as it is, anything else as compact JSON. */
+static gboolean
+stdout_on_tool_end (gpointer     instance,
+                    ChimeEvent  *event,
+                    GError     **error)
+{
+  json_t *output = chime_event_get_outputs (event);
+  g_autofree char *text = NULL;
+
+  if (output == NULL)
+    return TRUE;
+  if (json_is_string (output))
+    return write_stdout (json_string_value (output), error);
+  /* jansson allocates with malloc(), which g_free() accepts. */
+  text = json_dumps (output, JSON_COMPACT | JSON_ENCODE_ANY);
+  return text == NULL || write_stdout (text, error);
+}
+
+CHIME_PLUGIN_DEFINE (
+  .name = "stdout",
+  .description = "prints chain banners, texts, agent logs and tool outputs, as LangChain's verbose mode",
+  .version = CHIME_VERSION_STRING,
+  .mode = CHIME_HANDLER_SYNC,
+  .config_keys = stdout_keys,
+  .instance_new = stdout_handler_new,
+  .instance_free = stdout_handler_free,
+  .sync = {
+    .on_chain_start = stdout_on_chain_start,
+    .on_chain_end = stdout_on_chain_end,
+    .on_text = stdout_on_text,
+    .on_agent_action = stdout_on_agent_action,
+    .on_agent_finish = stdout_on_agent_finish,
+    .on_tool_end = stdout_on_tool_end,
+  },
+);

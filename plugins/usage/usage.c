@@ -1,0 +1,240 @@
+/* usage — LangChain's UsageMetadataCallbackHandler: token usage per model.
+ *
+ * On every llm_end it reads the first generation's message of the LLMResult,
+ *
+ *   {"generations": [[{"text": ..., "message": {"type": "ai", ...,
+ *       "usage_metadata": {"input_tokens": 8, "output_tokens": 10,
+ *                          "total_tokens": 18, "input_token_details": {...}},
+ *       "response_metadata": {"model_name": "..."}}}]], ...}
+ *
+ * (or the same message serialized by LangChain's dumpd, its fields under
+ * "kwargs"), and adds the usage to that model's total the way LangChain's
+ * add_usage does: integers are summed key by key, nested detail objects
+ * recursively. At shutdown it writes {model: usage} to `path`, or prints it
+ * to stderr as one line prefixed "usage: ".
+ *
+ *   [handler usage]
+ *   plugin = usage
+ *   path = usage.json   # optional
+ *
+ * The plugin is thread-safe, so it may run with run_inline = true and be
+ * called from several emitting threads at once.
+ */
+#include <chime/plugin.h>
+
+#include <stdio.h>
+
+/* LangChain's _dict_int_op gives up at this depth, too. */
+#define MAX_USAGE_DEPTH 100
+
+typedef struct {
+  ChimeHandlerContext *context;
+  char                *path;      /* NULL: print to stderr */
+  /* Guards @by_model: run_inline calls may come from several threads. */
+  GMutex               lock;
+  json_t              *by_model;  /* model name -> summed usage */
+} UsageTotals;
+
+static const ChimeConfigKey usage_keys[] = {
+  { "path", CHIME_CONFIG_PATH, NULL,
+    "write {model: usage} as JSON here at shutdown (default: print it to stderr)" },
+  { NULL }
+};
+
+static gpointer
+usage_totals_new (ChimeHandlerContext *context,
+                  GError             **error)
+{
+  UsageTotals *self = g_new0 (UsageTotals, 1);
+
+  self->context = context;
+  self->path = g_strdup (chime_handler_context_get_string (context, "path"));
+  g_mutex_init (&self->lock);
+  self->by_model = json_object ();
+  return self;
+}
+
+static void
+usage_totals_report (UsageTotals *self)
+{
+  g_autofree char *json = NULL;
+  g_autofree char *contents = NULL;
+  g_autoptr (GError) error = NULL;
+
+  /* jansson allocates with malloc(), which g_free() accepts. */
+  if (self->path == NULL)
+    {
+      json = json_dumps (self->by_model, JSON_COMPACT);
+      fprintf (stderr, "usage: %s\n", json);
+      fflush (stderr);
+      return;
+    }
+
+  json = json_dumps (self->by_model, JSON_INDENT (2));
+  contents = g_strconcat (json, "\n", NULL);
+  /* Replaced atomically: a reader never sees half a report. */
+  if (!g_file_set_contents (self->path, contents, -1, &error))
+    chime_handler_log (self->context, G_LOG_LEVEL_WARNING, "cannot write usage: %s",
+                       error->message);
+}
+
+static void
+usage_totals_free (gpointer instance)
+{
+  UsageTotals *self = instance;
+
+  usage_totals_report (self);
+  json_decref (self->by_model);
+  g_mutex_clear (&self->lock);
+  g_free (self->path);
+  g_free (self);
+}
+
+/* LangChain counts a generation only when its message is an AIMessage:
+ * {"type": "ai"} as chime emits it, an AIMessageChunk, or dumpd's
+ * {"lc": 1, "type": "constructor", "id": [..., "AIMessage"], ...}. */
+static gboolean
+message_is_ai (json_t *message)
+{
+  const char *type = json_string_value (json_object_get (message, "type"));
+  json_t *id = json_object_get (message, "id");
+  const char *class_name;
+
+  if (g_strcmp0 (type, "constructor") == 0)
+    {
+      class_name = json_string_value (json_array_get (id, json_array_size (id) - 1));
+      return g_strcmp0 (class_name, "AIMessage") == 0 ||
+             g_strcmp0 (class_name, "AIMessageChunk") == 0;
+    }
+  return g_strcmp0 (type, "ai") == 0 || g_strcmp0 (type, "AIMessageChunk") == 0;
+}
+
+/* A field of a message, plain or dumpd-serialized (under "kwargs"). */
+static json_t *
+message_get (json_t     *message,
+             const char *field)
+{
+  json_t *value = json_object_get (message, field);
+
+  if (value == NULL)
+    value = json_object_get (json_object_get (message, "kwargs"), field);
+  return value;
+}
+
+/* The usage and model of an LLMResult's first generation, as LangChain
+ * reads them (later generations are not counted). FALSE when it has no
+ * usage or no model name. */
+static gboolean
+response_get_usage (json_t      *response,
+                    json_t     **out_usage,
+                    const char **out_model)
+{
+  json_t *generations = json_object_get (response, "generations");
+  json_t *generation = json_array_get (json_array_get (generations, 0), 0);
+  json_t *message = json_object_get (generation, "message");
+  json_t *usage;
+  const char *model;
+
+  if (!message_is_ai (message))
+    return FALSE;
+  usage = message_get (message, "usage_metadata");
+  model = json_string_value (json_object_get (message_get (message, "response_metadata"),
+                                              "model_name"));
+  /* Python's truthiness: an empty usage or model name counts as none. */
+  if (!json_is_object (usage) || json_object_size (usage) == 0 || model == NULL || model[0] == '\0')
+    return FALSE;
+  *out_usage = usage;
+  *out_model = model;
+  return TRUE;
+}
+
+/* Adds @addend into @total, LangChain's add_usage: integers are summed
+ * key by key, nested objects are added recursively, and a key present on
+ * one side only counts as 0 or {} on the other. */
+static gboolean
+usage_add (json_t  *total,
+           json_t  *addend,
+           guint    depth,
+           GError **error)
+{
+  const char *key;
+  json_t *value;
+
+  if (depth >= MAX_USAGE_DEPTH)
+    {
+      g_set_error (error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
+                   "usage_metadata is nested more than %d levels deep", MAX_USAGE_DEPTH);
+      return FALSE;
+    }
+
+  json_object_foreach (addend, key, value)
+    {
+      json_t *current = json_object_get (total, key);
+
+      if (json_is_integer (value) && (current == NULL || json_is_integer (current)))
+        {
+          json_int_t sum = json_integer_value (value) +
+                           (current != NULL ? json_integer_value (current) : 0);
+          json_object_set_new (total, key, json_integer (sum));
+        }
+      else if (json_is_object (value) && (current == NULL || json_is_object (current)))
+        {
+          if (current == NULL)
+            {
+              current = json_object ();
+              json_object_set_new (total, key, current);
+            }
+          if (!usage_add (current, value, depth + 1, error))
+            return FALSE;
+        }
+      else
+        {
+          g_set_error (error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
+                       "cannot add usage_metadata key '%s': only integers and objects "
+                       "of integers are summed", key);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+usage_on_llm_end (gpointer     instance,
+                  ChimeEvent  *event,
+                  GError     **error)
+{
+  UsageTotals *self = instance;
+  json_t *usage;
+  const char *model;
+  g_autoptr (json_t) sum = NULL;
+  g_autoptr (GMutexLocker) locker = NULL;
+
+  if (!response_get_usage (chime_event_get_response (event), &usage, &model))
+    return TRUE;
+
+  locker = g_mutex_locker_new (&self->lock);
+  /* Summed into a copy, so that a usage that cannot be added leaves the
+   * total as it was. */
+  sum = json_object_get (self->by_model, model) != NULL
+          ? json_deep_copy (json_object_get (self->by_model, model))
+          : json_object ();
+  if (!usage_add (sum, usage, 0, error))
+    {
+      g_prefix_error (error, "model %s: ", model);
+      return FALSE;
+    }
+  json_object_set (self->by_model, model, sum);
+  return TRUE;
+}
+
+CHIME_PLUGIN_DEFINE (
+  .name = "usage",
+  .description = "sums the token usage of every LLM run per model",
+  .version = CHIME_VERSION_STRING,
+  .mode = CHIME_HANDLER_SYNC,
+  .flags = CHIME_PLUGIN_THREAD_SAFE,
+  .config_keys = usage_keys,
+  .instance_new = usage_totals_new,
+  .instance_free = usage_totals_free,
+  .sync = { .on_llm_end = usage_on_llm_end },
+);

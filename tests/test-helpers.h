@@ -1,0 +1,54 @@
+/* Helpers shared by the cmocka tests. */
+#pragma once
+
+#include <chime/chime.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+/* A fresh temporary folder for this test (removed at exit). */
+const char *test_tmpdir (void);
+/* Writes @text to @name in test_tmpdir() and returns the full path. */
+char       *test_write_file (const char *name,
+                             const char *text);
+/* Writes an INI file from a printf format (in test_tmpdir()) and builds a
+ * runtime from it. */
+ChimeRuntime *test_runtime_new (GError    **error,
+                                const char *format,
+                                ...) G_GNUC_PRINTF (2, 3);
+/* A path in test_tmpdir(). */
+char       *test_path (const char *name);
+/* Reads a JSON file (fails the test when it cannot). */
+json_t     *test_read_json (const char *path);
+/* The lines of a file, without the final empty one. */
+char      **test_read_lines (const char *path);
+/* Index of the first line containing @needle at or after @from, or -1. */
+int         test_find_line (char * const *lines,
+                            const char   *needle,
+                            int           from);
+/* Index of the last line containing @needle, or -1. */
+int         test_find_last_line (char * const *lines,
+                                 const char   *needle);
+
+/* Captures warnings logged in the "chime" domain. */
+void        test_log_capture_start (void);
+/* TRUE when a captured message contains @needle. */
+gboolean    test_log_contains (const char *needle);
+void        test_log_capture_stop (void);
+
+/* A JSON array of chat messages: [{"type": t1, "content": c1}, ...],
+ * from (type, content) pairs ending with NULL. */
+json_t     *test_messages (const char *type, ...) G_GNUC_NULL_TERMINATED;
+
+/* Runs @tests, or only those whose name contains $CHIME_TEST_FILTER. */
+int         test_run_group (const struct CMUnitTest *tests,
+                            gsize                    n_tests);
+
+#define assert_string_contains(haystack, needle)                                  \
+  do {                                                                             \
+    const char *h_ = (haystack), *n_ = (needle);                                   \
+    if (h_ == NULL || strstr (h_, n_) == NULL)                                     \
+      fail_msg ("expected to find \"%s\" in:\n%s", n_, h_ ? h_ : "(null)");       \
+  } while (0)
