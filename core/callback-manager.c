@@ -212,6 +212,25 @@ start_run (ChimeRun   *run,
 }
 
 ChimeRun *
+chime_callback_manager_prepare_chain_start (ChimeCallbackManager *manager,
+                                            json_t               *serialized,
+                                            json_t               *inputs,
+                                            const char           *name,
+                                            const char           *run_type,
+                                            ChimeEvent          **out_event)
+{
+  ChimeRun *run = chime_run_new_from_manager (manager, CHIME_RUN_KIND_CHAIN,
+                                              run_type != NULL ? run_type : "chain",
+                                              chime_run_pick_name (name, serialized, "Unnamed"));
+  ChimeEvent *event = chime_run_new_event (run, CHIME_EVENT_CHAIN_START, NULL);
+
+  chime_event_take_json (&event->payload->serialized, serialized);
+  chime_event_take_json (&event->payload->inputs, inputs);
+  *out_event = event;
+  return run;
+}
+
+ChimeRun *
 chime_callback_manager_on_chain_start (ChimeCallbackManager *manager,
                                        json_t               *serialized,
                                        json_t               *inputs,
@@ -219,16 +238,12 @@ chime_callback_manager_on_chain_start (ChimeCallbackManager *manager,
                                        const char           *run_type,
                                        GError              **error)
 {
-  ChimeRun *run;
   ChimeEvent *event;
+  ChimeRun *run;
 
   g_return_val_if_fail (manager != NULL, NULL);
-  run = chime_run_new_from_manager (manager, CHIME_RUN_KIND_CHAIN,
-                                    run_type != NULL ? run_type : "chain",
-                                    chime_run_pick_name (name, serialized, "Unnamed"));
-  event = chime_run_new_event (run, CHIME_EVENT_CHAIN_START, NULL);
-  chime_event_take_json (&event->payload->serialized, serialized);
-  chime_event_take_json (&event->payload->inputs, inputs);
+  run = chime_callback_manager_prepare_chain_start (manager, serialized, inputs, name, run_type,
+                                                    &event);
   return start_run (run, event, error);
 }
 
@@ -254,6 +269,26 @@ chime_callback_manager_on_llm_start (ChimeCallbackManager *manager,
 }
 
 ChimeRun *
+chime_callback_manager_prepare_chat_model_start (ChimeCallbackManager *manager,
+                                                 json_t               *serialized,
+                                                 json_t               *messages,
+                                                 const char           *name,
+                                                 json_t               *kwargs,
+                                                 ChimeEvent          **out_event)
+{
+  ChimeRun *run = chime_run_new_from_manager (manager, CHIME_RUN_KIND_LLM, "chat_model",
+                                              chime_run_pick_name (name, serialized, "ChatModel"));
+  ChimeEvent *event = chime_run_new_event (run, CHIME_EVENT_CHAT_MODEL_START, NULL);
+
+  chime_event_take_json (&event->payload->serialized, serialized);
+  /* LangChain passes a list of message lists, one per prompt. */
+  event->payload->messages = json_pack ("[O]", messages);
+  chime_event_take_json (&event->payload->kwargs, kwargs);
+  *out_event = event;
+  return run;
+}
+
+ChimeRun *
 chime_callback_manager_on_chat_model_start (ChimeCallbackManager *manager,
                                             json_t               *serialized,
                                             json_t               *messages,
@@ -261,17 +296,12 @@ chime_callback_manager_on_chat_model_start (ChimeCallbackManager *manager,
                                             json_t               *kwargs,
                                             GError              **error)
 {
-  ChimeRun *run;
   ChimeEvent *event;
+  ChimeRun *run;
 
   g_return_val_if_fail (manager != NULL && json_is_array (messages), NULL);
-  run = chime_run_new_from_manager (manager, CHIME_RUN_KIND_LLM, "chat_model",
-                                    chime_run_pick_name (name, serialized, "ChatModel"));
-  event = chime_run_new_event (run, CHIME_EVENT_CHAT_MODEL_START, NULL);
-  chime_event_take_json (&event->payload->serialized, serialized);
-  /* LangChain passes a list of message lists, one per prompt. */
-  event->payload->messages = json_pack ("[O]", messages);
-  chime_event_take_json (&event->payload->kwargs, kwargs);
+  run = chime_callback_manager_prepare_chat_model_start (manager, serialized, messages, name, kwargs,
+                                                         &event);
   return start_run (run, event, error);
 }
 

@@ -90,7 +90,7 @@ chime_event_to_json (ChimeEvent *event)
   json_object_set_new (object, "time", json_string (time_text));
 
   set_string_if (object, "token", chime_event_get_token (event));
-  set_if (object, "chunk", event->chunk);
+  set_if (object, "chunk", chime_event_get_chunk (event));
   if (event->payload == NULL)
     return object;
   set_if (object, "serialized", event->payload->serialized);

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "event-private.h"
+#include "llm-result.h"
 #include "trace.h"
 
 #include <string.h>
@@ -245,7 +246,20 @@ chime_event_get_token (ChimeEvent *event)
 json_t *
 chime_event_get_chunk (ChimeEvent *event)
 {
-  return event->chunk;
+  json_t *chunk = g_atomic_pointer_get (&event->chunk);
+  g_autofree char *message_id = NULL;
+
+  if (chunk != NULL || event->type != CHIME_EVENT_LLM_NEW_TOKEN)
+    return chunk;
+  /* Built on first use, not per token: most handlers never look. */
+  message_id = chime_llm_message_id (&event->run->id);
+  chunk = chime_llm_chunk_new (event->token, message_id);
+  if (!g_atomic_pointer_compare_and_exchange (&event->chunk, NULL, chunk))
+    {
+      json_decref (chunk);
+      chunk = g_atomic_pointer_get (&event->chunk);
+    }
+  return chunk;
 }
 
 json_t *

@@ -87,6 +87,28 @@ chime_ini_alloc (GKeyFile   *key_file,
 }
 
 ChimeIni *
+chime_ini_new_from_data (const char    *text,
+                         const char    *source_name,
+                         const char    *base_dir,
+                         ChimeProblems *problems,
+                         GError       **error)
+{
+  g_autoptr (GKeyFile) key_file = g_key_file_new ();
+  g_autoptr (GError) local_error = NULL;
+  ChimeIni *ini;
+
+  if (!g_key_file_load_from_data (key_file, text, -1, G_KEY_FILE_NONE, &local_error))
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, local_error->code,
+                   "%s is not a valid INI file: %s", source_name, local_error->message);
+      return NULL;
+    }
+  ini = chime_ini_alloc (key_file, source_name, base_dir);
+  scan_lines (ini, text, problems);
+  return ini;
+}
+
+ChimeIni *
 chime_ini_new_from_file (const char    *path,
                          ChimeProblems *problems,
                          GError       **error)
@@ -95,29 +117,24 @@ chime_ini_new_from_file (const char    *path,
   g_autofree char *absolute = NULL;
   g_autofree char *dir = NULL;
   g_autofree char *base = g_path_get_basename (path);
-  g_autoptr (GKeyFile) key_file = g_key_file_new ();
   g_autoptr (GError) local_error = NULL;
   ChimeIni *ini;
-  gsize length;
 
-  if (!g_file_get_contents (path, &text, &length, &local_error))
+  if (!g_file_get_contents (path, &text, NULL, &local_error))
     {
       g_set_error (error, G_FILE_ERROR, local_error->code,
                    "cannot read configuration: %s", local_error->message);
       return NULL;
     }
-  if (!g_key_file_load_from_data (key_file, text, length, G_KEY_FILE_NONE, &local_error))
-    {
-      g_set_error (error, G_KEY_FILE_ERROR, local_error->code,
-                   "%s is not a valid INI file: %s", path, local_error->message);
-      return NULL;
-    }
-
   absolute = g_canonicalize_filename (path, NULL);
   dir = g_path_get_dirname (absolute);
-  ini = chime_ini_alloc (key_file, base, dir);
+  ini = chime_ini_new_from_data (text, path, dir, problems, error);
+  if (ini == NULL)
+    return NULL;
+  /* Messages name the file as the user wrote it, without its folder. */
+  g_free (ini->source_name);
+  ini->source_name = g_steal_pointer (&base);
   ini->path = g_steal_pointer (&absolute);
-  scan_lines (ini, text, problems);
   return ini;
 }
 
@@ -184,6 +201,26 @@ chime_ini_resolve_path (ChimeIni   *ini,
   else
     expanded = g_strdup (path);
   return g_canonicalize_filename (expanded, ini->base_dir);
+}
+
+void
+chime_ini_merge (ChimeIni *ini,
+                 GKeyFile *extra)
+{
+  g_auto (GStrv) groups = NULL;
+
+  if (extra == NULL)
+    return;
+  groups = g_key_file_get_groups (extra, NULL);
+  for (guint g = 0; groups[g] != NULL; g++)
+    {
+      g_auto (GStrv) keys = g_key_file_get_keys (extra, groups[g], NULL, NULL);
+      for (guint k = 0; keys != NULL && keys[k] != NULL; k++)
+        {
+          g_autofree char *value = g_key_file_get_value (extra, groups[g], keys[k], NULL);
+          g_key_file_set_value (ini->key_file, groups[g], keys[k], value);
+        }
+    }
 }
 
 char *
@@ -395,6 +432,16 @@ chime_ini_read_string (ChimeIni   *ini,
   if (value == NULL)
     return g_strdup (default_value);
   return g_strstrip (value);
+}
+
+char *
+chime_ini_read_raw (ChimeIni   *ini,
+                    const char *section,
+                    const char *key)
+{
+  char *value = g_key_file_get_value (ini->key_file, section, key, NULL);
+
+  return value != NULL ? g_strstrip (value) : NULL;
 }
 
 char **

@@ -14,6 +14,12 @@ typedef struct _ChimeIni ChimeIni;
 ChimeIni   *chime_ini_new_from_file     (const char    *path,
                                          ChimeProblems *problems,
                                          GError       **error);
+/* Parses INI text; @source_name names it in messages. */
+ChimeIni   *chime_ini_new_from_data     (const char    *text,
+                                         const char    *source_name,
+                                         const char    *base_dir,
+                                         ChimeProblems *problems,
+                                         GError       **error);
 /* Wraps an existing key file (no line numbers then). */
 ChimeIni   *chime_ini_new_from_key_file (GKeyFile      *key_file,
                                          const char    *source_name,
@@ -31,6 +37,10 @@ const char *chime_ini_get_base_dir      (ChimeIni *ini);
 /* Resolves @path against the base folder unless it is absolute. */
 char       *chime_ini_resolve_path      (ChimeIni   *ini,
                                          const char *path);
+
+/* Adds every key of every group of @extra (sections the caller adds). */
+void        chime_ini_merge             (ChimeIni *ini,
+                                         GKeyFile *extra);
 
 /* " in [section] of file.ini (line 3)" for messages; @key may be NULL. */
 char       *chime_ini_describe_location (ChimeIni   *ini,
@@ -66,6 +76,10 @@ gboolean    chime_ini_read_choice  (ChimeIni *ini, ChimeProblems *problems,
 /* NULL when absent (and @default_value is NULL). Newly allocated. */
 char       *chime_ini_read_string  (ChimeIni *ini, const char *section,
                                     const char *key, const char *default_value);
+/* The value exactly as written (no GKeyFile escapes like "\n"): for JSON
+ * values, whose own escapes must reach the JSON parser. Newly allocated. */
+char       *chime_ini_read_raw     (ChimeIni *ini, const char *section,
+                                    const char *key);
 /* A list separated by commas, semicolons or whitespace. Newly allocated,
  * never NULL. */
 char      **chime_ini_read_list    (ChimeIni *ini, const char *section,

@@ -26,6 +26,17 @@ ensure_ltdl_locked (void)
   loaded = g_hash_table_new (g_str_hash, g_str_equal);
 }
 
+/* Set once by a program before any runtime exists (the runner adds the
+ * plugin folder next to its own executable). */
+static char *extra_default_dir;
+
+void
+chime_plugin_set_program_dir (const char *dir)
+{
+  g_free (extra_default_dir);
+  extra_default_dir = g_strdup (dir);
+}
+
 const char *
 chime_plugin_default_dir (void)
 {
@@ -50,6 +61,8 @@ chime_plugin_search_path (const char * const *configured)
     }
   for (; configured != NULL && *configured != NULL; configured++)
     g_strv_builder_add (builder, *configured);
+  if (extra_default_dir != NULL && g_strcmp0 (extra_default_dir, chime_plugin_default_dir ()) != 0)
+    g_strv_builder_add (builder, extra_default_dir);
   g_strv_builder_add (builder, chime_plugin_default_dir ());
   return g_strv_builder_end (builder);
 }

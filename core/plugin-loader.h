@@ -26,6 +26,11 @@ char **chime_plugin_list_names (const char * const *search_path);
 /* The directory shipped plugins are installed to. */
 const char *chime_plugin_default_dir (void);
 
+/* Adds a folder searched after the configured ones and before the default
+ * one: the runner's "../lib/chime/plugins" next to its executable, so an
+ * installed tree works wherever it was moved. Call before any runtime. */
+void chime_plugin_set_program_dir (const char *dir);
+
 /* CHIME_PLUGIN_PATH entries, then @configured (already resolved), then the
- * default directory. */
+ * program's plugin folder, then the default directory. */
 char **chime_plugin_search_path (const char * const *configured);

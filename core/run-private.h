@@ -32,6 +32,22 @@ struct _ChimeRun {
 gpointer    chime_copy_string          (gconstpointer src,
                                         gpointer      user_data);
 
+/* Start events built but not emitted (the runner emits them without
+ * blocking the main loop): the new run, and its start event in
+ * *out_event (a new reference for the caller to emit). */
+ChimeRun   *chime_callback_manager_prepare_chain_start      (ChimeCallbackManager *manager,
+                                                             json_t               *serialized,
+                                                             json_t               *inputs,
+                                                             const char           *name,
+                                                             const char           *run_type,
+                                                             ChimeEvent          **out_event);
+ChimeRun   *chime_callback_manager_prepare_chat_model_start (ChimeCallbackManager *manager,
+                                                             json_t               *serialized,
+                                                             json_t               *messages,
+                                                             const char           *name,
+                                                             json_t               *kwargs,
+                                                             ChimeEvent          **out_event);
+
 /* Creates a run and its info from @manager, without emitting anything. */
 ChimeRun   *chime_run_new_from_manager (ChimeCallbackManager *manager,
                                         ChimeRunKind          kind,

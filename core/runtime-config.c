@@ -232,9 +232,10 @@ read_handler_spec (ChimeIni                   *ini,
                                     (const char * const *) runtime->plugin_path, &error);
   if (spec->plugin == NULL)
     {
+      /* The location first: the loader's reason can be long. The section's
+       * other keys are not checked, since only the plugin knows them. */
       g_autofree char *location = chime_ini_describe_location (ini, section, "plugin");
-      chime_problems_add (problems, "%s%s", error->message, location);
-      check_handler_keys (ini, problems, section, NULL);
+      chime_problems_add (problems, "%s: %s", location + strlen (" in "), error->message);
       return spec;
     }
 

@@ -24,6 +24,13 @@ struct _ChimeRuntime {
   ChimeDispatcher     *dispatcher;
 };
 
+/* Builds a runtime from @ini. @problems may already hold problems found
+ * by the caller (the runner's [pipeline] checks): all are reported at once
+ * in @error. */
+ChimeRuntime   *chime_runtime_new_from_ini (ChimeIni      *ini,
+                                            ChimeProblems *problems,
+                                            GError       **error);
+
 /* How an emission went when the emitter may not block. */
 typedef enum {
   CHIME_EMIT_DONE,      /* delivered or queued; go on */

@@ -76,10 +76,10 @@ free_handlers (ChimeRuntime *runtime)
   runtime->n_handlers = runtime->n_inline = 0;
 }
 
-static ChimeRuntime *
-runtime_new_from_ini (ChimeIni      *ini,
-                      ChimeProblems *problems,
-                      GError       **error)
+ChimeRuntime *
+chime_runtime_new_from_ini (ChimeIni      *ini,
+                            ChimeProblems *problems,
+                            GError       **error)
 {
   g_autoptr (GPtrArray) specs = NULL;
   g_autoptr (GPtrArray) queued = g_ptr_array_new ();
@@ -121,7 +121,7 @@ chime_runtime_new_from_file (const char *path,
   ini = chime_ini_new_from_file (path, problems, error);
   if (ini == NULL)
     return NULL;
-  return runtime_new_from_ini (ini, problems, error);
+  return chime_runtime_new_from_ini (ini, problems, error);
 }
 
 ChimeRuntime *
@@ -135,7 +135,7 @@ chime_runtime_new_from_key_file (GKeyFile   *key_file,
 
   g_return_val_if_fail (key_file != NULL, NULL);
   ini = chime_ini_new_from_key_file (key_file, source_name, base_dir);
-  return runtime_new_from_ini (ini, problems, error);
+  return chime_runtime_new_from_ini (ini, problems, error);
 }
 
 void

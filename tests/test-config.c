@@ -60,6 +60,7 @@ test_all_problems_at_once (void **state)
                   "queue_limit = lots\n"
                   "[handler a]\n"
                   "plugin = recorder_snyc\n"
+                  "delay_us = 5\n"
                   "[handler b]\n"
                   "plugin = recorder_sync\n"
                   "dleay_us = 5\n"
@@ -79,7 +80,7 @@ test_all_problems_at_once (void **state)
   assert_string_contains (message, "did you mean 'recorder_sync'?");
   /* Keys the plugin declares are valid keys of its section. */
   assert_string_contains (message, "unknown key 'dleay_us' in [handler b]");
-  assert_string_contains (message, "(line 9); did you mean 'delay_us'?");
+  assert_string_contains (message, "(line 10); did you mean 'delay_us'?");
   assert_string_contains (message, "invalid value 'soon' for 'delay_us' in [handler b]");
   assert_string_contains (message, "expected a whole number");
   assert_string_contains (message, "'text' cannot be ignored in [handler b]");
@@ -127,7 +128,7 @@ test_bad_abi (void **state)
   assert_string_contains (message, "/tests/plugins/");
   assert_string_contains (message, "was built for plugin ABI 99.0, but this chime provides ABI 1.0");
   assert_string_contains (message, "rebuild the plugin against this chime");
-  assert_string_contains (message, "in [handler x]");
+  assert_string_contains (message, "[handler x] of pipeline-");
 }
 
 static void

@@ -83,7 +83,10 @@ gint64              chime_event_get_real_time  (ChimeEvent *event);
 
 /* llm_new_token: the token text. NULL for other events. */
 const char *chime_event_get_token      (ChimeEvent *event);
-/* llm_new_token: the chunk (a ChatGenerationChunk as JSON), or NULL. */
+/* llm_new_token: the chunk, a ChatGenerationChunk as JSON
+ * ({"text", "message": {"content", "type": "AIMessageChunk", "id", ...},
+ * "type": "ChatGenerationChunk"}); built on first use when the emitter
+ * gave none. NULL for other events. */
 json_t     *chime_event_get_chunk      (ChimeEvent *event);
 /* *_start: the serialized description of the runnable (may be NULL). */
 json_t     *chime_event_get_serialized (ChimeEvent *event);

@@ -33,6 +33,7 @@
 #pragma once
 
 #include <glib.h>
+#include <gmodule.h>
 #include <jansson.h>
 
 #include <chime/version.h>
@@ -196,10 +197,6 @@ typedef struct {
     .abi_minor = CHIME_PLUGIN_ABI_MINOR,                           \
     __VA_ARGS__                                                    \
   }
-
-#ifndef G_MODULE_EXPORT
-# define G_MODULE_EXPORT __attribute__((visibility ("default")))
-#endif
 
 /* ---------------------------------------------------------------------
  * The host API for plugins.

@@ -1,0 +1,75 @@
+/* LLMResult and ChatGenerationChunk as LangChain serializes them. */
+#include "config.h"
+
+#include "llm-result.h"
+
+char *
+chime_llm_message_id (const ChimeRunId *run_id)
+{
+  char text[CHIME_RUN_ID_STRING_LEN];
+
+  chime_run_id_to_string (run_id, text);
+  return g_strconcat ("run-", text, NULL);
+}
+
+static json_t *
+ai_message_chunk (const char *text,
+                  const char *message_id)
+{
+  return json_pack ("{s:s, s:{}, s:{}, s:s, s:n, s:s, s:b, s:[], s:[], s:n, s:[]}",
+                    "content", text,
+                    "additional_kwargs",
+                    "response_metadata",
+                    "type", "AIMessageChunk",
+                    "name",
+                    "id", message_id,
+                    "example", FALSE,
+                    "tool_calls",
+                    "invalid_tool_calls",
+                    "usage_metadata",
+                    "tool_call_chunks");
+}
+
+json_t *
+chime_llm_chunk_new (const char *text,
+                     const char *message_id)
+{
+  return json_pack ("{s:s, s:n, s:o, s:s}",
+                    "text", text,
+                    "generation_info",
+                    "message", ai_message_chunk (text, message_id),
+                    "type", "ChatGenerationChunk");
+}
+
+json_t *
+chime_llm_result_new (const char *text,
+                      const char *message_id,
+                      json_t     *response_metadata,
+                      json_t     *usage_metadata,
+                      json_t     *generation_info)
+{
+  json_t *message = ai_message_chunk (text, message_id);
+  json_t *generation;
+
+  if (response_metadata != NULL)
+    json_object_set (message, "response_metadata", response_metadata);
+  if (usage_metadata != NULL)
+    json_object_set (message, "usage_metadata", usage_metadata);
+  generation = json_pack ("{s:s, s:O?, s:o, s:s}",
+                          "text", text,
+                          "generation_info", generation_info,
+                          "message", message,
+                          "type", "ChatGenerationChunk");
+  return json_pack ("{s:[[o]], s:n, s:n, s:s}",
+                    "generations", generation,
+                    "llm_output",
+                    "run",
+                    "type", "LLMResult");
+}
+
+json_t *
+chime_llm_result_get_message (json_t *result)
+{
+  return json_object_get (json_array_get (json_array_get (json_object_get (result, "generations"), 0), 0),
+                          "message");
+}

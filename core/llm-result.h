@@ -1,0 +1,27 @@
+/* LangChain-shaped results of a streamed chat model call: the chunk each
+ * llm_new_token carries and the LLMResult llm_end carries. */
+#pragma once
+
+#include <glib.h>
+#include <jansson.h>
+#include <chime/event.h>
+
+/* "run-<uuid>", the id LangChain gives the AI message of a streamed run. */
+char   *chime_llm_message_id (const ChimeRunId *run_id);
+
+/* A ChatGenerationChunk: {"text", "message": AIMessageChunk, "type"}.
+ * New reference. */
+json_t *chime_llm_chunk_new  (const char *text,
+                              const char *message_id);
+
+/* An LLMResult with one ChatGenerationChunk for the whole @text, usage and
+ * response metadata on its message (any of them may be NULL). New
+ * reference. */
+json_t *chime_llm_result_new (const char *text,
+                              const char *message_id,
+                              json_t     *response_metadata,
+                              json_t     *usage_metadata,
+                              json_t     *generation_info);
+
+/* The AIMessage inside an LLMResult (borrowed), for the parser's input. */
+json_t *chime_llm_result_get_message (json_t *result);

@@ -1,0 +1,301 @@
+/* The fake chat model: streams a configured response in configured chunks,
+ * with an optional delay between chunks and an optional injected failure.
+ * It needs no network, so the seed example and the tests run anywhere. */
+#include "config.h"
+
+#include "model.h"
+#include "pipeline-error.h"
+
+#include <chime/event.h>
+
+#include <string.h>
+
+/* How many chunks to deliver per main-loop dispatch when there is no
+ * delay, so a long response never starves the loop. */
+#define CHUNKS_PER_DISPATCH 64
+
+static const char *const fake_keys[] = {
+  "model", "response", "chunking", "chunks", "chunk_delay_ms", "fail_after", NULL
+};
+
+static const char *const chunking_names[] = { "word", "char", "none", NULL };
+
+enum { CHUNKING_WORD, CHUNKING_CHAR, CHUNKING_NONE };
+
+#define DEFAULT_RESPONSE "Why don't scientists trust atoms?\n\nBecause they make up everything!"
+
+typedef struct {
+  ChimeModel parent;
+  char     **chunks;       /* NULL-terminated */
+  gint64     delay_ms;
+  gint64     fail_after;   /* -1: never */
+} FakeModel;
+
+struct _ChimeModelStream {
+  FakeModel                 *model;
+  const ChimeModelCallbacks *callbacks;
+  gpointer                   user_data;
+  GSource                   *source;
+  guint                      next;
+  gint64                     input_tokens;
+  gboolean                   cancelled;
+};
+
+/* Splits @text into chunks that each start with the whitespace before a
+ * word, as streaming APIs tend to: "Why", " don't", " scientists". */
+static char **
+split_words (const char *text)
+{
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  const char *start = text, *p = text;
+
+  while (*p != '\0')
+    {
+      while (g_ascii_isspace (*p))
+        p++;
+      while (*p != '\0' && !g_ascii_isspace (*p))
+        p++;
+      {
+        g_autofree char *chunk = g_strndup (start, p - start);
+        g_strv_builder_add (builder, chunk);
+      }
+      start = p;
+    }
+  return g_strv_builder_end (builder);
+}
+
+static char **
+split_chars (const char *text)
+{
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+
+  for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      g_autofree char *chunk = g_strndup (p, g_utf8_next_char (p) - p);
+      g_strv_builder_add (builder, chunk);
+    }
+  return g_strv_builder_end (builder);
+}
+
+/* `chunks = ["", "Why", ...]`: a JSON array of strings. */
+static char **
+read_chunks (ChimeIni      *ini,
+             const char    *section,
+             ChimeProblems *problems)
+{
+  g_autofree char *text = chime_ini_read_raw (ini, section, "chunks");
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  g_autoptr (json_t) array = NULL;
+  json_error_t error;
+  gsize i;
+  json_t *item;
+
+  array = json_loads (text, JSON_DECODE_ANY, &error);
+  if (!json_is_array (array))
+    {
+      g_autofree char *location = chime_ini_describe_location (ini, section, "chunks");
+      chime_problems_add (problems, "invalid value for 'chunks'%s: expected a JSON array of "
+                          "strings like [\"Hello\", \" world\"]%s%s", location,
+                          array == NULL ? ": " : "", array == NULL ? error.text : "");
+      return NULL;
+    }
+  json_array_foreach (array, i, item)
+    {
+      if (!json_is_string (item))
+        {
+          g_autofree char *location = chime_ini_describe_location (ini, section, "chunks");
+          chime_problems_add (problems, "invalid value for 'chunks'%s: element %zu is not a string",
+                              location, i);
+          return NULL;
+        }
+      g_strv_builder_add (builder, json_string_value (item));
+    }
+  return g_strv_builder_end (builder);
+}
+
+static ChimeModel *
+fake_configure (ChimeIni      *ini,
+                const char    *section,
+                ChimeProblems *problems)
+{
+  FakeModel *model = g_new0 (FakeModel, 1);
+  g_autofree char *response = chime_ini_read_string (ini, section, "response", DEFAULT_RESPONSE);
+  guint chunking;
+
+  model->parent.model_name = chime_ini_read_string (ini, section, "model", "fake-chat-model");
+  chime_ini_read_choice (ini, problems, section, "chunking", chunking_names, CHUNKING_WORD, &chunking);
+  chime_ini_read_int (ini, problems, section, "chunk_delay_ms", 0, 0, 60 * 60 * 1000, &model->delay_ms);
+  chime_ini_read_int (ini, problems, section, "fail_after", -1, -1, G_MAXINT32, &model->fail_after);
+
+  if (g_key_file_has_key (chime_ini_get_key_file (ini), section, "chunks", NULL))
+    model->chunks = read_chunks (ini, section, problems);
+  else if (chunking == CHUNKING_CHAR)
+    model->chunks = split_chars (response);
+  else if (chunking == CHUNKING_NONE)
+    model->chunks = g_strdupv ((char *[]) { response, NULL });
+  else
+    model->chunks = split_words (response);
+  if (model->chunks == NULL)
+    model->chunks = g_new0 (char *, 1);
+  return &model->parent;
+}
+
+static void
+fake_free (ChimeModel *model)
+{
+  FakeModel *self = (FakeModel *) model;
+
+  g_strfreev (self->chunks);
+  g_free (self);
+}
+
+static json_t *
+fake_invocation_params (ChimeModel *model)
+{
+  FakeModel *self = (FakeModel *) model;
+
+  return json_pack ("{s:s, s:s, s:I}", "_type", "fake-chat-model",
+                    "model", model->model_name,
+                    "chunk_delay_ms", (json_int_t) self->delay_ms);
+}
+
+/* Rough token count: words, the way the fake model counts its input. */
+static gint64
+count_words (json_t *messages)
+{
+  gint64 words = 0;
+  gsize i;
+  json_t *message;
+
+  json_array_foreach (messages, i, message)
+    {
+      g_auto (GStrv) parts = g_strsplit_set (json_string_value (json_object_get (message, "content"))
+                                               ? json_string_value (json_object_get (message, "content"))
+                                               : "", " \t\n", -1);
+      for (guint p = 0; parts[p] != NULL; p++)
+        if (parts[p][0] != '\0')
+          words++;
+    }
+  return words;
+}
+
+static void
+finish (ChimeModelStream *stream,
+        GError           *error)
+{
+  FakeModel *model = stream->model;
+  ChimeModelResult result = { 0 };
+  g_autoptr (GError) owned = error;
+
+  g_source_destroy (stream->source);
+  g_clear_pointer (&stream->source, g_source_unref);
+  result.response_metadata = json_pack ("{s:s, s:s}", "model_name", model->parent.model_name,
+                                        "finish_reason", error == NULL ? "stop" : "error");
+  result.usage_metadata = chime_usage_metadata_new (stream->input_tokens, stream->next);
+  result.generation_info = json_pack ("{s:s}", "finish_reason", error == NULL ? "stop" : "error");
+  stream->callbacks->on_done (&result, owned, stream->user_data);
+  json_decref (result.response_metadata);
+  json_decref (result.usage_metadata);
+  json_decref (result.generation_info);
+  g_free (stream);
+}
+
+static gboolean
+fake_dispatch (GSource    *source,
+               GSourceFunc callback,
+               gpointer    user_data)
+{
+  ChimeModelStream *stream = user_data;
+  FakeModel *model = stream->model;
+
+  g_source_set_ready_time (source, -1);
+  for (guint n = 0; n < CHUNKS_PER_DISPATCH; n++)
+    {
+      const char *chunk = model->chunks[stream->next];
+
+      if (stream->cancelled)
+        {
+          finish (stream, g_error_new_literal (CHIME_PIPELINE_ERROR, CHIME_PIPELINE_ERROR_CANCELLED,
+                                               "the run was cancelled"));
+          return G_SOURCE_CONTINUE;
+        }
+      if (model->fail_after >= 0 && stream->next == (guint) model->fail_after)
+        {
+          finish (stream, g_error_new (CHIME_PIPELINE_ERROR, CHIME_PIPELINE_ERROR_MODEL,
+                                       "fake model %s failed after %u chunks (fail_after = %"
+                                       G_GINT64_FORMAT ")", model->parent.model_name,
+                                       stream->next, model->fail_after));
+          return G_SOURCE_CONTINUE;
+        }
+      if (chunk == NULL)
+        {
+          finish (stream, NULL);
+          return G_SOURCE_CONTINUE;
+        }
+      stream->next++;
+      if (!stream->callbacks->on_chunk (chunk, NULL, stream->user_data))
+        return G_SOURCE_CONTINUE;   /* paused: resume() wakes us */
+      if (model->delay_ms > 0)
+        {
+          g_source_set_ready_time (source, g_get_monotonic_time () + model->delay_ms * 1000);
+          return G_SOURCE_CONTINUE;
+        }
+    }
+  g_source_set_ready_time (source, 0);
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs fake_source_funcs = {
+  .dispatch = fake_dispatch,
+};
+
+static ChimeModelStream *
+fake_stream (ChimeModel                *model,
+             json_t                    *messages,
+             const ChimeModelCallbacks *callbacks,
+             gpointer                   user_data,
+             GMainContext              *context)
+{
+  ChimeModelStream *stream = g_new0 (ChimeModelStream, 1);
+  FakeModel *self = (FakeModel *) model;
+
+  stream->model = self;
+  stream->callbacks = callbacks;
+  stream->user_data = user_data;
+  stream->input_tokens = count_words (messages);
+  stream->source = g_source_new (&fake_source_funcs, sizeof (GSource));
+  g_source_set_callback (stream->source, NULL, stream, NULL);
+  g_source_set_name (stream->source, "chime fake model");
+  g_source_set_ready_time (stream->source,
+                           self->delay_ms > 0 ? g_get_monotonic_time () + self->delay_ms * 1000 : 0);
+  g_source_attach (stream->source, context);
+  return stream;
+}
+
+static void
+fake_resume (ChimeModelStream *stream)
+{
+  FakeModel *model = stream->model;
+
+  g_source_set_ready_time (stream->source,
+                           model->delay_ms > 0 ? g_get_monotonic_time () + model->delay_ms * 1000 : 0);
+}
+
+static void
+fake_cancel (ChimeModelStream *stream)
+{
+  stream->cancelled = TRUE;
+  g_source_set_ready_time (stream->source, 0);
+}
+
+const ChimeModelProvider chime_fake_model_provider = {
+  .provider = "fake",
+  .class_name = "FakeChatModel",
+  .keys = fake_keys,
+  .configure = fake_configure,
+  .stream = fake_stream,
+  .resume = fake_resume,
+  .cancel = fake_cancel,
+  .invocation_params = fake_invocation_params,
+  .free = fake_free,
+};

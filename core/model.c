@@ -1,0 +1,142 @@
+/* Chat models: choosing the provider of a `[model NAME]` section. */
+#include "config.h"
+
+#include "model.h"
+#include "pipeline-error.h"
+#include "suggest.h"
+
+const ChimeModelProvider *const chime_model_providers[] = {
+  &chime_fake_model_provider,
+  NULL,
+};
+
+static const ChimeModelProvider *
+find_provider (const char *name)
+{
+  for (guint i = 0; chime_model_providers[i] != NULL; i++)
+    if (g_str_equal (chime_model_providers[i]->provider, name))
+      return chime_model_providers[i];
+  return NULL;
+}
+
+static char **
+provider_names (void)
+{
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+
+  for (guint i = 0; chime_model_providers[i] != NULL; i++)
+    g_strv_builder_add (builder, chime_model_providers[i]->provider);
+  return g_strv_builder_end (builder);
+}
+
+/* Checks the section's keys: `provider` plus the provider's own. */
+static void
+check_keys (ChimeIni                 *ini,
+            const char               *section,
+            const ChimeModelProvider *provider,
+            ChimeProblems            *problems)
+{
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  g_auto (GStrv) valid = NULL;
+
+  g_strv_builder_add (builder, "provider");
+  g_strv_builder_addv (builder, (const char **) provider->keys);
+  valid = g_strv_builder_end (builder);
+  chime_ini_check_keys (ini, problems, section, (const char * const *) valid);
+}
+
+ChimeModel *
+chime_model_new (ChimeIni      *ini,
+                 const char    *name,
+                 ChimeProblems *problems)
+{
+  g_autofree char *section = g_strdup_printf ("model %s", name);
+  g_autofree char *provider_name = NULL;
+  const ChimeModelProvider *provider;
+  ChimeModel *model;
+
+  if (!g_key_file_has_group (chime_ini_get_key_file (ini), section))
+    {
+      chime_problems_add (problems, "[pipeline] of %s names model '%s', but there is no "
+                          "[model %s] section", chime_ini_get_source_name (ini), name, name);
+      return NULL;
+    }
+  provider_name = chime_ini_read_string (ini, section, "provider", NULL);
+  if (provider_name == NULL)
+    {
+      g_autofree char *location = chime_ini_describe_location (ini, section, NULL);
+      g_auto (GStrv) names = provider_names ();
+      g_autofree char *list = g_strjoinv (", ", names);
+      chime_problems_add (problems, "missing required key 'provider'%s (one of %s)", location, list);
+      return NULL;
+    }
+  provider = find_provider (provider_name);
+  if (provider == NULL)
+    {
+      g_autofree char *location = chime_ini_describe_location (ini, section, "provider");
+      g_auto (GStrv) names = provider_names ();
+      g_autofree char *suffix = chime_suggestion_suffix (provider_name, (const char * const *) names,
+                                                         "providers");
+      chime_problems_add (problems, "unknown provider '%s'%s%s", provider_name, location, suffix);
+      return NULL;
+    }
+  check_keys (ini, section, provider, problems);
+  model = provider->configure (ini, section, problems);
+  if (model == NULL)
+    return NULL;
+  model->provider = provider;
+  model->name = g_strdup (name);
+  if (model->model_name == NULL)
+    model->model_name = chime_ini_read_string (ini, section, "model", provider->provider);
+  return model;
+}
+
+void
+chime_model_free (ChimeModel *model)
+{
+  char *name, *model_name;
+
+  if (model == NULL)
+    return;
+  name = model->name;
+  model_name = model->model_name;
+  model->provider->free (model);
+  g_free (name);
+  g_free (model_name);
+}
+
+ChimeModelStream *
+chime_model_stream (ChimeModel                *model,
+                    json_t                    *messages,
+                    const ChimeModelCallbacks *callbacks,
+                    gpointer                   user_data,
+                    GMainContext              *context)
+{
+  return model->provider->stream (model, messages, callbacks, user_data, context);
+}
+
+void
+chime_model_stream_resume (ChimeModel       *model,
+                           ChimeModelStream *stream)
+{
+  model->provider->resume (stream);
+}
+
+void
+chime_model_stream_cancel (ChimeModel       *model,
+                           ChimeModelStream *stream)
+{
+  model->provider->cancel (stream);
+}
+
+json_t *
+chime_usage_metadata_new (gint64 input_tokens,
+                          gint64 output_tokens)
+{
+  return json_pack ("{s:I, s:I, s:I}",
+                    "input_tokens", (json_int_t) input_tokens,
+                    "output_tokens", (json_int_t) output_tokens,
+                    "total_tokens", (json_int_t) (input_tokens + output_tokens));
+}
+
+G_DEFINE_QUARK (chime-pipeline-error-quark, chime_pipeline_error)

@@ -1,0 +1,99 @@
+/* Chat models: a `[model NAME]` section, and the streaming calls made to it.
+ *
+ * A model streams on the runtime's main context and reports through
+ * ChimeModelCallbacks. The consumer of a stream can pause it (return FALSE
+ * from on_chunk) and resume it later: that is how handlers that hold up a
+ * run (awaited/fenced delivery, a full queue) put back-pressure on the
+ * model instead of buffering tokens without bound. */
+#pragma once
+
+#include <gio/gio.h>
+#include <jansson.h>
+
+#include "ini.h"
+#include "problems.h"
+
+typedef struct _ChimeModel ChimeModel;
+typedef struct _ChimeModelStream ChimeModelStream;
+
+/* What a finished stream reports, besides its chunks. */
+typedef struct {
+  json_t *response_metadata;  /* {"model_name", "finish_reason"/"stop_reason", "id", ...} */
+  json_t *usage_metadata;     /* {"input_tokens", "output_tokens", "total_tokens", ...} or NULL */
+  json_t *generation_info;    /* {"finish_reason", ...} or NULL */
+} ChimeModelResult;
+
+typedef struct {
+  /* One chunk of output text (@chunk: the provider's chunk as JSON, may be
+   * NULL). Return FALSE to pause: no callback comes until resume. */
+  gboolean (*on_chunk) (const char *text,
+                        json_t     *chunk,
+                        gpointer    user_data);
+  /* The stream is over: @error is NULL on success. Called exactly once; the
+   * stream is freed right after it returns. */
+  void     (*on_done)  (const ChimeModelResult *result,
+                        const GError           *error,
+                        gpointer                user_data);
+  /* A failed attempt is about to be retried (may be NULL). */
+  void     (*on_retry) (json_t  *retry_state,
+                        gpointer user_data);
+} ChimeModelCallbacks;
+
+typedef struct {
+  const char *provider;
+  /* The run name LangChain's class would have ("ChatOpenAI"). */
+  const char *class_name;
+  /* Keys of a `[model NAME]` section for this provider, besides provider. */
+  const char *const *keys;
+  /* Reads the section; problems go to @problems. NULL when unusable. */
+  ChimeModel       *(*configure)         (ChimeIni      *ini,
+                                          const char    *section,
+                                          ChimeProblems *problems);
+  ChimeModelStream *(*stream)            (ChimeModel                *model,
+                                          json_t                    *messages,
+                                          const ChimeModelCallbacks *callbacks,
+                                          gpointer                   user_data,
+                                          GMainContext              *context);
+  void              (*resume)            (ChimeModelStream *stream);
+  /* Ends the stream soon with a CANCELLED error through on_done. */
+  void              (*cancel)            (ChimeModelStream *stream);
+  /* The invocation parameters LangChain passes with chat_model_start
+   * (secrets redacted). New reference. */
+  json_t           *(*invocation_params) (ChimeModel *model);
+  void              (*free)              (ChimeModel *model);
+} ChimeModelProvider;
+
+struct _ChimeModel {
+  const ChimeModelProvider *provider;
+  char                     *name;        /* the NAME of [model NAME] */
+  char                     *model_name;  /* the `model` key */
+};
+
+/* Reads `[model NAME]` (@name) with the provider its `provider` key names.
+ * NULL when the section is missing or unusable (problems reported). */
+ChimeModel *chime_model_new   (ChimeIni      *ini,
+                               const char    *name,
+                               ChimeProblems *problems);
+void        chime_model_free  (ChimeModel    *model);
+
+ChimeModelStream *chime_model_stream (ChimeModel                *model,
+                                      json_t                    *messages,
+                                      const ChimeModelCallbacks *callbacks,
+                                      gpointer                   user_data,
+                                      GMainContext              *context);
+void              chime_model_stream_resume (ChimeModel       *model,
+                                             ChimeModelStream *stream);
+void              chime_model_stream_cancel (ChimeModel       *model,
+                                             ChimeModelStream *stream);
+
+/* The providers chime knows, NULL-terminated. */
+extern const ChimeModelProvider *const chime_model_providers[];
+
+extern const ChimeModelProvider chime_fake_model_provider;
+
+/* A LangChain-shaped usage block {"input_tokens", "output_tokens",
+ * "total_tokens"}. New reference. */
+json_t *chime_usage_metadata_new (gint64 input_tokens,
+                                  gint64 output_tokens);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimeModel, chime_model_free)

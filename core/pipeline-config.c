@@ -1,0 +1,154 @@
+/* Reading `[pipeline]`. */
+#include "config.h"
+
+#include "pipeline-config.h"
+#include "prompt.h"
+
+static const char *const pipeline_keys[] = {
+  "prompt", "prompt_file", "system", "model", "parser", "tags", "metadata", "name", NULL
+};
+
+static const char *const parser_names[] = { "str", "json", NULL };
+
+void
+chime_pipeline_config_free (ChimePipelineConfig *config)
+{
+  if (config == NULL)
+    return;
+  g_free (config->name);
+  g_free (config->system);
+  g_free (config->prompt);
+  chime_model_free (config->model);
+  g_strfreev (config->tags);
+  if (config->metadata != NULL)
+    json_decref (config->metadata);
+  if (config->variables != NULL)
+    g_ptr_array_unref (config->variables);
+  g_free (config);
+}
+
+/* The human prompt: `prompt`, or the contents of `prompt_file`. */
+static char *
+read_prompt (ChimeIni      *ini,
+             ChimeProblems *problems)
+{
+  g_autofree char *prompt = chime_ini_read_string (ini, "pipeline", "prompt", NULL);
+  g_autofree char *file = chime_ini_read_string (ini, "pipeline", "prompt_file", NULL);
+  g_autofree char *location = chime_ini_describe_location (ini, "pipeline", NULL);
+  g_autofree char *path = NULL;
+  g_autoptr (GError) error = NULL;
+  char *text = NULL;
+
+  if (prompt != NULL && file != NULL)
+    {
+      chime_problems_add (problems, "'prompt' and 'prompt_file' are both set%s; keep one", location);
+      return NULL;
+    }
+  if (prompt != NULL)
+    return g_steal_pointer (&prompt);
+  if (file == NULL)
+    {
+      chime_problems_add (problems, "missing required key 'prompt'%s (or 'prompt_file'): the "
+                          "template sent to the model, e.g. prompt = Tell me a joke about {topic}",
+                          location);
+      return NULL;
+    }
+  path = chime_ini_resolve_path (ini, file);
+  if (!g_file_get_contents (path, &text, NULL, &error))
+    {
+      g_autofree char *key_location = chime_ini_describe_location (ini, "pipeline", "prompt_file");
+      chime_problems_add (problems, "cannot read prompt_file%s: %s", key_location, error->message);
+      return NULL;
+    }
+  return text;
+}
+
+static json_t *
+read_metadata (ChimeIni      *ini,
+               ChimeProblems *problems)
+{
+  g_autofree char *text = chime_ini_read_raw (ini, "pipeline", "metadata");
+  json_error_t error;
+  json_t *metadata;
+
+  if (text == NULL)
+    return json_object ();
+  metadata = json_loads (text, 0, &error);
+  if (!json_is_object (metadata))
+    {
+      g_autofree char *location = chime_ini_describe_location (ini, "pipeline", "metadata");
+      chime_problems_add (problems, "invalid value for 'metadata'%s: expected a JSON object like "
+                          "{\"user\": \"ada\"}%s%s", location, metadata == NULL ? ": " : "",
+                          metadata == NULL ? error.text : "");
+      if (metadata != NULL)
+        json_decref (metadata);
+      return json_object ();
+    }
+  return metadata;
+}
+
+/* Collects the variables of @template_text into config->variables. */
+static void
+add_variables (ChimePipelineConfig *config,
+               ChimeIni            *ini,
+               const char          *key,
+               const char          *template_text,
+               ChimeProblems       *problems)
+{
+  g_autoptr (GPtrArray) names = NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (template_text == NULL)
+    return;
+  if (!chime_prompt_variables (template_text, &names, &error))
+    {
+      g_autofree char *location = chime_ini_describe_location (ini, "pipeline", key);
+      chime_problems_add (problems, "invalid '%s'%s: %s", key, location, error->message);
+      return;
+    }
+  for (guint i = 0; i < names->len; i++)
+    if (!g_ptr_array_find_with_equal_func (config->variables, names->pdata[i], g_str_equal, NULL))
+      g_ptr_array_add (config->variables, g_strdup (names->pdata[i]));
+}
+
+ChimePipelineConfig *
+chime_pipeline_config_read (ChimeIni      *ini,
+                            ChimeProblems *problems)
+{
+  ChimePipelineConfig *config;
+  g_autofree char *model_name = NULL;
+  guint parser;
+
+  if (!g_key_file_has_group (chime_ini_get_key_file (ini), "pipeline"))
+    {
+      chime_problems_add (problems, "%s has no [pipeline] section: add one with 'prompt' and "
+                          "'model' to run it", chime_ini_get_source_name (ini));
+      return NULL;
+    }
+  config = g_new0 (ChimePipelineConfig, 1);
+  config->variables = g_ptr_array_new_with_free_func (g_free);
+  chime_ini_check_keys (ini, problems, "pipeline", pipeline_keys);
+  config->name = chime_ini_read_string (ini, "pipeline", "name", "RunnableSequence");
+  config->system = chime_ini_read_string (ini, "pipeline", "system", NULL);
+  config->prompt = read_prompt (ini, problems);
+  add_variables (config, ini, "system", config->system, problems);
+  add_variables (config, ini, config->prompt != NULL &&
+                 g_key_file_has_key (chime_ini_get_key_file (ini), "pipeline", "prompt", NULL)
+                   ? "prompt" : "prompt_file", config->prompt, problems);
+  chime_ini_read_choice (ini, problems, "pipeline", "parser", parser_names,
+                         CHIME_OUTPUT_PARSER_STR, &parser);
+  config->parser = parser;
+  config->tags = chime_ini_read_list (ini, "pipeline", "tags", NULL);
+  config->metadata = read_metadata (ini, problems);
+
+  model_name = chime_ini_read_string (ini, "pipeline", "model", NULL);
+  if (model_name == NULL)
+    {
+      g_autofree char *location = chime_ini_describe_location (ini, "pipeline", NULL);
+      chime_problems_add (problems, "missing required key 'model'%s: name a [model NAME] section",
+                          location);
+    }
+  else
+    config->model = chime_model_new (ini, model_name, problems);
+  return config;
+}

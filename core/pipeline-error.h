@@ -1,0 +1,13 @@
+/* Errors a pipeline run ends with. */
+#pragma once
+
+#include <glib.h>
+
+#define CHIME_PIPELINE_ERROR (chime_pipeline_error_quark ())
+GQuark chime_pipeline_error_quark (void);
+
+typedef enum {
+  CHIME_PIPELINE_ERROR_MODEL,      /* the model (or its API) failed */
+  CHIME_PIPELINE_ERROR_PARSE,      /* the output parser refused the output */
+  CHIME_PIPELINE_ERROR_CANCELLED,  /* stopped by a signal or the caller */
+} ChimePipelineError;

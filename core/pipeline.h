@@ -1,0 +1,50 @@
+/* Pipelines: prompt → chat model → output parser, run as LangChain's
+ * RunnableSequence with a root chain run and one child run per step, on
+ * the GLib main loop, never blocking it. */
+#pragma once
+
+#include <gio/gio.h>
+#include <jansson.h>
+#include <chime/runtime.h>
+
+typedef struct _ChimePipeline ChimePipeline;
+
+/* Reads a pipeline file: [runtime], every [handler NAME], [pipeline] and
+ * its [model NAME]; loads and starts the handlers. Every problem in the
+ * file is reported at once. @extra (may be NULL) holds sections added to
+ * the file's, e.g. a handler the runner adds for --events. */
+ChimePipeline *chime_pipeline_new_from_file (const char *path,
+                                             GKeyFile   *extra,
+                                             GError    **error);
+/* The same from INI text; @source_name names it in messages and relative
+ * paths resolve against @base_dir. */
+ChimePipeline *chime_pipeline_new_from_data (const char *text,
+                                             const char *source_name,
+                                             const char *base_dir,
+                                             GKeyFile   *extra,
+                                             GError    **error);
+void           chime_pipeline_free          (ChimePipeline *pipeline);
+
+ChimeRuntime  *chime_pipeline_get_runtime   (ChimePipeline *pipeline);
+/* The template variables the prompt uses, in order of first use. */
+const GPtrArray *chime_pipeline_get_variables (ChimePipeline *pipeline);
+
+/* Checks that @variables (name -> value) has every variable the prompt
+ * uses; the error names the missing ones. */
+gboolean       chime_pipeline_check_variables (ChimePipeline *pipeline,
+                                               GHashTable    *variables,
+                                               GError       **error);
+
+/* Runs the pipeline once with @variables. The result is
+ * {"run_id", "output", "llm_result"}. Cancelling stops the model, reports
+ * llm_error/chain_error to the handlers and fails with CANCELLED. */
+void           chime_pipeline_run_async     (ChimePipeline      *pipeline,
+                                             GHashTable         *variables,
+                                             GCancellable       *cancellable,
+                                             GAsyncReadyCallback callback,
+                                             gpointer            user_data);
+json_t        *chime_pipeline_run_finish    (ChimePipeline *pipeline,
+                                             GAsyncResult  *result,
+                                             GError       **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimePipeline, chime_pipeline_free)

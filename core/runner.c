@@ -1,0 +1,479 @@
+/* chime — the runner: runs pipelines from INI files.
+ *
+ *   chime run [CONFIG] [--input TEXT] [--var KEY=VALUE]... [--events FILE]
+ *             [--output FILE] [--pretty]
+ *   chime check CONFIG
+ *   chime plugins
+ *   chime --version
+ *
+ * Exit codes: 0 success, 1 the run failed, 2 bad command line, 3 bad
+ * configuration, 128+N stopped by signal N (130 for Ctrl-C). */
+#include "config.h"
+
+#include <chime/chime.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "handler-context.h"
+#include "ini.h"
+#include "pipeline.h"
+#include "plugin-loader.h"
+#include "runtime-private.h"
+#include "seed-ini.h"
+
+enum {
+  EXIT_OK = 0,
+  EXIT_RUN_FAILED = 1,
+  EXIT_USAGE = 2,
+  EXIT_CONFIG = 3,
+};
+
+#define SEED_SOURCE_NAME "the built-in seed example"
+
+static int
+usage_error (GOptionContext *context,
+             const char     *format,
+             ...) G_GNUC_PRINTF (2, 3);
+
+static int
+usage_error (GOptionContext *context,
+             const char     *format,
+             ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_printerr ("chime: %s\nTry '%s --help'.\n", message, g_get_prgname ());
+  return EXIT_USAGE;
+}
+
+/* Prints an error, one problem per line. */
+static void
+print_error (const GError *error)
+{
+  if (strchr (error->message, '\n') == NULL)
+    {
+      g_printerr ("chime: %s\n", error->message);
+      return;
+    }
+  {
+    g_auto (GStrv) lines = g_strsplit (error->message, "\n", -1);
+    g_printerr ("chime: %u problems:\n", g_strv_length (lines));
+    for (guint i = 0; lines[i] != NULL; i++)
+      g_printerr ("  %s\n", lines[i]);
+  }
+}
+
+static int
+exit_code_for (const GError *error)
+{
+  return error->domain == CHIME_CONFIG_ERROR || error->domain == G_FILE_ERROR ||
+         error->domain == G_KEY_FILE_ERROR ? EXIT_CONFIG : EXIT_RUN_FAILED;
+}
+
+/* ------------------------------------------------------------------
+ * chime run
+ * ---------------------------------------------------------------- */
+
+typedef struct {
+  GMainLoop    *loop;
+  GCancellable *cancellable;
+  json_t       *result;
+  GError       *error;
+  int           signal_number;
+} RunState;
+
+static gboolean
+on_signal (gpointer data,
+           int      signal_number)
+{
+  RunState *state = data;
+
+  if (state->signal_number == 0)
+    {
+      state->signal_number = signal_number;
+      g_printerr ("chime: %s; stopping the run and flushing every handler\n",
+                  signal_number == SIGINT ? "interrupted" : "terminated");
+      g_cancellable_cancel (state->cancellable);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_sigint (gpointer data)
+{
+  return on_signal (data, SIGINT);
+}
+
+static gboolean
+on_sigterm (gpointer data)
+{
+  return on_signal (data, SIGTERM);
+}
+
+static void
+on_run_done (GObject      *source,
+             GAsyncResult *result,
+             gpointer      data)
+{
+  RunState *state = data;
+
+  state->result = chime_pipeline_run_finish (NULL, result, &state->error);
+  g_main_loop_quit (state->loop);
+}
+
+/* --var KEY=VALUE and --input TEXT into a variable table. */
+static GHashTable *
+collect_variables (char      **vars,
+                   const char *input,
+                   GError    **error)
+{
+  g_autoptr (GHashTable) variables = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+
+  for (guint i = 0; vars != NULL && vars[i] != NULL; i++)
+    {
+      const char *equals = strchr (vars[i], '=');
+      if (equals == NULL || equals == vars[i])
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       "--var expects KEY=VALUE, got '%s'", vars[i]);
+          return NULL;
+        }
+      g_hash_table_replace (variables, g_strndup (vars[i], equals - vars[i]), g_strdup (equals + 1));
+    }
+  if (input != NULL)
+    g_hash_table_replace (variables, g_strdup ("input"), g_strdup (input));
+  return g_steal_pointer (&variables);
+}
+
+/* The section --events adds: the astream_events writer as a handler. */
+static GKeyFile *
+events_section (const char *path)
+{
+  GKeyFile *extra = g_key_file_new ();
+
+  g_key_file_set_string (extra, "handler chime-events", "plugin", "astream_events");
+  g_key_file_set_string (extra, "handler chime-events", "path", path);
+  return extra;
+}
+
+static gboolean
+write_result (json_t     *result,
+              const char *output,
+              gboolean    pretty,
+              GError    **error)
+{
+  g_autofree char *text = json_dumps (result, pretty ? JSON_INDENT (2) : JSON_COMPACT);
+
+  if (output != NULL)
+    {
+      g_autofree char *line = g_strconcat (text, "\n", NULL);
+      return g_file_set_contents (output, line, -1, error);
+    }
+  /* Handlers may have written to stdout from other threads; they are done
+   * (the runtime was flushed), and the result comes last. */
+  fflush (stdout);
+  g_print ("%s\n", text);
+  fflush (stdout);
+  return TRUE;
+}
+
+static int
+command_run (int    argc,
+             char **argv)
+{
+  g_autofree char *input = NULL;
+  g_autofree char *events = NULL;
+  g_autofree char *output = NULL;
+  g_auto (GStrv) vars = NULL;
+  gboolean pretty = FALSE;
+  GOptionEntry entries[] = {
+    { "input", 'i', 0, G_OPTION_ARG_STRING, &input, "The text for {input} in the prompt", "TEXT" },
+    { "var", 'v', 0, G_OPTION_ARG_STRING_ARRAY, &vars, "Set a prompt variable (repeatable)", "KEY=VALUE" },
+    { "events", 'e', 0, G_OPTION_ARG_FILENAME, &events,
+      "Write the astream_events v2 stream as JSON lines to FILE ('-': stdout)", "FILE" },
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Write the result JSON to FILE instead of stdout", "FILE" },
+    { "pretty", 'p', 0, G_OPTION_ARG_NONE, &pretty, "Indent the result JSON", NULL },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("[CONFIG] - run a pipeline");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GKeyFile) extra = NULL;
+  g_autoptr (ChimePipeline) pipeline = NULL;
+  g_autoptr (GHashTable) variables = NULL;
+  g_autoptr (GMainLoop) loop = NULL;
+  g_autoptr (GCancellable) cancellable = NULL;
+  RunState state = { 0 };
+  guint sigint, sigterm;
+  int code;
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_set_description (context,
+    "Without CONFIG, runs the built-in seed example on the fake model (no network).\n"
+    "The result is printed last on stdout as one JSON line:\n"
+    "  {\"run_id\": ..., \"output\": ..., \"llm_result\": ...}\n\n"
+    "Exit status: 0 success, 1 the run failed, 2 bad command line, 3 bad configuration,\n"
+    "128+N stopped by signal N (130: Ctrl-C).");
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return usage_error (context, "%s", error->message);
+  if (argc > 2)
+    return usage_error (context, "run takes at most one CONFIG, got %d", argc - 1);
+  variables = collect_variables (vars, input, &error);
+  if (variables == NULL)
+    return usage_error (context, "%s", error->message);
+
+  if (events != NULL)
+    extra = events_section (events);
+  if (argc == 2)
+    pipeline = chime_pipeline_new_from_file (argv[1], extra, &error);
+  else
+    {
+      g_autofree char *cwd = g_get_current_dir ();
+      pipeline = chime_pipeline_new_from_data (chime_seed_ini, SEED_SOURCE_NAME, cwd, extra, &error);
+    }
+  if (pipeline == NULL)
+    {
+      print_error (error);
+      return exit_code_for (error);
+    }
+  if (!chime_pipeline_check_variables (pipeline, variables, &error))
+    {
+      print_error (error);
+      return EXIT_USAGE;
+    }
+
+  loop = g_main_loop_new (NULL, FALSE);
+  cancellable = g_cancellable_new ();
+  state.loop = loop;
+  state.cancellable = cancellable;
+  sigint = g_unix_signal_add (SIGINT, on_sigint, &state);
+  sigterm = g_unix_signal_add (SIGTERM, on_sigterm, &state);
+  chime_pipeline_run_async (pipeline, variables, cancellable, on_run_done, &state);
+  g_main_loop_run (loop);
+  /* Nothing lost: every handler finishes every event before we go on. */
+  chime_runtime_flush (chime_pipeline_get_runtime (pipeline));
+  g_source_remove (sigint);
+  g_source_remove (sigterm);
+
+  if (state.error != NULL)
+    {
+      print_error (state.error);
+      code = state.signal_number != 0 ? 128 + state.signal_number : EXIT_RUN_FAILED;
+      g_clear_error (&state.error);
+    }
+  else if (!write_result (state.result, output, pretty, &error))
+    {
+      print_error (error);
+      code = EXIT_RUN_FAILED;
+    }
+  else
+    code = EXIT_OK;
+  g_clear_pointer (&state.result, json_decref);
+  g_clear_pointer (&pipeline, chime_pipeline_free);
+  return code;
+}
+
+/* ------------------------------------------------------------------
+ * chime check
+ * ---------------------------------------------------------------- */
+
+static void
+describe_runtime (ChimeRuntime *runtime)
+{
+  g_print ("  delivery: %s\n", chime_delivery_to_string (chime_runtime_get_delivery (runtime)));
+  for (guint i = 0; i < runtime->n_handlers; i++)
+    {
+      ChimeHandler *handler = runtime->handlers[i];
+      g_print ("  handler %s: plugin %s (%s) from %s\n", handler->settings.name,
+               handler->descriptor->name,
+               handler->descriptor->mode == CHIME_HANDLER_SYNC ? "sync" : "async",
+               handler->plugin->path);
+    }
+}
+
+static int
+command_check (int    argc,
+               char **argv)
+{
+  g_autoptr (GOptionContext) context = g_option_context_new ("CONFIG - check a configuration");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ChimeProblems) problems = chime_problems_new ();
+  g_autoptr (ChimeIni) ini = NULL;
+
+  g_option_context_set_description (context,
+    "Validates every section and key, loads every plugin and starts every handler,\n"
+    "without running anything. Prints every problem at once.\n\n"
+    "Exit status: 0 all is well, 2 bad command line, 3 problems found.");
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return usage_error (context, "%s", error->message);
+  if (argc != 2)
+    return usage_error (context, "check needs exactly one CONFIG");
+
+  ini = chime_ini_new_from_file (argv[1], problems, &error);
+  if (ini == NULL)
+    {
+      print_error (error);
+      return EXIT_CONFIG;
+    }
+  if (g_key_file_has_group (chime_ini_get_key_file (ini), "pipeline"))
+    {
+      g_autoptr (ChimePipeline) pipeline = chime_pipeline_new_from_file (argv[1], NULL, &error);
+      if (pipeline == NULL)
+        {
+          print_error (error);
+          return EXIT_CONFIG;
+        }
+      g_print ("%s: ok\n", argv[1]);
+      describe_runtime (chime_pipeline_get_runtime (pipeline));
+      return EXIT_OK;
+    }
+  {
+    g_autoptr (ChimeRuntime) runtime = chime_runtime_new_from_ini (ini, problems, &error);
+    if (runtime == NULL)
+      {
+        print_error (error);
+        return EXIT_CONFIG;
+      }
+    g_print ("%s: ok (no [pipeline]: runtime and handlers only)\n", argv[1]);
+    describe_runtime (runtime);
+  }
+  return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------
+ * chime plugins
+ * ---------------------------------------------------------------- */
+
+static void
+describe_plugin (const char         *name,
+                 const char * const *search_path)
+{
+  g_autoptr (GError) error = NULL;
+  const ChimePlugin *plugin = chime_plugin_load (name, search_path, &error);
+  const ChimePluginDescriptor *descriptor;
+
+  if (plugin == NULL)
+    {
+      g_print ("%s\n    cannot load: %s\n", name, error->message);
+      return;
+    }
+  descriptor = plugin->descriptor;
+  g_print ("%s (%s)%s%s\n", descriptor->name,
+           descriptor->mode == CHIME_HANDLER_SYNC ? "sync" : "async",
+           descriptor->description != NULL ? " — " : "",
+           descriptor->description != NULL ? descriptor->description : "");
+  g_print ("    file: %s\n", plugin->path);
+  for (const ChimeConfigKey *key = descriptor->config_keys; key != NULL && key->key != NULL; key++)
+    g_print ("    %s (%s%s%s%s): %s\n", key->key, chime_config_type_to_string (key->type),
+             key->flags & CHIME_CONFIG_KEY_REQUIRED ? ", required" : "",
+             key->default_value != NULL ? ", default " : "",
+             key->default_value != NULL ? key->default_value : "",
+             key->description != NULL ? key->description : "");
+}
+
+static int
+command_plugins (int    argc,
+                 char **argv)
+{
+  g_autoptr (GOptionContext) context = g_option_context_new ("- list the plugins chime can find");
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) search_path = NULL;
+  g_auto (GStrv) names = NULL;
+
+  g_option_context_set_description (context,
+    "Searches CHIME_PLUGIN_PATH, then the plugin folder next to this program, then the\n"
+    "installed plugin folder. A configuration's plugin_path is searched before these.");
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return usage_error (context, "%s", error->message);
+  search_path = chime_plugin_search_path (NULL);
+  names = chime_plugin_list_names ((const char * const *) search_path);
+  g_print ("Plugin search path:\n");
+  for (guint i = 0; search_path[i] != NULL; i++)
+    g_print ("  %s%s\n", search_path[i],
+             g_file_test (search_path[i], G_FILE_TEST_IS_DIR) ? "" : " (missing)");
+  g_print ("\n");
+  if (names[0] == NULL)
+    g_print ("No plugins found.\n");
+  for (guint i = 0; names[i] != NULL; i++)
+    describe_plugin (names[i], (const char * const *) search_path);
+  return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+
+/* The plugin folder of an installed tree, next to this executable. */
+static void
+find_program_plugin_dir (void)
+{
+  g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *bin = NULL;
+  g_autofree char *dir = NULL;
+
+  if (exe == NULL)
+    return;
+  bin = g_path_get_dirname (exe);
+  dir = g_build_filename (bin, "..", "lib", "chime", "plugins", NULL);
+  if (g_file_test (dir, G_FILE_TEST_IS_DIR))
+    {
+      g_autofree char *canonical = g_canonicalize_filename (dir, NULL);
+      chime_plugin_set_program_dir (canonical);
+    }
+}
+
+static void
+print_usage (FILE *out)
+{
+  fprintf (out,
+           "Usage: chime COMMAND [OPTIONS]\n\n"
+           "Commands:\n"
+           "  run [CONFIG]    run a pipeline (without CONFIG: the built-in seed example)\n"
+           "  check CONFIG    validate a configuration and start its handlers\n"
+           "  plugins         list the plugins chime can find\n\n"
+           "Options:\n"
+           "  --version       print the version\n"
+           "  --help          print this help; 'chime COMMAND --help' for a command\n");
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  const char *command = argc >= 2 ? argv[1] : NULL;
+  g_autofree char *prgname = NULL;
+
+  find_program_plugin_dir ();
+  if (command == NULL)
+    {
+      print_usage (stderr);
+      return EXIT_USAGE;
+    }
+  if (g_str_equal (command, "--version") || g_str_equal (command, "version"))
+    {
+      g_print ("chime %s (plugin ABI %d.%d)\n", CHIME_VERSION_STRING,
+               CHIME_PLUGIN_ABI_MAJOR, CHIME_PLUGIN_ABI_MINOR);
+      return EXIT_OK;
+    }
+  if (g_str_equal (command, "--help") || g_str_equal (command, "-h") || g_str_equal (command, "help"))
+    {
+      print_usage (stdout);
+      return EXIT_OK;
+    }
+  /* Each command parses the rest of the line; its help says "chime CMD". */
+  prgname = g_strdup_printf ("chime %s", command);
+  g_set_prgname (prgname);
+  argv[1] = prgname;
+  if (g_str_equal (command, "run"))
+    return command_run (argc - 1, argv + 1);
+  if (g_str_equal (command, "check"))
+    return command_check (argc - 1, argv + 1);
+  if (g_str_equal (command, "plugins"))
+    return command_plugins (argc - 1, argv + 1);
+  g_printerr ("chime: unknown command '%s'\n", command);
+  print_usage (stderr);
+  return EXIT_USAGE;
+}
