@@ -299,8 +299,10 @@ async_source_dispatch (GSource    *source,
 
   g_source_set_ready_time (source, -1);
   self->dispatching = TRUE;
+  CHIME_OWNER_TAKE (consumer);
   if (!consumer->in_flight || settle_in_flight (consumer))
     run (consumer);
+  CHIME_OWNER_DROP_IF_MINE (consumer);
   self->dispatching = FALSE;
   return G_SOURCE_CONTINUE;
 }

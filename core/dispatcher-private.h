@@ -83,6 +83,9 @@ struct _ChimeConsumer {
   gboolean         in_flight;
   gint64           deadline;       /* monotonic µs; 0: none */
   guint64          in_flight_pos;
+#ifdef CHIME_DEBUG_RING
+  gpointer         debug_owner;
+#endif
 };
 
 struct _ChimeDispatcher {
@@ -119,6 +122,30 @@ struct _ChimeDispatcher {
   GPtrArray      *abandoned;       /* timed-out completions, guarded by async_lock */
 };
 
+/* Debug builds (-DCHIME_DEBUG_RING) check the ownership rule: only one
+ * thread at a time acts for a consumer. */
+#ifdef CHIME_DEBUG_RING
+# define CHIME_OWNER_TAKE(c)                                                        \
+  G_STMT_START {                                                                    \
+    gpointer none_ = NULL;                                                          \
+    if (!__atomic_compare_exchange_n (&(c)->debug_owner, &none_, g_thread_self (),  \
+                                      FALSE, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))   \
+      g_error ("consumer '%s' owned by two threads at once",                       \
+               (c)->handler->settings.name);                                        \
+  } G_STMT_END
+# define CHIME_OWNER_DROP(c) __atomic_store_n (&(c)->debug_owner, NULL, __ATOMIC_SEQ_CST)
+# define CHIME_OWNER_DROP_IF_MINE(c)                                                \
+  G_STMT_START {                                                                    \
+    gpointer mine_ = g_thread_self ();                                              \
+    __atomic_compare_exchange_n (&(c)->debug_owner, &mine_, NULL, FALSE,            \
+                                 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);               \
+  } G_STMT_END
+#else
+# define CHIME_OWNER_DROP_IF_MINE(c) G_STMT_START { } G_STMT_END
+# define CHIME_OWNER_TAKE(c) G_STMT_START { } G_STMT_END
+# define CHIME_OWNER_DROP(c) G_STMT_START { } G_STMT_END
+#endif
+
 /* Stores a consumer's progress; it never moves backwards. */
 static inline void
 chime_consumer_store_done (ChimeConsumer *consumer,
@@ -126,11 +153,17 @@ chime_consumer_store_done (ChimeConsumer *consumer,
 {
 #ifdef CHIME_DEBUG_RING
   guint64 old = __atomic_load_n (&consumer->done, __ATOMIC_ACQUIRE);
-  if (done < old)
-    g_error ("consumer '%s': done moved back from %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT,
-             consumer->handler->settings.name, old, done);
-#endif
+  do
+    {
+      if (done < old)
+        g_error ("consumer '%s': done moved back from %" G_GUINT64_FORMAT " to %" G_GUINT64_FORMAT,
+                 consumer->handler->settings.name, old, done);
+    }
+  while (!__atomic_compare_exchange_n (&consumer->done, &old, done, FALSE,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+#else
   __atomic_store_n (&consumer->done, done, __ATOMIC_RELEASE);
+#endif
 }
 
 static inline guint64

@@ -60,13 +60,20 @@ next_power_of_two (guint64 value)
  * Cursors
  * ---------------------------------------------------------------- */
 
+/* Each cursor is read exactly once: GLib's MIN() evaluates its arguments
+ * twice, and a cursor that moves between the two reads would make the
+ * minimum larger than a value it was compared against. */
 static guint64
 min_release (ChimeDispatcher *d)
 {
   guint64 least = __atomic_load_n (&d->head, __ATOMIC_ACQUIRE);
 
   for (guint i = 0; i < d->n_consumers; i++)
-    least = MIN (least, chime_consumer_release (d->consumers[i]));
+    {
+      guint64 release = chime_consumer_release (d->consumers[i]);
+      if (release < least)
+        least = release;
+    }
   return least;
 }
 
@@ -76,7 +83,11 @@ min_done (ChimeDispatcher *d)
   guint64 least = G_MAXUINT64;
 
   for (guint i = 0; i < d->n_consumers; i++)
-    least = MIN (least, __atomic_load_n (&d->consumers[i]->done, __ATOMIC_ACQUIRE));
+    {
+      guint64 done = __atomic_load_n (&d->consumers[i]->done, __ATOMIC_ACQUIRE);
+      if (done < least)
+        least = done;
+    }
   return least;
 }
 
@@ -193,6 +204,7 @@ chime_consumer_go_idle (ChimeConsumer *consumer,
   ChimeDispatcher *d = consumer->dispatcher;
   guint64 idle = CONSUMER_IDLE;
 
+  CHIME_OWNER_DROP (consumer);
   __atomic_store_n (&consumer->state, CONSUMER_IDLE, __ATOMIC_SEQ_CST);
   /* Pairs with the emitter's light barrier in fill_slot(). */
   chime_barrier_heavy ();
@@ -202,7 +214,10 @@ chime_consumer_go_idle (ChimeConsumer *consumer,
    * emitter may have seen us still running: claim ourselves back. */
   if (__atomic_compare_exchange_n (&consumer->state, &idle, CONSUMER_RUNNING, FALSE,
                                    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-    return FALSE;
+    {
+      CHIME_OWNER_TAKE (consumer);
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -216,7 +231,7 @@ help_consumer (ChimeConsumer *consumer,
 {
   ChimeDispatcher *d = consumer->dispatcher;
   guint64 idle = CONSUMER_IDLE;
-  guint64 start, pos;
+  guint64 start, pos, published;
 
   if (__atomic_load_n (&consumer->state, __ATOMIC_RELAXED) != CONSUMER_IDLE ||
       __atomic_load_n (&consumer->done, __ATOMIC_ACQUIRE) >= target)
@@ -229,9 +244,12 @@ help_consumer (ChimeConsumer *consumer,
   if (!__atomic_compare_exchange_n (&consumer->state, &idle, CONSUMER_RUNNING, FALSE,
                                     __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
     return;
+  CHIME_OWNER_TAKE (consumer);
 
   start = pos = consumer->done;
-  target = MIN (target, chime_dispatcher_published (d));
+  published = chime_dispatcher_published (d);
+  if (published < target)
+    target = published;
   while (pos < target && !(d->ring[pos & d->mask].word & consumer->bit))
     pos++;
   if (pos != start)
@@ -240,7 +258,10 @@ help_consumer (ChimeConsumer *consumer,
       notify_progress (d);
     }
   if (!chime_consumer_go_idle (consumer, pos))
-    chime_consumer_schedule (consumer);
+    {
+      CHIME_OWNER_DROP (consumer);
+      chime_consumer_schedule (consumer);
+    }
 }
 
 static void
@@ -264,12 +285,14 @@ chime_consumer_pass_fence (ChimeConsumer *consumer,
     return TRUE;
 
   __atomic_add_fetch (&d->n_parked, 1, __ATOMIC_SEQ_CST);
+  CHIME_OWNER_DROP (consumer);
   __atomic_store_n (&consumer->state, parked, __ATOMIC_SEQ_CST);
   /* The last consumer to arrive may have looked before we parked. */
   if (barrier_passed (d, pos) &&
       __atomic_compare_exchange_n (&consumer->state, &parked, CONSUMER_RUNNING, FALSE,
                                    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
     {
+      CHIME_OWNER_TAKE (consumer);
       __atomic_sub_fetch (&d->n_parked, 1, __ATOMIC_SEQ_CST);
       return TRUE;
     }
@@ -539,6 +562,9 @@ claim (ChimeDispatcher *d,
   for (;;)
     {
       guint64 pos = __atomic_load_n (&d->head, __ATOMIC_RELAXED);
+#ifdef CHIME_DEBUG_RING
+      guint64 seen_gating = __atomic_load_n (&d->gating, __ATOMIC_RELAXED);
+#endif
 
       if (pos >= __atomic_load_n (&d->gating, __ATOMIC_RELAXED) + d->size &&
           !room_for (d, pos))
@@ -556,7 +582,14 @@ claim (ChimeDispatcher *d,
         {
 #ifdef CHIME_DEBUG_RING
           if (pos >= min_release (d) + d->size)
-            g_error ("claimed %" G_GUINT64_FORMAT " without room", pos);
+            {
+              for (guint i = 0; i < d->n_consumers; i++)
+                g_printerr ("consumer %s done %" G_GUINT64_FORMAT " state %" G_GUINT64_FORMAT "\n",
+                            d->consumers[i]->handler->settings.name, d->consumers[i]->done,
+                            d->consumers[i]->state);
+              g_error ("claimed %" G_GUINT64_FORMAT " without room (gating %" G_GUINT64_FORMAT
+                       ", seen %" G_GUINT64_FORMAT ")", pos, d->gating, seen_gating);
+            }
 #endif
           *out_pos = pos;
           return TRUE;

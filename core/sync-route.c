@@ -76,6 +76,7 @@ yield_turn (ChimeConsumer *consumer,
 
   if (chime_dispatcher_published (d) <= pos || !others_waiting (d))
     return FALSE;
+  CHIME_OWNER_DROP (consumer);
   chime_consumer_schedule (consumer);
   return TRUE;
 }
@@ -121,7 +122,7 @@ run_block (ChimeConsumer *consumer)
           chime_handler_call_sync (handler, chime_slot_type (word), slot->event, NULL);
         }
       pos++;
-      __atomic_store_n (&consumer->done, pos, __ATOMIC_RELEASE);
+      chime_consumer_store_done (consumer, pos);
       if (pos % NOTIFY_EVERY == 0)
         chime_consumer_publish_done (consumer, pos);
       if (--budget == 0 && yield_turn (consumer, pos))
@@ -184,6 +185,7 @@ chime_sync_route_run (gpointer data,
 {
   ChimeConsumer *consumer = data;
 
+  CHIME_OWNER_TAKE (consumer);
   if (consumer->dispatcher->on_full == CHIME_ON_FULL_BLOCK)
     run_block (consumer);
   else
