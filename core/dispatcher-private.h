@@ -106,6 +106,7 @@ struct _ChimeDispatcher {
   guint64         size;
   guint64         mask;
   ChimeOnFull     on_full;
+  gboolean        caller_runs;     /* waiting emitters run idle sync handlers */
   guint64         newest_limit;    /* drop_newest: most a handler may lag */
   ChimeConsumer **consumers;
   guint           n_consumers;
@@ -214,6 +215,10 @@ gboolean chime_consumer_take_locked_next (ChimeConsumer  *consumer,
 /* Sync route (sync-route.c). */
 void     chime_sync_route_run          (gpointer data,
                                         gpointer user_data);
+/* Runs an owned (RUNNING) sync consumer on this thread up to @limit (block
+ * policy). TRUE when it got there and still owns the consumer. */
+gboolean chime_sync_route_run_until    (ChimeConsumer *consumer,
+                                        guint64        limit);
 
 /* Async route (async-route.c). */
 GSource *chime_async_route_source_new  (ChimeConsumer *consumer);

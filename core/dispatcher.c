@@ -206,8 +206,11 @@ chime_consumer_go_idle (ChimeConsumer *consumer,
 
   CHIME_OWNER_DROP (consumer);
   __atomic_store_n (&consumer->state, CONSUMER_IDLE, __ATOMIC_SEQ_CST);
-  /* Pairs with the emitter's light barrier in fill_slot(). */
-  chime_barrier_heavy ();
+  /* Pairs with the emitter's light barrier in fill_slot(). Not needed when
+   * emitters do not wake sync consumers but run them (caller_runs): the
+   * emitter's wait loop looks for idle consumers with work itself. */
+  if (!(d->caller_runs && !consumer->is_async))
+    chime_barrier_heavy ();
   if (!slot_published (d, pos))
     return TRUE;
   /* An event arrived between our last look and going idle, and its
@@ -256,6 +259,14 @@ help_consumer (ChimeConsumer *consumer,
     {
       chime_consumer_store_done (consumer, pos);
       notify_progress (d);
+    }
+  if (pos < target && d->caller_runs && !consumer->is_async)
+    {
+      /* Its work is what we wait for: do it here rather than wake a
+       * thread and sleep until it is done. */
+      if (!chime_sync_route_run_until (consumer, target))
+        return;
+      pos = consumer->done;
     }
   if (!chime_consumer_go_idle (consumer, pos))
     {
@@ -393,6 +404,13 @@ wait_for (ChimeDispatcher *d,
     return;
   help_laggards (d, help_target);
   wake_parked (d);
+  if (d->n_async > 0 && g_main_context_acquire (d->main_context))
+    {
+      /* Async handlers move only while some thread iterates the main
+       * context, and that can be this one: spinning would only wait. */
+      g_main_context_release (d->main_context);
+      goto block;
+    }
   for (guint i = 0; i < WAIT_SPINS; i++)
     {
       cpu_relax ();
@@ -406,6 +424,7 @@ wait_for (ChimeDispatcher *d,
         return;
     }
 
+block:
   while (!predicate (d, arg))
     {
       help_laggards (d, help_target);
@@ -643,8 +662,13 @@ fill_slot (ChimeDispatcher *d,
   chime_barrier_light ();
 
   for (guint i = 0; i < d->n_consumers; i++)
-    if (call_mask & d->consumers[i]->bit)
-      chime_consumer_wake (d->consumers[i]);
+    {
+      ChimeConsumer *consumer = d->consumers[i];
+
+      /* With caller_runs the emitter's own wait runs sync consumers. */
+      if ((call_mask & consumer->bit) && !(d->caller_runs && !consumer->is_async))
+        chime_consumer_wake (consumer);
+    }
 }
 
 gboolean
@@ -721,6 +745,7 @@ chime_dispatcher_new (ChimeHandler                 **handlers,
 
   chime_barrier_init ();
   d->on_full = settings->on_full;
+  d->caller_runs = settings->caller_runs && settings->on_full == CHIME_ON_FULL_BLOCK;
   d->newest_limit = limit;
   /* drop_newest keeps room beyond the limit so the ring rarely has to drop
    * old positions as well. */

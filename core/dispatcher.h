@@ -17,6 +17,11 @@ typedef struct {
   guint         threads;
   guint         queue_limit;
   ChimeOnFull   on_full;
+  /* An emitter that waits for a sync handler with work pending runs that
+   * work itself instead of waking a pool thread (awaited delivery, where
+   * the emitter waits on every event, as LangChain's sync manager calls
+   * sync handlers on the caller's thread). */
+  gboolean      caller_runs;
   GMainContext *main_context;
 } ChimeDispatcherSettings;
 

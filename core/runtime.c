@@ -104,6 +104,7 @@ chime_runtime_new_from_ini (ChimeIni      *ini,
   dispatcher_settings.threads = runtime->settings.threads;
   dispatcher_settings.queue_limit = runtime->settings.queue_limit;
   dispatcher_settings.on_full = runtime->settings.on_full;
+  dispatcher_settings.caller_runs = runtime->settings.delivery == CHIME_DELIVERY_AWAITED;
   dispatcher_settings.main_context = runtime->main_context;
   runtime->dispatcher = chime_dispatcher_new ((ChimeHandler **) queued->pdata, queued->len,
                                               &dispatcher_settings);

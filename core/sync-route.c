@@ -50,6 +50,9 @@ static gboolean
 spin_until_published (ChimeDispatcher *d,
                       guint64          pos)
 {
+  /* With caller_runs the next event's emitter runs us itself. */
+  if (d->caller_runs)
+    return chime_dispatcher_published (d) > pos;
   for (guint round = 0; round < IDLE_ROUNDS; round++)
     {
       if (others_waiting (d))
@@ -83,9 +86,13 @@ yield_turn (ChimeConsumer *consumer,
 
 /* Block policy: lock-free; the ring keeps each event alive until every
  * consumer's `done` has passed it. The published cursor is read once per
- * batch, and the slots of a batch are read without waiting on each. */
-static void
-run_block (ChimeConsumer *consumer)
+ * batch, and the slots of a batch are read without waiting on each.
+ * Handles positions below @limit; returns TRUE when it stopped there still
+ * owning the consumer, FALSE when it gave the consumer up (idle, parked at
+ * a fence, or re-queued). */
+static gboolean
+run_block (ChimeConsumer *consumer,
+           guint64        limit)
 {
   ChimeDispatcher *d = consumer->dispatcher;
   ChimeHandler *handler = consumer->handler;
@@ -99,6 +106,11 @@ run_block (ChimeConsumer *consumer)
       const ChimeSlot *slot;
       guint64 word;
 
+      if (pos >= limit)
+        {
+          chime_consumer_publish_done (consumer, pos);
+          return TRUE;
+        }
       if (pos >= available)
         {
           available = chime_dispatcher_published (d);
@@ -108,7 +120,7 @@ run_block (ChimeConsumer *consumer)
           if (spin_until_published (d, pos))
             continue;
           if (chime_consumer_go_idle (consumer, pos))
-            return;
+            return FALSE;
           /* Claimed back; someone may have run us meanwhile. */
           pos = consumer->done;
           continue;
@@ -118,7 +130,7 @@ run_block (ChimeConsumer *consumer)
       if (word & bit)
         {
           if (chime_slot_is_fence (word) && !chime_consumer_pass_fence (consumer, pos))
-            return;
+            return FALSE;
           chime_handler_call_sync (handler, chime_slot_type (word), slot->event, NULL);
         }
       pos++;
@@ -126,10 +138,17 @@ run_block (ChimeConsumer *consumer)
       if (pos % NOTIFY_EVERY == 0)
         chime_consumer_publish_done (consumer, pos);
       if (--budget == 0 && yield_turn (consumer, pos))
-        return;
+        return FALSE;
       if (budget == 0)
         budget = QUANTUM;
     }
+}
+
+gboolean
+chime_sync_route_run_until (ChimeConsumer *consumer,
+                            guint64        limit)
+{
+  return run_block (consumer, limit);
 }
 
 /* Drop policies: each event is taken under the consumer's lock with its own
@@ -187,7 +206,7 @@ chime_sync_route_run (gpointer data,
 
   CHIME_OWNER_TAKE (consumer);
   if (consumer->dispatcher->on_full == CHIME_ON_FULL_BLOCK)
-    run_block (consumer);
+    run_block (consumer, G_MAXUINT64);
   else
     run_locked (consumer);
 }
