@@ -1,0 +1,32 @@
+#!/bin/sh
+# Prepares a fresh checkout for ./configure: installs the Debian packages
+# chime needs when they are missing (apt-get, through sudo unless root),
+# then generates the build system.
+#
+#   ./autogen.sh && ./configure && make
+#
+# Set CHIME_SKIP_DEPS=1 to skip the package step.
+set -eu
+cd "$(dirname "$0")"
+
+packages="build-essential autoconf automake libtool pkg-config libltdl-dev
+libglib2.0-dev libjansson-dev libcurl4-openssl-dev libcmocka-dev"
+
+missing=""
+if [ "${CHIME_SKIP_DEPS:-0}" != 1 ] && command -v dpkg-query >/dev/null 2>&1; then
+  for package in $packages; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+      missing="$missing $package"
+    fi
+  done
+fi
+
+if [ -n "$missing" ]; then
+  echo "autogen.sh: installing missing packages:$missing"
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing
+fi
+
+autoreconf --force --install
+echo "autogen.sh: now run ./configure"
