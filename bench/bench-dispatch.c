@@ -40,6 +40,7 @@ static const BenchCase cases[] = {
   { "async1_awaited", 0, 1, "awaited", 0, FALSE, NULL },
   { "sync16_fenced", 16, 0, "fenced", 0, FALSE, "no peer figure" },
   { "sync4_fenced_8threads", 4, 0, "fenced", 8, FALSE, "no peer figure" },
+  { "sync4_fenced_1thread", 4, 0, "fenced", 1, FALSE, "no peer figure" },
 };
 
 static double

@@ -21,8 +21,8 @@
  * often than every event lets the emitter fill a few slots before the
  * consumer pulls their cache lines over, so lines cross cores once per
  * batch rather than once per event. */
-#define IDLE_ROUNDS 64
-#define BACKOFF_PAUSES 64
+#define IDLE_ROUNDS 16
+#define BACKOFF_PAUSES 256
 
 static inline void
 cpu_relax (void)
