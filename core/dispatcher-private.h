@@ -76,6 +76,12 @@ struct _ChimeConsumer {
   guint64          bit;
   gboolean         is_async;
   GMutex           lock;
+  /* caller_runs: calls run on a waiting emitter are timed now and then; a
+   * handler found slow runs on the pool instead, so that several slow
+   * handlers work in parallel rather than one after another. */
+  guint            inline_runs;
+  guint            slow_samples;   /* slow timings in a row */
+  gboolean         slow;
 
   /* Async route. */
   GSource         *source;
@@ -211,6 +217,13 @@ gboolean chime_consumer_take_locked_next (ChimeConsumer  *consumer,
                                           guint64        *pos,
                                           ChimeEvent    **event,
                                           ChimeEventType *type);
+
+/* caller_runs: one run in SLOW_SAMPLE_EVERY is timed; SLOW_SAMPLES_NEEDED
+ * slow timings in a row move a handler to the pool, and a fast timing
+ * there brings it back. */
+#define SLOW_SAMPLE_EVERY 16
+#define SLOW_CALL_US 20
+#define SLOW_SAMPLES_NEEDED 3
 
 /* Sync route (sync-route.c). */
 void     chime_sync_route_run          (gpointer data,

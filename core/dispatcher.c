@@ -260,11 +260,22 @@ help_consumer (ChimeConsumer *consumer,
       chime_consumer_store_done (consumer, pos);
       notify_progress (d);
     }
-  if (pos < target && d->caller_runs && !consumer->is_async)
+  if (pos < target && d->caller_runs && !consumer->is_async && !consumer->slow)
     {
       /* Its work is what we wait for: do it here rather than wake a
        * thread and sleep until it is done. */
-      if (!chime_sync_route_run_until (consumer, target))
+      gboolean timed = (++consumer->inline_runs % SLOW_SAMPLE_EVERY) == 0;
+      gint64 started = timed ? g_get_monotonic_time () : 0;
+      gboolean still_owned = chime_sync_route_run_until (consumer, target);
+
+      if (timed)
+        {
+          if (g_get_monotonic_time () - started <= SLOW_CALL_US)
+            consumer->slow_samples = 0;
+          else if (++consumer->slow_samples >= SLOW_SAMPLES_NEEDED)
+            consumer->slow = TRUE;
+        }
+      if (!still_owned)
         return;
       pos = consumer->done;
     }

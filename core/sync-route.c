@@ -84,6 +84,24 @@ yield_turn (ChimeConsumer *consumer,
   return TRUE;
 }
 
+/* A handler moved to the pool for being slow (caller_runs) is timed now
+ * and then; once a call is fast again, waiting emitters run it again. */
+static void
+call_timed (ChimeConsumer  *consumer,
+            ChimeEventType  type,
+            ChimeEvent     *event)
+{
+  gboolean timed = (++consumer->inline_runs % SLOW_SAMPLE_EVERY) == 0;
+  gint64 started = timed ? g_get_monotonic_time () : 0;
+
+  chime_handler_call_sync (consumer->handler, type, event, NULL);
+  if (timed && g_get_monotonic_time () - started <= SLOW_CALL_US)
+    {
+      consumer->slow = FALSE;
+      consumer->slow_samples = 0;
+    }
+}
+
 /* Block policy: lock-free; the ring keeps each event alive until every
  * consumer's `done` has passed it. The published cursor is read once per
  * batch, and the slots of a batch are read without waiting on each.
@@ -131,7 +149,10 @@ run_block (ChimeConsumer *consumer,
         {
           if (chime_slot_is_fence (word) && !chime_consumer_pass_fence (consumer, pos))
             return FALSE;
-          chime_handler_call_sync (handler, chime_slot_type (word), slot->event, NULL);
+          if (G_UNLIKELY (consumer->slow))
+            call_timed (consumer, chime_slot_type (word), slot->event);
+          else
+            chime_handler_call_sync (handler, chime_slot_type (word), slot->event, NULL);
         }
       pos++;
       chime_consumer_store_done (consumer, pos);

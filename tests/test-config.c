@@ -260,8 +260,8 @@ test_two_instances_of_one_plugin (void **state)
   chime_runtime_free (runtime);
   assert_true (g_file_get_contents (first, &first_text, NULL, NULL));
   assert_true (g_file_get_contents (second, &second_text, NULL, NULL));
-  assert_string_equal (first_text, "2\n");
-  assert_string_equal (second_text, "0\n");
+  assert_string_equal (first_text, "2 0\n");
+  assert_string_equal (second_text, "0 0\n");
 }
 
 int
