@@ -653,6 +653,13 @@ test_examples_all_run (void **state)
       assert_non_null (json_object_get (json, "output"));
       assert_string_equal (json_string_value (json_object_get (json_object_get (json, "llm_result"), "type")),
                            "LLMResult");
+      if (strstr (result->err, "WARNING") != NULL || strstr (result->err, "CRITICAL") != NULL)
+        fail_msg ("examples/%s logged a warning:\n%s", file_name, result->err);
+      /* The JSON parser's output is the parsed object, not a string. */
+      if (g_str_equal (file_name, "json-parser.ini"))
+        assert_true (json_is_object (json_object_get (json, "output")));
+      if (g_str_equal (file_name, "variables.ini"))
+        assert_string_contains (result->out, "Tell me a joke about otters");
     }
 }
 
