@@ -2,11 +2,13 @@
 #include "config.h"
 
 #include "handler-context.h"
+#include "suggest.h"
 
 typedef struct {
   ChimeConfigType type;
   gboolean        set_in_file;
-  char           *string;     /* STRING and PATH */
+  char           *string;     /* STRING, PATH and CHOICE */
+  guint           choice;
   gint64          integer;
   gboolean        boolean;
   gdouble         number;
@@ -34,6 +36,7 @@ chime_config_type_to_string (ChimeConfigType type)
     case CHIME_CONFIG_DOUBLE: return "number";
     case CHIME_CONFIG_STRING_LIST: return "list";
     case CHIME_CONFIG_PATH: return "path";
+    case CHIME_CONFIG_CHOICE: return "choice";
     default: return "unknown";
     }
 }
@@ -81,6 +84,16 @@ parse_value (const ChimeConfigKey *key,
     case CHIME_CONFIG_STRING_LIST:
       value->list = chime_ini_split_list (text);
       return TRUE;
+    case CHIME_CONFIG_CHOICE:
+      *expected = "one of the key's choices";
+      for (guint i = 0; key->choices != NULL && key->choices[i] != NULL; i++)
+        if (g_str_equal (text, key->choices[i]))
+          {
+            value->string = g_strdup (text);
+            value->choice = i;
+            return TRUE;
+          }
+      return FALSE;
     default:
       *expected = "a known type";
       return FALSE;
@@ -110,8 +123,16 @@ read_key (ChimeHandlerContext  *context,
         return;
       {
         g_autofree char *location = chime_ini_describe_location (ini, section, key->key);
-        chime_problems_add (problems, "invalid value '%s' for '%s'%s: expected %s",
-                            text, key->key, location, expected);
+        g_autofree char *choices = key->type == CHIME_CONFIG_CHOICE
+                                     ? g_strjoinv (", ", (char **) key->choices) : NULL;
+        const char *match = key->type == CHIME_CONFIG_CHOICE ? chime_suggest (text, key->choices) : NULL;
+
+        if (match != NULL)
+          chime_problems_add (problems, "invalid value '%s' for '%s'%s; did you mean '%s'? (one of %s)",
+                              text, key->key, location, match, choices);
+        else
+          chime_problems_add (problems, "invalid value '%s' for '%s'%s: expected %s",
+                              text, key->key, location, choices != NULL ? choices : expected);
       }
       /* Fall back to the default so the context stays usable. */
       value->set_in_file = FALSE;
@@ -202,8 +223,10 @@ lookup (ChimeHandlerContext *context,
                   context->name, context->plugin_name, key);
       return NULL;
     }
-  /* PATH is read as a string too. */
-  if (value->type != type && !(type == CHIME_CONFIG_STRING && value->type == CHIME_CONFIG_PATH))
+  /* PATH and CHOICE are read as strings too. */
+  if (value->type != type &&
+      !(type == CHIME_CONFIG_STRING && (value->type == CHIME_CONFIG_PATH ||
+                                        value->type == CHIME_CONFIG_CHOICE)))
     {
       g_critical ("handler '%s' (%s) read key '%s' as %s, but it is declared %s",
                   context->name, context->plugin_name, key,
@@ -229,6 +252,15 @@ chime_handler_context_get_int (ChimeHandlerContext *context,
   ChimeConfigValue *value = lookup (context, key, CHIME_CONFIG_INT);
 
   return value != NULL ? value->integer : 0;
+}
+
+guint
+chime_handler_context_get_choice (ChimeHandlerContext *context,
+                                  const char          *key)
+{
+  ChimeConfigValue *value = lookup (context, key, CHIME_CONFIG_CHOICE);
+
+  return value != NULL ? value->choice : 0;
 }
 
 gboolean

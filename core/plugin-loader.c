@@ -216,10 +216,11 @@ validate_descriptor (const char                  *path,
       return FALSE;
     }
   for (const ChimeConfigKey *key = descriptor->config_keys; key != NULL && key->key != NULL; key++)
-    if (key->type < CHIME_CONFIG_STRING || key->type > CHIME_CONFIG_PATH)
+    if (key->type < CHIME_CONFIG_STRING || key->type > CHIME_CONFIG_CHOICE ||
+        (key->type == CHIME_CONFIG_CHOICE && (key->choices == NULL || key->choices[0] == NULL)))
       {
         g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
-                     "plugin %s declares key '%s' with unknown type %d",
+                     "plugin %s declares key '%s' with unknown type %d (or a choice without choices)",
                      path, key->key, (int) key->type);
         return FALSE;
       }

@@ -369,11 +369,16 @@ describe_plugin (const char         *name,
            descriptor->description != NULL ? descriptor->description : "");
   g_print ("    file: %s\n", plugin->path);
   for (const ChimeConfigKey *key = descriptor->config_keys; key != NULL && key->key != NULL; key++)
-    g_print ("    %s (%s%s%s%s): %s\n", key->key, chime_config_type_to_string (key->type),
-             key->flags & CHIME_CONFIG_KEY_REQUIRED ? ", required" : "",
-             key->default_value != NULL ? ", default " : "",
-             key->default_value != NULL ? key->default_value : "",
-             key->description != NULL ? key->description : "");
+    {
+      g_autofree char *choices = key->type == CHIME_CONFIG_CHOICE
+                                   ? g_strjoinv ("|", (char **) key->choices) : NULL;
+      g_print ("    %s (%s%s%s%s): %s\n", key->key,
+               choices != NULL ? choices : chime_config_type_to_string (key->type),
+               key->flags & CHIME_CONFIG_KEY_REQUIRED ? ", required" : "",
+               key->default_value != NULL ? ", default " : "",
+               key->default_value != NULL ? key->default_value : "",
+               key->description != NULL ? key->description : "");
+    }
 }
 
 static int

@@ -25,7 +25,9 @@
 #error "INSTALL_ROOT, BINDIR, LIBDIR, PKGCONFIGDIR, INCLUDEDIR, PREFIX and SRCDIR come from tests/runner.inc"
 #endif
 
+#ifndef RUN_TIMEOUT_S
 #define RUN_TIMEOUT_S 20
+#endif
 
 /* The seed example's chunks (examples/seed.ini). */
 static const char *const seed_chunks[] = {

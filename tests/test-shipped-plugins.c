@@ -657,8 +657,9 @@ test_color_key_is_checked (void **state)
                                                 plugins[i]);
 
       assert_null (runtime);
-      assert_string_contains (error->message,
-                              "invalid value 'sometimes' for 'color': expected auto, always or never");
+      /* Checked by the host when it reads the file, with the location. */
+      assert_string_contains (error->message, "invalid value 'sometimes' for 'color' in [handler h] of ");
+      assert_string_contains (error->message, "(line 3): expected auto, always, never");
     }
 }
 

@@ -78,6 +78,9 @@ typedef enum {
   CHIME_CONFIG_STRING_LIST,
   /* A path; relative paths resolve against the INI file's folder. */
   CHIME_CONFIG_PATH,
+  /* One of the strings in the key's @choices (read the index with
+   * chime_handler_context_get_choice() or the string with _get_string()). */
+  CHIME_CONFIG_CHOICE,
 } ChimeConfigType;
 
 typedef enum {
@@ -96,6 +99,8 @@ typedef struct {
   const char         *default_value;
   const char         *description;
   ChimeConfigKeyFlags flags;
+  /* CHIME_CONFIG_CHOICE: the allowed values, NULL-terminated. */
+  const char * const *choices;
 } ChimeConfigKey;
 
 typedef struct _ChimeHandlerContext ChimeHandlerContext;
@@ -237,6 +242,9 @@ gint64       chime_handler_context_get_int         (ChimeHandlerContext *context
 gboolean     chime_handler_context_get_bool        (ChimeHandlerContext *context,
                                                     const char          *key);
 gdouble      chime_handler_context_get_double      (ChimeHandlerContext *context,
+                                                    const char          *key);
+/* The index of a CHIME_CONFIG_CHOICE value in the key's choices. */
+guint        chime_handler_context_get_choice      (ChimeHandlerContext *context,
                                                     const char          *key);
 /* NULL-terminated; owned by the context. */
 const char * const *chime_handler_context_get_string_list (ChimeHandlerContext *context,

@@ -32,33 +32,14 @@ typedef struct {
   gboolean color;   /* colour the tags and bold the headers */
 } Console;
 
+enum { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER };
+static const char *const color_choices[] = { "auto", "always", "never", NULL };
+
 static const ChimeConfigKey console_keys[] = {
-  { "color", CHIME_CONFIG_STRING, "auto",
-    "ANSI colours: auto (when stdout is a terminal), always or never" },
+  { "color", CHIME_CONFIG_CHOICE, "auto",
+    "ANSI colours: auto (when stdout is a terminal), always or never", 0, color_choices },
   { NULL }
 };
-
-/* Resolves a `color` value (auto, always, never) for the terminal on @fd. */
-static gboolean
-parse_color (const char *value,
-             int         fd,
-             gboolean   *out_color,
-             GError    **error)
-{
-  if (g_str_equal (value, "auto"))
-    *out_color = isatty (fd) == 1;
-  else if (g_str_equal (value, "always"))
-    *out_color = TRUE;
-  else if (g_str_equal (value, "never"))
-    *out_color = FALSE;
-  else
-    {
-      g_set_error (error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
-                   "invalid value '%s' for 'color': expected auto, always or never", value);
-      return FALSE;
-    }
-  return TRUE;
-}
 
 static gpointer
 console_new (ChimeHandlerContext *context,
@@ -66,9 +47,12 @@ console_new (ChimeHandlerContext *context,
 {
   g_autofree Console *self = g_new0 (Console, 1);
 
-  if (!parse_color (chime_handler_context_get_string (context, "color"),
-                    STDOUT_FILENO, &self->color, error))
-    return NULL;
+  switch (chime_handler_context_get_choice (context, "color"))
+    {
+    case COLOR_ALWAYS: self->color = TRUE; break;
+    case COLOR_NEVER: self->color = FALSE; break;
+    default: self->color = isatty (STDOUT_FILENO) == 1; break;
+    }
   return g_steal_pointer (&self);
 }
 

@@ -24,33 +24,14 @@ typedef struct {
   gboolean color;   /* wrap the banners in ANSI bold */
 } StdoutHandler;
 
+enum { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER };
+static const char *const color_choices[] = { "auto", "always", "never", NULL };
+
 static const ChimeConfigKey stdout_keys[] = {
-  { "color", CHIME_CONFIG_STRING, "auto",
-    "bold banners: auto (when stdout is a terminal), always or never" },
+  { "color", CHIME_CONFIG_CHOICE, "auto",
+    "bold banners: auto (when stdout is a terminal), always or never", 0, color_choices },
   { NULL }
 };
-
-/* Resolves a `color` value (auto, always, never) for the terminal on @fd. */
-static gboolean
-parse_color (const char *value,
-             int         fd,
-             gboolean   *out_color,
-             GError    **error)
-{
-  if (g_str_equal (value, "auto"))
-    *out_color = isatty (fd) == 1;
-  else if (g_str_equal (value, "always"))
-    *out_color = TRUE;
-  else if (g_str_equal (value, "never"))
-    *out_color = FALSE;
-  else
-    {
-      g_set_error (error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
-                   "invalid value '%s' for 'color': expected auto, always or never", value);
-      return FALSE;
-    }
-  return TRUE;
-}
 
 static gpointer
 stdout_handler_new (ChimeHandlerContext *context,
@@ -58,9 +39,12 @@ stdout_handler_new (ChimeHandlerContext *context,
 {
   g_autofree StdoutHandler *self = g_new0 (StdoutHandler, 1);
 
-  if (!parse_color (chime_handler_context_get_string (context, "color"),
-                    STDOUT_FILENO, &self->color, error))
-    return NULL;
+  switch (chime_handler_context_get_choice (context, "color"))
+    {
+    case COLOR_ALWAYS: self->color = TRUE; break;
+    case COLOR_NEVER: self->color = FALSE; break;
+    default: self->color = isatty (STDOUT_FILENO) == 1; break;
+    }
   return g_steal_pointer (&self);
 }
 
