@@ -72,7 +72,7 @@ run_case (const PipelineCase *c,
   g_autofree char *ini = pipeline_ini (c, n, report);
   g_autoptr (GError) error = NULL;
   g_autoptr (GHashTable) variables = g_hash_table_new (g_str_hash, g_str_equal);
-  ChimePipeline *pipeline = chime_pipeline_new_from_data (ini, c->name, dir, NULL, &error);
+  ChimePipeline *pipeline = chime_pipeline_new_from_data (ini, c->name, dir, NULL, NULL, &error);
   Done done = { 0 };
   gint64 start, end;
 

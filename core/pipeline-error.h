@@ -10,4 +10,5 @@ typedef enum {
   CHIME_PIPELINE_ERROR_MODEL,      /* the model (or its API) failed */
   CHIME_PIPELINE_ERROR_PARSE,      /* the output parser refused the output */
   CHIME_PIPELINE_ERROR_CANCELLED,  /* stopped by a signal or the caller */
+  CHIME_PIPELINE_ERROR_VARIABLES,  /* the prompt needs variables that were not given */
 } ChimePipelineError;

@@ -28,10 +28,16 @@ struct _ChimePipeline {
  * Construction
  * ---------------------------------------------------------------- */
 
+static gboolean check_variables (ChimePipelineConfig *config,
+                                 ChimeIni            *ini,
+                                 GHashTable          *variables,
+                                 GError             **error);
+
 static ChimePipeline *
 pipeline_new (ChimeIni      *ini,
               ChimeProblems *problems,
               GKeyFile      *extra,
+              GHashTable    *variables,
               GError       **error)
 {
   g_autoptr (ChimePipelineConfig) config = NULL;
@@ -40,6 +46,12 @@ pipeline_new (ChimeIni      *ini,
 
   chime_ini_merge (ini, extra);
   config = chime_pipeline_config_read (ini, problems);
+  /* Missing variables stop everything before a handler starts (and, say,
+   * truncates its file); only for a sound [pipeline], so that a broken
+   * file still has every problem reported at once. */
+  if (variables != NULL && config != NULL && chime_problems_count (problems) == 0 &&
+      !check_variables (config, ini, variables, error))
+    return NULL;
   /* Runtime problems join the pipeline's, so all are reported at once. */
   runtime = chime_runtime_new_from_ini (ini, problems, error);
   if (runtime == NULL)
@@ -54,6 +66,7 @@ pipeline_new (ChimeIni      *ini,
 ChimePipeline *
 chime_pipeline_new_from_file (const char *path,
                               GKeyFile   *extra,
+                              GHashTable *variables,
                               GError    **error)
 {
   g_autoptr (ChimeProblems) problems = chime_problems_new ();
@@ -61,7 +74,7 @@ chime_pipeline_new_from_file (const char *path,
 
   if (ini == NULL)
     return NULL;
-  return pipeline_new (ini, problems, extra, error);
+  return pipeline_new (ini, problems, extra, variables, error);
 }
 
 ChimePipeline *
@@ -69,6 +82,7 @@ chime_pipeline_new_from_data (const char *text,
                               const char *source_name,
                               const char *base_dir,
                               GKeyFile   *extra,
+                              GHashTable *variables,
                               GError    **error)
 {
   g_autoptr (ChimeProblems) problems = chime_problems_new ();
@@ -76,7 +90,7 @@ chime_pipeline_new_from_data (const char *text,
 
   if (ini == NULL)
     return NULL;
-  return pipeline_new (ini, problems, extra, error);
+  return pipeline_new (ini, problems, extra, variables, error);
 }
 
 void
@@ -103,29 +117,38 @@ chime_pipeline_get_variables (ChimePipeline *pipeline)
   return pipeline->config->variables;
 }
 
-gboolean
-chime_pipeline_check_variables (ChimePipeline *pipeline,
-                                GHashTable    *variables,
-                                GError       **error)
+static gboolean
+check_variables (ChimePipelineConfig *config,
+                 ChimeIni            *ini,
+                 GHashTable          *variables,
+                 GError             **error)
 {
   g_autoptr (GPtrArray) missing = g_ptr_array_new ();
   g_autofree char *list = NULL;
 
-  for (guint i = 0; i < pipeline->config->variables->len; i++)
-    if (!g_hash_table_contains (variables, pipeline->config->variables->pdata[i]))
-      g_ptr_array_add (missing, pipeline->config->variables->pdata[i]);
+  for (guint i = 0; i < config->variables->len; i++)
+    if (!g_hash_table_contains (variables, config->variables->pdata[i]))
+      g_ptr_array_add (missing, config->variables->pdata[i]);
   if (missing->len == 0)
     return TRUE;
   g_ptr_array_add (missing, NULL);
   list = g_strjoinv (", ", (char **) missing->pdata);
-  g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_INVALID,
+  g_set_error (error, CHIME_PIPELINE_ERROR, CHIME_PIPELINE_ERROR_VARIABLES,
                "the prompt in %s needs %s %s; pass %s",
-               chime_ini_get_source_name (pipeline->ini),
+               chime_ini_get_source_name (ini),
                missing->len > 2 ? "variables" : "variable", list,
                g_strv_contains ((const char * const *) missing->pdata, "input")
                  ? "--input TEXT (for {input}) and --var NAME=VALUE for the others"
                  : "--var NAME=VALUE for each");
   return FALSE;
+}
+
+gboolean
+chime_pipeline_check_variables (ChimePipeline *pipeline,
+                                GHashTable    *variables,
+                                GError       **error)
+{
+  return check_variables (pipeline->config, pipeline->ini, variables, error);
 }
 
 /* ------------------------------------------------------------------

@@ -12,9 +12,12 @@ typedef struct _ChimePipeline ChimePipeline;
 /* Reads a pipeline file: [runtime], every [handler NAME], [pipeline] and
  * its [model NAME]; loads and starts the handlers. Every problem in the
  * file is reported at once. @extra (may be NULL) holds sections added to
- * the file's, e.g. a handler the runner adds for --events. */
+ * the file's, e.g. a handler the runner adds for --events. With
+ * @variables (may be NULL), a prompt variable missing from it fails with
+ * CHIME_PIPELINE_ERROR_VARIABLES before any handler starts. */
 ChimePipeline *chime_pipeline_new_from_file (const char *path,
                                              GKeyFile   *extra,
+                                             GHashTable *variables,
                                              GError    **error);
 /* The same from INI text; @source_name names it in messages and relative
  * paths resolve against @base_dir. */
@@ -22,6 +25,7 @@ ChimePipeline *chime_pipeline_new_from_data (const char *text,
                                              const char *source_name,
                                              const char *base_dir,
                                              GKeyFile   *extra,
+                                             GHashTable *variables,
                                              GError    **error);
 void           chime_pipeline_free          (ChimePipeline *pipeline);
 

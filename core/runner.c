@@ -12,6 +12,7 @@
 
 #include <chime/chime.h>
 #include <glib-unix.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include "handler-context.h"
 #include "ini.h"
 #include "pipeline.h"
+#include "pipeline-error.h"
 #include "plugin-loader.h"
 #include "runtime-private.h"
 #include "seed-ini.h"
@@ -156,9 +158,13 @@ static GKeyFile *
 events_section (const char *path)
 {
   GKeyFile *extra = g_key_file_new ();
+  /* A path on the command line is relative to the current folder, not to
+   * the configuration's, as a handler's path would be. */
+  g_autofree char *absolute = g_str_equal (path, "-") ? g_strdup (path)
+                                                     : g_canonicalize_filename (path, NULL);
 
   g_key_file_set_string (extra, "handler chime-events", "plugin", "astream_events");
-  g_key_file_set_string (extra, "handler chime-events", "path", path);
+  g_key_file_set_string (extra, "handler chime-events", "path", absolute);
   return extra;
 }
 
@@ -178,7 +184,10 @@ write_result (json_t     *result,
   /* Handlers may have written to stdout from other threads; they are done
    * (the runtime was flushed), and the result comes last. */
   fflush (stdout);
-  g_print ("%s\n", text);
+  /* JSON is UTF-8 whatever the locale: no g_print, which would convert it
+   * to the locale's charset ('?' for every non-ASCII character in C). */
+  fputs (text, stdout);
+  fputc ('\n', stdout);
   fflush (stdout);
   return TRUE;
 }
@@ -193,8 +202,11 @@ command_run (int    argc,
   g_auto (GStrv) vars = NULL;
   gboolean pretty = FALSE;
   GOptionEntry entries[] = {
-    { "input", 'i', 0, G_OPTION_ARG_STRING, &input, "The text for {input} in the prompt", "TEXT" },
-    { "var", 'v', 0, G_OPTION_ARG_STRING_ARRAY, &vars, "Set a prompt variable (repeatable)", "KEY=VALUE" },
+    /* FILENAME: the bytes as given, not converted from the locale's
+     * charset (which fails for any non-ASCII byte in the C locale); they
+     * are checked to be UTF-8 below. */
+    { "input", 'i', 0, G_OPTION_ARG_FILENAME, &input, "The text for {input} in the prompt", "TEXT" },
+    { "var", 'v', 0, G_OPTION_ARG_FILENAME_ARRAY, &vars, "Set a prompt variable (repeatable)", "KEY=VALUE" },
     { "events", 'e', 0, G_OPTION_ARG_FILENAME, &events,
       "Write the astream_events v2 stream as JSON lines to FILE ('-': stdout)", "FILE" },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Write the result JSON to FILE instead of stdout", "FILE" },
@@ -227,24 +239,27 @@ command_run (int    argc,
   if (variables == NULL)
     return usage_error (context, "%s", error->message);
 
+  if (input != NULL && !g_utf8_validate (input, -1, NULL))
+    return usage_error (context, "--input is not valid UTF-8");
+  for (guint i = 0; vars != NULL && vars[i] != NULL; i++)
+    if (!g_utf8_validate (vars[i], -1, NULL))
+      return usage_error (context, "--var %u is not valid UTF-8", i + 1);
+
   if (events != NULL)
     extra = events_section (events);
   if (argc == 2)
-    pipeline = chime_pipeline_new_from_file (argv[1], extra, &error);
+    pipeline = chime_pipeline_new_from_file (argv[1], extra, variables, &error);
   else
     {
       g_autofree char *cwd = g_get_current_dir ();
-      pipeline = chime_pipeline_new_from_data (chime_seed_ini, SEED_SOURCE_NAME, cwd, extra, &error);
+      pipeline = chime_pipeline_new_from_data (chime_seed_ini, SEED_SOURCE_NAME, cwd, extra, variables,
+                                               &error);
     }
   if (pipeline == NULL)
     {
       print_error (error);
-      return exit_code_for (error);
-    }
-  if (!chime_pipeline_check_variables (pipeline, variables, &error))
-    {
-      print_error (error);
-      return EXIT_USAGE;
+      return g_error_matches (error, CHIME_PIPELINE_ERROR, CHIME_PIPELINE_ERROR_VARIABLES)
+               ? EXIT_USAGE : exit_code_for (error);
     }
 
   loop = g_main_loop_new (NULL, FALSE);
@@ -322,7 +337,7 @@ command_check (int    argc,
     }
   if (g_key_file_has_group (chime_ini_get_key_file (ini), "pipeline"))
     {
-      g_autoptr (ChimePipeline) pipeline = chime_pipeline_new_from_file (argv[1], NULL, &error);
+      g_autoptr (ChimePipeline) pipeline = chime_pipeline_new_from_file (argv[1], NULL, NULL, &error);
       if (pipeline == NULL)
         {
           print_error (error);
@@ -451,6 +466,11 @@ main (int    argc,
   const char *command = argc >= 2 ? argv[1] : NULL;
   g_autofree char *prgname = NULL;
 
+  /* The user's locale for messages (GLib converts them to its charset);
+   * numbers stay as C prints them, and data (the result JSON) is written
+   * as UTF-8 bytes whatever the locale. */
+  setlocale (LC_ALL, "");
+  setlocale (LC_NUMERIC, "C");
   find_program_plugin_dir ();
   if (command == NULL)
     {

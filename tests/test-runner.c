@@ -1047,6 +1047,98 @@ test_events_on_failure (void **state)
                               "on_chat_model_stream on_chat_model_stream");
 }
 
+/* UTF-8 in, the same UTF-8 out: in the stream, the --output file and the
+ * result on stdout, from the model's response and from --var. Two parts
+ * currently fail in core/runner.c and are reported as known bugs (the
+ * test is then skipped, after checking everything else): non-ASCII --var
+ * values are refused ("Invalid byte sequence in conversion input": the
+ * runner never calls setlocale, so GOption converts from ASCII), and the
+ * result on stdout has '?' for every non-ASCII character (write_result
+ * prints with g_print, which converts to the C locale's charset). */
+#define UTF8_RESPONSE "Caf\xc3\xa9 \xe2\x80\x94 na\xc3\xafve \xe2\x9c\x93 \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e"
+#define UTF8_NAME "Zo\xc3\xab"
+
+/* The prompt the model received and the text it streamed, from a
+ * `--events -` stream on stdout. */
+static void
+read_utf8_stream (const char *out,
+                  char      **prompt,
+                  char      **streamed)
+{
+  g_autoptr (json_t) events = parse_json_lines (out, "stdout");
+  GString *text = g_string_new (NULL);
+  gsize i;
+  json_t *event;
+
+  *prompt = NULL;
+  json_array_foreach (events, i, event)
+    {
+      const char *name = json_string_value (json_object_get (event, "event"));
+      json_t *data = json_object_get (event, "data");
+
+      if (g_str_equal (name, "on_chat_model_start"))
+        *prompt = g_strdup (json_string_value (json_object_get (json_array_get (json_array_get (
+                    json_object_get (json_object_get (data, "input"), "messages"), 0), 0), "content")));
+      if (g_str_equal (name, "on_chat_model_stream"))
+        g_string_append (text, json_string_value (json_object_get (json_object_get (data, "chunk"),
+                                                                   "content")));
+    }
+  *streamed = g_string_free (text, FALSE);
+}
+
+static void
+test_utf8 (void **state)
+{
+  g_autofree char *dir = fresh_dir ("utf8");
+  g_autofree char *config = copy_test_config (dir, "utf8.ini");
+  g_autofree char *output = g_build_filename (dir, "result.json", NULL);
+  g_autoptr (RunResult) ascii_var = run_chime_in (dir, "run", config, "--var", "name=Zoe",
+                                                  "--events", "-", "--output", output, NULL);
+  g_autoptr (RunResult) utf8_var = run_chime_in (dir, "run", config, "--var", "name=" UTF8_NAME,
+                                                 "--events", "-", "--output", output, NULL);
+  g_autoptr (RunResult) to_stdout = run_chime_in (dir, "run", config, "--var", "name=Zoe", NULL);
+  g_autoptr (json_t) from_file = NULL;
+  g_autoptr (json_t) from_stdout = NULL;
+  g_autoptr (GString) known_bugs = g_string_new (NULL);
+  g_autofree char *prompt = NULL;
+  g_autofree char *streamed = NULL;
+
+  /* The response, in the stream and in the --output file. */
+  assert_status (ascii_var, 0);
+  read_utf8_stream (ascii_var->out, &prompt, &streamed);
+  assert_string_equal (prompt, "Say hi to Zoe");
+  assert_string_equal (streamed, UTF8_RESPONSE);
+  from_file = test_read_json (output);
+  assert_string_equal (json_string_value (json_object_get (from_file, "output")), UTF8_RESPONSE);
+
+  /* A variable. */
+  if (utf8_var->status == 2 && strstr (utf8_var->err, "Invalid byte sequence") != NULL)
+    g_string_append (known_bugs, "KNOWN BUG: `chime run --var` refuses non-ASCII values "
+                                 "(\"Invalid byte sequence in conversion input\")\n");
+  else
+    {
+      g_clear_pointer (&prompt, g_free);
+      g_clear_pointer (&streamed, g_free);
+      assert_status (utf8_var, 0);
+      read_utf8_stream (utf8_var->out, &prompt, &streamed);
+      assert_string_equal (prompt, "Say hi to " UTF8_NAME);
+    }
+
+  /* The result on stdout. */
+  assert_status (to_stdout, 0);
+  from_stdout = find_result (to_stdout->out);
+  assert_non_null (from_stdout);
+  if (!g_str_equal (json_string_value (json_object_get (from_stdout, "output")), UTF8_RESPONSE))
+    g_string_append_printf (known_bugs, "KNOWN BUG: the result JSON on stdout has '?' for non-ASCII "
+                                        "characters (g_print converts to the C locale's charset): %s\n",
+                            json_string_value (json_object_get (from_stdout, "output")));
+  if (known_bugs->len > 0)
+    {
+      print_message ("%s", known_bugs->str);
+      skip ();
+    }
+}
+
 /* ------------------------------------------------------------------
  * Failures
  * ---------------------------------------------------------------- */
@@ -1290,8 +1382,12 @@ test_version (void **state)
 {
   g_autoptr (RunResult) result = run_chime_in (NULL, "--version", NULL);
 
+  /* "chime 0.1.0 (plugin ABI 1.0)", from the headers it was built with. */
+  g_autofree char *expected = g_strdup_printf ("chime %s (plugin ABI %d.%d)\n", CHIME_VERSION_STRING,
+                                               CHIME_PLUGIN_ABI_MAJOR, CHIME_PLUGIN_ABI_MINOR);
+
   assert_status (result, 0);
-  assert_string_equal (result->out, "chime 0.1.0 (plugin ABI 1.0)\n");
+  assert_string_equal (result->out, expected);
 }
 
 static void
@@ -1917,6 +2013,7 @@ main (void)
     cmocka_unit_test (test_events_stdout_with_seed),
     cmocka_unit_test (test_events_relative_path),
     cmocka_unit_test (test_events_on_failure),
+    cmocka_unit_test (test_utf8),
     cmocka_unit_test (test_failing_model),
     cmocka_unit_test (test_bad_json),
     cmocka_unit_test (test_missing_plugin),
