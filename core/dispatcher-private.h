@@ -117,7 +117,7 @@ struct _ChimeDispatcher {
   ChimeConsumer **consumers;
   guint           n_consumers;
   guint           n_async;         /* async consumers need the main loop */
-  gint            stopping;        /* set once flushed for good: no spinning */
+  gint            n_queued;        /* drain tasks pushed and not yet started */
   GThreadPool    *pool;
   GMainContext   *main_context;
 

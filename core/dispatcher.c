@@ -124,7 +124,12 @@ chime_consumer_schedule (ChimeConsumer *consumer)
   if (consumer->is_async)
     g_source_set_ready_time (consumer->source, 0);
   else
-    g_thread_pool_push (consumer->dispatcher->pool, consumer, NULL);
+    {
+      /* Counted here rather than asked of the pool, which refuses
+       * questions while it shuts down. */
+      __atomic_add_fetch (&consumer->dispatcher->n_queued, 1, __ATOMIC_RELAXED);
+      g_thread_pool_push (consumer->dispatcher->pool, consumer, NULL);
+    }
 }
 
 void
@@ -791,9 +796,6 @@ chime_dispatcher_free (ChimeDispatcher *d)
   if (d == NULL)
     return;
   chime_dispatcher_flush (d);
-  /* Idle drains stop spinning, and nothing asks the pool anything while it
-   * shuts down. */
-  __atomic_store_n (&d->stopping, TRUE, __ATOMIC_RELEASE);
   /* Waits for running drain tasks; none is queued after a flush. */
   g_thread_pool_free (d->pool, FALSE, TRUE);
   for (guint i = 0; i < d->n_consumers; i++)

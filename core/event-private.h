@@ -46,7 +46,10 @@ typedef struct {
 
 struct _ChimeEvent {
   gint               ref_count;
-  ChimeEventType     type;
+  ChimeEventType     type : 16;
+  /* The run_inline handlers have had it (an emission that found the ring
+   * full is retried without calling them twice). */
+  guint              inline_done : 1;
   ChimeRunInfo      *run;        /* owned */
   gint64             monotonic_time;
   const char        *token;      /* inline_text or heap_text */

@@ -136,6 +136,7 @@ chime_event_new (ChimeEventType type,
 
   event->ref_count = 1;
   event->type = type;
+  event->inline_done = FALSE;
   event->run = chime_run_info_ref (run);
   event->monotonic_time = g_get_monotonic_time ();
   event->token = NULL;

@@ -32,6 +32,8 @@ compute_masks (ChimeRuntime *runtime)
         runtime->queued_mask |= handler->bit;
       if (handler->settings.inheritable)
         runtime->inheritable_mask |= handler->bit;
+      if (handler->settings.raise_error && !handler->settings.run_inline)
+        runtime->raise_mask |= handler->bit;
       for (guint type = 0; type < CHIME_EVENT_N_TYPES; type++)
         if (chime_handler_wants (handler, type))
           runtime->type_masks[type] |= handler->bit;
@@ -245,10 +247,17 @@ call_inline (ChimeRuntime *runtime,
   return TRUE;
 }
 
+/* Whether the emitter waits for an event of @type going to @mask. As in
+ * LangChain.js, where raiseError forces awaiting, an event for a raise_error
+ * handler is always waited for: its failure must reach the run, even in
+ * background delivery. */
 static gboolean
 needs_wait (ChimeRuntime  *runtime,
-            ChimeEventType type)
+            ChimeEventType type,
+            guint64        mask)
 {
+  if (mask & runtime->raise_mask)
+    return TRUE;
   switch (runtime->settings.delivery)
     {
     case CHIME_DELIVERY_AWAITED: return TRUE;
@@ -268,27 +277,39 @@ check_trace (ChimeEvent *event,
   return chime_trace_check (event->run->trace, error);
 }
 
-/* Runs the inline handlers and fills the claimed @pos (or skips the ring
- * when no queued handler wants the event). */
+/* The run_inline handlers, once per event. FALSE with @error when a
+ * raise_error one failed: then no queued handler gets the event. */
 static gboolean
-deliver (ChimeRuntime *runtime,
-         ChimeEvent   *event,
-         guint64       mask,
-         gboolean      claimed,
-         guint64       pos,
-         GError      **error)
+deliver_inline (ChimeRuntime *runtime,
+                ChimeEvent   *event,
+                guint64       mask,
+                GError      **error)
 {
-  gboolean ok = TRUE;
+  if (event->inline_done || !(mask & runtime->inline_mask))
+    return TRUE;
+  event->inline_done = TRUE;
+  return call_inline (runtime, event, mask, error);
+}
 
-  if (mask & runtime->inline_mask)
-    ok = call_inline (runtime, event, mask, error);
+/* Where a waiting emitter waits until: after its own position, or, when no
+ * queued handler takes the event, after everything emitted before it (a
+ * fence still waits for what came before, so that a raise_error handler's
+ * failure on an earlier event surfaces here). */
+static guint64
+queue_or_drop (ChimeRuntime *runtime,
+               ChimeEvent   *event,
+               guint64       mask,
+               gboolean      claimed,
+               guint64       pos)
+{
   if (claimed)
-    chime_dispatcher_fill (runtime->dispatcher, pos, event,
-                           ok ? mask & runtime->queued_mask : 0,
-                           needs_wait (runtime, event->type));
-  else
-    chime_event_unref (event);
-  return ok;
+    {
+      chime_dispatcher_fill (runtime->dispatcher, pos, event, mask & runtime->queued_mask,
+                             needs_wait (runtime, event->type, mask));
+      return pos + 1;
+    }
+  chime_event_unref (event);
+  return chime_dispatcher_get_head (runtime->dispatcher);
 }
 
 gboolean
@@ -299,22 +320,23 @@ chime_runtime_emit (ChimeRuntime *runtime,
 {
   guint64 mask = handler_mask & runtime->type_masks[event->type];
   gboolean queued = (mask & runtime->queued_mask) != 0;
-  gboolean wait = queued && needs_wait (runtime, event->type);
+  gboolean wait = needs_wait (runtime, event->type, mask);
   ChimeTrace *trace = event->run->trace;
   gboolean is_error = chime_event_type_is_error (event->type);
-  guint64 pos = 0;
+  guint64 pos = 0, end;
 
-  if (!check_trace (event, error))
+  if (!check_trace (event, error) || !deliver_inline (runtime, event, mask, error))
     {
       chime_event_unref (event);
       return FALSE;
     }
+  /* Inline handlers ran before the claim: a slow one must not hold up
+   * other emitters, which publish in claim order. */
   if (queued)
     chime_dispatcher_claim (runtime->dispatcher, TRUE, &pos);
-  if (!deliver (runtime, event, mask, queued, pos, error))
-    return FALSE;
-  if (wait)
-    chime_dispatcher_wait (runtime->dispatcher, pos + 1);
+  end = queue_or_drop (runtime, event, mask, queued, pos);
+  if (wait && end > 0)
+    chime_dispatcher_wait (runtime->dispatcher, end);
   return is_error || chime_trace_check (trace, error);
 }
 
@@ -326,12 +348,13 @@ chime_runtime_emit_nowait (ChimeRuntime *runtime,
                            GError      **error)
 {
   ChimeEventType type = event->type;
+  ChimeTrace *trace = event->run->trace;   /* the caller's run keeps it alive */
   guint64 mask = handler_mask & runtime->type_masks[type];
   gboolean queued = (mask & runtime->queued_mask) != 0;
-  guint64 pos = 0;
+  guint64 pos = 0, end;
 
   *wait_end = 0;
-  if (!check_trace (event, error))
+  if (!check_trace (event, error) || !deliver_inline (runtime, event, mask, error))
     {
       chime_event_unref (event);
       return CHIME_EMIT_FAILED;
@@ -339,12 +362,15 @@ chime_runtime_emit_nowait (ChimeRuntime *runtime,
   if (queued && !chime_dispatcher_claim (runtime->dispatcher, FALSE, &pos))
     return CHIME_EMIT_FULL;
   /* From here on the event belongs to the ring: do not touch it. */
-  if (!deliver (runtime, event, mask, queued, pos, error))
-    return CHIME_EMIT_FAILED;
-  if (queued && needs_wait (runtime, type))
+  end = queue_or_drop (runtime, event, mask, queued, pos);
+  if (needs_wait (runtime, type, mask) && end > 0 &&
+      !chime_dispatcher_is_done (runtime->dispatcher, end))
     {
-      *wait_end = pos + 1;
+      *wait_end = end;
       return CHIME_EMIT_PENDING;
     }
+  /* Handled already: a raise_error failure it caused is known now. */
+  if (!chime_event_type_is_error (type) && !chime_trace_check (trace, error))
+    return CHIME_EMIT_FAILED;
   return CHIME_EMIT_DONE;
 }

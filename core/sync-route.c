@@ -38,10 +38,7 @@ cpu_relax (void)
 static gboolean
 others_waiting (ChimeDispatcher *d)
 {
-  /* While the dispatcher stops, the pool must not be asked. */
-  if (__atomic_load_n (&d->stopping, __ATOMIC_ACQUIRE))
-    return TRUE;
-  return g_thread_pool_unprocessed (d->pool) > 0;
+  return __atomic_load_n (&d->n_queued, __ATOMIC_RELAXED) > 0;
 }
 
 /* Waits briefly for position @pos to be published; TRUE when it was. A
@@ -225,6 +222,7 @@ chime_sync_route_run (gpointer data,
 {
   ChimeConsumer *consumer = data;
 
+  __atomic_sub_fetch (&consumer->dispatcher->n_queued, 1, __ATOMIC_RELAXED);
   CHIME_OWNER_TAKE (consumer);
   if (consumer->dispatcher->on_full == CHIME_ON_FULL_BLOCK)
     run_block (consumer, G_MAXUINT64);
