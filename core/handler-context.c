@@ -42,11 +42,11 @@ chime_config_type_to_string (ChimeConfigType type)
 }
 
 const char **
-chime_plugin_declared_keys (const ChimePluginDescriptor *descriptor)
+chime_plugin_declared_keys (const ChimePlugin *plugin)
 {
   g_autoptr (GPtrArray) keys = g_ptr_array_new ();
 
-  for (const ChimeConfigKey *key = descriptor->config_keys; key != NULL && key->key != NULL; key++)
+  for (const ChimeConfigKey *key = plugin->keys; key->key != NULL; key++)
     g_ptr_array_add (keys, (gpointer) key->key);
   g_ptr_array_add (keys, NULL);
   return (const char **) g_ptr_array_steal (keys, NULL);
@@ -155,7 +155,7 @@ read_key (ChimeHandlerContext  *context,
 
 ChimeHandlerContext *
 chime_handler_context_new (const char                  *name,
-                           const ChimePluginDescriptor *descriptor,
+                           const ChimePlugin           *plugin,
                            ChimeIni                    *ini,
                            const char                  *section,
                            ChimeProblems               *problems)
@@ -163,11 +163,11 @@ chime_handler_context_new (const char                  *name,
   ChimeHandlerContext *context = g_new0 (ChimeHandlerContext, 1);
 
   context->name = g_strdup (name);
-  context->plugin_name = g_strdup (descriptor->name);
+  context->plugin_name = g_strdup (plugin->descriptor->name);
   context->config_file = ini != NULL && chime_ini_get_path (ini) != NULL
                            ? g_strdup (chime_ini_get_path (ini)) : NULL;
   context->values = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, config_value_free);
-  for (const ChimeConfigKey *key = descriptor->config_keys; key != NULL && key->key != NULL; key++)
+  for (const ChimeConfigKey *key = plugin->keys; key->key != NULL; key++)
     read_key (context, key, ini, section, problems);
   return context;
 }

@@ -4,6 +4,7 @@
 
 #include <chime/plugin.h>
 #include "ini.h"
+#include "plugin-loader.h"
 #include "problems.h"
 
 struct _ChimeHandlerContext {
@@ -18,7 +19,7 @@ struct _ChimeHandlerContext {
  * @ini, reporting bad values and missing required keys to @problems.
  * Always returns a context (values that failed keep their defaults). */
 ChimeHandlerContext *chime_handler_context_new  (const char                  *name,
-                                                 const ChimePluginDescriptor *descriptor,
+                                                 const ChimePlugin           *plugin,
                                                  ChimeIni                    *ini,
                                                  const char                  *section,
                                                  ChimeProblems               *problems);
@@ -26,5 +27,5 @@ void                 chime_handler_context_free (ChimeHandlerContext *context);
 
 /* The declared key names of @descriptor, NULL-terminated (the strings
  * belong to the descriptor). */
-const char **chime_plugin_declared_keys (const ChimePluginDescriptor *descriptor);
+const char **chime_plugin_declared_keys (const ChimePlugin *plugin);
 const char  *chime_config_type_to_string (ChimeConfigType type);

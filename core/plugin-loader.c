@@ -215,16 +215,48 @@ validate_descriptor (const char                  *path,
                    descriptor->mode == CHIME_HANDLER_SYNC ? "sync" : "async");
       return FALSE;
     }
-  for (const ChimeConfigKey *key = descriptor->config_keys; key != NULL && key->key != NULL; key++)
-    if (key->type < CHIME_CONFIG_STRING || key->type > CHIME_CONFIG_CHOICE ||
-        (key->type == CHIME_CONFIG_CHOICE && (key->choices == NULL || key->choices[0] == NULL)))
-      {
-        g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
-                     "plugin %s declares key '%s' with unknown type %d (or a choice without choices)",
-                     path, key->key, (int) key->type);
-        return FALSE;
-      }
   return TRUE;
+}
+
+/* Copies the plugin's key array into this header's layout: the plugin
+ * says how big its ChimeConfigKey was, and fields it did not have stay
+ * zero. NULL with @error when a key is unusable. */
+static ChimeConfigKey *
+copy_keys (const char                  *path,
+           const ChimePluginDescriptor *descriptor,
+           GError                     **error)
+{
+  /* ABI 1.0's first layout ended with `flags`. */
+  const gsize smallest = G_STRUCT_OFFSET (ChimeConfigKey, flags) + sizeof (ChimeConfigKeyFlags);
+  gsize stride = descriptor->config_key_size != 0 ? descriptor->config_key_size : sizeof (ChimeConfigKey);
+  g_autoptr (GArray) keys = g_array_new (TRUE, TRUE, sizeof (ChimeConfigKey));
+  const guint8 *item = (const guint8 *) descriptor->config_keys;
+
+  if (stride < smallest)
+    {
+      g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
+                   "plugin %s declares config_key_size %u, smaller than any ChimeConfigKey",
+                   path, descriptor->config_key_size);
+      return NULL;
+    }
+  for (; item != NULL; item += stride)
+    {
+      ChimeConfigKey key = { 0 };
+
+      memcpy (&key, item, MIN (stride, sizeof key));
+      if (key.key == NULL)
+        break;
+      if (key.type < CHIME_CONFIG_STRING || key.type > CHIME_CONFIG_CHOICE ||
+          (key.type == CHIME_CONFIG_CHOICE && (key.choices == NULL || key.choices[0] == NULL)))
+        {
+          g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
+                       "plugin %s declares key '%s' with unknown type %d (or a choice without choices)",
+                       path, key.key, (int) key.type);
+          return NULL;
+        }
+      g_array_append_val (keys, key);
+    }
+  return (ChimeConfigKey *) g_array_free (g_steal_pointer (&keys), FALSE);
 }
 
 static const ChimePlugin *
@@ -235,6 +267,7 @@ open_locked (const char *requested,
   lt_dladvise advise;
   lt_dlhandle handle;
   const ChimePluginDescriptor *descriptor;
+  ChimeConfigKey *keys = NULL;
   ChimePlugin *plugin;
 
   lt_dladvise_init (&advise);
@@ -262,7 +295,8 @@ open_locked (const char *requested,
       lt_dlclose (handle);
       return NULL;
     }
-  if (!validate_descriptor (path, descriptor, error))
+  if (!validate_descriptor (path, descriptor, error) ||
+      (keys = copy_keys (path, descriptor, error)) == NULL)
     {
       lt_dlclose (handle);
       return NULL;
@@ -270,6 +304,7 @@ open_locked (const char *requested,
   plugin = g_new0 (ChimePlugin, 1);
   plugin->path = g_strdup (path);
   plugin->descriptor = descriptor;
+  plugin->keys = keys;
   g_hash_table_insert (loaded, g_strdup (requested), plugin);
   return plugin;
 }

@@ -10,6 +10,10 @@
 typedef struct {
   char                        *path;        /* the file that was opened */
   const ChimePluginDescriptor *descriptor;
+  /* The plugin's config keys copied into this header's layout (read with
+   * the plugin's own config_key_size), terminated by a NULL key. Use these,
+   * never descriptor->config_keys. */
+  ChimeConfigKey              *keys;
 } ChimePlugin;
 
 /* Finds @spec (a plugin name searched in @search_path, or a path containing

@@ -383,7 +383,7 @@ describe_plugin (const char         *name,
            descriptor->description != NULL ? " — " : "",
            descriptor->description != NULL ? descriptor->description : "");
   g_print ("    file: %s\n", plugin->path);
-  for (const ChimeConfigKey *key = descriptor->config_keys; key != NULL && key->key != NULL; key++)
+  for (const ChimeConfigKey *key = plugin->keys; key->key != NULL; key++)
     {
       g_autofree char *choices = key->type == CHIME_CONFIG_CHOICE
                                    ? g_strjoinv ("|", (char **) key->choices) : NULL;

@@ -189,18 +189,18 @@ read_handler_settings (ChimeIni             *ini,
 
 /* Checks the section's keys against the common ones plus the plugin's. */
 static void
-check_handler_keys (ChimeIni                    *ini,
-                    ChimeProblems               *problems,
-                    const char                  *section,
-                    const ChimePluginDescriptor *descriptor)
+check_handler_keys (ChimeIni          *ini,
+                    ChimeProblems     *problems,
+                    const char        *section,
+                    const ChimePlugin *plugin)
 {
   g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
   g_auto (GStrv) valid = NULL;
 
   g_strv_builder_addv (builder, (const char **) chime_common_handler_keys);
-  if (descriptor != NULL)
+  if (plugin != NULL)
     {
-      g_autofree const char **declared = chime_plugin_declared_keys (descriptor);
+      g_autofree const char **declared = chime_plugin_declared_keys (plugin);
       g_strv_builder_addv (builder, declared);
     }
   valid = g_strv_builder_end (builder);
@@ -239,8 +239,8 @@ read_handler_spec (ChimeIni                   *ini,
       return spec;
     }
 
-  check_handler_keys (ini, problems, section, spec->plugin->descriptor);
-  spec->context = chime_handler_context_new (name, spec->plugin->descriptor, ini, section, problems);
+  check_handler_keys (ini, problems, section, spec->plugin);
+  spec->context = chime_handler_context_new (name, spec->plugin, ini, section, problems);
   if (spec->settings.run_inline && spec->plugin->descriptor->mode == CHIME_HANDLER_ASYNC)
     {
       g_autofree char *location = chime_ini_describe_location (ini, section, "run_inline");

@@ -264,6 +264,24 @@ test_two_instances_of_one_plugin (void **state)
   assert_string_equal (second_text, "0 0\n");
 }
 
+/* A plugin built with a smaller ChimeConfigKey still has its keys read
+ * right: the host walks them with the plugin's own stride. */
+static void
+test_older_key_layout (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *message = NULL;
+  ChimeRuntime *runtime = test_runtime_new (&error, "[handler old]\nplugin = old_keys\n"
+                                            "greeting = hello\ntimes = 3\nloud = yes\n");
+
+  assert_null (error);
+  chime_runtime_free (runtime);
+  message = config_error ("[handler old]\nplugin = old_keys\ntimes = many\ntims = 2\n");
+  assert_string_contains (message, "invalid value 'many' for 'times' in [handler old]");
+  assert_string_contains (message, "unknown key 'tims' in [handler old]");
+  assert_string_contains (message, "did you mean 'times'?");
+}
+
 int
 main (void)
 {
@@ -285,6 +303,7 @@ main (void)
     cmocka_unit_test (test_plugin_by_path),
     cmocka_unit_test (test_defaults),
     cmocka_unit_test (test_two_instances_of_one_plugin),
+    cmocka_unit_test (test_older_key_layout),
   };
 
   return test_run_group (tests, G_N_ELEMENTS (tests));

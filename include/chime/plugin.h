@@ -157,11 +157,18 @@ typedef struct {
  *
  * The first two fields are the ABI version and never move. Fields are only
  * ever appended, and the host reads a field only when the plugin's ABI
- * minor says it exists.
+ * minor says it exists. Key arrays are walked with the plugin's own
+ * config_key_size, so keys can grow too.
  */
 typedef struct {
   guint32          abi_major;
   guint32          abi_minor;
+  /* sizeof (ChimeConfigKey) as the plugin was compiled: the host walks the
+   * plugin's key array with this stride and reads only the fields it
+   * covers, so ChimeConfigKey can grow without breaking built plugins.
+   * CHIME_PLUGIN_DEFINE fills it in; 0 means "this header's size". */
+  guint32          config_key_size;
+  guint32          _reserved_flags;
 
   const char      *name;
   const char      *description;
@@ -200,6 +207,7 @@ typedef struct {
   G_MODULE_EXPORT const ChimePluginDescriptor chime_plugin_descriptor = { \
     .abi_major = CHIME_PLUGIN_ABI_MAJOR,                           \
     .abi_minor = CHIME_PLUGIN_ABI_MINOR,                           \
+    .config_key_size = sizeof (ChimeConfigKey),                    \
     __VA_ARGS__                                                    \
   }
 
@@ -232,9 +240,10 @@ const char *chime_handler_context_get_config_file (ChimeHandlerContext *context)
 /* The main context async handlers run on: attach timers and I/O here. */
 GMainContext *chime_handler_context_get_main_context (ChimeHandlerContext *context);
 
-/* Typed configuration getters, valid during and after instance_new(). A key
- * the plugin declared always has a value: the INI's, else its default.
- * Getting an undeclared key is a programming error (returns the zero value). */
+/* Typed configuration getters, valid during and after instance_new(): the
+ * INI's value, else the key's default, else NULL/0/FALSE for a key with no
+ * default. Getting an undeclared key is a programming error (a critical
+ * warning; returns the zero value). */
 const char  *chime_handler_context_get_string      (ChimeHandlerContext *context,
                                                     const char          *key);
 gint64       chime_handler_context_get_int         (ChimeHandlerContext *context,
