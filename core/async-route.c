@@ -17,6 +17,7 @@
 
 enum {
   COMPLETION_PENDING,
+  COMPLETION_COMPLETING,   /* a completer is storing its result */
   COMPLETION_DONE,
   COMPLETION_ABANDONED,
 };
@@ -59,17 +60,19 @@ finish (ChimeCompletion *completion,
   AsyncSource *source = (AsyncSource *) consumer->source;
   gint pending = COMPLETION_PENDING;
 
-  completion->error = error;
-  if (__atomic_compare_exchange_n (&completion->state, &pending, COMPLETION_DONE, FALSE,
+  /* Claim the completion first, then store the result: a second, stray
+   * completion can then never overwrite the first one's error. */
+  if (__atomic_compare_exchange_n (&completion->state, &pending, COMPLETION_COMPLETING, FALSE,
                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
     {
+      completion->error = error;
+      __atomic_store_n (&completion->state, COMPLETION_DONE, __ATOMIC_RELEASE);
       /* Completed inside the call: the dispatch loop is looking. */
       if (source->dispatching && g_main_context_is_owner (g_source_get_context (consumer->source)))
         return;
       g_source_set_ready_time (consumer->source, 0);
       return;
     }
-  completion->error = NULL;
   if (pending == COMPLETION_ABANDONED)
     g_log ("chime", G_LOG_LEVEL_INFO, "handler '%s' (%s) completed %s after its timeout",
            consumer->handler->settings.name, consumer->handler->descriptor->name,
@@ -190,7 +193,11 @@ settle_in_flight (ChimeConsumer *consumer)
 {
   ChimeCompletion *completion = consumer->completion;
   ChimeHandler *handler = consumer->handler;
-  gint state = __atomic_load_n (&completion->state, __ATOMIC_ACQUIRE);
+  gint state;
+
+  /* A completer in the middle of storing its result is done in a moment. */
+  while ((state = __atomic_load_n (&completion->state, __ATOMIC_ACQUIRE)) == COMPLETION_COMPLETING)
+    g_thread_yield ();
 
   if (state == COMPLETION_PENDING)
     {
@@ -208,6 +215,8 @@ settle_in_flight (ChimeConsumer *consumer)
           return TRUE;
         }
       /* It completed just now. */
+      while (__atomic_load_n (&completion->state, __ATOMIC_ACQUIRE) != COMPLETION_DONE)
+        g_thread_yield ();
     }
 
   if (completion->error != NULL && !completion->is_fallback &&

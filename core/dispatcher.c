@@ -1,18 +1,20 @@
 /* The ring, its cursors, and waiting on them.
  *
- * Positions are claimed by emitters with a CAS on `head`; a slot is
- * published by storing its position into `seq` last, so consumers read a
- * slot only once it is complete. A slot is reused only when every
- * consumer's release cursor has passed its previous occupant, which is the
+ * Positions are claimed by emitters with a CAS on `head` and published in
+ * claim order through the `published` cursor, so consumers read a slot
+ * only once it is complete. A slot is reused only when every consumer's
+ * release cursor has passed its previous occupant, which is the
  * back-pressure: an emitter waits while the slowest handler is a whole ring
- * behind. The producer frees the previous occupant's event when it reuses
- * the slot, so in the common case events are allocated and freed by the
- * same thread.
+ * behind (drop policies move that handler's cursor instead). The emitter
+ * frees the previous occupant's event when it reuses the slot, so in the
+ * common case events are allocated and freed by the same thread.
  *
- * Consumers sleep (IDLE) when they catch up, after a short spin. Waking
- * uses the Dekker pattern on both sides: the emitter stores `seq` then
- * reads the consumer's state; the consumer stores IDLE then re-reads `seq`;
- * a full fence between each pair guarantees one of them sees the other. */
+ * Consumers sleep (IDLE) when they catch up. Waking uses the Dekker
+ * pattern: the emitter publishes then reads the consumer's state; the
+ * consumer stores IDLE then reads `published`. The barrier each side needs
+ * between its store and its load is asymmetric (barrier.h): a compiler
+ * barrier for emitters, on every event, and membarrier(2) for a consumer
+ * going to sleep, which is rare. See docs/architecture.md. */
 #include "config.h"
 
 #include "dispatcher-private.h"

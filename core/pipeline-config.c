@@ -4,6 +4,8 @@
 #include "pipeline-config.h"
 #include "prompt.h"
 
+#include <string.h>
+
 static const char *const pipeline_keys[] = {
   "prompt", "prompt_file", "system", "model", "parser", "tags", "metadata", "name", NULL
 };
@@ -111,6 +113,28 @@ add_variables (ChimePipelineConfig *config,
       g_ptr_array_add (config->variables, g_strdup (names->pdata[i]));
 }
 
+/* Every other [model NAME] is checked too: a mistake in a model not used
+ * today is still a mistake in the file. */
+static void
+check_other_models (ChimeIni      *ini,
+                    const char    *used,
+                    ChimeProblems *problems)
+{
+  g_auto (GStrv) sections = g_key_file_get_groups (chime_ini_get_key_file (ini), NULL);
+
+  for (guint i = 0; sections[i] != NULL; i++)
+    {
+      const char *name = sections[i] + strlen ("model");
+
+      if (!g_str_has_prefix (sections[i], "model") || !g_ascii_isspace (*name))
+        continue;
+      while (g_ascii_isspace (*name))
+        name++;
+      if (g_strcmp0 (name, used) != 0)
+        chime_model_free (chime_model_new (ini, name, problems));
+    }
+}
+
 ChimePipelineConfig *
 chime_pipeline_config_read (ChimeIni      *ini,
                             ChimeProblems *problems)
@@ -150,5 +174,6 @@ chime_pipeline_config_read (ChimeIni      *ini,
     }
   else
     config->model = chime_model_new (ini, model_name, problems);
+  check_other_models (ini, model_name, problems);
   return config;
 }

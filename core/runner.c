@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "handler-context.h"
 #include "ini.h"
@@ -99,11 +100,17 @@ on_signal (gpointer data,
   if (state->signal_number == 0)
     {
       state->signal_number = signal_number;
-      g_printerr ("chime: %s; stopping the run and flushing every handler\n",
+      g_printerr ("chime: %s; stopping the run and flushing every handler "
+                  "(again to quit at once)\n",
                   signal_number == SIGINT ? "interrupted" : "terminated");
       g_cancellable_cancel (state->cancellable);
+      return G_SOURCE_CONTINUE;
     }
-  return G_SOURCE_CONTINUE;
+  /* A second signal: a handler may be hung in the flush; do not hang too. */
+  g_printerr ("chime: %s again; quitting without waiting for the handlers\n",
+              signal_number == SIGINT ? "interrupted" : "terminated");
+  _exit (128 + signal_number);
+  return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -192,6 +199,45 @@ write_result (json_t     *result,
   return TRUE;
 }
 
+static gboolean
+quit_loop (gpointer loop)
+{
+  g_main_loop_quit (loop);
+  return G_SOURCE_REMOVE;
+}
+
+/* Flushes with the main loop running, so that async handlers go on and a
+ * second Ctrl-C is still heard while a sync handler takes its time. */
+static void
+flush_on_loop (ChimeRuntime *runtime,
+               GMainLoop    *loop)
+{
+  ChimeDispatcher *dispatcher = runtime->dispatcher;
+
+  chime_dispatcher_when_done (dispatcher, chime_dispatcher_get_head (dispatcher), quit_loop, loop);
+  g_main_loop_run (loop);
+  chime_runtime_flush (runtime);
+}
+
+/* What a drop policy or a timeout cost, said once at the end. */
+static void
+report_losses (ChimeRuntime *runtime)
+{
+  for (guint i = 0; i < chime_runtime_get_n_handlers (runtime); i++)
+    {
+      const char *name = chime_runtime_get_handler_name (runtime, i);
+      ChimeHandlerStats stats;
+
+      chime_runtime_get_handler_stats (runtime, name, &stats);
+      if (stats.dropped > 0)
+        g_printerr ("chime: handler '%s' dropped %" G_GUINT64_FORMAT " events (on_full in [runtime])\n",
+                    name, stats.dropped);
+      if (stats.timed_out > 0)
+        g_printerr ("chime: handler '%s' timed out %" G_GUINT64_FORMAT " times (timeout_ms)\n",
+                    name, stats.timed_out);
+    }
+}
+
 static int
 command_run (int    argc,
              char **argv)
@@ -270,10 +316,12 @@ command_run (int    argc,
   sigterm = g_unix_signal_add (SIGTERM, on_sigterm, &state);
   chime_pipeline_run_async (pipeline, variables, cancellable, on_run_done, &state);
   g_main_loop_run (loop);
-  /* Nothing lost: every handler finishes every event before we go on. */
-  chime_runtime_flush (chime_pipeline_get_runtime (pipeline));
+  /* Nothing lost: every handler finishes every event before we go on. The
+   * loop keeps running meanwhile for async handlers and a second Ctrl-C. */
+  flush_on_loop (chime_pipeline_get_runtime (pipeline), loop);
   g_source_remove (sigint);
   g_source_remove (sigterm);
+  report_losses (chime_pipeline_get_runtime (pipeline));
 
   if (state.error != NULL)
     {
@@ -407,7 +455,8 @@ command_plugins (int    argc,
 
   g_option_context_set_description (context,
     "Searches CHIME_PLUGIN_PATH, then the plugin folder next to this program, then the\n"
-    "installed plugin folder. A configuration's plugin_path is searched before these.");
+    "installed plugin folder. A configuration's plugin_path comes after CHIME_PLUGIN_PATH\n"
+    "and before the other two.");
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return usage_error (context, "%s", error->message);
   search_path = chime_plugin_search_path (NULL);

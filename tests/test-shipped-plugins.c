@@ -679,6 +679,27 @@ test_streaming_stdout_writes_tokens (void **state)
   chime_runtime_free (runtime);
   output = capture_stop ();
 
+  /* The answer, then a newline so what follows starts on its own line. */
+  assert_text_equal (output, "Hello world\n");
+}
+
+static void
+test_streaming_stdout_without_newline (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (json_t) result = llm_result ("Hello world", NULL, NULL);
+  g_autofree char *output = NULL;
+  ChimeRuntime *runtime;
+
+  capture_start (STDOUT_FILENO, "streaming-bare.txt");
+  runtime = test_runtime_new (&error, "[runtime]\ndelivery = fenced\n"
+                              "[handler stream]\nplugin = streaming_stdout\nnewline = false\n");
+  assert_null (error);
+  run_conversation (runtime, hello_tokens, result);
+  chime_runtime_free (runtime);
+  output = capture_stop ();
+
+  /* Exactly LangChain's StreamingStdOutCallbackHandler: the tokens only. */
   assert_text_equal (output, "Hello world");
 }
 
@@ -992,6 +1013,7 @@ main (void)
     cmocka_unit_test_teardown (test_stdout_color_always, teardown_capture),
     cmocka_unit_test (test_color_key_is_checked),
     cmocka_unit_test_teardown (test_streaming_stdout_writes_tokens, teardown_capture),
+    cmocka_unit_test_teardown (test_streaming_stdout_without_newline, teardown_capture),
     cmocka_unit_test_teardown (test_console_prints_runs_with_breadcrumbs, teardown_capture),
     cmocka_unit_test_teardown (test_console_tools_and_errors, teardown_capture),
     cmocka_unit_test_teardown (test_console_elapsed_formats, teardown_capture),

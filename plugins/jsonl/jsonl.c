@@ -5,9 +5,12 @@
  *
  *   [handler trace]
  *   plugin = jsonl
- *   path = trace.jsonl  # relative to the INI file's folder
- *   append = false      # false: start a fresh file each run
- *   fsync = false       # true: fsync() after every line
+ *   # relative to the INI file's folder
+ *   path = trace.jsonl
+ *   # false: start a fresh file each run
+ *   append = false
+ *   # true: fsync() after every line
+ *   fsync = false
  *
  * Lines are buffered and flushed at every start, end and error event (the
  * events the fenced delivery waits on), so a reader following the file

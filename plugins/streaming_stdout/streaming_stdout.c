@@ -1,7 +1,9 @@
 /* streaming_stdout — LangChain's StreamingStdOutCallbackHandler.
  *
- * Writes every token to stdout the moment it arrives and nothing else, so
- * a model's answer appears as it is generated.
+ * Writes every token to stdout the moment it arrives, so a model's answer
+ * appears as it is generated, and a newline when the answer ends (unlike
+ * LangChain's, so that what follows on stdout — the runner's result line —
+ * starts on a line of its own; `newline = false` writes tokens only).
  *
  *   [handler stream]
  *   plugin = streaming_stdout
@@ -15,16 +17,28 @@
 #include <stdio.h>
 #include <string.h>
 
-static gboolean
-streaming_stdout_on_llm_new_token (gpointer     instance,
-                                   ChimeEvent  *event,
-                                   GError     **error)
-{
-  const char *token = chime_event_get_token (event);
-  gsize length = token != NULL ? strlen (token) : 0;
+typedef struct {
+  gboolean newline;
+} StreamingStdout;
 
-  /* Flushed token by token: buffering would defeat streaming. */
-  if ((length > 0 && fwrite (token, 1, length, stdout) != length) || fflush (stdout) != 0)
+static gpointer
+streaming_stdout_new (ChimeHandlerContext *context,
+                      GError             **error)
+{
+  StreamingStdout *self = g_new0 (StreamingStdout, 1);
+
+  self->newline = chime_handler_context_get_bool (context, "newline");
+  return self;
+}
+
+/* Writes @text and flushes: buffering would defeat streaming. */
+static gboolean
+write_out (const char *text,
+           GError    **error)
+{
+  gsize length = text != NULL ? strlen (text) : 0;
+
+  if ((length > 0 && fwrite (text, 1, length, stdout) != length) || fflush (stdout) != 0)
     {
       int saved_errno = errno;
 
@@ -36,10 +50,39 @@ streaming_stdout_on_llm_new_token (gpointer     instance,
   return TRUE;
 }
 
+static gboolean
+streaming_stdout_on_llm_new_token (gpointer     instance,
+                                   ChimeEvent  *event,
+                                   GError     **error)
+{
+  return write_out (chime_event_get_token (event), error);
+}
+
+static gboolean
+streaming_stdout_on_llm_end (gpointer     instance,
+                             ChimeEvent  *event,
+                             GError     **error)
+{
+  StreamingStdout *self = instance;
+
+  return !self->newline || write_out ("\n", error);
+}
+
+static const ChimeConfigKey streaming_stdout_keys[] = {
+  { "newline", CHIME_CONFIG_BOOL, "true", "write a newline when the model's answer ends" },
+  { NULL }
+};
+
 CHIME_PLUGIN_DEFINE (
   .name = "streaming_stdout",
   .description = "writes every token to stdout as it arrives",
   .version = CHIME_VERSION_STRING,
   .mode = CHIME_HANDLER_SYNC,
-  .sync = { .on_llm_new_token = streaming_stdout_on_llm_new_token },
+  .config_keys = streaming_stdout_keys,
+  .instance_new = streaming_stdout_new,
+  .instance_free = g_free,
+  .sync = {
+    .on_llm_new_token = streaming_stdout_on_llm_new_token,
+    .on_llm_end = streaming_stdout_on_llm_end,
+  },
 );
