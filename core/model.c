@@ -2,11 +2,14 @@
 #include "config.h"
 
 #include "model.h"
+#include "model-providers.h"
 #include "pipeline-error.h"
 #include "suggest.h"
 
 const ChimeModelProvider *const chime_model_providers[] = {
   &chime_fake_model_provider,
+  &chime_openai_model_provider,
+  &chime_anthropic_model_provider,
   NULL,
 };
 

@@ -2,6 +2,8 @@
  *
  *   chime run [CONFIG] [--input TEXT] [--var KEY=VALUE]... [--events FILE]
  *             [--output FILE] [--pretty]
+ *   chime run CONFIG --inputs FILE.jsonl [--concurrency N] [--var KEY=VALUE]...
+ *             [--events FILE] [--output FILE]
  *   chime check CONFIG
  *   chime plugins
  *   chime --version
@@ -18,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "handler-context.h"
 #include "ini.h"
 #include "pipeline.h"
@@ -238,6 +241,62 @@ report_losses (ChimeRuntime *runtime)
     }
 }
 
+/* --inputs: one run per line, results as JSON lines in input order. */
+static int
+run_batch (ChimePipeline *pipeline,
+           const char    *inputs,
+           GHashTable    *defaults,
+           gint           concurrency,
+           const char    *output)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  g_autoptr (GOutputStream) out = NULL;
+  RunState state = { 0 };
+  guint sigint, sigterm;
+  int failed;
+
+  if (output != NULL)
+    {
+      g_autoptr (GFile) file = g_file_new_for_commandline_arg (output);
+
+      out = G_OUTPUT_STREAM (g_file_replace (file, NULL, FALSE, G_FILE_CREATE_NONE, NULL, &error));
+      if (out == NULL)
+        {
+          print_error (error);
+          return EXIT_RUN_FAILED;
+        }
+    }
+  state.loop = loop;
+  state.cancellable = cancellable;
+  sigint = g_unix_signal_add (SIGINT, on_sigint, &state);
+  sigterm = g_unix_signal_add (SIGTERM, on_sigterm, &state);
+  failed = chime_batch_run (pipeline, inputs, defaults,
+                            concurrency > 0 ? (guint) concurrency : CHIME_BATCH_DEFAULT_CONCURRENCY,
+                            cancellable, out, &error);
+  /* Nothing lost: every handler finishes every event before we go on. */
+  flush_on_loop (chime_pipeline_get_runtime (pipeline), loop);
+  g_source_remove (sigint);
+  g_source_remove (sigterm);
+  report_losses (chime_pipeline_get_runtime (pipeline));
+  if (out != NULL && !g_output_stream_close (out, NULL, failed < 0 ? NULL : &error))
+    failed = -1;
+  if (failed < 0)
+    {
+      print_error (error);
+      return EXIT_RUN_FAILED;
+    }
+  if (state.signal_number != 0)
+    return 128 + state.signal_number;
+  if (failed > 0)
+    {
+      g_printerr ("chime: %d %s failed (see the \"error\" lines)\n", failed, failed == 1 ? "input" : "inputs");
+      return EXIT_RUN_FAILED;
+    }
+  return EXIT_OK;
+}
+
 static int
 command_run (int    argc,
              char **argv)
@@ -246,6 +305,8 @@ command_run (int    argc,
   g_autofree char *events = NULL;
   g_autofree char *output = NULL;
   g_auto (GStrv) vars = NULL;
+  g_autofree char *inputs = NULL;
+  gint concurrency = 0;
   gboolean pretty = FALSE;
   GOptionEntry entries[] = {
     /* FILENAME: the bytes as given, not converted from the locale's
@@ -257,6 +318,11 @@ command_run (int    argc,
       "Write the astream_events v2 stream as JSON lines to FILE ('-': stdout)", "FILE" },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Write the result JSON to FILE instead of stdout", "FILE" },
     { "pretty", 'p', 0, G_OPTION_ARG_NONE, &pretty, "Indent the result JSON", NULL },
+    { "inputs", 0, 0, G_OPTION_ARG_FILENAME, &inputs,
+      "Run once per line of FILE, each a JSON object of variables ('-': stdin); print one JSON line "
+      "per input", "FILE.jsonl" },
+    { "concurrency", 'j', 0, G_OPTION_ARG_INT, &concurrency,
+      "With --inputs, run at most N inputs at once (default 4)", "N" },
     { NULL }
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("[CONFIG] - run a pipeline");
@@ -274,13 +340,22 @@ command_run (int    argc,
   g_option_context_set_description (context,
     "Without CONFIG, runs the built-in seed example on the fake model (no network).\n"
     "The result is printed last on stdout as one JSON line:\n"
-    "  {\"run_id\": ..., \"output\": ..., \"llm_result\": ...}\n\n"
-    "Exit status: 0 success, 1 the run failed, 2 bad command line, 3 bad configuration,\n"
+    "  {\"run_id\": ..., \"output\": ..., \"llm_result\": ...}\n"
+    "With --inputs, one such line per input, in input order, with its \"index\" (from 0),\n"
+    "or {\"index\": ..., \"error\": {...}} for an input that failed; --var and --input values\n"
+    "apply to every input, under the input's own.\n\n"
+    "Exit status: 0 success, 1 the run (or any input) failed, 2 bad command line, 3 bad configuration,\n"
     "128+N stopped by signal N (130: Ctrl-C).");
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return usage_error (context, "%s", error->message);
   if (argc > 2)
     return usage_error (context, "run takes at most one CONFIG, got %d", argc - 1);
+  if (concurrency < 0 || concurrency > 4096)
+    return usage_error (context, "--concurrency must be from 1 to 4096, got %d", concurrency);
+  if (concurrency > 0 && inputs == NULL)
+    return usage_error (context, "--concurrency needs --inputs");
+  if (inputs != NULL && pretty)
+    return usage_error (context, "--pretty cannot be used with --inputs: results are JSON lines");
   variables = collect_variables (vars, input, &error);
   if (variables == NULL)
     return usage_error (context, "%s", error->message);
@@ -293,8 +368,9 @@ command_run (int    argc,
 
   if (events != NULL)
     extra = events_section (events);
+  /* With --inputs the variables come with each input: each run checks its own. */
   if (argc == 2)
-    pipeline = chime_pipeline_new_from_file (argv[1], extra, variables, &error);
+    pipeline = chime_pipeline_new_from_file (argv[1], extra, inputs == NULL ? variables : NULL, &error);
   else
     {
       g_autofree char *cwd = g_get_current_dir ();
@@ -307,6 +383,9 @@ command_run (int    argc,
       return g_error_matches (error, CHIME_PIPELINE_ERROR, CHIME_PIPELINE_ERROR_VARIABLES)
                ? EXIT_USAGE : exit_code_for (error);
     }
+
+  if (inputs != NULL)
+    return run_batch (pipeline, inputs, variables, concurrency, output);
 
   loop = g_main_loop_new (NULL, FALSE);
   cancellable = g_cancellable_new ();

@@ -1,0 +1,312 @@
+/* Batch runs: a bounded pool of pipeline runs fed from a JSON Lines file.
+ *
+ * Lines are read asynchronously, one at a time, only when a run can
+ * start: at most `concurrency` runs are in flight, and a run starts only
+ * while fewer than REORDER_WINDOW_FACTOR × concurrency results wait for
+ * an earlier, slower input to finish — results are written in input
+ * order, and this bounds what is held back for it. */
+#include "config.h"
+
+#include "batch.h"
+#include "event-json.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define REORDER_WINDOW_FACTOR 8
+
+typedef struct {
+  ChimePipeline    *pipeline;
+  GHashTable       *defaults;
+  GDataInputStream *in;
+  GOutputStream    *out;
+  GCancellable     *cancellable;
+  GMainLoop        *loop;
+  guint             concurrency;
+  guint64           window;
+  guint64           next_index;    /* index of the next input read */
+  guint64           next_write;    /* index of the next result to write */
+  guint             running;
+  gboolean          reading;
+  gboolean          eof;
+  GHashTable       *finished;      /* index -> result line (json_t *) not yet written */
+  int               failed;
+  GError           *error;         /* reading or writing failed: stop */
+} Batch;
+
+typedef struct {
+  Batch  *batch;
+  guint64 index;
+} BatchRun;
+
+static void pump (Batch *batch);
+
+static gboolean
+is_over (Batch *batch)
+{
+  return (batch->eof || batch->error != NULL || g_cancellable_is_cancelled (batch->cancellable)) &&
+         batch->running == 0 && !batch->reading;
+}
+
+static void
+write_line (Batch  *batch,
+            json_t *line)
+{
+  g_autofree char *text = NULL;
+  char *dumped;
+
+  if (batch->error != NULL)
+    return;
+  dumped = json_dumps (line, JSON_COMPACT);
+  text = g_strconcat (dumped, "\n", NULL);
+  free (dumped);
+  if (batch->out != NULL)
+    {
+      g_output_stream_write_all (batch->out, text, strlen (text), NULL, NULL, &batch->error);
+      return;
+    }
+  /* Through stdio, like everything else the runner prints. */
+  if (fputs (text, stdout) < 0 || fflush (stdout) != 0)
+    g_set_error (&batch->error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot write the results: %s",
+                 g_strerror (errno));
+}
+
+/* Records the result of input @index and writes every result that is
+ * now next in line. Takes @line. */
+static void
+add_result (Batch  *batch,
+            guint64 index,
+            json_t *line)
+{
+  json_t *next;
+
+  if (json_object_get (line, "error") != NULL)
+    batch->failed++;
+  g_hash_table_insert (batch->finished, g_memdup2 (&index, sizeof index), line);
+  while ((next = g_hash_table_lookup (batch->finished, &batch->next_write)) != NULL)
+    {
+      write_line (batch, next);
+      g_hash_table_remove (batch->finished, &batch->next_write);
+      batch->next_write++;
+    }
+}
+
+static void
+add_failure (Batch        *batch,
+             guint64       index,
+             const GError *error)
+{
+  add_result (batch, index, json_pack ("{s:I, s:o}", "index", (json_int_t) index,
+                                       "error", chime_error_to_json (error)));
+}
+
+static void
+on_run_done (GObject      *source,
+             GAsyncResult *result,
+             gpointer      data)
+{
+  BatchRun *run = data;
+  Batch *batch = run->batch;
+  g_autoptr (GError) error = NULL;
+  json_t *output = chime_pipeline_run_finish (batch->pipeline, result, &error);
+
+  batch->running--;
+  if (output == NULL)
+    add_failure (batch, run->index, error);
+  else
+    {
+      json_t *line = json_pack ("{s:I}", "index", (json_int_t) run->index);
+
+      json_object_update (line, output);
+      json_decref (output);
+      add_result (batch, run->index, line);
+    }
+  g_free (run);
+  pump (batch);
+}
+
+/* The variables of one input: @defaults, then the line's members. */
+static GHashTable *
+input_variables (Batch      *batch,
+                 const char *line,
+                 GError    **error)
+{
+  g_autoptr (GHashTable) variables = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr (json_t) object = NULL;
+  json_error_t json_error;
+  const char *key;
+  json_t *value;
+
+  if (batch->defaults != NULL)
+    {
+      GHashTableIter iter;
+      gpointer name, text;
+
+      g_hash_table_iter_init (&iter, batch->defaults);
+      while (g_hash_table_iter_next (&iter, &name, &text))
+        g_hash_table_replace (variables, g_strdup (name), g_strdup (text));
+    }
+  object = json_loads (line, 0, &json_error);
+  if (!json_is_object (object))
+    {
+      g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_INVALID,
+                   "the input is not a JSON object of variables: %s",
+                   object == NULL ? json_error.text : "another JSON value");
+      return NULL;
+    }
+  json_object_foreach (object, key, value)
+    {
+      char *text;
+
+      if (json_is_string (value))
+        text = g_strdup (json_string_value (value));
+      else if (json_is_number (value) || json_is_boolean (value))
+        {
+          char *dumped = json_dumps (value, JSON_ENCODE_ANY);
+
+          text = g_strdup (dumped);
+          free (dumped);
+        }
+      else
+        {
+          g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_INVALID,
+                       "variable '%s' of the input must be a string, a number or a boolean", key);
+          return NULL;
+        }
+      g_hash_table_replace (variables, g_strdup (key), text);
+    }
+  return g_steal_pointer (&variables);
+}
+
+static void
+start_input (Batch      *batch,
+             const char *line)
+{
+  guint64 index = batch->next_index++;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) variables = input_variables (batch, line, &error);
+  BatchRun *run;
+
+  if (variables == NULL || !chime_pipeline_check_variables (batch->pipeline, variables, &error))
+    {
+      add_failure (batch, index, error);
+      return;
+    }
+  run = g_new0 (BatchRun, 1);
+  run->batch = batch;
+  run->index = index;
+  batch->running++;
+  chime_pipeline_run_async (batch->pipeline, variables, batch->cancellable, on_run_done, run);
+}
+
+static void
+on_line (GObject      *source,
+         GAsyncResult *result,
+         gpointer      data)
+{
+  Batch *batch = data;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *line = g_data_input_stream_read_line_finish_utf8 (batch->in, result, NULL, &error);
+
+  batch->reading = FALSE;
+  if (error != NULL)
+    {
+      if (batch->error == NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        batch->error = g_steal_pointer (&error);
+    }
+  else if (line == NULL)
+    batch->eof = TRUE;
+  else if (g_strstrip (line)[0] != '\0')
+    start_input (batch, line);
+  pump (batch);
+}
+
+/* Reads the next input if a run may start; ends the loop when all is
+ * done. */
+static void
+pump (Batch *batch)
+{
+  if (is_over (batch))
+    {
+      g_main_loop_quit (batch->loop);
+      return;
+    }
+  if (batch->reading || batch->eof || batch->error != NULL ||
+      g_cancellable_is_cancelled (batch->cancellable) ||
+      batch->running >= batch->concurrency ||
+      batch->next_index - batch->next_write >= batch->window)
+    return;
+  batch->reading = TRUE;
+  g_data_input_stream_read_line_async (batch->in, G_PRIORITY_DEFAULT, batch->cancellable, on_line, batch);
+}
+
+static GInputStream *
+open_inputs (const char *path,
+             GError    **error)
+{
+  /* Standard input through its /dev name: a GFile stream reads
+   * asynchronously in a worker thread, so a slow producer never blocks
+   * the loop. */
+  g_autoptr (GFile) file = g_str_equal (path, "-") ? g_file_new_for_path ("/dev/stdin")
+                                                   : g_file_new_for_commandline_arg (path);
+
+  return G_INPUT_STREAM (g_file_read (file, NULL, error));
+}
+
+static gboolean
+on_start (gpointer data)
+{
+  pump (data);
+  return G_SOURCE_REMOVE;
+}
+
+int
+chime_batch_run (ChimePipeline *pipeline,
+                 const char    *inputs_path,
+                 GHashTable    *defaults,
+                 guint          concurrency,
+                 GCancellable  *cancellable,
+                 GOutputStream *out,
+                 GError       **error)
+{
+  g_autoptr (GInputStream) stream = NULL;
+  g_autoptr (GCancellable) own_cancellable = NULL;
+  g_autoptr (GMainContext) context = g_main_context_ref_thread_default ();
+  g_autoptr (GSource) start = g_idle_source_new ();
+  Batch batch = { 0 };
+
+  g_return_val_if_fail (pipeline != NULL && inputs_path != NULL, -1);
+
+  stream = open_inputs (inputs_path, error);
+  if (stream == NULL)
+    return -1;
+  if (cancellable == NULL)
+    cancellable = own_cancellable = g_cancellable_new ();
+  batch.pipeline = pipeline;
+  batch.defaults = defaults;
+  batch.in = g_data_input_stream_new (stream);
+  g_data_input_stream_set_newline_type (batch.in, G_DATA_STREAM_NEWLINE_TYPE_ANY);
+  batch.out = out;
+  batch.cancellable = cancellable;
+  batch.concurrency = MAX (concurrency, 1);
+  batch.window = (guint64) batch.concurrency * REORDER_WINDOW_FACTOR;
+  batch.finished = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free,
+                                          (GDestroyNotify) json_decref);
+  batch.loop = g_main_loop_new (context, FALSE);
+
+  g_source_set_callback (start, on_start, &batch, NULL);
+  g_source_attach (start, context);
+  g_main_loop_run (batch.loop);
+  g_source_destroy (start);
+
+  g_main_loop_unref (batch.loop);
+  g_hash_table_unref (batch.finished);
+  g_object_unref (batch.in);
+  if (batch.error != NULL)
+    {
+      g_propagate_prefixed_error (error, batch.error, "batch %s: ", inputs_path);
+      return -1;
+    }
+  return batch.failed;
+}

@@ -1,0 +1,380 @@
+/* `provider = anthropic`: the Messages API, streamed.
+ *
+ * Events are typed: message_start carries the id, the model and the input
+ * usage; content_block_delta events with a text_delta carry the tokens;
+ * message_delta carries the stop reason and the (cumulative) output
+ * usage; message_stop ends the stream; ping keeps it alive; error fails
+ * it. Event types the API adds later are skipped, as the SDK does. */
+#include "config.h"
+
+#include "model-providers.h"
+#include "pipeline-error.h"
+#include "provider-common.h"
+#include "event-json.h"
+
+#include <string.h>
+
+static const char *const anthropic_keys[] = {
+  CHIME_PROVIDER_COMMON_KEYS, "anthropic_version", "system", NULL
+};
+
+static const char *const anthropic_reserved_keys[] = { "model", "messages", "stream", NULL };
+
+typedef struct {
+  ChimeProviderModel parent;
+  char              *anthropic_version;
+  char              *system;
+} AnthropicModel;
+
+/* What the events said; -1: not said. */
+typedef struct {
+  char   *id;
+  char   *model;
+  char   *stop_reason;
+  json_t *stop_sequence;
+  gint64  input_tokens;
+  gint64  output_tokens;
+  gint64  cache_read;
+  gint64  cache_creation;
+  /* Deltas that are not text (tool input, thinking), per type. */
+  json_t *skipped_deltas;
+} AnthropicState;
+
+/* chime's system messages and the `system` key both become the
+ * top-level "system" the API takes instead of a system role. */
+static json_t *
+anthropic_build_body (ChimeProviderModel *model,
+                      json_t             *messages,
+                      GError            **error)
+{
+  AnthropicModel *self = (AnthropicModel *) model;
+  g_autoptr (GPtrArray) system = g_ptr_array_new ();
+  json_t *wire = json_array ();
+  json_t *body;
+  gsize i;
+  json_t *message;
+
+  if (self->system != NULL)
+    g_ptr_array_add (system, self->system);
+  json_array_foreach (messages, i, message)
+    {
+      const char *type = json_string_value (json_object_get (message, "type"));
+      json_t *content = json_object_get (message, "content");
+      const char *role = NULL;
+
+      if (g_strcmp0 (type, "system") == 0 && json_is_string (content))
+        {
+          g_ptr_array_add (system, (gpointer) json_string_value (content));
+          continue;
+        }
+      if (g_strcmp0 (type, "human") == 0 || g_strcmp0 (type, "user") == 0)
+        role = "user";
+      else if (g_strcmp0 (type, "ai") == 0 || g_strcmp0 (type, "assistant") == 0)
+        role = "assistant";
+      if (role == NULL)
+        {
+          g_set_error (error, CHIME_PIPELINE_ERROR, CHIME_PIPELINE_ERROR_MODEL,
+                       "anthropic: cannot send a message of type '%s'", type != NULL ? type : "(none)");
+          json_decref (wire);
+          return NULL;
+        }
+      json_array_append_new (wire, json_pack ("{s:s, s:o}", "role", role, "content",
+                                              content != NULL ? json_incref (content) : json_string ("")));
+    }
+  body = json_pack ("{s:s, s:I, s:o, s:b}", "model", model->parent.model_name,
+                    "max_tokens", (json_int_t) model->max_tokens, "messages", wire, "stream", TRUE);
+  if (system->len > 0)
+    {
+      g_autofree char *text = NULL;
+
+      g_ptr_array_add (system, NULL);
+      text = g_strjoinv ("\n\n", (char **) system->pdata);
+      json_object_set_new (body, "system", json_string (text));
+    }
+  if (model->has_temperature)
+    json_object_set_new (body, "temperature", json_real (model->temperature));
+  if (model->stop[0] != NULL)
+    json_object_set_new (body, "stop_sequences", chime_strv_to_json ((const char * const *) model->stop));
+  return body;
+}
+
+static void
+anthropic_add_headers (ChimeProviderModel *model,
+                       const char         *api_key,
+                       GPtrArray          *headers)
+{
+  AnthropicModel *self = (AnthropicModel *) model;
+
+  g_ptr_array_add (headers, g_strdup_printf ("x-api-key: %s", api_key));
+  g_ptr_array_add (headers, g_strdup_printf ("anthropic-version: %s", self->anthropic_version));
+}
+
+static gpointer
+anthropic_state_new (ChimeProviderModel *model)
+{
+  AnthropicState *state = g_new0 (AnthropicState, 1);
+
+  state->input_tokens = state->output_tokens = -1;
+  state->cache_read = state->cache_creation = -1;
+  state->skipped_deltas = json_object ();
+  return state;
+}
+
+static void
+anthropic_state_free (gpointer data)
+{
+  AnthropicState *state = data;
+
+  g_free (state->id);
+  g_free (state->model);
+  g_free (state->stop_reason);
+  g_clear_pointer (&state->stop_sequence, json_decref);
+  json_decref (state->skipped_deltas);
+  g_free (state);
+}
+
+static void
+set_string (char      **slot,
+            json_t     *object,
+            const char *key)
+{
+  const char *value = json_string_value (json_object_get (object, key));
+
+  if (value != NULL)
+    {
+      g_free (*slot);
+      *slot = g_strdup (value);
+    }
+}
+
+/* Usage counts are cumulative: the last value seen is the one. */
+static void
+take_count (gint64     *slot,
+            json_t     *usage,
+            const char *key)
+{
+  gint64 value = chime_provider_json_int (usage, key);
+
+  if (value >= 0)
+    *slot = value;
+}
+
+static void
+take_usage (AnthropicState *state,
+            json_t         *usage)
+{
+  take_count (&state->input_tokens, usage, "input_tokens");
+  take_count (&state->output_tokens, usage, "output_tokens");
+  take_count (&state->cache_read, usage, "cache_read_input_tokens");
+  take_count (&state->cache_creation, usage, "cache_creation_input_tokens");
+}
+
+static void
+on_message_start (AnthropicState *state,
+                  json_t         *event)
+{
+  json_t *message = json_object_get (event, "message");
+
+  set_string (&state->id, message, "id");
+  set_string (&state->model, message, "model");
+  take_usage (state, json_object_get (message, "usage"));
+}
+
+static void
+on_content_block_delta (ChimeModelStream *stream,
+                        AnthropicState   *state,
+                        json_t           *event)
+{
+  json_t *delta = json_object_get (event, "delta");
+  const char *type = json_string_value (json_object_get (delta, "type"));
+  const char *text;
+
+  if (g_strcmp0 (type, "text_delta") != 0)
+    {
+      const char *key = type != NULL ? type : "unknown";
+      json_int_t count = json_integer_value (json_object_get (state->skipped_deltas, key));
+
+      json_object_set_new (state->skipped_deltas, key, json_integer (count + 1));
+      return;
+    }
+  text = json_string_value (json_object_get (delta, "text"));
+  if (text != NULL && text[0] != '\0')
+    chime_provider_stream_token (stream, text);
+}
+
+static void
+on_message_delta (AnthropicState *state,
+                  json_t         *event)
+{
+  json_t *delta = json_object_get (event, "delta");
+  json_t *stop_sequence = json_object_get (delta, "stop_sequence");
+
+  set_string (&state->stop_reason, delta, "stop_reason");
+  if (stop_sequence != NULL)
+    {
+      g_clear_pointer (&state->stop_sequence, json_decref);
+      state->stop_sequence = json_incref (stop_sequence);
+    }
+  take_usage (state, json_object_get (event, "usage"));
+}
+
+static void
+anthropic_handle_event (ChimeModelStream    *stream,
+                        gpointer             data,
+                        const ChimeSseEvent *sse)
+{
+  AnthropicState *state = data;
+  g_autoptr (json_t) event = NULL;
+  const char *type = sse->event;
+  json_t *block;
+
+  if (g_str_equal (type, "ping"))
+    return;
+  event = chime_provider_stream_parse (stream, sse);
+  if (event == NULL)
+    return;
+  /* Every event names its type twice; a proxy may drop the `event:`. */
+  if (g_str_equal (type, "message") && json_is_string (json_object_get (event, "type")))
+    type = json_string_value (json_object_get (event, "type"));
+
+  if (g_str_equal (type, "message_start"))
+    on_message_start (state, event);
+  else if (g_str_equal (type, "content_block_delta"))
+    on_content_block_delta (stream, state, event);
+  else if (g_str_equal (type, "content_block_start"))
+    {
+      /* A text block may start with text of its own. */
+      block = json_object_get (event, "content_block");
+      if (g_strcmp0 (json_string_value (json_object_get (block, "type")), "text") == 0 &&
+          json_string_length (json_object_get (block, "text")) > 0)
+        chime_provider_stream_token (stream, json_string_value (json_object_get (block, "text")));
+    }
+  else if (g_str_equal (type, "message_delta"))
+    on_message_delta (state, event);
+  else if (g_str_equal (type, "message_stop"))
+    chime_provider_stream_terminate (stream);
+  else if (g_str_equal (type, "error"))
+    {
+      g_autofree char *description = chime_provider_describe_error (event);
+
+      chime_provider_stream_fail (stream, "the stream reported an error: %s",
+                                  description != NULL ? description : "(no details)");
+    }
+  /* content_block_stop, and event types added after this was written,
+   * need nothing. */
+}
+
+static void
+anthropic_fill_result (ChimeProviderModel *model,
+                       gpointer            data,
+                       ChimeModelResult   *result)
+{
+  AnthropicState *state = data;
+
+  result->response_metadata = json_pack ("{s:s}", "model_name",
+                                         state->model != NULL ? state->model : model->parent.model_name);
+  if (state->id != NULL)
+    json_object_set_new (result->response_metadata, "id", json_string (state->id));
+  if (state->stop_reason != NULL)
+    json_object_set_new (result->response_metadata, "stop_reason", json_string (state->stop_reason));
+  if (state->stop_sequence != NULL)
+    json_object_set (result->response_metadata, "stop_sequence", state->stop_sequence);
+
+  if (state->input_tokens >= 0 || state->output_tokens >= 0)
+    {
+      /* As langchain-anthropic: input_tokens excludes cached tokens, the
+       * total input includes them. */
+      gint64 input = MAX (state->input_tokens, 0) + MAX (state->cache_read, 0) +
+                     MAX (state->cache_creation, 0);
+      gint64 output = MAX (state->output_tokens, 0);
+      json_t *details = json_object ();
+
+      chime_provider_json_set_count (details, "cache_read", state->cache_read);
+      chime_provider_json_set_count (details, "cache_creation", state->cache_creation);
+      result->usage_metadata = chime_provider_usage_metadata (input, output, input + output, details, NULL);
+    }
+
+  if (state->stop_reason != NULL || json_object_size (state->skipped_deltas) > 0)
+    {
+      result->generation_info = json_object ();
+      if (state->stop_reason != NULL)
+        json_object_set_new (result->generation_info, "stop_reason", json_string (state->stop_reason));
+      if (json_object_size (state->skipped_deltas) > 0)
+        json_object_set (result->generation_info, "skipped_deltas", state->skipped_deltas);
+    }
+}
+
+static const ChimeProviderOps anthropic_ops = {
+  .name = "anthropic",
+  .default_base_url = "https://api.anthropic.com",
+  .default_api_key_env = "ANTHROPIC_API_KEY",
+  .endpoint = "/v1/messages",
+  .terminator = "message_stop",
+  .default_max_tokens = 1024,
+  .max_temperature = 1.0,
+  .max_retry_after_s = 60.0,
+  .refuse_long_retry_after = FALSE,
+  .reserved_body_keys = anthropic_reserved_keys,
+  .build_body = anthropic_build_body,
+  .add_headers = anthropic_add_headers,
+  .state_new = anthropic_state_new,
+  .state_free = anthropic_state_free,
+  .handle_event = anthropic_handle_event,
+  .fill_result = anthropic_fill_result,
+};
+
+static void
+anthropic_free (ChimeModel *model)
+{
+  AnthropicModel *self = (AnthropicModel *) model;
+
+  chime_provider_model_clear (&self->parent);
+  g_free (self->anthropic_version);
+  g_free (self->system);
+  g_free (self);
+}
+
+static ChimeModel *
+anthropic_configure (ChimeIni      *ini,
+                     const char    *section,
+                     ChimeProblems *problems)
+{
+  AnthropicModel *model = g_new0 (AnthropicModel, 1);
+  gboolean ok = chime_provider_model_read (&model->parent, &anthropic_ops, ini, section, problems);
+
+  model->anthropic_version = chime_ini_read_string (ini, section, "anthropic_version", "2023-06-01");
+  model->system = chime_ini_read_string (ini, section, "system", NULL);
+  if (model->anthropic_version[0] == '\0' || strpbrk (model->anthropic_version, "\r\n") != NULL)
+    {
+      g_autofree char *location = chime_ini_describe_location (ini, section, "anthropic_version");
+
+      chime_problems_add (problems, "invalid value for 'anthropic_version'%s: expected a version "
+                          "like 2023-06-01", location);
+      ok = FALSE;
+    }
+  if (!ok)
+    {
+      g_free (model->parent.parent.model_name);
+      anthropic_free (&model->parent.parent);
+      return NULL;
+    }
+  return &model->parent.parent;
+}
+
+static json_t *
+anthropic_invocation_params (ChimeModel *model)
+{
+  return chime_provider_invocation_params ((ChimeProviderModel *) model, "anthropic-chat");
+}
+
+const ChimeModelProvider chime_anthropic_model_provider = {
+  .provider = "anthropic",
+  .class_name = "ChatAnthropic",
+  .keys = anthropic_keys,
+  .configure = anthropic_configure,
+  .stream = chime_provider_stream,
+  .resume = chime_provider_stream_resume,
+  .cancel = chime_provider_stream_cancel,
+  .invocation_params = anthropic_invocation_params,
+  .free = anthropic_free,
+};

@@ -1,0 +1,303 @@
+/* `provider = openai`: the Chat Completions API, streamed.
+ *
+ * Also what OpenAI-compatible servers speak (Ollama's /v1, llama.cpp's
+ * llama-server, vLLM): set base_url. Each data event is a
+ * chat.completion.chunk; tokens are choices[0].delta.content, the usage
+ * comes in a last chunk with no choices (stream_options.include_usage),
+ * and `data: [DONE]` ends the stream. */
+#include "config.h"
+
+#include "model-providers.h"
+#include "pipeline-error.h"
+#include "provider-common.h"
+#include "event-json.h"
+
+#include <string.h>
+
+static const char *const openai_keys[] = { CHIME_PROVIDER_COMMON_KEYS, NULL };
+
+static const char *const openai_reserved_keys[] = { "model", "messages", "stream", NULL };
+
+/* What the chunks said. */
+typedef struct {
+  char   *id;
+  char   *model;
+  char   *system_fingerprint;
+  char   *service_tier;
+  char   *finish_reason;
+  json_t *usage;
+} OpenAIState;
+
+static const char *
+role_for_type (const char *type)
+{
+  static const char *const roles[][2] = {
+    { "human", "user" }, { "user", "user" },
+    { "ai", "assistant" }, { "assistant", "assistant" },
+    { "system", "system" }, { "developer", "developer" },
+  };
+
+  for (gsize i = 0; type != NULL && i < G_N_ELEMENTS (roles); i++)
+    if (g_str_equal (type, roles[i][0]))
+      return roles[i][1];
+  return NULL;
+}
+
+static json_t *
+openai_build_body (ChimeProviderModel *model,
+                   json_t             *messages,
+                   GError            **error)
+{
+  json_t *wire = json_array ();
+  json_t *body;
+  gsize i;
+  json_t *message;
+
+  json_array_foreach (messages, i, message)
+    {
+      const char *type = json_string_value (json_object_get (message, "type"));
+      const char *role = role_for_type (type);
+      json_t *content = json_object_get (message, "content");
+
+      if (role == NULL)
+        {
+          g_set_error (error, CHIME_PIPELINE_ERROR, CHIME_PIPELINE_ERROR_MODEL,
+                       "openai: cannot send a message of type '%s'", type != NULL ? type : "(none)");
+          json_decref (wire);
+          return NULL;
+        }
+      json_array_append_new (wire, json_pack ("{s:s, s:o}", "role", role, "content",
+                                              content != NULL ? json_incref (content) : json_string ("")));
+    }
+  body = json_pack ("{s:s, s:o, s:b, s:{s:b}}", "model", model->parent.model_name, "messages", wire,
+                    "stream", TRUE, "stream_options", "include_usage", TRUE);
+  if (model->has_temperature)
+    json_object_set_new (body, "temperature", json_real (model->temperature));
+  if (model->max_tokens > 0)
+    json_object_set_new (body, "max_tokens", json_integer (model->max_tokens));
+  if (model->stop[0] != NULL)
+    json_object_set_new (body, "stop", chime_strv_to_json ((const char * const *) model->stop));
+  return body;
+}
+
+static void
+openai_add_headers (ChimeProviderModel *model,
+                    const char         *api_key,
+                    GPtrArray          *headers)
+{
+  g_ptr_array_add (headers, g_strdup_printf ("Authorization: Bearer %s", api_key));
+}
+
+static gpointer
+openai_state_new (ChimeProviderModel *model)
+{
+  return g_new0 (OpenAIState, 1);
+}
+
+static void
+openai_state_free (gpointer data)
+{
+  OpenAIState *state = data;
+
+  g_free (state->id);
+  g_free (state->model);
+  g_free (state->system_fingerprint);
+  g_free (state->service_tier);
+  g_free (state->finish_reason);
+  g_clear_pointer (&state->usage, json_decref);
+  g_free (state);
+}
+
+/* Keeps the latest string value of @key, if the chunk has one. */
+static void
+remember (char      **slot,
+          json_t     *object,
+          const char *key)
+{
+  const char *value = json_string_value (json_object_get (object, key));
+
+  if (value != NULL && g_strcmp0 (*slot, value) != 0)
+    {
+      g_free (*slot);
+      *slot = g_strdup (value);
+    }
+}
+
+/* The SDK's rule: an object whose "error" is truthy is a failure. */
+static gboolean
+is_error_chunk (json_t *chunk)
+{
+  json_t *error = json_object_get (chunk, "error");
+
+  return error != NULL && !json_is_null (error) && !json_is_false (error) &&
+         !(json_is_string (error) && json_string_length (error) == 0) &&
+         !(json_is_object (error) && json_object_size (error) == 0);
+}
+
+static void
+openai_handle_event (ChimeModelStream    *stream,
+                     gpointer             data,
+                     const ChimeSseEvent *event)
+{
+  OpenAIState *state = data;
+  g_autoptr (json_t) chunk = NULL;
+  json_t *choices, *usage, *choice;
+  const char *content = NULL;
+  gsize i;
+
+  if (g_str_has_prefix (event->data, "[DONE]"))
+    {
+      chime_provider_stream_terminate (stream);
+      return;
+    }
+  chunk = chime_provider_stream_parse (stream, event);
+  if (chunk == NULL)
+    return;
+  if (is_error_chunk (chunk))
+    {
+      g_autofree char *description = chime_provider_describe_error (chunk);
+
+      chime_provider_stream_fail (stream, "the stream reported an error: %s",
+                                  description != NULL ? description : "An error occurred during streaming");
+      return;
+    }
+  remember (&state->id, chunk, "id");
+  remember (&state->model, chunk, "model");
+  remember (&state->system_fingerprint, chunk, "system_fingerprint");
+  remember (&state->service_tier, chunk, "service_tier");
+  usage = json_object_get (chunk, "usage");
+  if (json_is_object (usage))
+    {
+      g_clear_pointer (&state->usage, json_decref);
+      state->usage = json_incref (usage);
+    }
+  /* With n > 1 other choices stream too; chime follows the first. */
+  choices = json_object_get (chunk, "choices");
+  json_array_foreach (choices, i, choice)
+    {
+      json_t *index = json_object_get (choice, "index");
+
+      if (index != NULL && json_integer_value (index) != 0)
+        continue;
+      remember (&state->finish_reason, choice, "finish_reason");
+      content = json_string_value (json_object_get (json_object_get (choice, "delta"), "content"));
+    }
+  /* Last: the consumer may pause the stream on it. */
+  if (content != NULL && content[0] != '\0')
+    chime_provider_stream_token (stream, content);
+}
+
+static json_t *
+openai_usage_metadata (json_t *usage)
+{
+  json_t *prompt_details = json_object_get (usage, "prompt_tokens_details");
+  json_t *completion_details = json_object_get (usage, "completion_tokens_details");
+  json_t *input_details = json_object ();
+  json_t *output_details = json_object ();
+
+  /* As langchain-openai's _create_usage_metadata. */
+  chime_provider_json_set_count (input_details, "audio", chime_provider_json_int (prompt_details, "audio_tokens"));
+  chime_provider_json_set_count (input_details, "cache_read",
+                                 chime_provider_json_int (prompt_details, "cached_tokens"));
+  chime_provider_json_set_count (output_details, "audio",
+                                 chime_provider_json_int (completion_details, "audio_tokens"));
+  chime_provider_json_set_count (output_details, "reasoning",
+                                 chime_provider_json_int (completion_details, "reasoning_tokens"));
+  return chime_provider_usage_metadata (chime_provider_json_int (usage, "prompt_tokens"),
+                                        chime_provider_json_int (usage, "completion_tokens"),
+                                        chime_provider_json_int (usage, "total_tokens"),
+                                        input_details, output_details);
+}
+
+static void
+set_string_if (json_t     *object,
+               const char *key,
+               const char *value)
+{
+  if (value != NULL)
+    json_object_set_new (object, key, json_string (value));
+}
+
+static void
+openai_fill_result (ChimeProviderModel *model,
+                    gpointer            data,
+                    ChimeModelResult   *result)
+{
+  OpenAIState *state = data;
+  const char *model_name = state->model != NULL ? state->model : model->parent.model_name;
+
+  result->response_metadata = json_pack ("{s:s}", "model_name", model_name);
+  set_string_if (result->response_metadata, "finish_reason", state->finish_reason);
+  set_string_if (result->response_metadata, "id", state->id);
+  set_string_if (result->response_metadata, "system_fingerprint", state->system_fingerprint);
+  set_string_if (result->response_metadata, "service_tier", state->service_tier);
+  if (state->usage != NULL)
+    result->usage_metadata = openai_usage_metadata (state->usage);
+  if (state->finish_reason != NULL)
+    {
+      result->generation_info = json_pack ("{s:s, s:s}", "finish_reason", state->finish_reason,
+                                           "model_name", model_name);
+      set_string_if (result->generation_info, "system_fingerprint", state->system_fingerprint);
+    }
+}
+
+static const ChimeProviderOps openai_ops = {
+  .name = "openai",
+  .default_base_url = "https://api.openai.com/v1",
+  .default_api_key_env = "OPENAI_API_KEY",
+  .endpoint = "/chat/completions",
+  .terminator = "data: [DONE]",
+  .default_max_tokens = 0,
+  .max_temperature = 2.0,
+  .max_retry_after_s = 120.0,
+  .refuse_long_retry_after = TRUE,
+  .reserved_body_keys = openai_reserved_keys,
+  .build_body = openai_build_body,
+  .add_headers = openai_add_headers,
+  .state_new = openai_state_new,
+  .state_free = openai_state_free,
+  .handle_event = openai_handle_event,
+  .fill_result = openai_fill_result,
+};
+
+static ChimeModel *
+openai_configure (ChimeIni      *ini,
+                  const char    *section,
+                  ChimeProblems *problems)
+{
+  ChimeProviderModel *model = g_new0 (ChimeProviderModel, 1);
+
+  if (!chime_provider_model_read (model, &openai_ops, ini, section, problems))
+    {
+      chime_provider_model_clear (model);
+      g_free (model->parent.model_name);
+      g_free (model);
+      return NULL;
+    }
+  return &model->parent;
+}
+
+static json_t *
+openai_invocation_params (ChimeModel *model)
+{
+  return chime_provider_invocation_params ((ChimeProviderModel *) model, "openai-chat");
+}
+
+static void
+openai_free (ChimeModel *model)
+{
+  chime_provider_model_clear ((ChimeProviderModel *) model);
+  g_free (model);
+}
+
+const ChimeModelProvider chime_openai_model_provider = {
+  .provider = "openai",
+  .class_name = "ChatOpenAI",
+  .keys = openai_keys,
+  .configure = openai_configure,
+  .stream = chime_provider_stream,
+  .resume = chime_provider_stream_resume,
+  .cancel = chime_provider_stream_cancel,
+  .invocation_params = openai_invocation_params,
+  .free = openai_free,
+};
