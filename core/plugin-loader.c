@@ -10,9 +10,14 @@
 #include "runtime-private.h"
 #include "suggest.h"
 
+#include <errno.h>
 #include <ltdl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef HAVE_DLFCN_H
+#include <dlfcn.h>
+#endif
 
 static GMutex loader_lock;
 static GHashTable *loaded;   /* path -> ChimePlugin*, guarded by loader_lock */
@@ -144,8 +149,13 @@ locate (const char         *spec,
 
   if (strchr (spec, '/') != NULL)
     {
-      if (g_file_test (spec, G_FILE_TEST_IS_REGULAR))
-        return g_strdup (spec);
+      /* A path may leave out the extension, as a name in the search path. */
+      g_autofree char *dir = g_path_get_dirname (spec);
+      g_autofree char *base = g_path_get_basename (spec);
+      char *path = find_in_dir (dir, base);
+
+      if (path != NULL)
+        return path;
       g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
                    "plugin file %s does not exist", spec);
       return NULL;
@@ -259,6 +269,43 @@ copy_keys (const char                  *path,
   return (ChimeConfigKey *) g_array_free (g_steal_pointer (&keys), FALSE);
 }
 
+/* Why @path would not load, in better words than libltdl's, which says
+ * "file not found" for an existing file that is not a shared object and
+ * drops the dynamic linker's message about a missing dependency. */
+static char *
+explain_load_failure (const char *path,
+                      const char *ltdl_message)
+{
+  static const guint8 elf_magic[4] = { 0x7f, 'E', 'L', 'F' };
+  guint8 head[4] = { 0 };
+  FILE *file;
+  gsize n;
+
+  if (g_str_has_suffix (path, ".la"))
+    return g_strdup_printf ("%s (check its dependencies with ldd)", ltdl_message);
+  file = fopen (path, "rb");
+  if (file == NULL)
+    return g_strdup (g_strerror (errno));
+  n = fread (head, 1, sizeof head, file);
+  fclose (file);
+  if (n < sizeof head || memcmp (head, elf_magic, sizeof head) != 0)
+    return g_strdup ("not a shared object (no ELF header); build plugins with "
+                     "cc -shared -fPIC ... $(pkg-config --cflags --libs chime)");
+#ifdef HAVE_DLFCN_H
+  {
+    /* Ask the dynamic linker itself: it names the missing library or
+     * the undefined symbol. RTLD_LAZY: nothing of the plugin runs that
+     * libltdl would not have run. */
+    void *handle = dlopen (path, RTLD_LAZY | RTLD_LOCAL);
+
+    if (handle == NULL)
+      return g_strdup (dlerror ());
+    dlclose (handle);
+  }
+#endif
+  return g_strdup_printf ("%s (check its dependencies with ldd)", ltdl_message);
+}
+
 static const ChimePlugin *
 open_locked (const char *requested,
              GError    **error)
@@ -278,9 +325,10 @@ open_locked (const char *requested,
   lt_dladvise_destroy (&advise);
   if (handle == NULL)
     {
+      g_autofree char *reason = explain_load_failure (path, lt_dlerror ());
+
       g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
-                   "cannot load plugin %s: %s (check its dependencies with ldd)",
-                   path, lt_dlerror ());
+                   "cannot load plugin %s: %s", path, reason);
       return NULL;
     }
   /* Name the real shared object in messages, not its .la. */

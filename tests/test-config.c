@@ -140,6 +140,29 @@ test_missing_descriptor (void **state)
                           "'chime_plugin_descriptor'");
 }
 
+/* libltdl alone says "file not found" for a file that is there. */
+static void
+test_not_a_shared_object (void **state)
+{
+  g_autofree char *path = test_write_file ("notes.so", "just some text\n");
+  g_autofree char *message = config_error ("[handler x]\nplugin = %s\n", path);
+
+  assert_string_contains (message, "cannot load plugin ");
+  assert_string_contains (message, "notes.so: not a shared object (no ELF header)");
+  assert_string_not_contains (message, "file not found");
+}
+
+/* A path may leave out the extension, as a name in the search path does. */
+static void
+test_plugin_path_without_extension (void **state)
+{
+  g_autofree char *path = g_build_filename (TEST_PLUGIN_DIR, ".libs", "no_descriptor", NULL);
+  g_autofree char *message = config_error ("[handler x]\nplugin = %s\n", path);
+
+  assert_string_contains (message, "no_descriptor.so is not a chime plugin");
+  assert_string_not_contains (message, "does not exist");
+}
+
 static void
 test_no_entry_point (void **state)
 {
@@ -293,6 +316,8 @@ main (void)
     cmocka_unit_test (test_duplicate_key),
     cmocka_unit_test (test_handler_without_name),
     cmocka_unit_test (test_bad_abi),
+    cmocka_unit_test (test_not_a_shared_object),
+    cmocka_unit_test (test_plugin_path_without_extension),
     cmocka_unit_test (test_missing_descriptor),
     cmocka_unit_test (test_no_entry_point),
     cmocka_unit_test (test_failing_init),

@@ -52,3 +52,10 @@ int         test_run_group (const struct CMUnitTest *tests,
     if (h_ == NULL || strstr (h_, n_) == NULL)                                     \
       fail_msg ("expected to find \"%s\" in:\n%s", n_, h_ ? h_ : "(null)");       \
   } while (0)
+
+#define assert_string_not_contains(haystack, needle)                              \
+  do {                                                                             \
+    const char *h_ = (haystack), *n_ = (needle);                                   \
+    if (h_ == NULL || strstr (h_, n_) != NULL)                                     \
+      fail_msg ("did not expect \"%s\" in:\n%s", n_, h_ ? h_ : "(null)");        \
+  } while (0)

@@ -357,6 +357,24 @@ test_jsonl_truncates_by_default (void **state)
   assert_string_contains (lines[0], "\"event\":\"chain_start\"");
 }
 
+/* `chime check` starts every handler without running anything: that must
+ * not wipe the last run's trace. */
+static void
+test_jsonl_starting_without_events_keeps_the_file (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = test_write_file ("untouched.jsonl", "{\"last\":\"run\"}\n");
+  g_autofree char *contents = NULL;
+  ChimeRuntime *runtime;
+
+  runtime = test_runtime_new (&error, "[handler trace]\nplugin = jsonl\npath = %s\n", path);
+  assert_null (error);
+  chime_runtime_free (runtime);
+
+  assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+  assert_string_equal (contents, "{\"last\":\"run\"}\n");
+}
+
 static void
 test_jsonl_append_keeps_earlier_lines (void **state)
 {
@@ -1002,6 +1020,7 @@ main (void)
     cmocka_unit_test (test_jsonl_flushes_at_run_boundaries),
     cmocka_unit_test (test_jsonl_fsync_writes_every_line),
     cmocka_unit_test (test_jsonl_truncates_by_default),
+    cmocka_unit_test (test_jsonl_starting_without_events_keeps_the_file),
     cmocka_unit_test (test_jsonl_append_keeps_earlier_lines),
     cmocka_unit_test (test_jsonl_unwritable_path_names_it),
     cmocka_unit_test (test_jsonl_requires_path),

@@ -17,6 +17,10 @@
  * sees whole runs without paying a write() per token; fsync = true trades
  * speed for durability. The file is flushed and closed at shutdown, after
  * the last event, so nothing is lost.
+ *
+ * Without append, the file is truncated when the first line is written,
+ * not when the handler starts: `chime check` starts every handler (which
+ * proves the file can be opened) and must not wipe the last run's trace.
  */
 #include <chime/plugin.h>
 
@@ -30,24 +34,26 @@ typedef struct {
   char                *path;
   FILE                *file;
   gboolean             fsync_every_line;
+  gboolean             truncate_at_first_line;
 } JsonlWriter;
 
 static const ChimeConfigKey jsonl_keys[] = {
   { "path", CHIME_CONFIG_PATH, NULL, "the file to write, one JSON object per line",
     CHIME_CONFIG_KEY_REQUIRED },
-  { "append", CHIME_CONFIG_BOOL, "false", "append to the file instead of truncating it at start" },
+  { "append", CHIME_CONFIG_BOOL, "false", "append to the file instead of truncating it at the first event" },
   { "fsync", CHIME_CONFIG_BOOL, "false", "fsync() after every line, not only flush at run boundaries" },
   { NULL }
 };
 
 /* Opens @path for writing with close-on-exec, so that subprocesses the
- * host spawns do not inherit the descriptor. */
+ * host spawns do not inherit the descriptor. Never truncates: see
+ * truncate_once(). */
 static FILE *
 open_output (const char *path,
              gboolean    append,
              GError    **error)
 {
-  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
+  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : 0);
   int fd;
   FILE *file;
 
@@ -87,9 +93,8 @@ jsonl_writer_new (ChimeHandlerContext *context,
   self->context = context;
   self->path = g_strdup (chime_handler_context_get_string (context, "path"));
   self->fsync_every_line = chime_handler_context_get_bool (context, "fsync");
-  self->file = open_output (self->path,
-                            chime_handler_context_get_bool (context, "append"),
-                            error);
+  self->truncate_at_first_line = !chime_handler_context_get_bool (context, "append");
+  self->file = open_output (self->path, !self->truncate_at_first_line, error);
   if (self->file == NULL)
     return NULL;
   return g_steal_pointer (&self);
@@ -135,6 +140,17 @@ is_run_boundary (ChimeEventType type)
     }
 }
 
+/* Drops the previous run's lines before the first of this one. Nothing has
+ * been written yet, so the stream is still at offset 0. */
+static gboolean
+truncate_once (JsonlWriter *self)
+{
+  if (!self->truncate_at_first_line)
+    return TRUE;
+  self->truncate_at_first_line = FALSE;
+  return ftruncate (fileno (self->file), 0) == 0;
+}
+
 static gboolean
 jsonl_on_event (gpointer     instance,
                 ChimeEvent  *event,
@@ -146,7 +162,8 @@ jsonl_on_event (gpointer     instance,
   gboolean flush_now = sync_now || is_run_boundary (chime_event_get_event_type (event));
 
   /* Compact JSON escapes newlines inside strings, so one event is one line. */
-  if (json_dumpf (json, self->file, JSON_COMPACT) != 0 ||
+  if (!truncate_once (self) ||
+      json_dumpf (json, self->file, JSON_COMPACT) != 0 ||
       fputc ('\n', self->file) == EOF ||
       (flush_now && fflush (self->file) != 0) ||
       (sync_now && fsync (fileno (self->file)) != 0))
