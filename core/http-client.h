@@ -9,27 +9,11 @@
 #pragma once
 
 #include <glib.h>
+#include <chime/http.h>
 
 G_BEGIN_DECLS
 
-#define CHIME_HTTP_ERROR (chime_http_error_quark ())
-GQuark chime_http_error_quark (void);
-
-typedef enum {
-  /* Name resolution or the connection failed before a response. */
-  CHIME_HTTP_ERROR_CONNECT,
-  /* No connection within the connect timeout. */
-  CHIME_HTTP_ERROR_CONNECT_TIMEOUT,
-  /* Nothing was received for the idle timeout. */
-  CHIME_HTTP_ERROR_IDLE_TIMEOUT,
-  /* A request that no retry can fix: bad URL, unsupported scheme, TLS
-   * certificate refused. */
-  CHIME_HTTP_ERROR_INVALID,
-  /* Any other transport failure (connection reset, truncated body). */
-  CHIME_HTTP_ERROR_FAILED,
-  /* chime_http_transfer_cancel() was called. */
-  CHIME_HTTP_ERROR_CANCELLED,
-} ChimeHttpError;
+/* CHIME_HTTP_ERROR and ChimeHttpError are public, for plugins. */
 
 typedef struct _ChimeHttpTransfer ChimeHttpTransfer;
 

@@ -490,6 +490,72 @@ test_one_client_per_context (void **state)
     }
 }
 
+/* chime_http_post() from an async plugin: the event completes when the
+ * answer is in, so the flush waits for it; any status is an answer, a
+ * refused connection is the handler's error. */
+static void
+test_plugin_posts (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *report = test_path ("posts.txt");
+  g_autofree char *closed_url = NULL;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeRun) chain = NULL;
+  g_autoptr (GSocket) listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                               G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr (GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+  g_auto (GStrv) lines = NULL;
+  json_t *inputs = json_pack ("{s:s}", "input", "hi");
+  json_t *outputs = json_pack ("{s:s}", "output", "done");
+  ChimeRuntime *runtime;
+  ChimeHttpStats stats;
+  gint64 started;
+
+  assert_true (g_socket_bind (listener, any, TRUE, NULL));
+  bound = g_socket_get_local_address (listener, NULL);
+  g_socket_close (listener, NULL);
+  closed_url = g_strdup_printf ("http://127.0.0.1:%u/", g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+
+  test_log_capture_start ();
+  runtime = test_runtime_new (&error,
+                              "[handler slow]\nplugin = http_poster\nreport = %s\n"
+                              "url = http://127.0.0.1:%u/v1/chat/completions\n"
+                              "headers = Authorization: Bearer sk-test;X-Mock-Scenario: delay;X-Mock-Arg: 300\n"
+                              "[handler missing]\nplugin = http_poster\nreport = %s\n"
+                              "url = http://127.0.0.1:%u/v1/collector\n"
+                              "[handler refused]\nplugin = http_poster\nreport = %s\nurl = %s\n",
+                              report, port, report, port, report, closed_url);
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  chain = chime_callback_manager_on_chain_start (manager, NULL, inputs, "Chain", NULL, &error);
+  assert_non_null (chain);
+  started = g_get_monotonic_time ();
+  assert_true (chime_run_on_chain_end (chain, outputs, &error));
+  chime_runtime_flush (runtime);
+  /* The flush waited for the delayed answer. */
+  assert_true (g_get_monotonic_time () - started >= 300 * 1000);
+
+  lines = test_read_lines (report);
+  assert_int_equal (g_strv_length (lines), 3);
+  assert_int_not_equal (test_find_line (lines, "error 0 ", 0), -1);
+  assert_int_not_equal (test_find_line (lines, "404 ", 0), -1);
+  assert_string_contains (lines[test_find_line (lines, "404 ", 0)], "Invalid URL (POST /v1/collector)");
+  assert_int_not_equal (test_find_line (lines, "200 ", 0), -1);
+  assert_string_contains (lines[test_find_line (lines, "200 ", 0)], "chatcmpl");
+  assert_true (test_log_contains ("handler 'refused' (http_poster) failed on chain_end: Failed to connect"));
+  chime_http_get_stats (&stats);
+  assert_int_equal (stats.active, 0);
+
+  json_decref (inputs);
+  json_decref (outputs);
+  g_clear_pointer (&chain, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_free (runtime);
+  test_log_capture_stop ();
+}
+
 int
 main (void)
 {
@@ -502,6 +568,7 @@ main (void)
     cmocka_unit_test (test_connect_timeout),
     cmocka_unit_test (test_status_and_headers),
     cmocka_unit_test (test_one_client_per_context),
+    cmocka_unit_test (test_plugin_posts),
   };
   const char *filter = g_getenv ("CHIME_TEST_FILTER");
   g_autofree struct CMUnitTest *selected = g_new0 (struct CMUnitTest, G_N_ELEMENTS (tests));

@@ -6,3 +6,4 @@
 #include <chime/runtime.h>
 #include <chime/run.h>
 #include <chime/plugin.h>
+#include <chime/http.h>
