@@ -701,6 +701,35 @@ test_streaming_stdout_writes_tokens (void **state)
   assert_text_equal (output, "Hello world\n");
 }
 
+/* A stream cut off mid-answer: the error message that follows must not
+ * be glued to the last token. */
+static void
+test_streaming_stdout_ends_the_line_on_error (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (json_t) messages = test_messages ("human", "hi", NULL);
+  g_autoptr (ChimeRun) llm = NULL;
+  g_autoptr (GError) failure = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED, "cut");
+  g_autofree char *output = NULL;
+  ChimeRuntime *runtime;
+
+  capture_start (STDOUT_FILENO, "streaming-error.txt");
+  runtime = test_runtime_new (&error, "[runtime]\ndelivery = fenced\n"
+                              "[handler stream]\nplugin = streaming_stdout\n");
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  llm = chime_callback_manager_on_chat_model_start (manager, NULL, messages, "FakeChat", NULL, &error);
+  assert_true (chime_run_on_llm_new_token (llm, "Hello", NULL, &error));
+  assert_true (chime_run_on_llm_error (llm, failure, NULL, &error));
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_free (runtime);
+  output = capture_stop ();
+
+  assert_text_equal (output, "Hello\n");
+}
+
 static void
 test_streaming_stdout_without_newline (void **state)
 {
@@ -1033,6 +1062,7 @@ main (void)
     cmocka_unit_test (test_color_key_is_checked),
     cmocka_unit_test_teardown (test_streaming_stdout_writes_tokens, teardown_capture),
     cmocka_unit_test_teardown (test_streaming_stdout_without_newline, teardown_capture),
+    cmocka_unit_test_teardown (test_streaming_stdout_ends_the_line_on_error, teardown_capture),
     cmocka_unit_test_teardown (test_console_prints_runs_with_breadcrumbs, teardown_capture),
     cmocka_unit_test_teardown (test_console_tools_and_errors, teardown_capture),
     cmocka_unit_test_teardown (test_console_elapsed_formats, teardown_capture),

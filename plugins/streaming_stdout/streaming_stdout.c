@@ -1,7 +1,8 @@
 /* streaming_stdout — LangChain's StreamingStdOutCallbackHandler.
  *
  * Writes every token to stdout the moment it arrives, so a model's answer
- * appears as it is generated, and a newline when the answer ends (unlike
+ * appears as it is generated, and a newline when the answer ends or fails
+ * (unlike
  * LangChain's, so that what follows on stdout — the runner's result line —
  * starts on a line of its own; `newline = false` writes tokens only).
  *
@@ -19,6 +20,9 @@
 
 typedef struct {
   gboolean newline;
+  /* Text written since the last newline: an answer that streamed nothing
+   * leaves no empty line behind. */
+  gboolean line_open;
 } StreamingStdout;
 
 static gpointer
@@ -55,21 +59,31 @@ streaming_stdout_on_llm_new_token (gpointer     instance,
                                    ChimeEvent  *event,
                                    GError     **error)
 {
-  return write_out (chime_event_get_token (event), error);
+  StreamingStdout *self = instance;
+  const char *token = chime_event_get_token (event);
+
+  if (token != NULL && token[0] != '\0')
+    self->line_open = TRUE;
+  return write_out (token, error);
 }
 
+/* llm_end and llm_error: whatever follows starts on a line of its own,
+ * the runner's result as much as its error message. */
 static gboolean
-streaming_stdout_on_llm_end (gpointer     instance,
-                             ChimeEvent  *event,
-                             GError     **error)
+streaming_stdout_end_line (gpointer     instance,
+                           ChimeEvent  *event,
+                           GError     **error)
 {
   StreamingStdout *self = instance;
 
-  return !self->newline || write_out ("\n", error);
+  if (!self->newline || !self->line_open)
+    return TRUE;
+  self->line_open = FALSE;
+  return write_out ("\n", error);
 }
 
 static const ChimeConfigKey streaming_stdout_keys[] = {
-  { "newline", CHIME_CONFIG_BOOL, "true", "write a newline when the model's answer ends" },
+  { "newline", CHIME_CONFIG_BOOL, "true", "end the line when the model's answer ends or fails" },
   { NULL }
 };
 
@@ -83,6 +97,7 @@ CHIME_PLUGIN_DEFINE (
   .instance_free = g_free,
   .sync = {
     .on_llm_new_token = streaming_stdout_on_llm_new_token,
-    .on_llm_end = streaming_stdout_on_llm_end,
+    .on_llm_end = streaming_stdout_end_line,
+    .on_llm_error = streaming_stdout_end_line,
   },
 );
