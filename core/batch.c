@@ -9,6 +9,7 @@
 
 #include "batch.h"
 #include "event-json.h"
+#include "pipeline-error.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -179,6 +180,28 @@ input_variables (Batch      *batch,
   return g_steal_pointer (&variables);
 }
 
+/* The command line's hint (--input, --var) is wrong here: the variables
+ * come from the line. */
+static gboolean
+check_input_variables (Batch      *batch,
+                       GHashTable *variables,
+                       GError    **error)
+{
+  const GPtrArray *used = chime_pipeline_get_variables (batch->pipeline);
+  g_autoptr (GString) missing = g_string_new (NULL);
+  guint n_missing = 0;
+
+  for (guint i = 0; i < used->len; i++)
+    if (!g_hash_table_contains (variables, used->pdata[i]))
+      g_string_append_printf (missing, "%s\"%s\"", n_missing++ > 0 ? ", " : "", (char *) used->pdata[i]);
+  if (n_missing == 0)
+    return TRUE;
+  g_set_error (error, CHIME_PIPELINE_ERROR, CHIME_PIPELINE_ERROR_VARIABLES,
+               "the input has no %s, which the prompt uses; add %s to the line, or give every "
+               "line a value with --var NAME=VALUE", missing->str, n_missing > 1 ? "them" : "it");
+  return FALSE;
+}
+
 static void
 start_input (Batch      *batch,
              const char *line)
@@ -188,7 +211,7 @@ start_input (Batch      *batch,
   g_autoptr (GHashTable) variables = input_variables (batch, line, &error);
   BatchRun *run;
 
-  if (variables == NULL || !chime_pipeline_check_variables (batch->pipeline, variables, &error))
+  if (variables == NULL || !check_input_variables (batch, variables, &error))
     {
       add_failure (batch, index, error);
       return;

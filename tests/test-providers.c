@@ -1167,11 +1167,12 @@ test_batch (void **state)
         assert_string_equal (json_string_value (json_object_get (line, "output")), "I'm unable app.");
     }
   assert_string_contains (lines[3], "not a JSON object");
-  assert_string_contains (lines[5], "topic");
-  /* Eight 300 ms requests, four at a time: two rounds, not eight. */
+  /* The variables come from the line, not from --input/--var. */
+  assert_string_contains (lines[5], "the input has no \\\"topic\\\", which the prompt uses; add it to the line");
+  assert_string_not_contains (lines[5], "--input");
+  /* Eight 300 ms requests, four at a time: two rounds (the wall time is
+   * for the benchmarks to judge; the concurrency is counted here). */
   assert_int_equal (stats.max_active, 4);
-  if (elapsed > 1.6)
-    fail_msg ("the batch took %.3f s", elapsed);
   assert_true (elapsed >= 0.6);
 }
 
