@@ -246,7 +246,7 @@ static int
 run_batch (ChimePipeline *pipeline,
            const char    *inputs,
            GHashTable    *defaults,
-           gint           concurrency,
+           guint          concurrency,
            const char    *output)
 {
   g_autoptr (GError) error = NULL;
@@ -272,9 +272,7 @@ run_batch (ChimePipeline *pipeline,
   state.cancellable = cancellable;
   sigint = g_unix_signal_add (SIGINT, on_sigint, &state);
   sigterm = g_unix_signal_add (SIGTERM, on_sigterm, &state);
-  failed = chime_batch_run (pipeline, inputs, defaults,
-                            concurrency > 0 ? (guint) concurrency : CHIME_BATCH_DEFAULT_CONCURRENCY,
-                            cancellable, out, &error);
+  failed = chime_batch_run (pipeline, inputs, defaults, concurrency, cancellable, out, &error);
   /* Nothing lost: every handler finishes every event before we go on. */
   flush_on_loop (chime_pipeline_get_runtime (pipeline), loop);
   g_source_remove (sigint);
@@ -306,7 +304,8 @@ command_run (int    argc,
   g_autofree char *output = NULL;
   g_auto (GStrv) vars = NULL;
   g_autofree char *inputs = NULL;
-  gint concurrency = 0;
+  /* G_MININT: not given. 0 is refused like any other count below 1. */
+  gint concurrency = G_MININT;
   gboolean pretty = FALSE;
   GOptionEntry entries[] = {
     /* FILENAME: the bytes as given, not converted from the locale's
@@ -350,9 +349,9 @@ command_run (int    argc,
     return usage_error (context, "%s", error->message);
   if (argc > 2)
     return usage_error (context, "run takes at most one CONFIG, got %d", argc - 1);
-  if (concurrency < 0 || concurrency > 4096)
+  if (concurrency != G_MININT && (concurrency < 1 || concurrency > 4096))
     return usage_error (context, "--concurrency must be from 1 to 4096, got %d", concurrency);
-  if (concurrency > 0 && inputs == NULL)
+  if (concurrency != G_MININT && inputs == NULL)
     return usage_error (context, "--concurrency needs --inputs");
   if (inputs != NULL && pretty)
     return usage_error (context, "--pretty cannot be used with --inputs: results are JSON lines");
@@ -385,7 +384,8 @@ command_run (int    argc,
     }
 
   if (inputs != NULL)
-    return run_batch (pipeline, inputs, variables, concurrency, output);
+    return run_batch (pipeline, inputs, variables,
+                      concurrency != G_MININT ? (guint) concurrency : CHIME_BATCH_DEFAULT_CONCURRENCY, output);
 
   loop = g_main_loop_new (NULL, FALSE);
   cancellable = g_cancellable_new ();
