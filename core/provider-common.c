@@ -26,6 +26,10 @@
 /* How much of a body that is not the provider's JSON an error quotes. */
 #define MAX_QUOTED_BODY 200
 #define INITIAL_RETRY_DELAY_S 0.5
+/* A stream whose token templates keep failing on the very next event
+ * (a field that changes with every event) stops making them after this
+ * many, so as not to pay for learning on every token. */
+#define MAX_TEMPLATE_MISSES 32
 #define MAX_RETRY_DELAY_S 8.0
 
 /* Headers that carry credentials: they come from api_key_env or
@@ -566,6 +570,203 @@ chime_provider_invocation_params (ChimeProviderModel *model,
 }
 
 /* ------------------------------------------------------------------
+ * Token templates (see provider-common.h)
+ * ---------------------------------------------------------------- */
+
+struct _ChimeTokenTemplate {
+  gboolean  valid;
+  GString  *data;         /* the event the template was learned from */
+  char     *event_type;
+  gsize     start;        /* the token literal's opening quote in data */
+  gsize     end;          /* just after its closing quote */
+  GString  *token;        /* the last token decoded */
+};
+
+ChimeTokenTemplate *
+chime_token_template_new (void)
+{
+  ChimeTokenTemplate *template = g_new0 (ChimeTokenTemplate, 1);
+
+  template->data = g_string_new (NULL);
+  template->token = g_string_new (NULL);
+  return template;
+}
+
+void
+chime_token_template_free (ChimeTokenTemplate *template)
+{
+  if (template == NULL)
+    return;
+  g_string_free (template->data, TRUE);
+  g_string_free (template->token, TRUE);
+  g_free (template->event_type);
+  g_free (template);
+}
+
+void
+chime_token_template_forget (ChimeTokenTemplate *template)
+{
+  template->valid = FALSE;
+}
+
+static gboolean
+read_hex4 (const char **p,
+           const char  *end,
+           gunichar    *value)
+{
+  *value = 0;
+  if (end - *p < 4)
+    return FALSE;
+  for (guint i = 0; i < 4; i++)
+    {
+      int digit = g_ascii_xdigit_value ((*p)[i]);
+
+      if (digit < 0)
+        return FALSE;
+      *value = *value * 16 + (gunichar) digit;
+    }
+  *p += 4;
+  return TRUE;
+}
+
+/* The code point of a \u escape whose four digits start at *@p, joining a
+ * surrogate pair; 0 when jansson would refuse it or keep it out of a C
+ * string (\u0000, a lone surrogate). */
+static gunichar
+read_unicode_escape (const char **p,
+                     const char  *end)
+{
+  gunichar high, low;
+
+  if (!read_hex4 (p, end, &high) || high == 0 || (high >= 0xdc00 && high < 0xe000))
+    return 0;
+  if (high < 0xd800 || high >= 0xdc00)
+    return high;
+  if (end - *p < 2 || (*p)[0] != '\\' || (*p)[1] != 'u')
+    return 0;
+  *p += 2;
+  if (!read_hex4 (p, end, &low) || low < 0xdc00 || low >= 0xe000)
+    return 0;
+  return 0x10000 + ((high - 0xd800) << 10) + (low - 0xdc00);
+}
+
+/* Decodes the JSON string literal whose opening quote is at @p into @out.
+ * Returns the byte after its closing quote, or NULL when it is not one that
+ * jansson would turn into the same C string: unterminated before @end, a raw
+ * control character, a bad escape, \u0000, a lone surrogate, invalid UTF-8.
+ * Those are left to jansson. */
+static const char *
+decode_string_literal (const char *p,
+                       const char *end,
+                       GString    *out)
+{
+  static const char simple_escapes[] = "\"\"\\\\//b\bf\fn\nr\rt\t";
+
+  g_string_truncate (out, 0);
+  for (p++; p < end;)
+    {
+      const char *run = p;
+      const char *escape;
+
+      while (p < end && *p != '"' && *p != '\\' && (guchar) *p >= 0x20)
+        p++;
+      g_string_append_len (out, run, p - run);
+      if (p == end || (guchar) *p < 0x20)
+        return NULL;
+      if (*p == '"')
+        return g_utf8_validate_len (out->str, out->len, NULL) ? p + 1 : NULL;
+      if (++p == end)
+        return NULL;
+      if (*p == 'u')
+        {
+          gunichar c;
+
+          p++;
+          c = read_unicode_escape (&p, end);
+          if (c == 0)
+            return NULL;
+          g_string_append_unichar (out, c);
+          continue;
+        }
+      for (escape = simple_escapes; *escape != '\0' && *escape != *p; escape += 2)
+        ;
+      if (*escape == '\0')
+        return NULL;
+      g_string_append_c (out, escape[1]);
+      p++;
+    }
+  return NULL;
+}
+
+gboolean
+chime_token_template_learn (ChimeTokenTemplate *template,
+                            const char         *event_type,
+                            const char         *data,
+                            gsize               length,
+                            const char         *token)
+{
+  const char *end = data + length;
+  const char *p = data;
+  gsize token_len = strlen (token);
+  guint matches = 0;
+
+  template->valid = FALSE;
+  /* The data is a JSON text jansson accepted, so outside string literals
+   * there is no quote: each quote found starts a literal. */
+  while ((p = memchr (p, '"', end - p)) != NULL)
+    {
+      const char *after = decode_string_literal (p, end, template->token);
+
+      if (after == NULL)
+        return FALSE;
+      if (template->token->len == token_len && memcmp (template->token->str, token, token_len) == 0)
+        {
+          /* The same text twice (a token that is also the model's name):
+           * which one was the token cannot be told. */
+          if (++matches > 1)
+            return FALSE;
+          template->start = p - data;
+          template->end = after - data;
+        }
+      p = after;
+    }
+  if (matches != 1)
+    return FALSE;
+  g_string_truncate (template->data, 0);
+  g_string_append_len (template->data, data, length);
+  if (g_strcmp0 (template->event_type, event_type) != 0)
+    {
+      g_free (template->event_type);
+      template->event_type = g_strdup (event_type);
+    }
+  template->valid = TRUE;
+  return TRUE;
+}
+
+const char *
+chime_token_template_match (ChimeTokenTemplate *template,
+                            const char         *event_type,
+                            const char         *data,
+                            gsize               length)
+{
+  const char *old = template->data->str;
+  gsize suffix_len = template->data->len - template->end;
+  const char *literal_end = data + length - suffix_len;
+
+  if (!template->valid || length < template->start + suffix_len + 2 ||
+      data[template->start] != '"' ||
+      memcmp (data, old, template->start) != 0 ||
+      memcmp (literal_end, old + template->end, suffix_len) != 0 ||
+      strcmp (event_type, template->event_type) != 0)
+    return NULL;
+  /* The whole middle must be one literal: `"a","b"` ends early. */
+  if (decode_string_literal (data + template->start, literal_end, template->token) != literal_end ||
+      template->token->len == 0)
+    return NULL;
+  return template->token->str;
+}
+
+/* ------------------------------------------------------------------
  * A stream
  * ---------------------------------------------------------------- */
 
@@ -601,6 +802,10 @@ struct _ChimeModelStream {
   guint                      status;
   GString                   *error_body;
   ChimeSseParser            *parser;
+  ChimeTokenTemplate        *template;
+  gboolean                   template_armed;  /* it holds an event */
+  guint                      template_misses; /* armed, then missed, in a row */
+  GString                   *last_token;      /* of the event being handled */
   gboolean                   terminated;
   GError                    *stream_error;    /* a failure inside a 2xx stream */
   gdouble                    retry_after;
@@ -641,6 +846,9 @@ stream_free (ChimeModelStream *stream)
   if (stream->error_body != NULL)
     g_string_free (stream->error_body, TRUE);
   g_clear_pointer (&stream->parser, chime_sse_parser_free);
+  g_clear_pointer (&stream->template, chime_token_template_free);
+  if (stream->last_token != NULL)
+    g_string_free (stream->last_token, TRUE);
   g_clear_error (&stream->stream_error);
   g_free (stream->should_retry);
   if (stream->state != NULL)
@@ -881,6 +1089,8 @@ chime_provider_stream_token (ChimeModelStream *stream,
   g_return_if_fail (!stream->paused);
 
   stream->n_tokens++;
+  if (stream->last_token != NULL)
+    g_string_assign (stream->last_token, text);
   if (!stream->callbacks->on_chunk (text, NULL, stream->user_data))
     stream->paused = TRUE;
 }
@@ -927,6 +1137,31 @@ chime_provider_stream_parse (ChimeModelStream    *stream,
   return json;
 }
 
+/* Hands @event to the provider, and makes a template of it when it
+ * yielded a token. The template is made from this event or none: an event
+ * handled in full may have changed the state, and the contract that lets
+ * a template skip handle_event holds only right after its own event. */
+static void
+handle_in_full (ChimeModelStream    *stream,
+                const ChimeSseEvent *event)
+{
+  guint64 n_tokens = stream->n_tokens;
+  gboolean learn = stream->template_misses < MAX_TEMPLATE_MISSES;
+
+  /* chime_provider_stream_token() keeps a copy only for learning. */
+  if (learn && stream->last_token == NULL)
+    stream->last_token = g_string_new (NULL);
+  else if (!learn && stream->last_token != NULL)
+    {
+      g_string_free (stream->last_token, TRUE);
+      stream->last_token = NULL;
+    }
+  stream->ops->handle_event (stream, stream->state, event);
+  if (learn && stream->n_tokens == n_tokens + 1 && stream->stream_error == NULL && !stream->terminated)
+    stream->template_armed = chime_token_template_learn (stream->template, event->event, event->data,
+                                                         event->data_len, stream->last_token->str);
+}
+
 static void
 on_sse_event (const ChimeSseEvent *event,
               gpointer             user_data)
@@ -937,7 +1172,21 @@ on_sse_event (const ChimeSseEvent *event,
    * line-by-line feeding stops right after such an event anyway. */
   if (stream->terminated || stream->stream_error != NULL || stream->cancelled)
     return;
-  stream->ops->handle_event (stream, stream->state, event);
+  if (stream->template_armed)
+    {
+      const char *token = chime_token_template_match (stream->template, event->event, event->data,
+                                                      event->data_len);
+
+      if (token != NULL)
+        {
+          stream->template_misses = 0;
+          chime_provider_stream_token (stream, token);
+          return;
+        }
+      stream->template_armed = FALSE;
+      stream->template_misses++;
+    }
+  handle_in_full (stream, event);
 }
 
 /* Feeds the parser line by line and stops after the line that paused the
@@ -953,13 +1202,13 @@ feed_lines (ChimeModelStream *stream,
   while (p < end && !stream->paused && !stream->terminated && stream->stream_error == NULL &&
          !stream->cancelled)
     {
-      const char *eol = p;
+      /* memchr rather than a loop over the bytes, which cost as much as
+       * all the rest of a token's way through here. */
+      const char *lf = memchr (p, '\n', end - p);
+      const char *cr = memchr (p, '\r', (lf != NULL ? lf : end) - p);
+      const char *eol = cr != NULL ? cr + 1 : lf != NULL ? lf + 1 : end;
       const GError *error;
 
-      while (eol < end && *eol != '\n' && *eol != '\r')
-        eol++;
-      if (eol < end)
-        eol++;
       chime_sse_parser_feed (stream->parser, p, eol - p);
       p = eol;
       error = chime_sse_parser_get_error (stream->parser);
@@ -1006,6 +1255,11 @@ on_response (ChimeHttpTransfer *transfer,
       return;
     }
   stream->parser = chime_sse_parser_new (on_sse_event, stream);
+  if (stream->template == NULL)
+    stream->template = chime_token_template_new ();
+  chime_token_template_forget (stream->template);
+  stream->template_armed = FALSE;
+  stream->template_misses = 0;
 }
 
 static gboolean

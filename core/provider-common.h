@@ -70,7 +70,12 @@ struct _ChimeProviderOps {
    * makes of them at the end. */
   gpointer  (*state_new)    (ChimeProviderModel *model);
   void      (*state_free)   (gpointer            state);
-  /* One event of a successful (2xx) response. */
+  /* One event of a successful (2xx) response. It may look at the
+   * event's type and data only; a token it yields must be the text of a
+   * JSON string in the data, and an event that yields a token must
+   * change nothing else when handled again right after itself: the
+   * stream then skips it for events that differ only in the token's
+   * string (see ChimeTokenTemplate). */
   void      (*handle_event) (ChimeModelStream    *stream,
                              gpointer             state,
                              const ChimeSseEvent *event);
@@ -127,6 +132,40 @@ void      chime_provider_stream_fail      (ChimeModelStream    *stream,
 /* The event's data as a JSON object, or NULL after failing the stream. */
 json_t   *chime_provider_stream_parse     (ChimeModelStream    *stream,
                                            const ChimeSseEvent *event);
+
+/* Token templates --------------------------------------------------- */
+
+/* Token events of a stream are nearly all alike: the same JSON with a
+ * different string in one place ({"id":"chatcmpl-1",...,"delta":
+ * {"content":"TOKEN"},...}). Parsing each into a DOM costs far more than
+ * everything else a token does, so a stream remembers the last event that
+ * yielded a token and where that token's string literal was, and takes
+ * the token straight out of any next event that is byte for byte the
+ * same outside that literal. Such an event would be handled exactly as
+ * the remembered one (handle_event's contract above), so nothing is lost
+ * by not parsing it. Anything else is handled in full. */
+typedef struct _ChimeTokenTemplate ChimeTokenTemplate;
+
+ChimeTokenTemplate *chime_token_template_new    (void);
+void                chime_token_template_free   (ChimeTokenTemplate *template);
+/* Remembers @data (of SSE type @event_type), which yielded @token, when
+ * exactly one string literal in it decodes to @token. FALSE otherwise,
+ * and the template is then empty. */
+gboolean            chime_token_template_learn  (ChimeTokenTemplate *template,
+                                                 const char         *event_type,
+                                                 const char         *data,
+                                                 gsize               length,
+                                                 const char         *token);
+/* The token of an event that differs from the remembered one only inside
+ * the token's literal, decoded (valid until the next call); NULL when the
+ * event must be handled in full, or the token would be empty. */
+const char         *chime_token_template_match  (ChimeTokenTemplate *template,
+                                                 const char         *event_type,
+                                                 const char         *data,
+                                                 gsize               length);
+void                chime_token_template_forget (ChimeTokenTemplate *template);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimeTokenTemplate, chime_token_template_free)
 
 /* Helpers, public for the tests -------------------------------------- */
 

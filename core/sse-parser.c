@@ -300,14 +300,18 @@ process_line (ChimeSseParser *parser,
     }
 }
 
+/* The first CR or LF, or NULL. Two memchr() calls rather than one loop
+ * over the bytes: memchr looks at many bytes per instruction, and lines
+ * of LLM streams are a few hundred bytes of JSON, which a byte loop made
+ * the most expensive part of parsing. */
 static const char *
 find_line_end (const char *p,
                const char *end)
 {
-  for (; p < end; p++)
-    if (*p == '\n' || *p == '\r')
-      return p;
-  return NULL;
+  const char *lf = memchr (p, '\n', end - p);
+  const char *cr = memchr (p, '\r', (lf != NULL ? lf : end) - p);
+
+  return cr != NULL ? cr : lf;
 }
 
 /* Adds to the unterminated line, or fails when it would grow too long.
