@@ -117,7 +117,7 @@ end_in_flight (ChimeConsumer *consumer)
   if (d->on_full != CHIME_ON_FULL_BLOCK)
     {
       g_mutex_lock (&consumer->lock);
-      chime_consumer_store_done (consumer, consumer->read);
+      chime_consumer_store_done (consumer, chime_consumer_pending_locked (consumer));
       g_mutex_unlock (&consumer->lock);
     }
   chime_consumer_publish_done (consumer, done);
@@ -179,7 +179,7 @@ abandon (ChimeConsumer *consumer)
   if (d->on_full != CHIME_ON_FULL_BLOCK)
     {
       g_mutex_lock (&consumer->lock);
-      chime_consumer_store_done (consumer, consumer->read);
+      chime_consumer_store_done (consumer, chime_consumer_pending_locked (consumer));
       g_mutex_unlock (&consumer->lock);
     }
   chime_consumer_publish_done (consumer, consumer->in_flight_pos + 1);
@@ -245,7 +245,17 @@ next_event (ChimeConsumer *consumer,
   gboolean block = d->on_full == CHIME_ON_FULL_BLOCK;
   const ChimeSlot *slot;
 
-  *pos = block ? consumer->done : __atomic_load_n (&consumer->read, __ATOMIC_ACQUIRE);
+  if (!block)
+    {
+      guint64 word;
+
+      if (!chime_consumer_peek_locked_next (consumer, pos, &word))
+        return FALSE;
+      *fence = chime_slot_is_fence (word) && (word & consumer->bit);
+      *event = NULL;   /* taken with chime_consumer_take_locked_next() */
+      return TRUE;
+    }
+  *pos = consumer->done;
   if (chime_dispatcher_published (d) <= *pos)
     return FALSE;
   slot = &d->ring[*pos & d->mask];

@@ -68,6 +68,12 @@ struct _ChimeConsumer {
    * (the consumer holds its own reference to what it is handling). Guarded
    * by @lock together with the move of a cursor by a dropping producer. */
   guint64 read;
+  /* drop_newest only: events the consumer still has to handle whose ring
+   * slots were needed for newer events (ChimeOverflowEntry, oldest first).
+   * It handles these before the ring. Guarded by @lock; @n_overflow is
+   * also read without it by emitters. */
+  GQueue  overflow;
+  guint   n_overflow;
 
   guint64 state __attribute__ ((aligned (CHIME_CACHE_LINE)));
 
@@ -209,10 +215,21 @@ gboolean chime_consumer_go_idle        (ChimeConsumer *consumer,
 gboolean chime_consumer_pass_fence     (ChimeConsumer *consumer,
                                         guint64        pos);
 
-/* Drop policies: takes position *pos for @consumer under its lock. Returns
- * FALSE when its cursor is no longer at *pos (a dropping emitter moved it)
- * or nothing is published there. Otherwise *event is a new reference when
- * the event is for it (NULL when it is to be skipped). */
+/* Drop policies: the position the consumer handles next and its slot
+ * word, from its overflow first, then from the ring. FALSE (with *pos its
+ * ring cursor) when nothing is there yet. */
+gboolean chime_consumer_peek_locked_next (ChimeConsumer *consumer,
+                                          guint64       *pos,
+                                          guint64       *word);
+/* Drop policies: where the consumer's `done` may stand once nothing is in
+ * flight: its oldest overflow entry, else its ring cursor. Call under
+ * @lock. */
+guint64  chime_consumer_pending_locked (ChimeConsumer *consumer);
+/* Drop policies: takes position *pos for @consumer under its lock, from its
+ * overflow or the ring. Returns FALSE when that is no longer its next
+ * position (a dropping emitter moved it) or nothing is published there.
+ * Otherwise *event is a new reference when the event is for it (NULL when
+ * it is to be skipped). */
 gboolean chime_consumer_take_locked_next (ChimeConsumer  *consumer,
                                           guint64        *pos,
                                           ChimeEvent    **event,

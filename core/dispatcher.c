@@ -328,6 +328,67 @@ chime_consumer_pass_fence (ChimeConsumer *consumer,
   return FALSE;
 }
 
+/* An event kept for a drop_newest consumer outside the ring. */
+typedef struct {
+  guint64     pos;
+  guint64     word;
+  ChimeEvent *event;
+} ChimeOverflowEntry;
+
+guint64
+chime_consumer_pending_locked (ChimeConsumer *consumer)
+{
+  const ChimeOverflowEntry *oldest = g_queue_peek_head (&consumer->overflow);
+
+  return oldest != NULL ? oldest->pos : consumer->read;
+}
+
+gboolean
+chime_consumer_peek_locked_next (ChimeConsumer *consumer,
+                                 guint64       *pos,
+                                 guint64       *word)
+{
+  ChimeDispatcher *d = consumer->dispatcher;
+  const ChimeOverflowEntry *oldest;
+  gboolean found;
+
+  g_mutex_lock (&consumer->lock);
+  oldest = g_queue_peek_head (&consumer->overflow);
+  if (oldest != NULL)
+    {
+      *pos = oldest->pos;
+      *word = oldest->word;
+      found = TRUE;
+    }
+  else
+    {
+      *pos = consumer->read;
+      found = slot_published (d, *pos);
+      *word = found ? d->ring[*pos & d->mask].word : 0;
+    }
+  g_mutex_unlock (&consumer->lock);
+  return found;
+}
+
+/* Takes the oldest overflow entry if it is at *pos. Under @lock. */
+static gboolean
+take_overflow_locked (ChimeConsumer  *consumer,
+                      guint64         pos,
+                      ChimeEvent    **event,
+                      ChimeEventType *type)
+{
+  ChimeOverflowEntry *oldest = g_queue_peek_head (&consumer->overflow);
+
+  if (oldest->pos != pos)
+    return FALSE;
+  g_queue_pop_head (&consumer->overflow);
+  __atomic_store_n (&consumer->n_overflow, consumer->n_overflow - 1, __ATOMIC_RELEASE);
+  *type = chime_slot_type (oldest->word);
+  *event = oldest->event;   /* the entry's reference */
+  g_free (oldest);
+  return TRUE;
+}
+
 gboolean
 chime_consumer_take_locked_next (ChimeConsumer  *consumer,
                                  guint64        *pos,
@@ -339,6 +400,12 @@ chime_consumer_take_locked_next (ChimeConsumer  *consumer,
   gboolean taken = FALSE;
 
   g_mutex_lock (&consumer->lock);
+  if (consumer->overflow.length > 0)
+    {
+      taken = take_overflow_locked (consumer, *pos, event, type);
+      g_mutex_unlock (&consumer->lock);
+      return taken;
+    }
   slot = &d->ring[*pos & d->mask];
   if (consumer->read == *pos && slot_published (d, *pos))
     {
@@ -551,14 +618,33 @@ chime_dispatcher_when_done (ChimeDispatcher *d,
  * Publishing
  * ---------------------------------------------------------------- */
 
-/* Drop policies never wait: a consumer a whole ring behind loses its
- * oldest positions (counted), under its lock so it never reads a slot that
- * is being reused. */
+/* drop_newest: the events a consumer still has queued in positions the
+ * ring needs again move to its overflow queue; drop_newest() has already
+ * kept the queue within the limit, so nothing is lost here. Under @lock. */
+static void
+keep_in_overflow_locked (ChimeConsumer *consumer,
+                         guint64        pos,
+                         ChimeSlot     *slot)
+{
+  ChimeOverflowEntry *entry = g_new (ChimeOverflowEntry, 1);
+
+  entry->pos = pos;
+  entry->word = slot->word;
+  entry->event = chime_event_ref (slot->event);
+  g_queue_push_tail (&consumer->overflow, entry);
+  __atomic_store_n (&consumer->n_overflow, consumer->n_overflow + 1, __ATOMIC_RELEASE);
+}
+
+/* Drop policies never wait: the ring moves on past a consumer a whole ring
+ * behind, under its lock so it never reads a slot that is being reused.
+ * drop_oldest loses (and counts) that consumer's oldest positions;
+ * drop_newest keeps them in the consumer's overflow queue. */
 static void
 drop_oldest_for_room (ChimeDispatcher *d,
                       guint64          pos)
 {
   guint64 floor = pos - d->size + 1;   /* lowest position still needed */
+  gboolean keep = d->on_full == CHIME_ON_FULL_DROP_NEWEST;
 
   for (guint i = 0; i < d->n_consumers; i++)
     {
@@ -570,23 +656,34 @@ drop_oldest_for_room (ChimeDispatcher *d,
       g_mutex_lock (&consumer->lock);
       for (guint64 p = consumer->read; p < floor; p++)
         {
+          ChimeSlot *slot = &d->ring[p & d->mask];
+
           /* A position claimed by a slower emitter: wait until it is
            * published, it is about to be. */
           while (!slot_published (d, p))
             cpu_relax ();
-          if (d->ring[p & d->mask].word & consumer->bit)
+          if (!(slot->word & consumer->bit))
+            continue;
+          if (keep)
+            keep_in_overflow_locked (consumer, p, slot);
+          else
             dropped++;
         }
       if (consumer->read < floor)
         {
-          gboolean in_flight = __atomic_load_n (&consumer->done, __ATOMIC_ACQUIRE) < consumer->read;
+          /* Not `done` while a call is in flight or overflow waits. */
+          gboolean busy = __atomic_load_n (&consumer->done, __ATOMIC_ACQUIRE) < consumer->read ||
+                          consumer->overflow.length > 0;
+
           __atomic_store_n (&consumer->read, floor, __ATOMIC_RELEASE);
-          if (!in_flight)
+          if (!busy)
             chime_consumer_store_done (consumer, floor);
         }
       g_mutex_unlock (&consumer->lock);
       if (dropped > 0)
         __atomic_add_fetch (&consumer->handler->dropped, dropped, __ATOMIC_RELAXED);
+      if (keep && consumer->overflow.length > 0)
+        chime_consumer_wake (consumer);
     }
   notify_progress (d);
 }
@@ -634,8 +731,9 @@ claim (ChimeDispatcher *d,
     }
 }
 
-/* drop_newest: a handler already `newest_limit` positions behind does not
- * get this event (counted). */
+/* drop_newest: a handler already `newest_limit` events behind — counting
+ * every ring position it has not passed, and its overflow — does not get
+ * this event (counted). */
 static guint64
 drop_newest (ChimeDispatcher *d,
              guint64          pos,
@@ -646,7 +744,8 @@ drop_newest (ChimeDispatcher *d,
       ChimeConsumer *consumer = d->consumers[i];
 
       if ((call_mask & consumer->bit) &&
-          pos - __atomic_load_n (&consumer->read, __ATOMIC_ACQUIRE) >= d->newest_limit)
+          pos - __atomic_load_n (&consumer->read, __ATOMIC_ACQUIRE) +
+            __atomic_load_n (&consumer->n_overflow, __ATOMIC_ACQUIRE) >= d->newest_limit)
         {
           call_mask &= ~consumer->bit;
           __atomic_add_fetch (&consumer->handler->dropped, 1, __ATOMIC_RELAXED);
@@ -745,10 +844,21 @@ consumer_new (ChimeDispatcher *d,
 }
 
 static void
+overflow_entry_free (gpointer data)
+{
+  ChimeOverflowEntry *entry = data;
+
+  chime_event_unref (entry->event);
+  g_free (entry);
+}
+
+static void
 consumer_free (ChimeConsumer *consumer)
 {
   if (consumer->is_async)
     chime_async_route_clear (consumer);
+  /* Empty after a flush; freed anyway in case a handler was cut off. */
+  g_queue_clear_full (&consumer->overflow, overflow_entry_free);
   g_mutex_clear (&consumer->lock);
   g_aligned_free (consumer);
 }

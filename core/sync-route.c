@@ -170,7 +170,8 @@ chime_sync_route_run_until (ChimeConsumer *consumer,
 }
 
 /* Drop policies: each event is taken under the consumer's lock with its own
- * reference, because a dropping emitter may move the cursor meanwhile. */
+ * reference, because a dropping emitter may move the cursor meanwhile (and,
+ * under drop_newest, move queued events to the consumer's overflow). */
 static void
 run_locked (ChimeConsumer *consumer)
 {
@@ -179,12 +180,12 @@ run_locked (ChimeConsumer *consumer)
 
   for (;;)
     {
-      guint64 pos = __atomic_load_n (&consumer->read, __ATOMIC_ACQUIRE);
+      guint64 pos;
       ChimeEvent *event = NULL;
       ChimeEventType type;
       guint64 word;
 
-      if (chime_dispatcher_published (d) <= pos)
+      if (!chime_consumer_peek_locked_next (consumer, &pos, &word))
         {
           chime_consumer_publish_done (consumer, pos);
           if (spin_until_published (d, pos))
@@ -193,7 +194,6 @@ run_locked (ChimeConsumer *consumer)
             return;
           continue;
         }
-      word = d->ring[pos & d->mask].word;
       if (chime_slot_is_fence (word) && (word & consumer->bit) &&
           !chime_consumer_pass_fence (consumer, pos))
         return;
@@ -204,7 +204,7 @@ run_locked (ChimeConsumer *consumer)
           chime_handler_call_sync (consumer->handler, type, event, NULL);
           chime_event_unref (event);
           g_mutex_lock (&consumer->lock);
-          chime_consumer_store_done (consumer, consumer->read);
+          chime_consumer_store_done (consumer, chime_consumer_pending_locked (consumer));
           g_mutex_unlock (&consumer->lock);
         }
       if ((pos + 1) % NOTIFY_EVERY == 0)
