@@ -183,6 +183,11 @@ struct _PipelineRun {
   GError           *failure;
   gboolean          failing;
 
+  /* retry events that found the ring full, oldest first. The model's run
+   * has more to say after a retry (a token, llm_end or llm_error), and
+   * that emission sends these first: none is lost and the order holds. */
+  GQueue            held_retries;
+
   /* The emission in progress. */
   ChimeRun         *emit_run;
   ChimeEvent       *emit_event;  /* not yet taken by the runtime */
@@ -212,6 +217,7 @@ pipeline_run_free (PipelineRun *run)
   g_clear_pointer (&run->output, json_decref);
   g_clear_error (&run->failure);
   g_clear_pointer (&run->emit_event, chime_event_unref);
+  g_queue_clear_full (&run->held_retries, (GDestroyNotify) chime_event_unref);
   g_free (run);
 }
 
@@ -237,6 +243,25 @@ proceed (PipelineRun *run)
 static gboolean on_delivered (gpointer data);
 static gboolean on_room (gpointer data);
 
+/* Emits the held retry events; FALSE while the ring is still full. A
+ * retry is informational: a raise_error failure it causes is found at the
+ * next check of the run's trace. */
+static gboolean
+emit_held_retries (PipelineRun *run)
+{
+  ChimeEvent *event;
+
+  while ((event = g_queue_peek_head (&run->held_retries)) != NULL)
+    {
+      guint64 end;
+
+      if (chime_runtime_emit_nowait (run->runtime, event, run->llm->handlers, &end, NULL) == CHIME_EMIT_FULL)
+        return FALSE;
+      g_queue_pop_head (&run->held_retries);   /* the runtime took it */
+    }
+  return TRUE;
+}
+
 /* Offers the pending event to the runtime and continues as it says. */
 static void
 emit_pending (PipelineRun *run)
@@ -244,6 +269,11 @@ emit_pending (PipelineRun *run)
   g_autoptr (GError) error = NULL;
   guint64 end;
 
+  if (!emit_held_retries (run))
+    {
+      chime_dispatcher_when_done (dispatcher_of (run), 0, on_room, run);
+      return;
+    }
   switch (chime_runtime_emit_nowait (run->runtime, run->emit_event, run->emit_run->handlers,
                                      &end, &error))
     {
@@ -440,6 +470,11 @@ offer_token (PipelineRun *run)
   g_autoptr (GError) error = NULL;
   guint64 end;
 
+  if (!emit_held_retries (run))
+    {
+      chime_dispatcher_when_done (dispatcher_of (run), 0, on_token_room, run);
+      return FALSE;
+    }
   switch (chime_runtime_emit_nowait (run->runtime, run->emit_event, run->llm->handlers, &end, &error))
     {
     case CHIME_EMIT_FULL:
@@ -541,9 +576,11 @@ on_model_retry (json_t  *retry_state,
   guint64 end;
 
   chime_event_take_json (&event->payload->data, retry_state);
-  /* A retry event is informational: it never holds the stream up. */
-  if (chime_runtime_emit_nowait (run->runtime, event, run->llm->handlers, &end, &error) == CHIME_EMIT_FULL)
-    chime_event_unref (event);
+  /* A retry event never holds the stream up; without room it waits for
+   * the run's next event (see held_retries). */
+  if (!g_queue_is_empty (&run->held_retries) ||
+      chime_runtime_emit_nowait (run->runtime, event, run->llm->handlers, &end, &error) == CHIME_EMIT_FULL)
+    g_queue_push_tail (&run->held_retries, event);
 }
 
 static const ChimeModelCallbacks model_callbacks = {

@@ -16,8 +16,9 @@
  *   status         answer status X-Mock-Arg with the provider's error body
  *   retry-after    an error carrying retry headers; X-Mock-Arg is a list of
  *                  s=N, ms=N, date=N, should-retry=true|false, status=N
- *   flaky          X-Mock-Arg "K,S": the first K requests with the same
- *                  X-Mock-Key get status S, later ones the fixture
+ *   flaky          X-Mock-Arg "K,S[,MS]": the first K requests with the same
+ *                  X-Mock-Key get status S (with retry-after-ms: MS when
+ *                  given), later ones the fixture
  *   slow           pause X-Mock-Arg ms between events
  *   stall          send the first N events, then nothing; the connection
  *                  stays open until the client gives up
@@ -823,25 +824,31 @@ scenario_retry_after (Exchange              *exchange,
   send_error (exchange, (guint) status, NULL, (const char *const *) headers->pdata);
 }
 
-/* X-Mock-Arg `K,S`: the first K requests carrying the same X-Mock-Key get
- * status S, later ones the fixture. */
+/* X-Mock-Arg `K,S[,MS]`: the first K requests carrying the same
+ * X-Mock-Key get status S (asking for a retry after MS ms when given),
+ * later ones the fixture. */
 static void
 scenario_flaky (Exchange              *exchange,
                 const ScenarioContext *context)
 {
-  g_auto (GStrv) parts = g_strsplit (context->arg ? context->arg : "", ",", 2);
+  g_auto (GStrv) parts = g_strsplit (context->arg ? context->arg : "", ",", 3);
   const char *key = request_header (exchange->request, "x-mock-key");
-  guint64 failures, status;
+  g_autofree char *retry_after = NULL;
+  const char *headers[2] = { NULL, NULL };
+  guint64 failures, status, delay_ms;
   guint count;
 
-  if (g_strv_length (parts) != 2 ||
+  if (g_strv_length (parts) < 2 ||
       !parse_uint (g_strstrip (parts[0]), 0, G_MAXUINT, &failures) ||
-      !parse_uint (g_strstrip (parts[1]), 400, 599, &status))
+      !parse_uint (g_strstrip (parts[1]), 400, 599, &status) ||
+      (parts[2] != NULL && !parse_uint (g_strstrip (parts[2]), 0, G_MAXUINT32, &delay_ms)))
     {
-      send_mock_error (exchange, "flaky: X-Mock-Arg must be 'K,S', not '%s'",
+      send_mock_error (exchange, "flaky: X-Mock-Arg must be 'K,S' or 'K,S,MS', not '%s'",
                        context->arg ? context->arg : "");
       return;
     }
+  if (parts[2] != NULL)
+    headers[0] = retry_after = g_strdup_printf ("retry-after-ms: %" G_GUINT64_FORMAT, delay_ms);
 
   g_mutex_lock (&server.lock);
   count = GPOINTER_TO_UINT (g_hash_table_lookup (server.flaky_counts, key ? key : "")) + 1;
@@ -849,7 +856,7 @@ scenario_flaky (Exchange              *exchange,
   g_mutex_unlock (&server.lock);
 
   if (count <= failures)
-    send_error (exchange, (guint) status, NULL, NULL);
+    send_error (exchange, (guint) status, NULL, headers);
   else
     scenario_ok (exchange, context);
 }

@@ -774,6 +774,31 @@ typedef struct {
   gdouble     min_elapsed;
 } RetryAfterCase;
 
+/* Retries that find the ring full (a handler stuck far behind, a small
+ * queue, background delivery) are held back, not lost, and still reach
+ * every handler before the tokens of the attempt that succeeds. */
+static void
+test_retry_events_wait_for_room (void **state)
+{
+  g_autoptr (Case) c = case_new (&openai, &(CaseSpec) {
+    .scenario = "flaky", .arg = "14,429,1",
+    .model_extra = "max_retries = 14\n",
+    .runtime = "delivery = background\nqueue_limit = 16",
+    .recorder = "delay_us = 60000",
+  });
+  g_auto (GStrv) lines = NULL;
+  int first_token;
+
+  run_cases (&c, 1);
+  assert_succeeded (c);
+  assert_requests (c, 15);
+  assert_tokens (c, openai.tokens, g_strv_length ((char **) openai.tokens));
+  lines = test_read_lines (c->trace);
+  first_token = test_find_line (lines, "\"event\":\"llm_new_token\"", 0);
+  assert_int_not_equal (first_token, -1);
+  assert_int_equal (test_find_last_line (lines, "\"event\":\"retry\"") < first_token, TRUE);
+}
+
 static void
 test_retry_after (void **state)
 {
@@ -1311,6 +1336,7 @@ main (void)
     cmocka_unit_test (test_client_errors_are_not_retried),
     cmocka_unit_test (test_server_errors_are_retried),
     cmocka_unit_test (test_retry_after),
+    cmocka_unit_test (test_retry_events_wait_for_room),
     cmocka_unit_test (test_retry_helpers),
     cmocka_unit_test (test_flaky_succeeds_after_retries),
     cmocka_unit_test (test_connection_refused_and_dns),
