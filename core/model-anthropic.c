@@ -105,7 +105,8 @@ anthropic_add_headers (ChimeProviderModel *model,
 {
   AnthropicModel *self = (AnthropicModel *) model;
 
-  g_ptr_array_add (headers, g_strdup_printf ("x-api-key: %s", api_key));
+  if (api_key[0] != '\0')
+    g_ptr_array_add (headers, g_strdup_printf ("x-api-key: %s", api_key));
   g_ptr_array_add (headers, g_strdup_printf ("anthropic-version: %s", self->anthropic_version));
 }
 

@@ -85,7 +85,8 @@ openai_add_headers (ChimeProviderModel *model,
                     const char         *api_key,
                     GPtrArray          *headers)
 {
-  g_ptr_array_add (headers, g_strdup_printf ("Authorization: Bearer %s", api_key));
+  if (api_key[0] != '\0')
+    g_ptr_array_add (headers, g_strdup_printf ("Authorization: Bearer %s", api_key));
 }
 
 static gpointer

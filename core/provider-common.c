@@ -310,7 +310,8 @@ read_api_key_source (ChimeProviderModel *model,
             ", not both");
   model->api_key_env = chime_ini_read_string (ini, section, "api_key_env",
                                               model->ops->default_api_key_env);
-  if (model->api_key_env[0] == '\0' || strchr (model->api_key_env, '=') != NULL)
+  /* Empty: no key at all, for local servers that want none. */
+  if (strchr (model->api_key_env, '=') != NULL || strpbrk (model->api_key_env, " \t") != NULL)
     {
       g_autofree char *what = g_strdup_printf ("invalid value '%s' for 'api_key_env'", model->api_key_env);
       g_autofree char *tail = g_strdup_printf (": expected the name of an environment variable like %s",
@@ -941,6 +942,8 @@ load_api_key (ChimeProviderModel *model,
           return NULL;
         }
     }
+  else if (model->api_key_env[0] == '\0')
+    return g_strdup ("");   /* `api_key_env =`: send none */
   else
     {
       const char *value = g_getenv (model->api_key_env);

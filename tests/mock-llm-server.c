@@ -1169,12 +1169,16 @@ has_value (Request    *request,
 }
 
 /* The headers the real APIs insist on. Anthropic also takes a bearer
- * token in place of x-api-key. */
+ * token in place of x-api-key. `X-Mock-Auth: none` plays a local server
+ * that wants no key (llama.cpp, Ollama). */
 static const char *
 missing_auth (Exchange *exchange)
 {
   Request *request = exchange->request;
 
+  if (g_strcmp0 (request_header (request, "x-mock-auth"), "none") == 0 &&
+      exchange->provider == PROVIDER_OPENAI)
+    return NULL;
   if (exchange->provider == PROVIDER_OPENAI)
     return has_bearer_token (request) ? NULL :
            "You didn't provide an API key. You need to provide your API key in an Authorization "

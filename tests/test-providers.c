@@ -1209,6 +1209,31 @@ test_missing_key_and_key_file (void **state)
     }
 }
 
+/* `api_key_env =` (empty) sends no key, for local servers that want none:
+ * the mock server, which does, then says that none came. */
+static void
+test_empty_api_key_env_sends_none (void **state)
+{
+  Case *cases[2];
+
+  for (guint i = 0; i < 2; i++)
+    {
+      cases[i] = case_new (providers[i], &(CaseSpec) { .model_extra = "max_retries = 0\n" });
+      case_replace (cases[i], "api_key_env = " API_KEY_ENV, "api_key_env =");
+    }
+  run_cases (cases, 2);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr (json_t) requests = server_requests (cases[i]->mock_key);
+      json_t *headers = json_object_get (json_array_get (requests, 0), "headers");
+
+      assert_int_equal (json_array_size (requests), 1);
+      assert_null (json_object_get (headers, providers[i]->key_header));
+      assert_failed_with (cases[i], "HTTP 401");
+      case_free (cases[i]);
+    }
+}
+
 static void
 test_configuration_problems (void **state)
 {
@@ -1347,6 +1372,7 @@ main (void)
     cmocka_unit_test (test_cancel),
     cmocka_unit_test (test_secrets_stay_out),
     cmocka_unit_test (test_missing_key_and_key_file),
+    cmocka_unit_test (test_empty_api_key_env_sends_none),
     cmocka_unit_test (test_configuration_problems),
     cmocka_unit_test (test_check_needs_no_key),
     cmocka_unit_test (test_batch),
