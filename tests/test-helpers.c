@@ -2,7 +2,11 @@
 #include "test-helpers.h"
 
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 static char *tmpdir;
 static GPtrArray *captured;
@@ -208,4 +212,54 @@ test_run_group (const struct CMUnitTest *tests,
     if (filter == NULL || strstr (tests[i].name, filter) != NULL)
       selected[n++] = tests[i];
   return _cmocka_run_group_tests ("tests", selected, n, NULL, NULL);
+}
+
+static void
+mock_server_child_setup (gpointer user_data)
+{
+#ifdef __linux__
+  /* Never outlive the test, even if it crashes. */
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
+#endif
+}
+
+GSubprocess *
+test_mock_server_start (const char         *server_path,
+                        const char * const *args,
+                        guint              *port)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr (GStrvBuilder) argv_builder = g_strv_builder_new ();
+  g_auto (GStrv) argv = NULL;
+  g_autoptr (GDataInputStream) out = NULL;
+  g_autofree char *line = NULL;
+  GSubprocess *server;
+  guint64 value;
+
+  g_strv_builder_add (argv_builder, server_path);
+  if (args != NULL)
+    g_strv_builder_addv (argv_builder, (const char **) args);
+  argv = g_strv_builder_end (argv_builder);
+  g_subprocess_launcher_set_child_setup (launcher, mock_server_child_setup, NULL, NULL);
+  server = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv, &error);
+  if (server == NULL)
+    fail_msg ("cannot start %s: %s", server_path, error->message);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server));
+  line = g_data_input_stream_read_line (out, NULL, NULL, &error);
+  if (line == NULL || !g_str_has_prefix (line, "PORT ") ||
+      !g_ascii_string_to_unsigned (line + 5, 10, 1, 65535, &value, NULL))
+    fail_msg ("the mock server said \"%s\" instead of its port", line != NULL ? line : "nothing");
+  *port = (guint) value;
+  return server;
+}
+
+void
+test_mock_server_stop (GSubprocess **server)
+{
+  if (*server == NULL)
+    return;
+  g_subprocess_send_signal (*server, SIGTERM);
+  g_subprocess_wait (*server, NULL, NULL);
+  g_clear_object (server);
 }

@@ -42,6 +42,16 @@ void        test_log_capture_stop (void);
  * from (type, content) pairs ending with NULL. */
 json_t     *test_messages (const char *type, ...) G_GNUC_NULL_TERMINATED;
 
+/* Starts the mock LLM server at @server_path (tests/mock-llm-server) with
+ * @args (NULL-terminated, may be NULL) and returns it once it has said
+ * its port. The server never outlives the test. Fails the test when it
+ * cannot start. */
+GSubprocess *test_mock_server_start (const char         *server_path,
+                                     const char * const *args,
+                                     guint              *port);
+/* Stops a server from test_mock_server_start() and clears *@server. */
+void         test_mock_server_stop  (GSubprocess **server);
+
 /* Runs @tests, or only those whose name contains $CHIME_TEST_FILTER. */
 int         test_run_group (const struct CMUnitTest *tests,
                             gsize                    n_tests);

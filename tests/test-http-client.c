@@ -8,12 +8,8 @@
 #include "http-client.h"
 
 #include <gio/gio.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
 #define OPENAI_BODY "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello!\"}]," \
                     "\"stream\":true,\"stream_options\":{\"include_usage\":true}}"
@@ -21,42 +17,19 @@
 static GSubprocess *server;
 static guint port;
 
-static void
-child_setup (gpointer user_data)
-{
-#ifdef __linux__
-  prctl (PR_SET_PDEATHSIG, SIGTERM);
-#endif
-}
-
 static int
 start_server (void **state)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-  g_autoptr (GDataInputStream) out = NULL;
-  g_autofree char *line = NULL;
-  guint64 value;
+  const char *args[] = { "--fixture-dir", FIXTURE_DIR, NULL };
 
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
-  server = g_subprocess_launcher_spawn (launcher, &error, MOCK_SERVER_PATH, "--fixture-dir", FIXTURE_DIR, NULL);
-  if (server == NULL)
-    fail_msg ("cannot start %s: %s", MOCK_SERVER_PATH, error->message);
-  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server));
-  line = g_data_input_stream_read_line (out, NULL, NULL, &error);
-  if (line == NULL || !g_str_has_prefix (line, "PORT ") ||
-      !g_ascii_string_to_unsigned (line + 5, 10, 1, 65535, &value, NULL))
-    fail_msg ("the server said \"%s\" instead of its port", line ? line : "nothing");
-  port = (guint) value;
+  server = test_mock_server_start (MOCK_SERVER_PATH, args, &port);
   return 0;
 }
 
 static int
 stop_server (void **state)
 {
-  g_subprocess_send_signal (server, SIGTERM);
-  g_subprocess_wait (server, NULL, NULL);
-  g_clear_object (&server);
+  test_mock_server_stop (&server);
   return 0;
 }
 

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "sse-parser.h"
+#include "test-helpers.h"
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
@@ -17,11 +18,7 @@
 #include <string.h>
 #include <time.h>
 #include <cmocka.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (json_t, json_decref)
 
 #define OPENAI_PATH "/v1/chat/completions"
 #define ANTHROPIC_PATH "/v1/messages"
@@ -44,54 +41,25 @@ static MockServer *shared;
 /* The server process                                                 */
 /* ------------------------------------------------------------------ */
 
-static void
-child_setup (gpointer user_data)
-{
-#ifdef __linux__
-  /* Never outlive the test, even if it crashes. */
-  prctl (PR_SET_PDEATHSIG, SIGTERM);
-#endif
-}
-
 static MockServer *
 mock_server_start (const char *extra_arg)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-  g_autoptr (GDataInputStream) out = NULL;
-  g_autofree char *line = NULL;
   MockServer *server = g_new0 (MockServer, 1);
-  const char *argv[] = { MOCK_SERVER_PATH, "--fixture-dir", FIXTURE_DIR, "--log", NULL, extra_arg, NULL };
-  guint64 port;
+  const char *args[] = { "--fixture-dir", FIXTURE_DIR, "--log", NULL, extra_arg, NULL };
 
   server->dir = g_dir_make_tmp ("chime-mock-XXXXXX", &error);
   assert_non_null (server->dir);
   server->log_path = g_build_filename (server->dir, "requests.jsonl", NULL);
-  argv[4] = server->log_path;
-
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
-  server->process = g_subprocess_launcher_spawnv (launcher, argv, &error);
-  if (server->process == NULL)
-    fail_msg ("cannot start %s: %s", MOCK_SERVER_PATH, error->message);
-
-  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server->process));
-  line = g_data_input_stream_read_line (out, NULL, NULL, &error);
-  if (line == NULL || !g_str_has_prefix (line, "PORT ") ||
-      !g_ascii_string_to_unsigned (line + 5, 10, 1, 65535, &port, NULL))
-    fail_msg ("the server said \"%s\" instead of its port", line ? line : "nothing");
-  server->port = (guint) port;
+  args[3] = server->log_path;
+  server->process = test_mock_server_start (MOCK_SERVER_PATH, args, &server->port);
   return server;
 }
 
 static void
 mock_server_free (MockServer *server)
 {
-  if (server->process != NULL)
-    {
-      g_subprocess_send_signal (server->process, SIGTERM);
-      g_subprocess_wait (server->process, NULL, NULL);
-      g_object_unref (server->process);
-    }
+  test_mock_server_stop (&server->process);
   g_unlink (server->log_path);
   g_rmdir (server->dir);
   g_free (server->log_path);

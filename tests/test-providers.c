@@ -22,9 +22,6 @@
 #include <math.h>
 #include <signal.h>
 #include <string.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
 #define API_KEY_ENV "CHIME_TEST_API_KEY"
 #define API_KEY "sk-chime-test-7f3a9c41-d0e2-SECRET"
@@ -41,45 +38,21 @@ typedef struct {
 
 static MockServer server;
 
-static void
-child_setup (gpointer user_data)
-{
-#ifdef __linux__
-  /* Never outlive the test, even if it crashes. */
-  prctl (PR_SET_PDEATHSIG, SIGTERM);
-#endif
-}
-
 static int
 start_server (void **state)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-  g_autoptr (GDataInputStream) out = NULL;
-  g_autofree char *line = NULL;
-  guint64 port;
+  g_autofree char *log_path = test_path ("requests.jsonl");
+  const char *args[] = { "--fixture-dir", FIXTURE_DIR, "--log", log_path, NULL };
 
-  server.log_path = test_path ("requests.jsonl");
-  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
-  server.process = g_subprocess_launcher_spawn (launcher, &error, MOCK_SERVER_PATH, "--fixture-dir",
-                                                FIXTURE_DIR, "--log", server.log_path, NULL);
-  if (server.process == NULL)
-    fail_msg ("cannot start %s: %s", MOCK_SERVER_PATH, error->message);
-  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (server.process));
-  line = g_data_input_stream_read_line (out, NULL, NULL, &error);
-  if (line == NULL || !g_str_has_prefix (line, "PORT ") ||
-      !g_ascii_string_to_unsigned (line + 5, 10, 1, 65535, &port, NULL))
-    fail_msg ("the server said \"%s\" instead of its port", line ? line : "nothing");
-  server.port = (guint) port;
+  server.process = test_mock_server_start (MOCK_SERVER_PATH, args, &server.port);
+  server.log_path = g_steal_pointer (&log_path);
   return 0;
 }
 
 static int
 stop_server (void **state)
 {
-  g_subprocess_send_signal (server.process, SIGTERM);
-  g_subprocess_wait (server.process, NULL, NULL);
-  g_clear_object (&server.process);
+  test_mock_server_stop (&server.process);
   g_clear_pointer (&server.log_path, g_free);
   return 0;
 }

@@ -20,9 +20,6 @@
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
 #ifndef INSTALL_ROOT
 #error "INSTALL_ROOT, BINDIR, LIBDIR, PKGCONFIGDIR, INCLUDEDIR, PREFIX and SRCDIR come from tests/runner.inc"
@@ -506,51 +503,25 @@ typedef struct {
 
 static MockServer mock;
 
-static void
-mock_child_setup (gpointer user_data)
-{
-#ifdef __linux__
-  /* Never outlive the test, even if it crashes. */
-  prctl (PR_SET_PDEATHSIG, SIGTERM);
-#endif
-}
-
 /* The port of the mock server, started on the first call. */
 static guint
 mock_port (void)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GSubprocessLauncher) launcher = NULL;
-  g_autoptr (GDataInputStream) out = NULL;
-  g_autofree char *line = NULL;
-  guint64 port;
-
-  if (mock.process != NULL)
-    return mock.port;
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
-  mock.log_path = test_path ("mock-requests.jsonl");
-  g_subprocess_launcher_set_child_setup (launcher, mock_child_setup, NULL, NULL);
-  mock.process = g_subprocess_launcher_spawn (launcher, &error, MOCK_SERVER_PATH, "--fixture-dir",
-                                              FIXTURE_DIR, "--log", mock.log_path, NULL);
   if (mock.process == NULL)
-    fail_msg ("cannot start %s: %s", MOCK_SERVER_PATH, error->message);
-  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (mock.process));
-  line = g_data_input_stream_read_line (out, NULL, NULL, &error);
-  if (line == NULL || !g_str_has_prefix (line, "PORT ") ||
-      !g_ascii_string_to_unsigned (line + 5, 10, 1, 65535, &port, NULL))
-    fail_msg ("the mock server said \"%s\" instead of its port", line != NULL ? line : "nothing");
-  mock.port = (guint) port;
+    {
+      g_autofree char *log_path = test_path ("mock-requests.jsonl");
+      const char *args[] = { "--fixture-dir", FIXTURE_DIR, "--log", log_path, NULL };
+
+      mock.process = test_mock_server_start (MOCK_SERVER_PATH, args, &mock.port);
+      mock.log_path = g_steal_pointer (&log_path);
+    }
   return mock.port;
 }
 
 static void
 mock_stop (void)
 {
-  if (mock.process == NULL)
-    return;
-  g_subprocess_send_signal (mock.process, SIGTERM);
-  g_subprocess_wait (mock.process, NULL, NULL);
-  g_clear_object (&mock.process);
+  test_mock_server_stop (&mock.process);
   g_clear_pointer (&mock.log_path, g_free);
 }
 
