@@ -4,6 +4,8 @@
 #include "ini.h"
 #include "suggest.h"
 
+#include <jansson.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -465,4 +467,48 @@ chime_ini_read_list (ChimeIni   *ini,
   g_autofree char *value = chime_ini_read_string (ini, section, key, default_value);
 
   return chime_ini_split_list (value);
+}
+
+char **
+chime_ini_read_json_strings (ChimeIni      *ini,
+                             ChimeProblems *problems,
+                             const char    *section,
+                             const char    *key,
+                             const char    *example)
+{
+  g_autofree char *text = chime_ini_read_raw (ini, section, key);
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  json_t *array;
+  json_t *item;
+  json_error_t error;
+  gsize i;
+
+  if (text == NULL)
+    return NULL;
+  array = json_loads (text, JSON_DECODE_ANY, &error);
+  if (!json_is_array (array))
+    {
+      g_autofree char *location = chime_ini_describe_location (ini, section, key);
+
+      chime_problems_add (problems, "invalid value for '%s'%s: expected a JSON array of strings like %s%s%s",
+                          key, location, example, array == NULL ? ": " : "", array == NULL ? error.text : "");
+      if (array != NULL)
+        json_decref (array);
+      return NULL;
+    }
+  json_array_foreach (array, i, item)
+    {
+      if (!json_is_string (item))
+        {
+          g_autofree char *location = chime_ini_describe_location (ini, section, key);
+
+          chime_problems_add (problems, "invalid value for '%s'%s: element %zu is not a string",
+                              key, location, i);
+          json_decref (array);
+          return NULL;
+        }
+      g_strv_builder_add (builder, json_string_value (item));
+    }
+  json_decref (array);
+  return g_strv_builder_end (builder);
 }

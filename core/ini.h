@@ -85,6 +85,13 @@ char       *chime_ini_read_raw     (ChimeIni *ini, const char *section,
 char      **chime_ini_read_list    (ChimeIni *ini, const char *section,
                                     const char *key, const char *default_value);
 
+/* A JSON array of strings written raw (`chunks = ["Why", " not"]`), for
+ * items that may hold separators, spaces or escapes. NULL when absent, or
+ * after reporting a problem that quotes @example. Newly allocated. */
+char      **chime_ini_read_json_strings (ChimeIni *ini, ChimeProblems *problems,
+                                         const char *section, const char *key,
+                                         const char *example);
+
 /* Parses a list value as chime_ini_read_list() does. */
 char      **chime_ini_split_list   (const char *value);
 /* Parses a boolean the way chime accepts them: true/false, yes/no, on/off,

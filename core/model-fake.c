@@ -77,41 +77,6 @@ split_chars (const char *text)
   return g_strv_builder_end (builder);
 }
 
-/* `chunks = ["", "Why", ...]`: a JSON array of strings. */
-static char **
-read_chunks (ChimeIni      *ini,
-             const char    *section,
-             ChimeProblems *problems)
-{
-  g_autofree char *text = chime_ini_read_raw (ini, section, "chunks");
-  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
-  g_autoptr (json_t) array = NULL;
-  json_error_t error;
-  gsize i;
-  json_t *item;
-
-  array = json_loads (text, JSON_DECODE_ANY, &error);
-  if (!json_is_array (array))
-    {
-      g_autofree char *location = chime_ini_describe_location (ini, section, "chunks");
-      chime_problems_add (problems, "invalid value for 'chunks'%s: expected a JSON array of "
-                          "strings like [\"Hello\", \" world\"]%s%s", location,
-                          array == NULL ? ": " : "", array == NULL ? error.text : "");
-      return NULL;
-    }
-  json_array_foreach (array, i, item)
-    {
-      if (!json_is_string (item))
-        {
-          g_autofree char *location = chime_ini_describe_location (ini, section, "chunks");
-          chime_problems_add (problems, "invalid value for 'chunks'%s: element %zu is not a string",
-                              location, i);
-          return NULL;
-        }
-      g_strv_builder_add (builder, json_string_value (item));
-    }
-  return g_strv_builder_end (builder);
-}
 
 static ChimeModel *
 fake_configure (ChimeIni      *ini,
@@ -128,7 +93,7 @@ fake_configure (ChimeIni      *ini,
   chime_ini_read_int (ini, problems, section, "fail_after", -1, -1, G_MAXINT32, &model->fail_after);
 
   if (g_key_file_has_key (chime_ini_get_key_file (ini), section, "chunks", NULL))
-    model->chunks = read_chunks (ini, section, problems);
+    model->chunks = chime_ini_read_json_strings (ini, problems, section, "chunks", "[\"Hello\", \" world\"]");
   else if (chunking == CHUNKING_CHAR)
     model->chunks = split_chars (response);
   else if (chunking == CHUNKING_NONE)

@@ -326,47 +326,6 @@ read_api_key_source (ChimeProviderModel *model,
     model->api_key_file = chime_ini_resolve_path (ini, file);
 }
 
-/* A JSON array of strings, for values whose items may hold any
- * character (stop sequences with newlines, headers with commas). */
-static char **
-read_json_strings (ChimeIni      *ini,
-                   const char    *section,
-                   const char    *key,
-                   const char    *text,
-                   const char    *example,
-                   ChimeProblems *problems)
-{
-  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
-  g_autoptr (json_t) array = NULL;
-  json_error_t error;
-  gsize i;
-  json_t *item;
-
-  g_autofree char *what = g_strdup_printf ("invalid value for '%s'", key);
-
-  array = json_loads (text, 0, &error);
-  if (!json_is_array (array))
-    {
-      g_autofree char *tail = g_strdup_printf (": expected a JSON array of strings like %s%s%s", example,
-                                               array == NULL ? ": " : "", array == NULL ? error.text : "");
-
-      report (problems, ini, section, key, what, tail);
-      return g_new0 (char *, 1);
-    }
-  json_array_foreach (array, i, item)
-    {
-      if (!json_is_string (item))
-        {
-          g_autofree char *tail = g_strdup_printf (": element %zu is not a string", i);
-
-          report (problems, ini, section, key, what, tail);
-          return g_new0 (char *, 1);
-        }
-      g_strv_builder_add (builder, json_string_value (item));
-    }
-  return g_strv_builder_end (builder);
-}
-
 /* `stop = END, STOP` as a chime list, or a JSON array for sequences
  * with spaces or escapes: `stop = ["\n\n", "Human:"]`. */
 static char **
@@ -379,7 +338,11 @@ read_stop (ChimeIni      *ini,
   if (raw == NULL)
     return g_new0 (char *, 1);
   if (raw[0] == '[')
-    return read_json_strings (ini, section, "stop", raw, "[\"\\n\\n\", \"Human:\"]", problems);
+    {
+      char **stop = chime_ini_read_json_strings (ini, problems, section, "stop", "[\"\\n\\n\", \"Human:\"]");
+
+      return stop != NULL ? stop : g_new0 (char *, 1);
+    }
   return chime_ini_read_list (ini, section, "stop", NULL);
 }
 
@@ -445,7 +408,11 @@ read_headers (ChimeIni      *ini,
   if (raw == NULL)
     return g_new0 (char *, 1);
   if (raw[0] == '[')
-    items = read_json_strings (ini, section, "headers", raw, "[\"X-Title: chime\"]", problems);
+    {
+      items = chime_ini_read_json_strings (ini, problems, section, "headers", "[\"X-Title: chime\"]");
+      if (items == NULL)
+        items = g_new0 (char *, 1);
+    }
   else
     {
       g_autofree char *value = chime_ini_read_string (ini, section, "headers", NULL);

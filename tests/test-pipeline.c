@@ -97,6 +97,30 @@ test_handler_failure_without_raise_error (void **state)
   test_log_capture_stop ();
 }
 
+/* The fake model's exact chunks are a JSON array of strings; both ways
+ * of getting that wrong name the file, section, line and the fix. */
+static void
+test_fake_chunks_must_be_strings (void **state)
+{
+  static const char *const values[] = { "[\"a\", 2]", "not json" };
+  static const char *const expected[] = {
+    "invalid value for 'chunks' in [model m] of test.ini (line 6): element 1 is not a string",
+    "invalid value for 'chunks' in [model m] of test.ini (line 6): expected a JSON array of strings "
+      "like [\"Hello\", \" world\"]: ",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (values); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autofree char *ini = g_strdup_printf ("[pipeline]\nprompt = count\nmodel = m\n"
+                                              "[model m]\nprovider = fake\nchunks = %s\n", values[i]);
+      json_t *result = run_pipeline (ini, &error);
+
+      assert_null (result);
+      assert_string_contains (error->message, expected[i]);
+    }
+}
+
 int
 main (void)
 {
@@ -105,6 +129,7 @@ main (void)
     cmocka_unit_test (test_raise_error_on_tokens_awaited),
     cmocka_unit_test (test_raise_error_on_tokens_background),
     cmocka_unit_test (test_handler_failure_without_raise_error),
+    cmocka_unit_test (test_fake_chunks_must_be_strings),
   };
 
   return test_run_group (tests, G_N_ELEMENTS (tests));

@@ -1226,7 +1226,7 @@ test_configuration_problems (void **state)
     "'headers' in [model m] of bad.ini (line 10) must not set Authorization",
     "invalid header 'no colon' in 'headers'",
     "'extra_body' in [model m] of bad.ini (line 11) must not set 'stream'",
-    "invalid value for 'stop'",
+    "invalid value for 'stop' in [model m] of bad.ini (line 12): element 0 is not a string",
     "'temperature'",
     "'timeout_s'",
     "'max_retries'",
