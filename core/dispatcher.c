@@ -650,6 +650,7 @@ drop_oldest_for_room (ChimeDispatcher *d,
     {
       ChimeConsumer *consumer = d->consumers[i];
       guint64 dropped = 0;
+      guint64 kept = 0;
 
       if (__atomic_load_n (&consumer->read, __ATOMIC_ACQUIRE) >= floor)
         continue;
@@ -665,7 +666,10 @@ drop_oldest_for_room (ChimeDispatcher *d,
           if (!(slot->word & consumer->bit))
             continue;
           if (keep)
-            keep_in_overflow_locked (consumer, p, slot);
+            {
+              keep_in_overflow_locked (consumer, p, slot);
+              kept++;
+            }
           else
             dropped++;
         }
@@ -682,7 +686,7 @@ drop_oldest_for_room (ChimeDispatcher *d,
       g_mutex_unlock (&consumer->lock);
       if (dropped > 0)
         __atomic_add_fetch (&consumer->handler->dropped, dropped, __ATOMIC_RELAXED);
-      if (keep && consumer->overflow.length > 0)
+      if (kept > 0)
         chime_consumer_wake (consumer);
     }
   notify_progress (d);
