@@ -19,9 +19,7 @@
  */
 #include <chime/plugin.h>
 
-#include <errno.h>
-#include <stdio.h>
-#include <unistd.h>
+#include "../printing.h"
 
 /* LangChain's _TEXT_COLOR_MAPPING entries for the three colours used. */
 #define GREEN "32;1"
@@ -32,12 +30,9 @@ typedef struct {
   gboolean color;   /* colour the tags and bold the headers */
 } Console;
 
-enum { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER };
-static const char *const color_choices[] = { "auto", "always", "never", NULL };
-
 static const ChimeConfigKey console_keys[] = {
   { "color", CHIME_CONFIG_CHOICE, "auto",
-    "ANSI colours: auto (when stdout is a terminal), always or never", 0, color_choices },
+    "ANSI colours: auto (when stdout is a terminal), always or never", 0, printing_color_choices },
   { NULL }
 };
 
@@ -47,12 +42,7 @@ console_new (ChimeHandlerContext *context,
 {
   g_autofree Console *self = g_new0 (Console, 1);
 
-  switch (chime_handler_context_get_choice (context, "color"))
-    {
-    case COLOR_ALWAYS: self->color = TRUE; break;
-    case COLOR_NEVER: self->color = FALSE; break;
-    default: self->color = isatty (STDOUT_FILENO) == 1; break;
-    }
+  self->color = printing_wants_color (context);
   return g_steal_pointer (&self);
 }
 
@@ -81,16 +71,7 @@ console_print (Console     *self,
   else
     g_string_append_printf (entry, "%s %s%s\n", tag, header, body);
 
-  if (fwrite (entry->str, 1, entry->len, stdout) != entry->len || fflush (stdout) != 0)
-    {
-      int saved_errno = errno;
-
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
-                   "cannot write to stdout: %s", g_strerror (saved_errno));
-      clearerr (stdout);
-      return FALSE;
-    }
-  return TRUE;
+  return printing_write_stdout (entry->str, entry->len, error);
 }
 
 /* "chain:Root > chat_model:FakeChat": run_type:name from the root down. */

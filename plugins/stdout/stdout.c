@@ -12,10 +12,9 @@
  */
 #include <chime/plugin.h>
 
-#include <errno.h>
-#include <stdio.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "../printing.h"
 
 #define BOLD  "\033[1m"
 #define RESET "\033[0m"
@@ -24,12 +23,9 @@ typedef struct {
   gboolean color;   /* wrap the banners in ANSI bold */
 } StdoutHandler;
 
-enum { COLOR_AUTO, COLOR_ALWAYS, COLOR_NEVER };
-static const char *const color_choices[] = { "auto", "always", "never", NULL };
-
 static const ChimeConfigKey stdout_keys[] = {
   { "color", CHIME_CONFIG_CHOICE, "auto",
-    "bold banners: auto (when stdout is a terminal), always or never", 0, color_choices },
+    "bold banners: auto (when stdout is a terminal), always or never", 0, printing_color_choices },
   { NULL }
 };
 
@@ -39,12 +35,7 @@ stdout_handler_new (ChimeHandlerContext *context,
 {
   g_autofree StdoutHandler *self = g_new0 (StdoutHandler, 1);
 
-  switch (chime_handler_context_get_choice (context, "color"))
-    {
-    case COLOR_ALWAYS: self->color = TRUE; break;
-    case COLOR_NEVER: self->color = FALSE; break;
-    default: self->color = isatty (STDOUT_FILENO) == 1; break;
-    }
+  self->color = printing_wants_color (context);
   return g_steal_pointer (&self);
 }
 
@@ -54,25 +45,13 @@ stdout_handler_free (gpointer instance)
   g_free (instance);
 }
 
-/* Writes @text in one call, so that lines of other handlers writing to
- * stdout from other threads cannot land in the middle of it, and flushes:
- * LangChain's print_text shows every piece at once, too. */
+/* In one write and flushed, as LangChain's print_text shows every piece
+ * at once. */
 static gboolean
 write_stdout (const char *text,
               GError    **error)
 {
-  gsize length = strlen (text);
-
-  if ((length > 0 && fwrite (text, 1, length, stdout) != length) || fflush (stdout) != 0)
-    {
-      int saved_errno = errno;
-
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
-                   "cannot write to stdout: %s", g_strerror (saved_errno));
-      clearerr (stdout);
-      return FALSE;
-    }
-  return TRUE;
+  return printing_write_stdout (text, strlen (text), error);
 }
 
 static gboolean

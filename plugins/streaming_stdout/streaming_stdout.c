@@ -14,9 +14,9 @@
  */
 #include <chime/plugin.h>
 
-#include <errno.h>
-#include <stdio.h>
 #include <string.h>
+
+#include "../printing.h"
 
 typedef struct {
   gboolean newline;
@@ -35,23 +35,12 @@ streaming_stdout_new (ChimeHandlerContext *context,
   return self;
 }
 
-/* Writes @text and flushes: buffering would defeat streaming. */
+/* Flushed at once: buffering would defeat streaming. */
 static gboolean
 write_out (const char *text,
            GError    **error)
 {
-  gsize length = text != NULL ? strlen (text) : 0;
-
-  if ((length > 0 && fwrite (text, 1, length, stdout) != length) || fflush (stdout) != 0)
-    {
-      int saved_errno = errno;
-
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
-                   "cannot write to stdout: %s", g_strerror (saved_errno));
-      clearerr (stdout);
-      return FALSE;
-    }
-  return TRUE;
+  return printing_write_stdout (text, text != NULL ? strlen (text) : 0, error);
 }
 
 static gboolean
