@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 
-#include "pipeline.h"
+#include "pipeline/pipeline.h"
 
 typedef struct {
   const char *name;

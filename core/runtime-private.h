@@ -2,11 +2,11 @@
 #pragma once
 
 #include <chime/runtime.h>
-#include "dispatcher.h"
-#include "event-private.h"
-#include "handler.h"
-#include "ini.h"
-#include "runtime-config.h"
+#include "dispatch/dispatcher.h"
+#include "events/event-private.h"
+#include "plugins/handler.h"
+#include "config/ini.h"
+#include "config/runtime-config.h"
 
 struct _ChimeRuntime {
   ChimeRuntimeSettings settings;

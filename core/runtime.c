@@ -2,7 +2,7 @@
 #include "config.h"
 
 #include "runtime-private.h"
-#include "trace.h"
+#include "events/trace.h"
 
 G_DEFINE_QUARK (chime-config-error-quark, chime_config_error)
 

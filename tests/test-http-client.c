@@ -5,7 +5,7 @@
  * client per main context. */
 #include "test-helpers.h"
 
-#include "http-client.h"
+#include "http/http-client.h"
 
 #include <gio/gio.h>
 #include <string.h>

@@ -4,7 +4,7 @@
  * and many connections are served at once. */
 #include "config.h"
 
-#include "sse-parser.h"
+#include "providers/sse-parser.h"
 #include "test-helpers.h"
 
 #include <gio/gio.h>

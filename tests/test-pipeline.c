@@ -1,7 +1,7 @@
 /* Pipelines run in-process: how a run ends when handlers fail it. */
 #include "test-helpers.h"
 
-#include "pipeline.h"
+#include "pipeline/pipeline.h"
 
 #include <string.h>
 

@@ -8,14 +8,14 @@
  * secrets kept out of everything produced, and batch runs. */
 #include "test-helpers.h"
 
-#include "batch.h"
-#include "http-client.h"
-#include "ini.h"
-#include "llm-result.h"
-#include "model.h"
-#include "pipeline.h"
-#include "pipeline-error.h"
-#include "provider-common.h"
+#include "pipeline/batch.h"
+#include "http/http-client.h"
+#include "config/ini.h"
+#include "events/llm-result.h"
+#include "providers/model.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/pipeline-error.h"
+#include "providers/provider-common.h"
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>

@@ -3,7 +3,7 @@
  * by one. */
 #include "config.h"
 
-#include "sse-parser.h"
+#include "providers/sse-parser.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

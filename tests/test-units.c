@@ -1,10 +1,10 @@
 /* Units: suggestions, run ids, message rendering, lists, event JSON. */
 #include "test-helpers.h"
 
-#include "event-private.h"
-#include "ini.h"
-#include "suggest.h"
-#include "uuid.h"
+#include "events/event-private.h"
+#include "config/ini.h"
+#include "config/suggest.h"
+#include "events/uuid.h"
 
 #include <string.h>
 

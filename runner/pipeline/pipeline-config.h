@@ -5,10 +5,10 @@
 #include <glib.h>
 #include <jansson.h>
 
-#include "ini.h"
-#include "model.h"
+#include "config/ini.h"
+#include "providers/model.h"
 #include "output-parser.h"
-#include "problems.h"
+#include "config/problems.h"
 
 typedef struct {
   char                 *name;           /* the root run's name */

@@ -8,8 +8,8 @@
 #pragma once
 
 #include <chime/runtime.h>
-#include "event-private.h"
-#include "handler.h"
+#include "events/event-private.h"
+#include "plugins/handler.h"
 
 typedef struct _ChimeDispatcher ChimeDispatcher;
 

@@ -9,10 +9,10 @@
 #include <jansson.h>
 #include <chime/event.h>
 
-#include "http-client.h"
-#include "ini.h"
+#include "http/http-client.h"
+#include "config/ini.h"
 #include "model.h"
-#include "problems.h"
+#include "config/problems.h"
 #include "sse-parser.h"
 
 typedef struct _ChimeProviderOps ChimeProviderOps;

@@ -8,7 +8,7 @@
 
 #include "plugin-loader.h"
 #include "runtime-private.h"
-#include "suggest.h"
+#include "config/suggest.h"
 
 #include <errno.h>
 #include <ltdl.h>

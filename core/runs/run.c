@@ -3,8 +3,8 @@
 #include "config.h"
 
 #include "run-private.h"
-#include "trace.h"
-#include "uuid.h"
+#include "events/trace.h"
+#include "events/uuid.h"
 
 gpointer
 chime_copy_string (gconstpointer src,

@@ -10,8 +10,8 @@
 #include <gio/gio.h>
 #include <jansson.h>
 
-#include "ini.h"
-#include "problems.h"
+#include "config/ini.h"
+#include "config/problems.h"
 
 typedef struct _ChimeModel ChimeModel;
 typedef struct _ChimeModelStream ChimeModelStream;

@@ -2,7 +2,7 @@
 #include "config.h"
 
 #include "handler-context.h"
-#include "suggest.h"
+#include "config/suggest.h"
 
 typedef struct {
   ChimeConfigType type;

@@ -20,12 +20,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "batch.h"
-#include "handler-context.h"
-#include "ini.h"
-#include "pipeline.h"
-#include "pipeline-error.h"
-#include "plugin-loader.h"
+#include "pipeline/batch.h"
+#include "plugins/handler-context.h"
+#include "config/ini.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/pipeline-error.h"
+#include "plugins/plugin-loader.h"
 #include "runtime-private.h"
 #include "seed-ini.h"
 

@@ -8,7 +8,7 @@
 #include "config.h"
 
 #include "batch.h"
-#include "event-json.h"
+#include "events/event-json.h"
 #include "pipeline-error.h"
 
 #include <errno.h>

@@ -8,9 +8,9 @@
 #include "config.h"
 
 #include "model-providers.h"
-#include "pipeline-error.h"
+#include "pipeline/pipeline-error.h"
 #include "provider-common.h"
-#include "event-json.h"
+#include "events/event-json.h"
 
 #include <string.h>
 

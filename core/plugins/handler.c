@@ -2,8 +2,8 @@
 #include "config.h"
 
 #include "handler.h"
-#include "event-private.h"
-#include "trace.h"
+#include "events/event-private.h"
+#include "events/trace.h"
 
 #include <string.h>
 

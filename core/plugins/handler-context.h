@@ -3,9 +3,9 @@
 #pragma once
 
 #include <chime/plugin.h>
-#include "ini.h"
+#include "config/ini.h"
 #include "plugin-loader.h"
-#include "problems.h"
+#include "config/problems.h"
 
 struct _ChimeHandlerContext {
   char         *name;          /* [handler NAME] */

@@ -3,7 +3,7 @@
 #pragma once
 
 #include <chime/runtime.h>
-#include "handler.h"
+#include "plugins/handler.h"
 #include "ini.h"
 #include "problems.h"
 

@@ -3,8 +3,8 @@
 
 #include "model.h"
 #include "model-providers.h"
-#include "pipeline-error.h"
-#include "suggest.h"
+#include "pipeline/pipeline-error.h"
+#include "config/suggest.h"
 
 const ChimeModelProvider *const chime_model_providers[] = {
   &chime_fake_model_provider,

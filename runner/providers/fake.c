@@ -4,7 +4,7 @@
 #include "config.h"
 
 #include "model.h"
-#include "pipeline-error.h"
+#include "pipeline/pipeline-error.h"
 
 #include <chime/event.h>
 

@@ -3,7 +3,7 @@
 #include "config.h"
 
 #include "run-private.h"
-#include "trace.h"
+#include "events/trace.h"
 
 static ChimeCallbackManager *
 manager_alloc (ChimeRuntime *runtime)

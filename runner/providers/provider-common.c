@@ -14,8 +14,8 @@
 #include "config.h"
 
 #include "provider-common.h"
-#include "event-json.h"
-#include "pipeline-error.h"
+#include "events/event-json.h"
+#include "pipeline/pipeline-error.h"
 
 #include <curl/curl.h>
 #include <math.h>

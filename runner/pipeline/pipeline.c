@@ -12,11 +12,11 @@
 #include "pipeline.h"
 #include "pipeline-config.h"
 #include "pipeline-error.h"
-#include "event-json.h"
-#include "llm-result.h"
+#include "events/event-json.h"
+#include "events/llm-result.h"
 #include "prompt.h"
-#include "run-private.h"
-#include "trace.h"
+#include "runs/run-private.h"
+#include "events/trace.h"
 
 struct _ChimePipeline {
   ChimeIni            *ini;
