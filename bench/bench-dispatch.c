@@ -166,7 +166,7 @@ run_case (const BenchCase *c,
 
   chime_run_unref (llm);
   chime_callback_manager_unref (manager);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   check_reports (c, dir, n);
   g_rmdir (dir);
   *emit_ns = (emitted - start) * 1000.0 / n;

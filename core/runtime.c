@@ -1,10 +1,11 @@
-/* The runtime: build from configuration, emit, flush, free. */
+/* The runtime: built from a configuration, reference-counted, flushed and
+ * shut down. Emitting is in runtime-emit.c. */
 #include "config.h"
 
 #include "runtime-private.h"
-#include "events/trace.h"
+#include "plugins/plugin-loader.h"
 
-G_DEFINE_QUARK (chime-config-error-quark, chime_config_error)
+#include <string.h>
 
 const char *
 chime_delivery_to_string (ChimeDelivery delivery)
@@ -40,8 +41,21 @@ compute_masks (ChimeRuntime *runtime)
     }
 }
 
-/* Instantiates every handler; on any failure frees the ones created and
- * reports all failures at once. */
+static void
+describe_handler (ChimeHandlerInfo   *info,
+                  const ChimeHandler *handler)
+{
+  info->name = handler->settings.name;
+  info->plugin_name = chime_plugin_get_name (handler->plugin);
+  info->plugin_path = chime_plugin_get_path (handler->plugin);
+  info->mode = chime_plugin_get_mode (handler->plugin);
+  info->raise_error = handler->settings.raise_error;
+  info->run_inline = handler->settings.run_inline;
+  info->inheritable = handler->settings.inheritable;
+}
+
+/* Instantiates every handler; on any failure reports all failures at once
+ * (the caller frees the ones created). */
 static gboolean
 start_handlers (ChimeRuntime *runtime,
                 GPtrArray    *specs,
@@ -50,6 +64,7 @@ start_handlers (ChimeRuntime *runtime,
   g_autoptr (ChimeProblems) problems = chime_problems_new ();
 
   runtime->handlers = g_new0 (ChimeHandler *, MAX (specs->len, 1));
+  runtime->infos = g_new0 (ChimeHandlerInfo, MAX (specs->len, 1));
   runtime->inline_handlers = g_new0 (ChimeHandler *, MAX (specs->len, 1));
   for (guint i = 0; i < specs->len; i++)
     {
@@ -59,6 +74,7 @@ start_handlers (ChimeRuntime *runtime,
 
       spec->context->main_context = g_main_context_ref (runtime->main_context);
       handler = chime_handler_new (i, &spec->settings, spec->plugin, g_steal_pointer (&spec->context));
+      describe_handler (&runtime->infos[runtime->n_handlers], handler);
       runtime->handlers[runtime->n_handlers++] = handler;
       if (handler->settings.run_inline)
         runtime->inline_handlers[runtime->n_inline++] = handler;
@@ -69,62 +85,56 @@ start_handlers (ChimeRuntime *runtime,
 }
 
 static void
-free_handlers (ChimeRuntime *runtime)
+start_dispatcher (ChimeRuntime *runtime)
 {
-  for (guint i = 0; i < runtime->n_handlers; i++)
-    chime_handler_free (runtime->handlers[i]);
-  g_clear_pointer (&runtime->handlers, g_free);
-  g_clear_pointer (&runtime->inline_handlers, g_free);
-  runtime->n_handlers = runtime->n_inline = 0;
-}
-
-ChimeRuntime *
-chime_runtime_new_from_ini (ChimeIni      *ini,
-                            ChimeProblems *problems,
-                            GError       **error)
-{
-  g_autoptr (GPtrArray) specs = NULL;
   g_autoptr (GPtrArray) queued = g_ptr_array_new ();
-  ChimeRuntime *runtime = g_new0 (ChimeRuntime, 1);
-  ChimeDispatcherSettings dispatcher_settings;
-
-  runtime->ini = chime_ini_ref (ini);
-  runtime->main_context = g_main_context_ref_thread_default ();
-  chime_runtime_settings_read (ini, problems, &runtime->settings);
-  specs = chime_handler_specs_read (ini, &runtime->settings, problems);
-  if (!chime_problems_to_error (problems, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_INVALID, error) ||
-      !start_handlers (runtime, specs, error))
-    {
-      chime_runtime_free (runtime);
-      return NULL;
-    }
-  compute_masks (runtime);
+  ChimeDispatcherSettings settings;
 
   for (guint i = 0; i < runtime->n_handlers; i++)
     if (!runtime->handlers[i]->settings.run_inline)
       g_ptr_array_add (queued, runtime->handlers[i]);
-  dispatcher_settings.threads = runtime->settings.threads;
-  dispatcher_settings.queue_limit = runtime->settings.queue_limit;
-  dispatcher_settings.on_full = runtime->settings.on_full;
-  dispatcher_settings.caller_runs = runtime->settings.delivery == CHIME_DELIVERY_AWAITED;
-  dispatcher_settings.main_context = runtime->main_context;
+  settings.threads = runtime->settings.threads;
+  settings.queue_limit = runtime->settings.queue_limit;
+  settings.on_full = runtime->settings.on_full;
+  settings.caller_runs = runtime->settings.delivery == CHIME_DELIVERY_AWAITED;
+  settings.main_context = runtime->main_context;
   runtime->dispatcher = chime_dispatcher_new ((ChimeHandler **) queued->pdata, queued->len,
-                                              &dispatcher_settings);
-  return runtime;
+                                              &settings);
+}
+
+ChimeRuntime *
+chime_runtime_new (ChimeConfig *config,
+                   GError     **error)
+{
+  g_autoptr (GPtrArray) specs = NULL;
+  g_autoptr (ChimeRuntime) runtime = NULL;
+
+  g_return_val_if_fail (config != NULL, NULL);
+  runtime = g_new0 (ChimeRuntime, 1);
+  runtime->ref_count = 1;
+  runtime->config = chime_config_ref (config);
+  runtime->main_context = g_main_context_ref_thread_default ();
+  chime_runtime_settings_read (config, &runtime->settings);
+  specs = chime_handler_specs_read (config, &runtime->settings);
+  /* Every problem of the file at once, the program's own included. */
+  if (!chime_config_check (config, error) || !start_handlers (runtime, specs, error))
+    return NULL;
+  compute_masks (runtime);
+  start_dispatcher (runtime);
+  return g_steal_pointer (&runtime);
 }
 
 ChimeRuntime *
 chime_runtime_new_from_file (const char *path,
                              GError    **error)
 {
-  g_autoptr (ChimeProblems) problems = chime_problems_new ();
-  g_autoptr (ChimeIni) ini = NULL;
+  g_autoptr (ChimeConfig) config = NULL;
 
   g_return_val_if_fail (path != NULL, NULL);
-  ini = chime_ini_new_from_file (path, problems, error);
-  if (ini == NULL)
+  config = chime_config_new_from_file (path, error);
+  if (config == NULL)
     return NULL;
-  return chime_runtime_new_from_ini (ini, problems, error);
+  return chime_runtime_new (config, error);
 }
 
 ChimeRuntime *
@@ -133,12 +143,49 @@ chime_runtime_new_from_key_file (GKeyFile   *key_file,
                                  const char *base_dir,
                                  GError    **error)
 {
-  g_autoptr (ChimeProblems) problems = chime_problems_new ();
-  g_autoptr (ChimeIni) ini = NULL;
+  g_autoptr (ChimeConfig) config = NULL;
 
   g_return_val_if_fail (key_file != NULL, NULL);
-  ini = chime_ini_new_from_key_file (key_file, source_name, base_dir);
-  return chime_runtime_new_from_ini (ini, problems, error);
+  config = chime_config_new_from_key_file (key_file, source_name, base_dir);
+  return chime_runtime_new (config, error);
+}
+
+ChimeRuntime *
+chime_runtime_ref (ChimeRuntime *runtime)
+{
+  g_return_val_if_fail (runtime != NULL, NULL);
+  g_atomic_int_inc (&runtime->ref_count);
+  return runtime;
+}
+
+void
+chime_runtime_shutdown (ChimeRuntime *runtime)
+{
+  g_return_if_fail (runtime != NULL);
+  if (runtime->shut_down)
+    return;
+  runtime->shut_down = TRUE;
+  /* Drains every queue and pending async call before any instance goes. */
+  g_clear_pointer (&runtime->dispatcher, chime_dispatcher_free);
+  for (guint i = 0; i < runtime->n_handlers; i++)
+    chime_handler_stop (runtime->handlers[i]);
+}
+
+void
+chime_runtime_unref (ChimeRuntime *runtime)
+{
+  if (runtime == NULL || !g_atomic_int_dec_and_test (&runtime->ref_count))
+    return;
+  chime_runtime_shutdown (runtime);
+  for (guint i = 0; i < runtime->n_handlers; i++)
+    chime_handler_free (runtime->handlers[i]);
+  g_free (runtime->handlers);
+  g_free (runtime->infos);
+  g_free (runtime->inline_handlers);
+  chime_runtime_settings_clear (&runtime->settings);
+  g_clear_pointer (&runtime->config, chime_config_unref);
+  g_clear_pointer (&runtime->main_context, g_main_context_unref);
+  g_free (runtime);
 }
 
 void
@@ -149,18 +196,85 @@ chime_runtime_flush (ChimeRuntime *runtime)
     chime_dispatcher_flush (runtime->dispatcher);
 }
 
-void
-chime_runtime_free (ChimeRuntime *runtime)
+/* A flush_async in progress. The dispatcher's wait owns it; a cancel
+ * answers early, on the same main context, so the two never race. */
+typedef struct {
+  GTask   *task;            /* NULL once answered */
+  GSource *cancel_source;
+} FlushWait;
+
+static void
+flush_answer (FlushWait *wait,
+              GError    *error)
 {
-  if (runtime == NULL)
+  if (wait->task == NULL)
     return;
-  /* Drains every queue and pending async call before any instance goes. */
-  g_clear_pointer (&runtime->dispatcher, chime_dispatcher_free);
-  free_handlers (runtime);
-  chime_runtime_settings_clear (&runtime->settings);
-  g_clear_pointer (&runtime->ini, chime_ini_unref);
-  g_clear_pointer (&runtime->main_context, g_main_context_unref);
-  g_free (runtime);
+  if (error != NULL)
+    g_task_return_error (wait->task, error);
+  else
+    g_task_return_boolean (wait->task, TRUE);
+  g_clear_object (&wait->task);
+  if (wait->cancel_source != NULL)
+    {
+      g_source_destroy (wait->cancel_source);
+      g_clear_pointer (&wait->cancel_source, g_source_unref);
+    }
+}
+
+static gboolean
+flushed (gpointer data)
+{
+  FlushWait *wait = data;
+
+  flush_answer (wait, NULL);
+  g_free (wait);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+flush_cancelled (GCancellable *cancellable,
+                 gpointer      data)
+{
+  flush_answer (data, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                           "the flush was cancelled"));
+  return G_SOURCE_REMOVE;
+}
+
+void
+chime_runtime_flush_async (ChimeRuntime       *runtime,
+                           GCancellable       *cancellable,
+                           GAsyncReadyCallback callback,
+                           gpointer            user_data)
+{
+  FlushWait *wait;
+
+  g_return_if_fail (runtime != NULL);
+  wait = g_new0 (FlushWait, 1);
+  wait->task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (wait->task, chime_runtime_flush_async);
+  if (runtime->dispatcher == NULL)
+    {
+      flush_answer (wait, NULL);
+      g_free (wait);
+      return;
+    }
+  if (cancellable != NULL)
+    {
+      wait->cancel_source = g_cancellable_source_new (cancellable);
+      g_source_set_callback (wait->cancel_source, G_SOURCE_FUNC (flush_cancelled), wait, NULL);
+      g_source_attach (wait->cancel_source, runtime->main_context);
+    }
+  chime_dispatcher_when_done (runtime->dispatcher, chime_dispatcher_get_head (runtime->dispatcher),
+                              flushed, wait);
+}
+
+gboolean
+chime_runtime_flush_finish (ChimeRuntime *runtime,
+                            GAsyncResult *result,
+                            GError      **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 ChimeDelivery
@@ -181,11 +295,19 @@ chime_runtime_get_n_handlers (ChimeRuntime *runtime)
   return runtime->n_handlers;
 }
 
+const ChimeHandlerInfo *
+chime_runtime_get_handler_info (ChimeRuntime *runtime,
+                                guint         index)
+{
+  g_return_val_if_fail (runtime != NULL && index < runtime->n_handlers, NULL);
+  return &runtime->infos[index];
+}
+
 const char *
 chime_runtime_get_handler_name (ChimeRuntime *runtime,
                                 guint         index)
 {
-  g_return_val_if_fail (index < runtime->n_handlers, NULL);
+  g_return_val_if_fail (runtime != NULL && index < runtime->n_handlers, NULL);
   return runtime->handlers[index]->settings.name;
 }
 
@@ -202,175 +324,18 @@ chime_runtime_find_handler (ChimeRuntime *runtime,
 gboolean
 chime_runtime_get_handler_stats (ChimeRuntime      *runtime,
                                  const char        *handler_name,
-                                 ChimeHandlerStats *out_stats)
+                                 ChimeHandlerStats *out_stats,
+                                 gsize              stats_size)
 {
-  ChimeHandler *handler = chime_runtime_find_handler (runtime, handler_name);
+  ChimeHandler *handler;
+  ChimeHandlerStats stats;
 
+  g_return_val_if_fail (runtime != NULL && handler_name != NULL && out_stats != NULL, FALSE);
+  handler = chime_runtime_find_handler (runtime, handler_name);
   if (handler == NULL)
     return FALSE;
-  chime_handler_get_stats (handler, out_stats);
+  chime_handler_get_stats (handler, &stats);
+  /* An older caller's struct is a prefix of this one. */
+  memcpy (out_stats, &stats, MIN (stats_size, sizeof stats));
   return TRUE;
-}
-
-/* ------------------------------------------------------------------
- * Emitting
- * ---------------------------------------------------------------- */
-
-/* run_inline handlers: called here, on the emitting thread, in file order,
- * before any queued handler sees the event. */
-static gboolean
-call_inline (ChimeRuntime *runtime,
-             ChimeEvent   *event,
-             guint64       mask,
-             GError      **error)
-{
-  for (guint i = 0; i < runtime->n_inline; i++)
-    {
-      ChimeHandler *handler = runtime->inline_handlers[i];
-      g_autoptr (GError) local_error = NULL;
-      gboolean ok;
-
-      if (!(mask & handler->bit))
-        continue;
-      if (!handler->thread_safe)
-        g_mutex_lock (&handler->inline_lock);
-      ok = chime_handler_call_sync (handler, event->type, event, &local_error);
-      if (!handler->thread_safe)
-        g_mutex_unlock (&handler->inline_lock);
-      /* As LangChain's sync path: a raise_error handler stops the event. */
-      if (!ok && handler->settings.raise_error)
-        {
-          g_propagate_error (error, g_steal_pointer (&local_error));
-          return FALSE;
-        }
-    }
-  return TRUE;
-}
-
-/* Whether the emitter waits for an event of @type going to @mask. As in
- * LangChain.js, where raiseError forces awaiting, an event for a raise_error
- * handler is always waited for: its failure must reach the run, even in
- * background delivery. */
-static gboolean
-needs_wait (ChimeRuntime  *runtime,
-            ChimeEventType type,
-            guint64        mask)
-{
-  if (mask & runtime->raise_mask)
-    return TRUE;
-  switch (runtime->settings.delivery)
-    {
-    case CHIME_DELIVERY_AWAITED: return TRUE;
-    case CHIME_DELIVERY_FENCED: return chime_event_type_is_fence (type);
-    default: return FALSE;
-    }
-}
-
-/* Checks the run tree for a raise_error failure; error events are always
- * delivered (they are how a failure is reported). */
-static gboolean
-check_trace (ChimeEvent *event,
-             GError    **error)
-{
-  if (chime_event_type_is_error (event->type))
-    return TRUE;
-  return chime_trace_check (event->run->trace, error);
-}
-
-/* The run_inline handlers, once per event. FALSE with @error when a
- * raise_error one failed: then no queued handler gets the event. */
-static gboolean
-deliver_inline (ChimeRuntime *runtime,
-                ChimeEvent   *event,
-                guint64       mask,
-                GError      **error)
-{
-  if (event->inline_done || !(mask & runtime->inline_mask))
-    return TRUE;
-  event->inline_done = TRUE;
-  return call_inline (runtime, event, mask, error);
-}
-
-/* Where a waiting emitter waits until: after its own position, or, when no
- * queued handler takes the event, after everything emitted before it (a
- * fence still waits for what came before, so that a raise_error handler's
- * failure on an earlier event surfaces here). */
-static guint64
-queue_or_drop (ChimeRuntime *runtime,
-               ChimeEvent   *event,
-               guint64       mask,
-               gboolean      claimed,
-               guint64       pos)
-{
-  if (claimed)
-    {
-      chime_dispatcher_fill (runtime->dispatcher, pos, event, mask & runtime->queued_mask,
-                             needs_wait (runtime, event->type, mask));
-      return pos + 1;
-    }
-  chime_event_unref (event);
-  return chime_dispatcher_get_head (runtime->dispatcher);
-}
-
-gboolean
-chime_runtime_emit (ChimeRuntime *runtime,
-                    ChimeEvent   *event,
-                    guint64       handler_mask,
-                    GError      **error)
-{
-  guint64 mask = handler_mask & runtime->type_masks[event->type];
-  gboolean queued = (mask & runtime->queued_mask) != 0;
-  gboolean wait = needs_wait (runtime, event->type, mask);
-  ChimeTrace *trace = event->run->trace;
-  gboolean is_error = chime_event_type_is_error (event->type);
-  guint64 pos = 0, end;
-
-  if (!check_trace (event, error) || !deliver_inline (runtime, event, mask, error))
-    {
-      chime_event_unref (event);
-      return FALSE;
-    }
-  /* Inline handlers ran before the claim: a slow one must not hold up
-   * other emitters, which publish in claim order. */
-  if (queued)
-    chime_dispatcher_claim (runtime->dispatcher, TRUE, &pos);
-  end = queue_or_drop (runtime, event, mask, queued, pos);
-  if (wait && end > 0)
-    chime_dispatcher_wait (runtime->dispatcher, end);
-  return is_error || chime_trace_check (trace, error);
-}
-
-ChimeEmitStatus
-chime_runtime_emit_nowait (ChimeRuntime *runtime,
-                           ChimeEvent   *event,
-                           guint64       handler_mask,
-                           guint64      *wait_end,
-                           GError      **error)
-{
-  ChimeEventType type = event->type;
-  ChimeTrace *trace = event->run->trace;   /* the caller's run keeps it alive */
-  guint64 mask = handler_mask & runtime->type_masks[type];
-  gboolean queued = (mask & runtime->queued_mask) != 0;
-  guint64 pos = 0, end;
-
-  *wait_end = 0;
-  if (!check_trace (event, error) || !deliver_inline (runtime, event, mask, error))
-    {
-      chime_event_unref (event);
-      return CHIME_EMIT_FAILED;
-    }
-  if (queued && !chime_dispatcher_claim (runtime->dispatcher, FALSE, &pos))
-    return CHIME_EMIT_FULL;
-  /* From here on the event belongs to the ring: do not touch it. */
-  end = queue_or_drop (runtime, event, mask, queued, pos);
-  if (needs_wait (runtime, type, mask) && end > 0 &&
-      !chime_dispatcher_is_done (runtime->dispatcher, end))
-    {
-      *wait_end = end;
-      return CHIME_EMIT_PENDING;
-    }
-  /* Handled already: a raise_error failure it caused is known now. */
-  if (!chime_event_type_is_error (type) && !chime_trace_check (trace, error))
-    return CHIME_EMIT_FAILED;
-  return CHIME_EMIT_DONE;
 }

@@ -25,7 +25,7 @@ config_error (const char *format,
   runtime = test_runtime_new (&error, "%s", text);
   if (runtime != NULL)
     {
-      chime_runtime_free (runtime);
+      chime_runtime_unref (runtime);
       fail_msg ("expected a configuration error for:\n%s", text);
     }
   assert_true (error->domain == CHIME_CONFIG_ERROR);
@@ -87,8 +87,10 @@ test_all_problems_at_once (void **state)
   assert_string_contains (message, "unknown event group 'tools' in 'ignore'");
   assert_string_contains (message, "missing required key 'plugin' in [handler c]");
   assert_string_contains (message, "invalid value 'maybe' for 'raise_error' in [handler c]");
-  assert_string_contains (message, "unknown section [pipline]");
-  assert_string_contains (message, "did you mean [pipeline]?");
+  /* [pipeline] is the runner's, not the runtime's: see
+   * test_program_sections for a program that declares its own. */
+  assert_string_contains (message, "unknown section [pipline] in pipeline-");
+  assert_string_contains (message, "valid sections: [runtime], [handler NAME]");
   /* One line per problem. */
   assert_int_equal (g_strv_length (lines), 11);
 }
@@ -120,14 +122,51 @@ test_handler_without_name (void **state)
   assert_string_contains (message, "needs a name: write [handler NAME]");
 }
 
+/* A program's own sections ([pipeline] and [model NAME] for the runner)
+ * are accepted once declared, and a misspelt one gets a suggestion among
+ * them; the program's problems and the runtime's are reported together. */
+static void
+test_program_sections (void **state)
+{
+  g_autofree char *path = test_write_file ("program.ini",
+                                           "[pipeline]\nprompt = hi\n"
+                                           "[model joker]\nprovider = fake\n"
+                                           "[modl spare]\n"
+                                           "[runtime]\nthreds = 2\n");
+  g_autoptr (ChimeConfig) config = chime_config_new_from_file (path, NULL);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ChimeRuntime) runtime = NULL;
+  gint64 retries;
+
+  assert_non_null (config);
+  chime_config_accept_section (config, "pipeline", FALSE);
+  chime_config_accept_section (config, "model", TRUE);
+  /* Absent: the default, and no problem. */
+  assert_true (chime_config_read_int (config, "pipeline", "retries", 2, 0, 5, &retries));
+  assert_int_equal (chime_config_get_n_problems (config), 0);
+  g_key_file_set_string (chime_config_get_key_file (config), "pipeline", "retries", "9");
+  assert_false (chime_config_read_int (config, "pipeline", "retries", 2, 0, 5, &retries));
+  assert_int_equal (retries, 2);
+  runtime = chime_runtime_new (config, &error);
+  assert_null (runtime);
+  assert_true (g_error_matches (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_INVALID));
+  assert_string_contains (error->message, "invalid value '9' for 'retries' in [pipeline] of program.ini "
+                          "(line 1): expected a whole number from 0 to 5");
+  assert_string_contains (error->message, "unknown section [modl spare] in program.ini; "
+                          "did you mean [model NAME]?");
+  assert_string_contains (error->message, "unknown key 'threds' in [runtime] of program.ini (line 7)");
+  assert_string_not_contains (error->message, "[model joker]");
+  assert_int_equal (chime_config_get_n_problems (config), 3);
+}
+
 static void
 test_bad_abi (void **state)
 {
   g_autofree char *message = config_error ("[handler x]\nplugin = bad_abi\n");
 
   assert_string_contains (message, "/tests/plugins/");
-  assert_string_contains (message, "was built for plugin ABI 99.0, but this chime provides ABI 1.0");
-  assert_string_contains (message, "rebuild the plugin against this chime");
+  assert_string_contains (message, "was built for plugin ABI 99.0, but this chime provides ABI 2.0");
+  assert_string_contains (message, "rebuild it against chime " CHIME_VERSION_STRING);
   assert_string_contains (message, "[handler x] of pipeline-");
 }
 
@@ -230,7 +269,7 @@ test_relative_plugin_path (void **state)
   assert_null (error);
   assert_int_equal (chime_runtime_get_n_handlers (runtime), 1);
   assert_string_equal (chime_runtime_get_handler_name (runtime, 0), "a");
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
 }
 
 /* A plugin named by path (with '/') is loaded from there. */
@@ -242,7 +281,7 @@ test_plugin_by_path (void **state)
                                             TEST_PLUGIN_DIR);
 
   assert_null (error);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
 }
 
 static void
@@ -254,7 +293,7 @@ test_defaults (void **state)
   assert_null (error);
   assert_int_equal (chime_runtime_get_delivery (runtime), CHIME_DELIVERY_FENCED);
   assert_string_equal (chime_delivery_to_string (chime_runtime_get_delivery (runtime)), "fenced");
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
 }
 
 /* Two instances of one plugin keep their own configuration and state. */
@@ -280,7 +319,7 @@ test_two_instances_of_one_plugin (void **state)
   assert_true (chime_run_on_llm_new_token (llm, "b", NULL, &error));
   g_clear_pointer (&llm, chime_run_unref);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   assert_true (g_file_get_contents (first, &first_text, NULL, NULL));
   assert_true (g_file_get_contents (second, &second_text, NULL, NULL));
   assert_string_equal (first_text, "2 0\n");
@@ -298,7 +337,7 @@ test_older_key_layout (void **state)
                                             "greeting = hello\ntimes = 3\nloud = yes\n");
 
   assert_null (error);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   message = config_error ("[handler old]\nplugin = old_keys\ntimes = many\ntims = 2\n");
   assert_string_contains (message, "invalid value 'many' for 'times' in [handler old]");
   assert_string_contains (message, "unknown key 'tims' in [handler old]");
@@ -315,6 +354,7 @@ main (void)
     cmocka_unit_test (test_duplicate_handler_sections),
     cmocka_unit_test (test_duplicate_key),
     cmocka_unit_test (test_handler_without_name),
+    cmocka_unit_test (test_program_sections),
     cmocka_unit_test (test_bad_abi),
     cmocka_unit_test (test_not_a_shared_object),
     cmocka_unit_test (test_plugin_path_without_extension),

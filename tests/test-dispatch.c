@@ -90,7 +90,7 @@ stats_of (ChimeRuntime *runtime,
 {
   ChimeHandlerStats stats;
 
-  assert_true (chime_runtime_get_handler_stats (runtime, name, &stats));
+  assert_true (chime_runtime_get_handler_stats (runtime, name, &stats, sizeof stats));
   return stats;
 }
 
@@ -150,7 +150,7 @@ run_order_test (const char *delivery)
   for (guint i = 0; i < EMITTERS; i++)
     g_thread_join (threads[i]);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
 
   for (guint i = 0; i < 4; i++)
     {
@@ -214,7 +214,7 @@ test_fenced_end_waits_for_everything_before (void **state)
   assert_int_equal (fast.delivered, 22);
   g_clear_pointer (&llm, chime_run_unref);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
 
   lines = test_read_lines (log);
   assert_int_equal (g_strv_length (lines), 44);
@@ -252,7 +252,7 @@ test_awaited_waits_on_every_event (void **state)
   end_llm (llm);
   g_clear_pointer (&llm, chime_run_unref);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
 }
 
 /* Background: nothing waits, yet flush delivers everything, in order. */
@@ -286,7 +286,7 @@ test_background_flush_loses_nothing (void **state)
   assert_int_equal (stats_of (runtime, "s").dropped, 0);
   g_clear_pointer (&llm, chime_run_unref);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
 
   sync_report = test_read_json (report_sync);
   async_report = test_read_json (report_async);
@@ -317,7 +317,7 @@ test_free_drains (void **state)
   emit_tokens (llm, 1, 50);
   g_clear_pointer (&llm, chime_run_unref);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   json = test_read_json (report);
   assert_int_equal (report_count (json, "llm_new_token"), 50);
 }
@@ -347,7 +347,7 @@ test_handler_error_is_logged_not_raised (void **state)
                                   "recorder picky refuses llm_new_token"));
   g_clear_pointer (&llm, chime_run_unref);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   test_log_capture_stop ();
 }
 
@@ -402,7 +402,7 @@ test_raise_error_fails_the_run (void **state)
   g_clear_pointer (&child, chime_callback_manager_unref);
   g_clear_pointer (&chain, chime_run_unref);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   test_log_capture_stop ();
 }
 
@@ -427,7 +427,7 @@ test_raise_error_inline_is_immediate (void **state)
   assert_string_contains (error->message, "recorder strict refuses llm_new_token");
   g_clear_pointer (&llm, chime_run_unref);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   test_log_capture_stop ();
 }
 
@@ -460,7 +460,7 @@ test_async_timeout (void **state)
                                   "did not complete within its timeout of 100 ms"));
   g_clear_pointer (&llm, chime_run_unref);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   json = test_read_json (report);
   /* Everything after the hung call still arrived. */
   assert_int_equal (report_count (json, "llm_new_token"), 5);
@@ -521,7 +521,7 @@ test_ignore_flags (void **state)
   manager = chime_runtime_new_callback_manager (runtime);
   emit_one_of_each (manager);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
 
   r_all = test_read_json (all);
   assert_int_equal (report_int (r_all, "events"), 14);
@@ -569,7 +569,7 @@ test_chat_model_fallback (void **state)
   assert_int_equal (stats_of (runtime, "legacy_ignoring_llm").delivered, 0);
   g_clear_pointer (&llm, chime_run_unref);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
 
   lines = test_read_lines (log);
   assert_int_equal (g_strv_length (lines), 1);
@@ -639,7 +639,7 @@ test_child_run_inheritance (void **state)
   g_clear_pointer (&child, chime_callback_manager_unref);
   g_clear_pointer (&chain, chime_run_unref);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
 }
 
 static void
@@ -669,7 +669,7 @@ test_run_inline_runs_on_the_emitting_thread (void **state)
   end_llm (llm);
   g_clear_pointer (&llm, chime_run_unref);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   json = test_read_json (report);
   assert_int_equal (report_int (json, "threads"), 1);
   lines = test_read_lines (log);
@@ -771,7 +771,7 @@ run_on_full_test (const char *policy,
     }
   g_clear_pointer (&llm, chime_run_unref);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
 }
 
 static void
@@ -807,7 +807,7 @@ test_runtime_without_handlers (void **state)
   end_llm (llm);
   g_clear_pointer (&llm, chime_run_unref);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
 }
 
 int

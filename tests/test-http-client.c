@@ -525,7 +525,7 @@ test_plugin_posts (void **state)
   json_decref (outputs);
   g_clear_pointer (&chain, chime_run_unref);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   test_log_capture_stop ();
 }
 

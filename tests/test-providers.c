@@ -10,8 +10,6 @@
 
 #include "pipeline/batch.h"
 #include "http/http-client.h"
-#include "config/ini.h"
-#include "events/llm-result.h"
 #include "providers/model.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/pipeline-error.h"
@@ -35,6 +33,15 @@ typedef struct {
   guint        port;
   char        *log_path;
 } MockServer;
+
+/* The AIMessage of an LLMResult (borrowed). */
+static json_t *
+llm_result_message (json_t *result)
+{
+  json_t *generations = json_object_get (result, "generations");
+
+  return json_object_get (json_array_get (json_array_get (generations, 0), 0), "message");
+}
 
 static MockServer server;
 
@@ -444,7 +451,7 @@ static void
 assert_fixture_result (Case *c)
 {
   const ProviderCase *p = c->provider;
-  json_t *message = chime_llm_result_get_message (json_object_get (c->result, "llm_result"));
+  json_t *message = llm_result_message (json_object_get (c->result, "llm_result"));
   json_t *metadata = json_object_get (message, "response_metadata");
   json_t *usage = json_object_get (message, "usage_metadata");
   g_autoptr (GString) text = g_string_new (NULL);
@@ -485,7 +492,7 @@ test_replay (void **state)
       /* The llm_end event carries the same LLMResult. */
       ends = trace_events (c, "llm_end");
       assert_int_equal (json_array_size (ends), 1);
-      usage = json_object_get (chime_llm_result_get_message (json_object_get (json_array_get (ends, 0),
+      usage = json_object_get (llm_result_message (json_object_get (json_array_get (ends, 0),
                                                                               "response")),
                                "usage_metadata");
       assert_int_equal (json_integer_value (json_object_get (usage, "total_tokens")), p->total_tokens);
@@ -511,7 +518,7 @@ test_replay (void **state)
           assert_string_equal (json_string_value (json_array_get (json_object_get (body, "stop"), 0)),
                                "\n\n");
           /* completion_tokens_details.reasoning_tokens, as LangChain maps it. */
-          result_usage = json_object_get (chime_llm_result_get_message (json_object_get (c->result, "llm_result")),
+          result_usage = json_object_get (llm_result_message (json_object_get (c->result, "llm_result")),
                                           "usage_metadata");
           assert_true (json_is_integer (json_object_get (json_object_get (result_usage, "output_token_details"),
                                                          "reasoning")));
@@ -641,7 +648,7 @@ test_token_template_streams (void **state)
           g_string_append (text, expected[i][j]);
         }
       assert_string_equal (json_string_value (json_object_get (c->result, "output")), text->str);
-      message = chime_llm_result_get_message (json_object_get (c->result, "llm_result"));
+      message = llm_result_message (json_object_get (c->result, "llm_result"));
       info = json_object_get (json_array_get (json_array_get (json_object_get (
                json_object_get (c->result, "llm_result"), "generations"), 0), 0), "generation_info");
       if (providers[i] == &openai)
@@ -1243,15 +1250,14 @@ test_configuration_problems (void **state)
 static void
 test_check_needs_no_key (void **state)
 {
-  g_autoptr (ChimeProblems) problems = chime_problems_new ();
-  g_autoptr (ChimeIni) ini = chime_ini_new_from_data ("[model a]\nprovider = anthropic\nmodel = claude-x\n"
-                                                      "api_key_env = CHIME_TEST_UNSET_KEY\nmax_tokens = 50\n"
-                                                      "system = Be terse.\n",
-                                                      "a.ini", test_tmpdir (), problems, NULL);
-  g_autoptr (ChimeModel) model = chime_model_new (ini, "a", problems);
+  g_autoptr (ChimeConfig) ini = chime_config_new_from_data ("[model a]\nprovider = anthropic\nmodel = claude-x\n"
+                                                            "api_key_env = CHIME_TEST_UNSET_KEY\nmax_tokens = 50\n"
+                                                            "system = Be terse.\n",
+                                                            "a.ini", test_tmpdir (), NULL);
+  g_autoptr (ChimeModel) model = chime_model_new (ini, "a");
   g_autoptr (json_t) params = NULL;
 
-  assert_int_equal (chime_problems_count (problems), 0);
+  assert_int_equal (chime_config_get_n_problems (ini), 0);
   assert_non_null (model);
   assert_string_equal (model->model_name, "claude-x");
   params = model->provider->invocation_params (model);

@@ -2287,7 +2287,7 @@ test_astream_events_mapping (void **state)
   assert_true (chime_run_on_text (inner, "a text makes no stream event", &error));
   assert_true (chime_run_on_chain_end (inner, inner_output, &error));
   assert_true (chime_run_on_chain_end (root, root_output, &error));
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
 
   events = read_json_lines (path);
   names = event_names (events);
@@ -2646,10 +2646,9 @@ test_docs_extractor_self_check (void **state)
     "  printf (\"%s\", chime_event_get_token (event));\n"
     "  return TRUE;\n"
     "}\n\n"
-    "CHIME_PLUGIN_DEFINE (\n"
+    "CHIME_SYNC_PLUGIN_DEFINE (\n"
     "  .name = \"hello_doc\",\n"
-    "  .mode = CHIME_HANDLER_SYNC,\n"
-    "  .sync = { .on_llm_new_token = on_token },\n"
+    "  .on_llm_new_token = on_token,\n"
     ");\n"
     "```\n\n"
     "A fragment, not checked:\n\n"
@@ -2674,13 +2673,12 @@ test_docs_extractor_self_check (void **state)
     "  g_print (\"%s\\n\", (const char *) instance);\n"
     "  return TRUE;\n"
     "}\n\n"
-    "CHIME_PLUGIN_DEFINE (\n"
+    "CHIME_SYNC_PLUGIN_DEFINE (\n"
     "  .name = \"keyed_doc\",\n"
-    "  .mode = CHIME_HANDLER_SYNC,\n"
     "  .config_keys = keys,\n"
     "  .instance_new = greeter_new,\n"
     "  .instance_free = g_free,\n"
-    "  .sync = { .on_chain_start = greet },\n"
+    "  .on_chain_start = greet,\n"
     ");\n"
     "```\n\n"
     "```ini\n"

@@ -257,7 +257,7 @@ test_jsonl_writes_every_event_in_order (void **state)
                               "[handler trace]\nplugin = jsonl\npath = %s\n", path);
   assert_null (error);
   run_with_usage (runtime, "model-a", usage);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
 
   lines = test_read_lines (path);
   assert_int_equal (g_strv_length (lines), G_N_ELEMENTS (expected));
@@ -305,7 +305,7 @@ test_jsonl_flushes_at_run_boundaries (void **state)
   chime_runtime_flush (runtime);
   lines = test_read_lines (path);
   assert_int_equal (g_strv_length (lines), 7);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
 }
 
 /* With fsync = true every line is on disk once handled, tokens too. */
@@ -333,7 +333,7 @@ test_jsonl_fsync_writes_every_line (void **state)
   assert_string_contains (lines[2], "\"token\":\"!\"");
   g_clear_pointer (&llm, chime_run_unref);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
 }
 
 static void
@@ -349,7 +349,7 @@ test_jsonl_truncates_by_default (void **state)
                               "[handler trace]\nplugin = jsonl\npath = %s\n", path);
   assert_null (error);
   run_conversation (runtime, hello_tokens, result);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
 
   lines = test_read_lines (path);
   assert_int_equal (g_strv_length (lines), 7);
@@ -369,7 +369,7 @@ test_jsonl_starting_without_events_keeps_the_file (void **state)
 
   runtime = test_runtime_new (&error, "[handler trace]\nplugin = jsonl\npath = %s\n", path);
   assert_null (error);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
 
   assert_true (g_file_get_contents (path, &contents, NULL, NULL));
   assert_string_equal (contents, "{\"last\":\"run\"}\n");
@@ -390,7 +390,7 @@ test_jsonl_append_keeps_earlier_lines (void **state)
                                                 "append = true\n", path);
       assert_null (error);
       run_conversation (runtime, hello_tokens, result);
-      chime_runtime_free (runtime);
+      chime_runtime_unref (runtime);
     }
 
   lines = test_read_lines (path);
@@ -492,7 +492,7 @@ test_usage_sums_per_model (void **state)
                               "[handler usage]\nplugin = usage\npath = %s\n", path);
   assert_null (error);
   emit_usage_runs (runtime);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
 
   totals = test_read_json (path);
   assert_json_equal (totals, expected);
@@ -512,7 +512,7 @@ test_usage_prints_to_stderr_without_path (void **state)
                               "[handler usage]\nplugin = usage\n");
   assert_null (error);
   emit_usage_runs (runtime);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   output = capture_stop ();
 
   /* One line: "usage: " and the JSON object. */
@@ -551,7 +551,7 @@ test_usage_reads_serialized_messages (void **state)
   assert_null (error);
   run_conversation (runtime, NULL, serialized);
   run_conversation (runtime, NULL, human);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
 
   totals = test_read_json (path);
   assert_json_equal (totals, expected);
@@ -600,7 +600,7 @@ test_usage_is_thread_safe_inline (void **state)
   for (guint i = 0; i < USAGE_THREADS; i++)
     g_thread_join (threads[i]);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
 
   totals = test_read_json (path);
   model = json_object_get (totals, "model-t");
@@ -627,7 +627,7 @@ test_stdout_prints_verbose_output (void **state)
                               "[handler verbose]\nplugin = stdout\n");
   assert_null (error);
   run_agent (runtime);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   output = capture_stop ();
 
   /* No ANSI codes: stdout is a file. */
@@ -655,7 +655,7 @@ test_stdout_color_always (void **state)
                               "[handler verbose]\nplugin = stdout\ncolor = always\n");
   assert_null (error);
   run_conversation (runtime, hello_tokens, result);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   output = capture_stop ();
 
   assert_text_equal (output,
@@ -694,7 +694,7 @@ test_streaming_stdout_writes_tokens (void **state)
                               "[handler stream]\nplugin = streaming_stdout\n");
   assert_null (error);
   run_conversation (runtime, hello_tokens, result);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   output = capture_stop ();
 
   /* The answer, then a newline so what follows starts on its own line. */
@@ -724,7 +724,7 @@ test_streaming_stdout_ends_the_line_on_error (void **state)
   assert_true (chime_run_on_llm_error (llm, failure, NULL, &error));
   g_clear_pointer (&llm, chime_run_unref);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   output = capture_stop ();
 
   assert_text_equal (output, "Hello\n");
@@ -743,7 +743,7 @@ test_streaming_stdout_without_newline (void **state)
                               "[handler stream]\nplugin = streaming_stdout\nnewline = false\n");
   assert_null (error);
   run_conversation (runtime, hello_tokens, result);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   output = capture_stop ();
 
   /* Exactly LangChain's StreamingStdOutCallbackHandler: the tokens only. */
@@ -768,7 +768,7 @@ test_console_prints_runs_with_breadcrumbs (void **state)
                               "[handler debug]\nplugin = console\n");
   assert_null (error);
   run_conversation (runtime, hello_tokens, result);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   output = capture_stop ();
   masked = mask_elapsed (output);
 
@@ -840,7 +840,7 @@ test_console_tools_and_errors (void **state)
   g_clear_pointer (&chain, chime_run_unref);
   g_clear_pointer (&child, chime_callback_manager_unref);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   output = capture_stop ();
   masked = mask_elapsed (output);
 
@@ -894,7 +894,7 @@ test_console_elapsed_formats (void **state)
   g_clear_pointer (&fast, chime_run_unref);
   g_clear_pointer (&slow, chime_run_unref);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   output = capture_stop ();
 
   /* Under a second: whole milliseconds; from a second on: 2 decimals. */
@@ -916,7 +916,7 @@ test_console_color_always (void **state)
                               "[handler debug]\nplugin = console\ncolor = always\n");
   assert_null (error);
   run_conversation (runtime, hello_tokens, result);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   output = capture_stop ();
 
   /* LangChain's get_colored_text (green, blue) and get_bolded_text. */
@@ -954,7 +954,7 @@ test_progress_forced_final_line (void **state)
                               "[handler progress]\nplugin = progress\nforce = true\n");
   assert_null (error);
   run_conversation (runtime, hello_tokens, result);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   output = capture_stop ();
 
   assert_true (output[0] == '\r');
@@ -975,7 +975,7 @@ test_progress_silent_when_not_a_tty (void **state)
                               "[handler progress]\nplugin = progress\n");
   assert_null (error);
   run_conversation (runtime, hello_tokens, result);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   output = capture_stop ();
 
   assert_text_equal (output, "");
@@ -1003,7 +1003,7 @@ test_progress_throttles_redraws (void **state)
                               "[handler progress]\nplugin = progress\nforce = true\n");
   assert_null (error);
   run_conversation (runtime, (const char * const *) tokens->pdata, result);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
   elapsed_ms = (g_get_monotonic_time () - start) / G_TIME_SPAN_MILLISECOND;
   output = capture_stop ();
 

@@ -2,7 +2,7 @@
 #include "test-helpers.h"
 
 #include "events/event-private.h"
-#include "config/ini.h"
+#include "config/config-private.h"
 #include "config/suggest.h"
 #include "events/uuid.h"
 
@@ -63,8 +63,8 @@ test_buffer_string (void **state)
 static void
 test_list_splitting (void **state)
 {
-  g_auto (GStrv) a = chime_ini_split_list ("llm, chain;agent  retry");
-  g_auto (GStrv) b = chime_ini_split_list ("");
+  g_auto (GStrv) a = chime_config_split_list ("llm, chain;agent  retry");
+  g_auto (GStrv) b = chime_config_split_list ("");
 
   assert_int_equal (g_strv_length (a), 4);
   assert_string_equal (a[0], "llm");
@@ -77,10 +77,10 @@ test_parse_bool (void **state)
 {
   gboolean value;
 
-  assert_true (chime_ini_parse_bool ("Yes", &value) && value);
-  assert_true (chime_ini_parse_bool ("off", &value) && !value);
-  assert_true (chime_ini_parse_bool ("1", &value) && value);
-  assert_false (chime_ini_parse_bool ("maybe", &value));
+  assert_true (chime_config_parse_bool ("Yes", &value) && value);
+  assert_true (chime_config_parse_bool ("off", &value) && !value);
+  assert_true (chime_config_parse_bool ("1", &value) && value);
+  assert_false (chime_config_parse_bool ("maybe", &value));
 }
 
 static void
@@ -122,7 +122,7 @@ test_event_json (void **state)
 
   g_clear_pointer (&llm, chime_run_unref);
   g_clear_pointer (&manager, chime_callback_manager_unref);
-  chime_runtime_free (runtime);
+  chime_runtime_unref (runtime);
 }
 
 static void

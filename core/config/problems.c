@@ -33,8 +33,16 @@ chime_problems_add (ChimeProblems *problems,
   va_list args;
 
   va_start (args, format);
-  g_ptr_array_add (problems->messages, g_strdup_vprintf (format, args));
+  chime_problems_add_valist (problems, format, args);
   va_end (args);
+}
+
+void
+chime_problems_add_valist (ChimeProblems *problems,
+                           const char    *format,
+                           va_list        args)
+{
+  g_ptr_array_add (problems->messages, g_strdup_vprintf (format, args));
 }
 
 guint

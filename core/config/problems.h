@@ -11,6 +11,9 @@ void           chime_problems_free  (ChimeProblems *problems);
 void           chime_problems_add   (ChimeProblems *problems,
                                      const char    *format,
                                      ...) G_GNUC_PRINTF (2, 3);
+void           chime_problems_add_valist (ChimeProblems *problems,
+                                          const char    *format,
+                                          va_list        args) G_GNUC_PRINTF (2, 0);
 guint          chime_problems_count (ChimeProblems *problems);
 /* TRUE when there are none; else FALSE and one error in @domain/@code whose
  * message holds every problem, one per line. */

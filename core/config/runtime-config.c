@@ -21,9 +21,6 @@ static const char *const ignore_names[] = {
   "llm", "chat_model", "chain", "agent", "retriever", "retry", "custom_event", NULL
 };
 
-/* Sections owned by the runner; the runtime accepts and skips them. */
-static const char *const section_kinds[] = { "runtime", "handler", "pipeline", "model", NULL };
-
 #define DEFAULT_QUEUE_LIMIT 4096
 #define DEFAULT_TIMEOUT_MS 60000
 
@@ -54,21 +51,10 @@ chime_config_is_handler_section (const char  *section,
   return TRUE;
 }
 
-/* The first word of a section name: "handler" for "handler foo". */
-static char *
-section_kind (const char *section)
-{
-  const char *space = section;
-
-  while (*space != '\0' && !g_ascii_isspace (*space))
-    space++;
-  return g_strndup (section, space - section);
-}
-
 static char **
-resolve_plugin_path (ChimeIni *ini)
+resolve_plugin_path (ChimeConfig *config)
 {
-  g_autofree char *value = chime_ini_read_string (ini, "runtime", "plugin_path", NULL);
+  g_autofree char *value = chime_config_read_string (config, "runtime", "plugin_path", NULL);
   g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
   g_auto (GStrv) configured = NULL;
 
@@ -82,33 +68,32 @@ resolve_plugin_path (ChimeIni *ini)
           if (trimmed[0] == '\0')
             continue;
           /* Relative entries resolve against the INI file's folder. */
-          resolved = chime_ini_resolve_path (ini, trimmed);
+          resolved = chime_config_resolve_path (config, trimmed);
           g_strv_builder_add (builder, resolved);
         }
     }
   configured = g_strv_builder_end (builder);
-  return chime_plugin_search_path ((const char * const *) configured);
+  return chime_plugin_get_search_path ((const char * const *) configured);
 }
 
 void
-chime_runtime_settings_read (ChimeIni             *ini,
-                             ChimeProblems        *problems,
+chime_runtime_settings_read (ChimeConfig             *config,
                              ChimeRuntimeSettings *out)
 {
   gint64 threads, queue_limit;
   guint delivery, on_full;
 
   memset (out, 0, sizeof *out);
-  chime_ini_check_keys (ini, problems, "runtime", runtime_keys);
-  out->plugin_path = resolve_plugin_path (ini);
+  chime_config_check_keys (config, "runtime", runtime_keys);
+  out->plugin_path = resolve_plugin_path (config);
 
-  chime_ini_read_int (ini, problems, "runtime", "threads",
+  chime_config_read_int (config, "runtime", "threads",
                       MAX (2, g_get_num_processors ()), 1, 256, &threads);
-  chime_ini_read_choice (ini, problems, "runtime", "delivery", delivery_names,
+  chime_config_read_choice (config, "runtime", "delivery", delivery_names,
                          CHIME_DELIVERY_FENCED, &delivery);
-  chime_ini_read_int (ini, problems, "runtime", "queue_limit",
+  chime_config_read_int (config, "runtime", "queue_limit",
                       DEFAULT_QUEUE_LIMIT, 16, 1 << 24, &queue_limit);
-  chime_ini_read_choice (ini, problems, "runtime", "on_full", on_full_names,
+  chime_config_read_choice (config, "runtime", "on_full", on_full_names,
                          CHIME_ON_FULL_BLOCK, &on_full);
   out->threads = threads;
   out->delivery = delivery;
@@ -123,11 +108,10 @@ chime_runtime_settings_clear (ChimeRuntimeSettings *settings)
 }
 
 static guint
-read_ignore (ChimeIni      *ini,
-             ChimeProblems *problems,
+read_ignore (ChimeConfig      *config,
              const char    *section)
 {
-  g_auto (GStrv) names = chime_ini_read_list (ini, section, "ignore", NULL);
+  g_auto (GStrv) names = chime_config_read_list (config, section, "ignore", NULL);
   guint flags = 0;
 
   for (guint i = 0; names[i] != NULL; i++)
@@ -144,15 +128,15 @@ read_ignore (ChimeIni      *ini,
           flags |= 1u << j;
           continue;
         }
-      location = chime_ini_describe_location (ini, section, "ignore");
+      location = chime_config_describe_location (config, section, "ignore");
       if (g_str_equal (names[i], "text"))
         {
-          chime_problems_add (problems, "'text' cannot be ignored%s: text events always reach "
+          chime_config_add_problem (config, "'text' cannot be ignored%s: text events always reach "
                               "every handler, as in LangChain", location);
           continue;
         }
       suffix = chime_suggestion_suffix (names[i], ignore_names, "values");
-      chime_problems_add (problems, "unknown event group '%s' in 'ignore'%s%s",
+      chime_config_add_problem (config, "unknown event group '%s' in 'ignore'%s%s",
                           names[i], location, suffix);
     }
   return flags;
@@ -161,26 +145,25 @@ read_ignore (ChimeIni      *ini,
 /* Reads the keys every handler has. FALSE when the section is unusable
  * (no plugin). */
 static gboolean
-read_handler_settings (ChimeIni             *ini,
-                       ChimeProblems        *problems,
+read_handler_settings (ChimeConfig             *config,
                        const char           *section,
                        const char           *name,
                        ChimeHandlerSettings *out)
 {
   memset (out, 0, sizeof *out);
   out->name = g_strdup (name);
-  out->plugin_spec = chime_ini_read_string (ini, section, "plugin", NULL);
-  chime_ini_read_bool (ini, problems, section, "raise_error", FALSE, &out->raise_error);
-  chime_ini_read_bool (ini, problems, section, "run_inline", FALSE, &out->run_inline);
-  chime_ini_read_bool (ini, problems, section, "inheritable", TRUE, &out->inheritable);
-  chime_ini_read_int (ini, problems, section, "timeout_ms", DEFAULT_TIMEOUT_MS,
+  out->plugin_spec = chime_config_read_string (config, section, "plugin", NULL);
+  chime_config_read_bool (config, section, "raise_error", FALSE, &out->raise_error);
+  chime_config_read_bool (config, section, "run_inline", FALSE, &out->run_inline);
+  chime_config_read_bool (config, section, "inheritable", TRUE, &out->inheritable);
+  chime_config_read_int (config, section, "timeout_ms", DEFAULT_TIMEOUT_MS,
                       0, G_MAXINT32, &out->timeout_ms);
-  out->ignore = read_ignore (ini, problems, section);
+  out->ignore = read_ignore (config, section);
 
   if (out->plugin_spec == NULL || out->plugin_spec[0] == '\0')
     {
-      g_autofree char *location = chime_ini_describe_location (ini, section, NULL);
-      chime_problems_add (problems, "missing required key 'plugin'%s: name the plugin "
+      g_autofree char *location = chime_config_describe_location (config, section, NULL);
+      chime_config_add_problem (config, "missing required key 'plugin'%s: name the plugin "
                           "this handler runs (see `chime plugins`)", location);
       return FALSE;
     }
@@ -189,8 +172,7 @@ read_handler_settings (ChimeIni             *ini,
 
 /* Checks the section's keys against the common ones plus the plugin's. */
 static void
-check_handler_keys (ChimeIni          *ini,
-                    ChimeProblems     *problems,
+check_handler_keys (ChimeConfig          *config,
                     const char        *section,
                     const ChimePlugin *plugin)
 {
@@ -204,13 +186,12 @@ check_handler_keys (ChimeIni          *ini,
       g_strv_builder_addv (builder, declared);
     }
   valid = g_strv_builder_end (builder);
-  chime_ini_check_keys (ini, problems, section, (const char * const *) valid);
+  chime_config_check_keys (config, section, (const char * const *) valid);
 }
 
 static ChimeHandlerSpec *
-read_handler_spec (ChimeIni                   *ini,
+read_handler_spec (ChimeConfig                   *config,
                    const ChimeRuntimeSettings *runtime,
-                   ChimeProblems              *problems,
                    const char                 *section,
                    const char                 *name)
 {
@@ -218,15 +199,15 @@ read_handler_spec (ChimeIni                   *ini,
   g_autoptr (GError) error = NULL;
   g_autofree char *plugin_spec = NULL;
 
-  if (!read_handler_settings (ini, problems, section, name, &spec->settings))
+  if (!read_handler_settings (config, section, name, &spec->settings))
     {
-      check_handler_keys (ini, problems, section, NULL);
+      check_handler_keys (config, section, NULL);
       return spec;
     }
 
   /* A path (with '/') resolves against the INI file's folder. */
   plugin_spec = strchr (spec->settings.plugin_spec, '/') != NULL
-                  ? chime_ini_resolve_path (ini, spec->settings.plugin_spec)
+                  ? chime_config_resolve_path (config, spec->settings.plugin_spec)
                   : g_strdup (spec->settings.plugin_spec);
   spec->plugin = chime_plugin_load (plugin_spec,
                                     (const char * const *) runtime->plugin_path, &error);
@@ -234,17 +215,17 @@ read_handler_spec (ChimeIni                   *ini,
     {
       /* The location first: the loader's reason can be long. The section's
        * other keys are not checked, since only the plugin knows them. */
-      g_autofree char *location = chime_ini_describe_location (ini, section, "plugin");
-      chime_problems_add (problems, "%s: %s", location + strlen (" in "), error->message);
+      g_autofree char *location = chime_config_describe_location (config, section, "plugin");
+      chime_config_add_problem (config, "%s: %s", location + strlen (" in "), error->message);
       return spec;
     }
 
-  check_handler_keys (ini, problems, section, spec->plugin);
-  spec->context = chime_handler_context_new (name, spec->plugin, ini, section, problems);
+  check_handler_keys (config, section, spec->plugin);
+  spec->context = chime_handler_context_new (name, spec->plugin, config, section);
   if (spec->settings.run_inline && spec->plugin->descriptor->mode == CHIME_HANDLER_ASYNC)
     {
-      g_autofree char *location = chime_ini_describe_location (ini, section, "run_inline");
-      chime_problems_add (problems, "run_inline needs a sync plugin, but '%s' is async%s: "
+      g_autofree char *location = chime_config_describe_location (config, section, "run_inline");
+      chime_config_add_problem (config, "run_inline needs a sync plugin, but '%s' is async%s: "
                           "async handlers already run on the main loop", 
                           spec->plugin->descriptor->name, location);
     }
@@ -261,34 +242,11 @@ chime_handler_spec_free (ChimeHandlerSpec *spec)
   g_free (spec);
 }
 
-static void
-check_section_name (ChimeIni      *ini,
-                    ChimeProblems *problems,
-                    const char    *section)
-{
-  g_autofree char *kind = section_kind (section);
-  g_autofree char *location = NULL;
-  const char *match;
-
-  if (g_strv_contains (section_kinds, kind))
-    return;
-  location = g_strdup_printf ("%s", chime_ini_get_source_name (ini));
-  match = chime_suggest (kind, section_kinds);
-  if (match != NULL)
-    chime_problems_add (problems, "unknown section [%s] in %s; did you mean [%s%s]?",
-                        section, location, match,
-                        g_str_equal (match, "handler") || g_str_equal (match, "model") ? " NAME" : "");
-  else
-    chime_problems_add (problems, "unknown section [%s] in %s; valid sections: [runtime], "
-                        "[handler NAME], [pipeline], [model NAME]", section, location);
-}
-
 GPtrArray *
-chime_handler_specs_read (ChimeIni                   *ini,
-                          const ChimeRuntimeSettings *runtime,
-                          ChimeProblems              *problems)
+chime_handler_specs_read (ChimeConfig                   *config,
+                          const ChimeRuntimeSettings *runtime)
 {
-  g_auto (GStrv) sections = g_key_file_get_groups (chime_ini_get_key_file (ini), NULL);
+  g_auto (GStrv) sections = g_key_file_get_groups (chime_config_get_key_file (config), NULL);
   GPtrArray *specs = g_ptr_array_new_with_free_func ((GDestroyNotify) chime_handler_spec_free);
 
   for (guint i = 0; sections[i] != NULL; i++)
@@ -297,28 +255,28 @@ chime_handler_specs_read (ChimeIni                   *ini,
 
       if (g_str_equal (sections[i], "handler"))
         {
-          chime_problems_add (problems, "section [handler] in %s needs a name: "
-                              "write [handler NAME]", chime_ini_get_source_name (ini));
+          chime_config_add_problem (config, "section [handler] in %s needs a name: "
+                              "write [handler NAME]", chime_config_get_source_name (config));
           continue;
         }
       if (!chime_config_is_handler_section (sections[i], &name))
         {
-          check_section_name (ini, problems, sections[i]);
+          chime_config_check_section_name (config, sections[i]);
           continue;
         }
       if (!valid_handler_name (name))
         {
-          chime_problems_add (problems, "handler name '%s' in %s may only contain letters, "
-                              "digits, '_', '-' and '.'", name, chime_ini_get_source_name (ini));
+          chime_config_add_problem (config, "handler name '%s' in %s may only contain letters, "
+                              "digits, '_', '-' and '.'", name, chime_config_get_source_name (config));
           continue;
         }
       if (specs->len == CHIME_MAX_HANDLERS)
         {
-          chime_problems_add (problems, "%s configures more than %d handlers",
-                              chime_ini_get_source_name (ini), CHIME_MAX_HANDLERS);
+          chime_config_add_problem (config, "%s configures more than %d handlers",
+                              chime_config_get_source_name (config), CHIME_MAX_HANDLERS);
           break;
         }
-      g_ptr_array_add (specs, read_handler_spec (ini, runtime, problems, sections[i], name));
+      g_ptr_array_add (specs, read_handler_spec (config, runtime, sections[i], name));
     }
   return specs;
 }

@@ -4,7 +4,7 @@
 
 #include <chime/runtime.h>
 #include "plugins/handler.h"
-#include "ini.h"
+#include "config-private.h"
 #include "problems.h"
 
 /* The ring packs the handlers of an event into 56 bits. */
@@ -29,16 +29,14 @@ typedef struct {
 gboolean chime_config_is_handler_section (const char  *section,
                                           const char **out_name);
 
-void     chime_runtime_settings_read  (ChimeIni             *ini,
-                                       ChimeProblems        *problems,
+void     chime_runtime_settings_read  (ChimeConfig             *config,
                                        ChimeRuntimeSettings *out);
 void     chime_runtime_settings_clear (ChimeRuntimeSettings *settings);
 
 /* Checks section names, then reads every `[handler NAME]` in file order
  * and loads its plugin. Returns an array of ChimeHandlerSpec*. */
-GPtrArray *chime_handler_specs_read   (ChimeIni                   *ini,
-                                       const ChimeRuntimeSettings *runtime,
-                                       ChimeProblems              *problems);
+GPtrArray *chime_handler_specs_read   (ChimeConfig                   *config,
+                                       const ChimeRuntimeSettings *runtime);
 void       chime_handler_spec_free    (ChimeHandlerSpec *spec);
 
 /* The keys every handler section accepts. */

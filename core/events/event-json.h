@@ -12,6 +12,4 @@ void    chime_format_iso8601 (gint64 real_time_us,
                               char   out[CHIME_ISO8601_LEN]);
 /* A run id as a JSON string, or null for NULL. New reference. */
 json_t *chime_run_id_to_json (const ChimeRunId *id);
-/* {"message", "domain", "code"}, or null for NULL. New reference. */
-json_t *chime_error_to_json  (const GError *error);
 json_t *chime_strv_to_json   (const char * const *strv);

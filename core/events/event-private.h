@@ -76,9 +76,10 @@ json_t *chime_event_get_fallback_prompts (ChimeEvent *event);
 char *chime_messages_to_buffer_string (json_t *messages);
 
 /* Sets a JSON field of an event under construction to a new reference of
- * @value (events are immutable once emitted; callers lend their JSON). */
+ * @value: callers lend their JSON, the event keeps its own reference
+ * (events are immutable once emitted). */
 static inline void
-chime_event_take_json (json_t **field,
+chime_event_set_json (json_t **field,
                        json_t  *value)
 {
   if (value != NULL)

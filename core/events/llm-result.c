@@ -42,7 +42,7 @@ chime_llm_chunk_new (const char *text,
 }
 
 json_t *
-chime_llm_result_new (const char *text,
+chime_llm_result_build (const char *text,
                       const char *message_id,
                       json_t     *response_metadata,
                       json_t     *usage_metadata,
@@ -65,11 +65,4 @@ chime_llm_result_new (const char *text,
                     "llm_output",
                     "run",
                     "type", "LLMResult");
-}
-
-json_t *
-chime_llm_result_get_message (json_t *result)
-{
-  return json_object_get (json_array_get (json_array_get (json_object_get (result, "generations"), 0), 0),
-                          "message");
 }

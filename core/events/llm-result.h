@@ -14,14 +14,11 @@ char   *chime_llm_message_id (const ChimeRunId *run_id);
 json_t *chime_llm_chunk_new  (const char *text,
                               const char *message_id);
 
-/* An LLMResult with one ChatGenerationChunk for the whole @text, usage and
+/* An LLMResult (chime_llm_result_new() builds it for a run) with one ChatGenerationChunk for the whole @text, usage and
  * response metadata on its message (any of them may be NULL). New
  * reference. */
-json_t *chime_llm_result_new (const char *text,
+json_t *chime_llm_result_build (const char *text,
                               const char *message_id,
                               json_t     *response_metadata,
                               json_t     *usage_metadata,
                               json_t     *generation_info);
-
-/* The AIMessage inside an LLMResult (borrowed), for the parser's input. */
-json_t *chime_llm_result_get_message (json_t *result);

@@ -27,8 +27,9 @@
 #include <string.h>
 
 #define USER_AGENT "chime/" PACKAGE_VERSION
+/* ChimeHttpRequest.connect_timeout_s left at 0. */
+#define DEFAULT_CONNECT_TIMEOUT_S 10
 
-G_DEFINE_QUARK (chime-http-error-quark, chime_http_error)
 
 /* ------------------------------------------------------------------
  * Counters
@@ -782,7 +783,9 @@ set_options (ChimeHttpTransfer      *transfer,
   /* Signals would interrupt the whole process for one timeout. */
   curl_easy_setopt (easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt (easy, CURLOPT_CONNECTTIMEOUT_MS,
-                    (long) MAX (1.0, request->connect_timeout_s * 1000.0));
+                    request->connect_timeout_s > 0
+                      ? (long) MAX (1.0, request->connect_timeout_s * 1000.0)
+                      : (long) (DEFAULT_CONNECT_TIMEOUT_S * 1000));
   /* Long streams go quiet while a model thinks: keep NATs from
    * forgetting the connection. */
   curl_easy_setopt (easy, CURLOPT_TCP_KEEPALIVE, 1L);

@@ -57,7 +57,7 @@ chime_plugin_declared_keys (const ChimePlugin *plugin)
 static gboolean
 parse_value (const ChimeConfigKey *key,
              const char           *text,
-             ChimeIni             *ini,
+             ChimeConfig             *config,
              ChimeConfigValue     *value,
              const char          **expected)
 {
@@ -69,20 +69,20 @@ parse_value (const ChimeConfigKey *key,
       value->string = g_strdup (text);
       return TRUE;
     case CHIME_CONFIG_PATH:
-      value->string = ini != NULL ? chime_ini_resolve_path (ini, text) : g_strdup (text);
+      value->string = config != NULL ? chime_config_resolve_path (config, text) : g_strdup (text);
       return TRUE;
     case CHIME_CONFIG_INT:
       *expected = "a whole number";
       return g_ascii_string_to_signed (text, 10, G_MININT64, G_MAXINT64, &value->integer, NULL);
     case CHIME_CONFIG_BOOL:
       *expected = "true or false";
-      return chime_ini_parse_bool (text, &value->boolean);
+      return chime_config_parse_bool (text, &value->boolean);
     case CHIME_CONFIG_DOUBLE:
       *expected = "a number";
       value->number = g_ascii_strtod (text, &end);
       return end != text && *end == '\0';
     case CHIME_CONFIG_STRING_LIST:
-      value->list = chime_ini_split_list (text);
+      value->list = chime_config_split_list (text);
       return TRUE;
     case CHIME_CONFIG_CHOICE:
       *expected = "one of the key's choices";
@@ -103,9 +103,8 @@ parse_value (const ChimeConfigKey *key,
 static void
 read_key (ChimeHandlerContext  *context,
           const ChimeConfigKey *key,
-          ChimeIni             *ini,
-          const char           *section,
-          ChimeProblems        *problems)
+          ChimeConfig             *config,
+          const char           *section)
 {
   ChimeConfigValue *value = g_new0 (ChimeConfigValue, 1);
   g_autofree char *text = NULL;
@@ -114,24 +113,24 @@ read_key (ChimeHandlerContext  *context,
   value->type = key->type;
   g_hash_table_insert (context->values, (gpointer) key->key, value);
 
-  if (ini != NULL && g_key_file_has_key (chime_ini_get_key_file (ini), section, key->key, NULL))
-    text = chime_ini_read_string (ini, section, key->key, NULL);
+  if (config != NULL && g_key_file_has_key (chime_config_get_key_file (config), section, key->key, NULL))
+    text = chime_config_read_string (config, section, key->key, NULL);
   if (text != NULL)
     {
       value->set_in_file = TRUE;
-      if (parse_value (key, text, ini, value, &expected))
+      if (parse_value (key, text, config, value, &expected))
         return;
       {
-        g_autofree char *location = chime_ini_describe_location (ini, section, key->key);
+        g_autofree char *location = chime_config_describe_location (config, section, key->key);
         g_autofree char *choices = key->type == CHIME_CONFIG_CHOICE
                                      ? g_strjoinv (", ", (char **) key->choices) : NULL;
         const char *match = key->type == CHIME_CONFIG_CHOICE ? chime_suggest (text, key->choices) : NULL;
 
         if (match != NULL)
-          chime_problems_add (problems, "invalid value '%s' for '%s'%s; did you mean '%s'? (one of %s)",
+          chime_config_add_problem (config, "invalid value '%s' for '%s'%s; did you mean '%s'? (one of %s)",
                               text, key->key, location, match, choices);
         else
-          chime_problems_add (problems, "invalid value '%s' for '%s'%s: expected %s",
+          chime_config_add_problem (config, "invalid value '%s' for '%s'%s: expected %s",
                               text, key->key, location, choices != NULL ? choices : expected);
       }
       /* Fall back to the default so the context stays usable. */
@@ -141,34 +140,33 @@ read_key (ChimeHandlerContext  *context,
     }
   else if (key->flags & CHIME_CONFIG_KEY_REQUIRED)
     {
-      g_autofree char *location = ini != NULL ? chime_ini_describe_location (ini, section, NULL)
+      g_autofree char *location = config != NULL ? chime_config_describe_location (config, section, NULL)
                                               : g_strdup_printf (" in [%s]", section);
-      chime_problems_add (problems, "missing required key '%s'%s (%s: %s)",
+      chime_config_add_problem (config, "missing required key '%s'%s (%s: %s)",
                           key->key, location, chime_config_type_to_string (key->type),
                           key->description != NULL ? key->description : "no description");
     }
 
-  if (key->default_value != NULL && !parse_value (key, key->default_value, ini, value, &expected))
-    chime_problems_add (problems, "plugin '%s' declares default '%s' for '%s', which is not %s",
+  if (key->default_value != NULL && !parse_value (key, key->default_value, config, value, &expected))
+    chime_config_add_problem (config, "plugin '%s' declares default '%s' for '%s', which is not %s",
                         context->plugin_name, key->default_value, key->key, expected);
 }
 
 ChimeHandlerContext *
 chime_handler_context_new (const char                  *name,
                            const ChimePlugin           *plugin,
-                           ChimeIni                    *ini,
-                           const char                  *section,
-                           ChimeProblems               *problems)
+                           ChimeConfig                    *config,
+                           const char                  *section)
 {
   ChimeHandlerContext *context = g_new0 (ChimeHandlerContext, 1);
 
   context->name = g_strdup (name);
   context->plugin_name = g_strdup (plugin->descriptor->name);
-  context->config_file = ini != NULL && chime_ini_get_path (ini) != NULL
-                           ? g_strdup (chime_ini_get_path (ini)) : NULL;
+  context->config_file = config != NULL && chime_config_get_path (config) != NULL
+                           ? g_strdup (chime_config_get_path (config)) : NULL;
   context->values = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, config_value_free);
   for (const ChimeConfigKey *key = plugin->keys; key->key != NULL; key++)
-    read_key (context, key, ini, section, problems);
+    read_key (context, key, config, section);
   return context;
 }
 
@@ -318,4 +316,3 @@ chime_handler_log (ChimeHandlerContext *context,
   g_log ("chime", level, "%s (%s): %s", context->name, context->plugin_name, message);
 }
 
-G_DEFINE_QUARK (chime-handler-error-quark, chime_handler_error)

@@ -3,9 +3,8 @@
 #pragma once
 
 #include <chime/plugin.h>
-#include "config/ini.h"
+#include "config/config-private.h"
 #include "plugin-loader.h"
-#include "config/problems.h"
 
 struct _ChimeHandlerContext {
   char         *name;          /* [handler NAME] */
@@ -16,16 +15,14 @@ struct _ChimeHandlerContext {
 };
 
 /* Reads and type-checks the keys @descriptor declares from @section of
- * @ini, reporting bad values and missing required keys to @problems.
+ * @config, recording bad values and missing required keys as its problems.
  * Always returns a context (values that failed keep their defaults). */
 ChimeHandlerContext *chime_handler_context_new  (const char                  *name,
                                                  const ChimePlugin           *plugin,
-                                                 ChimeIni                    *ini,
-                                                 const char                  *section,
-                                                 ChimeProblems               *problems);
+                                                 ChimeConfig                    *config,
+                                                 const char                  *section);
 void                 chime_handler_context_free (ChimeHandlerContext *context);
 
 /* The declared key names of @descriptor, NULL-terminated (the strings
  * belong to the descriptor). */
 const char **chime_plugin_declared_keys (const ChimePlugin *plugin);
-const char  *chime_config_type_to_string (ChimeConfigType type);

@@ -45,33 +45,16 @@ chime_ignore_flag_for_event (ChimeEventType type)
     }
 }
 
-/* The entry point table as an array: sync and async tables share one
- * layout (CHIME_DECLARE_ENTRY_POINTS), in ChimeEventType order, followed
- * by on_event. */
-static gpointer
-entry_point (const ChimePluginDescriptor *descriptor,
-             guint                        slot)
-{
-  const gpointer *slots = (const gpointer *) &descriptor->sync;
-
-  return slots[slot];
-}
-
-G_STATIC_ASSERT (sizeof (ChimeSyncEntryPoints) == (CHIME_EVENT_N_TYPES + 1) * sizeof (gpointer));
-G_STATIC_ASSERT (G_STRUCT_OFFSET (ChimeSyncEntryPoints, on_custom_event) ==
-                 CHIME_EVENT_CUSTOM_EVENT * sizeof (gpointer));
-
 static void
 compute_routes (ChimeHandler *handler)
 {
-  const ChimePluginDescriptor *descriptor = handler->descriptor;
-  gpointer catch_all = entry_point (descriptor, CHIME_EVENT_N_TYPES);
-  gpointer llm_start = entry_point (descriptor, CHIME_EVENT_LLM_START);
+  gpointer catch_all = handler->plugin->catch_all;
+  gpointer llm_start = handler->plugin->entries[CHIME_EVENT_LLM_START];
   guint ignore = handler->settings.ignore;
 
   for (guint type = 0; type < CHIME_EVENT_N_TYPES; type++)
     {
-      gpointer direct = entry_point (descriptor, type);
+      gpointer direct = handler->plugin->entries[type];
 
       handler->routes[type] = CHIME_ROUTE_NONE;
       handler->entries[type] = NULL;
@@ -153,12 +136,20 @@ chime_handler_settings_clear (ChimeHandlerSettings *settings)
 }
 
 void
+chime_handler_stop (ChimeHandler *handler)
+{
+  if (handler->started && handler->descriptor->instance_free != NULL)
+    handler->descriptor->instance_free (handler->instance);
+  handler->started = FALSE;
+  handler->instance = NULL;
+}
+
+void
 chime_handler_free (ChimeHandler *handler)
 {
   if (handler == NULL)
     return;
-  if (handler->started && handler->descriptor->instance_free != NULL)
-    handler->descriptor->instance_free (handler->instance);
+  chime_handler_stop (handler);
   chime_handler_context_free (handler->context);
   chime_handler_settings_clear (&handler->settings);
   g_mutex_clear (&handler->inline_lock);
@@ -202,7 +193,7 @@ chime_handler_can_fall_back (ChimeHandler *handler,
   return event->type == CHIME_EVENT_CHAT_MODEL_START &&
          handler->routes[event->type] == CHIME_ROUTE_DIRECT &&
          g_error_matches (failure, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_NOT_IMPLEMENTED) &&
-         entry_point (handler->descriptor, CHIME_EVENT_LLM_START) != NULL &&
+         handler->plugin->entries[CHIME_EVENT_LLM_START] != NULL &&
          !(handler->settings.ignore & CHIME_IGNORE_LLM);
 }
 
@@ -219,7 +210,7 @@ chime_handler_call_sync (ChimeHandler  *handler,
   ok = func (handler->instance, event, &local_error);
   if (!ok && chime_handler_can_fall_back (handler, event, local_error))
     {
-      ChimeSyncFunc llm_start = entry_point (handler->descriptor, CHIME_EVENT_LLM_START);
+      ChimeSyncFunc llm_start = handler->plugin->entries[CHIME_EVENT_LLM_START];
       g_clear_error (&local_error);
       ok = llm_start (handler->instance, event, &local_error);
     }
@@ -249,7 +240,7 @@ chime_handler_call_async_fallback (ChimeHandler    *handler,
                                    ChimeEvent      *event,
                                    ChimeCompletion *completion)
 {
-  ChimeAsyncFunc llm_start = entry_point (handler->descriptor, CHIME_EVENT_LLM_START);
+  ChimeAsyncFunc llm_start = handler->plugin->entries[CHIME_EVENT_LLM_START];
 
   llm_start (handler->instance, event, completion);
 }

@@ -70,7 +70,10 @@ ChimeHandler *chime_handler_new   (guint                 index,
 /* Creates the plugin instance. */
 gboolean      chime_handler_start (ChimeHandler  *handler,
                                    GError       **error);
-/* Frees the instance (if started) and the handler. */
+/* Frees the instance (if started), after the handler's last event; the
+ * handler's name and counters stay readable. */
+void          chime_handler_stop  (ChimeHandler  *handler);
+/* Stops the handler and frees it. */
 void          chime_handler_free  (ChimeHandler  *handler);
 
 void          chime_handler_settings_clear (ChimeHandlerSettings *settings);

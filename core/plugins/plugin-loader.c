@@ -1,4 +1,6 @@
-/* Plugin files: find, open with libltdl, validate the descriptor.
+/* Loading plugin files: open with libltdl, validate the descriptor, read
+ * its keys and entry points into the host's layout. Finding the file is
+ * plugin-search.c.
  *
  * libltdl is not thread-safe, so every lt_dl* call happens under one lock,
  * and lt_dlinit runs once per process. Validation follows the order the
@@ -7,8 +9,7 @@
 #include "config.h"
 
 #include "plugin-loader.h"
-#include "runtime-private.h"
-#include "config/suggest.h"
+#include <chime/config.h>
 
 #include <errno.h>
 #include <ltdl.h>
@@ -31,158 +32,85 @@ ensure_ltdl_locked (void)
   loaded = g_hash_table_new (g_str_hash, g_str_equal);
 }
 
-/* Set once by a program before any runtime exists (the runner adds the
- * plugin folder next to its own executable). */
-static char *extra_default_dir;
+G_STATIC_ASSERT (CHIME_PLUGIN_N_EVENT_SLOTS == CHIME_EVENT_N_TYPES);
+G_STATIC_ASSERT (sizeof (ChimeSyncPluginDescriptor) == sizeof (ChimeAsyncPluginDescriptor));
+G_STATIC_ASSERT (G_STRUCT_OFFSET (ChimeSyncPluginDescriptor, on_event) == sizeof (ChimePluginDescriptor));
+G_STATIC_ASSERT (G_STRUCT_OFFSET (ChimeSyncPluginDescriptor, on_llm_start) ==
+                 sizeof (ChimePluginDescriptor) + sizeof (gpointer));
+G_STATIC_ASSERT (G_STRUCT_OFFSET (ChimeSyncPluginDescriptor, on_custom_event) ==
+                 sizeof (ChimePluginDescriptor) + CHIME_EVENT_CUSTOM_EVENT * sizeof (gpointer) +
+                 sizeof (gpointer));
 
-void
-chime_plugin_set_program_dir (const char *dir)
+/* The event slots a descriptor says it has. */
+static guint
+n_event_slots (const ChimePluginDescriptor *descriptor)
 {
-  g_free (extra_default_dir);
-  extra_default_dir = g_strdup (dir);
+  return descriptor->n_event_slots != 0 ? descriptor->n_event_slots : CHIME_PLUGIN_N_EVENT_SLOTS;
 }
 
-const char *
-chime_plugin_default_dir (void)
+/* The entry points after the head (sync and async descriptors share the
+ * layout): the catch-all, then one per event. */
+static const gpointer *
+entry_slots (const ChimePluginDescriptor *descriptor)
 {
-  return CHIME_PLUGIN_DIR;
+  return (const gpointer *) (descriptor + 1);
 }
 
-char **
-chime_plugin_search_path (const char * const *configured)
-{
-  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
-  const char *env = g_getenv ("CHIME_PLUGIN_PATH");
+/* What to tell the author: the chime to rebuild against. */
+#define REBUILD_HINT "rebuild it against chime " CHIME_VERSION_STRING " (its headers and chime.pc)"
 
-  if (env != NULL && env[0] != '\0')
+static gboolean
+check_abi (const char                  *path,
+           const ChimePluginDescriptor *descriptor,
+           GError                     **error)
+{
+  if (descriptor->abi_major != CHIME_PLUGIN_ABI_MAJOR)
     {
-      g_auto (GStrv) parts = g_strsplit (env, G_SEARCHPATH_SEPARATOR_S, -1);
-      for (guint i = 0; parts[i] != NULL; i++)
-        if (parts[i][0] != '\0')
-          {
-            g_autofree char *absolute = g_canonicalize_filename (parts[i], NULL);
-            g_strv_builder_add (builder, absolute);
-          }
-    }
-  for (; configured != NULL && *configured != NULL; configured++)
-    g_strv_builder_add (builder, *configured);
-  if (extra_default_dir != NULL && g_strcmp0 (extra_default_dir, chime_plugin_default_dir ()) != 0)
-    g_strv_builder_add (builder, extra_default_dir);
-  g_strv_builder_add (builder, chime_plugin_default_dir ());
-  return g_strv_builder_end (builder);
-}
-
-/* The file to open for @name in @dir: a shared object, else a libtool
- * archive (which finds the real object in .libs/ of a build tree). */
-static char *
-find_in_dir (const char *dir,
-             const char *name)
-{
-  static const char *const extensions[] = { ".so", ".la", "", NULL };
-
-  for (guint i = 0; extensions[i] != NULL; i++)
-    {
-      g_autofree char *file = g_strconcat (name, extensions[i], NULL);
-      g_autofree char *path = g_build_filename (dir, file, NULL);
-      if (g_file_test (path, G_FILE_TEST_IS_REGULAR))
-        return g_steal_pointer (&path);
-    }
-  return NULL;
-}
-
-static char *
-strip_extension (const char *file)
-{
-  if (g_str_has_suffix (file, ".la"))
-    return g_strndup (file, strlen (file) - 3);
-  if (g_str_has_suffix (file, ".so"))
-    return g_strndup (file, strlen (file) - 3);
-  return NULL;
-}
-
-static int
-compare_strings (const void *a,
-                 const void *b)
-{
-  return strcmp (*(char * const *) a, *(char * const *) b);
-}
-
-char **
-chime_plugin_list_names (const char * const *search_path)
-{
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
-
-  for (; search_path != NULL && *search_path != NULL; search_path++)
-    {
-      g_autoptr (GDir) dir = g_dir_open (*search_path, 0, NULL);
-      const char *file;
-
-      while (dir != NULL && (file = g_dir_read_name (dir)) != NULL)
-        {
-          char *name = strip_extension (file);
-          if (name == NULL || g_hash_table_contains (seen, name))
-            {
-              g_free (name);
-              continue;
-            }
-          g_hash_table_add (seen, name);
-          g_ptr_array_add (names, name);
-        }
-    }
-  g_ptr_array_add (names, NULL);
-  {
-    char **sorted = (char **) g_ptr_array_steal (names, NULL);
-    qsort (sorted, g_strv_length (sorted), sizeof (char *), compare_strings);
-    return sorted;
-  }
-}
-
-static char *
-locate (const char         *spec,
-        const char * const *search_path,
-        GError            **error)
-{
-  g_autofree char *dirs = NULL;
-  g_autofree char *suffix = NULL;
-  g_auto (GStrv) known = NULL;
-
-  if (strchr (spec, '/') != NULL)
-    {
-      /* A path may leave out the extension, as a name in the search path. */
-      g_autofree char *dir = g_path_get_dirname (spec);
-      g_autofree char *base = g_path_get_basename (spec);
-      char *path = find_in_dir (dir, base);
-
-      if (path != NULL)
-        return path;
       g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
-                   "plugin file %s does not exist", spec);
-      return NULL;
+                   "plugin %s was built for plugin ABI %u.%u, but this chime provides ABI %d.%d "
+                   "(it loads plugins built for %d.0 to %d.%d); " REBUILD_HINT,
+                   path, descriptor->abi_major, descriptor->abi_minor,
+                   CHIME_PLUGIN_ABI_MAJOR, CHIME_PLUGIN_ABI_MINOR,
+                   CHIME_PLUGIN_ABI_MAJOR, CHIME_PLUGIN_ABI_MAJOR, CHIME_PLUGIN_ABI_MINOR);
+      return FALSE;
     }
-  for (const char * const *dir = search_path; dir != NULL && *dir != NULL; dir++)
+  if (descriptor->abi_minor > CHIME_PLUGIN_ABI_MINOR)
     {
-      char *path = find_in_dir (*dir, spec);
-      if (path != NULL)
-        return path;
+      g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
+                   "plugin %s was built for plugin ABI %u.%u, newer than this chime's ABI %d.%d "
+                   "(it loads plugins built for %d.0 to %d.%d); " REBUILD_HINT ", or use a newer chime",
+                   path, descriptor->abi_major, descriptor->abi_minor,
+                   CHIME_PLUGIN_ABI_MAJOR, CHIME_PLUGIN_ABI_MINOR,
+                   CHIME_PLUGIN_ABI_MAJOR, CHIME_PLUGIN_ABI_MAJOR, CHIME_PLUGIN_ABI_MINOR);
+      return FALSE;
     }
-  dirs = g_strjoinv (":", (char **) search_path);
-  known = chime_plugin_list_names (search_path);
-  suffix = chime_suggestion_suffix (spec, (const char * const *) known, "plugins");
-  g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
-               "plugin '%s' was not found in %s (set plugin_path in [runtime] or "
-               "CHIME_PLUGIN_PATH)%s", spec, dirs, suffix);
-  return NULL;
+  for (guint i = 0; i < G_N_ELEMENTS (descriptor->_chime_reserved); i++)
+    if (descriptor->_chime_reserved[i] != NULL)
+      {
+        g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
+                     "plugin %s has non-zero reserved fields in its descriptor (word %u), which "
+                     "ABI %u.%u keeps zero: it was not built with CHIME_SYNC_PLUGIN_DEFINE or "
+                     "CHIME_ASYNC_PLUGIN_DEFINE from these headers; " REBUILD_HINT,
+                     path, i, descriptor->abi_major, descriptor->abi_minor);
+        return FALSE;
+      }
+  if (n_event_slots (descriptor) > CHIME_PLUGIN_N_EVENT_SLOTS)
+    {
+      g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
+                   "plugin %s has %u event entry points, more than the %d of plugin ABI %d.%d; "
+                   REBUILD_HINT, path, n_event_slots (descriptor), CHIME_PLUGIN_N_EVENT_SLOTS,
+                   CHIME_PLUGIN_ABI_MAJOR, CHIME_PLUGIN_ABI_MINOR);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 static gboolean
 has_entry_point (const ChimePluginDescriptor *descriptor)
 {
-  /* Sync and async tables have the same layout: any non-NULL slot counts. */
-  const gpointer *slots = (const gpointer *) &descriptor->sync;
-  gsize n = sizeof (ChimeSyncEntryPoints) / sizeof (gpointer);
+  const gpointer *slots = entry_slots (descriptor);
 
-  for (gsize i = 0; i < n; i++)
+  for (guint i = 0; i <= n_event_slots (descriptor); i++)
     if (slots[i] != NULL)
       return TRUE;
   return FALSE;
@@ -193,17 +121,8 @@ validate_descriptor (const char                  *path,
                      const ChimePluginDescriptor *descriptor,
                      GError                     **error)
 {
-  if (descriptor->abi_major != CHIME_PLUGIN_ABI_MAJOR ||
-      descriptor->abi_minor > CHIME_PLUGIN_ABI_MINOR)
-    {
-      g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
-                   "plugin %s was built for plugin ABI %u.%u, but this chime provides "
-                   "ABI %d.%d (it loads %d.0 to %d.%d); rebuild the plugin against this chime",
-                   path, descriptor->abi_major, descriptor->abi_minor,
-                   CHIME_PLUGIN_ABI_MAJOR, CHIME_PLUGIN_ABI_MINOR,
-                   CHIME_PLUGIN_ABI_MAJOR, CHIME_PLUGIN_ABI_MAJOR, CHIME_PLUGIN_ABI_MINOR);
-      return FALSE;
-    }
+  if (!check_abi (path, descriptor, error))
+    return FALSE;
   if (descriptor->name == NULL || descriptor->name[0] == '\0')
     {
       g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
@@ -214,18 +133,30 @@ validate_descriptor (const char                  *path,
     {
       g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
                    "plugin %s declares mode %d; expected CHIME_HANDLER_SYNC or "
-                   "CHIME_HANDLER_ASYNC", path, (int) descriptor->mode);
+                   "CHIME_HANDLER_ASYNC (CHIME_SYNC_PLUGIN_DEFINE and CHIME_ASYNC_PLUGIN_DEFINE "
+                   "set it)", path, (int) descriptor->mode);
       return FALSE;
     }
   if (!has_entry_point (descriptor))
     {
       g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
-                   "plugin %s has no entry point: set at least one of .%s.on_* or .%s.on_event",
-                   path, descriptor->mode == CHIME_HANDLER_SYNC ? "sync" : "async",
-                   descriptor->mode == CHIME_HANDLER_SYNC ? "sync" : "async");
+                   "plugin %s has no entry point: set at least one of .on_* or .on_event", path);
       return FALSE;
     }
   return TRUE;
+}
+
+/* The entry points in the host's layout: events beyond the plugin's slots
+ * are not implemented. */
+static void
+copy_entry_points (ChimePlugin                 *plugin,
+                   const ChimePluginDescriptor *descriptor)
+{
+  const gpointer *slots = entry_slots (descriptor);
+
+  plugin->catch_all = slots[0];
+  for (guint type = 0; type < CHIME_EVENT_N_TYPES; type++)
+    plugin->entries[type] = type < n_event_slots (descriptor) ? slots[1 + type] : NULL;
 }
 
 /* Copies the plugin's key array into this header's layout: the plugin
@@ -339,7 +270,8 @@ open_locked (const char *requested,
     {
       g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
                    "%s is not a chime plugin: it does not export '%s' "
-                   "(define it with CHIME_PLUGIN_DEFINE)", path, CHIME_PLUGIN_SYMBOL);
+                   "(define it with CHIME_SYNC_PLUGIN_DEFINE or CHIME_ASYNC_PLUGIN_DEFINE)",
+                   path, CHIME_PLUGIN_SYMBOL);
       lt_dlclose (handle);
       return NULL;
     }
@@ -353,6 +285,7 @@ open_locked (const char *requested,
   plugin->path = g_strdup (path);
   plugin->descriptor = descriptor;
   plugin->keys = keys;
+  copy_entry_points (plugin, descriptor);
   g_hash_table_insert (loaded, g_strdup (requested), plugin);
   return plugin;
 }
@@ -362,9 +295,12 @@ chime_plugin_load (const char         *spec,
                    const char * const *search_path,
                    GError            **error)
 {
-  g_autofree char *found = locate (spec, search_path, error);
+  g_autofree char *found = NULL;
   g_autofree char *path = NULL;
   const ChimePlugin *plugin;
+
+  g_return_val_if_fail (spec != NULL, NULL);
+  found = chime_plugin_locate (spec, search_path, error);
 
   if (found == NULL)
     return NULL;
@@ -377,4 +313,40 @@ chime_plugin_load (const char         *spec,
     plugin = open_locked (path, error);
   g_mutex_unlock (&loader_lock);
   return plugin;
+}
+
+const char *
+chime_plugin_get_path (const ChimePlugin *plugin)
+{
+  return plugin->path;
+}
+
+const char *
+chime_plugin_get_name (const ChimePlugin *plugin)
+{
+  return plugin->descriptor->name;
+}
+
+const char *
+chime_plugin_get_description (const ChimePlugin *plugin)
+{
+  return plugin->descriptor->description;
+}
+
+const char *
+chime_plugin_get_version (const ChimePlugin *plugin)
+{
+  return plugin->descriptor->version;
+}
+
+ChimeHandlerMode
+chime_plugin_get_mode (const ChimePlugin *plugin)
+{
+  return plugin->descriptor->mode;
+}
+
+const ChimeConfigKey *
+chime_plugin_get_config_keys (const ChimePlugin *plugin)
+{
+  return plugin->keys;
 }

@@ -11,7 +11,7 @@ manager_alloc (ChimeRuntime *runtime)
   ChimeCallbackManager *manager = g_new0 (ChimeCallbackManager, 1);
 
   manager->ref_count = 1;
-  manager->runtime = runtime;
+  manager->runtime = chime_runtime_ref (runtime);
   manager->tags = g_ptr_array_new_with_free_func (g_free);
   manager->inheritable_tags = g_ptr_array_new_with_free_func (g_free);
   manager->metadata = json_object ();
@@ -34,6 +34,7 @@ chime_runtime_new_callback_manager (ChimeRuntime *runtime)
 ChimeCallbackManager *
 chime_callback_manager_ref (ChimeCallbackManager *manager)
 {
+  g_return_val_if_fail (manager != NULL, NULL);
   g_atomic_int_inc (&manager->ref_count);
   return manager;
 }
@@ -49,6 +50,7 @@ chime_callback_manager_unref (ChimeCallbackManager *manager)
   json_decref (manager->inheritable_metadata);
   if (manager->parent_info != NULL)
     chime_run_info_unref (manager->parent_info);
+  chime_runtime_unref (manager->runtime);
   g_free (manager);
 }
 
@@ -179,6 +181,35 @@ chime_callback_manager_get_n_handlers (ChimeCallbackManager *manager)
   return (guint) __builtin_popcountll (manager->handlers);
 }
 
+ChimeCallbackManager *
+chime_run_get_child (ChimeRun   *run,
+                     const char *tag)
+{
+  ChimeCallbackManager *child;
+
+  g_return_val_if_fail (run != NULL, NULL);
+  child = manager_alloc (run->runtime);
+  /* Only what is inheritable crosses the boundary, and becomes both local
+   * and inheritable in the child. */
+  child->handlers = run->inheritable_handlers;
+  child->inheritable_handlers = run->inheritable_handlers;
+  for (guint i = 0; i < run->inheritable_tags->len; i++)
+    {
+      const char *inherited[] = { g_ptr_array_index (run->inheritable_tags, i), NULL };
+      chime_callback_manager_add_tags (child, inherited, TRUE);
+    }
+  chime_callback_manager_add_metadata (child, run->inheritable_metadata, TRUE);
+  child->has_parent = TRUE;
+  child->parent_run_id = run->info->id;
+  child->parent_info = chime_run_info_ref (run->info);
+  if (tag != NULL)
+    {
+      const char *local[] = { tag, NULL };
+      chime_callback_manager_add_tags (child, local, FALSE);
+    }
+  return child;
+}
+
 const char *
 chime_run_pick_name (const char *name,
                      json_t     *serialized,
@@ -219,13 +250,17 @@ chime_callback_manager_prepare_chain_start (ChimeCallbackManager *manager,
                                             const char           *run_type,
                                             ChimeEvent          **out_event)
 {
-  ChimeRun *run = chime_run_new_from_manager (manager, CHIME_RUN_KIND_CHAIN,
-                                              run_type != NULL ? run_type : "chain",
-                                              chime_run_pick_name (name, serialized, "Unnamed"));
-  ChimeEvent *event = chime_run_new_event (run, CHIME_EVENT_CHAIN_START, NULL);
+  ChimeRun *run;
+  ChimeEvent *event;
 
-  chime_event_take_json (&event->payload->serialized, serialized);
-  chime_event_take_json (&event->payload->inputs, inputs);
+  g_return_val_if_fail (manager != NULL && out_event != NULL, NULL);
+  run = chime_run_new_from_manager (manager, CHIME_RUN_KIND_CHAIN,
+                                    run_type != NULL ? run_type : "chain",
+                                    chime_run_pick_name (name, serialized, "Unnamed"));
+  event = chime_run_new_event (run, CHIME_EVENT_CHAIN_START, NULL);
+
+  chime_event_set_json (&event->payload->serialized, serialized);
+  chime_event_set_json (&event->payload->inputs, inputs);
   *out_event = event;
   return run;
 }
@@ -248,6 +283,28 @@ chime_callback_manager_on_chain_start (ChimeCallbackManager *manager,
 }
 
 ChimeRun *
+chime_callback_manager_prepare_llm_start (ChimeCallbackManager *manager,
+                                          json_t               *serialized,
+                                          const char           *prompt,
+                                          const char           *name,
+                                          json_t               *kwargs,
+                                          ChimeEvent          **out_event)
+{
+  ChimeRun *run;
+  ChimeEvent *event;
+
+  g_return_val_if_fail (manager != NULL && prompt != NULL && out_event != NULL, NULL);
+  run = chime_run_new_from_manager (manager, CHIME_RUN_KIND_LLM, "llm",
+                                    chime_run_pick_name (name, serialized, "LLM"));
+  event = chime_run_new_event (run, CHIME_EVENT_LLM_START, NULL);
+  chime_event_set_json (&event->payload->serialized, serialized);
+  event->payload->prompts = json_pack ("[s]", prompt);
+  chime_event_set_json (&event->payload->kwargs, kwargs);
+  *out_event = event;
+  return run;
+}
+
+ChimeRun *
 chime_callback_manager_on_llm_start (ChimeCallbackManager *manager,
                                      json_t               *serialized,
                                      const char           *prompt,
@@ -255,16 +312,11 @@ chime_callback_manager_on_llm_start (ChimeCallbackManager *manager,
                                      json_t               *kwargs,
                                      GError              **error)
 {
-  ChimeRun *run;
   ChimeEvent *event;
+  ChimeRun *run;
 
   g_return_val_if_fail (manager != NULL && prompt != NULL, NULL);
-  run = chime_run_new_from_manager (manager, CHIME_RUN_KIND_LLM, "llm",
-                                    chime_run_pick_name (name, serialized, "LLM"));
-  event = chime_run_new_event (run, CHIME_EVENT_LLM_START, NULL);
-  chime_event_take_json (&event->payload->serialized, serialized);
-  event->payload->prompts = json_pack ("[s]", prompt);
-  chime_event_take_json (&event->payload->kwargs, kwargs);
+  run = chime_callback_manager_prepare_llm_start (manager, serialized, prompt, name, kwargs, &event);
   return start_run (run, event, error);
 }
 
@@ -276,14 +328,18 @@ chime_callback_manager_prepare_chat_model_start (ChimeCallbackManager *manager,
                                                  json_t               *kwargs,
                                                  ChimeEvent          **out_event)
 {
-  ChimeRun *run = chime_run_new_from_manager (manager, CHIME_RUN_KIND_LLM, "chat_model",
-                                              chime_run_pick_name (name, serialized, "ChatModel"));
-  ChimeEvent *event = chime_run_new_event (run, CHIME_EVENT_CHAT_MODEL_START, NULL);
+  ChimeRun *run;
+  ChimeEvent *event;
 
-  chime_event_take_json (&event->payload->serialized, serialized);
+  g_return_val_if_fail (manager != NULL && json_is_array (messages) && out_event != NULL, NULL);
+  run = chime_run_new_from_manager (manager, CHIME_RUN_KIND_LLM, "chat_model",
+                                    chime_run_pick_name (name, serialized, "ChatModel"));
+  event = chime_run_new_event (run, CHIME_EVENT_CHAT_MODEL_START, NULL);
+
+  chime_event_set_json (&event->payload->serialized, serialized);
   /* LangChain passes a list of message lists, one per prompt. */
   event->payload->messages = json_pack ("[O]", messages);
-  chime_event_take_json (&event->payload->kwargs, kwargs);
+  chime_event_set_json (&event->payload->kwargs, kwargs);
   *out_event = event;
   return run;
 }
@@ -306,6 +362,28 @@ chime_callback_manager_on_chat_model_start (ChimeCallbackManager *manager,
 }
 
 ChimeRun *
+chime_callback_manager_prepare_tool_start (ChimeCallbackManager *manager,
+                                           json_t               *serialized,
+                                           const char           *input_str,
+                                           json_t               *inputs,
+                                           const char           *name,
+                                           ChimeEvent          **out_event)
+{
+  ChimeRun *run;
+  ChimeEvent *event;
+
+  g_return_val_if_fail (manager != NULL && out_event != NULL, NULL);
+  run = chime_run_new_from_manager (manager, CHIME_RUN_KIND_TOOL, "tool",
+                                    chime_run_pick_name (name, serialized, "Tool"));
+  event = chime_run_new_event (run, CHIME_EVENT_TOOL_START, NULL);
+  chime_event_set_json (&event->payload->serialized, serialized);
+  event->payload->text = g_strdup (input_str != NULL ? input_str : "");
+  chime_event_set_json (&event->payload->inputs, inputs);
+  *out_event = event;
+  return run;
+}
+
+ChimeRun *
 chime_callback_manager_on_tool_start (ChimeCallbackManager *manager,
                                       json_t               *serialized,
                                       const char           *input_str,
@@ -313,17 +391,33 @@ chime_callback_manager_on_tool_start (ChimeCallbackManager *manager,
                                       const char           *name,
                                       GError              **error)
 {
+  ChimeEvent *event;
+  ChimeRun *run;
+
+  g_return_val_if_fail (manager != NULL, NULL);
+  run = chime_callback_manager_prepare_tool_start (manager, serialized, input_str, inputs, name,
+                                                   &event);
+  return start_run (run, event, error);
+}
+
+ChimeRun *
+chime_callback_manager_prepare_retriever_start (ChimeCallbackManager *manager,
+                                                json_t               *serialized,
+                                                const char           *query,
+                                                const char           *name,
+                                                ChimeEvent          **out_event)
+{
   ChimeRun *run;
   ChimeEvent *event;
 
-  g_return_val_if_fail (manager != NULL, NULL);
-  run = chime_run_new_from_manager (manager, CHIME_RUN_KIND_TOOL, "tool",
-                                    chime_run_pick_name (name, serialized, "Tool"));
-  event = chime_run_new_event (run, CHIME_EVENT_TOOL_START, NULL);
-  chime_event_take_json (&event->payload->serialized, serialized);
-  event->payload->text = g_strdup (input_str != NULL ? input_str : "");
-  chime_event_take_json (&event->payload->inputs, inputs);
-  return start_run (run, event, error);
+  g_return_val_if_fail (manager != NULL && query != NULL && out_event != NULL, NULL);
+  run = chime_run_new_from_manager (manager, CHIME_RUN_KIND_RETRIEVER, "retriever",
+                                    chime_run_pick_name (name, serialized, "Retriever"));
+  event = chime_run_new_event (run, CHIME_EVENT_RETRIEVER_START, NULL);
+  chime_event_set_json (&event->payload->serialized, serialized);
+  event->payload->text = g_strdup (query);
+  *out_event = event;
+  return run;
 }
 
 ChimeRun *
@@ -333,15 +427,11 @@ chime_callback_manager_on_retriever_start (ChimeCallbackManager *manager,
                                            const char           *name,
                                            GError              **error)
 {
-  ChimeRun *run;
   ChimeEvent *event;
+  ChimeRun *run;
 
   g_return_val_if_fail (manager != NULL && query != NULL, NULL);
-  run = chime_run_new_from_manager (manager, CHIME_RUN_KIND_RETRIEVER, "retriever",
-                                    chime_run_pick_name (name, serialized, "Retriever"));
-  event = chime_run_new_event (run, CHIME_EVENT_RETRIEVER_START, NULL);
-  chime_event_take_json (&event->payload->serialized, serialized);
-  event->payload->text = g_strdup (query);
+  run = chime_callback_manager_prepare_retriever_start (manager, serialized, query, name, &event);
   return start_run (run, event, error);
 }
 
@@ -363,6 +453,6 @@ chime_callback_manager_on_custom_event (ChimeCallbackManager *manager,
   g_clear_pointer (&run->info->parent, chime_run_info_unref);
   event = chime_run_new_event (run, CHIME_EVENT_CUSTOM_EVENT, NULL);
   event->payload->custom_name = g_strdup (name);
-  chime_event_take_json (&event->payload->data, data);
+  chime_event_set_json (&event->payload->data, data);
   return chime_run_emit (run, event, error);
 }

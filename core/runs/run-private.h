@@ -1,12 +1,14 @@
-/* Callback managers and run managers, shared with the runner. */
+/* Callback managers and run managers: what run.c and callback-manager.c
+ * share. */
 #pragma once
 
 #include <chime/run.h>
+#include <chime/emit.h>
 #include "runtime-private.h"
 
 struct _ChimeCallbackManager {
   gint          ref_count;
-  ChimeRuntime *runtime;              /* not owned: must outlive managers */
+  ChimeRuntime *runtime;              /* a reference */
   guint64       handlers;             /* bit per ChimeHandler index */
   guint64       inheritable_handlers;
   GPtrArray    *tags;                 /* char* */
@@ -20,7 +22,7 @@ struct _ChimeCallbackManager {
 
 struct _ChimeRun {
   gint          ref_count;
-  ChimeRuntime *runtime;
+  ChimeRuntime *runtime;              /* a reference */
   ChimeRunInfo *info;                 /* owned */
   guint64       handlers;
   guint64       inheritable_handlers;
@@ -31,22 +33,6 @@ struct _ChimeRun {
 /* A GCopyFunc for string arrays. */
 gpointer    chime_copy_string          (gconstpointer src,
                                         gpointer      user_data);
-
-/* Start events built but not emitted (the runner emits them without
- * blocking the main loop): the new run, and its start event in
- * *out_event (a new reference for the caller to emit). */
-ChimeRun   *chime_callback_manager_prepare_chain_start      (ChimeCallbackManager *manager,
-                                                             json_t               *serialized,
-                                                             json_t               *inputs,
-                                                             const char           *name,
-                                                             const char           *run_type,
-                                                             ChimeEvent          **out_event);
-ChimeRun   *chime_callback_manager_prepare_chat_model_start (ChimeCallbackManager *manager,
-                                                             json_t               *serialized,
-                                                             json_t               *messages,
-                                                             const char           *name,
-                                                             json_t               *kwargs,
-                                                             ChimeEvent          **out_event);
 
 /* Creates a run and its info from @manager, without emitting anything. */
 ChimeRun   *chime_run_new_from_manager (ChimeCallbackManager *manager,

@@ -1,8 +1,10 @@
-/* Run managers: the events of one run, and child managers
- * (LangChain's CallbackManagerFor*Run and get_child). */
+/* Run managers: the events of one run (LangChain's CallbackManagerFor*Run),
+ * prepared and emitted, blocking or not. Runs are created by callback
+ * managers (callback-manager.c), which also build their child managers. */
 #include "config.h"
 
 #include "run-private.h"
+#include "events/llm-result.h"
 #include "events/trace.h"
 #include "events/uuid.h"
 
@@ -49,7 +51,7 @@ chime_run_new_from_manager (ChimeCallbackManager *manager,
   info->trace = info->parent != NULL ? chime_trace_ref (info->parent->trace) : chime_trace_new ();
 
   run->ref_count = 1;
-  run->runtime = manager->runtime;
+  run->runtime = chime_runtime_ref (manager->runtime);
   run->info = info;
   run->handlers = manager->handlers;
   run->inheritable_handlers = manager->inheritable_handlers;
@@ -62,6 +64,7 @@ chime_run_new_from_manager (ChimeCallbackManager *manager,
 ChimeRun *
 chime_run_ref (ChimeRun *run)
 {
+  g_return_val_if_fail (run != NULL, NULL);
   g_atomic_int_inc (&run->ref_count);
   return run;
 }
@@ -74,40 +77,22 @@ chime_run_unref (ChimeRun *run)
   chime_run_info_unref (run->info);
   g_ptr_array_unref (run->inheritable_tags);
   json_decref (run->inheritable_metadata);
+  chime_runtime_unref (run->runtime);
   g_free (run);
 }
 
 const ChimeRunInfo *
 chime_run_get_info (ChimeRun *run)
 {
+  g_return_val_if_fail (run != NULL, NULL);
   return run->info;
 }
 
-ChimeCallbackManager *
-chime_run_get_child (ChimeRun   *run,
-                     const char *tag)
+ChimeRuntime *
+chime_run_get_runtime (ChimeRun *run)
 {
-  ChimeCallbackManager *child = chime_runtime_new_callback_manager (run->runtime);
-
-  /* Only what is inheritable crosses the boundary, and becomes both local
-   * and inheritable in the child. */
-  child->handlers = run->inheritable_handlers;
-  child->inheritable_handlers = run->inheritable_handlers;
-  for (guint i = 0; i < run->inheritable_tags->len; i++)
-    {
-      const char *inherited[] = { g_ptr_array_index (run->inheritable_tags, i), NULL };
-      chime_callback_manager_add_tags (child, inherited, TRUE);
-    }
-  chime_callback_manager_add_metadata (child, run->inheritable_metadata, TRUE);
-  child->has_parent = TRUE;
-  child->parent_run_id = run->info->id;
-  child->parent_info = chime_run_info_ref (run->info);
-  if (tag != NULL)
-    {
-      const char *local[] = { tag, NULL };
-      chime_callback_manager_add_tags (child, local, FALSE);
-    }
-  return child;
+  g_return_val_if_fail (run != NULL, NULL);
+  return run->runtime;
 }
 
 ChimeEvent *
@@ -126,8 +111,238 @@ chime_run_emit (ChimeRun   *run,
   return chime_runtime_emit (run->runtime, event, run->handlers, error);
 }
 
+/* ------------------------------------------------------------------
+ * Emitting without blocking
+ * ---------------------------------------------------------------- */
+
+ChimeEmitStatus
+chime_run_emit_nowait (ChimeRun   *run,
+                       ChimeEvent *event,
+                       guint64    *ticket,
+                       GError    **error)
+{
+  g_return_val_if_fail (run != NULL && event != NULL && ticket != NULL, CHIME_EMIT_FAILED);
+  g_return_val_if_fail (event->run == run->info, CHIME_EMIT_FAILED);
+  return chime_runtime_emit_nowait (run->runtime, event, run->handlers, ticket, error);
+}
+
+typedef struct {
+  ChimeRun          *run;
+  ChimeEmitReadyFunc callback;
+  gpointer           user_data;
+} ReadyWait;
+
+static gboolean
+on_ready (gpointer data)
+{
+  ReadyWait *wait = data;
+  g_autoptr (GError) failure = NULL;
+
+  /* The handlers are done: a raise_error one may have failed the tree. */
+  chime_trace_check (wait->run->info->trace, &failure);
+  wait->callback (failure, wait->user_data);
+  chime_run_unref (wait->run);
+  g_free (wait);
+  return G_SOURCE_REMOVE;
+}
+
+void
+chime_run_when_ready (ChimeRun          *run,
+                      guint64            ticket,
+                      ChimeEmitReadyFunc callback,
+                      gpointer           user_data)
+{
+  ReadyWait *wait;
+
+  g_return_if_fail (run != NULL && callback != NULL);
+  g_return_if_fail (run->runtime->dispatcher != NULL);
+  wait = g_new (ReadyWait, 1);
+  wait->run = chime_run_ref (run);
+  wait->callback = callback;
+  wait->user_data = user_data;
+  chime_dispatcher_when_done (run->runtime->dispatcher, ticket, on_ready, wait);
+}
+
+/* ------------------------------------------------------------------
+ * Events, prepared
+ * ---------------------------------------------------------------- */
+
 #define REQUIRE_KIND(run, expected)                                        \
-  g_return_val_if_fail ((run) != NULL && (run)->info->kind == (expected), FALSE)
+  g_return_val_if_fail ((run) != NULL && (run)->info->kind == (expected), NULL)
+
+ChimeEvent *
+chime_run_prepare_llm_new_token (ChimeRun   *run,
+                                 const char *token,
+                                 json_t     *chunk)
+{
+  ChimeEvent *event;
+
+  REQUIRE_KIND (run, CHIME_RUN_KIND_LLM);
+  event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run->info, token != NULL ? token : "");
+  chime_event_set_json (&event->chunk, chunk);
+  return event;
+}
+
+/* An event whose payload is @field set to @value. */
+static ChimeEvent *
+prepare_json (ChimeRun      *run,
+              ChimeEventType type,
+              gsize          field,
+              json_t        *value)
+{
+  ChimeEvent *event = chime_run_new_event (run, type, NULL);
+
+  chime_event_set_json ((json_t **) ((char *) event->payload + field), value);
+  return event;
+}
+
+#define PAYLOAD_FIELD(name) G_STRUCT_OFFSET (ChimeEventPayload, name)
+
+/* The *_error events: @failure is copied into the event. */
+static ChimeEvent *
+prepare_error (ChimeRun      *run,
+               ChimeEventType type,
+               const GError  *failure,
+               json_t        *response)
+{
+  ChimeEvent *event = chime_run_new_event (run, type, NULL);
+
+  event->payload->error = failure != NULL ? g_error_copy (failure)
+                                          : g_error_new_literal (CHIME_HANDLER_ERROR,
+                                                                 CHIME_HANDLER_ERROR_FAILED,
+                                                                 "unknown error");
+  chime_event_set_json (&event->payload->response, response);
+  return event;
+}
+
+ChimeEvent *
+chime_run_prepare_llm_end (ChimeRun *run,
+                           json_t   *response)
+{
+  REQUIRE_KIND (run, CHIME_RUN_KIND_LLM);
+  return prepare_json (run, CHIME_EVENT_LLM_END, PAYLOAD_FIELD (response), response);
+}
+
+ChimeEvent *
+chime_run_prepare_llm_error (ChimeRun     *run,
+                             const GError *failure,
+                             json_t       *partial_response)
+{
+  REQUIRE_KIND (run, CHIME_RUN_KIND_LLM);
+  return prepare_error (run, CHIME_EVENT_LLM_ERROR, failure, partial_response);
+}
+
+ChimeEvent *
+chime_run_prepare_chain_end (ChimeRun *run,
+                             json_t   *outputs)
+{
+  REQUIRE_KIND (run, CHIME_RUN_KIND_CHAIN);
+  return prepare_json (run, CHIME_EVENT_CHAIN_END, PAYLOAD_FIELD (outputs), outputs);
+}
+
+ChimeEvent *
+chime_run_prepare_chain_error (ChimeRun     *run,
+                               const GError *failure)
+{
+  REQUIRE_KIND (run, CHIME_RUN_KIND_CHAIN);
+  return prepare_error (run, CHIME_EVENT_CHAIN_ERROR, failure, NULL);
+}
+
+ChimeEvent *
+chime_run_prepare_agent_action (ChimeRun *run,
+                                json_t   *action)
+{
+  REQUIRE_KIND (run, CHIME_RUN_KIND_CHAIN);
+  return prepare_json (run, CHIME_EVENT_AGENT_ACTION, PAYLOAD_FIELD (data), action);
+}
+
+ChimeEvent *
+chime_run_prepare_agent_finish (ChimeRun *run,
+                                json_t   *finish)
+{
+  REQUIRE_KIND (run, CHIME_RUN_KIND_CHAIN);
+  return prepare_json (run, CHIME_EVENT_AGENT_FINISH, PAYLOAD_FIELD (data), finish);
+}
+
+ChimeEvent *
+chime_run_prepare_tool_end (ChimeRun *run,
+                            json_t   *output)
+{
+  REQUIRE_KIND (run, CHIME_RUN_KIND_TOOL);
+  return prepare_json (run, CHIME_EVENT_TOOL_END, PAYLOAD_FIELD (outputs), output);
+}
+
+ChimeEvent *
+chime_run_prepare_tool_error (ChimeRun     *run,
+                              const GError *failure)
+{
+  REQUIRE_KIND (run, CHIME_RUN_KIND_TOOL);
+  return prepare_error (run, CHIME_EVENT_TOOL_ERROR, failure, NULL);
+}
+
+ChimeEvent *
+chime_run_prepare_retriever_end (ChimeRun *run,
+                                 json_t   *documents)
+{
+  REQUIRE_KIND (run, CHIME_RUN_KIND_RETRIEVER);
+  return prepare_json (run, CHIME_EVENT_RETRIEVER_END, PAYLOAD_FIELD (data), documents);
+}
+
+ChimeEvent *
+chime_run_prepare_retriever_error (ChimeRun     *run,
+                                   const GError *failure)
+{
+  REQUIRE_KIND (run, CHIME_RUN_KIND_RETRIEVER);
+  return prepare_error (run, CHIME_EVENT_RETRIEVER_ERROR, failure, NULL);
+}
+
+ChimeEvent *
+chime_run_prepare_text (ChimeRun   *run,
+                        const char *text)
+{
+  ChimeEvent *event;
+
+  g_return_val_if_fail (run != NULL && text != NULL, NULL);
+  event = chime_run_new_event (run, CHIME_EVENT_TEXT, NULL);
+  event->payload->text = g_strdup (text);
+  return event;
+}
+
+ChimeEvent *
+chime_run_prepare_retry (ChimeRun *run,
+                         json_t   *retry_state)
+{
+  g_return_val_if_fail (run != NULL, NULL);
+  return prepare_json (run, CHIME_EVENT_RETRY, PAYLOAD_FIELD (data), retry_state);
+}
+
+ChimeEvent *
+chime_run_prepare_custom_event (ChimeRun   *run,
+                                const char *name,
+                                json_t     *data)
+{
+  ChimeEvent *event;
+
+  g_return_val_if_fail (run != NULL && name != NULL, NULL);
+  event = prepare_json (run, CHIME_EVENT_CUSTOM_EVENT, PAYLOAD_FIELD (data), data);
+  event->payload->custom_name = g_strdup (name);
+  return event;
+}
+
+/* ------------------------------------------------------------------
+ * Events, emitted (blocking as the delivery mode says)
+ * ---------------------------------------------------------------- */
+
+/* Emits a prepared event; NULL (a failed precondition) stays FALSE. */
+static gboolean
+emit_prepared (ChimeRun   *run,
+               ChimeEvent *event,
+               GError    **error)
+{
+  if (event == NULL)
+    return FALSE;
+  return chime_run_emit (run, event, error);
+}
 
 gboolean
 chime_run_on_llm_new_token (ChimeRun   *run,
@@ -135,12 +350,7 @@ chime_run_on_llm_new_token (ChimeRun   *run,
                             json_t     *chunk,
                             GError    **error)
 {
-  ChimeEvent *event;
-
-  REQUIRE_KIND (run, CHIME_RUN_KIND_LLM);
-  event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run->info, token != NULL ? token : "");
-  chime_event_take_json (&event->chunk, chunk);
-  return chime_run_emit (run, event, error);
+  return emit_prepared (run, chime_run_prepare_llm_new_token (run, token, chunk), error);
 }
 
 gboolean
@@ -148,30 +358,7 @@ chime_run_on_llm_end (ChimeRun *run,
                       json_t   *response,
                       GError  **error)
 {
-  ChimeEvent *event;
-
-  REQUIRE_KIND (run, CHIME_RUN_KIND_LLM);
-  event = chime_run_new_event (run, CHIME_EVENT_LLM_END, NULL);
-  chime_event_take_json (&event->payload->response, response);
-  return chime_run_emit (run, event, error);
-}
-
-/* The *_error events: @failure is copied into the event. */
-static gboolean
-emit_error (ChimeRun      *run,
-            ChimeEventType type,
-            const GError  *failure,
-            json_t        *response,
-            GError       **error)
-{
-  ChimeEvent *event = chime_run_new_event (run, type, NULL);
-
-  event->payload->error = failure != NULL ? g_error_copy (failure)
-                                 : g_error_new_literal (CHIME_HANDLER_ERROR,
-                                                        CHIME_HANDLER_ERROR_FAILED,
-                                                        "unknown error");
-  chime_event_take_json (&event->payload->response, response);
-  return chime_run_emit (run, event, error);
+  return emit_prepared (run, chime_run_prepare_llm_end (run, response), error);
 }
 
 gboolean
@@ -180,8 +367,7 @@ chime_run_on_llm_error (ChimeRun     *run,
                         json_t       *partial_response,
                         GError      **error)
 {
-  REQUIRE_KIND (run, CHIME_RUN_KIND_LLM);
-  return emit_error (run, CHIME_EVENT_LLM_ERROR, failure, partial_response, error);
+  return emit_prepared (run, chime_run_prepare_llm_error (run, failure, partial_response), error);
 }
 
 gboolean
@@ -189,12 +375,7 @@ chime_run_on_chain_end (ChimeRun *run,
                         json_t   *outputs,
                         GError  **error)
 {
-  ChimeEvent *event;
-
-  REQUIRE_KIND (run, CHIME_RUN_KIND_CHAIN);
-  event = chime_run_new_event (run, CHIME_EVENT_CHAIN_END, NULL);
-  chime_event_take_json (&event->payload->outputs, outputs);
-  return chime_run_emit (run, event, error);
+  return emit_prepared (run, chime_run_prepare_chain_end (run, outputs), error);
 }
 
 gboolean
@@ -202,20 +383,7 @@ chime_run_on_chain_error (ChimeRun     *run,
                           const GError *failure,
                           GError      **error)
 {
-  REQUIRE_KIND (run, CHIME_RUN_KIND_CHAIN);
-  return emit_error (run, CHIME_EVENT_CHAIN_ERROR, failure, NULL, error);
-}
-
-static gboolean
-emit_data (ChimeRun      *run,
-           ChimeEventType type,
-           json_t        *data,
-           GError       **error)
-{
-  ChimeEvent *event = chime_run_new_event (run, type, NULL);
-
-  chime_event_take_json (&event->payload->data, data);
-  return chime_run_emit (run, event, error);
+  return emit_prepared (run, chime_run_prepare_chain_error (run, failure), error);
 }
 
 gboolean
@@ -223,8 +391,7 @@ chime_run_on_agent_action (ChimeRun *run,
                            json_t   *action,
                            GError  **error)
 {
-  REQUIRE_KIND (run, CHIME_RUN_KIND_CHAIN);
-  return emit_data (run, CHIME_EVENT_AGENT_ACTION, action, error);
+  return emit_prepared (run, chime_run_prepare_agent_action (run, action), error);
 }
 
 gboolean
@@ -232,8 +399,7 @@ chime_run_on_agent_finish (ChimeRun *run,
                            json_t   *finish,
                            GError  **error)
 {
-  REQUIRE_KIND (run, CHIME_RUN_KIND_CHAIN);
-  return emit_data (run, CHIME_EVENT_AGENT_FINISH, finish, error);
+  return emit_prepared (run, chime_run_prepare_agent_finish (run, finish), error);
 }
 
 gboolean
@@ -241,12 +407,7 @@ chime_run_on_tool_end (ChimeRun *run,
                        json_t   *output,
                        GError  **error)
 {
-  ChimeEvent *event;
-
-  REQUIRE_KIND (run, CHIME_RUN_KIND_TOOL);
-  event = chime_run_new_event (run, CHIME_EVENT_TOOL_END, NULL);
-  chime_event_take_json (&event->payload->outputs, output);
-  return chime_run_emit (run, event, error);
+  return emit_prepared (run, chime_run_prepare_tool_end (run, output), error);
 }
 
 gboolean
@@ -254,8 +415,7 @@ chime_run_on_tool_error (ChimeRun     *run,
                          const GError *failure,
                          GError      **error)
 {
-  REQUIRE_KIND (run, CHIME_RUN_KIND_TOOL);
-  return emit_error (run, CHIME_EVENT_TOOL_ERROR, failure, NULL, error);
+  return emit_prepared (run, chime_run_prepare_tool_error (run, failure), error);
 }
 
 gboolean
@@ -263,8 +423,7 @@ chime_run_on_retriever_end (ChimeRun *run,
                             json_t   *documents,
                             GError  **error)
 {
-  REQUIRE_KIND (run, CHIME_RUN_KIND_RETRIEVER);
-  return emit_data (run, CHIME_EVENT_RETRIEVER_END, documents, error);
+  return emit_prepared (run, chime_run_prepare_retriever_end (run, documents), error);
 }
 
 gboolean
@@ -272,8 +431,7 @@ chime_run_on_retriever_error (ChimeRun     *run,
                               const GError *failure,
                               GError      **error)
 {
-  REQUIRE_KIND (run, CHIME_RUN_KIND_RETRIEVER);
-  return emit_error (run, CHIME_EVENT_RETRIEVER_ERROR, failure, NULL, error);
+  return emit_prepared (run, chime_run_prepare_retriever_error (run, failure), error);
 }
 
 gboolean
@@ -281,12 +439,7 @@ chime_run_on_text (ChimeRun   *run,
                    const char *text,
                    GError    **error)
 {
-  ChimeEvent *event;
-
-  g_return_val_if_fail (run != NULL && text != NULL, FALSE);
-  event = chime_run_new_event (run, CHIME_EVENT_TEXT, NULL);
-  event->payload->text = g_strdup (text);
-  return chime_run_emit (run, event, error);
+  return emit_prepared (run, chime_run_prepare_text (run, text), error);
 }
 
 gboolean
@@ -294,8 +447,7 @@ chime_run_on_retry (ChimeRun *run,
                     json_t   *retry_state,
                     GError  **error)
 {
-  g_return_val_if_fail (run != NULL, FALSE);
-  return emit_data (run, CHIME_EVENT_RETRY, retry_state, error);
+  return emit_prepared (run, chime_run_prepare_retry (run, retry_state), error);
 }
 
 gboolean
@@ -304,11 +456,22 @@ chime_run_on_custom_event (ChimeRun   *run,
                            json_t     *data,
                            GError    **error)
 {
-  ChimeEvent *event;
+  return emit_prepared (run, chime_run_prepare_custom_event (run, name, data), error);
+}
 
-  g_return_val_if_fail (run != NULL && name != NULL, FALSE);
-  event = chime_run_new_event (run, CHIME_EVENT_CUSTOM_EVENT, NULL);
-  event->payload->custom_name = g_strdup (name);
-  chime_event_take_json (&event->payload->data, data);
-  return chime_run_emit (run, event, error);
+/* ------------------------------------------------------------------ */
+
+json_t *
+chime_llm_result_new (ChimeRun   *run,
+                      const char *text,
+                      json_t     *response_metadata,
+                      json_t     *usage_metadata,
+                      json_t     *generation_info)
+{
+  g_autofree char *message_id = NULL;
+
+  g_return_val_if_fail (run != NULL && text != NULL, NULL);
+  message_id = chime_llm_message_id (&run->info->id);
+  return chime_llm_result_build (text, message_id, response_metadata, usage_metadata,
+                                 generation_info);
 }

@@ -74,17 +74,14 @@ static const ChimeConfigKey sleepy_keys[] = {
   { NULL }
 };
 
-CHIME_PLUGIN_DEFINE (
+CHIME_ASYNC_PLUGIN_DEFINE (
   .name = "sleepy",
   .description = "sleeps on the main loop at model start and end (the seed example's async handler)",
   .version = "1.0",
-  .mode = CHIME_HANDLER_ASYNC,
   .config_keys = sleepy_keys,
   .instance_new = sleepy_new,
   .instance_free = g_free,
-  .async = {
-    .on_llm_start = on_start,
-    .on_chat_model_start = on_start,
-    .on_llm_end = on_end,
-  },
+  .on_llm_start = on_start,
+  .on_chat_model_start = on_start,
+  .on_llm_end = on_end,
 );

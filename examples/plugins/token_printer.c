@@ -17,10 +17,9 @@ print_token (gpointer    instance,
   return TRUE;
 }
 
-CHIME_PLUGIN_DEFINE (
+CHIME_SYNC_PLUGIN_DEFINE (
   .name = "token_printer",
   .description = "prints every token (the seed example's sync handler)",
   .version = "1.0",
-  .mode = CHIME_HANDLER_SYNC,
-  .sync = { .on_llm_new_token = print_token },
+  .on_llm_new_token = print_token,
 );

@@ -9,6 +9,7 @@
 
 #include <glib.h>
 #include <jansson.h>
+#include <chime/macros.h>
 
 G_BEGIN_DECLS
 
@@ -67,82 +68,96 @@ typedef struct {
 /* "xxxxxxxx-xxxx-7xxx-xxxx-xxxxxxxxxxxx" plus the terminating NUL. */
 #define CHIME_RUN_ID_STRING_LEN 37
 
-const char   *chime_event_type_to_string   (ChimeEventType type);
-gboolean      chime_event_type_from_string (const char     *name,
-                                            ChimeEventType *out_type);
+/* The snake_case name of @type without "on_" ("llm_new_token"). */
+CHIME_API const char *chime_event_type_to_string   (ChimeEventType  type);
+/* The type named @name (as chime_event_type_to_string() gives it); FALSE
+ * for an unknown name. */
+CHIME_API gboolean    chime_event_type_from_string (const char     *name,
+                                                    ChimeEventType *out_type);
 
-ChimeEvent   *chime_event_ref    (ChimeEvent *event);
-void          chime_event_unref  (ChimeEvent *event);
+/* Takes a reference; a handler that keeps an event beyond its call must. */
+CHIME_API ChimeEvent *chime_event_ref   (ChimeEvent *event);
+/* Drops a reference. */
+CHIME_API void        chime_event_unref (ChimeEvent *event);
 
-ChimeEventType      chime_event_get_event_type (ChimeEvent *event);
-const ChimeRunInfo *chime_event_get_run        (ChimeEvent *event);
+/* Which of the 19 events this is. */
+CHIME_API ChimeEventType      chime_event_get_event_type     (ChimeEvent *event);
+/* The facts of the event's run. */
+CHIME_API const ChimeRunInfo *chime_event_get_run            (ChimeEvent *event);
 /* g_get_monotonic_time() when the event was emitted (µs). */
-gint64              chime_event_get_monotonic_time (ChimeEvent *event);
+CHIME_API gint64              chime_event_get_monotonic_time (ChimeEvent *event);
 /* g_get_real_time() when the event was emitted (µs since the epoch). */
-gint64              chime_event_get_real_time  (ChimeEvent *event);
+CHIME_API gint64              chime_event_get_real_time      (ChimeEvent *event);
 
 /* llm_new_token: the token text. NULL for other events. */
-const char *chime_event_get_token      (ChimeEvent *event);
+CHIME_API const char   *chime_event_get_token       (ChimeEvent *event);
 /* llm_new_token: the chunk, a ChatGenerationChunk as JSON
  * ({"text", "message": {"content", "type": "AIMessageChunk", "id", ...},
  * "type": "ChatGenerationChunk"}); built on first use when the emitter
  * gave none. NULL for other events. */
-json_t     *chime_event_get_chunk      (ChimeEvent *event);
+CHIME_API json_t       *chime_event_get_chunk       (ChimeEvent *event);
 /* *_start: the serialized description of the runnable (may be NULL). */
-json_t     *chime_event_get_serialized (ChimeEvent *event);
+CHIME_API json_t       *chime_event_get_serialized  (ChimeEvent *event);
 /* llm_start: JSON array of prompt strings (one prompt per call, as
  * LangChain). chat_model_start: the messages rendered "Role: content" as
  * LangChain's get_buffer_string does, one string per message list; this
  * is what a handler receives through the llm_start fallback. */
-json_t     *chime_event_get_prompts    (ChimeEvent *event);
+CHIME_API json_t       *chime_event_get_prompts     (ChimeEvent *event);
 /* chat_model_start: [[{"type": "human", "content": "..."}, ...]]. */
-json_t     *chime_event_get_messages   (ChimeEvent *event);
+CHIME_API json_t       *chime_event_get_messages    (ChimeEvent *event);
 /* chain_start / tool_start: the inputs. */
-json_t     *chime_event_get_inputs     (ChimeEvent *event);
+CHIME_API json_t       *chime_event_get_inputs      (ChimeEvent *event);
 /* chain_end / tool_end: the outputs. */
-json_t     *chime_event_get_outputs    (ChimeEvent *event);
+CHIME_API json_t       *chime_event_get_outputs     (ChimeEvent *event);
 /* llm_end: the LLMResult; llm_error: the partial LLMResult, if any. */
-json_t     *chime_event_get_response   (ChimeEvent *event);
+CHIME_API json_t       *chime_event_get_response    (ChimeEvent *event);
 /* *_error: the error. */
-const GError *chime_event_get_error    (ChimeEvent *event);
+CHIME_API const GError *chime_event_get_error       (ChimeEvent *event);
 /* text: the text; tool_start: input_str; retriever_start: the query. */
-const char *chime_event_get_text       (ChimeEvent *event);
+CHIME_API const char   *chime_event_get_text        (ChimeEvent *event);
 /* custom_event: the user's event name. */
-const char *chime_event_get_custom_name (ChimeEvent *event);
+CHIME_API const char   *chime_event_get_custom_name (ChimeEvent *event);
 /* custom_event: data; agent_action: action; agent_finish: finish;
  * retriever_end: documents; retry: the retry state. */
-json_t     *chime_event_get_data       (ChimeEvent *event);
+CHIME_API json_t       *chime_event_get_data        (ChimeEvent *event);
 /* Extra keyword arguments LangChain passes (invocation_params, color,
  * batch_size, ...), as a JSON object, or NULL. */
-json_t     *chime_event_get_kwargs     (ChimeEvent *event);
+CHIME_API json_t       *chime_event_get_kwargs      (ChimeEvent *event);
 
 /* The event as one JSON object (new reference), e.g.
  * {"event": "llm_new_token", "run_id": "...", "parent_run_id": null,
  *  "run_type": "chat_model", "name": "...", "tags": [...],
  *  "metadata": {...}, "time": "2026-...Z", "token": "Why", ...}. */
-json_t     *chime_event_to_json        (ChimeEvent *event);
+CHIME_API json_t       *chime_event_to_json         (ChimeEvent *event);
+/* An error as events carry it in JSON, {"message", "domain", "code"}, or
+ * null for NULL. New reference. */
+CHIME_API json_t       *chime_error_to_json         (const GError *error);
 
-/* Facts of a run, shared by all events of that run. */
-const ChimeRunId   *chime_run_info_get_id        (const ChimeRunInfo *info);
-/* NULL for a root run. */
-const ChimeRunId   *chime_run_info_get_parent_id (const ChimeRunInfo *info);
+/* The run's id. Facts of a run are shared by all events of that run. */
+CHIME_API const ChimeRunId   *chime_run_info_get_id         (const ChimeRunInfo *info);
+/* The parent run's id; NULL for a root run. */
+CHIME_API const ChimeRunId   *chime_run_info_get_parent_id  (const ChimeRunInfo *info);
 /* The parent run's facts, or NULL for a root run. */
-const ChimeRunInfo *chime_run_info_get_parent    (const ChimeRunInfo *info);
-ChimeRunKind        chime_run_info_get_kind      (const ChimeRunInfo *info);
+CHIME_API const ChimeRunInfo *chime_run_info_get_parent     (const ChimeRunInfo *info);
+/* Which run manager the run belongs to. */
+CHIME_API ChimeRunKind        chime_run_info_get_kind       (const ChimeRunInfo *info);
 /* "chain", "prompt", "parser", "llm", "chat_model", "tool", "retriever" */
-const char         *chime_run_info_get_run_type  (const ChimeRunInfo *info);
-const char         *chime_run_info_get_name      (const ChimeRunInfo *info);
-/* NULL-terminated; never NULL. */
-const char * const *chime_run_info_get_tags      (const ChimeRunInfo *info);
-/* A JSON object; never NULL. */
-json_t             *chime_run_info_get_metadata  (const ChimeRunInfo *info);
+CHIME_API const char         *chime_run_info_get_run_type   (const ChimeRunInfo *info);
+/* The run's name ("RunnableSequence", "ChatOpenAI", ...). */
+CHIME_API const char         *chime_run_info_get_name       (const ChimeRunInfo *info);
+/* The run's tags, NULL-terminated; never NULL. */
+CHIME_API const char * const *chime_run_info_get_tags       (const ChimeRunInfo *info);
+/* The run's metadata, a JSON object; never NULL. */
+CHIME_API json_t             *chime_run_info_get_metadata   (const ChimeRunInfo *info);
 /* g_get_monotonic_time() at the run's start event. */
-gint64              chime_run_info_get_start_time (const ChimeRunInfo *info);
+CHIME_API gint64              chime_run_info_get_start_time (const ChimeRunInfo *info);
 
-void     chime_run_id_to_string (const ChimeRunId *id,
-                                 char              out[CHIME_RUN_ID_STRING_LEN]);
-gboolean chime_run_id_equal     (const ChimeRunId *a,
-                                 const ChimeRunId *b);
+/* Writes @id as "xxxxxxxx-xxxx-7xxx-xxxx-xxxxxxxxxxxx". */
+CHIME_API void     chime_run_id_to_string (const ChimeRunId *id,
+                                           char              out[CHIME_RUN_ID_STRING_LEN]);
+/* Whether two run ids are the same. */
+CHIME_API gboolean chime_run_id_equal     (const ChimeRunId *a,
+                                           const ChimeRunId *b);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimeEvent, chime_event_unref)
 

@@ -1,8 +1,10 @@
-/* chime — the plugin ABI.
+/* chime — the plugin ABI (2.0).
  *
  * A plugin is a shared object that exports one data symbol,
- * `chime_plugin_descriptor`, of type ChimePluginDescriptor. Define it with
- * CHIME_PLUGIN_DEFINE so the ABI version fields are filled in for you:
+ * `chime_plugin_descriptor`. Define it with CHIME_SYNC_PLUGIN_DEFINE or
+ * CHIME_ASYNC_PLUGIN_DEFINE: they fill in the ABI version and the mode, and
+ * give the entry points the type of that mode, so the compiler (not the
+ * docs) keeps a sync plugin's functions out of async slots:
  *
  *   static gboolean
  *   print_token (gpointer instance, ChimeEvent *event, GError **error)
@@ -11,11 +13,10 @@
  *     return TRUE;
  *   }
  *
- *   CHIME_PLUGIN_DEFINE (
+ *   CHIME_SYNC_PLUGIN_DEFINE (
  *     .name = "token_printer",
  *     .description = "prints every token",
- *     .mode = CHIME_HANDLER_SYNC,
- *     .sync = { .on_llm_new_token = print_token },
+ *     .on_llm_new_token = print_token,
  *   );
  *
  * Build it out of tree with
@@ -29,6 +30,15 @@
  * Sync plugins run on the runtime's GThreadPool; async plugins run on the
  * GLib main loop. Either way an instance sees its events one at a time, in
  * emission order, and never concurrently with itself.
+ *
+ * How the ABI grows: the host loads a plugin whose ABI major is its own and
+ * whose minor is not newer than its own, and refuses any other with a
+ * message naming the file, the ABI found and the one expected. A minor adds
+ * only at the end of what it extends: a new event is a new entry point slot
+ * after the last one (the descriptor says how many it has), a new
+ * descriptor field takes reserved space (which the host checks is zero), a
+ * new config key field goes at the end of ChimeConfigKey (the descriptor
+ * says its size). Structs the host fills for a caller carry their size.
  */
 #pragma once
 
@@ -36,6 +46,7 @@
 #include <gmodule.h>
 #include <jansson.h>
 
+#include <chime/macros.h>
 #include <chime/version.h>
 #include <chime/event.h>
 
@@ -83,6 +94,10 @@ typedef enum {
   CHIME_CONFIG_CHOICE,
 } ChimeConfigType;
 
+/**
+ * ChimeConfigKeyFlags:
+ * @CHIME_CONFIG_KEY_REQUIRED: the section must set the key.
+ */
 typedef enum {
   CHIME_CONFIG_KEY_FLAGS_NONE = 0,
   CHIME_CONFIG_KEY_REQUIRED = 1 << 0,
@@ -117,12 +132,56 @@ typedef void (*ChimeAsyncFunc) (gpointer         instance,
                                 ChimeEvent      *event,
                                 ChimeCompletion *completion);
 
-/* One entry point per event. A NULL entry means "not implemented": the
- * event goes to @on_event (the catch-all) if set, and is skipped otherwise.
- * A handler without on_chat_model_start but with on_llm_start receives chat
+/**
+ * CHIME_PLUGIN_DESCRIPTOR_HEAD:
+ *
+ * The fields every descriptor starts with, sync or async. The first two
+ * never move, so any chime can tell which ABI a plugin was built for.
+ *
+ * @abi_major, @abi_minor: the ABI the plugin was built against (set by the
+ *   DEFINE macros).
+ * @config_key_size: sizeof (ChimeConfigKey) as the plugin was compiled: the
+ *   host walks @config_keys with this stride and reads only the fields it
+ *   covers (0: this header's size).
+ * @n_event_slots: how many per-event entry points follow the catch-all (0:
+ *   this header's CHIME_PLUGIN_N_EVENT_SLOTS); the host treats the events
+ *   beyond them as not implemented.
+ * @mode: sync or async (set by the DEFINE macros).
+ * @flags: ChimePluginFlags.
+ * @name, @description, @version: what `chime plugins` shows; @name is
+ *   required.
+ * @config_keys: the keys accepted in `[handler NAME]` beyond the ones every
+ *   handler has (plugin, raise_error, run_inline, ignore, inheritable,
+ *   timeout_ms), ending with a NULL key; may be NULL.
+ * @instance_new: creates an instance for one `[handler NAME]` section.
+ *   Optional: without it, entry points receive NULL as their instance.
+ *   Return NULL and set @error to refuse the configuration.
+ * @instance_free: frees an instance, after its last event. Optional.
+ * @_chime_reserved: space for fields of later minors; must be zero.
+ */
+#define CHIME_PLUGIN_DESCRIPTOR_HEAD                                        \
+  guint32               abi_major;                                          \
+  guint32               abi_minor;                                          \
+  guint32               config_key_size;                                    \
+  guint32               n_event_slots;                                      \
+  ChimeHandlerMode      mode;                                               \
+  ChimePluginFlags      flags;                                              \
+  const char           *name;                                               \
+  const char           *description;                                        \
+  const char           *version;                                            \
+  const ChimeConfigKey *config_keys;                                        \
+  gpointer            (*instance_new)  (ChimeHandlerContext *context,       \
+                                        GError             **error);        \
+  void                (*instance_free) (gpointer instance);                 \
+  gpointer              _chime_reserved[8];
+
+/* One entry point per event, in ChimeEventType order; a minor that adds an
+ * event appends its slot here. A NULL entry means "not implemented": the
+ * event goes to the catch-all on_event if set, and is skipped otherwise. A
+ * handler without on_chat_model_start but with on_llm_start receives chat
  * model starts through on_llm_start, the messages rendered "Role: content"
  * (chime_event_get_prompts()), as in LangChain. */
-#define CHIME_DECLARE_ENTRY_POINTS(FuncType) \
+#define CHIME_PLUGIN_EVENT_SLOTS(FuncType) \
   FuncType on_llm_start;        \
   FuncType on_chat_model_start; \
   FuncType on_llm_new_token;    \
@@ -141,82 +200,86 @@ typedef void (*ChimeAsyncFunc) (gpointer         instance,
   FuncType on_retriever_error;  \
   FuncType on_text;             \
   FuncType on_retry;            \
-  FuncType on_custom_event;     \
-  FuncType on_event
+  FuncType on_custom_event;
 
-typedef struct {
-  CHIME_DECLARE_ENTRY_POINTS (ChimeSyncFunc);
-} ChimeSyncEntryPoints;
-
-typedef struct {
-  CHIME_DECLARE_ENTRY_POINTS (ChimeAsyncFunc);
-} ChimeAsyncEntryPoints;
+/* How many event slots descriptors built with this header have. */
+#define CHIME_PLUGIN_N_EVENT_SLOTS 19
 
 /**
- * ChimePluginDescriptor:
- *
- * The first two fields are the ABI version and never move. Fields are only
- * ever appended, and the host reads a field only when the plugin's ABI
- * minor says it exists. Key arrays are walked with the plugin's own
- * config_key_size, so keys can grow too.
+ * ChimePluginDescriptor: the head of every descriptor, as the host reads
+ * it before it knows the mode.
  */
 typedef struct {
-  guint32          abi_major;
-  guint32          abi_minor;
-  /* sizeof (ChimeConfigKey) as the plugin was compiled: the host walks the
-   * plugin's key array with this stride and reads only the fields it
-   * covers, so ChimeConfigKey can grow without breaking built plugins.
-   * CHIME_PLUGIN_DEFINE fills it in; 0 means "this header's size". */
-  guint32          config_key_size;
-  guint32          _reserved_flags;
-
-  const char      *name;
-  const char      *description;
-  const char      *version;
-  ChimeHandlerMode mode;
-  ChimePluginFlags flags;
-  /* Keys accepted in `[handler NAME]`, beyond the ones every handler has
-   * (plugin, raise_error, run_inline, ignore, inheritable, timeout_ms). */
-  const ChimeConfigKey *config_keys;
-
-  /* Creates an instance for one `[handler NAME]` section. Optional: without
-   * it, entry points receive NULL as their instance. Return NULL and set
-   * @error to refuse the configuration (NULL without an error refuses too). */
-  gpointer (*instance_new)  (ChimeHandlerContext *context,
-                             GError             **error);
-  /* Frees an instance, after its last event. Optional. */
-  void     (*instance_free) (gpointer instance);
-
-  union {
-    ChimeSyncEntryPoints  sync;
-    ChimeAsyncEntryPoints async;
-  };
-
-  gpointer _reserved[8];
+  CHIME_PLUGIN_DESCRIPTOR_HEAD
 } ChimePluginDescriptor;
+
+/**
+ * ChimeSyncPluginDescriptor: a sync plugin's descriptor: the head, the
+ * catch-all @on_event, then one slot per event.
+ */
+typedef struct {
+  CHIME_PLUGIN_DESCRIPTOR_HEAD
+  ChimeSyncFunc on_event;
+  CHIME_PLUGIN_EVENT_SLOTS (ChimeSyncFunc)
+} ChimeSyncPluginDescriptor;
+
+/**
+ * ChimeAsyncPluginDescriptor: an async plugin's descriptor, laid out as the
+ * sync one with async entry points.
+ */
+typedef struct {
+  CHIME_PLUGIN_DESCRIPTOR_HEAD
+  ChimeAsyncFunc on_event;
+  CHIME_PLUGIN_EVENT_SLOTS (ChimeAsyncFunc)
+} ChimeAsyncPluginDescriptor;
 
 #define CHIME_PLUGIN_SYMBOL "chime_plugin_descriptor"
 
 /**
- * CHIME_PLUGIN_DEFINE:
+ * CHIME_SYNC_PLUGIN_DEFINE:
  *
- * Defines and exports the plugin's descriptor; the arguments are designated
- * initializers for the remaining fields.
+ * Defines and exports a sync plugin's descriptor; the arguments are
+ * designated initializers for its other fields (.name, .on_llm_new_token,
+ * ...).
  */
-#define CHIME_PLUGIN_DEFINE(...)                                   \
-  G_MODULE_EXPORT const ChimePluginDescriptor chime_plugin_descriptor = { \
-    .abi_major = CHIME_PLUGIN_ABI_MAJOR,                           \
-    .abi_minor = CHIME_PLUGIN_ABI_MINOR,                           \
-    .config_key_size = sizeof (ChimeConfigKey),                    \
-    __VA_ARGS__                                                    \
+#define CHIME_SYNC_PLUGIN_DEFINE(...)                                          \
+  G_MODULE_EXPORT const ChimeSyncPluginDescriptor chime_plugin_descriptor = { \
+    .abi_major = CHIME_PLUGIN_ABI_MAJOR,                                       \
+    .abi_minor = CHIME_PLUGIN_ABI_MINOR,                                       \
+    .config_key_size = sizeof (ChimeConfigKey),                                \
+    .n_event_slots = CHIME_PLUGIN_N_EVENT_SLOTS,                               \
+    .mode = CHIME_HANDLER_SYNC,                                                \
+    __VA_ARGS__                                                                \
+  }
+
+/**
+ * CHIME_ASYNC_PLUGIN_DEFINE:
+ *
+ * Defines and exports an async plugin's descriptor, as
+ * CHIME_SYNC_PLUGIN_DEFINE does for a sync one.
+ */
+#define CHIME_ASYNC_PLUGIN_DEFINE(...)                                          \
+  G_MODULE_EXPORT const ChimeAsyncPluginDescriptor chime_plugin_descriptor = { \
+    .abi_major = CHIME_PLUGIN_ABI_MAJOR,                                        \
+    .abi_minor = CHIME_PLUGIN_ABI_MINOR,                                        \
+    .config_key_size = sizeof (ChimeConfigKey),                                 \
+    .n_event_slots = CHIME_PLUGIN_N_EVENT_SLOTS,                                \
+    .mode = CHIME_HANDLER_ASYNC,                                                \
+    __VA_ARGS__                                                                 \
   }
 
 /* ---------------------------------------------------------------------
  * The host API for plugins.
  * ------------------------------------------------------------------- */
 
+/**
+ * CHIME_HANDLER_ERROR:
+ *
+ * The error domain of handler failures (#ChimeHandlerError).
+ */
 #define CHIME_HANDLER_ERROR (chime_handler_error_quark ())
-GQuark chime_handler_error_quark (void);
+/* The quark of CHIME_HANDLER_ERROR. */
+CHIME_API GQuark chime_handler_error_quark (void);
 
 /**
  * ChimeHandlerError:
@@ -232,48 +295,54 @@ typedef enum {
   CHIME_HANDLER_ERROR_TIMED_OUT,
 } ChimeHandlerError;
 
-/* The `[handler NAME]` name and the plugin's name. */
-const char *chime_handler_context_get_name        (ChimeHandlerContext *context);
-const char *chime_handler_context_get_plugin_name (ChimeHandlerContext *context);
+/* The `[handler NAME]` name. */
+CHIME_API const char   *chime_handler_context_get_name         (ChimeHandlerContext *context);
+/* The plugin's name. */
+CHIME_API const char   *chime_handler_context_get_plugin_name  (ChimeHandlerContext *context);
 /* The INI file the handler was configured in (NULL when built in code). */
-const char *chime_handler_context_get_config_file (ChimeHandlerContext *context);
+CHIME_API const char   *chime_handler_context_get_config_file  (ChimeHandlerContext *context);
 /* The main context async handlers run on: attach timers and I/O here. */
-GMainContext *chime_handler_context_get_main_context (ChimeHandlerContext *context);
+CHIME_API GMainContext *chime_handler_context_get_main_context (ChimeHandlerContext *context);
 
 /* Typed configuration getters, valid during and after instance_new(): the
  * INI's value, else the key's default, else NULL/0/FALSE for a key with no
  * default. Getting an undeclared key is a programming error (a critical
- * warning; returns the zero value). */
-const char  *chime_handler_context_get_string      (ChimeHandlerContext *context,
-                                                    const char          *key);
-gint64       chime_handler_context_get_int         (ChimeHandlerContext *context,
-                                                    const char          *key);
-gboolean     chime_handler_context_get_bool        (ChimeHandlerContext *context,
-                                                    const char          *key);
-gdouble      chime_handler_context_get_double      (ChimeHandlerContext *context,
-                                                    const char          *key);
+ * warning; returns the zero value). A string, owned by the context. */
+CHIME_API const char *chime_handler_context_get_string (ChimeHandlerContext *context,
+                                                        const char          *key);
+/* A CHIME_CONFIG_INT value. */
+CHIME_API gint64      chime_handler_context_get_int    (ChimeHandlerContext *context,
+                                                        const char          *key);
+/* A CHIME_CONFIG_BOOL value. */
+CHIME_API gboolean    chime_handler_context_get_bool   (ChimeHandlerContext *context,
+                                                        const char          *key);
+/* A CHIME_CONFIG_DOUBLE value. */
+CHIME_API gdouble     chime_handler_context_get_double (ChimeHandlerContext *context,
+                                                        const char          *key);
 /* The index of a CHIME_CONFIG_CHOICE value in the key's choices. */
-guint        chime_handler_context_get_choice      (ChimeHandlerContext *context,
-                                                    const char          *key);
-/* NULL-terminated; owned by the context. */
-const char * const *chime_handler_context_get_string_list (ChimeHandlerContext *context,
-                                                           const char          *key);
+CHIME_API guint       chime_handler_context_get_choice (ChimeHandlerContext *context,
+                                                        const char          *key);
+/* A CHIME_CONFIG_STRING_LIST value, NULL-terminated; owned by the context. */
+CHIME_API const char * const *chime_handler_context_get_string_list (ChimeHandlerContext *context,
+                                                                     const char          *key);
 /* TRUE when the INI file set the key (not just its default). */
-gboolean     chime_handler_context_has_key         (ChimeHandlerContext *context,
-                                                    const char          *key);
+CHIME_API gboolean    chime_handler_context_has_key    (ChimeHandlerContext *context,
+                                                        const char          *key);
 
-/* Logs with the prefix "NAME (plugin): ". Thread-safe. */
-void chime_handler_log  (ChimeHandlerContext *context,
-                         GLogLevelFlags       level,
-                         const char          *format,
-                         ...) G_GNUC_PRINTF (3, 4);
+/* Logs with the prefix "NAME (plugin): " in the "chime" log domain.
+ * Thread-safe; G_LOG_LEVEL_ERROR is logged as critical (a plugin cannot
+ * abort its host). */
+CHIME_API void chime_handler_log (ChimeHandlerContext *context,
+                                  GLogLevelFlags       level,
+                                  const char          *format,
+                                  ...) G_GNUC_PRINTF (3, 4);
 
 /* Completes an async entry point successfully. Thread-safe; exactly once. */
-void chime_completion_complete (ChimeCompletion *completion);
+CHIME_API void        chime_completion_complete  (ChimeCompletion *completion);
 /* Completes an async entry point with an error (takes ownership). */
-void chime_completion_fail     (ChimeCompletion *completion,
-                                GError          *error);
+CHIME_API void        chime_completion_fail      (ChimeCompletion *completion,
+                                                  GError          *error);
 /* The event this completion belongs to. */
-ChimeEvent *chime_completion_get_event (ChimeCompletion *completion);
+CHIME_API ChimeEvent *chime_completion_get_event (ChimeCompletion *completion);
 
 G_END_DECLS

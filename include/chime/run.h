@@ -24,12 +24,16 @@
  * run, as LangChain re-raises into the model or chain. Whether they wait for
  * handlers depends on the runtime's delivery mode. When they wait on the
  * thread that owns the runtime's main context they iterate it, so async
- * handlers make progress.
+ * handlers make progress. An emitter on the main loop that must not block
+ * uses chime/emit.h instead.
+ *
+ * Managers and runs hold a reference to their runtime.
  */
 #pragma once
 
 #include <glib.h>
 #include <jansson.h>
+#include <chime/macros.h>
 #include <chime/event.h>
 #include <chime/runtime.h>
 
@@ -40,103 +44,144 @@ typedef struct _ChimeRun ChimeRun;
 
 /* A manager with every configured handler, each inheritable or local as its
  * `inheritable` key says, no tags, no metadata and no parent. */
-ChimeCallbackManager *chime_runtime_new_callback_manager (ChimeRuntime *runtime);
+CHIME_API ChimeCallbackManager *chime_runtime_new_callback_manager (ChimeRuntime *runtime);
 
-ChimeCallbackManager *chime_callback_manager_ref   (ChimeCallbackManager *manager);
-void                  chime_callback_manager_unref (ChimeCallbackManager *manager);
-ChimeCallbackManager *chime_callback_manager_copy  (ChimeCallbackManager *manager);
+/* Takes a reference. */
+CHIME_API ChimeCallbackManager *chime_callback_manager_ref   (ChimeCallbackManager *manager);
+/* Drops a reference. */
+CHIME_API void                  chime_callback_manager_unref (ChimeCallbackManager *manager);
+/* A new manager with the same handlers, tags, metadata and parent. */
+CHIME_API ChimeCallbackManager *chime_callback_manager_copy  (ChimeCallbackManager *manager);
 
-/* Adds tags, moving an existing tag to the end (LangChain's add_tags). */
-void chime_callback_manager_add_tags      (ChimeCallbackManager *manager,
-                                           const char * const   *tags,
-                                           gboolean              inherit);
-void chime_callback_manager_remove_tags   (ChimeCallbackManager *manager,
-                                           const char * const   *tags);
+/* Adds tags (inheritable by child runs when @inherit), moving a tag already
+ * present to the end (LangChain's add_tags). */
+CHIME_API void     chime_callback_manager_add_tags         (ChimeCallbackManager *manager,
+                                                            const char * const   *tags,
+                                                            gboolean              inherit);
+/* Removes tags, local and inheritable. */
+CHIME_API void     chime_callback_manager_remove_tags      (ChimeCallbackManager *manager,
+                                                            const char * const   *tags);
 /* Merges a JSON object into the metadata; the last writer wins. */
-void chime_callback_manager_add_metadata  (ChimeCallbackManager *manager,
-                                           json_t               *metadata,
-                                           gboolean              inherit);
-/* Adds or removes a configured handler by its `[handler NAME]` name.
- * Returns FALSE when no handler has that name. */
-gboolean chime_callback_manager_add_handler    (ChimeCallbackManager *manager,
-                                                const char           *name,
-                                                gboolean              inherit);
-gboolean chime_callback_manager_remove_handler (ChimeCallbackManager *manager,
-                                                const char           *name);
+CHIME_API void     chime_callback_manager_add_metadata     (ChimeCallbackManager *manager,
+                                                            json_t               *metadata,
+                                                            gboolean              inherit);
+/* Adds a configured handler by its `[handler NAME]` name. FALSE when no
+ * handler has that name. */
+CHIME_API gboolean chime_callback_manager_add_handler      (ChimeCallbackManager *manager,
+                                                            const char           *name,
+                                                            gboolean              inherit);
+/* Removes a handler by name. FALSE when no handler has that name. */
+CHIME_API gboolean chime_callback_manager_remove_handler   (ChimeCallbackManager *manager,
+                                                            const char           *name);
 /* The parent run id new runs get (NULL for none). */
-void chime_callback_manager_set_parent_run_id (ChimeCallbackManager *manager,
-                                               const ChimeRunId     *parent_run_id);
-guint chime_callback_manager_get_n_handlers   (ChimeCallbackManager *manager);
+CHIME_API void     chime_callback_manager_set_parent_run_id (ChimeCallbackManager *manager,
+                                                             const ChimeRunId     *parent_run_id);
+/* How many handlers new runs get. */
+CHIME_API guint    chime_callback_manager_get_n_handlers   (ChimeCallbackManager *manager);
 
-/* Start events. Each returns a new run (free it with chime_run_unref), or
- * NULL with @error set when a raise_error handler refused the start. The
- * run id is a fresh UUIDv7 unless @run_id is given. */
-ChimeRun *chime_callback_manager_on_chain_start      (ChimeCallbackManager *manager,
-                                                      json_t               *serialized,
-                                                      json_t               *inputs,
-                                                      const char           *name,
-                                                      const char           *run_type,
-                                                      GError              **error);
-ChimeRun *chime_callback_manager_on_llm_start        (ChimeCallbackManager *manager,
-                                                      json_t               *serialized,
-                                                      const char           *prompt,
-                                                      const char           *name,
-                                                      json_t               *kwargs,
-                                                      GError              **error);
-/* @messages: an array of messages, each {"type": "human"|"ai"|"system"|
- * "tool"|"function"|"chat", "content": "...", ["role": "..."]}. */
-ChimeRun *chime_callback_manager_on_chat_model_start (ChimeCallbackManager *manager,
-                                                      json_t               *serialized,
-                                                      json_t               *messages,
-                                                      const char           *name,
-                                                      json_t               *kwargs,
-                                                      GError              **error);
-ChimeRun *chime_callback_manager_on_tool_start       (ChimeCallbackManager *manager,
-                                                      json_t               *serialized,
-                                                      const char           *input_str,
-                                                      json_t               *inputs,
-                                                      const char           *name,
-                                                      GError              **error);
-ChimeRun *chime_callback_manager_on_retriever_start  (ChimeCallbackManager *manager,
-                                                      json_t               *serialized,
-                                                      const char           *query,
-                                                      const char           *name,
-                                                      GError              **error);
-/* A custom event outside any run (LangChain's dispatch_custom_event with a
- * run_id): @run_id is required. */
-gboolean  chime_callback_manager_on_custom_event     (ChimeCallbackManager *manager,
-                                                      const char           *name,
-                                                      json_t               *data,
-                                                      const ChimeRunId     *run_id,
-                                                      GError              **error);
+/* Start events. Each creates a run and emits its start event, and returns
+ * the run (free it with chime_run_unref), or NULL with @error set when a
+ * raise_error handler refused the start. The run id is a fresh UUIDv7. */
+CHIME_API ChimeRun *chime_callback_manager_on_chain_start      (ChimeCallbackManager *manager,
+                                                                json_t               *serialized,
+                                                                json_t               *inputs,
+                                                                const char           *name,
+                                                                const char           *run_type,
+                                                                GError              **error);
+/* An llm run with one @prompt. */
+CHIME_API ChimeRun *chime_callback_manager_on_llm_start        (ChimeCallbackManager *manager,
+                                                                json_t               *serialized,
+                                                                const char           *prompt,
+                                                                const char           *name,
+                                                                json_t               *kwargs,
+                                                                GError              **error);
+/* A chat model run; @messages is an array of messages, each
+ * {"type": "human"|"ai"|"system"|"tool"|"function"|"chat",
+ *  "content": "...", ["role": "..."]}. */
+CHIME_API ChimeRun *chime_callback_manager_on_chat_model_start (ChimeCallbackManager *manager,
+                                                                json_t               *serialized,
+                                                                json_t               *messages,
+                                                                const char           *name,
+                                                                json_t               *kwargs,
+                                                                GError              **error);
+/* A tool run with its input as a string and, optionally, as JSON. */
+CHIME_API ChimeRun *chime_callback_manager_on_tool_start       (ChimeCallbackManager *manager,
+                                                                json_t               *serialized,
+                                                                const char           *input_str,
+                                                                json_t               *inputs,
+                                                                const char           *name,
+                                                                GError              **error);
+/* A retriever run for @query. */
+CHIME_API ChimeRun *chime_callback_manager_on_retriever_start  (ChimeCallbackManager *manager,
+                                                                json_t               *serialized,
+                                                                const char           *query,
+                                                                const char           *name,
+                                                                GError              **error);
+/* A custom event outside any run manager (LangChain's dispatch_custom_event
+ * with a run_id): @run_id is required. */
+CHIME_API gboolean  chime_callback_manager_on_custom_event     (ChimeCallbackManager *manager,
+                                                                const char           *name,
+                                                                json_t               *data,
+                                                                const ChimeRunId     *run_id,
+                                                                GError              **error);
 
-ChimeRun           *chime_run_ref      (ChimeRun *run);
-void                chime_run_unref    (ChimeRun *run);
-const ChimeRunInfo *chime_run_get_info (ChimeRun *run);
+/* Takes a reference. */
+CHIME_API ChimeRun           *chime_run_ref      (ChimeRun *run);
+/* Drops a reference. */
+CHIME_API void                chime_run_unref    (ChimeRun *run);
+/* The run's facts (id, parent, type, name, tags, metadata). */
+CHIME_API const ChimeRunInfo *chime_run_get_info (ChimeRun *run);
+/* The runtime the run emits through. */
+CHIME_API ChimeRuntime       *chime_run_get_runtime (ChimeRun *run);
 /* A manager for child runs: inheritable handlers, tags and metadata only,
  * parent = this run, plus @tag (may be NULL) as a local tag. */
-ChimeCallbackManager *chime_run_get_child (ChimeRun   *run,
-                                           const char *tag);
+CHIME_API ChimeCallbackManager *chime_run_get_child (ChimeRun   *run,
+                                                     const char *tag);
 
-/* LLM runs (llm_start or chat_model_start). */
-gboolean chime_run_on_llm_new_token (ChimeRun *run, const char *token, json_t *chunk, GError **error);
-gboolean chime_run_on_llm_end       (ChimeRun *run, json_t *response, GError **error);
-gboolean chime_run_on_llm_error     (ChimeRun *run, const GError *failure, json_t *partial_response, GError **error);
-/* Chain runs. */
-gboolean chime_run_on_chain_end     (ChimeRun *run, json_t *outputs, GError **error);
-gboolean chime_run_on_chain_error   (ChimeRun *run, const GError *failure, GError **error);
-gboolean chime_run_on_agent_action  (ChimeRun *run, json_t *action, GError **error);
-gboolean chime_run_on_agent_finish  (ChimeRun *run, json_t *finish, GError **error);
-/* Tool runs. */
-gboolean chime_run_on_tool_end      (ChimeRun *run, json_t *output, GError **error);
-gboolean chime_run_on_tool_error    (ChimeRun *run, const GError *failure, GError **error);
-/* Retriever runs. */
-gboolean chime_run_on_retriever_end   (ChimeRun *run, json_t *documents, GError **error);
-gboolean chime_run_on_retriever_error (ChimeRun *run, const GError *failure, GError **error);
-/* Any run. */
-gboolean chime_run_on_text          (ChimeRun *run, const char *text, GError **error);
-gboolean chime_run_on_retry         (ChimeRun *run, json_t *retry_state, GError **error);
-gboolean chime_run_on_custom_event  (ChimeRun *run, const char *name, json_t *data, GError **error);
+/* The events of a run. Each returns FALSE with @error when a raise_error
+ * handler failed on this run tree. */
+
+/* llm and chat model runs: a streamed token and its chunk (may be NULL: a
+ * ChatGenerationChunk is built on first use). */
+CHIME_API gboolean chime_run_on_llm_new_token   (ChimeRun *run, const char *token, json_t *chunk, GError **error);
+/* llm and chat model runs: the end, with the LLMResult (chime_llm_result_new()). */
+CHIME_API gboolean chime_run_on_llm_end         (ChimeRun *run, json_t *response, GError **error);
+/* llm and chat model runs: the failure, with the partial LLMResult if any. */
+CHIME_API gboolean chime_run_on_llm_error       (ChimeRun *run, const GError *failure, json_t *partial_response, GError **error);
+/* Chain runs: the end, with the outputs. */
+CHIME_API gboolean chime_run_on_chain_end       (ChimeRun *run, json_t *outputs, GError **error);
+/* Chain runs: the failure. */
+CHIME_API gboolean chime_run_on_chain_error     (ChimeRun *run, const GError *failure, GError **error);
+/* Chain runs: an agent's action. */
+CHIME_API gboolean chime_run_on_agent_action    (ChimeRun *run, json_t *action, GError **error);
+/* Chain runs: an agent's final answer. */
+CHIME_API gboolean chime_run_on_agent_finish    (ChimeRun *run, json_t *finish, GError **error);
+/* Tool runs: the end, with the output. */
+CHIME_API gboolean chime_run_on_tool_end        (ChimeRun *run, json_t *output, GError **error);
+/* Tool runs: the failure. */
+CHIME_API gboolean chime_run_on_tool_error      (ChimeRun *run, const GError *failure, GError **error);
+/* Retriever runs: the end, with the documents. */
+CHIME_API gboolean chime_run_on_retriever_end   (ChimeRun *run, json_t *documents, GError **error);
+/* Retriever runs: the failure. */
+CHIME_API gboolean chime_run_on_retriever_error (ChimeRun *run, const GError *failure, GError **error);
+/* Any run: a text. */
+CHIME_API gboolean chime_run_on_text            (ChimeRun *run, const char *text, GError **error);
+/* Any run: a retry of a failed attempt, with its state. */
+CHIME_API gboolean chime_run_on_retry           (ChimeRun *run, json_t *retry_state, GError **error);
+/* Any run: a custom event (LangChain's dispatch_custom_event). */
+CHIME_API gboolean chime_run_on_custom_event    (ChimeRun *run, const char *name, json_t *data, GError **error);
+
+/* The LLMResult a streamed chat model run ends with, as LangChain builds
+ * it: one ChatGenerationChunk with the whole @text, its AIMessageChunk
+ * carrying the id "run-<run id>" (the id of the run's token chunks),
+ * @response_metadata and @usage_metadata ({"input_tokens",
+ * "output_tokens", "total_tokens", ...}), and @generation_info; any of
+ * them may be NULL. New reference. */
+CHIME_API json_t *chime_llm_result_new (ChimeRun   *run,
+                                        const char *text,
+                                        json_t     *response_metadata,
+                                        json_t     *usage_metadata,
+                                        json_t     *generation_info);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimeCallbackManager, chime_callback_manager_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimeRun, chime_run_unref)

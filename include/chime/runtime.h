@@ -1,36 +1,27 @@
 /* chime — the runtime: configuration, handlers, delivery.
  *
- * A ChimeRuntime is created from an INI file (or a GKeyFile), loads the
+ * A ChimeRuntime is built from a configuration (chime/config.h), loads the
  * handler plugins it names, and delivers events to them. Emit events through
- * run managers (chime/run.h). chime_runtime_flush() waits until every handler
- * has handled every event emitted so far; chime_runtime_free() flushes, then
- * frees every handler instance. No event is ever lost.
+ * run managers (chime/run.h, chime/emit.h).
+ *
+ * A runtime is reference-counted: every callback manager and run holds a
+ * reference, so none can outlive it. Its end is explicit:
+ * chime_runtime_shutdown() drains every queue, completes every pending
+ * async call and frees every handler instance; dropping the last
+ * reference of a runtime that was not shut down shuts it down first. No
+ * event is ever lost.
  */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
+#include <chime/macros.h>
+#include <chime/config.h>
 #include <chime/event.h>
+#include <chime/plugin.h>
 
 G_BEGIN_DECLS
 
 typedef struct _ChimeRuntime ChimeRuntime;
-
-#define CHIME_CONFIG_ERROR (chime_config_error_quark ())
-GQuark chime_config_error_quark (void);
-
-/**
- * ChimeConfigError:
- * @CHIME_CONFIG_ERROR_INVALID: the configuration has problems; the message
- *   lists every one of them, one per line.
- * @CHIME_CONFIG_ERROR_PLUGIN: a plugin could not be loaded or refused to
- *   start; the message names the file and the reason.
- * @CHIME_CONFIG_ERROR_IO: the file could not be read.
- */
-typedef enum {
-  CHIME_CONFIG_ERROR_INVALID,
-  CHIME_CONFIG_ERROR_PLUGIN,
-  CHIME_CONFIG_ERROR_IO,
-} ChimeConfigError;
 
 /**
  * ChimeDelivery:
@@ -50,6 +41,11 @@ typedef enum {
 
 /**
  * ChimeOnFull: what an emitter does when a handler's queue is full.
+ * @CHIME_ON_FULL_BLOCK: wait for room (back-pressure).
+ * @CHIME_ON_FULL_DROP_NEWEST: the lagging handler does not get new events
+ *   (counted).
+ * @CHIME_ON_FULL_DROP_OLDEST: the lagging handler loses its oldest events
+ *   (counted).
  */
 typedef enum {
   CHIME_ON_FULL_BLOCK,
@@ -58,46 +54,108 @@ typedef enum {
 } ChimeOnFull;
 
 /**
- * ChimeHandlerStats: counters for one handler, read with
- * chime_runtime_get_handler_stats().
+ * ChimeHandlerStats: counters for one handler, copied out by
+ * chime_runtime_get_handler_stats(). Counters are only ever appended, so a
+ * caller built against an older header passes its smaller size and gets the
+ * counters it knows.
+ * @delivered: entry point calls that returned or completed.
+ * @failed: of those, how many failed.
+ * @dropped: events dropped by the on_full policy.
+ * @timed_out: async calls cut off by timeout_ms.
  */
 typedef struct {
-  guint64 delivered;   /* entry point calls that returned or completed */
-  guint64 failed;      /* of those, how many failed */
-  guint64 dropped;     /* events dropped by the on_full policy */
-  guint64 timed_out;   /* async calls cut off by timeout_ms */
+  guint64 delivered;
+  guint64 failed;
+  guint64 dropped;
+  guint64 timed_out;
 } ChimeHandlerStats;
 
-ChimeRuntime *chime_runtime_new_from_file    (const char  *path,
-                                              GError     **error);
-/* @base_dir resolves relative paths; @source_name names the configuration
- * in error messages (e.g. the file name). */
-ChimeRuntime *chime_runtime_new_from_key_file (GKeyFile    *key_file,
-                                               const char  *source_name,
-                                               const char  *base_dir,
-                                               GError     **error);
+/**
+ * ChimeHandlerInfo: what a runtime knows of one of its handlers. Owned by
+ * the runtime, valid as long as it is; fields are only ever appended.
+ * @name: the `[handler NAME]` name.
+ * @plugin_name: the plugin's own name (its descriptor's).
+ * @plugin_path: the file the plugin was loaded from.
+ * @mode: sync (thread pool) or async (main loop).
+ * @raise_error, @run_inline, @inheritable: the handler's flags.
+ */
+typedef struct {
+  const char      *name;
+  const char      *plugin_name;
+  const char      *plugin_path;
+  ChimeHandlerMode mode;
+  gboolean         raise_error;
+  gboolean         run_inline;
+  gboolean         inheritable;
+} ChimeHandlerInfo;
+
+/* Builds a runtime from @config: reads [runtime] and every
+ * [handler NAME], loads and starts the handlers, and reports every problem
+ * of the file at once (the ones recorded in @config before included).
+ * Sections other than those and the ones declared with
+ * chime_config_accept_section() are problems. Async handlers and waiting
+ * emitters use the thread-default main context of the calling thread. */
+CHIME_API ChimeRuntime *chime_runtime_new               (ChimeConfig *config,
+                                                        GError     **error);
+/* chime_runtime_new() on the file at @path. */
+CHIME_API ChimeRuntime *chime_runtime_new_from_file     (const char  *path,
+                                                        GError     **error);
+/* chime_runtime_new() on @key_file; @base_dir resolves relative paths and
+ * @source_name names the configuration in error messages. */
+CHIME_API ChimeRuntime *chime_runtime_new_from_key_file (GKeyFile    *key_file,
+                                                        const char  *source_name,
+                                                        const char  *base_dir,
+                                                        GError     **error);
+/* Takes a reference. */
+CHIME_API ChimeRuntime *chime_runtime_ref   (ChimeRuntime *runtime);
+/* Drops a reference; the last one shuts the runtime down (if it was not)
+ * and frees it. */
+CHIME_API void          chime_runtime_unref (ChimeRuntime *runtime);
 
 /* Waits until every handler has handled every event emitted before the
  * call, including pending async completions. On the thread that owns the
  * runtime's main context (or when no thread does) it iterates that context
  * while waiting, so async handlers make progress. */
-void          chime_runtime_flush            (ChimeRuntime *runtime);
-/* Flushes, stops the workers, frees every handler instance and the runtime.
- * The plugins stay loaded (code that may still run is never unloaded). */
-void          chime_runtime_free             (ChimeRuntime *runtime);
+CHIME_API void     chime_runtime_flush        (ChimeRuntime        *runtime);
+/* The same without blocking: @callback runs on the runtime's main context
+ * once every event emitted before the call is handled, so a program keeps
+ * its main loop (and its signal handlers) running meanwhile. */
+CHIME_API void     chime_runtime_flush_async  (ChimeRuntime        *runtime,
+                                               GCancellable        *cancellable,
+                                               GAsyncReadyCallback  callback,
+                                               gpointer             user_data);
+/* FALSE with @error only when the flush was cancelled. */
+CHIME_API gboolean chime_runtime_flush_finish (ChimeRuntime        *runtime,
+                                               GAsyncResult        *result,
+                                               GError             **error);
+/* Flushes, stops the workers and frees every handler instance. Emitting
+ * afterwards is a programming error. The plugins stay loaded (code that
+ * may still run is never unloaded). Idempotent. */
+CHIME_API void     chime_runtime_shutdown     (ChimeRuntime        *runtime);
 
-ChimeDelivery chime_runtime_get_delivery     (ChimeRuntime *runtime);
-GMainContext *chime_runtime_get_main_context (ChimeRuntime *runtime);
-guint         chime_runtime_get_n_handlers   (ChimeRuntime *runtime);
-/* The `[handler NAME]` names, in file order. */
-const char   *chime_runtime_get_handler_name (ChimeRuntime *runtime,
-                                              guint         index);
-gboolean      chime_runtime_get_handler_stats (ChimeRuntime      *runtime,
-                                               const char        *handler_name,
-                                               ChimeHandlerStats *out_stats);
+/* The delivery mode of [runtime] delivery. */
+CHIME_API ChimeDelivery chime_runtime_get_delivery     (ChimeRuntime *runtime);
+/* The main context async handlers run on. */
+CHIME_API GMainContext *chime_runtime_get_main_context (ChimeRuntime *runtime);
+/* How many handlers the configuration has. */
+CHIME_API guint         chime_runtime_get_n_handlers   (ChimeRuntime *runtime);
+/* The handler at @index, in file order. */
+CHIME_API const ChimeHandlerInfo *chime_runtime_get_handler_info (ChimeRuntime *runtime,
+                                                                  guint         index);
+/* The `[handler NAME]` name of the handler at @index, in file order. */
+CHIME_API const char   *chime_runtime_get_handler_name (ChimeRuntime *runtime,
+                                                        guint         index);
+/* Copies the counters of @handler_name into @out_stats, at most
+ * @stats_size bytes of them (pass sizeof (ChimeHandlerStats)). FALSE when
+ * no handler has that name. */
+CHIME_API gboolean      chime_runtime_get_handler_stats (ChimeRuntime      *runtime,
+                                                         const char        *handler_name,
+                                                         ChimeHandlerStats *out_stats,
+                                                         gsize              stats_size);
 
-const char   *chime_delivery_to_string       (ChimeDelivery delivery);
+/* "awaited", "fenced" or "background". */
+CHIME_API const char   *chime_delivery_to_string       (ChimeDelivery delivery);
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimeRuntime, chime_runtime_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimeRuntime, chime_runtime_unref)
 
 G_END_DECLS

@@ -659,16 +659,15 @@ astream_on_event (gpointer     instance,
     }
 }
 
-CHIME_PLUGIN_DEFINE (
+CHIME_SYNC_PLUGIN_DEFINE (
   .name = "astream_events",
   .description = "writes LangChain's astream_events v2 stream as JSON lines "
                  "{event, name, run_id, parent_ids, tags, metadata, data}: on_{run_type}_start/end for chains, "
                  "prompts and parsers, on_chat_model_start/stream/end, on_llm_*, on_tool_*, on_retriever_*, "
                  "on_custom_event; errors end the stream without an event (chime run --events FILE)",
   .version = CHIME_VERSION_STRING,
-  .mode = CHIME_HANDLER_SYNC,
   .config_keys = astream_events_keys,
   .instance_new = streamer_new,
   .instance_free = streamer_free,
-  .sync = { .on_event = astream_on_event },
+  .on_event = astream_on_event,
 );

@@ -317,24 +317,21 @@ console_on_tool_error (gpointer     instance,
   return console_print (instance, RED, "[tool/error]", header, body, error);
 }
 
-CHIME_PLUGIN_DEFINE (
+CHIME_SYNC_PLUGIN_DEFINE (
   .name = "console",
   .description = "prints every chain, LLM and tool run with its inputs and outputs, as LangChain's debug mode",
   .version = CHIME_VERSION_STRING,
-  .mode = CHIME_HANDLER_SYNC,
   .config_keys = console_keys,
   .instance_new = console_new,
   .instance_free = console_free,
-  .sync = {
-    .on_llm_start = console_on_llm_start,
-    .on_chat_model_start = console_on_llm_start,
-    .on_llm_end = console_on_llm_end,
-    .on_llm_error = console_on_llm_error,
-    .on_chain_start = console_on_chain_start,
-    .on_chain_end = console_on_chain_end,
-    .on_chain_error = console_on_chain_error,
-    .on_tool_start = console_on_tool_start,
-    .on_tool_end = console_on_tool_end,
-    .on_tool_error = console_on_tool_error,
-  },
+  .on_llm_start = console_on_llm_start,
+  .on_chat_model_start = console_on_llm_start,
+  .on_llm_end = console_on_llm_end,
+  .on_llm_error = console_on_llm_error,
+  .on_chain_start = console_on_chain_start,
+  .on_chain_end = console_on_chain_end,
+  .on_chain_error = console_on_chain_error,
+  .on_tool_start = console_on_tool_start,
+  .on_tool_end = console_on_tool_end,
+  .on_tool_error = console_on_tool_error,
 );

@@ -178,13 +178,12 @@ jsonl_on_event (gpointer     instance,
   return TRUE;
 }
 
-CHIME_PLUGIN_DEFINE (
+CHIME_SYNC_PLUGIN_DEFINE (
   .name = "jsonl",
   .description = "writes every event as one line of JSON to a file",
   .version = CHIME_VERSION_STRING,
-  .mode = CHIME_HANDLER_SYNC,
   .config_keys = jsonl_keys,
   .instance_new = jsonl_writer_new,
   .instance_free = jsonl_writer_free,
-  .sync = { .on_event = jsonl_on_event },
+  .on_event = jsonl_on_event,
 );

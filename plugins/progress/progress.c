@@ -230,13 +230,12 @@ progress_free (gpointer instance)
   progress_unref (self);
 }
 
-CHIME_PLUGIN_DEFINE (
+CHIME_ASYNC_PLUGIN_DEFINE (
   .name = "progress",
   .description = "shows runs done, tokens and tokens per second on a live stderr line",
   .version = CHIME_VERSION_STRING,
-  .mode = CHIME_HANDLER_ASYNC,
   .config_keys = progress_keys,
   .instance_new = progress_new,
   .instance_free = progress_free,
-  .async = { .on_event = progress_on_event },
+  .on_event = progress_on_event,
 );

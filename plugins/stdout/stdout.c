@@ -142,20 +142,17 @@ stdout_on_tool_end (gpointer     instance,
   return text == NULL || write_stdout (text, error);
 }
 
-CHIME_PLUGIN_DEFINE (
+CHIME_SYNC_PLUGIN_DEFINE (
   .name = "stdout",
   .description = "prints chain banners, texts, agent logs and tool outputs, as LangChain's verbose mode",
   .version = CHIME_VERSION_STRING,
-  .mode = CHIME_HANDLER_SYNC,
   .config_keys = stdout_keys,
   .instance_new = stdout_handler_new,
   .instance_free = stdout_handler_free,
-  .sync = {
-    .on_chain_start = stdout_on_chain_start,
-    .on_chain_end = stdout_on_chain_end,
-    .on_text = stdout_on_text,
-    .on_agent_action = stdout_on_agent_action,
-    .on_agent_finish = stdout_on_agent_finish,
-    .on_tool_end = stdout_on_tool_end,
-  },
+  .on_chain_start = stdout_on_chain_start,
+  .on_chain_end = stdout_on_chain_end,
+  .on_text = stdout_on_text,
+  .on_agent_action = stdout_on_agent_action,
+  .on_agent_finish = stdout_on_agent_finish,
+  .on_tool_end = stdout_on_tool_end,
 );

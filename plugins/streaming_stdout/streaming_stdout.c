@@ -76,17 +76,14 @@ static const ChimeConfigKey streaming_stdout_keys[] = {
   { NULL }
 };
 
-CHIME_PLUGIN_DEFINE (
+CHIME_SYNC_PLUGIN_DEFINE (
   .name = "streaming_stdout",
   .description = "writes every token to stdout as it arrives",
   .version = CHIME_VERSION_STRING,
-  .mode = CHIME_HANDLER_SYNC,
   .config_keys = streaming_stdout_keys,
   .instance_new = streaming_stdout_new,
   .instance_free = g_free,
-  .sync = {
-    .on_llm_new_token = streaming_stdout_on_llm_new_token,
-    .on_llm_end = streaming_stdout_end_line,
-    .on_llm_error = streaming_stdout_end_line,
-  },
+  .on_llm_new_token = streaming_stdout_on_llm_new_token,
+  .on_llm_end = streaming_stdout_end_line,
+  .on_llm_error = streaming_stdout_end_line,
 );

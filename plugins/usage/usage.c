@@ -227,14 +227,13 @@ usage_on_llm_end (gpointer     instance,
   return TRUE;
 }
 
-CHIME_PLUGIN_DEFINE (
+CHIME_SYNC_PLUGIN_DEFINE (
   .name = "usage",
   .description = "sums the token usage of every LLM run per model",
   .version = CHIME_VERSION_STRING,
-  .mode = CHIME_HANDLER_SYNC,
   .flags = CHIME_PLUGIN_THREAD_SAFE,
   .config_keys = usage_keys,
   .instance_new = usage_totals_new,
   .instance_free = usage_totals_free,
-  .sync = { .on_llm_end = usage_on_llm_end },
+  .on_llm_end = usage_on_llm_end,
 );

@@ -8,7 +8,6 @@
 #include "config.h"
 
 #include "batch.h"
-#include "events/event-json.h"
 #include "pipeline-error.h"
 
 #include <errno.h>

@@ -31,45 +31,43 @@ chime_pipeline_config_free (ChimePipelineConfig *config)
 
 /* The human prompt: `prompt`, or the contents of `prompt_file`. */
 static char *
-read_prompt (ChimeIni      *ini,
-             ChimeProblems *problems)
+read_prompt (ChimeConfig      *ini)
 {
-  g_autofree char *prompt = chime_ini_read_string (ini, "pipeline", "prompt", NULL);
-  g_autofree char *file = chime_ini_read_string (ini, "pipeline", "prompt_file", NULL);
-  g_autofree char *location = chime_ini_describe_location (ini, "pipeline", NULL);
+  g_autofree char *prompt = chime_config_read_string (ini, "pipeline", "prompt", NULL);
+  g_autofree char *file = chime_config_read_string (ini, "pipeline", "prompt_file", NULL);
+  g_autofree char *location = chime_config_describe_location (ini, "pipeline", NULL);
   g_autofree char *path = NULL;
   g_autoptr (GError) error = NULL;
   char *text = NULL;
 
   if (prompt != NULL && file != NULL)
     {
-      chime_problems_add (problems, "'prompt' and 'prompt_file' are both set%s; keep one", location);
+      chime_config_add_problem (ini, "'prompt' and 'prompt_file' are both set%s; keep one", location);
       return NULL;
     }
   if (prompt != NULL)
     return g_steal_pointer (&prompt);
   if (file == NULL)
     {
-      chime_problems_add (problems, "missing required key 'prompt'%s (or 'prompt_file'): the "
+      chime_config_add_problem (ini, "missing required key 'prompt'%s (or 'prompt_file'): the "
                           "template sent to the model, e.g. prompt = Tell me a joke about {topic}",
                           location);
       return NULL;
     }
-  path = chime_ini_resolve_path (ini, file);
+  path = chime_config_resolve_path (ini, file);
   if (!g_file_get_contents (path, &text, NULL, &error))
     {
-      g_autofree char *key_location = chime_ini_describe_location (ini, "pipeline", "prompt_file");
-      chime_problems_add (problems, "cannot read prompt_file%s: %s", key_location, error->message);
+      g_autofree char *key_location = chime_config_describe_location (ini, "pipeline", "prompt_file");
+      chime_config_add_problem (ini, "cannot read prompt_file%s: %s", key_location, error->message);
       return NULL;
     }
   return text;
 }
 
 static json_t *
-read_metadata (ChimeIni      *ini,
-               ChimeProblems *problems)
+read_metadata (ChimeConfig      *ini)
 {
-  g_autofree char *text = chime_ini_read_raw (ini, "pipeline", "metadata");
+  g_autofree char *text = chime_config_read_raw (ini, "pipeline", "metadata");
   json_error_t error;
   json_t *metadata;
 
@@ -78,8 +76,8 @@ read_metadata (ChimeIni      *ini,
   metadata = json_loads (text, 0, &error);
   if (!json_is_object (metadata))
     {
-      g_autofree char *location = chime_ini_describe_location (ini, "pipeline", "metadata");
-      chime_problems_add (problems, "invalid value for 'metadata'%s: expected a JSON object like "
+      g_autofree char *location = chime_config_describe_location (ini, "pipeline", "metadata");
+      chime_config_add_problem (ini, "invalid value for 'metadata'%s: expected a JSON object like "
                           "{\"user\": \"ada\"}%s%s", location, metadata == NULL ? ": " : "",
                           metadata == NULL ? error.text : "");
       if (metadata != NULL)
@@ -92,10 +90,9 @@ read_metadata (ChimeIni      *ini,
 /* Collects the variables of @template_text into config->variables. */
 static void
 add_variables (ChimePipelineConfig *config,
-               ChimeIni            *ini,
+               ChimeConfig            *ini,
                const char          *key,
-               const char          *template_text,
-               ChimeProblems       *problems)
+               const char          *template_text)
 {
   g_autoptr (GPtrArray) names = NULL;
   g_autoptr (GError) error = NULL;
@@ -104,8 +101,8 @@ add_variables (ChimePipelineConfig *config,
     return;
   if (!chime_prompt_variables (template_text, &names, &error))
     {
-      g_autofree char *location = chime_ini_describe_location (ini, "pipeline", key);
-      chime_problems_add (problems, "invalid '%s'%s: %s", key, location, error->message);
+      g_autofree char *location = chime_config_describe_location (ini, "pipeline", key);
+      chime_config_add_problem (ini, "invalid '%s'%s: %s", key, location, error->message);
       return;
     }
   for (guint i = 0; i < names->len; i++)
@@ -116,11 +113,10 @@ add_variables (ChimePipelineConfig *config,
 /* Every other [model NAME] is checked too: a mistake in a model not used
  * today is still a mistake in the file. */
 static void
-check_other_models (ChimeIni      *ini,
-                    const char    *used,
-                    ChimeProblems *problems)
+check_other_models (ChimeConfig      *ini,
+                    const char    *used)
 {
-  g_auto (GStrv) sections = g_key_file_get_groups (chime_ini_get_key_file (ini), NULL);
+  g_auto (GStrv) sections = g_key_file_get_groups (chime_config_get_key_file (ini), NULL);
 
   for (guint i = 0; sections[i] != NULL; i++)
     {
@@ -131,49 +127,56 @@ check_other_models (ChimeIni      *ini,
       while (g_ascii_isspace (*name))
         name++;
       if (g_strcmp0 (name, used) != 0)
-        chime_model_free (chime_model_new (ini, name, problems));
+        chime_model_free (chime_model_new (ini, name));
     }
 }
 
+void
+chime_pipeline_accept_sections (ChimeConfig *ini)
+{
+  chime_config_accept_section (ini, "pipeline", FALSE);
+  chime_config_accept_section (ini, "model", TRUE);
+}
+
 ChimePipelineConfig *
-chime_pipeline_config_read (ChimeIni      *ini,
-                            ChimeProblems *problems)
+chime_pipeline_config_read (ChimeConfig      *ini)
 {
   ChimePipelineConfig *config;
   g_autofree char *model_name = NULL;
   guint parser;
 
-  if (!g_key_file_has_group (chime_ini_get_key_file (ini), "pipeline"))
+  chime_pipeline_accept_sections (ini);
+  if (!g_key_file_has_group (chime_config_get_key_file (ini), "pipeline"))
     {
-      chime_problems_add (problems, "%s has no [pipeline] section: add one with 'prompt' and "
-                          "'model' to run it", chime_ini_get_source_name (ini));
+      chime_config_add_problem (ini, "%s has no [pipeline] section: add one with 'prompt' and "
+                          "'model' to run it", chime_config_get_source_name (ini));
       return NULL;
     }
   config = g_new0 (ChimePipelineConfig, 1);
   config->variables = g_ptr_array_new_with_free_func (g_free);
-  chime_ini_check_keys (ini, problems, "pipeline", pipeline_keys);
-  config->name = chime_ini_read_string (ini, "pipeline", "name", "RunnableSequence");
-  config->system = chime_ini_read_string (ini, "pipeline", "system", NULL);
-  config->prompt = read_prompt (ini, problems);
-  add_variables (config, ini, "system", config->system, problems);
+  chime_config_check_keys (ini, "pipeline", pipeline_keys);
+  config->name = chime_config_read_string (ini, "pipeline", "name", "RunnableSequence");
+  config->system = chime_config_read_string (ini, "pipeline", "system", NULL);
+  config->prompt = read_prompt (ini);
+  add_variables (config, ini, "system", config->system);
   add_variables (config, ini, config->prompt != NULL &&
-                 g_key_file_has_key (chime_ini_get_key_file (ini), "pipeline", "prompt", NULL)
-                   ? "prompt" : "prompt_file", config->prompt, problems);
-  chime_ini_read_choice (ini, problems, "pipeline", "parser", parser_names,
+                 g_key_file_has_key (chime_config_get_key_file (ini), "pipeline", "prompt", NULL)
+                   ? "prompt" : "prompt_file", config->prompt);
+  chime_config_read_choice (ini, "pipeline", "parser", parser_names,
                          CHIME_OUTPUT_PARSER_STR, &parser);
   config->parser = parser;
-  config->tags = chime_ini_read_list (ini, "pipeline", "tags", NULL);
-  config->metadata = read_metadata (ini, problems);
+  config->tags = chime_config_read_list (ini, "pipeline", "tags", NULL);
+  config->metadata = read_metadata (ini);
 
-  model_name = chime_ini_read_string (ini, "pipeline", "model", NULL);
+  model_name = chime_config_read_string (ini, "pipeline", "model", NULL);
   if (model_name == NULL)
     {
-      g_autofree char *location = chime_ini_describe_location (ini, "pipeline", NULL);
-      chime_problems_add (problems, "missing required key 'model'%s: name a [model NAME] section",
+      g_autofree char *location = chime_config_describe_location (ini, "pipeline", NULL);
+      chime_config_add_problem (ini, "missing required key 'model'%s: name a [model NAME] section",
                           location);
     }
   else
-    config->model = chime_model_new (ini, model_name, problems);
-  check_other_models (ini, model_name, problems);
+    config->model = chime_model_new (ini, model_name);
+  check_other_models (ini, model_name);
   return config;
 }

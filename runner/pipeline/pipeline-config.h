@@ -5,10 +5,9 @@
 #include <glib.h>
 #include <jansson.h>
 
-#include "config/ini.h"
+#include <chime/chime.h>
 #include "providers/model.h"
 #include "output-parser.h"
-#include "config/problems.h"
 
 typedef struct {
   char                 *name;           /* the root run's name */
@@ -22,10 +21,12 @@ typedef struct {
 } ChimePipelineConfig;
 
 /* Reads [pipeline] and the [model NAME] it names. Returns NULL when the
- * file has no [pipeline] section (problems say so); otherwise a config,
- * usable only when @problems stayed empty. */
-ChimePipelineConfig *chime_pipeline_config_read (ChimeIni      *ini,
-                                                 ChimeProblems *problems);
+ * file has no [pipeline] section (a problem of @ini says so); otherwise a
+ * config, usable only when @ini recorded no problem. */
+ChimePipelineConfig *chime_pipeline_config_read (ChimeConfig      *ini);
+/* Declares [pipeline] and [model NAME] as the runner's sections of @ini, so
+ * the runtime does not report them as unknown. */
+void                 chime_pipeline_accept_sections (ChimeConfig *ini);
 void                 chime_pipeline_config_free (ChimePipelineConfig *config);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimePipelineConfig, chime_pipeline_config_free)

@@ -1,41 +1,21 @@
-/* Running a pipeline: a state machine on the main loop.
- *
- * Each step emits its event without blocking and continues when the
- * delivery mode allows: at once for tokens (fenced, background), once the
- * handlers are done for starts and ends (fenced) or everything (awaited).
- * While handlers hold a run up, the model's stream is paused, so tokens are
- * never buffered without bound. Runs nest as LangChain's RunnableSequence:
- * a root chain run, and children for the prompt (seq:step:1), the chat
- * model (seq:step:2) and the parser (seq:step:3). */
+/* Pipelines: read from a configuration, with their runtime. Running one
+ * is pipeline-run.c. */
 #include "config.h"
 
-#include "pipeline.h"
-#include "pipeline-config.h"
+#include "pipeline-private.h"
 #include "pipeline-error.h"
-#include "events/event-json.h"
-#include "events/llm-result.h"
-#include "prompt.h"
-#include "runs/run-private.h"
-#include "events/trace.h"
-
-struct _ChimePipeline {
-  ChimeIni            *ini;
-  ChimeRuntime        *runtime;
-  ChimePipelineConfig *config;
-};
 
 /* ------------------------------------------------------------------
  * Construction
  * ---------------------------------------------------------------- */
 
 static gboolean check_variables (ChimePipelineConfig *config,
-                                 ChimeIni            *ini,
+                                 ChimeConfig         *ini,
                                  GHashTable          *variables,
                                  GError             **error);
 
 static ChimePipeline *
-pipeline_new (ChimeIni      *ini,
-              ChimeProblems *problems,
+pipeline_new (ChimeConfig      *ini,
               GKeyFile      *extra,
               GHashTable    *variables,
               GError       **error)
@@ -44,20 +24,20 @@ pipeline_new (ChimeIni      *ini,
   ChimeRuntime *runtime;
   ChimePipeline *pipeline;
 
-  chime_ini_merge (ini, extra);
-  config = chime_pipeline_config_read (ini, problems);
+  chime_config_merge (ini, extra);
+  config = chime_pipeline_config_read (ini);
   /* Missing variables stop everything before a handler starts (and, say,
    * truncates its file); only for a sound [pipeline], so that a broken
    * file still has every problem reported at once. */
-  if (variables != NULL && config != NULL && chime_problems_count (problems) == 0 &&
+  if (variables != NULL && config != NULL && chime_config_get_n_problems (ini) == 0 &&
       !check_variables (config, ini, variables, error))
     return NULL;
   /* Runtime problems join the pipeline's, so all are reported at once. */
-  runtime = chime_runtime_new_from_ini (ini, problems, error);
+  runtime = chime_runtime_new (ini, error);
   if (runtime == NULL)
     return NULL;
   pipeline = g_new0 (ChimePipeline, 1);
-  pipeline->ini = chime_ini_ref (ini);
+  pipeline->ini = chime_config_ref (ini);
   pipeline->runtime = runtime;
   pipeline->config = g_steal_pointer (&config);
   return pipeline;
@@ -69,12 +49,11 @@ chime_pipeline_new_from_file (const char *path,
                               GHashTable *variables,
                               GError    **error)
 {
-  g_autoptr (ChimeProblems) problems = chime_problems_new ();
-  g_autoptr (ChimeIni) ini = chime_ini_new_from_file (path, problems, error);
+  g_autoptr (ChimeConfig) ini = chime_config_new_from_file (path, error);
 
   if (ini == NULL)
     return NULL;
-  return pipeline_new (ini, problems, extra, variables, error);
+  return pipeline_new (ini, extra, variables, error);
 }
 
 ChimePipeline *
@@ -85,12 +64,11 @@ chime_pipeline_new_from_data (const char *text,
                               GHashTable *variables,
                               GError    **error)
 {
-  g_autoptr (ChimeProblems) problems = chime_problems_new ();
-  g_autoptr (ChimeIni) ini = chime_ini_new_from_data (text, source_name, base_dir, problems, error);
+  g_autoptr (ChimeConfig) ini = chime_config_new_from_data (text, source_name, base_dir, error);
 
   if (ini == NULL)
     return NULL;
-  return pipeline_new (ini, problems, extra, variables, error);
+  return pipeline_new (ini, extra, variables, error);
 }
 
 void
@@ -99,9 +77,10 @@ chime_pipeline_free (ChimePipeline *pipeline)
   if (pipeline == NULL)
     return;
   /* Handlers go first: they may still be handling the last events. */
-  chime_runtime_free (pipeline->runtime);
+  chime_runtime_shutdown (pipeline->runtime);
+  chime_runtime_unref (pipeline->runtime);
   chime_pipeline_config_free (pipeline->config);
-  chime_ini_unref (pipeline->ini);
+  chime_config_unref (pipeline->ini);
   g_free (pipeline);
 }
 
@@ -119,7 +98,7 @@ chime_pipeline_get_variables (ChimePipeline *pipeline)
 
 static gboolean
 check_variables (ChimePipelineConfig *config,
-                 ChimeIni            *ini,
+                 ChimeConfig            *ini,
                  GHashTable          *variables,
                  GError             **error)
 {
@@ -135,7 +114,7 @@ check_variables (ChimePipelineConfig *config,
   list = g_strjoinv (", ", (char **) missing->pdata);
   g_set_error (error, CHIME_PIPELINE_ERROR, CHIME_PIPELINE_ERROR_VARIABLES,
                "the prompt in %s needs %s %s; pass %s",
-               chime_ini_get_source_name (ini),
+               chime_config_get_source_name (ini),
                missing->len > 2 ? "variables" : "variable", list,
                g_strv_contains ((const char * const *) missing->pdata, "input")
                  ? "--input TEXT (for {input}) and --var NAME=VALUE for the others"
@@ -149,619 +128,4 @@ chime_pipeline_check_variables (ChimePipeline *pipeline,
                                 GError       **error)
 {
   return check_variables (pipeline->config, pipeline->ini, variables, error);
-}
-
-/* ------------------------------------------------------------------
- * A run
- * ---------------------------------------------------------------- */
-
-typedef struct _PipelineRun PipelineRun;
-typedef void (*Step) (PipelineRun *run);
-
-struct _PipelineRun {
-  ChimePipeline    *pipeline;
-  ChimeRuntime     *runtime;
-  GTask            *task;
-  GHashTable       *variables;
-  GCancellable     *cancellable;
-  gulong            cancel_handler;
-  gboolean          cancelled;
-
-  ChimeCallbackManager *root_manager;
-  ChimeRun         *root;
-  ChimeRun         *step;       /* the prompt or parser run */
-  ChimeRun         *llm;
-  gboolean          root_open, step_open, llm_open;
-  ChimeModelStream *stream;
-
-  json_t           *inputs;
-  json_t           *messages;
-  GString          *text;
-  char             *message_id;
-  json_t           *llm_result;
-  json_t           *output;
-  GError           *failure;
-  gboolean          failing;
-
-  /* retry events that found the ring full, oldest first. The model's run
-   * has more to say after a retry (a token, llm_end or llm_error), and
-   * that emission sends these first: none is lost and the order holds. */
-  GQueue            held_retries;
-
-  /* The emission in progress. */
-  ChimeRun         *emit_run;
-  ChimeEvent       *emit_event;  /* not yet taken by the runtime */
-  gboolean          emit_is_error;
-  Step              next;
-};
-
-static void fail (PipelineRun *run, GError *error);
-static void fail_next (PipelineRun *run);
-
-static void
-pipeline_run_free (PipelineRun *run)
-{
-  if (run->cancel_handler != 0)
-    g_cancellable_disconnect (run->cancellable, run->cancel_handler);
-  g_clear_object (&run->cancellable);
-  g_hash_table_unref (run->variables);
-  g_clear_pointer (&run->root_manager, chime_callback_manager_unref);
-  g_clear_pointer (&run->root, chime_run_unref);
-  g_clear_pointer (&run->step, chime_run_unref);
-  g_clear_pointer (&run->llm, chime_run_unref);
-  g_clear_pointer (&run->inputs, json_decref);
-  g_clear_pointer (&run->messages, json_decref);
-  g_string_free (run->text, TRUE);
-  g_free (run->message_id);
-  g_clear_pointer (&run->llm_result, json_decref);
-  g_clear_pointer (&run->output, json_decref);
-  g_clear_error (&run->failure);
-  g_clear_pointer (&run->emit_event, chime_event_unref);
-  g_queue_clear_full (&run->held_retries, (GDestroyNotify) chime_event_unref);
-  g_free (run);
-}
-
-static ChimeDispatcher *
-dispatcher_of (PipelineRun *run)
-{
-  return run->runtime->dispatcher;
-}
-
-/* Goes on with @run->next, unless the run was cancelled meanwhile. */
-static void
-proceed (PipelineRun *run)
-{
-  if (run->cancelled && !run->failing)
-    {
-      fail (run, g_error_new_literal (CHIME_PIPELINE_ERROR, CHIME_PIPELINE_ERROR_CANCELLED,
-                                      "the run was cancelled"));
-      return;
-    }
-  run->next (run);
-}
-
-static gboolean on_delivered (gpointer data);
-static gboolean on_room (gpointer data);
-
-/* Emits the held retry events; FALSE while the ring is still full. A
- * retry is informational: a raise_error failure it causes is found at the
- * next check of the run's trace. */
-static gboolean
-emit_held_retries (PipelineRun *run)
-{
-  ChimeEvent *event;
-
-  while ((event = g_queue_peek_head (&run->held_retries)) != NULL)
-    {
-      guint64 end;
-
-      if (chime_runtime_emit_nowait (run->runtime, event, run->llm->handlers, &end, NULL) == CHIME_EMIT_FULL)
-        return FALSE;
-      g_queue_pop_head (&run->held_retries);   /* the runtime took it */
-    }
-  return TRUE;
-}
-
-/* Offers the pending event to the runtime and continues as it says. */
-static void
-emit_pending (PipelineRun *run)
-{
-  g_autoptr (GError) error = NULL;
-  guint64 end;
-
-  if (!emit_held_retries (run))
-    {
-      chime_dispatcher_when_done (dispatcher_of (run), 0, on_room, run);
-      return;
-    }
-  switch (chime_runtime_emit_nowait (run->runtime, run->emit_event, run->emit_run->handlers,
-                                     &end, &error))
-    {
-    case CHIME_EMIT_FULL:
-      chime_dispatcher_when_done (dispatcher_of (run), 0, on_room, run);
-      return;
-    case CHIME_EMIT_FAILED:
-      run->emit_event = NULL;
-      fail (run, g_steal_pointer (&error));
-      return;
-    case CHIME_EMIT_PENDING:
-      run->emit_event = NULL;
-      chime_dispatcher_when_done (dispatcher_of (run), end, on_delivered, run);
-      return;
-    case CHIME_EMIT_DONE:
-    default:
-      run->emit_event = NULL;
-      proceed (run);
-      return;
-    }
-}
-
-static gboolean
-on_room (gpointer data)
-{
-  emit_pending (data);
-  return G_SOURCE_REMOVE;
-}
-
-/* The handlers are done with the event: a raise_error handler may have
- * failed the run meanwhile. */
-static gboolean
-on_delivered (gpointer data)
-{
-  PipelineRun *run = data;
-  GError *error = NULL;
-
-  if (!run->emit_is_error && !chime_trace_check (run->emit_run->info->trace, &error))
-    fail (run, error);
-  else
-    proceed (run);
-  return G_SOURCE_REMOVE;
-}
-
-/* Emits @event (taking it) on @target's handlers, then runs @next. */
-static void
-emit (PipelineRun *run,
-      ChimeRun    *target,
-      ChimeEvent  *event,
-      Step         next)
-{
-  run->emit_run = target;
-  run->emit_event = event;
-  run->emit_is_error = chime_event_type_is_error (event->type);
-  run->next = next;
-  emit_pending (run);
-}
-
-/* ------------------------------------------------------------------
- * The steps
- * ---------------------------------------------------------------- */
-
-static void start_prompt (PipelineRun *run);
-static void render_prompt (PipelineRun *run);
-static void start_model (PipelineRun *run);
-static void stream_model (PipelineRun *run);
-static void start_parser (PipelineRun *run);
-static void parse_output (PipelineRun *run);
-static void end_root (PipelineRun *run);
-static void complete (PipelineRun *run);
-
-static void
-start_root (PipelineRun *run)
-{
-  ChimePipelineConfig *config = run->pipeline->config;
-  ChimeEvent *event;
-
-  run->root_manager = chime_runtime_new_callback_manager (run->runtime);
-  chime_callback_manager_add_tags (run->root_manager, (const char * const *) config->tags, TRUE);
-  chime_callback_manager_add_metadata (run->root_manager, config->metadata, TRUE);
-  run->root = chime_callback_manager_prepare_chain_start (run->root_manager, NULL, run->inputs,
-                                                          config->name, NULL, &event);
-  run->root_open = TRUE;
-  emit (run, run->root, event, start_prompt);
-}
-
-/* Opens a child chain run (prompt or parser) of the root. */
-static void
-start_step (PipelineRun *run,
-            const char  *tag,
-            const char  *name,
-            const char  *run_type,
-            json_t      *inputs,
-            Step         next)
-{
-  g_autoptr (ChimeCallbackManager) child = chime_run_get_child (run->root, tag);
-  ChimeEvent *event;
-
-  g_clear_pointer (&run->step, chime_run_unref);
-  run->step = chime_callback_manager_prepare_chain_start (child, NULL, inputs, name, run_type, &event);
-  run->step_open = TRUE;
-  emit (run, run->step, event, next);
-}
-
-/* Closes the open child chain run with @outputs. */
-static void
-end_step (PipelineRun *run,
-          json_t      *outputs,
-          Step         next)
-{
-  ChimeEvent *event = chime_run_new_event (run->step, CHIME_EVENT_CHAIN_END, NULL);
-
-  chime_event_take_json (&event->payload->outputs, outputs);
-  run->step_open = FALSE;
-  emit (run, run->step, event, next);
-}
-
-static void
-start_prompt (PipelineRun *run)
-{
-  start_step (run, "seq:step:1", "ChatPromptTemplate", "prompt", run->inputs, render_prompt);
-}
-
-static json_t *
-message (const char *type,
-         const char *content)
-{
-  return json_pack ("{s:s, s:s}", "type", type, "content", content);
-}
-
-static void
-render_prompt (PipelineRun *run)
-{
-  ChimePipelineConfig *config = run->pipeline->config;
-  g_autofree char *human = NULL;
-  g_autoptr (json_t) outputs = NULL;
-  GError *error = NULL;
-
-  run->messages = json_array ();
-  if (config->system != NULL)
-    {
-      g_autofree char *system = chime_prompt_render (config->system, run->variables, &error);
-      if (system == NULL)
-        {
-          fail (run, error);
-          return;
-        }
-      json_array_append_new (run->messages, message ("system", system));
-    }
-  human = chime_prompt_render (config->prompt, run->variables, &error);
-  if (human == NULL)
-    {
-      fail (run, error);
-      return;
-    }
-  json_array_append_new (run->messages, message ("human", human));
-  outputs = json_pack ("{s:O}", "messages", run->messages);
-  end_step (run, outputs, start_model);
-}
-
-static void
-start_model (PipelineRun *run)
-{
-  ChimeModel *model = run->pipeline->config->model;
-  g_autoptr (ChimeCallbackManager) child = chime_run_get_child (run->root, "seq:step:2");
-  g_autoptr (json_t) serialized = NULL;
-  g_autoptr (json_t) kwargs = NULL;
-  ChimeEvent *event;
-
-  serialized = json_pack ("{s:i, s:s, s:[s,s,s], s:s}", "lc", 1, "type", "not_implemented",
-                          "id", "chime", "chat_models", model->provider->class_name,
-                          "name", model->provider->class_name);
-  kwargs = json_pack ("{s:o, s:{s:n}, s:n, s:i}",
-                      "invocation_params", model->provider->invocation_params (model),
-                      "options", "stop",
-                      "name",
-                      "batch_size", 1);
-  run->llm = chime_callback_manager_prepare_chat_model_start (child, serialized, run->messages,
-                                                              model->provider->class_name, kwargs,
-                                                              &event);
-  run->llm_open = TRUE;
-  run->message_id = chime_llm_message_id (&run->llm->info->id);
-  emit (run, run->llm, event, stream_model);
-}
-
-static gboolean on_token_delivered (gpointer data);
-static gboolean on_token_room (gpointer data);
-
-/* A token taken by the runtime, or queued until there is room; FALSE
- * pauses the model until then. */
-static gboolean
-offer_token (PipelineRun *run)
-{
-  g_autoptr (GError) error = NULL;
-  guint64 end;
-
-  if (!emit_held_retries (run))
-    {
-      chime_dispatcher_when_done (dispatcher_of (run), 0, on_token_room, run);
-      return FALSE;
-    }
-  switch (chime_runtime_emit_nowait (run->runtime, run->emit_event, run->llm->handlers, &end, &error))
-    {
-    case CHIME_EMIT_FULL:
-      chime_dispatcher_when_done (dispatcher_of (run), 0, on_token_room, run);
-      return FALSE;
-    case CHIME_EMIT_FAILED:
-      run->emit_event = NULL;
-      fail (run, g_steal_pointer (&error));
-      return FALSE;
-    case CHIME_EMIT_PENDING:
-      run->emit_event = NULL;
-      chime_dispatcher_when_done (dispatcher_of (run), end, on_token_delivered, run);
-      return FALSE;
-    case CHIME_EMIT_DONE:
-    default:
-      run->emit_event = NULL;
-      return TRUE;
-    }
-}
-
-static void
-resume_model (PipelineRun *run)
-{
-  GError *error = NULL;
-
-  if (!chime_trace_check (run->llm->info->trace, &error))
-    fail (run, error);
-  else if (run->stream != NULL)
-    chime_model_stream_resume (run->pipeline->config->model, run->stream);
-}
-
-static gboolean
-on_token_delivered (gpointer data)
-{
-  resume_model (data);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-on_token_room (gpointer data)
-{
-  PipelineRun *run = data;
-
-  if (offer_token (run))
-    resume_model (run);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-on_chunk (const char *text,
-          json_t     *chunk,
-          gpointer    data)
-{
-  PipelineRun *run = data;
-
-  g_string_append (run->text, text);
-  if (run->failing || run->cancelled)
-    return TRUE;   /* the stream is being cancelled */
-  run->emit_event = chime_run_new_event (run->llm, CHIME_EVENT_LLM_NEW_TOKEN, text);
-  chime_event_take_json (&run->emit_event->chunk, chunk);
-  return offer_token (run);
-}
-
-static void
-on_model_done (const ChimeModelResult *result,
-               const GError           *error,
-               gpointer                data)
-{
-  PipelineRun *run = data;
-  ChimeEvent *event;
-
-  run->stream = NULL;
-  run->llm_result = chime_llm_result_new (run->text->str, run->message_id, result->response_metadata,
-                                          result->usage_metadata, result->generation_info);
-  if (run->failing)
-    {
-      /* fail() cancelled the stream; go on reporting the failure. */
-      fail_next (run);
-      return;
-    }
-  if (error != NULL)
-    {
-      fail (run, g_error_copy (error));
-      return;
-    }
-  event = chime_run_new_event (run->llm, CHIME_EVENT_LLM_END, NULL);
-  chime_event_take_json (&event->payload->response, run->llm_result);
-  run->llm_open = FALSE;
-  emit (run, run->llm, event, start_parser);
-}
-
-static void
-on_model_retry (json_t  *retry_state,
-                gpointer data)
-{
-  PipelineRun *run = data;
-  ChimeEvent *event = chime_run_new_event (run->llm, CHIME_EVENT_RETRY, NULL);
-  g_autoptr (GError) error = NULL;
-  guint64 end;
-
-  chime_event_take_json (&event->payload->data, retry_state);
-  /* A retry event never holds the stream up; without room it waits for
-   * the run's next event (see held_retries). */
-  if (!g_queue_is_empty (&run->held_retries) ||
-      chime_runtime_emit_nowait (run->runtime, event, run->llm->handlers, &end, &error) == CHIME_EMIT_FULL)
-    g_queue_push_tail (&run->held_retries, event);
-}
-
-static const ChimeModelCallbacks model_callbacks = {
-  .on_chunk = on_chunk,
-  .on_done = on_model_done,
-  .on_retry = on_model_retry,
-};
-
-static void
-stream_model (PipelineRun *run)
-{
-  run->stream = chime_model_stream (run->pipeline->config->model, run->messages, &model_callbacks,
-                                    run, run->runtime->main_context);
-}
-
-static void
-start_parser (PipelineRun *run)
-{
-  ChimeOutputParserKind kind = run->pipeline->config->parser;
-
-  start_step (run, "seq:step:3", chime_output_parser_name (kind), "parser",
-              chime_llm_result_get_message (run->llm_result), parse_output);
-}
-
-static void
-parse_output (PipelineRun *run)
-{
-  GError *error = NULL;
-
-  run->output = chime_output_parser_parse (run->pipeline->config->parser, run->text->str, &error);
-  if (run->output == NULL)
-    {
-      fail (run, error);
-      return;
-    }
-  end_step (run, run->output, end_root);
-}
-
-static void
-end_root (PipelineRun *run)
-{
-  ChimeEvent *event = chime_run_new_event (run->root, CHIME_EVENT_CHAIN_END, NULL);
-
-  chime_event_take_json (&event->payload->outputs, run->output);
-  run->root_open = FALSE;
-  emit (run, run->root, event, complete);
-}
-
-static void
-complete (PipelineRun *run)
-{
-  GTask *task = run->task;
-  json_t *result = json_pack ("{s:o, s:O, s:O}",
-                              "run_id", chime_run_id_to_json (&run->root->info->id),
-                              "output", run->output,
-                              "llm_result", run->llm_result);
-
-  g_task_return_pointer (task, result, (GDestroyNotify) json_decref);
-  g_object_unref (task);
-}
-
-/* ------------------------------------------------------------------
- * Failure: report it to every open run, innermost first
- * ---------------------------------------------------------------- */
-
-static ChimeEvent *
-error_event (ChimeRun      *target,
-             ChimeEventType type,
-             const GError  *failure)
-{
-  ChimeEvent *event = chime_run_new_event (target, type, NULL);
-
-  event->payload->error = g_error_copy (failure);
-  return event;
-}
-
-static void
-fail_next (PipelineRun *run)
-{
-  GTask *task = run->task;
-  ChimeEvent *event;
-
-  if (run->stream != NULL)
-    {
-      /* on_model_done comes back here once the stream has stopped. */
-      chime_model_stream_cancel (run->pipeline->config->model, run->stream);
-      return;
-    }
-  if (run->llm_open)
-    {
-      event = error_event (run->llm, CHIME_EVENT_LLM_ERROR, run->failure);
-      chime_event_take_json (&event->payload->response, run->llm_result);
-      run->llm_open = FALSE;
-      emit (run, run->llm, event, fail_next);
-      return;
-    }
-  if (run->step_open)
-    {
-      run->step_open = FALSE;
-      emit (run, run->step, error_event (run->step, CHIME_EVENT_CHAIN_ERROR, run->failure), fail_next);
-      return;
-    }
-  if (run->root_open)
-    {
-      run->root_open = FALSE;
-      emit (run, run->root, error_event (run->root, CHIME_EVENT_CHAIN_ERROR, run->failure), fail_next);
-      return;
-    }
-  g_task_return_error (task, g_error_copy (run->failure));
-  g_object_unref (task);
-}
-
-static void
-fail (PipelineRun *run,
-      GError      *error)
-{
-  if (run->failing)
-    {
-      g_error_free (error);
-      return;
-    }
-  run->failing = TRUE;
-  run->failure = error;
-  fail_next (run);
-}
-
-static void
-on_cancelled (GCancellable *cancellable,
-              gpointer      data)
-{
-  PipelineRun *run = data;
-
-  run->cancelled = TRUE;
-  if (run->stream != NULL && !run->failing)
-    chime_model_stream_cancel (run->pipeline->config->model, run->stream);
-}
-
-static json_t *
-variables_to_json (GHashTable *variables)
-{
-  json_t *object = json_object ();
-  GHashTableIter iter;
-  gpointer key, value;
-
-  g_hash_table_iter_init (&iter, variables);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    json_object_set_new (object, key, json_string (value));
-  return object;
-}
-
-void
-chime_pipeline_run_async (ChimePipeline      *pipeline,
-                          GHashTable         *variables,
-                          GCancellable       *cancellable,
-                          GAsyncReadyCallback callback,
-                          gpointer            user_data)
-{
-  PipelineRun *run = g_new0 (PipelineRun, 1);
-
-  run->pipeline = pipeline;
-  run->runtime = pipeline->runtime;
-  run->variables = g_hash_table_ref (variables);
-  run->inputs = variables_to_json (variables);
-  run->text = g_string_new (NULL);
-  run->task = g_task_new (NULL, cancellable, callback, user_data);
-  g_task_set_source_tag (run->task, chime_pipeline_run_async);
-  g_task_set_task_data (run->task, run, (GDestroyNotify) pipeline_run_free);
-  g_task_set_check_cancellable (run->task, FALSE);
-  if (cancellable != NULL)
-    {
-      run->cancellable = g_object_ref (cancellable);
-      run->cancel_handler = g_cancellable_connect (cancellable, G_CALLBACK (on_cancelled), run, NULL);
-    }
-  start_root (run);
-}
-
-json_t *
-chime_pipeline_run_finish (ChimePipeline *pipeline,
-                           GAsyncResult  *result,
-                           GError       **error)
-{
-  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
-  return g_task_propagate_pointer (G_TASK (result), error);
 }

@@ -2,7 +2,7 @@
 #include "config.h"
 
 #include "prompt.h"
-#include "runtime-private.h"
+#include <chime/chime.h>
 
 #include <string.h>
 

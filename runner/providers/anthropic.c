@@ -10,7 +10,6 @@
 #include "model-providers.h"
 #include "pipeline/pipeline-error.h"
 #include "provider-common.h"
-#include "events/event-json.h"
 
 #include <string.h>
 
@@ -94,7 +93,7 @@ anthropic_build_body (ChimeProviderModel *model,
   if (model->has_temperature)
     json_object_set_new (body, "temperature", json_real (model->temperature));
   if (model->stop[0] != NULL)
-    json_object_set_new (body, "stop_sequences", chime_strv_to_json ((const char * const *) model->stop));
+    json_object_set_new (body, "stop_sequences", chime_provider_strv_to_json ((const char * const *) model->stop));
   return body;
 }
 
@@ -336,20 +335,19 @@ anthropic_free (ChimeModel *model)
 }
 
 static ChimeModel *
-anthropic_configure (ChimeIni      *ini,
-                     const char    *section,
-                     ChimeProblems *problems)
+anthropic_configure (ChimeConfig      *config,
+                     const char    *section)
 {
   AnthropicModel *model = g_new0 (AnthropicModel, 1);
-  gboolean ok = chime_provider_model_read (&model->parent, &anthropic_ops, ini, section, problems);
+  gboolean ok = chime_provider_model_read (&model->parent, &anthropic_ops, config, section);
 
-  model->anthropic_version = chime_ini_read_string (ini, section, "anthropic_version", "2023-06-01");
-  model->system = chime_ini_read_string (ini, section, "system", NULL);
+  model->anthropic_version = chime_config_read_string (config, section, "anthropic_version", "2023-06-01");
+  model->system = chime_config_read_string (config, section, "system", NULL);
   if (model->anthropic_version[0] == '\0' || strpbrk (model->anthropic_version, "\r\n") != NULL)
     {
-      g_autofree char *location = chime_ini_describe_location (ini, section, "anthropic_version");
+      g_autofree char *location = chime_config_describe_location (config, section, "anthropic_version");
 
-      chime_problems_add (problems, "invalid value for 'anthropic_version'%s: expected a version "
+      chime_config_add_problem (config, "invalid value for 'anthropic_version'%s: expected a version "
                           "like 2023-06-01", location);
       ok = FALSE;
     }

@@ -79,21 +79,20 @@ split_chars (const char *text)
 
 
 static ChimeModel *
-fake_configure (ChimeIni      *ini,
-                const char    *section,
-                ChimeProblems *problems)
+fake_configure (ChimeConfig      *config,
+                const char    *section)
 {
   FakeModel *model = g_new0 (FakeModel, 1);
-  g_autofree char *response = chime_ini_read_string (ini, section, "response", DEFAULT_RESPONSE);
+  g_autofree char *response = chime_config_read_string (config, section, "response", DEFAULT_RESPONSE);
   guint chunking;
 
-  model->parent.model_name = chime_ini_read_string (ini, section, "model", "fake-chat-model");
-  chime_ini_read_choice (ini, problems, section, "chunking", chunking_names, CHUNKING_WORD, &chunking);
-  chime_ini_read_int (ini, problems, section, "chunk_delay_ms", 0, 0, 60 * 60 * 1000, &model->delay_ms);
-  chime_ini_read_int (ini, problems, section, "fail_after", -1, -1, G_MAXINT32, &model->fail_after);
+  model->parent.model_name = chime_config_read_string (config, section, "model", "fake-chat-model");
+  chime_config_read_choice (config, section, "chunking", chunking_names, CHUNKING_WORD, &chunking);
+  chime_config_read_int (config, section, "chunk_delay_ms", 0, 0, 60 * 60 * 1000, &model->delay_ms);
+  chime_config_read_int (config, section, "fail_after", -1, -1, G_MAXINT32, &model->fail_after);
 
-  if (g_key_file_has_key (chime_ini_get_key_file (ini), section, "chunks", NULL))
-    model->chunks = chime_ini_read_json_strings (ini, problems, section, "chunks", "[\"Hello\", \" world\"]");
+  if (g_key_file_has_key (chime_config_get_key_file (config), section, "chunks", NULL))
+    model->chunks = chime_config_read_json_strings (config, section, "chunks", "[\"Hello\", \" world\"]");
   else if (chunking == CHUNKING_CHAR)
     model->chunks = split_chars (response);
   else if (chunking == CHUNKING_NONE)

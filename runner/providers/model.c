@@ -4,7 +4,6 @@
 #include "model.h"
 #include "model-providers.h"
 #include "pipeline/pipeline-error.h"
-#include "config/suggest.h"
 
 const ChimeModelProvider *const chime_model_providers[] = {
   &chime_fake_model_provider,
@@ -34,10 +33,9 @@ provider_names (void)
 
 /* Checks the section's keys: `provider` plus the provider's own. */
 static void
-check_keys (ChimeIni                 *ini,
+check_keys (ChimeConfig                 *config,
             const char               *section,
-            const ChimeModelProvider *provider,
-            ChimeProblems            *problems)
+            const ChimeModelProvider *provider)
 {
   g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
   g_auto (GStrv) valid = NULL;
@@ -45,52 +43,51 @@ check_keys (ChimeIni                 *ini,
   g_strv_builder_add (builder, "provider");
   g_strv_builder_addv (builder, (const char **) provider->keys);
   valid = g_strv_builder_end (builder);
-  chime_ini_check_keys (ini, problems, section, (const char * const *) valid);
+  chime_config_check_keys (config, section, (const char * const *) valid);
 }
 
 ChimeModel *
-chime_model_new (ChimeIni      *ini,
-                 const char    *name,
-                 ChimeProblems *problems)
+chime_model_new (ChimeConfig      *config,
+                 const char    *name)
 {
   g_autofree char *section = g_strdup_printf ("model %s", name);
   g_autofree char *provider_name = NULL;
   const ChimeModelProvider *provider;
   ChimeModel *model;
 
-  if (!g_key_file_has_group (chime_ini_get_key_file (ini), section))
+  if (!g_key_file_has_group (chime_config_get_key_file (config), section))
     {
-      chime_problems_add (problems, "[pipeline] of %s names model '%s', but there is no "
-                          "[model %s] section", chime_ini_get_source_name (ini), name, name);
+      chime_config_add_problem (config, "[pipeline] of %s names model '%s', but there is no "
+                          "[model %s] section", chime_config_get_source_name (config), name, name);
       return NULL;
     }
-  provider_name = chime_ini_read_string (ini, section, "provider", NULL);
+  provider_name = chime_config_read_string (config, section, "provider", NULL);
   if (provider_name == NULL)
     {
-      g_autofree char *location = chime_ini_describe_location (ini, section, NULL);
+      g_autofree char *location = chime_config_describe_location (config, section, NULL);
       g_auto (GStrv) names = provider_names ();
       g_autofree char *list = g_strjoinv (", ", names);
-      chime_problems_add (problems, "missing required key 'provider'%s (one of %s)", location, list);
+      chime_config_add_problem (config, "missing required key 'provider'%s (one of %s)", location, list);
       return NULL;
     }
   provider = find_provider (provider_name);
   if (provider == NULL)
     {
-      g_autofree char *location = chime_ini_describe_location (ini, section, "provider");
+      g_autofree char *location = chime_config_describe_location (config, section, "provider");
       g_auto (GStrv) names = provider_names ();
-      g_autofree char *suffix = chime_suggestion_suffix (provider_name, (const char * const *) names,
+      g_autofree char *suffix = chime_config_suggestion (provider_name, (const char * const *) names,
                                                          "providers");
-      chime_problems_add (problems, "unknown provider '%s'%s%s", provider_name, location, suffix);
+      chime_config_add_problem (config, "unknown provider '%s'%s%s", provider_name, location, suffix);
       return NULL;
     }
-  check_keys (ini, section, provider, problems);
-  model = provider->configure (ini, section, problems);
+  check_keys (config, section, provider);
+  model = provider->configure (config, section);
   if (model == NULL)
     return NULL;
   model->provider = provider;
   model->name = g_strdup (name);
   if (model->model_name == NULL)
-    model->model_name = chime_ini_read_string (ini, section, "model", provider->provider);
+    model->model_name = chime_config_read_string (config, section, "model", provider->provider);
   return model;
 }
 
@@ -142,4 +139,3 @@ chime_usage_metadata_new (gint64 input_tokens,
                     "total_tokens", (json_int_t) (input_tokens + output_tokens));
 }
 
-G_DEFINE_QUARK (chime-pipeline-error-quark, chime_pipeline_error)

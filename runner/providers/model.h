@@ -10,8 +10,7 @@
 #include <gio/gio.h>
 #include <jansson.h>
 
-#include "config/ini.h"
-#include "config/problems.h"
+#include <chime/chime.h>
 
 typedef struct _ChimeModel ChimeModel;
 typedef struct _ChimeModelStream ChimeModelStream;
@@ -46,9 +45,8 @@ typedef struct {
   /* Keys of a `[model NAME]` section for this provider, besides provider. */
   const char *const *keys;
   /* Reads the section; problems go to @problems. NULL when unusable. */
-  ChimeModel       *(*configure)         (ChimeIni      *ini,
-                                          const char    *section,
-                                          ChimeProblems *problems);
+  ChimeModel       *(*configure)         (ChimeConfig      *config,
+                                          const char    *section);
   ChimeModelStream *(*stream)            (ChimeModel                *model,
                                           json_t                    *messages,
                                           const ChimeModelCallbacks *callbacks,
@@ -71,9 +69,8 @@ struct _ChimeModel {
 
 /* Reads `[model NAME]` (@name) with the provider its `provider` key names.
  * NULL when the section is missing or unusable (problems reported). */
-ChimeModel *chime_model_new   (ChimeIni      *ini,
-                               const char    *name,
-                               ChimeProblems *problems);
+ChimeModel *chime_model_new   (ChimeConfig      *config,
+                               const char    *name);
 void        chime_model_free  (ChimeModel    *model);
 
 ChimeModelStream *chime_model_stream (ChimeModel                *model,

@@ -10,7 +10,6 @@
 #include "model-providers.h"
 #include "pipeline/pipeline-error.h"
 #include "provider-common.h"
-#include "events/event-json.h"
 
 #include <string.h>
 
@@ -76,7 +75,7 @@ openai_build_body (ChimeProviderModel *model,
   if (model->max_tokens > 0)
     json_object_set_new (body, "max_tokens", json_integer (model->max_tokens));
   if (model->stop[0] != NULL)
-    json_object_set_new (body, "stop", chime_strv_to_json ((const char * const *) model->stop));
+    json_object_set_new (body, "stop", chime_provider_strv_to_json ((const char * const *) model->stop));
   return body;
 }
 
@@ -262,13 +261,12 @@ static const ChimeProviderOps openai_ops = {
 };
 
 static ChimeModel *
-openai_configure (ChimeIni      *ini,
-                  const char    *section,
-                  ChimeProblems *problems)
+openai_configure (ChimeConfig      *config,
+                  const char    *section)
 {
   ChimeProviderModel *model = g_new0 (ChimeProviderModel, 1);
 
-  if (!chime_provider_model_read (model, &openai_ops, ini, section, problems))
+  if (!chime_provider_model_read (model, &openai_ops, config, section))
     {
       chime_provider_model_clear (model);
       g_free (model->parent.model_name);

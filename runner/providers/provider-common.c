@@ -14,7 +14,6 @@
 #include "config.h"
 
 #include "provider-common.h"
-#include "events/event-json.h"
 #include "pipeline/pipeline-error.h"
 
 #include <curl/curl.h>
@@ -49,6 +48,16 @@ chime_provider_json_int (json_t     *object,
   json_t *value = json_object_get (object, key);
 
   return json_is_integer (value) ? (gint64) json_integer_value (value) : -1;
+}
+
+json_t *
+chime_provider_strv_to_json (const char * const *strv)
+{
+  json_t *array = json_array ();
+
+  for (; strv != NULL && *strv != NULL; strv++)
+    json_array_append_new (array, json_string (*strv));
+  return array;
 }
 
 void
@@ -260,25 +269,23 @@ chime_provider_retry_delay (const ChimeProviderOps *ops,
 
 /* Reports "WHAT in [section] of file.ini (line N)TAIL". */
 static void
-report (ChimeProblems *problems,
-        ChimeIni      *ini,
+report (ChimeConfig      *config,
         const char    *section,
         const char    *key,
         const char    *what,
         const char    *tail)
 {
-  g_autofree char *location = chime_ini_describe_location (ini, section, key);
+  g_autofree char *location = chime_config_describe_location (config, section, key);
 
-  chime_problems_add (problems, "%s%s%s", what, location, tail);
+  chime_config_add_problem (config, "%s%s%s", what, location, tail);
 }
 
 static char *
-read_base_url (ChimeIni      *ini,
+read_base_url (ChimeConfig      *config,
                const char    *section,
-               const char    *fallback,
-               ChimeProblems *problems)
+               const char    *fallback)
 {
-  g_autofree char *value = chime_ini_read_string (ini, section, "base_url", fallback);
+  g_autofree char *value = chime_config_read_string (config, section, "base_url", fallback);
   gsize length = strlen (value);
   const char *rest = g_str_has_prefix (value, "https://") ? value + 8 :
                      g_str_has_prefix (value, "http://") ? value + 7 : NULL;
@@ -288,7 +295,7 @@ read_base_url (ChimeIni      *ini,
       g_autofree char *what = g_strdup_printf ("invalid value '%s' for 'base_url'", value);
       g_autofree char *tail = g_strdup_printf (": expected an http:// or https:// URL like %s", fallback);
 
-      report (problems, ini, section, "base_url", what, tail);
+      report (config, section, "base_url", what, tail);
     }
   while (length > 0 && value[length - 1] == '/')
     value[--length] = '\0';
@@ -297,18 +304,17 @@ read_base_url (ChimeIni      *ini,
 
 static void
 read_api_key_source (ChimeProviderModel *model,
-                     ChimeIni           *ini,
-                     const char         *section,
-                     ChimeProblems      *problems)
+                     ChimeConfig           *config,
+                     const char         *section)
 {
-  GKeyFile *key_file = chime_ini_get_key_file (ini);
+  GKeyFile *key_file = chime_config_get_key_file (config);
   g_autofree char *file = NULL;
 
   if (g_key_file_has_key (key_file, section, "api_key_env", NULL) &&
       g_key_file_has_key (key_file, section, "api_key_file", NULL))
-    report (problems, ini, section, "api_key_file", "set either 'api_key_env' or 'api_key_file'",
+    report (config, section, "api_key_file", "set either 'api_key_env' or 'api_key_file'",
             ", not both");
-  model->api_key_env = chime_ini_read_string (ini, section, "api_key_env",
+  model->api_key_env = chime_config_read_string (config, section, "api_key_env",
                                               model->ops->default_api_key_env);
   /* Empty: no key at all, for local servers that want none. */
   if (strchr (model->api_key_env, '=') != NULL || strpbrk (model->api_key_env, " \t") != NULL)
@@ -317,33 +323,32 @@ read_api_key_source (ChimeProviderModel *model,
       g_autofree char *tail = g_strdup_printf (": expected the name of an environment variable like %s",
                                                model->ops->default_api_key_env);
 
-      report (problems, ini, section, "api_key_env", what, tail);
+      report (config, section, "api_key_env", what, tail);
     }
-  file = chime_ini_read_string (ini, section, "api_key_file", NULL);
+  file = chime_config_read_string (config, section, "api_key_file", NULL);
   if (file != NULL && file[0] == '\0')
-    report (problems, ini, section, "api_key_file", "empty value for 'api_key_file'", ": expected a path");
+    report (config, section, "api_key_file", "empty value for 'api_key_file'", ": expected a path");
   else if (file != NULL)
-    model->api_key_file = chime_ini_resolve_path (ini, file);
+    model->api_key_file = chime_config_resolve_path (config, file);
 }
 
 /* `stop = END, STOP` as a chime list, or a JSON array for sequences
  * with spaces or escapes: `stop = ["\n\n", "Human:"]`. */
 static char **
-read_stop (ChimeIni      *ini,
-           const char    *section,
-           ChimeProblems *problems)
+read_stop (ChimeConfig      *config,
+           const char    *section)
 {
-  g_autofree char *raw = chime_ini_read_raw (ini, section, "stop");
+  g_autofree char *raw = chime_config_read_raw (config, section, "stop");
 
   if (raw == NULL)
     return g_new0 (char *, 1);
   if (raw[0] == '[')
     {
-      char **stop = chime_ini_read_json_strings (ini, problems, section, "stop", "[\"\\n\\n\", \"Human:\"]");
+      char **stop = chime_config_read_json_strings (config, section, "stop", "[\"\\n\\n\", \"Human:\"]");
 
       return stop != NULL ? stop : g_new0 (char *, 1);
     }
-  return chime_ini_read_list (ini, section, "stop", NULL);
+  return chime_config_read_list (config, section, "stop", NULL);
 }
 
 static gboolean
@@ -354,10 +359,9 @@ is_token_char (char c)
 
 /* Checks one "Name: value" and returns it normalized, or NULL. */
 static char *
-parse_header (ChimeIni      *ini,
+parse_header (ChimeConfig      *config,
               const char    *section,
-              const char    *text,
-              ChimeProblems *problems)
+              const char    *text)
 {
   const char *colon = strchr (text, ':');
   g_autofree char *name = NULL;
@@ -372,7 +376,7 @@ parse_header (ChimeIni      *ini,
     {
       g_autofree char *what = g_strdup_printf ("invalid header '%s' in 'headers'", text);
 
-      report (problems, ini, section, "headers", what, ": expected \"Name: value\"");
+      report (config, section, "headers", what, ": expected \"Name: value\"");
       return NULL;
     }
   for (const char *p = name; *p != '\0'; p++)
@@ -380,7 +384,7 @@ parse_header (ChimeIni      *ini,
       {
         g_autofree char *what = g_strdup_printf ("invalid header name '%s' in 'headers'", name);
 
-        report (problems, ini, section, "headers", what, "");
+        report (config, section, "headers", what, "");
         return NULL;
       }
   for (guint i = 0; credential_headers[i] != NULL; i++)
@@ -389,7 +393,7 @@ parse_header (ChimeIni      *ini,
         g_autofree char *tail = g_strdup_printf (" must not set %s: the API key comes from api_key_env "
                                                  "or api_key_file only", name);
 
-        report (problems, ini, section, "headers", "'headers'", tail);
+        report (config, section, "headers", "'headers'", tail);
         return NULL;
       }
   return g_strdup_printf ("%s: %s", name, value);
@@ -397,11 +401,10 @@ parse_header (ChimeIni      *ini,
 
 /* `headers = ["X-A: 1", "X-B: 2,3"]`, or `headers = X-A: 1; X-B: 2`. */
 static char **
-read_headers (ChimeIni      *ini,
-              const char    *section,
-              ChimeProblems *problems)
+read_headers (ChimeConfig      *config,
+              const char    *section)
 {
-  g_autofree char *raw = chime_ini_read_raw (ini, section, "headers");
+  g_autofree char *raw = chime_config_read_raw (config, section, "headers");
   g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
   g_auto (GStrv) items = NULL;
 
@@ -409,13 +412,13 @@ read_headers (ChimeIni      *ini,
     return g_new0 (char *, 1);
   if (raw[0] == '[')
     {
-      items = chime_ini_read_json_strings (ini, problems, section, "headers", "[\"X-Title: chime\"]");
+      items = chime_config_read_json_strings (config, section, "headers", "[\"X-Title: chime\"]");
       if (items == NULL)
         items = g_new0 (char *, 1);
     }
   else
     {
-      g_autofree char *value = chime_ini_read_string (ini, section, "headers", NULL);
+      g_autofree char *value = chime_config_read_string (config, section, "headers", NULL);
 
       items = g_strsplit (value, ";", -1);
     }
@@ -425,7 +428,7 @@ read_headers (ChimeIni      *ini,
 
       if (g_strstrip (items[i])[0] == '\0')
         continue;
-      header = parse_header (ini, section, items[i], problems);
+      header = parse_header (config, section, items[i]);
       if (header != NULL)
         g_strv_builder_add (builder, header);
     }
@@ -434,11 +437,10 @@ read_headers (ChimeIni      *ini,
 
 static json_t *
 read_extra_body (ChimeProviderModel *model,
-                 ChimeIni           *ini,
-                 const char         *section,
-                 ChimeProblems      *problems)
+                 ChimeConfig           *config,
+                 const char         *section)
 {
-  g_autofree char *raw = chime_ini_read_raw (ini, section, "extra_body");
+  g_autofree char *raw = chime_config_read_raw (config, section, "extra_body");
   const char *const *reserved = model->ops->reserved_body_keys;
   g_autoptr (json_t) body = NULL;
   json_error_t error;
@@ -451,7 +453,7 @@ read_extra_body (ChimeProviderModel *model,
       g_autofree char *tail = g_strdup_printf (": expected a JSON object like {\"top_p\": 0.9}%s%s",
                                                body == NULL ? ": " : "", body == NULL ? error.text : "");
 
-      report (problems, ini, section, "extra_body", "invalid value for 'extra_body'", tail);
+      report (config, section, "extra_body", "invalid value for 'extra_body'", tail);
       return NULL;
     }
   for (guint i = 0; reserved != NULL && reserved[i] != NULL; i++)
@@ -459,7 +461,7 @@ read_extra_body (ChimeProviderModel *model,
       {
         g_autofree char *tail = g_strdup_printf (" must not set '%s': chime sets it", reserved[i]);
 
-        report (problems, ini, section, "extra_body", "'extra_body'", tail);
+        report (config, section, "extra_body", "'extra_body'", tail);
       }
   return g_steal_pointer (&body);
 }
@@ -467,37 +469,36 @@ read_extra_body (ChimeProviderModel *model,
 gboolean
 chime_provider_model_read (ChimeProviderModel     *model,
                            const ChimeProviderOps *ops,
-                           ChimeIni               *ini,
-                           const char             *section,
-                           ChimeProblems          *problems)
+                           ChimeConfig               *config,
+                           const char             *section)
 {
-  guint problems_before = chime_problems_count (problems);
-  GKeyFile *key_file = chime_ini_get_key_file (ini);
+  guint problems_before = chime_config_get_n_problems (config);
+  GKeyFile *key_file = chime_config_get_key_file (config);
 
   model->ops = ops;
   model->section = g_strdup (section);
-  model->parent.model_name = chime_ini_read_string (ini, section, "model", NULL);
+  model->parent.model_name = chime_config_read_string (config, section, "model", NULL);
   if (model->parent.model_name == NULL || model->parent.model_name[0] == '\0')
     {
       g_autofree char *tail = g_strdup_printf (": the %s model to call", ops->name);
 
-      report (problems, ini, section, NULL, "missing required key 'model'", tail);
+      report (config, section, NULL, "missing required key 'model'", tail);
     }
-  model->base_url = read_base_url (ini, section, ops->default_base_url, problems);
-  read_api_key_source (model, ini, section, problems);
+  model->base_url = read_base_url (config, section, ops->default_base_url);
+  read_api_key_source (model, config, section);
   if (g_key_file_has_key (key_file, section, "temperature", NULL))
-    model->has_temperature = chime_ini_read_double (ini, problems, section, "temperature", 0.0, 0.0,
+    model->has_temperature = chime_config_read_double (config, section, "temperature", 0.0, 0.0,
                                                     ops->max_temperature, &model->temperature);
-  chime_ini_read_int (ini, problems, section, "max_tokens", ops->default_max_tokens, 1, 100000000,
+  chime_config_read_int (config, section, "max_tokens", ops->default_max_tokens, 1, 100000000,
                       &model->max_tokens);
-  model->stop = read_stop (ini, section, problems);
-  model->headers = read_headers (ini, section, problems);
-  model->extra_body = read_extra_body (model, ini, section, problems);
-  chime_ini_read_double (ini, problems, section, "timeout_s", 600.0, 0.001, 86400.0, &model->timeout_s);
-  chime_ini_read_double (ini, problems, section, "connect_timeout_s", 10.0, 0.001, 3600.0,
+  model->stop = read_stop (config, section);
+  model->headers = read_headers (config, section);
+  model->extra_body = read_extra_body (model, config, section);
+  chime_config_read_double (config, section, "timeout_s", 600.0, 0.001, 86400.0, &model->timeout_s);
+  chime_config_read_double (config, section, "connect_timeout_s", 10.0, 0.001, 3600.0,
                          &model->connect_timeout_s);
-  chime_ini_read_int (ini, problems, section, "max_retries", 2, 0, 100, &model->max_retries);
-  return chime_problems_count (problems) == problems_before;
+  chime_config_read_int (config, section, "max_retries", 2, 0, 100, &model->max_retries);
+  return chime_config_get_n_problems (config) == problems_before;
 }
 
 void
@@ -531,7 +532,7 @@ chime_provider_invocation_params (ChimeProviderModel *model,
   if (model->max_tokens > 0)
     json_object_set_new (params, "max_tokens", json_integer (model->max_tokens));
   if (model->stop[0] != NULL)
-    json_object_set_new (params, "stop", chime_strv_to_json ((const char * const *) model->stop));
+    json_object_set_new (params, "stop", chime_provider_strv_to_json ((const char * const *) model->stop));
   if (model->extra_body != NULL)
     json_object_set (params, "extra_body", model->extra_body);
   return params;

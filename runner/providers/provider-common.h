@@ -9,10 +9,8 @@
 #include <jansson.h>
 #include <chime/event.h>
 
-#include "http/http-client.h"
-#include "config/ini.h"
+#include <chime/chime.h>
 #include "model.h"
-#include "config/problems.h"
 #include "sse-parser.h"
 
 typedef struct _ChimeProviderOps ChimeProviderOps;
@@ -95,9 +93,8 @@ struct _ChimeProviderOps {
 /* Reads the common keys into @model; FALSE when a problem was reported. */
 gboolean chime_provider_model_read  (ChimeProviderModel     *model,
                                      const ChimeProviderOps *ops,
-                                     ChimeIni               *ini,
-                                     const char             *section,
-                                     ChimeProblems          *problems);
+                                     ChimeConfig               *config,
+                                     const char             *section);
 void     chime_provider_model_clear (ChimeProviderModel     *model);
 
 /* The invocation parameters both providers report: model, stream,
@@ -209,3 +206,5 @@ void     chime_provider_json_set_count      (json_t     *object,
 /* A JSON integer member as gint64, or -1 when absent or not a number. */
 gint64   chime_provider_json_int            (json_t     *object,
                                              const char *key);
+/* A JSON array of the strings of @strv. New reference. */
+json_t  *chime_provider_strv_to_json        (const char * const *strv);

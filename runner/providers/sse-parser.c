@@ -54,7 +54,6 @@ struct _ChimeSseParser
 
 static const guchar utf8_bom[] = { 0xef, 0xbb, 0xbf };
 
-G_DEFINE_QUARK (chime-sse-error-quark, chime_sse_error)
 
 /**
  * chime_sse_parser_new:

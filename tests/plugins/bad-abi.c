@@ -7,10 +7,10 @@ on_event (gpointer instance, ChimeEvent *event, GError **error)
   return TRUE;
 }
 
-G_MODULE_EXPORT const ChimePluginDescriptor chime_plugin_descriptor = {
+G_MODULE_EXPORT const ChimeSyncPluginDescriptor chime_plugin_descriptor = {
   .abi_major = 99,
   .abi_minor = 0,
   .name = "bad_abi",
   .mode = CHIME_HANDLER_SYNC,
-  .sync = { .on_event = on_event },
+  .on_event = on_event,
 };

@@ -57,12 +57,11 @@ static const ChimeConfigKey keys[] = {
   { NULL }
 };
 
-CHIME_PLUGIN_DEFINE (
+CHIME_ASYNC_PLUGIN_DEFINE (
   .name = "counter_async",
   .description = "counts tokens on the main loop",
-  .mode = CHIME_HANDLER_ASYNC,
   .config_keys = keys,
   .instance_new = counter_async_new,
   .instance_free = counter_async_free,
-  .async = { .on_llm_new_token = on_token },
+  .on_llm_new_token = on_token,
 );

@@ -74,12 +74,11 @@ static const ChimeConfigKey keys[] = {
   { NULL }
 };
 
-CHIME_PLUGIN_DEFINE (
+CHIME_SYNC_PLUGIN_DEFINE (
   .name = "counter",
   .description = "counts tokens",
-  .mode = CHIME_HANDLER_SYNC,
   .config_keys = keys,
   .instance_new = counter_new,
   .instance_free = counter_free,
-  .sync = { .on_llm_new_token = on_token },
+  .on_llm_new_token = on_token,
 );

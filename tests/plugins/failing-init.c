@@ -21,10 +21,9 @@ static const ChimeConfigKey keys[] = {
   { NULL }
 };
 
-CHIME_PLUGIN_DEFINE (
+CHIME_SYNC_PLUGIN_DEFINE (
   .name = "failing_init",
-  .mode = CHIME_HANDLER_SYNC,
   .config_keys = keys,
   .instance_new = instance_new,
-  .sync = { .on_event = on_event },
+  .on_event = on_event,
 );

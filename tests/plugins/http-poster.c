@@ -119,12 +119,11 @@ static const ChimeConfigKey keys[] = {
   { NULL }
 };
 
-CHIME_PLUGIN_DEFINE (
+CHIME_ASYNC_PLUGIN_DEFINE (
   .name = "http_poster",
   .description = "POSTs every chain_end event with chime_http_post()",
-  .mode = CHIME_HANDLER_ASYNC,
   .config_keys = keys,
   .instance_new = poster_new,
   .instance_free = poster_free,
-  .async = { .on_chain_end = on_chain_end },
+  .on_chain_end = on_chain_end,
 );

@@ -10,12 +10,11 @@ on_llm_start (gpointer    instance,
   return recorder_record (instance, event, error);
 }
 
-CHIME_PLUGIN_DEFINE (
+CHIME_SYNC_PLUGIN_DEFINE (
   .name = "llm_only",
   .description = "test plugin: on_llm_start only",
-  .mode = CHIME_HANDLER_SYNC,
   .config_keys = recorder_keys,
   .instance_new = recorder_new,
   .instance_free = recorder_free,
-  .sync = { .on_llm_start = on_llm_start },
+  .on_llm_start = on_llm_start,
 );

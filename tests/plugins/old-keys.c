@@ -1,5 +1,5 @@
 /* A plugin compiled against an older, smaller ChimeConfigKey (the first
- * 1.0 layout, without `choices`): the host must read its keys with the
+ * layout, without `choices`): the host must read its keys with the
  * plugin's own stride. instance_new checks that the values arrived. */
 #include <chime/plugin.h>
 
@@ -40,14 +40,15 @@ on_event (gpointer instance, ChimeEvent *event, GError **error)
   return TRUE;
 }
 
-G_MODULE_EXPORT const ChimePluginDescriptor chime_plugin_descriptor = {
+G_MODULE_EXPORT const ChimeSyncPluginDescriptor chime_plugin_descriptor = {
   .abi_major = CHIME_PLUGIN_ABI_MAJOR,
   .abi_minor = CHIME_PLUGIN_ABI_MINOR,
   .config_key_size = sizeof (OldConfigKey),
+  .n_event_slots = CHIME_PLUGIN_N_EVENT_SLOTS,
   .name = "old_keys",
   .mode = CHIME_HANDLER_SYNC,
   .config_keys = (const ChimeConfigKey *) old_keys,
   .instance_new = instance_new,
   .instance_free = g_free,
-  .sync = { .on_event = on_event },
+  .on_event = on_event,
 };

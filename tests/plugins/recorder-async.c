@@ -65,13 +65,12 @@ static const ChimeConfigKey async_keys[] = {
   { NULL }
 };
 
-CHIME_PLUGIN_DEFINE (
+CHIME_ASYNC_PLUGIN_DEFINE (
   .name = "recorder_async",
   .description = "test plugin: records every event (async)",
   .version = "1",
-  .mode = CHIME_HANDLER_ASYNC,
   .config_keys = async_keys,
   .instance_new = recorder_new,
   .instance_free = recorder_free,
-  .async = { .on_event = on_event },
+  .on_event = on_event,
 );

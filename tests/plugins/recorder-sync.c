@@ -13,13 +13,12 @@ on_event (gpointer    instance,
   return recorder_record (self, event, error);
 }
 
-CHIME_PLUGIN_DEFINE (
+CHIME_SYNC_PLUGIN_DEFINE (
   .name = "recorder_sync",
   .description = "test plugin: records every event (sync)",
   .version = "1",
-  .mode = CHIME_HANDLER_SYNC,
   .config_keys = recorder_keys,
   .instance_new = recorder_new,
   .instance_free = recorder_free,
-  .sync = { .on_event = on_event },
+  .on_event = on_event,
 );

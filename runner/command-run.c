@@ -1,0 +1,352 @@
+/* chime run: one pipeline run, or one per line of --inputs, with the
+ * main loop running until every handler has handled every event. */
+#include "config.h"
+
+#include <chime/chime.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "pipeline/batch.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/pipeline-error.h"
+#include "seed-ini.h"
+
+#define SEED_SOURCE_NAME "the built-in seed example"
+
+typedef struct {
+  GMainLoop    *loop;
+  GCancellable *cancellable;
+  json_t       *result;
+  GError       *error;
+  int           signal_number;
+} RunState;
+
+static gboolean
+on_signal (gpointer data,
+           int      signal_number)
+{
+  RunState *state = data;
+
+  if (state->signal_number == 0)
+    {
+      state->signal_number = signal_number;
+      g_printerr ("chime: %s; stopping the run and flushing every handler "
+                  "(again to quit at once)\n",
+                  signal_number == SIGINT ? "interrupted" : "terminated");
+      g_cancellable_cancel (state->cancellable);
+      return G_SOURCE_CONTINUE;
+    }
+  /* A second signal: a handler may be hung in the flush; do not hang too. */
+  g_printerr ("chime: %s again; quitting without waiting for the handlers\n",
+              signal_number == SIGINT ? "interrupted" : "terminated");
+  _exit (128 + signal_number);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_sigint (gpointer data)
+{
+  return on_signal (data, SIGINT);
+}
+
+static gboolean
+on_sigterm (gpointer data)
+{
+  return on_signal (data, SIGTERM);
+}
+
+static void
+on_run_done (GObject      *source,
+             GAsyncResult *result,
+             gpointer      data)
+{
+  RunState *state = data;
+
+  state->result = chime_pipeline_run_finish (NULL, result, &state->error);
+  g_main_loop_quit (state->loop);
+}
+
+/* --var KEY=VALUE and --input TEXT into a variable table. */
+static GHashTable *
+collect_variables (char      **vars,
+                   const char *input,
+                   GError    **error)
+{
+  g_autoptr (GHashTable) variables = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+
+  for (guint i = 0; vars != NULL && vars[i] != NULL; i++)
+    {
+      const char *equals = strchr (vars[i], '=');
+      if (equals == NULL || equals == vars[i])
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       "--var expects KEY=VALUE, got '%s'", vars[i]);
+          return NULL;
+        }
+      g_hash_table_replace (variables, g_strndup (vars[i], equals - vars[i]), g_strdup (equals + 1));
+    }
+  if (input != NULL)
+    g_hash_table_replace (variables, g_strdup ("input"), g_strdup (input));
+  return g_steal_pointer (&variables);
+}
+
+/* The section --events adds: the astream_events writer as a handler. */
+static GKeyFile *
+events_section (const char *path)
+{
+  GKeyFile *extra = g_key_file_new ();
+  /* A path on the command line is relative to the current folder, not to
+   * the configuration's, as a handler's path would be. */
+  g_autofree char *absolute = g_str_equal (path, "-") ? g_strdup (path)
+                                                     : g_canonicalize_filename (path, NULL);
+
+  g_key_file_set_string (extra, "handler chime-events", "plugin", "astream_events");
+  g_key_file_set_string (extra, "handler chime-events", "path", absolute);
+  return extra;
+}
+
+static gboolean
+write_result (json_t     *result,
+              const char *output,
+              gboolean    pretty,
+              GError    **error)
+{
+  g_autofree char *text = json_dumps (result, pretty ? JSON_INDENT (2) : JSON_COMPACT);
+
+  if (output != NULL)
+    {
+      g_autofree char *line = g_strconcat (text, "\n", NULL);
+      return g_file_set_contents (output, line, -1, error);
+    }
+  /* Handlers may have written to stdout from other threads; they are done
+   * (the runtime was flushed), and the result comes last. */
+  fflush (stdout);
+  /* JSON is UTF-8 whatever the locale: no g_print, which would convert it
+   * to the locale's charset ('?' for every non-ASCII character in C). */
+  fputs (text, stdout);
+  fputc ('\n', stdout);
+  fflush (stdout);
+  return TRUE;
+}
+
+static void
+on_flushed (GObject      *source,
+            GAsyncResult *result,
+            gpointer      loop)
+{
+  g_main_loop_quit (loop);
+}
+
+/* Flushes with the main loop running, so that async handlers go on and a
+ * second Ctrl-C is still heard while a sync handler takes its time. */
+static void
+flush_on_loop (ChimeRuntime *runtime,
+               GMainLoop    *loop)
+{
+  chime_runtime_flush_async (runtime, NULL, on_flushed, loop);
+  g_main_loop_run (loop);
+  chime_runtime_flush (runtime);
+}
+
+/* What a drop policy or a timeout cost, said once at the end. */
+static void
+report_losses (ChimeRuntime *runtime)
+{
+  for (guint i = 0; i < chime_runtime_get_n_handlers (runtime); i++)
+    {
+      const char *name = chime_runtime_get_handler_name (runtime, i);
+      ChimeHandlerStats stats;
+
+      chime_runtime_get_handler_stats (runtime, name, &stats, sizeof stats);
+      if (stats.dropped > 0)
+        g_printerr ("chime: handler '%s' dropped %" G_GUINT64_FORMAT " events (on_full in [runtime])\n",
+                    name, stats.dropped);
+      if (stats.timed_out > 0)
+        g_printerr ("chime: handler '%s' timed out %" G_GUINT64_FORMAT " times (timeout_ms)\n",
+                    name, stats.timed_out);
+    }
+}
+
+/* --inputs: one run per line, results as JSON lines in input order. */
+static int
+run_batch (ChimePipeline *pipeline,
+           const char    *inputs,
+           GHashTable    *defaults,
+           guint          concurrency,
+           const char    *output)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  g_autoptr (GOutputStream) out = NULL;
+  RunState state = { 0 };
+  guint sigint, sigterm;
+  int failed;
+
+  if (output != NULL)
+    {
+      g_autoptr (GFile) file = g_file_new_for_commandline_arg (output);
+
+      out = G_OUTPUT_STREAM (g_file_replace (file, NULL, FALSE, G_FILE_CREATE_NONE, NULL, &error));
+      if (out == NULL)
+        {
+          cli_print_error (error);
+          return CLI_EXIT_RUN_FAILED;
+        }
+    }
+  state.loop = loop;
+  state.cancellable = cancellable;
+  sigint = g_unix_signal_add (SIGINT, on_sigint, &state);
+  sigterm = g_unix_signal_add (SIGTERM, on_sigterm, &state);
+  failed = chime_batch_run (pipeline, inputs, defaults, concurrency, cancellable, out, &error);
+  /* Nothing lost: every handler finishes every event before we go on. */
+  flush_on_loop (chime_pipeline_get_runtime (pipeline), loop);
+  g_source_remove (sigint);
+  g_source_remove (sigterm);
+  report_losses (chime_pipeline_get_runtime (pipeline));
+  if (out != NULL && !g_output_stream_close (out, NULL, failed < 0 ? NULL : &error))
+    failed = -1;
+  if (failed < 0)
+    {
+      cli_print_error (error);
+      return CLI_EXIT_RUN_FAILED;
+    }
+  if (state.signal_number != 0)
+    return 128 + state.signal_number;
+  if (failed > 0)
+    {
+      g_printerr ("chime: %d %s failed (see the \"error\" lines)\n", failed, failed == 1 ? "input" : "inputs");
+      return CLI_EXIT_RUN_FAILED;
+    }
+  return CLI_EXIT_OK;
+}
+
+int
+cli_command_run (int    argc,
+                 char **argv)
+{
+  g_autofree char *input = NULL;
+  g_autofree char *events = NULL;
+  g_autofree char *output = NULL;
+  g_auto (GStrv) vars = NULL;
+  g_autofree char *inputs = NULL;
+  /* G_MININT: not given. 0 is refused like any other count below 1. */
+  gint concurrency = G_MININT;
+  gboolean pretty = FALSE;
+  GOptionEntry entries[] = {
+    /* FILENAME: the bytes as given, not converted from the locale's
+     * charset (which fails for any non-ASCII byte in the C locale); they
+     * are checked to be UTF-8 below. */
+    { "input", 'i', 0, G_OPTION_ARG_FILENAME, &input, "The text for {input} in the prompt", "TEXT" },
+    { "var", 'v', 0, G_OPTION_ARG_FILENAME_ARRAY, &vars, "Set a prompt variable (repeatable)", "KEY=VALUE" },
+    { "events", 'e', 0, G_OPTION_ARG_FILENAME, &events,
+      "Write the astream_events v2 stream as JSON lines to FILE ('-': stdout)", "FILE" },
+    { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Write the result JSON to FILE instead of stdout", "FILE" },
+    { "pretty", 'p', 0, G_OPTION_ARG_NONE, &pretty, "Indent the result JSON", NULL },
+    { "inputs", 0, 0, G_OPTION_ARG_FILENAME, &inputs,
+      "Run once per line of FILE, each a JSON object of variables ('-': stdin); print one JSON line "
+      "per input", "FILE.jsonl" },
+    { "concurrency", 'j', 0, G_OPTION_ARG_INT, &concurrency,
+      "With --inputs, run at most N inputs at once (default 4)", "N" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("[CONFIG] - run a pipeline");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GKeyFile) extra = NULL;
+  g_autoptr (ChimePipeline) pipeline = NULL;
+  g_autoptr (GHashTable) variables = NULL;
+  g_autoptr (GMainLoop) loop = NULL;
+  g_autoptr (GCancellable) cancellable = NULL;
+  RunState state = { 0 };
+  guint sigint, sigterm;
+  int code;
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_set_description (context,
+    "Without CONFIG, runs the built-in seed example on the fake model (no network).\n"
+    "The result is printed last on stdout as one JSON line:\n"
+    "  {\"run_id\": ..., \"output\": ..., \"llm_result\": ...}\n"
+    "With --inputs, one such line per input, in input order, with its \"index\" (from 0),\n"
+    "or {\"index\": ..., \"error\": {...}} for an input that failed; --var and --input values\n"
+    "apply to every input, under the input's own.\n\n"
+    "Exit status: 0 success, 1 the run (or any input) failed, 2 bad command line, 3 bad configuration,\n"
+    "128+N stopped by signal N (130: Ctrl-C).");
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return cli_usage_error (context, "%s", error->message);
+  if (argc > 2)
+    return cli_usage_error (context, "run takes at most one CONFIG, got %d", argc - 1);
+  if (concurrency != G_MININT && (concurrency < 1 || concurrency > 4096))
+    return cli_usage_error (context, "--concurrency must be from 1 to 4096, got %d", concurrency);
+  if (concurrency != G_MININT && inputs == NULL)
+    return cli_usage_error (context, "--concurrency needs --inputs");
+  if (inputs != NULL && pretty)
+    return cli_usage_error (context, "--pretty cannot be used with --inputs: results are JSON lines");
+  variables = collect_variables (vars, input, &error);
+  if (variables == NULL)
+    return cli_usage_error (context, "%s", error->message);
+
+  if (input != NULL && !g_utf8_validate (input, -1, NULL))
+    return cli_usage_error (context, "--input is not valid UTF-8");
+  for (guint i = 0; vars != NULL && vars[i] != NULL; i++)
+    if (!g_utf8_validate (vars[i], -1, NULL))
+      return cli_usage_error (context, "--var %u is not valid UTF-8", i + 1);
+
+  if (events != NULL)
+    extra = events_section (events);
+  /* With --inputs the variables come with each input: each run checks its own. */
+  if (argc == 2)
+    pipeline = chime_pipeline_new_from_file (argv[1], extra, inputs == NULL ? variables : NULL, &error);
+  else
+    {
+      g_autofree char *cwd = g_get_current_dir ();
+      pipeline = chime_pipeline_new_from_data (chime_seed_ini, SEED_SOURCE_NAME, cwd, extra, variables,
+                                               &error);
+    }
+  if (pipeline == NULL)
+    {
+      cli_print_error (error);
+      return g_error_matches (error, CHIME_PIPELINE_ERROR, CHIME_PIPELINE_ERROR_VARIABLES)
+               ? CLI_EXIT_USAGE : cli_exit_code_for (error);
+    }
+
+  if (inputs != NULL)
+    return run_batch (pipeline, inputs, variables,
+                      concurrency != G_MININT ? (guint) concurrency : CHIME_BATCH_DEFAULT_CONCURRENCY, output);
+
+  loop = g_main_loop_new (NULL, FALSE);
+  cancellable = g_cancellable_new ();
+  state.loop = loop;
+  state.cancellable = cancellable;
+  sigint = g_unix_signal_add (SIGINT, on_sigint, &state);
+  sigterm = g_unix_signal_add (SIGTERM, on_sigterm, &state);
+  chime_pipeline_run_async (pipeline, variables, cancellable, on_run_done, &state);
+  g_main_loop_run (loop);
+  /* Nothing lost: every handler finishes every event before we go on. The
+   * loop keeps running meanwhile for async handlers and a second Ctrl-C. */
+  flush_on_loop (chime_pipeline_get_runtime (pipeline), loop);
+  g_source_remove (sigint);
+  g_source_remove (sigterm);
+  report_losses (chime_pipeline_get_runtime (pipeline));
+
+  if (state.error != NULL)
+    {
+      cli_print_error (state.error);
+      code = state.signal_number != 0 ? 128 + state.signal_number : CLI_EXIT_RUN_FAILED;
+      g_clear_error (&state.error);
+    }
+  else if (!write_result (state.result, output, pretty, &error))
+    {
+      cli_print_error (error);
+      code = CLI_EXIT_RUN_FAILED;
+    }
+  else
+    code = CLI_EXIT_OK;
+  g_clear_pointer (&state.result, json_decref);
+  g_clear_pointer (&pipeline, chime_pipeline_free);
+  return code;
+}
+
