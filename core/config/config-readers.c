@@ -18,9 +18,9 @@ chime_config_suggestion (const char         *word,
 }
 
 void
-chime_config_check_keys (ChimeConfig           *config,
-                      const char         *section,
-                      const char * const *valid_keys)
+chime_config_check_keys (ChimeConfig        *config,
+                         const char         *section,
+                         const char * const *valid_keys)
 {
   g_auto (GStrv) keys = g_key_file_get_keys (chime_config_get_key_file (config), section, NULL, NULL);
 
@@ -38,11 +38,11 @@ chime_config_check_keys (ChimeConfig           *config,
 }
 
 static void
-report_invalid (ChimeConfig      *config,
-                const char    *section,
-                const char    *key,
-                const char    *value,
-                const char    *expected)
+report_invalid (ChimeConfig *config,
+                const char  *section,
+                const char  *key,
+                const char  *value,
+                const char  *expected)
 {
   g_autofree char *location = chime_config_describe_location (config, section, key);
 
@@ -52,9 +52,9 @@ report_invalid (ChimeConfig      *config,
 
 /* The raw value, or NULL when the key is absent. */
 static char *
-raw_value (ChimeConfig   *config,
-           const char *section,
-           const char *key)
+raw_value (ChimeConfig *config,
+           const char  *section,
+           const char  *key)
 {
   char *value = g_key_file_get_value (chime_config_get_key_file (config), section, key, NULL);
 
@@ -63,7 +63,7 @@ raw_value (ChimeConfig   *config,
 
 gboolean
 chime_config_parse_bool (const char *value,
-                      gboolean   *out)
+                         gboolean   *out)
 {
   static const char *const truthy[] = { "true", "yes", "on", "1", NULL };
   static const char *const falsy[] = { "false", "no", "off", "0", NULL };
@@ -85,11 +85,11 @@ chime_config_parse_bool (const char *value,
 }
 
 gboolean
-chime_config_read_bool (ChimeConfig      *config,
-                     const char    *section,
-                     const char    *key,
-                     gboolean       default_value,
-                     gboolean      *out)
+chime_config_read_bool (ChimeConfig *config,
+                        const char  *section,
+                        const char  *key,
+                        gboolean     default_value,
+                        gboolean    *out)
 {
   g_autofree char *value = raw_value (config, section, key);
 
@@ -103,13 +103,13 @@ chime_config_read_bool (ChimeConfig      *config,
 }
 
 gboolean
-chime_config_read_int (ChimeConfig      *config,
-                    const char    *section,
-                    const char    *key,
-                    gint64         default_value,
-                    gint64         min,
-                    gint64         max,
-                    gint64        *out)
+chime_config_read_int (ChimeConfig *config,
+                       const char  *section,
+                       const char  *key,
+                       gint64       default_value,
+                       gint64       min,
+                       gint64       max,
+                       gint64      *out)
 {
   g_autofree char *value = raw_value (config, section, key);
   g_autofree char *expected = NULL;
@@ -130,13 +130,13 @@ chime_config_read_int (ChimeConfig      *config,
 }
 
 gboolean
-chime_config_read_double (ChimeConfig      *config,
-                       const char    *section,
-                       const char    *key,
-                       gdouble        default_value,
-                       gdouble        min,
-                       gdouble        max,
-                       gdouble       *out)
+chime_config_read_double (ChimeConfig *config,
+                          const char  *section,
+                          const char  *key,
+                          gdouble      default_value,
+                          gdouble      min,
+                          gdouble      max,
+                          gdouble     *out)
 {
   g_autofree char *value = raw_value (config, section, key);
   g_autofree char *expected = NULL;
@@ -158,12 +158,12 @@ chime_config_read_double (ChimeConfig      *config,
 }
 
 gboolean
-chime_config_read_choice (ChimeConfig           *config,
-                       const char         *section,
-                       const char         *key,
-                       const char * const *choices,
-                       guint               default_value,
-                       guint              *out)
+chime_config_read_choice (ChimeConfig        *config,
+                          const char         *section,
+                          const char         *key,
+                          const char * const *choices,
+                          guint               default_value,
+                          guint              *out)
 {
   g_autofree char *value = raw_value (config, section, key);
   g_autofree char *location = NULL;
@@ -192,10 +192,10 @@ chime_config_read_choice (ChimeConfig           *config,
 }
 
 char *
-chime_config_read_string (ChimeConfig   *config,
-                       const char *section,
-                       const char *key,
-                       const char *default_value)
+chime_config_read_string (ChimeConfig *config,
+                          const char  *section,
+                          const char  *key,
+                          const char  *default_value)
 {
   char *value = g_key_file_get_string (chime_config_get_key_file (config), section, key, NULL);
 
@@ -205,9 +205,9 @@ chime_config_read_string (ChimeConfig   *config,
 }
 
 char *
-chime_config_read_raw (ChimeConfig   *config,
-                    const char *section,
-                    const char *key)
+chime_config_read_raw (ChimeConfig *config,
+                       const char  *section,
+                       const char  *key)
 {
   char *value = g_key_file_get_value (chime_config_get_key_file (config), section, key, NULL);
 
@@ -227,10 +227,10 @@ chime_config_split_list (const char *value)
 }
 
 char **
-chime_config_read_list (ChimeConfig   *config,
-                     const char *section,
-                     const char *key,
-                     const char *default_value)
+chime_config_read_list (ChimeConfig *config,
+                        const char  *section,
+                        const char  *key,
+                        const char  *default_value)
 {
   g_autofree char *value = chime_config_read_string (config, section, key, default_value);
 
@@ -238,10 +238,10 @@ chime_config_read_list (ChimeConfig   *config,
 }
 
 char **
-chime_config_read_json_strings (ChimeConfig      *config,
-                             const char    *section,
-                             const char    *key,
-                             const char    *example)
+chime_config_read_json_strings (ChimeConfig *config,
+                                const char  *section,
+                                const char  *key,
+                                const char  *example)
 {
   g_autofree char *text = chime_config_read_raw (config, section, key);
   g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();

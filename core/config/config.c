@@ -89,8 +89,8 @@ scan_lines (ChimeConfig *config,
 
 static ChimeConfig *
 chime_config_alloc (GKeyFile   *key_file,
-                 const char *source_name,
-                 const char *base_dir)
+                    const char *source_name,
+                    const char *base_dir)
 {
   ChimeConfig *config = g_new0 (ChimeConfig, 1);
 
@@ -214,8 +214,8 @@ chime_config_get_base_dir (ChimeConfig *config)
 }
 
 char *
-chime_config_resolve_path (ChimeConfig   *config,
-                        const char *path)
+chime_config_resolve_path (ChimeConfig *config,
+                           const char  *path)
 {
   g_autofree char *expanded = NULL;
 
@@ -228,7 +228,7 @@ chime_config_resolve_path (ChimeConfig   *config,
 
 void
 chime_config_merge (ChimeConfig *config,
-                 GKeyFile *extra)
+                    GKeyFile    *extra)
 {
   g_auto (GStrv) groups = NULL;
 
@@ -247,9 +247,9 @@ chime_config_merge (ChimeConfig *config,
 }
 
 char *
-chime_config_describe_location (ChimeConfig   *config,
-                             const char *section,
-                             const char *key)
+chime_config_describe_location (ChimeConfig *config,
+                                const char  *section,
+                                const char  *key)
 {
   g_autofree char *where = line_key (section, key);
   guint line = GPOINTER_TO_UINT (g_hash_table_lookup (config->lines, where));

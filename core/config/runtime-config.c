@@ -77,7 +77,7 @@ resolve_plugin_path (ChimeConfig *config)
 }
 
 void
-chime_runtime_settings_read (ChimeConfig             *config,
+chime_runtime_settings_read (ChimeConfig          *config,
                              ChimeRuntimeSettings *out)
 {
   gint64 threads, queue_limit;
@@ -108,8 +108,8 @@ chime_runtime_settings_clear (ChimeRuntimeSettings *settings)
 }
 
 static guint
-read_ignore (ChimeConfig      *config,
-             const char    *section)
+read_ignore (ChimeConfig *config,
+             const char  *section)
 {
   g_auto (GStrv) names = chime_config_read_list (config, section, "ignore", NULL);
   guint flags = 0;
@@ -145,7 +145,7 @@ read_ignore (ChimeConfig      *config,
 /* Reads the keys every handler has. FALSE when the section is unusable
  * (no plugin). */
 static gboolean
-read_handler_settings (ChimeConfig             *config,
+read_handler_settings (ChimeConfig          *config,
                        const char           *section,
                        const char           *name,
                        ChimeHandlerSettings *out)
@@ -172,7 +172,7 @@ read_handler_settings (ChimeConfig             *config,
 
 /* Checks the section's keys against the common ones plus the plugin's. */
 static void
-check_handler_keys (ChimeConfig          *config,
+check_handler_keys (ChimeConfig       *config,
                     const char        *section,
                     const ChimePlugin *plugin)
 {
@@ -190,7 +190,7 @@ check_handler_keys (ChimeConfig          *config,
 }
 
 static ChimeHandlerSpec *
-read_handler_spec (ChimeConfig                   *config,
+read_handler_spec (ChimeConfig                *config,
                    const ChimeRuntimeSettings *runtime,
                    const char                 *section,
                    const char                 *name)
@@ -243,7 +243,7 @@ chime_handler_spec_free (ChimeHandlerSpec *spec)
 }
 
 GPtrArray *
-chime_handler_specs_read (ChimeConfig                   *config,
+chime_handler_specs_read (ChimeConfig                *config,
                           const ChimeRuntimeSettings *runtime)
 {
   g_auto (GStrv) sections = g_key_file_get_groups (chime_config_get_key_file (config), NULL);

@@ -29,13 +29,13 @@ typedef struct {
 gboolean chime_config_is_handler_section (const char  *section,
                                           const char **out_name);
 
-void     chime_runtime_settings_read  (ChimeConfig             *config,
+void     chime_runtime_settings_read  (ChimeConfig          *config,
                                        ChimeRuntimeSettings *out);
 void     chime_runtime_settings_clear (ChimeRuntimeSettings *settings);
 
 /* Checks section names, then reads every `[handler NAME]` in file order
  * and loads its plugin. Returns an array of ChimeHandlerSpec*. */
-GPtrArray *chime_handler_specs_read   (ChimeConfig                   *config,
+GPtrArray *chime_handler_specs_read   (ChimeConfig                *config,
                                        const ChimeRuntimeSettings *runtime);
 void       chime_handler_spec_free    (ChimeHandlerSpec *spec);
 

@@ -43,10 +43,10 @@ chime_llm_chunk_new (const char *text,
 
 json_t *
 chime_llm_result_build (const char *text,
-                      const char *message_id,
-                      json_t     *response_metadata,
-                      json_t     *usage_metadata,
-                      json_t     *generation_info)
+                        const char *message_id,
+                        json_t     *response_metadata,
+                        json_t     *usage_metadata,
+                        json_t     *generation_info)
 {
   json_t *message = ai_message_chunk (text, message_id);
   json_t *generation;

@@ -57,7 +57,7 @@ chime_plugin_declared_keys (const ChimePlugin *plugin)
 static gboolean
 parse_value (const ChimeConfigKey *key,
              const char           *text,
-             ChimeConfig             *config,
+             ChimeConfig          *config,
              ChimeConfigValue     *value,
              const char          **expected)
 {
@@ -103,7 +103,7 @@ parse_value (const ChimeConfigKey *key,
 static void
 read_key (ChimeHandlerContext  *context,
           const ChimeConfigKey *key,
-          ChimeConfig             *config,
+          ChimeConfig          *config,
           const char           *section)
 {
   ChimeConfigValue *value = g_new0 (ChimeConfigValue, 1);
@@ -153,10 +153,10 @@ read_key (ChimeHandlerContext  *context,
 }
 
 ChimeHandlerContext *
-chime_handler_context_new (const char                  *name,
-                           const ChimePlugin           *plugin,
-                           ChimeConfig                    *config,
-                           const char                  *section)
+chime_handler_context_new (const char        *name,
+                           const ChimePlugin *plugin,
+                           ChimeConfig       *config,
+                           const char        *section)
 {
   ChimeHandlerContext *context = g_new0 (ChimeHandlerContext, 1);
 

@@ -17,10 +17,10 @@ struct _ChimeHandlerContext {
 /* Reads and type-checks the keys @descriptor declares from @section of
  * @config, recording bad values and missing required keys as its problems.
  * Always returns a context (values that failed keep their defaults). */
-ChimeHandlerContext *chime_handler_context_new  (const char                  *name,
-                                                 const ChimePlugin           *plugin,
-                                                 ChimeConfig                    *config,
-                                                 const char                  *section);
+ChimeHandlerContext *chime_handler_context_new  (const char        *name,
+                                                 const ChimePlugin *plugin,
+                                                 ChimeConfig       *config,
+                                                 const char        *section);
 void                 chime_handler_context_free (ChimeHandlerContext *context);
 
 /* The declared key names of @descriptor, NULL-terminated (the strings

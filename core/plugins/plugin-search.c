@@ -137,8 +137,8 @@ chime_plugin_list_names (const char * const *search_path)
 
 char *
 chime_plugin_locate (const char         *spec,
-        const char * const *search_path,
-        GError            **error)
+                     const char * const *search_path,
+                     GError            **error)
 {
   g_autofree char *dirs = NULL;
   g_autofree char *suffix = NULL;

@@ -96,9 +96,9 @@ chime_run_get_runtime (ChimeRun *run)
 }
 
 ChimeEvent *
-chime_run_new_event (ChimeRun       *run,
-                     ChimeEventType  type,
-                     const char     *inline_text)
+chime_run_new_event (ChimeRun      *run,
+                     ChimeEventType type,
+                     const char    *inline_text)
 {
   return chime_event_new (type, run->info, inline_text);
 }

@@ -90,7 +90,7 @@ read_metadata (ChimeConfig      *ini)
 /* Collects the variables of @template_text into config->variables. */
 static void
 add_variables (ChimePipelineConfig *config,
-               ChimeConfig            *ini,
+               ChimeConfig         *ini,
                const char          *key,
                const char          *template_text)
 {
@@ -113,8 +113,8 @@ add_variables (ChimePipelineConfig *config,
 /* Every other [model NAME] is checked too: a mistake in a model not used
  * today is still a mistake in the file. */
 static void
-check_other_models (ChimeConfig      *ini,
-                    const char    *used)
+check_other_models (ChimeConfig *ini,
+                    const char  *used)
 {
   g_auto (GStrv) sections = g_key_file_get_groups (chime_config_get_key_file (ini), NULL);
 

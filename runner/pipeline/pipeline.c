@@ -15,10 +15,10 @@ static gboolean check_variables (ChimePipelineConfig *config,
                                  GError             **error);
 
 static ChimePipeline *
-pipeline_new (ChimeConfig      *ini,
-              GKeyFile      *extra,
-              GHashTable    *variables,
-              GError       **error)
+pipeline_new (ChimeConfig *ini,
+              GKeyFile    *extra,
+              GHashTable  *variables,
+              GError     **error)
 {
   g_autoptr (ChimePipelineConfig) config = NULL;
   ChimeRuntime *runtime;
@@ -98,7 +98,7 @@ chime_pipeline_get_variables (ChimePipeline *pipeline)
 
 static gboolean
 check_variables (ChimePipelineConfig *config,
-                 ChimeConfig            *ini,
+                 ChimeConfig         *ini,
                  GHashTable          *variables,
                  GError             **error)
 {

@@ -335,8 +335,8 @@ anthropic_free (ChimeModel *model)
 }
 
 static ChimeModel *
-anthropic_configure (ChimeConfig      *config,
-                     const char    *section)
+anthropic_configure (ChimeConfig *config,
+                     const char  *section)
 {
   AnthropicModel *model = g_new0 (AnthropicModel, 1);
   gboolean ok = chime_provider_model_read (&model->parent, &anthropic_ops, config, section);

@@ -79,8 +79,8 @@ split_chars (const char *text)
 
 
 static ChimeModel *
-fake_configure (ChimeConfig      *config,
-                const char    *section)
+fake_configure (ChimeConfig *config,
+                const char  *section)
 {
   FakeModel *model = g_new0 (FakeModel, 1);
   g_autofree char *response = chime_config_read_string (config, section, "response", DEFAULT_RESPONSE);

@@ -33,7 +33,7 @@ provider_names (void)
 
 /* Checks the section's keys: `provider` plus the provider's own. */
 static void
-check_keys (ChimeConfig                 *config,
+check_keys (ChimeConfig              *config,
             const char               *section,
             const ChimeModelProvider *provider)
 {
@@ -47,8 +47,8 @@ check_keys (ChimeConfig                 *config,
 }
 
 ChimeModel *
-chime_model_new (ChimeConfig      *config,
-                 const char    *name)
+chime_model_new (ChimeConfig *config,
+                 const char  *name)
 {
   g_autofree char *section = g_strdup_printf ("model %s", name);
   g_autofree char *provider_name = NULL;

@@ -69,8 +69,8 @@ struct _ChimeModel {
 
 /* Reads `[model NAME]` (@name) with the provider its `provider` key names.
  * NULL when the section is missing or unusable (problems reported). */
-ChimeModel *chime_model_new   (ChimeConfig      *config,
-                               const char    *name);
+ChimeModel *chime_model_new   (ChimeConfig *config,
+                               const char  *name);
 void        chime_model_free  (ChimeModel    *model);
 
 ChimeModelStream *chime_model_stream (ChimeModel                *model,

@@ -261,8 +261,8 @@ static const ChimeProviderOps openai_ops = {
 };
 
 static ChimeModel *
-openai_configure (ChimeConfig      *config,
-                  const char    *section)
+openai_configure (ChimeConfig *config,
+                  const char  *section)
 {
   ChimeProviderModel *model = g_new0 (ChimeProviderModel, 1);
 

@@ -5,7 +5,8 @@
 #      installed header, and every CHIME_API function is exported;
 #   2. every CHIME_API declaration is documented: a comment ends on the line
 #      right above it, or above the run of declarations it belongs to;
-#   3. the chime binary links the shared libchime and defines none of the
+#   3. chime.pc requires every package the installed headers include;
+#   4. the chime binary links the shared libchime and defines none of the
 #      runtime's code (no symbol of libchime's objects, hidden ones included).
 #
 # Environment (set by tests/runner.inc): CHIME_TEST_LIBDIR, CHIME_TEST_INCLUDEDIR,
@@ -65,7 +66,21 @@ for header in "$headers"/*.h; do
     }' "$header" || status=1
 done
 
-# --- 3. the runner is an ordinary embedder ----------------------------
+# --- chime.pc names every package the headers include -----------------
+pc=$CHIME_TEST_LIBDIR/pkgconfig/chime.pc
+requires=$(sed -n 's/^Requires: *//p' "$pc")
+for pair in glib.h:glib-2.0 gio/gio.h:gio-2.0 gmodule.h:gmodule-2.0 jansson.h:jansson; do
+  header=${pair%%:*} package=${pair#*:}
+  if grep -q "^#include <$header>" "$headers"/*.h; then
+    case " $requires " in
+      *" $package "*) ;;
+      *) echo "FAIL: an installed header includes <$header> but $pc does not require $package"
+         status=1 ;;
+    esac
+  fi
+done
+
+# --- 4. the runner is an ordinary embedder ----------------------------
 if ! readelf -d "$binary" | grep -q 'NEEDED.*libchime\.so'; then
   echo "FAIL: $binary does not link the shared libchime"
   status=1
