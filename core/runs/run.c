@@ -183,20 +183,30 @@ chime_run_prepare_llm_new_token (ChimeRun   *run,
   return event;
 }
 
-/* An event whose payload is @field set to @value. */
+/* An event whose payload carries @value as its data (agent actions,
+ * documents, retry states, custom data). */
 static ChimeEvent *
-prepare_json (ChimeRun      *run,
+prepare_data (ChimeRun      *run,
               ChimeEventType type,
-              gsize          field,
               json_t        *value)
 {
   ChimeEvent *event = chime_run_new_event (run, type, NULL);
 
-  chime_event_set_json ((json_t **) ((char *) event->payload + field), value);
+  chime_event_set_json (&event->payload->data, value);
   return event;
 }
 
-#define PAYLOAD_FIELD(name) G_STRUCT_OFFSET (ChimeEventPayload, name)
+/* An end event whose payload carries @outputs. */
+static ChimeEvent *
+prepare_outputs (ChimeRun      *run,
+                 ChimeEventType type,
+                 json_t        *outputs)
+{
+  ChimeEvent *event = chime_run_new_event (run, type, NULL);
+
+  chime_event_set_json (&event->payload->outputs, outputs);
+  return event;
+}
 
 /* The *_error events: @failure is copied into the event. */
 static ChimeEvent *
@@ -219,8 +229,12 @@ ChimeEvent *
 chime_run_prepare_llm_end (ChimeRun *run,
                            json_t   *response)
 {
+  ChimeEvent *event;
+
   REQUIRE_KIND (run, CHIME_RUN_KIND_LLM);
-  return prepare_json (run, CHIME_EVENT_LLM_END, PAYLOAD_FIELD (response), response);
+  event = chime_run_new_event (run, CHIME_EVENT_LLM_END, NULL);
+  chime_event_set_json (&event->payload->response, response);
+  return event;
 }
 
 ChimeEvent *
@@ -237,7 +251,7 @@ chime_run_prepare_chain_end (ChimeRun *run,
                              json_t   *outputs)
 {
   REQUIRE_KIND (run, CHIME_RUN_KIND_CHAIN);
-  return prepare_json (run, CHIME_EVENT_CHAIN_END, PAYLOAD_FIELD (outputs), outputs);
+  return prepare_outputs (run, CHIME_EVENT_CHAIN_END, outputs);
 }
 
 ChimeEvent *
@@ -253,7 +267,7 @@ chime_run_prepare_agent_action (ChimeRun *run,
                                 json_t   *action)
 {
   REQUIRE_KIND (run, CHIME_RUN_KIND_CHAIN);
-  return prepare_json (run, CHIME_EVENT_AGENT_ACTION, PAYLOAD_FIELD (data), action);
+  return prepare_data (run, CHIME_EVENT_AGENT_ACTION, action);
 }
 
 ChimeEvent *
@@ -261,7 +275,7 @@ chime_run_prepare_agent_finish (ChimeRun *run,
                                 json_t   *finish)
 {
   REQUIRE_KIND (run, CHIME_RUN_KIND_CHAIN);
-  return prepare_json (run, CHIME_EVENT_AGENT_FINISH, PAYLOAD_FIELD (data), finish);
+  return prepare_data (run, CHIME_EVENT_AGENT_FINISH, finish);
 }
 
 ChimeEvent *
@@ -269,7 +283,7 @@ chime_run_prepare_tool_end (ChimeRun *run,
                             json_t   *output)
 {
   REQUIRE_KIND (run, CHIME_RUN_KIND_TOOL);
-  return prepare_json (run, CHIME_EVENT_TOOL_END, PAYLOAD_FIELD (outputs), output);
+  return prepare_outputs (run, CHIME_EVENT_TOOL_END, output);
 }
 
 ChimeEvent *
@@ -285,7 +299,7 @@ chime_run_prepare_retriever_end (ChimeRun *run,
                                  json_t   *documents)
 {
   REQUIRE_KIND (run, CHIME_RUN_KIND_RETRIEVER);
-  return prepare_json (run, CHIME_EVENT_RETRIEVER_END, PAYLOAD_FIELD (data), documents);
+  return prepare_data (run, CHIME_EVENT_RETRIEVER_END, documents);
 }
 
 ChimeEvent *
@@ -313,7 +327,7 @@ chime_run_prepare_retry (ChimeRun *run,
                          json_t   *retry_state)
 {
   g_return_val_if_fail (run != NULL, NULL);
-  return prepare_json (run, CHIME_EVENT_RETRY, PAYLOAD_FIELD (data), retry_state);
+  return prepare_data (run, CHIME_EVENT_RETRY, retry_state);
 }
 
 ChimeEvent *
@@ -324,7 +338,7 @@ chime_run_prepare_custom_event (ChimeRun   *run,
   ChimeEvent *event;
 
   g_return_val_if_fail (run != NULL && name != NULL, NULL);
-  event = prepare_json (run, CHIME_EVENT_CUSTOM_EVENT, PAYLOAD_FIELD (data), data);
+  event = prepare_data (run, CHIME_EVENT_CUSTOM_EVENT, data);
   event->payload->custom_name = g_strdup (name);
   return event;
 }
