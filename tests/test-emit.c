@@ -1,0 +1,241 @@
+/* Emitting without blocking (chime/emit.h), as an embedder on the main
+ * loop uses it: prepared events, the four answers of
+ * chime_run_emit_nowait() and chime_run_when_ready(). */
+#include "test-helpers.h"
+
+#include <string.h>
+
+typedef struct {
+  gboolean called;
+  GError  *failure;
+} Ready;
+
+static void
+on_ready (const GError *failure,
+          gpointer      data)
+{
+  Ready *ready = data;
+
+  ready->called = TRUE;
+  if (failure != NULL)
+    ready->failure = g_error_copy (failure);
+}
+
+/* Iterates the main loop until @ready was called (fails after 10 s). */
+static void
+wait_ready (Ready *ready)
+{
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  while (!ready->called)
+    {
+      if (g_get_monotonic_time () > deadline)
+        fail_msg ("chime_run_when_ready never called back");
+      g_main_context_iteration (NULL, TRUE);
+    }
+}
+
+static void
+ready_clear (Ready *ready)
+{
+  g_clear_error (&ready->failure);
+  ready->called = FALSE;
+}
+
+/* A start event with fenced delivery waits for a slow async handler: the
+ * emitter is told PENDING and called back from the main loop, never from
+ * inside the call; the handler has the event by then. */
+static void
+test_pending_start_calls_back_once_handled (void **state)
+{
+  g_autofree char *log = test_path ("pending.log");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ChimeRuntime) runtime = test_runtime_new (&error, "[handler slow]\nplugin = recorder_async\n"
+                                                       "delay_us = 20000\nlog = %s\n", log);
+  g_autoptr (ChimeCallbackManager) manager = chime_runtime_new_callback_manager (runtime);
+  g_autoptr (json_t) inputs = json_pack ("{s:s}", "topic", "atoms");
+  g_autoptr (ChimeRun) chain = NULL;
+  g_auto (GStrv) lines = NULL;
+  ChimeEvent *start = NULL;
+  Ready ready = { 0 };
+  guint64 ticket = 0;
+
+  assert_null (error);
+  chain = chime_callback_manager_prepare_chain_start (manager, NULL, inputs, "Chain", NULL, &start);
+  assert_non_null (chain);
+  assert_int_equal (chime_event_get_event_type (start), CHIME_EVENT_CHAIN_START);
+  assert_int_equal (chime_run_emit_nowait (chain, start, &ticket, &error), CHIME_EMIT_PENDING);
+  chime_run_when_ready (chain, ticket, on_ready, &ready);
+  assert_false (ready.called);
+  wait_ready (&ready);
+  assert_null (ready.failure);
+  lines = test_read_lines (log);
+  assert_int_equal (g_strv_length (lines), 1);
+  assert_string_equal (lines[0], "slow chain_start Chain");
+}
+
+/* Tokens stream: with fenced delivery they are DONE at once. */
+static void
+test_tokens_are_done_at_once (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ChimeRuntime) runtime = test_runtime_new (&error, "[handler r]\nplugin = recorder_sync\n");
+  g_autoptr (ChimeCallbackManager) manager = chime_runtime_new_callback_manager (runtime);
+  g_autoptr (json_t) messages = test_messages ("human", "hi", NULL);
+  g_autoptr (ChimeRun) llm = chime_callback_manager_on_chat_model_start (manager, NULL, messages, "M",
+                                                                          NULL, &error);
+  ChimeHandlerStats stats;
+
+  assert_non_null (llm);
+  for (guint i = 0; i < 100; i++)
+    {
+      g_autofree char *token = g_strdup_printf ("%u", i);
+      guint64 ticket;
+
+      assert_int_equal (chime_run_emit_nowait (llm, chime_run_prepare_llm_new_token (llm, token, NULL),
+                                               &ticket, &error),
+                        CHIME_EMIT_DONE);
+    }
+  chime_runtime_flush (runtime);
+  assert_true (chime_runtime_get_handler_stats (runtime, "r", &stats, sizeof stats));
+  assert_int_equal (stats.delivered, 101);
+}
+
+/* A full ring (the smallest, 16 events, and a slow handler) answers
+ * WOULD_BLOCK and leaves the event with the emitter, which offers the same
+ * event again once called back: every token arrives, in order. */
+static void
+test_would_block_leaves_the_event_to_offer_again (void **state)
+{
+  g_autofree char *log = test_path ("full.log");
+  g_autofree char *report = test_path ("full.json");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ChimeRuntime) runtime = test_runtime_new (&error, "[runtime]\nqueue_limit = 16\n"
+                                                       "delivery = background\n"
+                                                       "[handler slow]\nplugin = recorder_sync\n"
+                                                       "delay_us = 500\nlog = %s\nreport = %s\n",
+                                                       log, report);
+  g_autoptr (ChimeCallbackManager) manager = chime_runtime_new_callback_manager (runtime);
+  g_autoptr (json_t) messages = test_messages ("human", "hi", NULL);
+  g_autoptr (ChimeRun) llm = chime_callback_manager_on_chat_model_start (manager, NULL, messages, "M",
+                                                                          NULL, &error);
+  g_autoptr (json_t) summary = NULL;
+  g_auto (GStrv) lines = NULL;
+  guint would_block = 0;
+
+  for (guint i = 0; i < 64; i++)
+    {
+      g_autofree char *token = g_strdup_printf ("%u", i);
+      ChimeEvent *event = chime_run_prepare_llm_new_token (llm, token, NULL);
+      ChimeEmitStatus status;
+      guint64 ticket;
+
+      while ((status = chime_run_emit_nowait (llm, event, &ticket, &error)) == CHIME_EMIT_WOULD_BLOCK)
+        {
+          Ready ready = { 0 };
+
+          would_block++;
+          assert_int_equal (chime_event_get_event_type (event), CHIME_EVENT_LLM_NEW_TOKEN);
+          assert_string_equal (chime_event_get_token (event), token);
+          chime_run_when_ready (llm, ticket, on_ready, &ready);
+          wait_ready (&ready);
+        }
+      assert_int_equal (status, CHIME_EMIT_DONE);
+    }
+  assert_true (would_block > 0);
+  chime_runtime_shutdown (runtime);
+  summary = test_read_json (report);
+  assert_int_equal (json_integer_value (json_object_get (summary, "order_violations")), 0);
+  lines = test_read_lines (log);
+  assert_int_equal (g_strv_length (lines), 65);
+  assert_string_equal (lines[1], "slow llm_new_token 0");
+  assert_string_equal (lines[64], "slow llm_new_token 63");
+}
+
+/* A raise_error handler's failure reaches the emitter: the wait for the
+ * event it failed on calls back with the failure, and the run tree's next
+ * emission fails. */
+static void
+test_raise_error_failure_reaches_the_emitter (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ChimeRuntime) runtime = test_runtime_new (&error, "[handler strict]\nplugin = recorder_sync\n"
+                                                       "fail_on = llm_new_token\nraise_error = true\n");
+  g_autoptr (ChimeCallbackManager) manager = chime_runtime_new_callback_manager (runtime);
+  g_autoptr (json_t) messages = test_messages ("human", "hi", NULL);
+  g_autoptr (ChimeRun) llm = chime_callback_manager_on_chat_model_start (manager, NULL, messages, "M",
+                                                                          NULL, &error);
+  Ready ready = { 0 };
+  guint64 ticket;
+
+  assert_non_null (llm);
+  /* Events for a raise_error handler are always waited for. */
+  assert_int_equal (chime_run_emit_nowait (llm, chime_run_prepare_llm_new_token (llm, "Hi", NULL),
+                                           &ticket, &error),
+                    CHIME_EMIT_PENDING);
+  chime_run_when_ready (llm, ticket, on_ready, &ready);
+  wait_ready (&ready);
+  assert_non_null (ready.failure);
+  assert_string_contains (ready.failure->message, "recorder strict refuses llm_new_token");
+  ready_clear (&ready);
+  assert_int_equal (chime_run_emit_nowait (llm, chime_run_prepare_llm_end (llm, NULL), &ticket, &error),
+                    CHIME_EMIT_FAILED);
+  assert_true (g_error_matches (error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED));
+  assert_string_contains (error->message, "refuses llm_new_token");
+  g_clear_error (&error);
+  /* Reporting the failure itself is never refused. */
+  assert_int_not_equal (chime_run_emit_nowait (llm, chime_run_prepare_llm_error (llm, NULL, NULL),
+                                               &ticket, &error),
+                        CHIME_EMIT_FAILED);
+  chime_runtime_flush (runtime);
+}
+
+/* The flush of a program that keeps its main loop running: it answers
+ * from the loop once everything emitted before it is handled. */
+static void
+on_flushed (GObject      *source,
+            GAsyncResult *result,
+            gpointer      data)
+{
+  Ready *ready = data;
+
+  ready->called = chime_runtime_flush_finish (NULL, result, &ready->failure);
+}
+
+static void
+test_flush_async (void **state)
+{
+  g_autofree char *log = test_path ("flush.log");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ChimeRuntime) runtime = test_runtime_new (&error, "[runtime]\ndelivery = background\n"
+                                                       "[handler slow]\nplugin = recorder_async\n"
+                                                       "delay_us = 5000\nlog = %s\n", log);
+  g_autoptr (ChimeCallbackManager) manager = chime_runtime_new_callback_manager (runtime);
+  g_autoptr (json_t) inputs = json_object ();
+  g_autoptr (ChimeRun) chain = chime_callback_manager_on_chain_start (manager, NULL, inputs, "C", NULL, &error);
+  g_auto (GStrv) lines = NULL;
+  Ready ready = { 0 };
+
+  assert_true (chime_run_on_text (chain, "one", &error));
+  assert_true (chime_run_on_text (chain, "two", &error));
+  chime_runtime_flush_async (runtime, NULL, on_flushed, &ready);
+  assert_false (ready.called);
+  wait_ready (&ready);
+  assert_null (ready.failure);
+  lines = test_read_lines (log);
+  assert_int_equal (g_strv_length (lines), 3);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_pending_start_calls_back_once_handled),
+    cmocka_unit_test (test_tokens_are_done_at_once),
+    cmocka_unit_test (test_would_block_leaves_the_event_to_offer_again),
+    cmocka_unit_test (test_raise_error_failure_reaches_the_emitter),
+    cmocka_unit_test (test_flush_async),
+  };
+
+  return test_run_group (tests, G_N_ELEMENTS (tests));
+}
