@@ -204,6 +204,16 @@ int
 test_run_group (const struct CMUnitTest *tests,
                 gsize                    n_tests)
 {
+  return test_run_group_with_fixtures ("tests", tests, n_tests, NULL, NULL);
+}
+
+int
+test_run_group_with_fixtures (const char              *group_name,
+                              const struct CMUnitTest *tests,
+                              gsize                    n_tests,
+                              CMFixtureFunction        group_setup,
+                              CMFixtureFunction        group_teardown)
+{
   const char *filter = g_getenv ("CHIME_TEST_FILTER");
   g_autofree struct CMUnitTest *selected = g_new0 (struct CMUnitTest, n_tests);
   gsize n = 0;
@@ -211,7 +221,29 @@ test_run_group (const struct CMUnitTest *tests,
   for (gsize i = 0; i < n_tests; i++)
     if (filter == NULL || strstr (tests[i].name, filter) != NULL)
       selected[n++] = tests[i];
-  return _cmocka_run_group_tests ("tests", selected, n, NULL, NULL);
+  return _cmocka_run_group_tests (group_name, selected, n, group_setup, group_teardown);
+}
+
+void
+test_set_plugin_path (const char *shipped_plugin_dir)
+{
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  g_autoptr (GDir) dir = g_dir_open (shipped_plugin_dir, 0, NULL);
+  g_auto (GStrv) folders = NULL;
+  g_autofree char *path = NULL;
+  const char *name;
+
+  g_strv_builder_add (builder, TEST_PLUGIN_DIR);
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *folder = g_build_filename (shipped_plugin_dir, name, NULL);
+
+      if (g_file_test (folder, G_FILE_TEST_IS_DIR))
+        g_strv_builder_add (builder, folder);
+    }
+  folders = g_strv_builder_end (builder);
+  path = g_strjoinv (G_SEARCHPATH_SEPARATOR_S, folders);
+  g_setenv ("CHIME_PLUGIN_PATH", path, TRUE);
 }
 
 static void

@@ -55,6 +55,18 @@ void         test_mock_server_stop  (GSubprocess **server);
 /* Runs @tests, or only those whose name contains $CHIME_TEST_FILTER. */
 int         test_run_group (const struct CMUnitTest *tests,
                             gsize                    n_tests);
+/* The same as the group @group_name, with @group_setup run before the
+ * first test and @group_teardown after the last (either may be NULL). */
+int         test_run_group_with_fixtures (const char              *group_name,
+                                          const struct CMUnitTest *tests,
+                                          gsize                    n_tests,
+                                          CMFixtureFunction        group_setup,
+                                          CMFixtureFunction        group_teardown);
+
+/* Sets CHIME_PLUGIN_PATH to the test plugins (TEST_PLUGIN_DIR), then every
+ * folder of @shipped_plugin_dir: the uninstalled shipped plugins live in
+ * plugins/NAME/ of the build tree. */
+void        test_set_plugin_path (const char *shipped_plugin_dir);
 
 #define assert_string_contains(haystack, needle)                                  \
   do {                                                                             \

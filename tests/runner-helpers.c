@@ -1,0 +1,390 @@
+/* Running the installed chime and the mock LLM server, for the runner
+ * tests: see runner-helpers.h. */
+#include "runner-helpers.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+#ifndef RUN_TIMEOUT_S
+#define RUN_TIMEOUT_S 20
+#endif
+
+/* ------------------------------------------------------------------
+ * Paths and folders
+ * ---------------------------------------------------------------- */
+
+char *
+installed (const char *dir,
+           const char *rest)
+{
+  return g_build_filename (INSTALL_ROOT, dir, rest, NULL);
+}
+
+char *
+chime_binary (void)
+{
+  return installed (BINDIR, "chime");
+}
+
+char *
+fresh_dir (const char *name)
+{
+  static guint counter;
+  g_autofree char *base = g_strdup_printf ("%s-%u", name, ++counter);
+  char *path = test_path (base);
+
+  assert_int_equal (g_mkdir_with_parents (path, 0755), 0);
+  return path;
+}
+
+char *
+read_text (const char *path)
+{
+  char *text = NULL;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL))
+    return NULL;
+  return text;
+}
+
+char *
+read_source_file (const char *relative)
+{
+  g_autofree char *path = g_build_filename (SRCDIR, relative, NULL);
+  char *text = read_text (path);
+
+  if (text == NULL)
+    fail_msg ("cannot read %s", path);
+  return text;
+}
+
+char *
+write_in (const char *dir,
+          const char *name,
+          const char *text)
+{
+  char *path = g_build_filename (dir, name, NULL);
+
+  assert_true (g_file_set_contents (path, text, -1, NULL));
+  return path;
+}
+
+char *
+copy_test_config (const char *dir,
+                  const char *name)
+{
+  g_autofree char *relative = g_build_filename ("tests", "examples", name, NULL);
+  g_autofree char *text = read_source_file (relative);
+
+  return write_in (dir, name, text);
+}
+
+/* ------------------------------------------------------------------
+ * Running the installed chime
+ * ---------------------------------------------------------------- */
+
+void
+run_result_free (RunResult *result)
+{
+  g_free (result->out);
+  g_free (result->err);
+  g_free (result);
+}
+
+typedef struct {
+  GMainLoop   *loop;
+  GSubprocess *process;
+  gboolean     timed_out;
+  guint        n_signalled;
+  gint64       started;
+  gint64       last_signal;
+  gint64       exited;
+  const char  *out_path;
+  const RunOptions *options;
+} Waiter;
+
+static char **
+child_environment (const char * const *extra)
+{
+  char **env = g_get_environ ();
+  g_autofree char *libdir = installed (LIBDIR, NULL);
+
+  /* The installed chime must find its plugins next to itself, and its
+   * library in the install tree, not in the build tree. */
+  env = g_environ_unsetenv (env, "CHIME_PLUGIN_PATH");
+  env = g_environ_setenv (env, "LD_LIBRARY_PATH", libdir, TRUE);
+  for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
+    {
+      const char *equals = strchr (extra[i], '=');
+      g_autofree char *key = NULL;
+
+      if (equals == NULL)
+        {
+          env = g_environ_unsetenv (env, extra[i]);
+          continue;
+        }
+      key = g_strndup (extra[i], equals - extra[i]);
+      env = g_environ_setenv (env, key, equals + 1, TRUE);
+    }
+  return env;
+}
+
+static void
+on_process_exited (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      data)
+{
+  Waiter *waiter = data;
+
+  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
+  waiter->exited = g_get_monotonic_time ();
+  g_main_loop_quit (waiter->loop);
+}
+
+static gboolean
+on_run_timeout (gpointer data)
+{
+  Waiter *waiter = data;
+
+  waiter->timed_out = TRUE;
+  g_subprocess_force_exit (waiter->process);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+maybe_send_signal (gpointer data)
+{
+  Waiter *waiter = data;
+  const RunOptions *options = waiter->options;
+
+  gint64 now = g_get_monotonic_time ();
+
+  if (waiter->n_signalled == 1)
+    {
+      /* The second signal, if any. */
+      if (now - waiter->last_signal < (gint64) options->second_signal_after_ms * 1000)
+        return G_SOURCE_CONTINUE;
+      g_subprocess_send_signal (waiter->process, options->signal_number);
+      waiter->n_signalled++;
+      waiter->last_signal = g_get_monotonic_time ();
+      return G_SOURCE_REMOVE;
+    }
+  if (now - waiter->started < (gint64) options->signal_after_ms * 1000)
+    return G_SOURCE_CONTINUE;
+  if (options->signal_needle != NULL)
+    {
+      g_autofree char *text = read_text (options->signal_file != NULL ? options->signal_file
+                                                                      : waiter->out_path);
+
+      if (text == NULL || strstr (text, options->signal_needle) == NULL)
+        return G_SOURCE_CONTINUE;
+    }
+  g_subprocess_send_signal (waiter->process, options->signal_number);
+  waiter->n_signalled++;
+  waiter->last_signal = g_get_monotonic_time ();
+  return options->second_signal_after_ms > 0 ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+RunResult *
+run_argv (const RunOptions   *options,
+          const char * const *argv)
+{
+  static guint counter;
+  g_autofree char *cwd = options->cwd != NULL ? g_strdup (options->cwd) : fresh_dir ("cwd");
+  g_autofree char *io_name = g_strdup_printf ("io-%u", ++counter);
+  g_autofree char *io_dir = fresh_dir (io_name);
+  g_autofree char *out_path = g_build_filename (io_dir, "stdout", NULL);
+  g_autofree char *err_path = g_build_filename (io_dir, "stderr", NULL);
+  g_auto (GStrv) env = child_environment (options->env);
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GMainContext) context = g_main_context_new ();
+  g_autoptr (GMainLoop) loop = NULL;
+  g_autoptr (GSource) timeout = NULL;
+  g_autoptr (GSource) signal_timer = NULL;
+  g_autofree char *command = g_strjoinv (" ", (char **) argv);
+  Waiter waiter = { 0 };
+  RunResult *result;
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_INHERIT);
+  g_subprocess_launcher_set_environ (launcher, env);
+  g_subprocess_launcher_set_cwd (launcher, cwd);
+  g_subprocess_launcher_set_stdout_file_path (launcher, out_path);
+  g_subprocess_launcher_set_stderr_file_path (launcher, err_path);
+
+  g_main_context_push_thread_default (context);
+  waiter.process = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  if (waiter.process == NULL)
+    {
+      g_main_context_pop_thread_default (context);
+      fail_msg ("cannot start %s: %s", command, error->message);
+    }
+  loop = g_main_loop_new (context, FALSE);
+  waiter.loop = loop;
+  waiter.options = options;
+  waiter.out_path = out_path;
+  waiter.started = g_get_monotonic_time ();
+  g_subprocess_wait_async (waiter.process, NULL, on_process_exited, &waiter);
+  timeout = g_timeout_source_new_seconds (RUN_TIMEOUT_S);
+  g_source_set_callback (timeout, on_run_timeout, &waiter, NULL);
+  g_source_attach (timeout, context);
+  if (options->signal_number != 0)
+    {
+      signal_timer = g_timeout_source_new (20);
+      g_source_set_callback (signal_timer, maybe_send_signal, &waiter, NULL);
+      g_source_attach (signal_timer, context);
+    }
+  g_main_loop_run (loop);
+  g_source_destroy (timeout);
+  if (signal_timer != NULL)
+    g_source_destroy (signal_timer);
+  g_main_context_pop_thread_default (context);
+
+  result = g_new0 (RunResult, 1);
+  if (g_subprocess_get_if_exited (waiter.process))
+    result->status = g_subprocess_get_exit_status (waiter.process);
+  else
+    result->status = 128 + g_subprocess_get_term_sig (waiter.process);
+  result->exit_after_signal_us = waiter.n_signalled > 0 ? waiter.exited - waiter.last_signal : 0;
+  result->out = read_text (out_path);
+  result->err = read_text (err_path);
+  if (result->out == NULL)
+    result->out = g_strdup ("");
+  if (result->err == NULL)
+    result->err = g_strdup ("");
+  g_object_unref (waiter.process);
+  if (waiter.timed_out)
+    fail_msg ("%s did not finish within %d s and was killed\nstdout:\n%s\nstderr:\n%s",
+              command, RUN_TIMEOUT_S, result->out, result->err);
+  if (options->signal_number != 0 && waiter.n_signalled == 0)
+    fail_msg ("%s ended before it could be sent signal %d (status %d)\nstderr:\n%s",
+              command, options->signal_number, result->status, result->err);
+  if (options->second_signal_after_ms > 0 && waiter.n_signalled < 2)
+    fail_msg ("%s ended after the first signal %d, before the second (status %d)\nstderr:\n%s",
+              command, options->signal_number, result->status, result->err);
+  return result;
+}
+
+RunResult *
+run_chime_argv (const RunOptions   *options,
+                const char * const *args)
+{
+  g_autofree char *program = chime_binary ();
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+
+  g_ptr_array_add (argv, program);
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+  return run_argv (options, (const char * const *) argv->pdata);
+}
+
+RunResult *
+run_chime_in (const char *cwd,
+              const char *first,
+              ...)
+{
+  g_autoptr (GPtrArray) args = g_ptr_array_new ();
+  RunOptions options = { .cwd = cwd };
+  va_list ap;
+
+  va_start (ap, first);
+  for (const char *arg = first; arg != NULL; arg = va_arg (ap, const char *))
+    g_ptr_array_add (args, (gpointer) arg);
+  va_end (ap);
+  g_ptr_array_add (args, NULL);
+  return run_chime_argv (&options, (const char * const *) args->pdata);
+}
+
+/* ------------------------------------------------------------------
+ * Real providers, on the mock LLM server (tests/mock-llm-server.c)
+ *
+ * The server is started on first use and serves every test; each run
+ * names its own scenario (X-Mock-Scenario) and a key (X-Mock-Key) by
+ * which its requests are counted in the server's log.
+ * ---------------------------------------------------------------- */
+
+typedef struct {
+  GSubprocess *process;
+  guint        port;
+  char        *log_path;
+} MockServer;
+
+static MockServer mock;
+
+guint
+mock_port (void)
+{
+  if (mock.process == NULL)
+    {
+      g_autofree char *log_path = test_path ("mock-requests.jsonl");
+      const char *args[] = { "--fixture-dir", FIXTURE_DIR, "--log", log_path, NULL };
+
+      mock.process = test_mock_server_start (MOCK_SERVER_PATH, args, &mock.port);
+      mock.log_path = g_steal_pointer (&log_path);
+    }
+  return mock.port;
+}
+
+static void
+mock_stop (void)
+{
+  test_mock_server_stop (&mock.process);
+  g_clear_pointer (&mock.log_path, g_free);
+}
+
+guint
+mock_count_requests (const char *key)
+{
+  g_autofree char *text = read_text (mock.log_path);
+  g_auto (GStrv) lines = split_lines (text != NULL ? text : "");
+  guint n = 0;
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_autoptr (json_t) request = json_loads (lines[i], 0, NULL);
+      json_t *headers = json_object_get (request, "headers");
+
+      if (g_strcmp0 (json_string_value (json_object_get (headers, "x-mock-key")), key) == 0)
+        n++;
+    }
+  return n;
+}
+
+void
+assert_no_secret (const char *what,
+                  const char *text)
+{
+  if (text != NULL && (strstr (text, MOCK_API_KEY) != NULL || strstr (text, "SECRET") != NULL))
+    fail_msg ("the API key leaked into %s:\n%s", what, text);
+}
+
+/* ------------------------------------------------------------------ */
+
+static int
+setup_group (void **state)
+{
+  g_autofree char *program = chime_binary ();
+
+  if (!g_file_test (program, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      print_error ("%s is not installed: `make check` installs the tree into %s first "
+                   "(tests/test-install-stamp)\n", program, INSTALL_ROOT);
+      return -1;
+    }
+  return 0;
+}
+
+static int
+teardown_group (void **state)
+{
+  mock_stop ();
+  return 0;
+}
+
+int
+runner_run_tests (const struct CMUnitTest *tests,
+                  gsize                    n_tests)
+{
+  return test_run_group_with_fixtures ("tests", tests, n_tests, setup_group, teardown_group);
+}

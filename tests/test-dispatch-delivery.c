@@ -1,0 +1,253 @@
+/* Delivery: every handler gets every event in order and is never called
+ * twice at once, whichever delivery mode; what fenced, awaited and
+ * background each wait for; and that flushing or freeing the runtime
+ * delivers everything still queued. Real plugins, loaded from
+ * tests/plugins. */
+#include "dispatch-helpers.h"
+
+#include <string.h>
+
+/* ------------------------------------------------------------------
+ * Order and the never-concurrent rule: 4 emitting threads, 4 handlers on
+ * 4 pool threads, 100,000 tokens.
+ * ---------------------------------------------------------------- */
+
+#define EMITTERS 4
+#define TOKENS_PER_EMITTER 25000
+
+typedef struct {
+  ChimeCallbackManager *manager;
+} EmitterArgs;
+
+static gpointer
+emitter_thread (gpointer data)
+{
+  EmitterArgs *args = data;
+  g_autoptr (ChimeRun) chain = start_chain (args->manager, "Emitter");
+  g_autoptr (ChimeCallbackManager) child = chime_run_get_child (chain, NULL);
+  g_autoptr (ChimeRun) llm = start_chat (child);
+
+  emit_tokens (llm, 1, TOKENS_PER_EMITTER);
+  end_llm (llm);
+  end_chain (chain);
+  return NULL;
+}
+
+static void
+run_order_test (const char *delivery)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *reports[4] = { NULL };
+  ChimeRuntime *runtime;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  GThread *threads[EMITTERS];
+  EmitterArgs args;
+
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("order-%s-%u.json", delivery, i);
+      reports[i] = test_path (name);
+    }
+  runtime = test_runtime_new (&error,
+                              "[runtime]\nthreads = 4\ndelivery = %s\nqueue_limit = 1024\n"
+                              "[handler a]\nplugin = recorder_sync\nreport = %s\n"
+                              "[handler b]\nplugin = recorder_sync\nreport = %s\n"
+                              "[handler c]\nplugin = recorder_sync\nreport = %s\n"
+                              "[handler d]\nplugin = recorder_async\nreport = %s\n",
+                              delivery, reports[0], reports[1], reports[2], reports[3]);
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  args.manager = manager;
+  for (guint i = 0; i < EMITTERS; i++)
+    threads[i] = g_thread_new ("emitter", emitter_thread, &args);
+  for (guint i = 0; i < EMITTERS; i++)
+    g_thread_join (threads[i]);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autoptr (json_t) report = test_read_json (reports[i]);
+      assert_int_equal (report_count (report, "llm_new_token"), EMITTERS * TOKENS_PER_EMITTER);
+      assert_int_equal (report_count (report, "chain_start"), EMITTERS);
+      assert_int_equal (report_count (report, "chat_model_start"), EMITTERS);
+      assert_int_equal (report_count (report, "llm_end"), EMITTERS);
+      assert_int_equal (report_count (report, "chain_end"), EMITTERS);
+      assert_int_equal (report_int (report, "order_violations"), 0);
+      assert_int_equal (report_int (report, "overlaps"), 0);
+    }
+}
+
+static void
+test_order_background (void **state)
+{
+  run_order_test ("background");
+}
+
+static void
+test_order_fenced (void **state)
+{
+  run_order_test ("fenced");
+}
+
+/* ------------------------------------------------------------------
+ * Delivery modes
+ * ---------------------------------------------------------------- */
+
+/* Fenced: tokens stream, but llm_end reaches the fast handler only after
+ * the slow one has handled every token, and the emitter continues only
+ * once llm_end is handled by both. */
+static void
+test_fenced_end_waits_for_everything_before (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *log = test_path ("fenced.log");
+  ChimeRuntime *runtime;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeRun) llm = NULL;
+  g_auto (GStrv) lines = NULL;
+  ChimeHandlerStats slow, fast;
+
+  runtime = test_runtime_new (&error,
+                              "[runtime]\ndelivery = fenced\n"
+                              "[handler slow]\nplugin = recorder_sync\nlog = %s\ndelay_us = 2000\n"
+                              "[handler fast]\nplugin = recorder_async\nlog = %s\n",
+                              log, log);
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  llm = start_chat (manager);
+  /* The start is a fence: both handled it when the call returned. */
+  assert_int_equal (stats_of (runtime, "slow").delivered, 1);
+  assert_int_equal (stats_of (runtime, "fast").delivered, 1);
+  emit_tokens (llm, 1, 20);
+  end_llm (llm);
+  slow = stats_of (runtime, "slow");
+  fast = stats_of (runtime, "fast");
+  assert_int_equal (slow.delivered, 22);
+  assert_int_equal (fast.delivered, 22);
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+
+  lines = test_read_lines (log);
+  assert_int_equal (g_strv_length (lines), 44);
+  /* Both starts before any token; both ends after every token. */
+  assert_true (test_find_last_line (lines, "chat_model_start") <
+               test_find_line (lines, "llm_new_token", 0));
+  assert_true (test_find_last_line (lines, "slow llm_new_token 20") <
+               test_find_line (lines, "llm_end", 0));
+  assert_true (test_find_last_line (lines, "fast llm_new_token 20") <
+               test_find_line (lines, "llm_end", 0));
+}
+
+/* Awaited: every call returns only once every handler handled it. */
+static void
+test_awaited_waits_on_every_event (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  ChimeRuntime *runtime;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeRun) llm = NULL;
+
+  runtime = test_runtime_new (&error,
+                              "[runtime]\ndelivery = awaited\n"
+                              "[handler s]\nplugin = recorder_sync\ndelay_us = 500\n"
+                              "[handler a]\nplugin = recorder_async\ndelay_us = 1000\n");
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  llm = start_chat (manager);
+  for (guint i = 1; i <= 10; i++)
+    {
+      emit_tokens (llm, i, 1);
+      assert_int_equal (stats_of (runtime, "s").delivered, 1 + i);
+      assert_int_equal (stats_of (runtime, "a").delivered, 1 + i);
+    }
+  end_llm (llm);
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+}
+
+/* Background: nothing waits, yet flush delivers everything, in order. */
+static void
+test_background_flush_loses_nothing (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *report_sync = test_path ("bg-sync.json");
+  g_autofree char *report_async = test_path ("bg-async.json");
+  ChimeRuntime *runtime;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeRun) llm = NULL;
+  g_autoptr (json_t) sync_report = NULL;
+  g_autoptr (json_t) async_report = NULL;
+
+  runtime = test_runtime_new (&error,
+                              "[runtime]\ndelivery = background\nqueue_limit = 64\n"
+                              "[handler s]\nplugin = recorder_sync\ndelay_us = 20\nreport = %s\n"
+                              "[handler a]\nplugin = recorder_async\nreport = %s\n"
+                              "[handler c]\nplugin = counter\n",
+                              report_sync, report_async);
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  llm = start_chat (manager);
+  emit_tokens (llm, 1, 5000);
+  end_llm (llm);
+  chime_runtime_flush (runtime);
+  assert_int_equal (stats_of (runtime, "s").delivered, 5002);
+  assert_int_equal (stats_of (runtime, "a").delivered, 5002);
+  assert_int_equal (stats_of (runtime, "c").delivered, 5000);
+  assert_int_equal (stats_of (runtime, "s").dropped, 0);
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+
+  sync_report = test_read_json (report_sync);
+  async_report = test_read_json (report_async);
+  assert_int_equal (report_count (sync_report, "llm_new_token"), 5000);
+  assert_int_equal (report_count (async_report, "llm_new_token"), 5000);
+  assert_int_equal (report_int (sync_report, "order_violations"), 0);
+  assert_int_equal (report_int (async_report, "order_violations"), 0);
+}
+
+/* Freeing the runtime without a flush still delivers everything. */
+static void
+test_free_drains (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *report = test_path ("drain.json");
+  ChimeRuntime *runtime;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeRun) llm = NULL;
+  g_autoptr (json_t) json = NULL;
+
+  runtime = test_runtime_new (&error,
+                              "[runtime]\ndelivery = background\n"
+                              "[handler s]\nplugin = recorder_async\ndelay_us = 1000\nreport = %s\n",
+                              report);
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  llm = start_chat (manager);
+  emit_tokens (llm, 1, 50);
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+  json = test_read_json (report);
+  assert_int_equal (report_count (json, "llm_new_token"), 50);
+}
+
+/* ------------------------------------------------------------------ */
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_order_background),
+    cmocka_unit_test (test_order_fenced),
+    cmocka_unit_test (test_fenced_end_waits_for_everything_before),
+    cmocka_unit_test (test_awaited_waits_on_every_event),
+    cmocka_unit_test (test_background_flush_loses_nothing),
+    cmocka_unit_test (test_free_drains),
+  };
+
+  return test_run_group (tests, G_N_ELEMENTS (tests));
+}

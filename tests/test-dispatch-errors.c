@@ -1,0 +1,168 @@
+/* Handlers that fail: a failure is logged, not raised, unless the
+ * handler has raise_error, which fails the whole run tree (at once when
+ * it runs inline); an async handler that hangs is cut off by its
+ * timeout and the events after it still arrive. */
+#include "dispatch-helpers.h"
+
+#include <string.h>
+
+/* ------------------------------------------------------------------
+ * Errors
+ * ---------------------------------------------------------------- */
+
+static void
+test_handler_error_is_logged_not_raised (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  ChimeRuntime *runtime;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeRun) llm = NULL;
+
+  test_log_capture_start ();
+  runtime = test_runtime_new (&error,
+                              "[handler picky]\nplugin = recorder_sync\nfail_on = llm_new_token\n");
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  llm = start_chat (manager);
+  emit_tokens (llm, 1, 3);
+  end_llm (llm);
+  assert_int_equal (stats_of (runtime, "picky").failed, 3);
+  assert_true (test_log_contains ("handler 'picky' (recorder_sync) failed on llm_new_token: "
+                                  "recorder picky refuses llm_new_token"));
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+  test_log_capture_stop ();
+}
+
+static void
+test_raise_error_fails_the_run (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  ChimeRuntime *runtime;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeRun) chain = NULL;
+  g_autoptr (ChimeCallbackManager) child = NULL;
+  g_autoptr (ChimeRun) llm = NULL;
+  json_t *result = json_pack ("{s:[]}", "generations");
+  g_autofree char *log = test_path ("raise.log");
+  g_auto (GStrv) lines = NULL;
+
+  test_log_capture_start ();
+  runtime = test_runtime_new (&error,
+                              "[runtime]\ndelivery = fenced\n"
+                              "[handler strict]\nplugin = recorder_sync\nfail_on = llm_new_token\n"
+                              "raise_error = true\n"
+                              "[handler other]\nplugin = recorder_sync\nlog = %s\n", log);
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  chain = start_chain (manager, "Chain");
+  child = chime_run_get_child (chain, NULL);
+  llm = start_chat (child);
+  /* Tokens do not wait, so this call may or may not see the failure yet;
+   * it surfaces at the next fence at the latest. */
+  (void) chime_run_on_llm_new_token (llm, "1", NULL, NULL);
+  chime_runtime_flush (runtime);
+  /* Once the failure is known, the run's next events are refused without
+   * being emitted. */
+  assert_false (chime_run_on_llm_end (llm, result, &error));
+  assert_non_null (error);
+  assert_string_contains (error->message, "recorder strict refuses llm_new_token");
+  /* The whole run tree is failed: the parent chain cannot end normally... */
+  g_clear_error (&error);
+  assert_false (chime_run_on_chain_end (chain, result, &error));
+  g_clear_error (&error);
+  /* ...but error events are always delivered. */
+  assert_true (chime_run_on_llm_error (llm, NULL, NULL, &error));
+  assert_true (chime_run_on_chain_error (chain, NULL, &error));
+  chime_runtime_flush (runtime);
+  /* chain_start, chat_model_start, the token, llm_error, chain_error. */
+  lines = test_read_lines (log);
+  if (g_strv_length (lines) != 5)
+    fail_msg ("other saw:\n%s", g_strjoinv ("\n", lines));
+  assert_int_equal (stats_of (runtime, "other").delivered, 5);
+  json_decref (result);
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&child, chime_callback_manager_unref);
+  g_clear_pointer (&chain, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+  test_log_capture_stop ();
+}
+
+/* A run_inline raise_error handler fails the very call that emitted. */
+static void
+test_raise_error_inline_is_immediate (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  ChimeRuntime *runtime;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeRun) llm = NULL;
+
+  test_log_capture_start ();
+  runtime = test_runtime_new (&error,
+                              "[runtime]\ndelivery = background\n"
+                              "[handler strict]\nplugin = recorder_sync\nfail_on = llm_new_token\n"
+                              "raise_error = true\nrun_inline = true\n");
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  llm = start_chat (manager);
+  assert_false (chime_run_on_llm_new_token (llm, "1", NULL, &error));
+  assert_string_contains (error->message, "recorder strict refuses llm_new_token");
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+  test_log_capture_stop ();
+}
+
+static void
+test_async_timeout (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *report = test_path ("timeout.json");
+  ChimeRuntime *runtime;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeRun) llm = NULL;
+  g_autoptr (json_t) json = NULL;
+  ChimeHandlerStats stats;
+
+  test_log_capture_start ();
+  runtime = test_runtime_new (&error,
+                              "[runtime]\ndelivery = fenced\n"
+                              "[handler sleepyhead]\nplugin = recorder_async\nhang_on = chat_model_start\n"
+                              "timeout_ms = 100\nreport = %s\n", report);
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  /* Returns once the timeout cut the hung call off. */
+  llm = start_chat (manager);
+  emit_tokens (llm, 1, 5);
+  end_llm (llm);
+  stats = stats_of (runtime, "sleepyhead");
+  assert_int_equal (stats.timed_out, 1);
+  assert_int_equal (stats.failed, 1);
+  assert_true (test_log_contains ("handler 'sleepyhead' (recorder_async) failed on chat_model_start: "
+                                  "did not complete within its timeout of 100 ms"));
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+  json = test_read_json (report);
+  /* Everything after the hung call still arrived. */
+  assert_int_equal (report_count (json, "llm_new_token"), 5);
+  assert_int_equal (report_count (json, "llm_end"), 1);
+  test_log_capture_stop ();
+}
+
+/* ------------------------------------------------------------------ */
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_handler_error_is_logged_not_raised),
+    cmocka_unit_test (test_raise_error_fails_the_run),
+    cmocka_unit_test (test_raise_error_inline_is_immediate),
+    cmocka_unit_test (test_async_timeout),
+  };
+
+  return test_run_group (tests, G_N_ELEMENTS (tests));
+}

@@ -1,0 +1,232 @@
+/* The jsonl plugin: one JSON line per event, in order, flushed at run
+ * boundaries (or fsync'ed), truncating or appending, and a path it
+ * cannot open named in the error.
+ * Loaded as a real module from the build tree; every test emits through
+ * the run managers, frees the runtime (so every instance has shut
+ * down), then checks the output. */
+#include "shipped-helpers.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------
+ * jsonl
+ * ---------------------------------------------------------------- */
+
+static const char *
+field (json_t     *object,
+       const char *key)
+{
+  return json_string_value (json_object_get (object, key));
+}
+
+static void
+test_jsonl_writes_every_event_in_order (void **state)
+{
+  static const char *const expected[] = {
+    "chain_start", "chat_model_start", "llm_new_token", "llm_new_token", "llm_new_token",
+    "llm_end", "chain_end",
+  };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = test_path ("events.jsonl");
+  g_autoptr (json_t) usage = usage_metadata (8, 10, 0, 0);
+  g_autoptr (GPtrArray) parsed = g_ptr_array_new_with_free_func ((GDestroyNotify) json_decref);
+  json_t **events;
+  g_auto (GStrv) lines = NULL;
+  ChimeRuntime *runtime;
+  json_t *response_usage;
+
+  runtime = test_runtime_new (&error, "[runtime]\ndelivery = awaited\n"
+                              "[handler trace]\nplugin = jsonl\npath = %s\n", path);
+  assert_null (error);
+  run_with_usage (runtime, "model-a", usage);
+  chime_runtime_unref (runtime);
+
+  lines = test_read_lines (path);
+  assert_int_equal (g_strv_length (lines), G_N_ELEMENTS (expected));
+  for (guint i = 0; i < G_N_ELEMENTS (expected); i++)
+    {
+      g_ptr_array_add (parsed, parse_line (lines[i]));
+      assert_string_equal (field (g_ptr_array_index (parsed, i), "event"), expected[i]);
+    }
+  events = (json_t **) parsed->pdata;
+  /* The runs: a root chain and a chat model under it. */
+  assert_string_equal (field (events[0], "name"), "Root");
+  assert_true (json_is_null (json_object_get (events[0], "parent_run_id")));
+  assert_string_equal (field (events[1], "name"), "FakeChat");
+  assert_string_equal (field (events[1], "run_type"), "chat_model");
+  assert_string_equal (field (events[1], "parent_run_id"), field (events[0], "run_id"));
+  assert_string_equal (field (events[6], "run_id"), field (events[0], "run_id"));
+  /* The payloads. */
+  assert_string_equal (field (json_object_get (events[0], "inputs"), "input"), "hi");
+  assert_string_equal (field (events[2], "token"), "Hello");
+  assert_string_equal (field (events[3], "token"), " ");
+  assert_string_equal (field (events[4], "token"), "world");
+  response_usage = json_object_get (
+    json_object_get (json_array_get (json_array_get (json_object_get (
+      json_object_get (events[5], "response"), "generations"), 0), 0), "message"),
+    "usage_metadata");
+  assert_true (json_equal (response_usage, usage));
+  assert_string_equal (field (json_object_get (events[6], "outputs"), "output"), "done");
+}
+
+/* Without fsync, lines are buffered but flushed at every run boundary:
+ * after chain_end is handled, the file is complete before shutdown. */
+static void
+test_jsonl_flushes_at_run_boundaries (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = test_path ("boundaries.jsonl");
+  g_autoptr (json_t) result = llm_result ("Hello world", NULL, NULL);
+  g_auto (GStrv) lines = NULL;
+  ChimeRuntime *runtime;
+
+  runtime = test_runtime_new (&error, "[runtime]\ndelivery = awaited\n"
+                              "[handler trace]\nplugin = jsonl\npath = %s\n", path);
+  assert_null (error);
+  run_conversation (runtime, hello_tokens, result);
+  chime_runtime_flush (runtime);
+  lines = test_read_lines (path);
+  assert_int_equal (g_strv_length (lines), 7);
+  chime_runtime_unref (runtime);
+}
+
+/* With fsync = true every line is on disk once handled, tokens too. */
+static void
+test_jsonl_fsync_writes_every_line (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = test_path ("fsync.jsonl");
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (json_t) messages = test_messages ("human", "hi", NULL);
+  g_autoptr (ChimeRun) llm = NULL;
+  g_auto (GStrv) lines = NULL;
+  ChimeRuntime *runtime;
+
+  runtime = test_runtime_new (&error, "[runtime]\ndelivery = awaited\n"
+                              "[handler trace]\nplugin = jsonl\npath = %s\nfsync = true\n", path);
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  llm = chime_callback_manager_on_chat_model_start (manager, NULL, messages, "FakeChat", NULL, &error);
+  assert_true (chime_run_on_llm_new_token (llm, "Hello", NULL, &error));
+  assert_true (chime_run_on_llm_new_token (llm, "!", NULL, &error));
+  chime_runtime_flush (runtime);
+  lines = test_read_lines (path);
+  assert_int_equal (g_strv_length (lines), 3);
+  assert_string_contains (lines[2], "\"token\":\"!\"");
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+}
+
+static void
+test_jsonl_truncates_by_default (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = test_write_file ("truncate.jsonl", "stale line\nanother\n");
+  g_autoptr (json_t) result = llm_result ("Hello world", NULL, NULL);
+  g_auto (GStrv) lines = NULL;
+  ChimeRuntime *runtime;
+
+  runtime = test_runtime_new (&error, "[runtime]\ndelivery = awaited\n"
+                              "[handler trace]\nplugin = jsonl\npath = %s\n", path);
+  assert_null (error);
+  run_conversation (runtime, hello_tokens, result);
+  chime_runtime_unref (runtime);
+
+  lines = test_read_lines (path);
+  assert_int_equal (g_strv_length (lines), 7);
+  assert_int_equal (test_find_line (lines, "stale", 0), -1);
+  assert_string_contains (lines[0], "\"event\":\"chain_start\"");
+}
+
+/* `chime check` starts every handler without running anything: that must
+ * not wipe the last run's trace. */
+static void
+test_jsonl_starting_without_events_keeps_the_file (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = test_write_file ("untouched.jsonl", "{\"last\":\"run\"}\n");
+  g_autofree char *contents = NULL;
+  ChimeRuntime *runtime;
+
+  runtime = test_runtime_new (&error, "[handler trace]\nplugin = jsonl\npath = %s\n", path);
+  assert_null (error);
+  chime_runtime_unref (runtime);
+
+  assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+  assert_string_equal (contents, "{\"last\":\"run\"}\n");
+}
+
+static void
+test_jsonl_append_keeps_earlier_lines (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = test_write_file ("append.jsonl", "{\"earlier\":true}\n");
+  g_autoptr (json_t) result = llm_result ("Hello world", NULL, NULL);
+  g_auto (GStrv) lines = NULL;
+
+  for (guint i = 0; i < 2; i++)
+    {
+      ChimeRuntime *runtime = test_runtime_new (&error, "[runtime]\ndelivery = awaited\n"
+                                                "[handler trace]\nplugin = jsonl\npath = %s\n"
+                                                "append = true\n", path);
+      assert_null (error);
+      run_conversation (runtime, hello_tokens, result);
+      chime_runtime_unref (runtime);
+    }
+
+  lines = test_read_lines (path);
+  assert_int_equal (g_strv_length (lines), 1 + 2 * 7);
+  assert_string_equal (lines[0], "{\"earlier\":true}");
+  assert_string_contains (lines[1], "\"event\":\"chain_start\"");
+  assert_string_contains (lines[7], "\"event\":\"chain_end\"");
+  assert_string_contains (lines[8], "\"event\":\"chain_start\"");
+  for (guint i = 0; lines[i] != NULL; i++)
+    json_decref (parse_line (lines[i]));
+}
+
+static void
+test_jsonl_unwritable_path_names_it (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = test_path ("no-such-folder/events.jsonl");
+  ChimeRuntime *runtime;
+
+  runtime = test_runtime_new (&error, "[handler trace]\nplugin = jsonl\npath = %s\n", path);
+  assert_null (runtime);
+  assert_true (g_error_matches (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN));
+  assert_string_contains (error->message, "handler 'trace' (plugin 'jsonl'");
+  assert_string_contains (error->message, path);
+  assert_string_contains (error->message, g_strerror (ENOENT));
+}
+
+static void
+test_jsonl_requires_path (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  ChimeRuntime *runtime;
+
+  runtime = test_runtime_new (&error, "[handler trace]\nplugin = jsonl\n");
+  assert_null (runtime);
+  assert_string_contains (error->message, "missing required key 'path'");
+}
+
+/* ------------------------------------------------------------------ */
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_jsonl_writes_every_event_in_order),
+    cmocka_unit_test (test_jsonl_flushes_at_run_boundaries),
+    cmocka_unit_test (test_jsonl_fsync_writes_every_line),
+    cmocka_unit_test (test_jsonl_truncates_by_default),
+    cmocka_unit_test (test_jsonl_starting_without_events_keeps_the_file),
+    cmocka_unit_test (test_jsonl_append_keeps_earlier_lines),
+    cmocka_unit_test (test_jsonl_unwritable_path_names_it),
+    cmocka_unit_test (test_jsonl_requires_path),
+  };
+
+  return shipped_run_tests (tests, G_N_ELEMENTS (tests));
+}
