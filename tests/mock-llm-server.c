@@ -196,6 +196,7 @@ read_request (Exchange *exchange)
   parts = g_strsplit (request_line, " ", 3);
   if (g_strv_length (parts) != 3 || !g_str_has_prefix (parts[2], "HTTP/1."))
     {
+      g_printerr ("mock-llm-server: malformed request line '%s'\n", request_line);
       send_complete (exchange, 400, "text/plain", "malformed request line\n", NULL);
       return NULL;
     }
@@ -219,6 +220,7 @@ read_request (Exchange *exchange)
         }
       if (!add_header_line (request, line))
         {
+          g_printerr ("mock-llm-server: malformed header field '%s'\n", line);
           send_complete (exchange, 400, "text/plain", "malformed header field\n", NULL);
           return NULL;
         }
@@ -232,6 +234,9 @@ read_request (Exchange *exchange)
   header = request_header (request, "content-length");
   if (header != NULL && !parse_uint (header, 0, G_MAXUINT64, &content_length))
     {
+      /* Said on stderr too: a test that sees a 400 it did not ask for
+       * can then tell why. */
+      g_printerr ("mock-llm-server: malformed Content-Length '%s'\n", header);
       send_complete (exchange, 400, "text/plain", "malformed Content-Length\n", NULL);
       return NULL;
     }
