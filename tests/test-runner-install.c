@@ -22,6 +22,14 @@
  * `plugin = NAME` pointed at the compiled NAME.so; else one handler
  * section `[handler NAME]` with `plugin = /abs/path/NAME.so`. Block names
  * must be unique across the docs.
+ *
+ * A block whose first line is `/\* program: NAME.c *\/` is a complete
+ * program (an embedder): it is compiled with
+ *   cc -o NAME NAME.c $(pkg-config --cflags --libs chime)
+ * without a warning, and when the same file has a ```text block whose
+ * first line is `$ ./NAME ARGS`, that command is run in a folder holding
+ * every `# file: X.ini` block of the file, against the installed library
+ * and plugins, and must print exactly the rest of the block.
  * ---------------------------------------------------------------- */
 
 typedef struct {
@@ -29,6 +37,10 @@ typedef struct {
   char *name;    /* NAME of NAME.c */
   char *code;
   char *ini;     /* the matching `# file: NAME.ini` block, or NULL */
+  gboolean   program;
+  GPtrArray *inis;      /* programs: every `# file: X.ini` block of the doc */
+  char      *command;   /* programs: `./NAME ARGS` of the matching ```text block */
+  char      *expected;  /* programs: the rest of that block */
 } DocExample;
 
 static void
@@ -40,6 +52,9 @@ doc_example_free (gpointer data)
   g_free (example->name);
   g_free (example->code);
   g_free (example->ini);
+  g_clear_pointer (&example->inis, g_ptr_array_unref);
+  g_free (example->command);
+  g_free (example->expected);
   g_free (example);
 }
 
@@ -80,6 +95,28 @@ block_file_name (const char *block,
 
 #define C_FILE_PATTERN "^/\\*\\s*file:\\s*([A-Za-z0-9_.-]+)\\.c\\s*\\*/\\s*$"
 #define INI_FILE_PATTERN "^[#;]\\s*file:\\s*([A-Za-z0-9_.-]+)\\.ini\\s*$"
+#define PROGRAM_PATTERN "^/\\*\\s*program:\\s*([A-Za-z0-9_.-]+)\\.c\\s*\\*/\\s*$"
+
+/* A program's run: the ```text block of @text_blocks starting with
+ * "$ ./NAME", split into the command and what it prints. */
+static void
+find_program_run (DocExample *example,
+                  GPtrArray  *text_blocks)
+{
+  g_autofree char *prompt = g_strdup_printf ("$ ./%s", example->name);
+
+  for (guint i = 0; i < text_blocks->len; i++)
+    {
+      const char *block = text_blocks->pdata[i];
+      const char *end = strchr (block, '\n');
+
+      if (!g_str_has_prefix (block, prompt) || end == NULL)
+        continue;
+      example->command = g_strndup (block + 2, end - block - 2);
+      example->expected = g_strdup (end + 1);
+      return;
+    }
+}
 
 /* Adds the examples of the Markdown file @doc to @examples. */
 static void
@@ -98,8 +135,11 @@ collect_doc_examples (const char *doc,
   for (guint i = 0; i < c_blocks->len; i++)
     {
       g_autofree char *name = block_file_name (c_blocks->pdata[i], C_FILE_PATTERN);
+      gboolean program = FALSE;
       DocExample *example;
 
+      if (name == NULL)
+        program = (name = block_file_name (c_blocks->pdata[i], PROGRAM_PATTERN)) != NULL;
       if (name == NULL)
         continue;   /* a fragment, not a complete example */
       for (guint j = 0; j < examples->len; j++)
@@ -110,6 +150,14 @@ collect_doc_examples (const char *doc,
       example->doc = g_strdup (doc);
       example->name = g_steal_pointer (&name);
       example->code = g_strdup (c_blocks->pdata[i]);
+      example->program = program;
+      if (program)
+        {
+          g_autoptr (GPtrArray) text_blocks = fenced_blocks (text, "text");
+
+          example->inis = g_ptr_array_ref (ini_blocks);
+          find_program_run (example, text_blocks);
+        }
       for (guint j = 0; j < ini_blocks->len; j++)
         {
           g_autofree char *ini_name = block_file_name (ini_blocks->pdata[j], INI_FILE_PATTERN);
@@ -204,8 +252,35 @@ relocated_pkgconfig_dir (void)
   return dir;
 }
 
-/* Compiles one example in @dir and loads it with `chime check`; appends
- * what went wrong to @failures. */
+/* Runs a program example's command in @dir with the doc's INI files; its
+ * output must be the doc's. */
+static void
+run_doc_program (DocExample *example,
+                 const char *dir,
+                 GString    *failures)
+{
+  const char *args[] = { "sh", "-c", example->command, NULL };
+  RunOptions options = { .cwd = dir };
+  g_autoptr (RunResult) ran = NULL;
+
+  for (guint i = 0; i < example->inis->len; i++)
+    {
+      g_autofree char *name = block_file_name (example->inis->pdata[i], INI_FILE_PATTERN);
+      g_autofree char *file = name != NULL ? g_strdup_printf ("%s.ini", name) : NULL;
+
+      if (file != NULL)
+        g_free (write_in (dir, file, example->inis->pdata[i]));
+    }
+  ran = run_argv (&options, args);
+  if (ran->status != 0 || g_strcmp0 (ran->out, example->expected) != 0)
+    g_string_append_printf (failures, "%s: `%s` (exit %d) printed\n%s%s\ninstead of\n%s\n",
+                            example->doc, example->command, ran->status, ran->out, ran->err,
+                            example->expected);
+}
+
+/* Compiles one example in @dir and loads it with `chime check` (a plugin)
+ * or runs it as the doc shows (a program); appends what went wrong to
+ * @failures. */
 static void
 check_doc_example (DocExample *example,
                    const char *dir,
@@ -234,8 +309,11 @@ check_doc_example (DocExample *example,
                       : g_strdup (pkgconfig_dir);
   env_pkg_config_path = g_strconcat ("PKG_CONFIG_PATH=", pkg_config_path, NULL);
   env[0] = env_pkg_config_path;
-  shell_command = g_strdup_printf ("cc -shared -fPIC -o %s.so %s.c $(pkg-config --cflags --libs chime)",
-                                   example->name, example->name);
+  shell_command = example->program
+                    ? g_strdup_printf ("cc -o %s %s.c $(pkg-config --cflags --libs chime)",
+                                       example->name, example->name)
+                    : g_strdup_printf ("cc -shared -fPIC -o %s.so %s.c $(pkg-config --cflags --libs chime)",
+                                       example->name, example->name);
   {
     const char *compile_args[] = { "sh", "-c", shell_command, NULL };
     RunOptions compile_options = { .cwd = dir, .env = env };
@@ -247,6 +325,12 @@ check_doc_example (DocExample *example,
     {
       g_string_append_printf (failures, "%s: %s.c does not compile cleanly with\n  %s\n%s%s\n",
                               example->doc, example->name, shell_command, compiled->out, compiled->err);
+      return;
+    }
+  if (example->program)
+    {
+      if (example->command != NULL)
+        run_doc_program (example, dir, failures);
       return;
     }
   so_path = g_strdup_printf ("%s/%s.so", dir, example->name);
@@ -351,6 +435,46 @@ test_docs_extractor_self_check (void **state)
     "/* file: broken_doc.c */\n"
     "#include <chime/plugin.h>\n"
     "this is not C;\n"
+    "```\n\n"
+    "A program, run as shown, with an INI of the page:\n\n"
+    "```c\n"
+    "/* program: count_doc.c */\n"
+    "#include <chime/chime.h>\n"
+    "#include <stdio.h>\n\n"
+    "int\n"
+    "main (int argc, char **argv)\n"
+    "{\n"
+    "  g_autoptr (GError) error = NULL;\n"
+    "  g_autoptr (ChimeRuntime) runtime = chime_runtime_new_from_file (argv[1], &error);\n\n"
+    "  if (runtime == NULL)\n"
+    "    return 3;\n"
+    "  printf (\"%u handlers\\n\", chime_runtime_get_n_handlers (runtime));\n"
+    "  return 0;\n"
+    "}\n"
+    "```\n\n"
+    "```ini\n"
+    "# file: counted.ini\n"
+    "[handler printer]\n"
+    "plugin = streaming_stdout\n"
+    "```\n\n"
+    "```text\n"
+    "$ ./count_doc counted.ini\n"
+    "1 handlers\n"
+    "```\n\n"
+    "And one whose page says the wrong thing:\n\n"
+    "```c\n"
+    "/* program: wrong_doc.c */\n"
+    "#include <stdio.h>\n\n"
+    "int\n"
+    "main (void)\n"
+    "{\n"
+    "  printf (\"what it really prints\\n\");\n"
+    "  return 0;\n"
+    "}\n"
+    "```\n\n"
+    "```text\n"
+    "$ ./wrong_doc\n"
+    "what the page claims\n"
     "```\n");
   g_autoptr (GPtrArray) docs = g_ptr_array_new_with_free_func (g_free);
   g_autoptr (GString) failures = g_string_new (NULL);
@@ -376,9 +500,11 @@ test_docs_extractor_self_check (void **state)
 
   g_ptr_array_add (docs, g_strdup (doc));
   n = check_docs (docs, failures);
-  if (n != 3 || strstr (failures->str, "hello_doc") != NULL || strstr (failures->str, "keyed_doc") != NULL)
+  if (n != 5 || strstr (failures->str, "hello_doc") != NULL || strstr (failures->str, "keyed_doc") != NULL ||
+      strstr (failures->str, "count_doc") != NULL)
     fail_msg ("%u examples; failures:\n%s", n, failures->str);
   assert_string_contains (failures->str, "broken_doc.c does not compile");
+  assert_string_contains (failures->str, "`./wrong_doc` (exit 0) printed\nwhat it really prints\n");
 }
 
 static void
