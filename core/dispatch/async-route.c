@@ -6,7 +6,10 @@
  * dispatch, otherwise the source sleeps until the completion (from any
  * thread) or the handler's deadline wakes it. So a handler's calls are
  * ordered, while different handlers' calls overlap (LangChain's gather).
- * No timer is created per call: the deadline is the source's ready time. */
+ * No timer is created per call: the deadline is the source's ready time.
+ *
+ * The consumer state machine (dispatcher.c) reaches this file only
+ * through chime_async_route: schedule makes the source ready. */
 #include "config.h"
 
 #include "dispatcher-private.h"
@@ -330,8 +333,10 @@ static GSourceFuncs async_source_funcs = {
   .dispatch = async_source_dispatch,
 };
 
-GSource *
-chime_async_route_source_new (ChimeConsumer *consumer)
+/* ChimeRouteFuncs.init: the consumer's source, on the dispatcher's
+ * context. */
+static void
+async_route_init (ChimeConsumer *consumer)
 {
   GSource *source = g_source_new (&async_source_funcs, sizeof (AsyncSource));
   g_autofree char *name = g_strdup_printf ("chime async handler '%s'",
@@ -339,13 +344,28 @@ chime_async_route_source_new (ChimeConsumer *consumer)
 
   ((AsyncSource *) source)->consumer = consumer;
   g_source_set_name (source, name);
-  return source;
+  consumer->source = source;
+  g_source_attach (consumer->source, consumer->dispatcher->main_context);
 }
 
-void
-chime_async_route_clear (ChimeConsumer *consumer)
+/* ChimeRouteFuncs.clear. */
+static void
+async_route_clear (ChimeConsumer *consumer)
 {
   g_source_destroy (consumer->source);
   g_clear_pointer (&consumer->source, g_source_unref);
   g_clear_pointer (&consumer->completion, chime_completion_free);
 }
+
+/* ChimeRouteFuncs.schedule: the next main-loop iteration dispatches it. */
+static void
+async_route_schedule (ChimeConsumer *consumer)
+{
+  g_source_set_ready_time (consumer->source, 0);
+}
+
+const ChimeRouteFuncs chime_async_route = {
+  .schedule = async_route_schedule,
+  .init = async_route_init,
+  .clear = async_route_clear,
+};

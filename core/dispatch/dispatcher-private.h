@@ -61,6 +61,29 @@ chime_slot_is_fence (guint64 word)
 
 typedef struct _ChimeConsumer ChimeConsumer;
 
+/* What a route does for its consumers. The consumer state machine
+ * (dispatcher.c) calls a route only through its consumer's vtable, so that
+ * the routes may use the state machine without the two depending on each
+ * other. None of these is on the per-event path of an emitter or a
+ * drain loop: schedule runs once per wake-up (after the CAS that claims
+ * an idle consumer), run_until once per wait of an emitter that runs the
+ * handler itself (caller_runs). Named like GSourceFuncs (ChimeRoute is
+ * handler.h's route of an event type to an entry point). */
+typedef struct {
+  /* Makes a consumer that was claimed (RUNNING) run: a pool push for
+   * sync, a main-loop wake-up for async. */
+  void     (*schedule)  (ChimeConsumer *consumer);
+  /* caller_runs: runs an owned (RUNNING) consumer on this thread up to
+   * @limit (block policy). TRUE when it got there and still owns the
+   * consumer. NULL when the route's handlers cannot run on an emitter. */
+  gboolean (*run_until) (ChimeConsumer *consumer,
+                         guint64        limit);
+  /* Sets up and tears down what the route keeps per consumer; may be
+   * NULL. */
+  void     (*init)      (ChimeConsumer *consumer);
+  void     (*clear)     (ChimeConsumer *consumer);
+} ChimeRouteFuncs;
+
 struct _ChimeConsumer {
   /* Written by the consumer's owner: positions below are handled. */
   guint64 done __attribute__ ((aligned (CHIME_CACHE_LINE)));
@@ -95,6 +118,11 @@ struct _ChimeConsumer {
   gboolean         in_flight;
   gint64           deadline;       /* monotonic µs; 0: none */
   guint64          in_flight_pos;
+
+  /* Sync or async, set by dispatcher.c; read when the consumer is
+   * scheduled or run by a waiting emitter, never per event. Last, so that
+   * the fields above keep the offsets the hot paths were tuned with. */
+  const ChimeRouteFuncs *route;
 #ifdef CHIME_DEBUG_RING
   gpointer         debug_owner;
 #endif
@@ -194,8 +222,7 @@ chime_consumer_release (ChimeConsumer *consumer)
   return __atomic_load_n (&consumer->read, __ATOMIC_ACQUIRE);
 }
 
-/* Makes a consumer that was claimed (RUNNING) run: a pool push for sync,
- * a main-loop wake-up for async. */
+/* Makes a consumer that was claimed (RUNNING) run, on its route. */
 void     chime_consumer_schedule       (ChimeConsumer *consumer);
 /* Claims an IDLE consumer and schedules it. */
 void     chime_consumer_wake           (ChimeConsumer *consumer);
@@ -242,15 +269,12 @@ gboolean chime_consumer_take_locked_next (ChimeConsumer  *consumer,
 #define SLOW_CALL_US 20
 #define SLOW_SAMPLES_NEEDED 3
 
-/* Sync route (sync-route.c). */
+/* Sync route (sync-route.c): a drain task on the dispatcher's pool. */
+extern const ChimeRouteFuncs chime_sync_route;
+/* The pool's task function: drains the consumer @data (RUNNING). */
 void     chime_sync_route_run          (gpointer data,
                                         gpointer user_data);
-/* Runs an owned (RUNNING) sync consumer on this thread up to @limit (block
- * policy). TRUE when it got there and still owns the consumer. */
-gboolean chime_sync_route_run_until    (ChimeConsumer *consumer,
-                                        guint64        limit);
 
-/* Async route (async-route.c). */
-GSource *chime_async_route_source_new  (ChimeConsumer *consumer);
-void     chime_async_route_clear       (ChimeConsumer *consumer);
+/* Async route (async-route.c): a GSource each on the main context. */
+extern const ChimeRouteFuncs chime_async_route;
 void     chime_completion_free         (ChimeCompletion *completion);

@@ -123,15 +123,7 @@ chime_dispatcher_get_head (ChimeDispatcher *d)
 void
 chime_consumer_schedule (ChimeConsumer *consumer)
 {
-  if (consumer->is_async)
-    g_source_set_ready_time (consumer->source, 0);
-  else
-    {
-      /* Counted here rather than asked of the pool, which refuses
-       * questions while it shuts down. */
-      __atomic_add_fetch (&consumer->dispatcher->n_queued, 1, __ATOMIC_RELAXED);
-      g_thread_pool_push (consumer->dispatcher->pool, consumer, NULL);
-    }
+  consumer->route->schedule (consumer);
 }
 
 void
@@ -273,7 +265,7 @@ help_consumer (ChimeConsumer *consumer,
        * thread and sleep until it is done. */
       gboolean timed = (++consumer->inline_runs % SLOW_SAMPLE_EVERY) == 0;
       gint64 started = timed ? g_get_monotonic_time () : 0;
-      gboolean still_owned = chime_sync_route_run_until (consumer, target);
+      gboolean still_owned = consumer->route->run_until (consumer, target);
 
       if (timed)
         {
@@ -837,13 +829,11 @@ consumer_new (ChimeDispatcher *d,
   consumer->handler = handler;
   consumer->bit = handler->bit;
   consumer->is_async = handler->descriptor->mode == CHIME_HANDLER_ASYNC;
+  consumer->route = consumer->is_async ? &chime_async_route : &chime_sync_route;
   consumer->state = CONSUMER_IDLE;
   g_mutex_init (&consumer->lock);
-  if (consumer->is_async)
-    {
-      consumer->source = chime_async_route_source_new (consumer);
-      g_source_attach (consumer->source, d->main_context);
-    }
+  if (consumer->route->init != NULL)
+    consumer->route->init (consumer);
   return consumer;
 }
 
@@ -859,8 +849,8 @@ overflow_entry_free (gpointer data)
 static void
 consumer_free (ChimeConsumer *consumer)
 {
-  if (consumer->is_async)
-    chime_async_route_clear (consumer);
+  if (consumer->route->clear != NULL)
+    consumer->route->clear (consumer);
   /* Empty after a flush; freed anyway in case a handler was cut off. */
   g_queue_clear_full (&consumer->overflow, overflow_entry_free);
   g_mutex_clear (&consumer->lock);

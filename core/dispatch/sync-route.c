@@ -6,7 +6,11 @@
  * owner of a RUNNING consumer calls its handler, a handler never runs
  * concurrently with itself. After a quantum of events the task re-queues
  * itself, so that with fewer threads than handlers every handler gets
- * its turn. */
+ * its turn.
+ *
+ * The consumer state machine (dispatcher.c) reaches this file only
+ * through chime_sync_route: schedule pushes a drain task, run_until lets
+ * a waiting emitter drain the consumer on its own thread (caller_runs). */
 #include "config.h"
 
 #include "dispatcher-private.h"
@@ -32,6 +36,16 @@ cpu_relax (void)
 #elif defined(__aarch64__)
   __asm__ __volatile__ ("yield");
 #endif
+}
+
+/* Queues the consumer on the pool (ChimeRouteFuncs.schedule). */
+static void
+sync_route_schedule (ChimeConsumer *consumer)
+{
+  /* Counted here rather than asked of the pool, which refuses
+   * questions while it shuts down. */
+  __atomic_add_fetch (&consumer->dispatcher->n_queued, 1, __ATOMIC_RELAXED);
+  g_thread_pool_push (consumer->dispatcher->pool, consumer, NULL);
 }
 
 /* Whether other handlers wait for a pool thread. */
@@ -77,7 +91,7 @@ yield_turn (ChimeConsumer *consumer,
   if (chime_dispatcher_published (d) <= pos || !others_waiting (d))
     return FALSE;
   CHIME_OWNER_DROP (consumer);
-  chime_consumer_schedule (consumer);
+  sync_route_schedule (consumer);
   return TRUE;
 }
 
@@ -104,7 +118,8 @@ call_timed (ChimeConsumer  *consumer,
  * batch, and the slots of a batch are read without waiting on each.
  * Handles positions below @limit; returns TRUE when it stopped there still
  * owning the consumer, FALSE when it gave the consumer up (idle, parked at
- * a fence, or re-queued). */
+ * a fence, or re-queued). Also the route's run_until, for an emitter that
+ * runs the handler itself (caller_runs). */
 static gboolean
 run_block (ChimeConsumer *consumer,
            guint64        limit)
@@ -160,13 +175,6 @@ run_block (ChimeConsumer *consumer,
       if (budget == 0)
         budget = QUANTUM;
     }
-}
-
-gboolean
-chime_sync_route_run_until (ChimeConsumer *consumer,
-                            guint64        limit)
-{
-  return run_block (consumer, limit);
 }
 
 /* Drop policies: each event is taken under the consumer's lock with its own
@@ -229,3 +237,8 @@ chime_sync_route_run (gpointer data,
   else
     run_locked (consumer);
 }
+
+const ChimeRouteFuncs chime_sync_route = {
+  .schedule = sync_route_schedule,
+  .run_until = run_block,
+};
