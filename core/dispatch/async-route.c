@@ -8,11 +8,13 @@
  * ordered, while different handlers' calls overlap (LangChain's gather).
  * No timer is created per call: the deadline is the source's ready time.
  *
- * The consumer state machine (dispatcher.c) reaches this file only
- * through chime_async_route: schedule makes the source ready. */
+ * The consumer state machine (consumer.c) reaches this file only through
+ * chime_async_route: schedule makes the source ready. */
 #include "config.h"
 
-#include "dispatcher-private.h"
+#include "async-route.h"
+#include "consumer.h"
+#include "drop-policy.h"
 
 /* Events per main-loop dispatch, so one busy handler cannot starve the
  * loop. */
@@ -117,12 +119,8 @@ end_in_flight (ChimeConsumer *consumer)
   consumer->deadline = 0;
   if (consumer->completion != NULL)
     g_clear_pointer (&consumer->completion->event, chime_event_unref);
-  if (d->on_full != CHIME_ON_FULL_BLOCK)
-    {
-      g_mutex_lock (&consumer->lock);
-      chime_consumer_store_done (consumer, chime_consumer_pending_locked (consumer));
-      g_mutex_unlock (&consumer->lock);
-    }
+  if (d->drop != NULL)
+    chime_drop_policy_settle (consumer);
   chime_consumer_publish_done (consumer, done);
 }
 
@@ -179,12 +177,8 @@ abandon (ChimeConsumer *consumer)
   g_mutex_unlock (&d->async_lock);
   consumer->in_flight = FALSE;
   consumer->deadline = 0;
-  if (d->on_full != CHIME_ON_FULL_BLOCK)
-    {
-      g_mutex_lock (&consumer->lock);
-      chime_consumer_store_done (consumer, chime_consumer_pending_locked (consumer));
-      g_mutex_unlock (&consumer->lock);
-    }
+  if (d->drop != NULL)
+    chime_drop_policy_settle (consumer);
   chime_consumer_publish_done (consumer, consumer->in_flight_pos + 1);
 }
 
@@ -245,17 +239,17 @@ next_event (ChimeConsumer *consumer,
             gboolean      *fence)
 {
   ChimeDispatcher *d = consumer->dispatcher;
-  gboolean block = d->on_full == CHIME_ON_FULL_BLOCK;
+  gboolean block = d->drop == NULL;
   const ChimeSlot *slot;
 
   if (!block)
     {
       guint64 word;
 
-      if (!chime_consumer_peek_locked_next (consumer, pos, &word))
+      if (!chime_drop_policy_peek_next (consumer, pos, &word))
         return FALSE;
       *fence = chime_slot_is_fence (word) && (word & consumer->bit);
-      *event = NULL;   /* taken with chime_consumer_take_locked_next() */
+      *event = NULL;   /* taken with chime_drop_policy_take_next() */
       return TRUE;
     }
   *pos = consumer->done;
@@ -271,7 +265,7 @@ static void
 run (ChimeConsumer *consumer)
 {
   ChimeDispatcher *d = consumer->dispatcher;
-  gboolean block = d->on_full == CHIME_ON_FULL_BLOCK;
+  gboolean block = d->drop == NULL;
 
   for (guint budget = BUDGET; budget > 0; budget--)
     {
@@ -291,7 +285,7 @@ run (ChimeConsumer *consumer)
       if (!block)
         {
           ChimeEventType type;
-          if (!chime_consumer_take_locked_next (consumer, &pos, &event, &type))
+          if (!chime_drop_policy_take_next (consumer, &pos, &event, &type))
             continue;
         }
       if (event == NULL)
