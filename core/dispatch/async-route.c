@@ -6,10 +6,15 @@
  * dispatch, otherwise the source sleeps until the completion (from any
  * thread) or the handler's deadline wakes it. So a handler's calls are
  * ordered, while different handlers' calls overlap (LangChain's gather).
- * No timer is created per call: the deadline is the source's ready time. */
+ * No timer is created per call: the deadline is the source's ready time.
+ *
+ * The consumer state machine (consumer.c) reaches this file only through
+ * chime_async_route: schedule makes the source ready. */
 #include "config.h"
 
-#include "dispatcher-private.h"
+#include "async-route.h"
+#include "consumer.h"
+#include "drop-policy.h"
 
 /* Events per main-loop dispatch, so one busy handler cannot starve the
  * loop. */
@@ -114,12 +119,8 @@ end_in_flight (ChimeConsumer *consumer)
   consumer->deadline = 0;
   if (consumer->completion != NULL)
     g_clear_pointer (&consumer->completion->event, chime_event_unref);
-  if (d->on_full != CHIME_ON_FULL_BLOCK)
-    {
-      g_mutex_lock (&consumer->lock);
-      chime_consumer_store_done (consumer, chime_consumer_pending_locked (consumer));
-      g_mutex_unlock (&consumer->lock);
-    }
+  if (d->drop != NULL)
+    chime_drop_policy_settle (consumer);
   chime_consumer_publish_done (consumer, done);
 }
 
@@ -176,12 +177,8 @@ abandon (ChimeConsumer *consumer)
   g_mutex_unlock (&d->async_lock);
   consumer->in_flight = FALSE;
   consumer->deadline = 0;
-  if (d->on_full != CHIME_ON_FULL_BLOCK)
-    {
-      g_mutex_lock (&consumer->lock);
-      chime_consumer_store_done (consumer, chime_consumer_pending_locked (consumer));
-      g_mutex_unlock (&consumer->lock);
-    }
+  if (d->drop != NULL)
+    chime_drop_policy_settle (consumer);
   chime_consumer_publish_done (consumer, consumer->in_flight_pos + 1);
 }
 
@@ -242,17 +239,17 @@ next_event (ChimeConsumer *consumer,
             gboolean      *fence)
 {
   ChimeDispatcher *d = consumer->dispatcher;
-  gboolean block = d->on_full == CHIME_ON_FULL_BLOCK;
+  gboolean block = d->drop == NULL;
   const ChimeSlot *slot;
 
   if (!block)
     {
       guint64 word;
 
-      if (!chime_consumer_peek_locked_next (consumer, pos, &word))
+      if (!chime_drop_policy_peek_next (consumer, pos, &word))
         return FALSE;
       *fence = chime_slot_is_fence (word) && (word & consumer->bit);
-      *event = NULL;   /* taken with chime_consumer_take_locked_next() */
+      *event = NULL;   /* taken with chime_drop_policy_take_next() */
       return TRUE;
     }
   *pos = consumer->done;
@@ -268,7 +265,7 @@ static void
 run (ChimeConsumer *consumer)
 {
   ChimeDispatcher *d = consumer->dispatcher;
-  gboolean block = d->on_full == CHIME_ON_FULL_BLOCK;
+  gboolean block = d->drop == NULL;
 
   for (guint budget = BUDGET; budget > 0; budget--)
     {
@@ -288,7 +285,7 @@ run (ChimeConsumer *consumer)
       if (!block)
         {
           ChimeEventType type;
-          if (!chime_consumer_take_locked_next (consumer, &pos, &event, &type))
+          if (!chime_drop_policy_take_next (consumer, &pos, &event, &type))
             continue;
         }
       if (event == NULL)
@@ -330,8 +327,10 @@ static GSourceFuncs async_source_funcs = {
   .dispatch = async_source_dispatch,
 };
 
-GSource *
-chime_async_route_source_new (ChimeConsumer *consumer)
+/* ChimeRouteFuncs.init: the consumer's source, on the dispatcher's
+ * context. */
+static void
+async_route_init (ChimeConsumer *consumer)
 {
   GSource *source = g_source_new (&async_source_funcs, sizeof (AsyncSource));
   g_autofree char *name = g_strdup_printf ("chime async handler '%s'",
@@ -339,13 +338,28 @@ chime_async_route_source_new (ChimeConsumer *consumer)
 
   ((AsyncSource *) source)->consumer = consumer;
   g_source_set_name (source, name);
-  return source;
+  consumer->source = source;
+  g_source_attach (consumer->source, consumer->dispatcher->main_context);
 }
 
-void
-chime_async_route_clear (ChimeConsumer *consumer)
+/* ChimeRouteFuncs.clear. */
+static void
+async_route_clear (ChimeConsumer *consumer)
 {
   g_source_destroy (consumer->source);
   g_clear_pointer (&consumer->source, g_source_unref);
   g_clear_pointer (&consumer->completion, chime_completion_free);
 }
+
+/* ChimeRouteFuncs.schedule: the next main-loop iteration dispatches it. */
+static void
+async_route_schedule (ChimeConsumer *consumer)
+{
+  g_source_set_ready_time (consumer->source, 0);
+}
+
+const ChimeRouteFuncs chime_async_route = {
+  .schedule = async_route_schedule,
+  .init = async_route_init,
+  .clear = async_route_clear,
+};

@@ -4,7 +4,12 @@
  * consumes the ring in order, skipping what is not for it (the LMAX
  * Disruptor pattern). Sync handlers' cursors advance in drain tasks on a
  * GThreadPool (one push serves many events), async handlers' cursors on
- * the main loop. See docs/architecture.md. */
+ * the main loop. See docs/architecture.md.
+ *
+ * This is the API the runtime uses. Construction is in dispatcher.c;
+ * claim, fill, publish and get_head in ring.c; is_done, wait, when_done
+ * and flush in wait.c. The other files of core/dispatch/ are internal
+ * (dispatch-types.h lists them). */
 #pragma once
 
 #include <chime/runtime.h>

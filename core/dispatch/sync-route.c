@@ -6,10 +6,16 @@
  * owner of a RUNNING consumer calls its handler, a handler never runs
  * concurrently with itself. After a quantum of events the task re-queues
  * itself, so that with fewer threads than handlers every handler gets
- * its turn. */
+ * its turn.
+ *
+ * The consumer state machine (consumer.c) reaches this file only through
+ * chime_sync_route: schedule pushes a drain task, run_until lets a waiting
+ * emitter drain the consumer on its own thread (caller_runs). */
 #include "config.h"
 
-#include "dispatcher-private.h"
+#include "sync-route.h"
+#include "consumer.h"
+#include "drop-policy.h"
 
 /* Events per turn before yielding the thread to other handlers, when
  * some are waiting for a thread. */
@@ -24,14 +30,14 @@
 #define IDLE_ROUNDS 16
 #define BACKOFF_PAUSES 256
 
-static inline void
-cpu_relax (void)
+/* Queues the consumer on the pool (ChimeRouteFuncs.schedule). */
+static void
+sync_route_schedule (ChimeConsumer *consumer)
 {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause ();
-#elif defined(__aarch64__)
-  __asm__ __volatile__ ("yield");
-#endif
+  /* Counted here rather than asked of the pool, which refuses
+   * questions while it shuts down. */
+  __atomic_add_fetch (&consumer->dispatcher->n_queued, 1, __ATOMIC_RELAXED);
+  g_thread_pool_push (consumer->dispatcher->pool, consumer, NULL);
 }
 
 /* Whether other handlers wait for a pool thread. */
@@ -55,7 +61,7 @@ spin_until_published (ChimeDispatcher *d,
       if (others_waiting (d))
         return chime_dispatcher_published (d) > pos;
       for (guint i = 0; i < BACKOFF_PAUSES; i++)
-        cpu_relax ();
+        chime_cpu_relax ();
       if (chime_dispatcher_published (d) > pos)
         return TRUE;
     }
@@ -77,7 +83,7 @@ yield_turn (ChimeConsumer *consumer,
   if (chime_dispatcher_published (d) <= pos || !others_waiting (d))
     return FALSE;
   CHIME_OWNER_DROP (consumer);
-  chime_consumer_schedule (consumer);
+  sync_route_schedule (consumer);
   return TRUE;
 }
 
@@ -104,7 +110,8 @@ call_timed (ChimeConsumer  *consumer,
  * batch, and the slots of a batch are read without waiting on each.
  * Handles positions below @limit; returns TRUE when it stopped there still
  * owning the consumer, FALSE when it gave the consumer up (idle, parked at
- * a fence, or re-queued). */
+ * a fence, or re-queued). Also the route's run_until, for an emitter that
+ * runs the handler itself (caller_runs). */
 static gboolean
 run_block (ChimeConsumer *consumer,
            guint64        limit)
@@ -162,16 +169,12 @@ run_block (ChimeConsumer *consumer,
     }
 }
 
-gboolean
-chime_sync_route_run_until (ChimeConsumer *consumer,
-                            guint64        limit)
-{
-  return run_block (consumer, limit);
-}
-
 /* Drop policies: each event is taken under the consumer's lock with its own
  * reference, because a dropping emitter may move the cursor meanwhile (and,
- * under drop_newest, move queued events to the consumer's overflow). */
+ * under drop_newest, move queued events to the consumer's overflow). The
+ * loop stays here rather than in drop-policy.c because it is a drain task:
+ * it spins, yields its turn and idles as run_block() does; the policy's
+ * part of it is the peek, take and settle hooks. */
 static void
 run_locked (ChimeConsumer *consumer)
 {
@@ -185,7 +188,7 @@ run_locked (ChimeConsumer *consumer)
       ChimeEventType type;
       guint64 word;
 
-      if (!chime_consumer_peek_locked_next (consumer, &pos, &word))
+      if (!chime_drop_policy_peek_next (consumer, &pos, &word))
         {
           chime_consumer_publish_done (consumer, pos);
           if (spin_until_published (d, pos))
@@ -197,15 +200,13 @@ run_locked (ChimeConsumer *consumer)
       if (chime_slot_is_fence (word) && (word & consumer->bit) &&
           !chime_consumer_pass_fence (consumer, pos))
         return;
-      if (!chime_consumer_take_locked_next (consumer, &pos, &event, &type))
+      if (!chime_drop_policy_take_next (consumer, &pos, &event, &type))
         continue;
       if (event != NULL)
         {
           chime_handler_call_sync (consumer->handler, type, event, NULL);
           chime_event_unref (event);
-          g_mutex_lock (&consumer->lock);
-          chime_consumer_store_done (consumer, chime_consumer_pending_locked (consumer));
-          g_mutex_unlock (&consumer->lock);
+          chime_drop_policy_settle (consumer);
         }
       if ((pos + 1) % NOTIFY_EVERY == 0)
         chime_consumer_publish_done (consumer, pos + 1);
@@ -224,8 +225,13 @@ chime_sync_route_run (gpointer data,
 
   __atomic_sub_fetch (&consumer->dispatcher->n_queued, 1, __ATOMIC_RELAXED);
   CHIME_OWNER_TAKE (consumer);
-  if (consumer->dispatcher->on_full == CHIME_ON_FULL_BLOCK)
+  if (consumer->dispatcher->drop == NULL)
     run_block (consumer, G_MAXUINT64);
   else
     run_locked (consumer);
 }
+
+const ChimeRouteFuncs chime_sync_route = {
+  .schedule = sync_route_schedule,
+  .run_until = run_block,
+};

@@ -1,10 +1,57 @@
-/* Dispatcher internals shared by the ring (dispatcher.c), the sync route
- * (sync-route.c) and the async route (async-route.c). */
+/* The structs every dispatch file shares: the slot layout, the consumer
+ * and its states, the dispatcher, the route vtable, and the few inline
+ * helpers of the hot path (storing progress, reading the published
+ * cursor) and the debug ownership checks.
+ *
+ * Where events are routed, by file:
+ *   ring.c         emitters: claim a position, fill its slot, publish, wake
+ *   consumer.c     the consumer state machine, fences, helping laggards
+ *   sync-route.c   sync handlers drained on the GThreadPool
+ *   async-route.c  async handlers on the GLib main loop
+ *   drop-policy.c  the non-blocking policies (drop_oldest, drop_newest)
+ *   wait.c         blocking waits, when_done, flush
+ *   dispatcher.c   construction: the ring, the consumers and their routes
+ *
+ * Each .c has its own header for what it exports (consumer.h,
+ * drop-policy.h, wait.h, sync-route.h, async-route.h); dispatcher.h is
+ * the API the runtime uses. This header does not include dispatcher.h,
+ * so that the routes see nothing of how the dispatcher is built. */
 #pragma once
 
-#include "dispatcher.h"
+#include <glib.h>
+#include "events/event-private.h"
+#include "plugins/handler.h"
 
 #define CHIME_CACHE_LINE 64
+
+/* Also declared by dispatcher.h; C11 allows the repeat. */
+typedef struct _ChimeDispatcher ChimeDispatcher;
+typedef struct _ChimeConsumer ChimeConsumer;
+/* Defined in drop-policy.c; only that file looks inside. */
+typedef struct _ChimeDropPolicy ChimeDropPolicy;
+
+/* What a route does for its consumers. The consumer state machine
+ * (consumer.c) calls a route only through its consumer's vtable, so that
+ * the routes may use the state machine without the two depending on each
+ * other. None of these is on the per-event path of an emitter or a
+ * drain loop: schedule runs once per wake-up (after the CAS that claims
+ * an idle consumer), run_until once per wait of an emitter that runs the
+ * handler itself (caller_runs). Named like GSourceFuncs (ChimeRoute is
+ * handler.h's route of an event type to an entry point). */
+typedef struct {
+  /* Makes a consumer that was claimed (RUNNING) run: a pool push for
+   * sync, a main-loop wake-up for async. */
+  void     (*schedule)  (ChimeConsumer *consumer);
+  /* caller_runs: runs an owned (RUNNING) consumer on this thread up to
+   * @limit (block policy). TRUE when it got there and still owns the
+   * consumer. NULL when the route's handlers cannot run on an emitter. */
+  gboolean (*run_until) (ChimeConsumer *consumer,
+                         guint64        limit);
+  /* Sets up and tears down what the route keeps per consumer; may be
+   * NULL. */
+  void     (*init)      (ChimeConsumer *consumer);
+  void     (*clear)     (ChimeConsumer *consumer);
+} ChimeRouteFuncs;
 
 /* A consumer's ownership state: IDLE consumers may be claimed (CAS to
  * RUNNING) by whoever finds work for them; a RUNNING consumer is owned by
@@ -59,8 +106,6 @@ chime_slot_is_fence (guint64 word)
   return (word & SLOT_FENCE_BIT) != 0;
 }
 
-typedef struct _ChimeConsumer ChimeConsumer;
-
 struct _ChimeConsumer {
   /* Written by the consumer's owner: positions below are handled. */
   guint64 done __attribute__ ((aligned (CHIME_CACHE_LINE)));
@@ -95,6 +140,11 @@ struct _ChimeConsumer {
   gboolean         in_flight;
   gint64           deadline;       /* monotonic µs; 0: none */
   guint64          in_flight_pos;
+
+  /* Sync or async, set by dispatcher.c; read when the consumer is
+   * scheduled or run by a waiting emitter, never per event. Last, so that
+   * the fields above keep the offsets the hot paths were tuned with. */
+  const ChimeRouteFuncs *route;
 #ifdef CHIME_DEBUG_RING
   gpointer         debug_owner;
 #endif
@@ -117,15 +167,20 @@ struct _ChimeDispatcher {
   ChimeSlot      *ring __attribute__ ((aligned (CHIME_CACHE_LINE)));
   guint64         size;
   guint64         mask;
-  ChimeOnFull     on_full;
+  /* NULL under the block policy; under a non-blocking one, set up by
+   * drop-policy.c, and then the ring never waits: cursors move under the
+   * consumers' locks instead (see drop-policy.c). */
+  const ChimeDropPolicy *drop;
   gboolean        caller_runs;     /* waiting emitters run idle sync handlers */
-  guint64         newest_limit;    /* drop_newest: most a handler may lag */
   ChimeConsumer **consumers;
   guint           n_consumers;
   guint           n_async;         /* async consumers need the main loop */
   gint            n_queued;        /* drain tasks pushed and not yet started */
   GThreadPool    *pool;
   GMainContext   *main_context;
+  /* drop_newest: most a handler may lag. Here rather than beside `drop`
+   * so that `n_queued` stays on the line the emitters read anyway. */
+  guint64         newest_limit;
 
   GMutex          wait_lock;
   GCond           wait_cond;
@@ -185,55 +240,30 @@ chime_dispatcher_published (ChimeDispatcher *d)
   return __atomic_load_n (&d->published, __ATOMIC_ACQUIRE);
 }
 
-/* Release cursor: what the ring may reuse. */
-static inline guint64
-chime_consumer_release (ChimeConsumer *consumer)
+static inline gboolean
+chime_dispatcher_is_published (ChimeDispatcher *d,
+                               guint64          pos)
 {
-  if (consumer->dispatcher->on_full == CHIME_ON_FULL_BLOCK)
-    return __atomic_load_n (&consumer->done, __ATOMIC_ACQUIRE);
-  return __atomic_load_n (&consumer->read, __ATOMIC_ACQUIRE);
+  return pos < chime_dispatcher_published (d);
 }
 
-/* Makes a consumer that was claimed (RUNNING) run: a pool push for sync,
- * a main-loop wake-up for async. */
-void     chime_consumer_schedule       (ChimeConsumer *consumer);
-/* Claims an IDLE consumer and schedules it. */
-void     chime_consumer_wake           (ChimeConsumer *consumer);
-/* Publishes the consumer's progress and wakes whoever waits on it. */
-void     chime_consumer_publish_done   (ChimeConsumer *consumer,
-                                        guint64        done);
-/* The consumer found nothing at @pos: become IDLE unless something arrived
- * meanwhile. TRUE when it went idle (the caller must stop), FALSE when it
- * claimed itself back (the caller continues, from `done`: while it was
- * IDLE another thread may have owned it and moved on). */
-gboolean chime_consumer_go_idle        (ChimeConsumer *consumer,
-                                        guint64        pos);
-/* The consumer reached a fence at @pos it must handle. TRUE when every
- * handler has handled everything before it; else the consumer parks and
- * FALSE is returned (the caller must stop: whoever completes the barrier
- * schedules it again). */
-gboolean chime_consumer_pass_fence     (ChimeConsumer *consumer,
-                                        guint64        pos);
+/* The next position to be claimed. */
+static inline guint64
+chime_dispatcher_head (ChimeDispatcher *d)
+{
+  return __atomic_load_n (&d->head, __ATOMIC_ACQUIRE);
+}
 
-/* Drop policies: the position the consumer handles next and its slot
- * word, from its overflow first, then from the ring. FALSE (with *pos its
- * ring cursor) when nothing is there yet. */
-gboolean chime_consumer_peek_locked_next (ChimeConsumer *consumer,
-                                          guint64       *pos,
-                                          guint64       *word);
-/* Drop policies: where the consumer's `done` may stand once nothing is in
- * flight: its oldest overflow entry, else its ring cursor. Call under
- * @lock. */
-guint64  chime_consumer_pending_locked (ChimeConsumer *consumer);
-/* Drop policies: takes position *pos for @consumer under its lock, from its
- * overflow or the ring. Returns FALSE when that is no longer its next
- * position (a dropping emitter moved it) or nothing is published there.
- * Otherwise *event is a new reference when the event is for it (NULL when
- * it is to be skipped). */
-gboolean chime_consumer_take_locked_next (ChimeConsumer  *consumer,
-                                          guint64        *pos,
-                                          ChimeEvent    **event,
-                                          ChimeEventType *type);
+/* A pause in a spin loop. */
+static inline void
+chime_cpu_relax (void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause ();
+#elif defined(__aarch64__)
+  __asm__ __volatile__ ("yield");
+#endif
+}
 
 /* caller_runs: one run in SLOW_SAMPLE_EVERY is timed; SLOW_SAMPLES_NEEDED
  * slow timings in a row move a handler to the pool, and a fast timing
@@ -241,16 +271,3 @@ gboolean chime_consumer_take_locked_next (ChimeConsumer  *consumer,
 #define SLOW_SAMPLE_EVERY 16
 #define SLOW_CALL_US 20
 #define SLOW_SAMPLES_NEEDED 3
-
-/* Sync route (sync-route.c). */
-void     chime_sync_route_run          (gpointer data,
-                                        gpointer user_data);
-/* Runs an owned (RUNNING) sync consumer on this thread up to @limit (block
- * policy). TRUE when it got there and still owns the consumer. */
-gboolean chime_sync_route_run_until    (ChimeConsumer *consumer,
-                                        guint64        limit);
-
-/* Async route (async-route.c). */
-GSource *chime_async_route_source_new  (ChimeConsumer *consumer);
-void     chime_async_route_clear       (ChimeConsumer *consumer);
-void     chime_completion_free         (ChimeCompletion *completion);

@@ -1,0 +1,204 @@
+/* The consumer state machine: who owns a consumer, and who wakes it.
+ *
+ * A consumer is IDLE, RUNNING (owned by exactly one thread, or queued on
+ * its route to run) or PARKED at a fence (dispatch-types.h). Whoever
+ * finds work for an idle consumer claims it with a CAS and schedules it
+ * on its route (ChimeRouteFuncs: the pool for sync handlers, the main
+ * loop for async ones); this file calls a route only through that
+ * vtable, so the routes can use the state machine without a cycle.
+ *
+ * Consumers sleep (IDLE) when they catch up. Waking uses the Dekker
+ * pattern: the emitter publishes then reads the consumer's state; the
+ * consumer stores IDLE then reads `published`. The barrier each side needs
+ * between its store and its load is asymmetric (barrier.h): a compiler
+ * barrier for emitters, on every event (ring.c), and membarrier(2) for a
+ * consumer going to sleep, which is rare (chime_consumer_go_idle). See
+ * docs/architecture.md. */
+#include "config.h"
+
+#include "consumer.h"
+#include "barrier.h"
+
+static gboolean
+barrier_passed (ChimeDispatcher *d,
+                guint64          pos)
+{
+  for (guint i = 0; i < d->n_consumers; i++)
+    if (__atomic_load_n (&d->consumers[i]->done, __ATOMIC_ACQUIRE) < pos)
+      return FALSE;
+  return TRUE;
+}
+
+void
+chime_consumer_wake_parked (ChimeDispatcher *d)
+{
+  for (guint i = 0; i < d->n_consumers; i++)
+    {
+      ChimeConsumer *consumer = d->consumers[i];
+      guint64 state = __atomic_load_n (&consumer->state, __ATOMIC_ACQUIRE);
+
+      if (CONSUMER_STATE_KIND (state) != CONSUMER_PARKED ||
+          !barrier_passed (d, CONSUMER_PARKED_POS (state)))
+        continue;
+      if (__atomic_compare_exchange_n (&consumer->state, &state, CONSUMER_RUNNING, FALSE,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+        {
+          __atomic_sub_fetch (&d->n_parked, 1, __ATOMIC_SEQ_CST);
+          chime_consumer_schedule (consumer);
+        }
+    }
+}
+
+void
+chime_consumer_notify_progress (ChimeDispatcher *d)
+{
+  __atomic_thread_fence (__ATOMIC_SEQ_CST);
+  if (__atomic_load_n (&d->n_parked, __ATOMIC_RELAXED) > 0)
+    chime_consumer_wake_parked (d);
+  if (__atomic_load_n (&d->n_cond_waiters, __ATOMIC_RELAXED) > 0)
+    {
+      g_mutex_lock (&d->wait_lock);
+      g_cond_broadcast (&d->wait_cond);
+      g_mutex_unlock (&d->wait_lock);
+    }
+  if (__atomic_load_n (&d->n_loop_waiters, __ATOMIC_RELAXED) > 0)
+    g_main_context_wakeup (d->main_context);
+  if (__atomic_load_n (&d->n_async_waiters, __ATOMIC_RELAXED) > 0)
+    g_source_set_ready_time (d->progress_source, 0);
+}
+
+void
+chime_consumer_publish_done (ChimeConsumer *consumer,
+                             guint64        done)
+{
+  /* Under drop policies `done` moves under the consumer's lock (a
+   * dropping emitter may move it too); only notify here. */
+  if (consumer->dispatcher->drop == NULL)
+    chime_consumer_store_done (consumer, done);
+  chime_consumer_notify_progress (consumer->dispatcher);
+}
+
+gboolean
+chime_consumer_go_idle (ChimeConsumer *consumer,
+                        guint64        pos)
+{
+  ChimeDispatcher *d = consumer->dispatcher;
+  guint64 idle = CONSUMER_IDLE;
+
+  CHIME_OWNER_DROP (consumer);
+  __atomic_store_n (&consumer->state, CONSUMER_IDLE, __ATOMIC_SEQ_CST);
+  /* Pairs with the emitter's light barrier in fill_slot() (ring.c). Not
+   * needed when emitters do not wake sync consumers but run them
+   * (caller_runs): the emitter's wait loop looks for idle consumers with
+   * work itself. */
+  if (!(d->caller_runs && !consumer->is_async))
+    chime_barrier_heavy ();
+  if (!chime_dispatcher_is_published (d, pos))
+    return TRUE;
+  /* An event arrived between our last look and going idle, and its
+   * emitter may have seen us still running: claim ourselves back. */
+  if (__atomic_compare_exchange_n (&consumer->state, &idle, CONSUMER_RUNNING, FALSE,
+                                   __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+    {
+      CHIME_OWNER_TAKE (consumer);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Advances an IDLE consumer over positions below @target that are not for
+ * it, so that a handler that ignores tokens never needs a thread just to
+ * skip them. Stops at the first position it must handle and schedules it
+ * there. Block policy only (drop policies move cursors under a lock). */
+static void
+help_consumer (ChimeConsumer *consumer,
+               guint64        target)
+{
+  ChimeDispatcher *d = consumer->dispatcher;
+  guint64 idle = CONSUMER_IDLE;
+  guint64 start, pos, published;
+
+  if (__atomic_load_n (&consumer->state, __ATOMIC_RELAXED) != CONSUMER_IDLE ||
+      __atomic_load_n (&consumer->done, __ATOMIC_ACQUIRE) >= target)
+    return;
+  if (d->drop != NULL)
+    {
+      chime_consumer_wake (consumer);
+      return;
+    }
+  if (!__atomic_compare_exchange_n (&consumer->state, &idle, CONSUMER_RUNNING, FALSE,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+    return;
+  CHIME_OWNER_TAKE (consumer);
+
+  start = pos = consumer->done;
+  published = chime_dispatcher_published (d);
+  if (published < target)
+    target = published;
+  while (pos < target && !(d->ring[pos & d->mask].word & consumer->bit))
+    pos++;
+  if (pos != start)
+    {
+      chime_consumer_store_done (consumer, pos);
+      chime_consumer_notify_progress (d);
+    }
+  if (pos < target && d->caller_runs && !consumer->is_async && !consumer->slow)
+    {
+      /* Its work is what we wait for: do it here rather than wake a
+       * thread and sleep until it is done. */
+      gboolean timed = (++consumer->inline_runs % SLOW_SAMPLE_EVERY) == 0;
+      gint64 started = timed ? g_get_monotonic_time () : 0;
+      gboolean still_owned = consumer->route->run_until (consumer, target);
+
+      if (timed)
+        {
+          if (g_get_monotonic_time () - started <= SLOW_CALL_US)
+            consumer->slow_samples = 0;
+          else if (++consumer->slow_samples >= SLOW_SAMPLES_NEEDED)
+            consumer->slow = TRUE;
+        }
+      if (!still_owned)
+        return;
+      pos = consumer->done;
+    }
+  if (!chime_consumer_go_idle (consumer, pos))
+    {
+      CHIME_OWNER_DROP (consumer);
+      chime_consumer_schedule (consumer);
+    }
+}
+
+void
+chime_consumer_help_laggards (ChimeDispatcher *d,
+                              guint64          target)
+{
+  for (guint i = 0; i < d->n_consumers; i++)
+    help_consumer (d->consumers[i], target);
+}
+
+gboolean
+chime_consumer_pass_fence (ChimeConsumer *consumer,
+                           guint64        pos)
+{
+  ChimeDispatcher *d = consumer->dispatcher;
+  guint64 parked = CONSUMER_PARKED_AT (pos);
+
+  chime_consumer_publish_done (consumer, pos);
+  chime_consumer_help_laggards (d, pos);
+  if (barrier_passed (d, pos))
+    return TRUE;
+
+  __atomic_add_fetch (&d->n_parked, 1, __ATOMIC_SEQ_CST);
+  CHIME_OWNER_DROP (consumer);
+  __atomic_store_n (&consumer->state, parked, __ATOMIC_SEQ_CST);
+  /* The last consumer to arrive may have looked before we parked. */
+  if (barrier_passed (d, pos) &&
+      __atomic_compare_exchange_n (&consumer->state, &parked, CONSUMER_RUNNING, FALSE,
+                                   __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+    {
+      CHIME_OWNER_TAKE (consumer);
+      __atomic_sub_fetch (&d->n_parked, 1, __ATOMIC_SEQ_CST);
+      return TRUE;
+    }
+  return FALSE;
+}
