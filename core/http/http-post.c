@@ -1,6 +1,6 @@
 /* chime_http_post(): the main-loop HTTP client, for plugins.
  *
- * The client (http-client.c) belongs to the thread that runs its main
+ * The client (http-client.c) and its transfers belong to the thread that runs its main
  * context, so a request made from another thread (a sync handler on the
  * pool) is started there through g_main_context_invoke(), and so is a
  * cancellation. The response body is collected whole; the caller's GTask

@@ -1,0 +1,211 @@
+/* Errors of the HTTP chat model providers, and when to retry them: the
+ * messages made of an error response (in any of the shapes the servers
+ * send), with the API key scrubbed and foreign bodies quoted short; the
+ * SDK exception type of a status; and the retry rules of the official
+ * SDKs (which failures, how long to wait, what a server's retry-after
+ * asks). They decide only; provider-stream.c acts on them. */
+#include "config.h"
+
+#include "provider-errors.h"
+#include "pipeline/pipeline-error.h"
+
+#include <curl/curl.h>
+#include <math.h>
+#include <string.h>
+
+#define INITIAL_RETRY_DELAY_S 0.5
+#define MAX_RETRY_DELAY_S 8.0
+
+/* ------------------------------------------------------------------
+ * Messages
+ * ---------------------------------------------------------------- */
+
+GError *
+chime_provider_error_new (const char *format,
+                          ...)
+{
+  GError *error;
+  va_list args;
+
+  va_start (args, format);
+  error = g_error_new_valist (CHIME_PIPELINE_ERROR, CHIME_PIPELINE_ERROR_MODEL, format, args);
+  va_end (args);
+  return error;
+}
+
+char *
+chime_provider_scrub (const char *text,
+                      const char *secret)
+{
+  g_auto (GStrv) parts = NULL;
+
+  if (secret == NULL || secret[0] == '\0' || strstr (text, secret) == NULL)
+    return g_strdup (text);
+  parts = g_strsplit (text, secret, -1);
+  return g_strjoinv ("**********", parts);
+}
+
+char *
+chime_provider_quote_text (const char *text,
+                           gsize       length,
+                           gsize       max)
+{
+  g_autofree char *valid = g_utf8_make_valid (text, (gssize) MIN (length, max));
+  GString *quoted = g_string_new (NULL);
+
+  for (const char *p = valid; *p != '\0'; p++)
+    g_string_append_c (quoted, *p == '\n' || *p == '\r' || *p == '\t' ? ' ' : *p);
+  g_strstrip (quoted->str);
+  quoted->len = strlen (quoted->str);
+  if (length > max)
+    g_string_append (quoted, "...");
+  return g_string_free (quoted, FALSE);
+}
+
+/* ------------------------------------------------------------------
+ * Error responses
+ * ---------------------------------------------------------------- */
+
+/* The label and message of an error object: OpenAI's
+ * {"error": {"message", "type", "code"}}, Anthropic's {"type": "error",
+ * "error": {"type", "message"}}, llama.cpp's integer code, Ollama's
+ * {"error": "text"}. */
+static gboolean
+read_error_object (json_t      *body,
+                   const char **label,
+                   const char **message)
+{
+  json_t *error = json_object_get (body, "error");
+
+  *label = NULL;
+  *message = NULL;
+  if (json_is_string (error))
+    {
+      *message = json_string_value (error);
+      return TRUE;
+    }
+  if (!json_is_object (error))
+    return FALSE;
+  /* OpenAI's `code` is the precise one ("rate_limit_exceeded" where the
+   * type says "requests"). */
+  *label = json_string_value (json_object_get (error, "code"));
+  if (*label == NULL)
+    *label = json_string_value (json_object_get (error, "type"));
+  *message = json_string_value (json_object_get (error, "message"));
+  return *label != NULL || *message != NULL;
+}
+
+char *
+chime_provider_describe_error (json_t *body)
+{
+  const char *label, *message;
+
+  if (!read_error_object (body, &label, &message))
+    return NULL;
+  return g_strdup_printf ("%s%s%s", label != NULL ? label : "", label != NULL ? ": " : "",
+                          message != NULL ? message : "(no message)");
+}
+
+char *
+chime_provider_describe_http_error (guint       status,
+                                    const char *body,
+                                    gsize       length)
+{
+  g_autoptr (json_t) json = NULL;
+  g_autofree char *quoted = NULL;
+  const char *label, *message;
+
+  if (body != NULL && length > 0)
+    json = json_loadb (body, length, 0, NULL);
+  /* "HTTP 429 rate_limit_exceeded: Rate limit ...", "HTTP 404: not found" */
+  if (read_error_object (json, &label, &message))
+    return g_strdup_printf ("HTTP %u%s%s: %s", status, label != NULL ? " " : "", label != NULL ? label : "",
+                            message != NULL ? message : "(no message)");
+  if (body == NULL || length == 0)
+    return g_strdup_printf ("HTTP %u (empty body)", status);
+  quoted = chime_provider_quote_text (body, length, CHIME_PROVIDER_MAX_QUOTED_BODY);
+  return g_strdup_printf ("HTTP %u: %s", status, quoted);
+}
+
+const char *
+chime_provider_exception_type (guint status)
+{
+  switch (status)
+    {
+    case 0: return "APIConnectionError";
+    case 400: return "BadRequestError";
+    case 401: return "AuthenticationError";
+    case 403: return "PermissionDeniedError";
+    case 404: return "NotFoundError";
+    case 409: return "ConflictError";
+    case 413: return "RequestTooLargeError";
+    case 422: return "UnprocessableEntityError";
+    case 429: return "RateLimitError";
+    case 529: return "OverloadedError";
+    default: return status >= 500 ? "InternalServerError" : "APIStatusError";
+    }
+}
+
+/* ------------------------------------------------------------------
+ * Retries
+ * ---------------------------------------------------------------- */
+
+gdouble
+chime_provider_parse_retry_after (const char *retry_after_ms,
+                                  const char *retry_after,
+                                  gint64      now_unix)
+{
+  char *end;
+  gdouble value;
+  time_t date;
+
+  if (retry_after_ms != NULL)
+    {
+      value = g_ascii_strtod (retry_after_ms, &end);
+      if (end != retry_after_ms && *end == '\0' && isfinite (value))
+        return value / 1000.0;
+    }
+  if (retry_after == NULL)
+    return NAN;
+  value = g_ascii_strtod (retry_after, &end);
+  if (end != retry_after && *end == '\0' && isfinite (value))
+    return value;
+  date = curl_getdate (retry_after, NULL);
+  if (date == (time_t) -1)
+    return NAN;
+  return (gdouble) ((gint64) date - now_unix);
+}
+
+gdouble
+chime_provider_retry_delay (const ChimeProviderOps *ops,
+                            guint                   status,
+                            gboolean                transport_retryable,
+                            const char             *should_retry,
+                            gdouble                 retry_after,
+                            guint                   retries_taken,
+                            guint                   max_retries)
+{
+  gboolean retryable;
+  gdouble delay;
+
+  if (retries_taken >= max_retries)
+    return -1;
+  if (ops->refuse_long_retry_after && !isnan (retry_after) && retry_after > ops->max_retry_after_s)
+    return -1;
+  if (should_retry != NULL && g_ascii_strcasecmp (should_retry, "false") == 0)
+    return -1;
+  if (should_retry != NULL && g_ascii_strcasecmp (should_retry, "true") == 0)
+    retryable = TRUE;
+  else if (status == 0)
+    retryable = transport_retryable;
+  else
+    retryable = status == 408 || status == 409 || status == 429 || status >= 500;
+  if (!retryable)
+    return -1;
+  if (!isnan (retry_after) && retry_after > 0 && retry_after <= ops->max_retry_after_s)
+    return retry_after;
+  /* 0.5 s doubling per retry taken, up to 8 s (reached at the fifth). */
+  delay = MIN (INITIAL_RETRY_DELAY_S * (gdouble) (1u << MIN (retries_taken, 8)), MAX_RETRY_DELAY_S);
+  /* Jitter in (0.75, 1]: clients that failed together retry apart. */
+  return delay * (1.0 - 0.25 * g_random_double ());
+}

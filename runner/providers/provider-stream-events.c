@@ -1,0 +1,176 @@
+/* The events of a 2xx stream of an HTTP chat model provider: the body
+ * fed to the SSE parser line by line, each event handed to the provider
+ * (handle_event) or, when it looks like the last token event, its token
+ * taken out through the token template; and what handle_event calls back
+ * — a token for the consumer, the end, a failure.
+ *
+ * The body is cut into lines before it reaches the parser so that the
+ * stream can stop right after the event whose token made the consumer
+ * pause: the bytes after it stay with the transfer until the consumer
+ * resumes (provider-stream.c). */
+#include "config.h"
+
+#include "provider-stream-events.h"
+#include "provider-stream-private.h"
+#include "provider-errors.h"
+
+#include <string.h>
+
+/* A stream whose token templates keep failing on the very next event
+ * (a field that changes with every event) stops making them after this
+ * many, so as not to pay for learning on every token. */
+#define MAX_TEMPLATE_MISSES 32
+
+/* ------------------------------------------------------------------
+ * For handle_event
+ * ---------------------------------------------------------------- */
+
+void
+chime_provider_stream_token (ChimeModelStream *stream,
+                             const char       *text)
+{
+  g_return_if_fail (!stream->paused);
+
+  stream->n_tokens++;
+  if (stream->last_token != NULL)
+    g_string_assign (stream->last_token, text);
+  if (!stream->callbacks->on_chunk (text, NULL, stream->user_data))
+    stream->paused = TRUE;
+}
+
+void
+chime_provider_stream_terminate (ChimeModelStream *stream)
+{
+  stream->terminated = TRUE;
+}
+
+void
+chime_provider_stream_fail (ChimeModelStream *stream,
+                            const char       *format,
+                            ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+
+  if (stream->stream_error != NULL)
+    return;
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  stream->stream_error = chime_provider_error_new ("%s: %s", stream->ops->name, message);
+}
+
+json_t *
+chime_provider_stream_parse (ChimeModelStream    *stream,
+                             const ChimeSseEvent *event)
+{
+  json_error_t error;
+  json_t *json = json_loadb (event->data, event->data_len, 0, &error);
+
+  if (!json_is_object (json))
+    {
+      g_autofree char *quoted = chime_provider_quote_text (event->data, event->data_len,
+                                                           CHIME_PROVIDER_MAX_QUOTED_BODY);
+
+      chime_provider_stream_fail (stream, "the stream sent an event that is not a JSON object (%s): %s",
+                                  json == NULL ? error.text : "not an object", quoted);
+      if (json != NULL)
+        json_decref (json);
+      return NULL;
+    }
+  return json;
+}
+
+/* ------------------------------------------------------------------
+ * Events
+ * ---------------------------------------------------------------- */
+
+/* Hands @event to the provider, and makes a template of it when it
+ * yielded a token. The template is made from this event or none: an event
+ * handled in full may have changed the state, and the contract that lets
+ * a template skip handle_event holds only right after its own event. */
+static void
+handle_in_full (ChimeModelStream    *stream,
+                const ChimeSseEvent *event)
+{
+  guint64 n_tokens = stream->n_tokens;
+  gboolean learn = stream->template_misses < MAX_TEMPLATE_MISSES;
+
+  /* chime_provider_stream_token() keeps a copy only for learning. */
+  if (learn && stream->last_token == NULL)
+    stream->last_token = g_string_new (NULL);
+  else if (!learn && stream->last_token != NULL)
+    {
+      g_string_free (stream->last_token, TRUE);
+      stream->last_token = NULL;
+    }
+  stream->ops->handle_event (stream, stream->state, event);
+  if (learn && stream->n_tokens == n_tokens + 1 && stream->stream_error == NULL && !stream->terminated)
+    stream->template_armed = chime_token_template_learn (stream->template, event->event, event->data,
+                                                         event->data_len, stream->last_token->str);
+}
+
+static void
+on_sse_event (const ChimeSseEvent *event,
+              gpointer             user_data)
+{
+  ChimeModelStream *stream = user_data;
+
+  /* After the end, an error or a pause, nothing more is looked at: the
+   * line-by-line feeding stops right after such an event anyway. */
+  if (stream->terminated || stream->stream_error != NULL || stream->cancelled)
+    return;
+  if (stream->template_armed)
+    {
+      const char *token = chime_token_template_match (stream->template, event->event, event->data,
+                                                      event->data_len);
+
+      if (token != NULL)
+        {
+          stream->template_misses = 0;
+          chime_provider_stream_token (stream, token);
+          return;
+        }
+      stream->template_armed = FALSE;
+      stream->template_misses++;
+    }
+  handle_in_full (stream, event);
+}
+
+void
+chime_provider_stream_begin_events (ChimeModelStream *stream)
+{
+  stream->parser = chime_sse_parser_new (on_sse_event, stream);
+  if (stream->template == NULL)
+    stream->template = chime_token_template_new ();
+  chime_token_template_forget (stream->template);
+  stream->template_armed = FALSE;
+  stream->template_misses = 0;
+}
+
+gsize
+chime_provider_stream_feed (ChimeModelStream *stream,
+                            const char       *data,
+                            gsize             length)
+{
+  const char *end = data + length;
+  const char *p = data;
+
+  while (p < end && !stream->paused && !stream->terminated && stream->stream_error == NULL &&
+         !stream->cancelled)
+    {
+      /* memchr rather than a loop over the bytes, which cost as much as
+       * all the rest of a token's way through here. */
+      const char *lf = memchr (p, '\n', end - p);
+      const char *cr = memchr (p, '\r', (lf != NULL ? lf : end) - p);
+      const char *eol = cr != NULL ? cr + 1 : lf != NULL ? lf + 1 : end;
+      const GError *error;
+
+      chime_sse_parser_feed (stream->parser, p, eol - p);
+      p = eol;
+      error = chime_sse_parser_get_error (stream->parser);
+      if (error != NULL)
+        chime_provider_stream_fail (stream, "the event stream is malformed: %s", error->message);
+    }
+  return p - data;
+}

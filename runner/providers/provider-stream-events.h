@@ -1,0 +1,24 @@
+/* What a provider's handle_event may call on its stream
+ * (provider-stream-events.c). */
+#pragma once
+
+#include <glib.h>
+#include <jansson.h>
+
+#include "provider-model.h"
+#include "sse-parser.h"
+
+/* Hands one token to the consumer. At most one per event: the consumer
+ * may pause the stream, and then nothing more must reach it. */
+void      chime_provider_stream_token     (ChimeModelStream    *stream,
+                                           const char          *text);
+/* The provider's end-of-stream event has come: the stream succeeded. */
+void      chime_provider_stream_terminate (ChimeModelStream    *stream);
+/* The stream failed mid-way (an error event, bad JSON); the message is
+ * prefixed with the provider's name. Not retried. */
+void      chime_provider_stream_fail      (ChimeModelStream    *stream,
+                                           const char          *format,
+                                           ...) G_GNUC_PRINTF (2, 3);
+/* The event's data as a JSON object, or NULL after failing the stream. */
+json_t   *chime_provider_stream_parse     (ChimeModelStream    *stream,
+                                           const ChimeSseEvent *event);
