@@ -5,7 +5,7 @@
 #include <chime/runtime.h>
 #include <chime/emit.h>
 #include "config/config-private.h"
-#include "config/runtime-config.h"
+#include "runtime-config.h"
 #include "dispatch/dispatcher.h"
 #include "events/event-private.h"
 #include "plugins/handler.h"

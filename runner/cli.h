@@ -1,5 +1,5 @@
 /* What the runner's commands (command-*.c) share: exit codes and the way
- * errors reach the terminal. */
+ * errors reach the terminal (cli.c), and the commands main.c runs. */
 #pragma once
 
 #include <glib.h>

@@ -4,8 +4,8 @@
 
 #include <chime/runtime.h>
 #include "plugins/handler.h"
-#include "config-private.h"
-#include "problems.h"
+#include "config/config-private.h"
+#include "config/problems.h"
 
 /* The ring packs the handlers of an event into 56 bits. */
 #define CHIME_MAX_HANDLERS 56

@@ -3,7 +3,7 @@
 #include "config.h"
 
 #include "runtime-config.h"
-#include "suggest.h"
+#include "config/suggest.h"
 
 #include <string.h>
 
