@@ -16,7 +16,23 @@ parse_uint (const char *text,
             guint64     max,
             guint64    *out)
 {
-  return text != NULL && g_ascii_string_to_unsigned (text, 10, min, max, out, NULL);
+  guint64 value = 0;
+
+  /* Digits only, by hand: twice, under load, g_ascii_string_to_unsigned()
+   * refused a plain "133" here (a Content-Length), and a mock server that
+   * answers 400 to a good request fails a test that did nothing wrong. */
+  if (text == NULL || *text == '\0')
+    return FALSE;
+  for (const char *p = text; *p != '\0'; p++)
+    {
+      if (!g_ascii_isdigit (*p) || value > (G_MAXUINT64 - (guint64) (*p - '0')) / 10)
+        return FALSE;
+      value = value * 10 + (guint64) (*p - '0');
+    }
+  if (value < min || value > max)
+    return FALSE;
+  *out = value;
+  return TRUE;
 }
 
 /* The count argument of stall, disconnect and error-event: 1 by default. */

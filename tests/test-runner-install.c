@@ -278,6 +278,18 @@ run_doc_program (DocExample *example,
                             example->expected);
 }
 
+/* Whether the compiler warned about a source file or header. What the
+ * linker says of the libraries (a sanitizer build's libasan warns about
+ * tmpnam) is not the example's doing. */
+static gboolean
+has_compiler_warning (const char *output)
+{
+  g_autoptr (GRegex) regex = g_regex_new ("^[^\\s:]+\\.[ch]:[0-9]+:([0-9]+:)? warning:", G_REGEX_MULTILINE, 0, NULL);
+
+  g_assert (regex != NULL);
+  return g_regex_match (regex, output, 0, NULL);
+}
+
 /* Compiles one example in @dir and loads it with `chime check` (a plugin)
  * or runs it as the doc shows (a program); appends what went wrong to
  * @failures. */
@@ -309,10 +321,15 @@ check_doc_example (DocExample *example,
                       : g_strdup (pkgconfig_dir);
   env_pkg_config_path = g_strconcat ("PKG_CONFIG_PATH=", pkg_config_path, NULL);
   env[0] = env_pkg_config_path;
+  /* A sanitizer build's examples get its sanitizers too (SANITIZER_FLAGS
+   * is empty otherwise): a program linked to a sanitized libchime aborts
+   * unless the sanitizer runtime comes first. */
   shell_command = example->program
-                    ? g_strdup_printf ("cc -o %s %s.c $(pkg-config --cflags --libs chime)",
+                    ? g_strdup_printf ("cc%s%s -o %s %s.c $(pkg-config --cflags --libs chime)",
+                                       *SANITIZER_FLAGS ? " " : "", SANITIZER_FLAGS,
                                        example->name, example->name)
-                    : g_strdup_printf ("cc -shared -fPIC -o %s.so %s.c $(pkg-config --cflags --libs chime)",
+                    : g_strdup_printf ("cc%s%s -shared -fPIC -o %s.so %s.c $(pkg-config --cflags --libs chime)",
+                                       *SANITIZER_FLAGS ? " " : "", SANITIZER_FLAGS,
                                        example->name, example->name);
   {
     const char *compile_args[] = { "sh", "-c", shell_command, NULL };
@@ -320,8 +337,7 @@ check_doc_example (DocExample *example,
 
     compiled = run_argv (&compile_options, compile_args);
   }
-  if (compiled->status != 0 || strstr (compiled->err, "warning:") != NULL ||
-      strstr (compiled->out, "warning:") != NULL)
+  if (compiled->status != 0 || has_compiler_warning (compiled->err) || has_compiler_warning (compiled->out))
     {
       g_string_append_printf (failures, "%s: %s.c does not compile cleanly with\n  %s\n%s%s\n",
                               example->doc, example->name, shell_command, compiled->out, compiled->err);
@@ -373,7 +389,9 @@ check_docs (GPtrArray  *docs,
 
 /* The extractor itself, on a made-up page: a plugin that compiles, one
  * with its own INI (and a required key), a fragment that is not an
- * example, and one that does not compile, which must be reported. */
+ * example, one that does not compile and one that warns, which must be
+ * reported, and two programs, one whose page says what it prints and one
+ * whose page is wrong. */
 static void
 test_docs_extractor_self_check (void **state)
 {
@@ -435,6 +453,13 @@ test_docs_extractor_self_check (void **state)
     "/* file: broken_doc.c */\n"
     "#include <chime/plugin.h>\n"
     "this is not C;\n"
+    "```\n\n"
+    "One that compiles with a warning, which counts as not clean:\n\n"
+    "```c\n"
+    "/* file: warns_doc.c */\n"
+    "#include <chime/plugin.h>\n"
+    "#warning this example is not clean\n"
+    "CHIME_SYNC_PLUGIN_DEFINE (.name = \"warns_doc\");\n"
     "```\n\n"
     "A program, run as shown, with an INI of the page:\n\n"
     "```c\n"
@@ -500,10 +525,11 @@ test_docs_extractor_self_check (void **state)
 
   g_ptr_array_add (docs, g_strdup (doc));
   n = check_docs (docs, failures);
-  if (n != 5 || strstr (failures->str, "hello_doc") != NULL || strstr (failures->str, "keyed_doc") != NULL ||
+  if (n != 6 || strstr (failures->str, "hello_doc") != NULL || strstr (failures->str, "keyed_doc") != NULL ||
       strstr (failures->str, "count_doc") != NULL)
     fail_msg ("%u examples; failures:\n%s", n, failures->str);
   assert_string_contains (failures->str, "broken_doc.c does not compile");
+  assert_string_contains (failures->str, "warns_doc.c does not compile cleanly");
   assert_string_contains (failures->str, "`./wrong_doc` (exit 0) printed\nwhat it really prints\n");
 }
 
