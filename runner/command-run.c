@@ -3,61 +3,23 @@
 #include "config.h"
 
 #include <chime/chime.h>
-#include <glib-unix.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "pipeline/batch.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/pipeline-error.h"
 #include "seed-ini.h"
+#include "signals.h"
 
 #define SEED_SOURCE_NAME "the built-in seed example"
 
 typedef struct {
   GMainLoop    *loop;
-  GCancellable *cancellable;
   json_t       *result;
   GError       *error;
-  int           signal_number;
 } RunState;
-
-static gboolean
-on_signal (gpointer data,
-           int      signal_number)
-{
-  RunState *state = data;
-
-  if (state->signal_number == 0)
-    {
-      state->signal_number = signal_number;
-      g_printerr ("chime: %s; stopping the run and flushing every handler "
-                  "(again to quit at once)\n",
-                  signal_number == SIGINT ? "interrupted" : "terminated");
-      g_cancellable_cancel (state->cancellable);
-      return G_SOURCE_CONTINUE;
-    }
-  /* A second signal: a handler may be hung in the flush; do not hang too. */
-  g_printerr ("chime: %s again; quitting without waiting for the handlers\n",
-              signal_number == SIGINT ? "interrupted" : "terminated");
-  _exit (128 + signal_number);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-on_sigint (gpointer data)
-{
-  return on_signal (data, SIGINT);
-}
-
-static gboolean
-on_sigterm (gpointer data)
-{
-  return on_signal (data, SIGTERM);
-}
 
 static void
 on_run_done (GObject      *source,
@@ -183,8 +145,6 @@ run_batch (ChimePipeline *pipeline,
   g_autoptr (GCancellable) cancellable = g_cancellable_new ();
   g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   g_autoptr (GOutputStream) out = NULL;
-  RunState state = { 0 };
-  guint sigint, sigterm;
   int failed;
 
   if (output != NULL)
@@ -198,15 +158,11 @@ run_batch (ChimePipeline *pipeline,
           return CLI_EXIT_RUN_FAILED;
         }
     }
-  state.loop = loop;
-  state.cancellable = cancellable;
-  sigint = g_unix_signal_add (SIGINT, on_sigint, &state);
-  sigterm = g_unix_signal_add (SIGTERM, on_sigterm, &state);
+  cli_signals_watch (cancellable);
   failed = chime_batch_run (pipeline, inputs, defaults, concurrency, cancellable, out, &error);
   /* Nothing lost: every handler finishes every event before we go on. */
   flush_on_loop (chime_pipeline_get_runtime (pipeline), loop);
-  g_source_remove (sigint);
-  g_source_remove (sigterm);
+  cli_signals_unwatch ();
   report_losses (chime_pipeline_get_runtime (pipeline));
   if (out != NULL && !g_output_stream_close (out, NULL, failed < 0 ? NULL : &error))
     failed = -1;
@@ -215,8 +171,8 @@ run_batch (ChimePipeline *pipeline,
       cli_print_error (error);
       return CLI_EXIT_RUN_FAILED;
     }
-  if (state.signal_number != 0)
-    return 128 + state.signal_number;
+  if (cli_signals_received () != 0)
+    return 128 + cli_signals_received ();
   if (failed > 0)
     {
       g_printerr ("chime: %d %s failed (see the \"error\" lines)\n", failed, failed == 1 ? "input" : "inputs");
@@ -262,7 +218,6 @@ cli_command_run (int    argc,
   g_autoptr (GMainLoop) loop = NULL;
   g_autoptr (GCancellable) cancellable = NULL;
   RunState state = { 0 };
-  guint sigint, sigterm;
   int code;
 
   g_option_context_add_main_entries (context, entries, NULL);
@@ -320,22 +275,21 @@ cli_command_run (int    argc,
   loop = g_main_loop_new (NULL, FALSE);
   cancellable = g_cancellable_new ();
   state.loop = loop;
-  state.cancellable = cancellable;
-  sigint = g_unix_signal_add (SIGINT, on_sigint, &state);
-  sigterm = g_unix_signal_add (SIGTERM, on_sigterm, &state);
+  /* A signal that came while the configuration loaded cancels the run as
+   * it starts: its handlers still see it begin and end. */
+  cli_signals_watch (cancellable);
   chime_pipeline_run_async (pipeline, variables, cancellable, on_run_done, &state);
   g_main_loop_run (loop);
   /* Nothing lost: every handler finishes every event before we go on. The
-   * loop keeps running meanwhile for async handlers and a second Ctrl-C. */
+   * loop keeps running meanwhile for async handlers. */
   flush_on_loop (chime_pipeline_get_runtime (pipeline), loop);
-  g_source_remove (sigint);
-  g_source_remove (sigterm);
+  cli_signals_unwatch ();
   report_losses (chime_pipeline_get_runtime (pipeline));
 
   if (state.error != NULL)
     {
       cli_print_error (state.error);
-      code = state.signal_number != 0 ? 128 + state.signal_number : CLI_EXIT_RUN_FAILED;
+      code = cli_signals_received () != 0 ? 128 + cli_signals_received () : CLI_EXIT_RUN_FAILED;
       g_clear_error (&state.error);
     }
   else if (!write_result (state.result, output, pretty, &error))
@@ -345,6 +299,10 @@ cli_command_run (int    argc,
     }
   else
     code = CLI_EXIT_OK;
+  /* A signal after the run had ended still says that chime was stopped;
+   * the result, complete, was printed. */
+  if (code == CLI_EXIT_OK && cli_signals_received () != 0)
+    code = 128 + cli_signals_received ();
   g_clear_pointer (&state.result, json_decref);
   g_clear_pointer (&pipeline, chime_pipeline_free);
   return code;

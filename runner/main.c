@@ -20,6 +20,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "signals.h"
 
 static void
 print_usage (FILE *out)
@@ -42,6 +43,8 @@ main (int    argc,
   const char *command = argc >= 2 ? argv[1] : NULL;
   g_autofree char *prgname = NULL;
 
+  /* Before anything else: a signal is never the silent default death. */
+  cli_signals_init (g_strcmp0 (command, "run") == 0 ? CLI_SIGNALS_STOP_RUN : CLI_SIGNALS_QUIT);
   /* The user's locale for messages (GLib converts them to its charset);
    * numbers stay as C prints them, and data (the result JSON) is written
    * as UTF-8 bytes whatever the locale. */

@@ -97,6 +97,7 @@ typedef struct {
   gboolean     timed_out;
   guint        n_signalled;
   gint64       started;
+  gint64       caught;      /* when the process was seen to catch the signal */
   gint64       last_signal;
   gint64       exited;
   const char  *out_path;
@@ -151,6 +152,22 @@ on_run_timeout (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* Whether /proc/@pid/status says that @pid catches @signal_number. */
+static gboolean
+process_catches (const char *pid,
+                 int         signal_number)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%s/status", pid);
+  g_autofree char *text = read_text (path);
+  const char *line = text != NULL ? strstr (text, "\nSigCgt:\t") : NULL;
+  guint64 mask;
+
+  if (line == NULL)
+    return FALSE;
+  mask = g_ascii_strtoull (line + strlen ("\nSigCgt:\t"), NULL, 16);
+  return (mask >> (signal_number - 1)) & 1;
+}
+
 static gboolean
 maybe_send_signal (gpointer data)
 {
@@ -169,7 +186,16 @@ maybe_send_signal (gpointer data)
       waiter->last_signal = g_get_monotonic_time ();
       return G_SOURCE_REMOVE;
     }
-  if (now - waiter->started < (gint64) options->signal_after_ms * 1000)
+  if (options->signal_once_caught && waiter->caught == 0)
+    {
+      const char *pid = g_subprocess_get_identifier (waiter->process);
+
+      if (pid == NULL || !process_catches (pid, options->signal_number))
+        return G_SOURCE_CONTINUE;
+      waiter->caught = now;
+    }
+  if (now - (options->signal_once_caught ? waiter->caught : waiter->started) <
+      (gint64) options->signal_after_ms * 1000)
     return G_SOURCE_CONTINUE;
   if (options->signal_needle != NULL)
     {
@@ -230,7 +256,7 @@ run_argv (const RunOptions   *options,
   g_source_attach (timeout, context);
   if (options->signal_number != 0)
     {
-      signal_timer = g_timeout_source_new (20);
+      signal_timer = g_timeout_source_new (options->signal_once_caught ? 1 : 20);
       g_source_set_callback (signal_timer, maybe_send_signal, &waiter, NULL);
       g_source_attach (signal_timer, context);
     }

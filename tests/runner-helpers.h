@@ -92,6 +92,10 @@ typedef struct {
   /* Send the signal a second time, this long after the first (0: don't).
    * The process must still be running then. */
   guint               second_signal_after_ms;
+  /* With a signal: wait first until the process catches it (its handler
+   * is installed, as /proc/PID/status says), and count signal_after_ms
+   * from then, checking every millisecond. */
+  gboolean            signal_once_caught;
 } RunOptions;
 
 /* Runs @argv (the program first), stdout and stderr each into its own

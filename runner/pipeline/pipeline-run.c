@@ -16,6 +16,7 @@
 
 typedef struct _PipelineRun PipelineRun;
 typedef void (*Step) (PipelineRun *run);
+typedef void (*Resume) (PipelineRun *run, const GError *failure);
 
 struct _PipelineRun {
   ChimePipeline    *pipeline;
@@ -51,6 +52,15 @@ struct _PipelineRun {
   ChimeEvent       *emit_event;  /* not yet taken by the runtime */
   gboolean          emit_is_error;
   Step              next;
+
+  /* The one chime_run_when_ready() wait in progress, and what it goes on
+   * with. There is never more than one: a failure (a signal's
+   * cancellation, say) that starts while the run waits for room or for
+   * its handlers does not wait a second time, it changes what the wait
+   * goes on with. The wait holds a reference to the task, so the run
+   * outlives every callback the runtime still owes it. */
+  gboolean          waiting;
+  Resume            resume;
 };
 
 static void fail (PipelineRun *run, GError *error);
@@ -91,8 +101,36 @@ proceed (PipelineRun *run)
   run->next (run);
 }
 
-static void on_delivered (const GError *failure, gpointer data);
-static void on_room      (const GError *failure, gpointer data);
+static void
+on_ready (const GError *failure,
+          gpointer      data)
+{
+  PipelineRun *run = data;
+  GTask *task = run->task;
+  Resume resume = run->resume;
+
+  run->waiting = FALSE;
+  run->resume = NULL;
+  resume (run, failure);
+  g_object_unref (task);
+}
+
+/* Goes on with @resume once @ticket of @target is ready. */
+static void
+wait_ready (PipelineRun *run,
+            ChimeRun    *target,
+            guint64      ticket,
+            Resume       resume)
+{
+  g_return_if_fail (!run->waiting);
+  run->waiting = TRUE;
+  run->resume = resume;
+  g_object_ref (run->task);
+  chime_run_when_ready (target, ticket, on_ready, run);
+}
+
+static void resume_emit      (PipelineRun *run, const GError *failure);
+static void resume_delivered (PipelineRun *run, const GError *failure);
 
 /* Emits the held retry events; FALSE while the ring is still full. A
  * retry is informational: a raise_error failure it causes is found at the
@@ -119,15 +157,21 @@ emit_pending (PipelineRun *run)
   g_autoptr (GError) error = NULL;
   guint64 ticket;
 
+  if (run->waiting)
+    {
+      /* A failure began during a wait: this emission is what comes next. */
+      run->resume = resume_emit;
+      return;
+    }
   if (!emit_held_retries (run, &ticket))
     {
-      chime_run_when_ready (run->llm, ticket, on_room, run);
+      wait_ready (run, run->llm, ticket, resume_emit);
       return;
     }
   switch (chime_run_emit_nowait (run->emit_run, run->emit_event, &ticket, &error))
     {
     case CHIME_EMIT_WOULD_BLOCK:
-      chime_run_when_ready (run->emit_run, ticket, on_room, run);
+      wait_ready (run, run->emit_run, ticket, resume_emit);
       return;
     case CHIME_EMIT_FAILED:
       run->emit_event = NULL;
@@ -135,7 +179,7 @@ emit_pending (PipelineRun *run)
       return;
     case CHIME_EMIT_PENDING:
       run->emit_event = NULL;
-      chime_run_when_ready (run->emit_run, ticket, on_delivered, run);
+      wait_ready (run, run->emit_run, ticket, resume_delivered);
       return;
     case CHIME_EMIT_DONE:
     default:
@@ -145,22 +189,22 @@ emit_pending (PipelineRun *run)
     }
 }
 
+/* There is room: offer the event again. (A raise_error failure meanwhile
+ * comes back as that offer's FAILED.) */
 static void
-on_room (const GError *failure,
-         gpointer      data)
+resume_emit (PipelineRun  *run,
+             const GError *failure)
 {
-  emit_pending (data);
+  emit_pending (run);
 }
 
 /* The handlers are done with the event: a raise_error handler may have
  * failed the run meanwhile (which matters unless this was the report of a
  * failure already). */
 static void
-on_delivered (const GError *failure,
-              gpointer      data)
+resume_delivered (PipelineRun  *run,
+                  const GError *failure)
 {
-  PipelineRun *run = data;
-
   if (failure != NULL && !run->emit_is_error)
     fail (run, g_error_copy (failure));
   else
@@ -319,8 +363,8 @@ start_model (PipelineRun *run)
   emit (run, run->llm, event, stream_model);
 }
 
-static void on_token_delivered (const GError *failure, gpointer data);
-static void on_token_room      (const GError *failure, gpointer data);
+static void resume_token_delivered (PipelineRun *run, const GError *failure);
+static void resume_token_room      (PipelineRun *run, const GError *failure);
 
 /* A token taken by the runtime, or queued until there is room; FALSE
  * pauses the model until then. */
@@ -332,13 +376,13 @@ offer_token (PipelineRun *run)
 
   if (!emit_held_retries (run, &ticket))
     {
-      chime_run_when_ready (run->llm, ticket, on_token_room, run);
+      wait_ready (run, run->llm, ticket, resume_token_room);
       return FALSE;
     }
   switch (chime_run_emit_nowait (run->llm, run->emit_event, &ticket, &error))
     {
     case CHIME_EMIT_WOULD_BLOCK:
-      chime_run_when_ready (run->llm, ticket, on_token_room, run);
+      wait_ready (run, run->llm, ticket, resume_token_room);
       return FALSE;
     case CHIME_EMIT_FAILED:
       run->emit_event = NULL;
@@ -346,7 +390,7 @@ offer_token (PipelineRun *run)
       return FALSE;
     case CHIME_EMIT_PENDING:
       run->emit_event = NULL;
-      chime_run_when_ready (run->llm, ticket, on_token_delivered, run);
+      wait_ready (run, run->llm, ticket, resume_token_delivered);
       return FALSE;
     case CHIME_EMIT_DONE:
     default:
@@ -356,30 +400,28 @@ offer_token (PipelineRun *run)
 }
 
 /* Lets the model stream again, unless a raise_error handler failed the
- * run while it was paused. */
+ * run while it was paused, or it is being stopped (its on_done follows). */
 static void
 resume_model (PipelineRun  *run,
               const GError *failure)
 {
   if (failure != NULL)
     fail (run, g_error_copy (failure));
-  else if (run->stream != NULL)
+  else if (run->stream != NULL && !run->failing && !run->cancelled)
     chime_model_stream_resume (run->pipeline->config->model, run->stream);
 }
 
 static void
-on_token_delivered (const GError *failure,
-                    gpointer      data)
+resume_token_delivered (PipelineRun  *run,
+                        const GError *failure)
 {
-  resume_model (data, failure);
+  resume_model (run, failure);
 }
 
 static void
-on_token_room (const GError *failure,
-               gpointer      data)
+resume_token_room (PipelineRun  *run,
+                   const GError *failure)
 {
-  PipelineRun *run = data;
-
   if (offer_token (run))
     resume_model (run, failure);
 }
@@ -521,6 +563,13 @@ fail_next (PipelineRun *run)
     {
       /* on_model_done comes back here once the stream has stopped. */
       chime_model_stream_cancel (run->pipeline->config->model, run->stream);
+      return;
+    }
+  if (run->emit_event != NULL)
+    {
+      /* A token still waiting for room when the stream stopped: it is part
+       * of the partial answer llm_error carries, so it goes first. */
+      emit (run, run->llm, g_steal_pointer (&run->emit_event), fail_next);
       return;
     }
   if (run->llm_open)
