@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const char *const runtime_keys[] = {
-  "plugin_path", "threads", "delivery", "queue_limit", "on_full", NULL
+  "plugin_path", "threads", "delivery", "queue_limit", "on_full", "loop_watchdog_ms", NULL
 };
 
 const char *const chime_common_handler_keys[] = {
@@ -23,6 +23,8 @@ static const char *const ignore_names[] = {
 
 #define DEFAULT_QUEUE_LIMIT 4096
 #define DEFAULT_TIMEOUT_MS 60000
+/* An async call that holds the main loop this long is reported. */
+#define DEFAULT_LOOP_WATCHDOG_MS 5000
 
 static gboolean
 valid_handler_name (const char *name)
@@ -80,7 +82,7 @@ void
 chime_runtime_settings_read (ChimeConfig          *config,
                              ChimeRuntimeSettings *out)
 {
-  gint64 threads, queue_limit;
+  gint64 threads, queue_limit, loop_watchdog_ms;
   guint delivery, on_full;
 
   memset (out, 0, sizeof *out);
@@ -95,7 +97,10 @@ chime_runtime_settings_read (ChimeConfig          *config,
                       DEFAULT_QUEUE_LIMIT, 16, 1 << 24, &queue_limit);
   chime_config_read_choice (config, "runtime", "on_full", on_full_names,
                          CHIME_ON_FULL_BLOCK, &on_full);
+  chime_config_read_int (config, "runtime", "loop_watchdog_ms",
+                         DEFAULT_LOOP_WATCHDOG_MS, 0, 3600000, &loop_watchdog_ms);
   out->threads = threads;
+  out->loop_watchdog_ms = loop_watchdog_ms;
   out->delivery = delivery;
   out->queue_limit = queue_limit;
   out->on_full = on_full;

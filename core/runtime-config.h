@@ -16,6 +16,7 @@ typedef struct {
   ChimeDelivery delivery;
   guint         queue_limit;
   ChimeOnFull   on_full;
+  guint         loop_watchdog_ms;
 } ChimeRuntimeSettings;
 
 /* A handler section read and its plugin loaded, ready to instantiate. */

@@ -98,6 +98,7 @@ start_dispatcher (ChimeRuntime *runtime)
   settings.on_full = runtime->settings.on_full;
   settings.caller_runs = runtime->settings.delivery == CHIME_DELIVERY_AWAITED;
   settings.main_context = runtime->main_context;
+  settings.loop_watchdog_ms = runtime->settings.loop_watchdog_ms;
   runtime->dispatcher = chime_dispatcher_new ((ChimeHandler **) queued->pdata, queued->len,
                                               &settings);
 }

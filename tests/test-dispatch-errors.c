@@ -1,7 +1,8 @@
 /* Handlers that fail: a failure is logged, not raised, unless the
  * handler has raise_error, which fails the whole run tree (at once when
  * it runs inline); an async handler that hangs is cut off by its
- * timeout and the events after it still arrive. */
+ * timeout and the events after it still arrive; one that blocks the main
+ * loop is named by the loop watchdog. */
 #include "dispatch-helpers.h"
 
 #include <string.h>
@@ -152,6 +153,55 @@ test_async_timeout (void **state)
   test_log_capture_stop ();
 }
 
+/* An async handler that blocks in its entry point holds the main loop,
+ * and its own timeout cannot cut it off (the deadline is a source of that
+ * same loop): the watchdog names the handler and the entry point. */
+static void
+check_loop_watchdog (const char *watchdog_setting,
+                     guint       block_ms,
+                     gboolean    reported)
+{
+  g_autoptr (GError) error = NULL;
+  ChimeRuntime *runtime;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeRun) llm = NULL;
+
+  test_log_capture_start ();
+  runtime = test_runtime_new (&error,
+                              "[runtime]\n%s\n"
+                              "[handler blocker]\nplugin = loop_blocker\nblock_ms = %u\n",
+                              watchdog_setting, block_ms);
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  /* Fenced: returns once the blocking call is over. */
+  llm = start_chat (manager);
+  end_llm (llm);
+  assert_int_equal (test_log_contains ("handler 'blocker' (loop_blocker) has held the main loop for over "
+                                       "100 ms in on_chat_model_start"), reported);
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+  test_log_capture_stop ();
+}
+
+static void
+test_loop_watchdog_names_a_blocking_async_handler (void **state)
+{
+  check_loop_watchdog ("loop_watchdog_ms = 100", 600, TRUE);
+}
+
+static void
+test_loop_watchdog_is_quiet_for_short_calls (void **state)
+{
+  check_loop_watchdog ("loop_watchdog_ms = 100", 0, FALSE);
+}
+
+static void
+test_loop_watchdog_off (void **state)
+{
+  check_loop_watchdog ("loop_watchdog_ms = 0", 600, FALSE);
+}
+
 /* ------------------------------------------------------------------ */
 
 int
@@ -162,6 +212,9 @@ main (void)
     cmocka_unit_test (test_raise_error_fails_the_run),
     cmocka_unit_test (test_raise_error_inline_is_immediate),
     cmocka_unit_test (test_async_timeout),
+    cmocka_unit_test (test_loop_watchdog_names_a_blocking_async_handler),
+    cmocka_unit_test (test_loop_watchdog_is_quiet_for_short_calls),
+    cmocka_unit_test (test_loop_watchdog_off),
   };
 
   return test_run_group (tests, G_N_ELEMENTS (tests));

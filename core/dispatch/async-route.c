@@ -152,10 +152,12 @@ start_call (ChimeConsumer *consumer,
     consumer->deadline = handler->settings.timeout_ms > 0
                            ? g_get_monotonic_time () + handler->settings.timeout_ms * 1000
                            : 0;
+  chime_loop_mark_enter (&consumer->dispatcher->loop_mark, handler, chime_event_get_event_type (event));
   if (fallback)
     chime_handler_call_async_fallback (handler, event, completion);
   else
     chime_handler_call_async (handler, event, completion);
+  chime_loop_mark_leave (&consumer->dispatcher->loop_mark);
 }
 
 /* Cuts off a call that outlived its deadline. The completion is parked

@@ -10,6 +10,7 @@
  *   async-route.c  async handlers on the GLib main loop
  *   drop-policy.c  the non-blocking policies (drop_oldest, drop_newest)
  *   wait.c         blocking waits, when_done, flush
+ *   loop-watchdog.c  says when an async call holds the main loop too long
  *   dispatcher.c   construction: the ring, the consumers and their routes
  *
  * Each .c has its own header for what it exports (consumer.h,
@@ -21,6 +22,7 @@
 #include <glib.h>
 #include "events/event-private.h"
 #include "plugins/handler.h"
+#include "loop-watchdog.h"
 
 #define CHIME_CACHE_LINE 64
 
@@ -188,6 +190,10 @@ struct _ChimeDispatcher {
   GMutex          async_lock;
   GList          *async_waits;     /* AsyncWait*, guarded by async_lock */
   GPtrArray      *abandoned;       /* timed-out completions, guarded by async_lock */
+
+  /* Async calls, marked for the watchdog (NULL: none or disabled). */
+  ChimeLoopMark      loop_mark;
+  ChimeLoopWatchdog *watchdog;
 };
 
 /* Debug builds (-DCHIME_DEBUG_RING) check the ownership rule: only one

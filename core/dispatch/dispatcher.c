@@ -87,6 +87,8 @@ chime_dispatcher_new (ChimeHandler                 **handlers,
       if (d->consumers[i]->is_async)
         d->n_async++;
     }
+  if (d->n_async > 0 && settings->loop_watchdog_ms > 0)
+    d->watchdog = chime_loop_watchdog_new (&d->loop_mark, settings->loop_watchdog_ms);
   return d;
 }
 
@@ -96,6 +98,7 @@ chime_dispatcher_free (ChimeDispatcher *d)
   if (d == NULL)
     return;
   chime_dispatcher_flush (d);
+  chime_loop_watchdog_free (d->watchdog);
   /* Waits for running drain tasks; none is queued after a flush. */
   g_thread_pool_free (d->pool, FALSE, TRUE);
   for (guint i = 0; i < d->n_consumers; i++)

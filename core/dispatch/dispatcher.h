@@ -28,6 +28,8 @@ typedef struct {
    * sync handlers on the caller's thread). */
   gboolean      caller_runs;
   GMainContext *main_context;
+  /* Say when one async call holds the main loop this long (0: never). */
+  guint         loop_watchdog_ms;
 } ChimeDispatcherSettings;
 
 /* Creates the ring and a consumer for each of @handlers (which must

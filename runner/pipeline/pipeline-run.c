@@ -175,7 +175,12 @@ emit_pending (PipelineRun *run)
       return;
     case CHIME_EMIT_FAILED:
       run->emit_event = NULL;
-      fail (run, g_steal_pointer (&error));
+      /* Reporting a failure already (the held token of fail_next): go on
+       * with that report; error events themselves are never refused. */
+      if (run->failing)
+        proceed (run);
+      else
+        fail (run, g_steal_pointer (&error));
       return;
     case CHIME_EMIT_PENDING:
       run->emit_event = NULL;

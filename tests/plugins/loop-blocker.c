@@ -8,7 +8,10 @@
 static gpointer
 loop_blocker_new (ChimeHandlerContext *context, GError **error)
 {
-  return GINT_TO_POINTER ((int) chime_handler_context_get_int (context, "block_ms"));
+  gint64 *block_ms = g_new (gint64, 1);
+
+  *block_ms = chime_handler_context_get_int (context, "block_ms");
+  return block_ms;
 }
 
 static void
@@ -16,7 +19,7 @@ on_chat_model_start (gpointer instance, ChimeEvent *event, ChimeCompletion *comp
 {
   printf ("loop_blocker: holding the main loop\n");
   fflush (stdout);
-  g_usleep ((gulong) GPOINTER_TO_INT (instance) * 1000);
+  g_usleep ((gulong) *(gint64 *) instance * 1000);
   chime_completion_complete (completion);
 }
 
@@ -30,5 +33,6 @@ CHIME_ASYNC_PLUGIN_DEFINE (
   .description = "holds the main loop in on_chat_model_start",
   .config_keys = keys,
   .instance_new = loop_blocker_new,
+  .instance_free = g_free,
   .on_chat_model_start = on_chat_model_start,
 );
