@@ -1,0 +1,272 @@
+/* Events across a process boundary: every field a handler can read, as
+ * JSON, and back.
+ *
+ * A handler isolated in a process of its own is called with the event
+ * rebuilt from this form, so that a plugin cannot tell the difference.
+ * chime_event_to_json() is the documented, LangChain-shaped form and
+ * drops what its readers do not need; this one keeps everything the
+ * accessors of <chime/event.h> return: the monotonic stamp, the run's kind
+ * and start time, its ancestors, an error's domain and code. The raise_error
+ * trace of a run tree stays with the runtime: a rebuilt run has its own. */
+#include "config.h"
+
+#include "event-wire.h"
+#include "event-json.h"
+#include "trace.h"
+
+#include <string.h>
+
+#define WIRE_ERROR (g_quark_from_static_string ("chime-event-wire-error"))
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimeRunInfo, chime_run_info_unref)
+
+/* ------------------------------------------------------------------
+ * To the wire
+ * ---------------------------------------------------------------- */
+
+static json_t *
+run_id_to_wire (const ChimeRunId *id)
+{
+  char hex[2 * sizeof id->bytes + 1];
+
+  for (guint i = 0; i < sizeof id->bytes; i++)
+    g_snprintf (hex + 2 * i, 3, "%02x", id->bytes[i]);
+  return json_string (hex);
+}
+
+static json_t *
+run_info_to_wire (const ChimeRunInfo *info)
+{
+  json_t *object = json_pack ("{s:o, s:i, s:s?, s:s?, s:o, s:O?, s:I}",
+                              "id", run_id_to_wire (&info->id),
+                              "kind", (int) info->kind,
+                              "run_type", info->run_type,
+                              "name", info->name,
+                              "tags", chime_strv_to_json ((const char * const *) info->tags),
+                              "metadata", info->metadata,
+                              "start_time", (json_int_t) info->start_time);
+
+  if (info->has_parent)
+    json_object_set_new (object, "parent_id", run_id_to_wire (&info->parent_id));
+  if (info->parent != NULL)
+    json_object_set_new (object, "parent", run_info_to_wire (info->parent));
+  return object;
+}
+
+static void
+set_json (json_t     *object,
+          const char *key,
+          json_t     *value)
+{
+  if (value != NULL)
+    json_object_set (object, key, value);
+}
+
+json_t *
+chime_event_to_wire (ChimeEvent *event)
+{
+  const ChimeEventPayload *payload = event->payload;
+  json_t *wire = json_pack ("{s:s, s:o, s:I}",
+                            "type", chime_event_type_to_string (event->type),
+                            "run", run_info_to_wire (event->run),
+                            "monotonic_time", (json_int_t) event->monotonic_time);
+
+  if (event->token != NULL)
+    json_object_set_new (wire, "token", json_string (event->token));
+  set_json (wire, "chunk", event->chunk);
+  if (payload == NULL)
+    return wire;
+  if (payload->text != NULL)
+    json_object_set_new (wire, "text", json_string (payload->text));
+  if (payload->custom_name != NULL)
+    json_object_set_new (wire, "custom_name", json_string (payload->custom_name));
+  set_json (wire, "serialized", payload->serialized);
+  set_json (wire, "prompts", payload->prompts);
+  set_json (wire, "messages", payload->messages);
+  set_json (wire, "inputs", payload->inputs);
+  set_json (wire, "outputs", payload->outputs);
+  set_json (wire, "response", payload->response);
+  set_json (wire, "data", payload->data);
+  set_json (wire, "kwargs", payload->kwargs);
+  if (payload->error != NULL)
+    json_object_set_new (wire, "error", json_pack ("{s:s, s:i, s:s}",
+                                                   "domain", g_quark_to_string (payload->error->domain),
+                                                   "code", payload->error->code,
+                                                   "message", payload->error->message));
+  return wire;
+}
+
+/* ------------------------------------------------------------------
+ * From the wire
+ * ---------------------------------------------------------------- */
+
+static gboolean
+run_id_from_wire (json_t     *value,
+                  ChimeRunId *out)
+{
+  const char *hex = json_string_value (value);
+
+  if (hex == NULL || strlen (hex) != 2 * sizeof out->bytes)
+    return FALSE;
+  for (guint i = 0; i < sizeof out->bytes; i++)
+    {
+      int high = g_ascii_xdigit_value (hex[2 * i]);
+      int low = g_ascii_xdigit_value (hex[2 * i + 1]);
+
+      if (high < 0 || low < 0)
+        return FALSE;
+      out->bytes[i] = (guint8) (high << 4 | low);
+    }
+  return TRUE;
+}
+
+static char **
+strv_from_wire (json_t *array)
+{
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  json_t *value;
+  gsize i;
+
+  json_array_foreach (array, i, value)
+    g_strv_builder_add (builder, json_string_value (value));
+  return g_strv_builder_end (builder);
+}
+
+static gboolean
+strings_only (json_t *array)
+{
+  json_t *value;
+  gsize i;
+
+  if (!json_is_array (array))
+    return FALSE;
+  json_array_foreach (array, i, value)
+    if (!json_is_string (value))
+      return FALSE;
+  return TRUE;
+}
+
+static ChimeRunInfo *
+run_info_from_wire (json_t  *wire,
+                    guint    depth,
+                    GError **error)
+{
+  g_autoptr (ChimeRunInfo) info = NULL;
+  json_t *parent_id = json_object_get (wire, "parent_id");
+  json_t *parent = json_object_get (wire, "parent");
+  json_t *tags = json_object_get (wire, "tags");
+  json_t *metadata = json_object_get (wire, "metadata");
+  json_int_t kind = json_integer_value (json_object_get (wire, "kind"));
+
+  /* Run trees are shallow; a deep one is not something chime sent. */
+  if (depth > 1000 || !json_is_object (wire) || !strings_only (tags) ||
+      (metadata != NULL && !json_is_object (metadata)) ||
+      !json_is_integer (json_object_get (wire, "start_time")) ||
+      kind < CHIME_RUN_KIND_CHAIN || kind > CHIME_RUN_KIND_RETRIEVER)
+    {
+      g_set_error (error, WIRE_ERROR, 0, "a run of the event is not well formed");
+      return NULL;
+    }
+  info = g_aligned_alloc0 (1, sizeof (ChimeRunInfo), 64);
+  info->ref_count = 1;
+  if (!run_id_from_wire (json_object_get (wire, "id"), &info->id) ||
+      (parent_id != NULL && !run_id_from_wire (parent_id, &info->parent_id)))
+    {
+      g_set_error (error, WIRE_ERROR, 0, "a run id of the event is not 32 hex digits");
+      return NULL;
+    }
+  info->has_parent = parent_id != NULL;
+  if (parent != NULL && (info->parent = run_info_from_wire (parent, depth + 1, error)) == NULL)
+    return NULL;
+  info->kind = (ChimeRunKind) kind;
+  info->run_type = g_strdup (json_string_value (json_object_get (wire, "run_type")));
+  info->name = g_strdup (json_string_value (json_object_get (wire, "name")));
+  info->tags = strv_from_wire (tags);
+  info->metadata = metadata != NULL ? json_incref (metadata) : json_object ();
+  info->start_time = json_integer_value (json_object_get (wire, "start_time"));
+  info->trace = chime_trace_new ();
+  return g_steal_pointer (&info);
+}
+
+/* A string member, copied; FALSE when it is there and not a string. */
+static gboolean
+take_string (json_t      *wire,
+             const char  *key,
+             char       **out)
+{
+  json_t *value = json_object_get (wire, key);
+
+  if (value != NULL && !json_is_string (value))
+    return FALSE;
+  *out = g_strdup (json_string_value (value));
+  return TRUE;
+}
+
+static void
+take_json (json_t      *wire,
+           const char  *key,
+           json_t     **out)
+{
+  chime_event_set_json (out, json_object_get (wire, key));
+}
+
+static gboolean
+payload_from_wire (json_t            *wire,
+                   ChimeEventPayload *payload)
+{
+  json_t *error = json_object_get (wire, "error");
+
+  take_json (wire, "serialized", &payload->serialized);
+  take_json (wire, "prompts", &payload->prompts);
+  take_json (wire, "messages", &payload->messages);
+  take_json (wire, "inputs", &payload->inputs);
+  take_json (wire, "outputs", &payload->outputs);
+  take_json (wire, "response", &payload->response);
+  take_json (wire, "data", &payload->data);
+  take_json (wire, "kwargs", &payload->kwargs);
+  if (error != NULL)
+    {
+      const char *domain = json_string_value (json_object_get (error, "domain"));
+      const char *message = json_string_value (json_object_get (error, "message"));
+
+      if (domain == NULL || message == NULL || !json_is_integer (json_object_get (error, "code")))
+        return FALSE;
+      payload->error = g_error_new_literal (g_quark_from_string (domain),
+                                            (gint) json_integer_value (json_object_get (error, "code")),
+                                            message);
+    }
+  return take_string (wire, "text", &payload->text) &&
+         take_string (wire, "custom_name", &payload->custom_name);
+}
+
+ChimeEvent *
+chime_event_from_wire (json_t  *wire,
+                       GError **error)
+{
+  g_autoptr (ChimeRunInfo) run = NULL;
+  g_autoptr (ChimeEvent) event = NULL;
+  json_t *token = json_object_get (wire, "token");
+  const char *type_name = json_string_value (json_object_get (wire, "type"));
+  ChimeEventType type;
+
+  if (!json_is_object (wire) || type_name == NULL || !chime_event_type_from_string (type_name, &type) ||
+      !json_is_integer (json_object_get (wire, "monotonic_time")) ||
+      (token != NULL && !json_is_string (token)))
+    {
+      g_set_error (error, WIRE_ERROR, 0, "not an event: no known type, no time, or a token that is not text");
+      return NULL;
+    }
+  run = run_info_from_wire (json_object_get (wire, "run"), 0, error);
+  if (run == NULL)
+    return NULL;
+  event = chime_event_new (type, run, json_string_value (token));
+  event->monotonic_time = json_integer_value (json_object_get (wire, "monotonic_time"));
+  take_json (wire, "chunk", &event->chunk);
+  if (event->payload != NULL && !payload_from_wire (wire, event->payload))
+    {
+      g_set_error (error, WIRE_ERROR, 0, "the %s event's payload is not well formed",
+                   chime_event_type_to_string (type));
+      return NULL;
+    }
+  return g_steal_pointer (&event);
+}

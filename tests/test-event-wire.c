@@ -1,0 +1,236 @@
+/* Events across a process boundary (core/events/event-wire.c): every
+ * event type, with every field a handler can read, comes back from its
+ * wire form the same, ancestors and error included; what is not a wire
+ * event is refused with a reason. */
+#include "test-helpers.h"
+
+#include "events/event-private.h"
+#include "events/event-wire.h"
+
+#include <string.h>
+
+typedef struct {
+  ChimeRuntime         *runtime;
+  ChimeCallbackManager *manager;
+  ChimeRun             *root;
+  ChimeRun             *llm;     /* a child of root */
+} WireFixture;
+
+static int
+wire_setup (void **state)
+{
+  WireFixture *f = g_new0 (WireFixture, 1);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ChimeCallbackManager) child = NULL;
+  g_autoptr (json_t) inputs = json_pack ("{s:s}", "topic", "atoms");
+  g_autoptr (json_t) messages = test_messages ("human", "hi", NULL);
+  g_autoptr (json_t) metadata = json_pack ("{s:s}", "user", "ada");
+  const char *tags[] = { "demo", "wire", NULL };
+
+  f->runtime = test_runtime_new (&error, "%s", "");
+  assert_null (error);
+  f->manager = chime_runtime_new_callback_manager (f->runtime);
+  chime_callback_manager_add_tags (f->manager, tags, TRUE);
+  chime_callback_manager_add_metadata (f->manager, metadata, TRUE);
+  f->root = chime_callback_manager_on_chain_start (f->manager, NULL, inputs, "RunnableSequence", NULL, &error);
+  assert_non_null (f->root);
+  child = chime_run_get_child (f->root, "seq:step:2");
+  f->llm = chime_callback_manager_on_chat_model_start (child, NULL, messages, "FakeChat", NULL, &error);
+  assert_non_null (f->llm);
+  *state = f;
+  return 0;
+}
+
+static int
+wire_teardown (void **state)
+{
+  WireFixture *f = *state;
+
+  chime_run_unref (f->llm);
+  chime_run_unref (f->root);
+  chime_callback_manager_unref (f->manager);
+  chime_runtime_unref (f->runtime);
+  g_free (f);
+  return 0;
+}
+
+/* An event of @type on the chat model's run with every payload field set. */
+static ChimeEvent *
+full_event (WireFixture   *f,
+            ChimeEventType type)
+{
+  ChimeEvent *event = chime_event_new (type, (ChimeRunInfo *) chime_run_get_info (f->llm),
+                                       type == CHIME_EVENT_LLM_NEW_TOKEN ? "Why don't scientists"
+                                                                         : NULL);
+  ChimeEventPayload *payload = event->payload;
+
+  event->chunk = json_pack ("{s:s}", "content", "Why");
+  if (payload == NULL)
+    return event;
+  payload->text = g_strdup ("some text");
+  payload->custom_name = g_strdup ("my_event");
+  payload->serialized = json_pack ("{s:i}", "lc", 1);
+  payload->prompts = json_pack ("[s]", "Human: hi");
+  payload->messages = json_pack ("[[{s:s, s:s}]]", "type", "human", "content", "hi");
+  payload->inputs = json_pack ("{s:s}", "topic", "atoms");
+  payload->outputs = json_pack ("{s:s}", "output", "a joke");
+  payload->response = json_pack ("{s:[]}", "generations");
+  payload->data = json_pack ("{s:b}", "ok", TRUE);
+  payload->kwargs = json_pack ("{s:i}", "batch_size", 1);
+  payload->error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "took too long");
+  return event;
+}
+
+/* The wire form, through text, back to an event. */
+static ChimeEvent *
+round_trip (ChimeEvent *event)
+{
+  g_autoptr (json_t) wire = chime_event_to_wire (event);
+  g_autofree char *text = json_dumps (wire, JSON_COMPACT);
+  g_autoptr (json_t) parsed = json_loads (text, 0, NULL);
+  g_autoptr (GError) error = NULL;
+  ChimeEvent *back = chime_event_from_wire (parsed, &error);
+
+  assert_null (error);
+  assert_non_null (back);
+  return back;
+}
+
+static void
+assert_same_json (json_t *expected,
+                  json_t *actual)
+{
+  g_autofree char *a = expected != NULL ? json_dumps (expected, JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+  g_autofree char *b = actual != NULL ? json_dumps (actual, JSON_SORT_KEYS | JSON_ENCODE_ANY) : NULL;
+
+  assert_string_equal (a != NULL ? a : "(none)", b != NULL ? b : "(none)");
+}
+
+static void
+assert_same_run (const ChimeRunInfo *expected,
+                 const ChimeRunInfo *actual)
+{
+  assert_memory_equal (chime_run_info_get_id (expected), chime_run_info_get_id (actual), sizeof (ChimeRunId));
+  assert_int_equal (chime_run_info_get_parent_id (expected) != NULL, chime_run_info_get_parent_id (actual) != NULL);
+  if (chime_run_info_get_parent_id (expected) != NULL)
+    assert_memory_equal (chime_run_info_get_parent_id (expected), chime_run_info_get_parent_id (actual),
+                         sizeof (ChimeRunId));
+  assert_int_equal (chime_run_info_get_kind (expected), chime_run_info_get_kind (actual));
+  assert_string_equal (chime_run_info_get_run_type (expected), chime_run_info_get_run_type (actual));
+  assert_string_equal (chime_run_info_get_name (expected), chime_run_info_get_name (actual));
+  assert_true (g_strv_equal ((const char * const *) chime_run_info_get_tags (expected),
+                             (const char * const *) chime_run_info_get_tags (actual)));
+  assert_same_json (chime_run_info_get_metadata (expected), chime_run_info_get_metadata (actual));
+  assert_int_equal (chime_run_info_get_start_time (expected), chime_run_info_get_start_time (actual));
+  assert_int_equal (chime_run_info_get_parent (expected) != NULL, chime_run_info_get_parent (actual) != NULL);
+  if (chime_run_info_get_parent (expected) != NULL)
+    assert_same_run (chime_run_info_get_parent (expected), chime_run_info_get_parent (actual));
+}
+
+static void
+test_every_event_type_comes_back_the_same (void **state)
+{
+  WireFixture *f = *state;
+
+  for (guint type = 0; type < CHIME_EVENT_N_TYPES; type++)
+    {
+      g_autoptr (ChimeEvent) event = full_event (f, type);
+      g_autoptr (ChimeEvent) back = round_trip (event);
+      const GError *error = chime_event_get_error (event);
+
+      assert_int_equal (chime_event_get_event_type (back), type);
+      assert_int_equal (chime_event_get_monotonic_time (back), chime_event_get_monotonic_time (event));
+      assert_string_equal (chime_event_get_token (event) != NULL ? chime_event_get_token (event) : "(none)",
+                           chime_event_get_token (back) != NULL ? chime_event_get_token (back) : "(none)");
+      assert_same_json (chime_event_get_chunk (event), chime_event_get_chunk (back));
+      assert_same_run (chime_event_get_run (event), chime_event_get_run (back));
+      assert_same_json (chime_event_get_serialized (event), chime_event_get_serialized (back));
+      assert_same_json (chime_event_get_prompts (event), chime_event_get_prompts (back));
+      assert_same_json (chime_event_get_messages (event), chime_event_get_messages (back));
+      assert_same_json (chime_event_get_inputs (event), chime_event_get_inputs (back));
+      assert_same_json (chime_event_get_outputs (event), chime_event_get_outputs (back));
+      assert_same_json (chime_event_get_response (event), chime_event_get_response (back));
+      assert_same_json (chime_event_get_data (event), chime_event_get_data (back));
+      assert_same_json (chime_event_get_kwargs (event), chime_event_get_kwargs (back));
+      assert_int_equal (error != NULL, chime_event_get_error (back) != NULL);
+      if (error != NULL)
+        {
+          assert_true (g_error_matches (chime_event_get_error (back), error->domain, error->code));
+          assert_string_equal (chime_event_get_error (back)->message, error->message);
+          assert_string_equal (chime_event_get_text (back), "some text");
+          assert_string_equal (chime_event_get_custom_name (back), "my_event");
+        }
+    }
+}
+
+/* A long token (past the event's inline room) and non-ASCII text. */
+static void
+test_long_and_unicode_tokens (void **state)
+{
+  WireFixture *f = *state;
+  g_autofree char *long_token = g_strnfill (1000, 'x');
+  const char *tokens[] = { long_token, "caf\xc3\xa9 \xf0\x9f\x98\x80", "", NULL };
+
+  for (guint i = 0; tokens[i] != NULL; i++)
+    {
+      g_autoptr (ChimeEvent) event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN,
+                                                      (ChimeRunInfo *) chime_run_get_info (f->llm),
+                                                      tokens[i]);
+      g_autoptr (ChimeEvent) back = round_trip (event);
+
+      assert_string_equal (chime_event_get_token (back), tokens[i]);
+    }
+}
+
+static void
+assert_refused (const char *text,
+                const char *reason)
+{
+  g_autoptr (json_t) wire = json_loads (text, JSON_DECODE_ANY, NULL);
+  g_autoptr (GError) error = NULL;
+  ChimeEvent *event = chime_event_from_wire (wire, &error);
+
+  assert_null (event);
+  assert_non_null (error);
+  assert_string_contains (error->message, reason);
+}
+
+static void
+test_what_is_not_a_wire_event_is_refused (void **state)
+{
+  static const char run[] = "{\"id\": \"0123456789abcdef0123456789abcdef\", \"kind\": 1, "
+                            "\"tags\": [], \"start_time\": 5}";
+  g_autofree char *no_type = g_strdup_printf ("{\"run\": %s, \"monotonic_time\": 1}", run);
+  g_autofree char *bad_type = g_strdup_printf ("{\"type\": \"llm_new_tokens\", \"run\": %s, \"monotonic_time\": 1}",
+                                               run);
+  g_autofree char *number_token = g_strdup_printf ("{\"type\": \"llm_new_token\", \"token\": 5, \"run\": %s, "
+                                                   "\"monotonic_time\": 1}", run);
+  g_autofree char *number_text = g_strdup_printf ("{\"type\": \"text\", \"text\": 5, \"run\": %s, "
+                                                  "\"monotonic_time\": 1}", run);
+
+  assert_refused ("[1, 2]", "not an event");
+  assert_refused (no_type, "not an event");
+  assert_refused (bad_type, "not an event");
+  assert_refused (number_token, "not an event");
+  assert_refused (number_text, "the text event's payload is not well formed");
+  assert_refused ("{\"type\": \"text\", \"monotonic_time\": 1, \"run\": {\"id\": \"xyz\", \"kind\": 0, "
+                  "\"tags\": [], \"start_time\": 5}}", "a run id of the event is not 32 hex digits");
+  assert_refused ("{\"type\": \"text\", \"monotonic_time\": 1, \"run\": {\"id\": "
+                  "\"0123456789abcdef0123456789abcdef\", \"kind\": 9, \"tags\": [], \"start_time\": 5}}",
+                  "a run of the event is not well formed");
+  assert_refused ("{\"type\": \"text\", \"monotonic_time\": 1, \"run\": {\"id\": "
+                  "\"0123456789abcdef0123456789abcdef\", \"kind\": 0, \"tags\": [3], \"start_time\": 5}}",
+                  "a run of the event is not well formed");
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown (test_every_event_type_comes_back_the_same, wire_setup, wire_teardown),
+    cmocka_unit_test_setup_teardown (test_long_and_unicode_tokens, wire_setup, wire_teardown),
+    cmocka_unit_test (test_what_is_not_a_wire_event_is_refused),
+  };
+
+  return test_run_group (tests, G_N_ELEMENTS (tests));
+}
