@@ -4,16 +4,21 @@
 
 #include "runtime-config.h"
 #include "config/suggest.h"
+#include "isolation/host-init.h"
 
 #include <string.h>
 
 static const char *const runtime_keys[] = {
-  "plugin_path", "threads", "delivery", "queue_limit", "on_full", "loop_watchdog_ms", NULL
+  "plugin_path", "threads", "delivery", "queue_limit", "on_full", "loop_watchdog_ms", "isolation", NULL
 };
 
 const char *const chime_common_handler_keys[] = {
-  "plugin", "raise_error", "run_inline", "ignore", "inheritable", "timeout_ms", NULL
+  "plugin", "raise_error", "run_inline", "ignore", "inheritable", "timeout_ms", "isolation",
+  "max_restarts", NULL
 };
+
+/* none: the plugin runs in chime's process; process: in a host of its own. */
+static const char *const isolation_names[] = { "none", "process", NULL };
 
 static const char *const delivery_names[] = { "awaited", "fenced", "background", NULL };
 static const char *const on_full_names[] = { "block", "drop_newest", "drop_oldest", NULL };
@@ -23,6 +28,7 @@ static const char *const ignore_names[] = {
 
 #define DEFAULT_QUEUE_LIMIT 4096
 #define DEFAULT_TIMEOUT_MS 60000
+#define DEFAULT_MAX_RESTARTS 3
 /* An async call that holds the main loop this long is reported. */
 #define DEFAULT_LOOP_WATCHDOG_MS 5000
 
@@ -83,7 +89,7 @@ chime_runtime_settings_read (ChimeConfig          *config,
                              ChimeRuntimeSettings *out)
 {
   gint64 threads, queue_limit, loop_watchdog_ms;
-  guint delivery, on_full;
+  guint delivery, on_full, isolation;
 
   memset (out, 0, sizeof *out);
   chime_config_check_keys (config, "runtime", runtime_keys);
@@ -99,8 +105,10 @@ chime_runtime_settings_read (ChimeConfig          *config,
                          CHIME_ON_FULL_BLOCK, &on_full);
   chime_config_read_int (config, "runtime", "loop_watchdog_ms",
                          DEFAULT_LOOP_WATCHDOG_MS, 0, 3600000, &loop_watchdog_ms);
+  chime_config_read_choice (config, "runtime", "isolation", isolation_names, 0, &isolation);
   out->threads = threads;
   out->loop_watchdog_ms = loop_watchdog_ms;
+  out->isolate = isolation == 1;
   out->delivery = delivery;
   out->queue_limit = queue_limit;
   out->on_full = on_full;
@@ -150,11 +158,15 @@ read_ignore (ChimeConfig *config,
 /* Reads the keys every handler has. FALSE when the section is unusable
  * (no plugin). */
 static gboolean
-read_handler_settings (ChimeConfig          *config,
-                       const char           *section,
-                       const char           *name,
-                       ChimeHandlerSettings *out)
+read_handler_settings (ChimeConfig                *config,
+                       const ChimeRuntimeSettings *runtime,
+                       const char                 *section,
+                       const char                 *name,
+                       ChimeHandlerSettings       *out,
+                       gboolean                   *isolate)
 {
+  guint isolation;
+
   memset (out, 0, sizeof *out);
   out->name = g_strdup (name);
   out->plugin_spec = chime_config_read_string (config, section, "plugin", NULL);
@@ -164,6 +176,11 @@ read_handler_settings (ChimeConfig          *config,
   chime_config_read_int (config, section, "timeout_ms", DEFAULT_TIMEOUT_MS,
                       0, G_MAXINT32, &out->timeout_ms);
   out->ignore = read_ignore (config, section);
+  chime_config_read_choice (config, section, "isolation", isolation_names,
+                            runtime->isolate ? 1 : 0, &isolation);
+  *isolate = isolation == 1;
+  chime_config_read_int (config, section, "max_restarts", DEFAULT_MAX_RESTARTS, 0, 1000,
+                         &out->max_restarts);
 
   if (out->plugin_spec == NULL || out->plugin_spec[0] == '\0')
     {
@@ -194,6 +211,25 @@ check_handler_keys (ChimeConfig       *config,
   chime_config_check_keys (config, section, (const char * const *) valid);
 }
 
+/* isolation = process: a sync plugin, called from one thread at a time,
+ * and what its host needs to start the same handler. */
+static void
+check_isolation (ChimeConfig      *config,
+                 const char       *section,
+                 ChimeHandlerSpec *spec)
+{
+  g_autofree char *location = chime_config_describe_location (config, section, "isolation");
+
+  if (spec->plugin->descriptor->mode == CHIME_HANDLER_ASYNC)
+    chime_config_add_problem (config, "isolation = process is for sync plugins, and '%s' is async%s: "
+                              "set isolation = none", spec->plugin->descriptor->name, location);
+  else if (spec->settings.run_inline)
+    chime_config_add_problem (config, "isolation = process cannot be run_inline%s: an isolated "
+                              "handler is called from the queue, one event at a time", location);
+  else
+    spec->settings.host_init = chime_host_init_new (config, section, spec->settings.name, spec->plugin);
+}
+
 static ChimeHandlerSpec *
 read_handler_spec (ChimeConfig                *config,
                    const ChimeRuntimeSettings *runtime,
@@ -203,8 +239,9 @@ read_handler_spec (ChimeConfig                *config,
   ChimeHandlerSpec *spec = g_new0 (ChimeHandlerSpec, 1);
   g_autoptr (GError) error = NULL;
   g_autofree char *plugin_spec = NULL;
+  gboolean isolate = FALSE;
 
-  if (!read_handler_settings (config, section, name, &spec->settings))
+  if (!read_handler_settings (config, runtime, section, name, &spec->settings, &isolate))
     {
       check_handler_keys (config, section, NULL);
       return spec;
@@ -234,6 +271,8 @@ read_handler_spec (ChimeConfig                *config,
                           "async handlers already run on the main loop", 
                           spec->plugin->descriptor->name, location);
     }
+  if (isolate)
+    check_isolation (config, section, spec);
   return spec;
 }
 

@@ -17,6 +17,7 @@ typedef struct {
   guint         queue_limit;
   ChimeOnFull   on_full;
   guint         loop_watchdog_ms;
+  gboolean      isolate;         /* isolation = process for every handler */
 } ChimeRuntimeSettings;
 
 /* A handler section read and its plugin loaded, ready to instantiate. */

@@ -4,6 +4,7 @@
 #include "handler.h"
 #include "events/event-private.h"
 #include "events/trace.h"
+#include "isolation/host-link.h"
 
 #include <string.h>
 
@@ -109,7 +110,27 @@ chime_handler_start (ChimeHandler *handler,
 {
   g_autoptr (GError) local_error = NULL;
 
-  if (handler->descriptor->instance_new != NULL)
+  if (handler->settings.host_init != NULL)
+    {
+      handler->link = chime_host_link_new (handler->settings.name, handler->descriptor->name,
+                                           handler->settings.host_init, handler->settings.timeout_ms,
+                                           (guint) handler->settings.max_restarts, &local_error);
+      if (handler->link == NULL && g_error_matches (local_error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN))
+        {
+          /* The host's own message: the same as without isolation. */
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return FALSE;
+        }
+      if (handler->link == NULL)
+        {
+          g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
+                       "handler '%s' (plugin '%s' from %s, isolation = process) failed to start: %s",
+                       handler->settings.name, handler->descriptor->name,
+                       handler->plugin->path, local_error->message);
+          return FALSE;
+        }
+    }
+  else if (handler->descriptor->instance_new != NULL)
     {
       handler->instance = handler->descriptor->instance_new (handler->context, &local_error);
       if (handler->instance == NULL && local_error == NULL)
@@ -133,12 +154,15 @@ chime_handler_settings_clear (ChimeHandlerSettings *settings)
 {
   g_clear_pointer (&settings->name, g_free);
   g_clear_pointer (&settings->plugin_spec, g_free);
+  g_clear_pointer (&settings->host_init, json_decref);
 }
 
 void
 chime_handler_stop (ChimeHandler *handler)
 {
-  if (handler->started && handler->descriptor->instance_free != NULL)
+  if (handler->link != NULL)
+    g_clear_pointer (&handler->link, chime_host_link_free);
+  else if (handler->started && handler->descriptor->instance_free != NULL)
     handler->descriptor->instance_free (handler->instance);
   handler->started = FALSE;
   handler->instance = NULL;
@@ -198,10 +222,10 @@ chime_handler_can_fall_back (ChimeHandler *handler,
 }
 
 gboolean
-chime_handler_call_sync (ChimeHandler  *handler,
-                         ChimeEventType type,
-                         ChimeEvent    *event,
-                         GError       **error)
+chime_handler_invoke_sync (ChimeHandler  *handler,
+                           ChimeEventType type,
+                           ChimeEvent    *event,
+                           GError       **error)
 {
   ChimeSyncFunc func = handler->entries[type];
   g_autoptr (GError) local_error = NULL;
@@ -214,6 +238,32 @@ chime_handler_call_sync (ChimeHandler  *handler,
       g_clear_error (&local_error);
       ok = llm_start (handler->instance, event, &local_error);
     }
+  if (!ok)
+    g_propagate_error (error, g_steal_pointer (&local_error));
+  return ok;
+}
+
+gboolean
+chime_handler_call_sync (ChimeHandler  *handler,
+                         ChimeEventType type,
+                         ChimeEvent    *event,
+                         GError       **error)
+{
+  g_autoptr (GError) local_error = NULL;
+  gboolean ok;
+
+  if (G_UNLIKELY (handler->link != NULL))
+    {
+      /* After max_restarts crashes: said once, then only counted. */
+      if (chime_host_link_is_stopped (handler->link))
+        {
+          __atomic_add_fetch (&handler->failed, 1, __ATOMIC_RELAXED);
+          return TRUE;
+        }
+      ok = chime_host_link_call (handler->link, event, &local_error);
+    }
+  else
+    ok = chime_handler_invoke_sync (handler, type, event, &local_error);
   chime_handler_count_delivered (handler);
   if (ok)
     return TRUE;

@@ -35,9 +35,14 @@ typedef struct {
   gboolean inheritable;
   guint    ignore;          /* ChimeIgnoreFlags */
   gint64   timeout_ms;      /* 0: none */
+  /* isolation = process: what the host process needs to start the same
+   * handler (see core/isolation/plugin-host.c); NULL: in this process. */
+  json_t  *host_init;
+  gint64   max_restarts;
 } ChimeHandlerSettings;
 
 typedef struct _ChimeHandler ChimeHandler;
+typedef struct _ChimeHostLink ChimeHostLink;
 
 struct _ChimeHandler {
   guint                        index;
@@ -48,6 +53,7 @@ struct _ChimeHandler {
   gboolean                     thread_safe;
   ChimeHandlerContext         *context;      /* owned */
   gpointer                     instance;
+  ChimeHostLink               *link;         /* isolated: the host process */
   gboolean                     started;
   guint8                       routes[CHIME_EVENT_N_TYPES];
   gpointer                     entries[CHIME_EVENT_N_TYPES];
@@ -86,9 +92,16 @@ chime_handler_wants (const ChimeHandler *handler,
   return handler->routes[type] != CHIME_ROUTE_NONE;
 }
 
+/* Calls the plugin's entry point for @event (and the on_llm_start
+ * fallback), in this process, reporting nothing: the plugin host's call. */
+gboolean chime_handler_invoke_sync (ChimeHandler  *handler,
+                                    ChimeEventType type,
+                                    ChimeEvent    *event,
+                                    GError       **error);
 /* Calls a sync handler for @event (of @type, passed so the call does not
- * have to read the event); on failure reports it (log, stats,
- * raise_error) and returns FALSE with @error set. */
+ * have to read the event), in its host process when it is isolated; on
+ * failure reports it (log, stats, raise_error) and returns FALSE with
+ * @error set. */
 gboolean chime_handler_call_sync  (ChimeHandler  *handler,
                                    ChimeEventType type,
                                    ChimeEvent    *event,

@@ -24,6 +24,11 @@ struct _ChimePlugin {
   gpointer                     entries[CHIME_EVENT_N_TYPES];
 };
 
+/* The folder of the libchime this code was loaded from (LIBDIR), or NULL
+ * when that cannot be told. Plugins and the plugin host are found from it,
+ * so that an installation moved elsewhere (or under DESTDIR) works. */
+const char *chime_library_dir (void);
+
 /* The file @spec names: a path (the extension may be left out) or a plugin
  * name searched in @search_path. NULL with an error that lists what was
  * searched and suggests a close name. Newly allocated. */

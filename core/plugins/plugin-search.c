@@ -15,6 +15,29 @@
 #include <dlfcn.h>
 #endif
 
+const char *
+chime_library_dir (void)
+{
+  static char *dir;
+  static gsize once;
+
+  if (g_once_init_enter (&once))
+    {
+#ifdef HAVE_DLFCN_H
+      Dl_info info;
+
+      if (dladdr ((void *) chime_library_dir, &info) != 0 && info.dli_fname != NULL)
+        {
+          g_autofree char *library = g_canonicalize_filename (info.dli_fname, NULL);
+
+          dir = g_path_get_dirname (library);
+        }
+#endif
+      g_once_init_leave (&once, 1);
+    }
+  return dir;
+}
+
 /* LIBDIR/chime/plugins next to the libchime this code was loaded from, so
  * that an installation moved elsewhere (or installed with DESTDIR) finds
  * its plugins; NULL when that cannot be told or the folder is missing. */
@@ -26,19 +49,12 @@ library_plugin_dir (void)
 
   if (g_once_init_enter (&once))
     {
-#ifdef HAVE_DLFCN_H
-      Dl_info info;
+      g_autofree char *candidate = chime_library_dir () != NULL
+                                     ? g_build_filename (chime_library_dir (), "chime", "plugins", NULL)
+                                     : NULL;
 
-      if (dladdr ((void *) library_plugin_dir, &info) != 0 && info.dli_fname != NULL)
-        {
-          g_autofree char *library = g_canonicalize_filename (info.dli_fname, NULL);
-          g_autofree char *libdir = g_path_get_dirname (library);
-          g_autofree char *candidate = g_build_filename (libdir, "chime", "plugins", NULL);
-
-          if (g_file_test (candidate, G_FILE_TEST_IS_DIR))
-            dir = g_steal_pointer (&candidate);
-        }
-#endif
+      if (candidate != NULL && g_file_test (candidate, G_FILE_TEST_IS_DIR))
+        dir = g_steal_pointer (&candidate);
       g_once_init_leave (&once, 1);
     }
   return dir;

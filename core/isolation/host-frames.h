@@ -1,0 +1,30 @@
+/* Messages between chime and a handler's host process (host-frames.c). */
+#pragma once
+
+#include <jansson.h>
+#include <glib.h>
+
+/* Why a frame could not be read. */
+typedef enum {
+  CHIME_FRAME_CLOSED,      /* the other side went away (EOF) */
+  CHIME_FRAME_TIMED_OUT,   /* nothing came before the deadline */
+  CHIME_FRAME_BROKEN,      /* not a frame: a length past the bound, or not JSON */
+  CHIME_FRAME_IO,          /* read or write failed */
+} ChimeFrameError;
+
+#define CHIME_FRAME_ERROR (chime_frame_error_quark ())
+GQuark chime_frame_error_quark (void);
+
+/* The largest frame, either way: an event with a huge prompt is far below. */
+#define CHIME_FRAME_MAX (64 * 1024 * 1024)
+
+/* Writes @message as one frame: 4 bytes of length (little endian), then
+ * its compact JSON text. */
+gboolean chime_frame_write (int       fd,
+                            json_t   *message,
+                            GError  **error);
+
+/* Reads one frame; waits until @deadline (monotonic µs; 0: for ever). */
+json_t  *chime_frame_read  (int       fd,
+                            gint64    deadline,
+                            GError  **error);
