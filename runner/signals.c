@@ -87,6 +87,19 @@ cancel_watched (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* Says once what the first signal does, whoever gets there first: the
+ * signal thread, or a run that finds the signal already there (and may
+ * end before that thread is scheduled). */
+static void
+announce (int signal_number)
+{
+  static int announced;
+
+  if (__atomic_exchange_n (&announced, 1, __ATOMIC_SEQ_CST) == 0)
+    g_printerr ("chime: %s; stopping the run and flushing every handler (again to quit at once)\n",
+                signal_verb (signal_number));
+}
+
 static gpointer
 signal_thread (gpointer data)
 {
@@ -98,8 +111,7 @@ signal_thread (gpointer data)
   while (n < 0 && errno == EINTR);
   if (n != 1)
     return NULL;
-  g_printerr ("chime: %s; stopping the run and flushing every handler (again to quit at once)\n",
-              signal_verb (byte));
+  announce (byte);
   g_main_context_invoke (NULL, cancel_watched, NULL);
   return NULL;
 }
@@ -129,7 +141,10 @@ cli_signals_watch (GCancellable *cancellable)
 {
   g_set_object (&watched, cancellable);
   if (cli_signals_received () != 0)
-    g_cancellable_cancel (watched);
+    {
+      announce (cli_signals_received ());
+      g_cancellable_cancel (watched);
+    }
 }
 
 void
@@ -141,5 +156,10 @@ cli_signals_unwatch (void)
 int
 cli_signals_received (void)
 {
-  return __atomic_load_n (&first_signal, __ATOMIC_SEQ_CST);
+  int signal_number = __atomic_load_n (&first_signal, __ATOMIC_SEQ_CST);
+
+  /* Whoever asks acts on it: the word comes first. */
+  if (signal_number != 0)
+    announce (signal_number);
+  return signal_number;
 }

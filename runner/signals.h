@@ -21,5 +21,6 @@ void cli_signals_watch (GCancellable *cancellable);
 /* Forgets the cancellable given to cli_signals_watch(). */
 void cli_signals_unwatch (void);
 
-/* The first signal's number, or 0. */
+/* The first signal's number, or 0. When there was one, it has been said
+ * on stderr by the time this returns. */
 int  cli_signals_received (void);

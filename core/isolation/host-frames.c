@@ -50,7 +50,7 @@ chime_frame_write (int      fd,
 {
   g_autofree char *text = json_dumps (message, JSON_COMPACT | JSON_ENCODE_ANY);
   gsize length = text != NULL ? strlen (text) : 0;
-  guint8 header[4];
+  g_autofree guint8 *frame = NULL;
 
   if (text == NULL || length > CHIME_FRAME_MAX)
     {
@@ -58,12 +58,14 @@ chime_frame_write (int      fd,
                    "a message for the host is not JSON or is over %d bytes", CHIME_FRAME_MAX);
       return FALSE;
     }
-  header[0] = length & 0xff;
-  header[1] = (length >> 8) & 0xff;
-  header[2] = (length >> 16) & 0xff;
-  header[3] = (length >> 24) & 0xff;
-  return write_all (fd, (const char *) header, sizeof header, error) &&
-         write_all (fd, text, length, error);
+  /* One send per frame: a token is a system call, not two. */
+  frame = g_malloc (length + 4);
+  frame[0] = length & 0xff;
+  frame[1] = (length >> 8) & 0xff;
+  frame[2] = (length >> 16) & 0xff;
+  frame[3] = (length >> 24) & 0xff;
+  memcpy (frame + 4, text, length);
+  return write_all (fd, (const char *) frame, length + 4, error);
 }
 
 /* Waits for @fd to be readable until @deadline (0: for ever). */
@@ -102,63 +104,107 @@ wait_readable (int      fd,
     }
 }
 
-static gboolean
-read_all (int      fd,
-          char    *data,
-          gsize    length,
-          gint64   deadline,
-          GError **error)
+struct _ChimeFrameReader {
+  int         fd;
+  GByteArray *buffer;   /* read, not yet taken */
+};
+
+ChimeFrameReader *
+chime_frame_reader_new (int fd)
 {
-  while (length > 0)
+  ChimeFrameReader *reader = g_new0 (ChimeFrameReader, 1);
+
+  reader->fd = fd;
+  reader->buffer = g_byte_array_new ();
+  return reader;
+}
+
+void
+chime_frame_reader_free (ChimeFrameReader *reader)
+{
+  if (reader == NULL)
+    return;
+  g_byte_array_unref (reader->buffer);
+  g_free (reader);
+}
+
+/* The length of the frame at the start of the buffer, if its header is in. */
+static gboolean
+frame_length (ChimeFrameReader *reader,
+              guint32          *length)
+{
+  const guint8 *data = reader->buffer->data;
+
+  if (reader->buffer->len < 4)
+    return FALSE;
+  *length = (guint32) data[0] | (guint32) data[1] << 8 | (guint32) data[2] << 16 | (guint32) data[3] << 24;
+  return TRUE;
+}
+
+gboolean
+chime_frame_reader_has_frame (ChimeFrameReader *reader)
+{
+  guint32 length;
+
+  return frame_length (reader, &length) && reader->buffer->len >= 4 + (gsize) length;
+}
+
+/* Reads what is there (at least a byte), up to 64 KiB. */
+static gboolean
+fill (ChimeFrameReader *reader,
+      gint64            deadline,
+      GError          **error)
+{
+  guint8 chunk[64 * 1024];
+
+  for (;;)
     {
       gssize n;
 
-      if (!wait_readable (fd, deadline, error))
+      if (!wait_readable (reader->fd, deadline, error))
         return FALSE;
-      n = read (fd, data, length);
+      n = read (reader->fd, chunk, sizeof chunk);
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0 && errno != ECONNRESET)
         {
-          g_set_error (error, CHIME_FRAME_ERROR, CHIME_FRAME_IO, "cannot read from the host: %s",
+          g_set_error (error, CHIME_FRAME_ERROR, CHIME_FRAME_IO, "cannot read from the other side: %s",
                        g_strerror (errno));
           return FALSE;
         }
       if (n <= 0)
         {
-          g_set_error_literal (error, CHIME_FRAME_ERROR, CHIME_FRAME_CLOSED, "the host went away");
+          g_set_error_literal (error, CHIME_FRAME_ERROR, CHIME_FRAME_CLOSED, "the other side went away");
           return FALSE;
         }
-      data += n;
-      length -= (gsize) n;
+      g_byte_array_append (reader->buffer, chunk, (guint) n);
+      return TRUE;
     }
-  return TRUE;
 }
 
 json_t *
-chime_frame_read (int      fd,
-                  gint64   deadline,
-                  GError **error)
+chime_frame_reader_read (ChimeFrameReader *reader,
+                         gint64            deadline,
+                         GError          **error)
 {
-  guint8 header[4];
-  guint32 length;
-  g_autofree char *text = NULL;
+  guint32 length = 0;
   json_t *message;
 
-  if (!read_all (fd, (char *) header, sizeof header, deadline, error))
-    return NULL;
-  length = (guint32) header[0] | (guint32) header[1] << 8 | (guint32) header[2] << 16 | (guint32) header[3] << 24;
-  if (length > CHIME_FRAME_MAX)
+  while (!chime_frame_reader_has_frame (reader))
     {
-      g_set_error (error, CHIME_FRAME_ERROR, CHIME_FRAME_BROKEN,
-                   "the host sent a frame of %u bytes, over the limit of %d", length, CHIME_FRAME_MAX);
-      return NULL;
+      if (frame_length (reader, &length) && length > CHIME_FRAME_MAX)
+        {
+          g_set_error (error, CHIME_FRAME_ERROR, CHIME_FRAME_BROKEN,
+                       "a frame of %u bytes, over the limit of %d", length, CHIME_FRAME_MAX);
+          return NULL;
+        }
+      if (!fill (reader, deadline, error))
+        return NULL;
     }
-  text = g_malloc (length + 1);
-  if (!read_all (fd, text, length, deadline, error))
-    return NULL;
-  message = json_loadb (text, length, JSON_DECODE_ANY, NULL);
+  frame_length (reader, &length);
+  message = json_loadb ((const char *) reader->buffer->data + 4, length, JSON_DECODE_ANY, NULL);
+  g_byte_array_remove_range (reader->buffer, 0, 4 + length);
   if (message == NULL)
-    g_set_error_literal (error, CHIME_FRAME_ERROR, CHIME_FRAME_BROKEN, "the host sent a frame that is not JSON");
+    g_set_error_literal (error, CHIME_FRAME_ERROR, CHIME_FRAME_BROKEN, "a frame that is not JSON");
   return message;
 }

@@ -24,7 +24,16 @@ gboolean chime_frame_write (int       fd,
                             json_t   *message,
                             GError  **error);
 
+/* Frames read from one socket, buffered: one read() takes many. */
+typedef struct _ChimeFrameReader ChimeFrameReader;
+
+ChimeFrameReader *chime_frame_reader_new  (int fd);
+void              chime_frame_reader_free (ChimeFrameReader *reader);
+
 /* Reads one frame; waits until @deadline (monotonic µs; 0: for ever). */
-json_t  *chime_frame_read  (int       fd,
-                            gint64    deadline,
-                            GError  **error);
+json_t           *chime_frame_reader_read (ChimeFrameReader *reader,
+                                           gint64            deadline,
+                                           GError          **error);
+
+/* Whether a whole frame is buffered already (read() needs no wait). */
+gboolean          chime_frame_reader_has_frame (ChimeFrameReader *reader);

@@ -2,9 +2,12 @@
  *
  * With `isolation = process` a sync handler's plugin runs in a
  * chime-plugin-host process (plugin-host.c). Each call sends the event in
- * its wire form (event-wire.c) over a socket and waits for the entry
- * point's answer, so the dispatcher's contracts (order, never concurrent
- * with itself, fences, raise_error) hold as they do in process. A host
+ * its wire form (event-wire.c) over a socket. Starts, ends and errors
+ * (the fences), and every event of a raise_error handler, wait for the
+ * entry point's answer, and so for every event before them; tokens are
+ * sent without waiting, up to WINDOW in flight, and a failure among them
+ * is reported when its answer comes. So the handler's order, its fences
+ * and raise_error hold as they do in process. A host
  * that dies takes only its plugin with it: the link says which handler
  * crashed, with which signal, on which event, starts a new host and gives
  * it the same event again; a host that does not answer within the
@@ -27,8 +30,16 @@
 #define START_TIMEOUT_US (10 * G_USEC_PER_SEC)
 /* How long a host may take to end after it was told to. */
 #define QUIT_TIMEOUT_US (5 * G_USEC_PER_SEC)
+/* Events that need no answer before the next (tokens) are sent without
+ * waiting, up to this many in flight: a round trip per event would cost
+ * two context switches each. Answers are a few bytes, so this many never
+ * fill the socket and a host can always write them. */
+#define WINDOW 256
+
+typedef struct _InFlight InFlight;
 
 struct _ChimeHostLink {
+  ChimeHandler *handler;
   char        *name;
   char        *plugin_name;
   json_t      *init;
@@ -40,6 +51,10 @@ struct _ChimeHostLink {
   guint64      redelivered;
   GSubprocess *process;
   int          fd;
+  ChimeFrameReader *reader;  /* what comes back on fd */
+  gboolean     died;         /* a read or write found the host gone */
+  GQueue       in_flight;    /* InFlight *, oldest first */
+  InFlight    *waited_for;   /* the event a caller waits for, if any */
 };
 
 static const char *
@@ -82,6 +97,7 @@ close_host (ChimeHostLink *link,
   if (link->fd >= 0)
     close (link->fd);
   link->fd = -1;
+  g_clear_pointer (&link->reader, chime_frame_reader_free);
   if (link->process == NULL)
     return;
   if (kill_it)
@@ -122,8 +138,10 @@ spawn (ChimeHostLink *link,
       return FALSE;
     }
   link->fd = fds[0];
+  link->reader = chime_frame_reader_new (link->fd);
   if (!chime_frame_write (link->fd, link->init, &local_error) ||
-      (reply = chime_frame_read (link->fd, g_get_monotonic_time () + START_TIMEOUT_US, &local_error)) == NULL)
+      (reply = chime_frame_reader_read (link->reader, g_get_monotonic_time () + START_TIMEOUT_US,
+                                        &local_error)) == NULL)
     {
       gboolean timed_out = g_error_matches (local_error, CHIME_FRAME_ERROR, CHIME_FRAME_TIMED_OUT);
       g_autofree char *how = NULL;
@@ -146,21 +164,19 @@ spawn (ChimeHostLink *link,
 }
 
 ChimeHostLink *
-chime_host_link_new (const char *name,
-                     const char *plugin_name,
-                     json_t     *init,
-                     gint64      timeout_ms,
-                     guint       max_restarts,
-                     GError    **error)
+chime_host_link_new (ChimeHandler *handler,
+                     GError      **error)
 {
   ChimeHostLink *link = g_new0 (ChimeHostLink, 1);
 
-  link->name = g_strdup (name);
-  link->plugin_name = g_strdup (plugin_name);
-  link->init = json_incref (init);
-  link->timeout_ms = timeout_ms;
-  link->max_restarts = max_restarts;
+  link->handler = handler;
+  link->name = g_strdup (handler->settings.name);
+  link->plugin_name = g_strdup (handler->descriptor->name);
+  link->init = json_incref (handler->settings.host_init);
+  link->timeout_ms = handler->settings.timeout_ms;
+  link->max_restarts = (guint) handler->settings.max_restarts;
   link->fd = -1;
+  g_queue_init (&link->in_flight);
   if (!spawn (link, error))
     {
       chime_host_link_free (link);
@@ -169,50 +185,240 @@ chime_host_link_new (const char *name,
   return link;
 }
 
-typedef enum {
-  EXCHANGE_ANSWERED,
-  EXCHANGE_DIED,
-  EXCHANGE_HUNG,
-} Exchange;
+/* One event sent and not answered yet. */
+struct _InFlight {
+  guint64     number;       /* the handler's event count: "event N" */
+  ChimeEvent *event;        /* for a failure answered late */
+  json_t     *message;      /* {"seq": N, "event": WIRE} */
+  gboolean    redelivered;  /* sent again after a crash */
+  gboolean    answered;
+  gboolean    ok;
+  GError     *error;
+};
 
-/* Sends @wire and reads the answer into @ok / @error. */
-static Exchange
-exchange (ChimeHostLink *link,
-          json_t        *message,
-          gboolean      *ok,
-          GError       **error)
+static InFlight *
+in_flight_new (ChimeHostLink *link,
+               ChimeEvent    *event)
 {
-  g_autoptr (GError) frame_error = NULL;
-  g_autoptr (json_t) reply = NULL;
-  gint64 deadline = link->timeout_ms > 0 ? g_get_monotonic_time () + link->timeout_ms * 1000 : 0;
-  json_t *failure;
+  InFlight *item = g_new0 (InFlight, 1);
 
-  if (!chime_frame_write (link->fd, message, &frame_error) ||
-      (reply = chime_frame_read (link->fd, deadline, &frame_error)) == NULL)
-    return g_error_matches (frame_error, CHIME_FRAME_ERROR, CHIME_FRAME_TIMED_OUT) ? EXCHANGE_HUNG
-                                                                                   : EXCHANGE_DIED;
-  failure = json_object_get (reply, "error");
-  *ok = failure == NULL;
-  if (failure != NULL)
-    g_set_error_literal (error,
-                         g_quark_from_string (json_string_value (json_object_get (failure, "domain")) != NULL
-                                                ? json_string_value (json_object_get (failure, "domain"))
-                                                : "chime-handler-error-quark"),
-                         (gint) json_integer_value (json_object_get (failure, "code")),
-                         json_string_value (json_object_get (failure, "message")) != NULL
-                           ? json_string_value (json_object_get (failure, "message"))
-                           : "the handler failed without saying why");
-  return EXCHANGE_ANSWERED;
+  item->number = ++link->n_events;
+  item->event = chime_event_ref (event);
+  item->message = json_pack ("{s:I, s:o}", "seq", (json_int_t) item->number,
+                             "event", chime_event_to_wire (event));
+  return item;
+}
+
+static void
+in_flight_free (InFlight *item)
+{
+  chime_event_unref (item->event);
+  json_decref (item->message);
+  g_clear_error (&item->error);
+  g_free (item);
 }
 
 static char *
-describe_event (ChimeHostLink *link,
-                ChimeEvent    *event)
+describe_item (const InFlight *item)
 {
   char run_id[CHIME_RUN_ID_STRING_LEN];
 
-  chime_run_id_to_string (chime_run_info_get_id (chime_event_get_run (event)), run_id);
-  return g_strdup_printf ("(event %" G_GUINT64_FORMAT " of run %s)", link->n_events, run_id);
+  chime_run_id_to_string (chime_run_info_get_id (chime_event_get_run (item->event)), run_id);
+  return g_strdup_printf ("(event %" G_GUINT64_FORMAT " of run %s)", item->number, run_id);
+}
+
+static void
+send_item (ChimeHostLink *link,
+           InFlight      *item)
+{
+  if (link->fd >= 0 && !link->died && !chime_frame_write (link->fd, item->message, NULL))
+    link->died = TRUE;
+}
+
+/* The oldest event is over, answered or given up: its verdict goes to
+ * the caller waiting for it, or is reported now. */
+static void
+settle_head (ChimeHostLink *link,
+             gboolean       ok,
+             GError        *error)
+{
+  InFlight *item = g_queue_pop_head (&link->in_flight);
+
+  item->answered = TRUE;
+  item->ok = ok;
+  item->error = error;
+  if (item == link->waited_for)
+    return;   /* settle() hands it to the caller */
+  if (!ok)
+    chime_handler_report_failure (link->handler, item->event, error);
+  in_flight_free (item);
+}
+
+static void
+give_up_head (ChimeHostLink *link,
+              GError        *error)
+{
+  settle_head (link, FALSE, error);
+}
+
+/* The host's answer to the oldest event, from @reply. */
+static void
+take_answer (ChimeHostLink *link,
+             json_t        *reply)
+{
+  InFlight *head = g_queue_peek_head (&link->in_flight);
+  json_t *failure = json_object_get (reply, "error");
+  GError *error = NULL;
+
+  if (head == NULL || (guint64) json_integer_value (json_object_get (reply, "seq")) != head->number)
+    {
+      /* Not what was asked: treat the host as broken. */
+      link->died = TRUE;
+      return;
+    }
+  if (failure != NULL)
+    {
+      const char *domain = json_string_value (json_object_get (failure, "domain"));
+      const char *message = json_string_value (json_object_get (failure, "message"));
+
+      error = g_error_new_literal (g_quark_from_string (domain != NULL ? domain : "chime-handler-error-quark"),
+                                   (gint) json_integer_value (json_object_get (failure, "code")),
+                                   message != NULL ? message : "the handler failed without saying why");
+    }
+  settle_head (link, failure == NULL, error);
+}
+
+/* Starts a new host and sends it every event not answered, in order. */
+static gboolean
+restart (ChimeHostLink *link,
+         GError       **error)
+{
+  link->died = FALSE;
+  if (!spawn (link, error))
+    return FALSE;
+  for (GList *l = link->in_flight.head; l != NULL; l = l->next)
+    send_item (link, l->data);
+  return TRUE;
+}
+
+/* The host died (link->died): count the crash, say it, and decide what
+ * becomes of the oldest event, the one it was on. */
+static void
+after_crash (ChimeHostLink *link)
+{
+  InFlight *head = g_queue_peek_head (&link->in_flight);
+  g_autofree char *how = NULL;
+  g_autofree char *what = NULL;
+
+  close_host (link, FALSE);
+  link->died = FALSE;   /* counted once; the next loop starts a new host */
+  how = describe_end (link->process);
+  link->crashes++;
+  if (head == NULL)
+    return;
+  what = describe_item (head);
+  if (link->crashes > link->max_restarts)
+    {
+      link->stopped = TRUE;
+      give_up_head (link, g_error_new (CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
+                                       "its host process %s %s; that is %u crashes (max_restarts = %u): "
+                                       "it gets no more events", how, what, link->crashes, link->max_restarts));
+      return;
+    }
+  if (head->redelivered)
+    {
+      /* The same event twice: giving it a third time would only crash. */
+      give_up_head (link, g_error_new (CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
+                                       "its host process %s again on this event %s: the event is given up, "
+                                       "and the handler restarted for the next one", how, what));
+      return;
+    }
+  g_log ("chime", G_LOG_LEVEL_WARNING,
+         "handler '%s' (%s) %s on %s %s; restarted (%u of max_restarts = %u), "
+         "delivering the event again", link->name, link->plugin_name, how,
+         chime_event_type_to_string (chime_event_get_event_type (head->event)), what,
+         link->crashes, link->max_restarts);
+  for (GList *l = link->in_flight.head; l != NULL; l = l->next)
+    ((InFlight *) l->data)->redelivered = TRUE;
+  link->redelivered += g_queue_get_length (&link->in_flight);
+}
+
+/* The oldest event did not come back within the timeout. */
+static void
+after_hang (ChimeHostLink *link)
+{
+  g_autofree char *what = describe_item (g_queue_peek_head (&link->in_flight));
+
+  close_host (link, TRUE);
+  /* Giving a hang the same event again would only hang again. */
+  give_up_head (link, g_error_new (CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_TIMED_OUT,
+                                   "did not answer within its timeout of %" G_GINT64_FORMAT " ms %s: "
+                                   "its host process was killed and is restarted for the next event",
+                                   link->timeout_ms, what));
+}
+
+/* Takes answers until @target is answered (NULL: until fewer than
+ * @limit events are in flight), through crashes and hangs. */
+static void
+settle (ChimeHostLink *link,
+        InFlight      *target,
+        guint          limit)
+{
+  link->waited_for = target;
+  while (target != NULL ? !target->answered : g_queue_get_length (&link->in_flight) >= limit)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (json_t) reply = NULL;
+
+      if (link->stopped)
+        {
+          /* Everything still in flight is lost with the handler. */
+          __atomic_add_fetch (&link->handler->failed, g_queue_get_length (&link->in_flight) -
+                              (target != NULL ? 1 : 0), __ATOMIC_RELAXED);
+          while (!g_queue_is_empty (&link->in_flight))
+            {
+              InFlight *item = g_queue_pop_head (&link->in_flight);
+
+              if (item == target)
+                {
+                  item->answered = TRUE;
+                  if (item->error == NULL)
+                    item->error = g_error_new (CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
+                                               "its host process crashed %u times (max_restarts = %u): "
+                                               "it gets no more events", link->crashes, link->max_restarts);
+                }
+              else
+                in_flight_free (item);
+            }
+          break;
+        }
+      if (link->died)
+        {
+          after_crash (link);
+          continue;
+        }
+      if (link->fd < 0)
+        {
+          if (!restart (link, &error))
+            {
+              g_log ("chime", G_LOG_LEVEL_WARNING, "handler '%s' (%s): %s", link->name, link->plugin_name,
+                     error->message);
+              link->stopped = TRUE;
+            }
+          continue;
+        }
+      reply = chime_frame_reader_read (link->reader,
+                                       link->timeout_ms > 0 ? g_get_monotonic_time () + link->timeout_ms * 1000
+                                                            : 0,
+                                       &error);
+      if (reply != NULL)
+        take_answer (link, reply);
+      else if (g_error_matches (error, CHIME_FRAME_ERROR, CHIME_FRAME_TIMED_OUT))
+        after_hang (link);
+      else
+        link->died = TRUE;
+    }
+  link->waited_for = NULL;
 }
 
 gboolean
@@ -220,70 +426,37 @@ chime_host_link_call (ChimeHostLink *link,
                       ChimeEvent    *event,
                       GError       **error)
 {
-  g_autoptr (json_t) message = json_pack ("{s:o}", "event", chime_event_to_wire (event));
+  ChimeEventType type = chime_event_get_event_type (event);
+  InFlight *item;
+  gboolean ok;
 
-  link->n_events++;
-  for (guint attempt = 0;; attempt++)
+  if (link->stopped)
     {
-      g_autofree char *what = NULL;
-      g_autofree char *how = NULL;
-      gboolean ok = FALSE;
-      Exchange result;
-
-      if (link->stopped)
-        {
-          g_set_error (error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
-                       "its host process crashed %u times (max_restarts = %u): it gets no more events",
-                       link->crashes, link->max_restarts);
-          return FALSE;
-        }
-      if (link->fd < 0 && !spawn (link, error))
-        {
-          link->stopped = TRUE;
-          return FALSE;
-        }
-      result = exchange (link, message, &ok, error);
-      if (result == EXCHANGE_ANSWERED)
-        {
-          if (attempt > 0)
-            link->redelivered++;
-          return ok;
-        }
-      what = describe_event (link, event);
-      close_host (link, result == EXCHANGE_HUNG);
-      if (result == EXCHANGE_HUNG)
-        {
-          /* Giving a hang the same event again would only hang again. */
-          g_set_error (error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_TIMED_OUT,
-                       "did not answer within its timeout of %" G_GINT64_FORMAT " ms %s: "
-                       "its host process was killed and is restarted for the next event",
-                       link->timeout_ms, what);
-          return FALSE;
-        }
-      how = describe_end (link->process);
-      link->crashes++;
-      if (link->crashes > link->max_restarts)
-        {
-          link->stopped = TRUE;
-          g_set_error (error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
-                       "its host process %s %s; that is %u crashes (max_restarts = %u): "
-                       "it gets no more events",
-                       how, what, link->crashes, link->max_restarts);
-          return FALSE;
-        }
-      if (attempt > 0)
-        {
-          g_set_error (error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
-                       "its host process %s again on this event %s: the event is given up, "
-                       "and the handler restarted for the next one", how, what);
-          return FALSE;
-        }
-      g_log ("chime", G_LOG_LEVEL_WARNING,
-             "handler '%s' (%s) %s on %s %s; restarted (%u of max_restarts = %u), "
-             "delivering the event again", link->name, link->plugin_name, how,
-             chime_event_type_to_string (chime_event_get_event_type (event)), what,
-             link->crashes, link->max_restarts);
+      g_set_error (error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
+                   "its host process crashed %u times (max_restarts = %u): it gets no more events",
+                   link->crashes, link->max_restarts);
+      return FALSE;
     }
+  item = in_flight_new (link, event);
+  g_queue_push_tail (&link->in_flight, item);
+  send_item (link, item);
+  /* Starts, ends and errors are fences; a raise_error handler's verdict
+   * must stop the run at the event it failed on: those are waited for, so
+   * that every earlier event is handled too. Tokens only wait for room. */
+  if (!link->handler->settings.raise_error && !chime_event_type_is_fence (type) && !link->died)
+    {
+      /* A full window is drained by half: answers come in batches, and
+       * one read() takes many. */
+      if (g_queue_get_length (&link->in_flight) >= WINDOW)
+        settle (link, NULL, WINDOW / 2);
+      return TRUE;
+    }
+  settle (link, item, 0);
+  ok = item->ok;
+  if (!ok)
+    g_propagate_error (error, g_steal_pointer (&item->error));
+  in_flight_free (item);
+  return ok;
 }
 
 gboolean
@@ -303,6 +476,9 @@ chime_host_link_free (ChimeHostLink *link)
 {
   if (link == NULL)
     return;
+  /* The last answers first: a failure among them is still reported. */
+  if (link->fd >= 0 || link->died)
+    settle (link, NULL, 1);
   if (link->fd >= 0)
     {
       g_autoptr (json_t) quit = json_pack ("{s:b}", "quit", TRUE);
@@ -311,9 +487,10 @@ chime_host_link_free (ChimeHostLink *link)
       /* The host answers once instance_free has run (a jsonl file is
        * closed), then exits. */
       if (chime_frame_write (link->fd, quit, NULL))
-        reply = chime_frame_read (link->fd, g_get_monotonic_time () + QUIT_TIMEOUT_US, NULL);
+        reply = chime_frame_reader_read (link->reader, g_get_monotonic_time () + QUIT_TIMEOUT_US, NULL);
       close_host (link, reply == NULL);
     }
+  g_queue_clear_full (&link->in_flight, (GDestroyNotify) in_flight_free);
   g_clear_object (&link->process);
   json_decref (link->init);
   g_free (link->name);

@@ -2,25 +2,24 @@
 #pragma once
 
 #include "events/event-private.h"
+#include "plugins/handler.h"
 
 typedef struct _ChimeHostLink ChimeHostLink;
 
-/* Starts the host for handler @name (plugin @plugin_name) with @init (the
- * handler's section, see plugin-host.c) and waits until its instance is
- * up; NULL with @error set (the host's own reason) otherwise. A call that
- * outlives @timeout_ms (0: none) kills the host; after @max_restarts
- * crashes the handler gets no more events. */
-ChimeHostLink *chime_host_link_new  (const char *name,
-                                     const char *plugin_name,
-                                     json_t     *init,
-                                     gint64      timeout_ms,
-                                     guint       max_restarts,
-                                     GError    **error);
+/* Starts the host of @handler (its settings.host_init, see
+ * plugin-host.c) and waits until its instance is up; NULL with @error set
+ * (the host's own reason) otherwise. A call that outlives the handler's
+ * timeout_ms kills the host; after max_restarts crashes the handler gets
+ * no more events. */
+ChimeHostLink *chime_host_link_new  (ChimeHandler  *handler,
+                                     GError       **error);
 
-/* Delivers @event to the plugin in the host and returns what its entry
- * point returned. A host that crashed is restarted and gets the event
- * again (at least once); one that crashes on it twice, or hangs, fails
- * the call. */
+/* Delivers @event to the plugin in the host. For a start, end or error
+ * (and every event of a raise_error handler), returns what its entry point
+ * returned; for other events TRUE at once, and a failure is reported when
+ * the answer comes. A host that crashed is restarted and gets the events it
+ * had not answered again (at least once); one that crashes on an event
+ * twice, or hangs, fails that event. */
 gboolean       chime_host_link_call (ChimeHostLink  *link,
                                      ChimeEvent     *event,
                                      GError        **error);

@@ -8,8 +8,9 @@
  * and stderr are chime's, for the plugin to print to. chime sends the
  * handler's section first (host-init.c), and the host answers
  * {"ready": true} once the instance is up, or {"error": "why"}; then, for
- * each event, {"event": WIRE} (event-wire.c), answered with {} or
- * {"error": {domain, code, message}} once the entry point returned; and
+ * each event, {"seq": N, "event": WIRE} (event-wire.c), answered in order
+ * with {"seq": N} or {"seq": N, "error": {domain, code, message}} once
+ * the entry point returned; and
  * {"quit": true} at the end, answered once instance_free has run. The
  * handler is built and called by the same code as in chime's process. */
 #include "config.h"
@@ -98,6 +99,7 @@ main (int    argc,
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (json_t) init = NULL;
+  ChimeFrameReader *reader = chime_frame_reader_new (PROTOCOL_FD);
   ChimeHandler *handler;
 
   /* Ctrl-C reaches the whole process group; chime decides when its
@@ -109,7 +111,7 @@ main (int    argc,
                        "it is not run by hand\n");
       return 2;
     }
-  init = chime_frame_read (PROTOCOL_FD, 0, &error);
+  init = chime_frame_reader_read (reader, 0, &error);
   if (init == NULL)
     return 2;
   handler = start_handler (init, &error);
@@ -122,18 +124,21 @@ main (int    argc,
   for (;;)
     {
       g_autoptr (GError) frame_error = NULL;
-      g_autoptr (json_t) message = chime_frame_read (PROTOCOL_FD, 0, &frame_error);
+      g_autoptr (json_t) message = chime_frame_reader_read (reader, 0, &frame_error);
       json_t *answer;
 
       if (message == NULL || json_is_true (json_object_get (message, "quit")))
         break;
       answer = call (handler, json_object_get (message, "event"));
+      /* Answers name the event they answer. */
+      json_object_set (answer, "seq", json_object_get (message, "seq"));
 
       /* What the plugin printed goes out before chime hears it is done. */
       fflush (stdout);
       reply (answer);
     }
   chime_handler_free (handler);
+  chime_frame_reader_free (reader);
   fflush (stdout);
   reply (json_object ());
   return 0;

@@ -112,9 +112,7 @@ chime_handler_start (ChimeHandler *handler,
 
   if (handler->settings.host_init != NULL)
     {
-      handler->link = chime_host_link_new (handler->settings.name, handler->descriptor->name,
-                                           handler->settings.host_init, handler->settings.timeout_ms,
-                                           (guint) handler->settings.max_restarts, &local_error);
+      handler->link = chime_host_link_new (handler, &local_error);
       if (handler->link == NULL && g_error_matches (local_error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN))
         {
           /* The host's own message: the same as without isolation. */
