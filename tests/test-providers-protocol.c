@@ -1,7 +1,9 @@
 /* Responses that break the protocol fail the run with a message that says
  * what was wrong, never succeed with an empty or partial answer: stream
  * events whose members have the wrong type (and the absent or null
- * members the real APIs send, which stay accepted). Whole pipelines from INI text against the mock LLM server, over
+ * members the real APIs send, which stay accepted), redirects, a
+ * Content-Encoding nobody asked for, response headers over the client's
+ * limit. Whole pipelines from INI text against the mock LLM server, over
  * real sockets, for each provider (OpenAI and Anthropic). */
 #include "provider-helpers.h"
 
@@ -194,6 +196,142 @@ test_non_streaming_body_refused (void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* HTTP: redirects, encodings, header limits                          */
+/* ------------------------------------------------------------------ */
+
+static void
+test_redirects (void **state)
+{
+  g_autofree char *openai_url = endpoint_url (&openai);
+  g_autofree char *anthropic_url = endpoint_url (&anthropic);
+  g_autofree char *proxy = g_strdup_printf ("http://127.0.0.1:%u/proxy", server.port);
+  struct {
+    const ProviderCase *provider;
+    const char         *arg;
+    char               *message;
+  } redirects[] = {
+    { &openai, "301,https://api.example.com/v2/chat/completions",
+      g_strdup_printf ("openai: HTTP 301 from %s: redirects are not followed (Location: "
+                       "https://api.example.com/v2/chat/completions); set base_url in [model m] to the final "
+                       "address: base_url = https://api.example.com/v2", openai_url) },
+    /* A relative Location is named as the address it stands for. */
+    { &anthropic, "302,/proxy/v1/messages",
+      g_strdup_printf ("anthropic: HTTP 302 from %s: redirects are not followed (Location: %s/v1/messages); "
+                       "set base_url in [model m] to the final address: base_url = %s",
+                       anthropic_url, proxy, proxy) },
+    { &openai, "303,https://api.example.com/done",
+      g_strdup_printf ("openai: HTTP 303 from %s: redirects are not followed (Location: "
+                       "https://api.example.com/done); set base_url in [model m] to the final address",
+                       openai_url) },
+    /* A login page is not an API: no base_url to suggest. */
+    { &anthropic, "307,https://login.example.com/sso",
+      g_strdup_printf ("anthropic: HTTP 307 from %s: redirects are not followed (Location: "
+                       "https://login.example.com/sso); set base_url in [model m] to the final address",
+                       anthropic_url) },
+    { &openai, "308",
+      g_strdup_printf ("openai: HTTP 308 from %s: redirects are not followed (the response has no Location); "
+                       "set base_url in [model m] to the final address", openai_url) },
+  };
+  Case *cases[G_N_ELEMENTS (redirects)];
+
+  for (guint i = 0; i < G_N_ELEMENTS (redirects); i++)
+    cases[i] = case_new (redirects[i].provider, &(CaseSpec) { .scenario = "redirect", .arg = redirects[i].arg,
+                                                              .model_extra = "max_retries = 2\n" });
+  run_cases (cases, G_N_ELEMENTS (cases));
+  for (guint i = 0; i < G_N_ELEMENTS (redirects); i++)
+    {
+      /* Not retried: the same request gets the same answer. */
+      assert_failed_exactly (cases[i], redirects[i].message, 1);
+      g_free (redirects[i].message);
+      case_free (cases[i]);
+    }
+}
+
+static void
+test_unasked_encoding (void **state)
+{
+  g_autofree char *openai_url = endpoint_url (&openai);
+  g_autofree char *anthropic_url = endpoint_url (&anthropic);
+  g_autofree char *gzip = g_strdup_printf ("openai: the response from %s is compressed (Content-Encoding: gzip), "
+                                           "which chime did not ask for (it sends no Accept-Encoding) and cannot "
+                                           "read", openai_url);
+  g_autofree char *br = g_strdup_printf ("anthropic: the response from %s is compressed (Content-Encoding: br), "
+                                         "which chime did not ask for (it sends no Accept-Encoding) and cannot "
+                                         "read", anthropic_url);
+  g_autofree char *asked = g_strdup_printf ("openai: the response from %s is compressed (Content-Encoding: "
+                                            "deflate), as the Accept-Encoding of 'headers' in [model m] asks, and "
+                                            "chime reads only uncompressed responses: remove that header",
+                                            openai_url);
+  g_autofree char *error_body = g_strdup_printf ("anthropic: HTTP 529 from %s: its body is compressed "
+                                                 "(Content-Encoding: gzip), which chime did not ask for (it sends "
+                                                 "no Accept-Encoding) and cannot read (gave up after 2 attempts)",
+                                                 anthropic_url);
+  Case *cases[] = {
+    case_new (&openai, &(CaseSpec) { .scenario = "encoded", .arg = "gzip" }),
+    case_new (&anthropic, &(CaseSpec) { .scenario = "encoded", .arg = "br" }),
+    case_new (&openai, &(CaseSpec) { .scenario = "encoded", .arg = "deflate",
+                                     .header = "Accept-Encoding: deflate" }),
+    /* An error status is still retried; its body is not quoted as garbage. */
+    case_new (&anthropic, &(CaseSpec) { .scenario = "encoded", .arg = "gzip,529",
+                                        .model_extra = "max_retries = 1\n" }),
+    /* identity is no encoding at all. */
+    case_new (&openai, &(CaseSpec) { .scenario = "encoded", .arg = "identity" }),
+  };
+
+  run_cases (cases, G_N_ELEMENTS (cases));
+  assert_failed_exactly (cases[0], gzip, 1);
+  assert_tokens (cases[0], NULL, 0);
+  assert_failed_exactly (cases[1], br, 1);
+  assert_failed_exactly (cases[2], asked, 1);
+  assert_failed_exactly (cases[3], error_body, 2);
+  assert_succeeded (cases[4]);
+  assert_fixture_result (cases[4]);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    case_free (cases[i]);
+}
+
+static void
+test_header_limit (void **state)
+{
+  g_autofree char *url = endpoint_url (&openai);
+  g_autofree char *many = g_strdup_printf ("openai: the request to %s failed: the response headers exceed the "
+                                           "HTTP client's limit of 65536 bytes (CHIME_HTTP_MAX_HEADER_SIZE): ",
+                                           url);
+  g_autofree char *single = g_strdup_printf ("openai: the request to %s failed: the response headers exceed the "
+                                             "HTTP client's limit of 65536 bytes (CHIME_HTTP_MAX_HEADER_SIZE): one "
+                                             "header line alone is over libcurl's limit of 102400 bytes", url);
+  Case *cases[] = {
+    /* Under the limit with the server's own headers. */
+    case_new (&openai, &(CaseSpec) { .scenario = "big-headers", .arg = "64000" }),
+    case_new (&anthropic, &(CaseSpec) { .scenario = "big-headers", .arg = "64000,single" }),
+    case_new (&openai, &(CaseSpec) { .scenario = "big-headers", .arg = "70000", .model_extra = "max_retries = 0\n" }),
+    case_new (&openai, &(CaseSpec) { .scenario = "big-headers", .arg = "200000,single",
+                                     .model_extra = "max_retries = 0\n" }),
+  };
+
+  run_cases (cases, G_N_ELEMENTS (cases));
+  assert_succeeded (cases[0]);
+  assert_fixture_result (cases[0]);
+  assert_succeeded (cases[1]);
+  assert_fixture_result (cases[1]);
+  /* Stopped at the first line over the limit: 1 KiB lines. */
+  assert_failed_with (cases[2], many);
+  assert_true (g_str_has_prefix (cases[2]->error->message, many));
+  {
+    const char *rest = cases[2]->error->message + strlen (many);
+    char *end;
+    guint64 bytes = g_ascii_strtoull (rest, &end, 10);
+
+    if (bytes <= 65536 || bytes > 65536 + 1024 || !g_str_has_prefix (end, " bytes so far, in "))
+      fail_msg ("%s: %s", cases[2]->label, cases[2]->error->message);
+  }
+  assert_requests (cases[2], 1);
+  assert_failed_exactly (cases[3], single, 1);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    case_free (cases[i]);
+}
+
+/* ------------------------------------------------------------------ */
 
 int
 main (void)
@@ -204,6 +342,9 @@ main (void)
     cmocka_unit_test (test_absent_and_null_accepted),
     cmocka_unit_test (test_tool_stream_accepted),
     cmocka_unit_test (test_non_streaming_body_refused),
+    cmocka_unit_test (test_redirects),
+    cmocka_unit_test (test_unasked_encoding),
+    cmocka_unit_test (test_header_limit),
   };
 
   return provider_tests_run (tests, G_N_ELEMENTS (tests));
