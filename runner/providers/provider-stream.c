@@ -395,6 +395,22 @@ retry_or_fail (ChimeModelStream *stream,
   g_source_set_ready_time (stream->source, g_get_monotonic_time () + (gint64) (delay * G_USEC_PER_SEC));
 }
 
+/* What a non-2xx response said: its body, in the provider's error shape
+ * or quoted, unless it is a redirect (the Location matters, not the web
+ * server's HTML) or compressed (no use quoting binary). */
+static char *
+describe_error_response (ChimeModelStream *stream)
+{
+  if (chime_provider_is_redirect (stream->status))
+    return chime_provider_describe_redirect (stream->model, stream->status, stream->url, stream->location);
+  if (stream->unreadable_body != NULL)
+    return g_strdup_printf ("HTTP %u from %s: its body is %s", stream->status, stream->url,
+                            stream->unreadable_body);
+  return chime_provider_describe_http_error (stream->status,
+                                             stream->error_body ? stream->error_body->str : NULL,
+                                             stream->error_body ? stream->error_body->len : 0);
+}
+
 static void
 on_transfer_done (ChimeHttpTransfer *transfer,
                   const GError      *error,
@@ -418,15 +434,7 @@ on_transfer_done (ChimeHttpTransfer *transfer,
     }
   else
     {
-      if (chime_provider_is_redirect (stream->status))
-        message = chime_provider_describe_redirect (stream->model, stream->status, stream->url, stream->location);
-      else if (stream->unreadable_body != NULL)
-        message = g_strdup_printf ("HTTP %u from %s: its body is %s", stream->status, stream->url,
-                                   stream->unreadable_body);
-      else
-        message = chime_provider_describe_http_error (stream->status,
-                                                      stream->error_body ? stream->error_body->str : NULL,
-                                                      stream->error_body ? stream->error_body->len : 0);
+      message = describe_error_response (stream);
       retry_or_fail (stream, message, FALSE);
     }
 }
