@@ -1,5 +1,5 @@
-/* mock-llm-server: replaying recorded streams event by event, and the
- * synthetic streams of `huge`. */
+/* mock-llm-server: replaying recorded streams event by event, one of
+ * their events changed (`patch`), and the synthetic streams of `huge`. */
 #include "config.h"
 
 #include "mock-llm-server.h"
@@ -110,6 +110,107 @@ load_fixture (const char *name,
   return g_bytes_new_take (contents, length);
 }
 
+GBytes *
+load_fixture_or_answer (Exchange   *exchange,
+                        const char *name)
+{
+  g_autoptr (GError) error = NULL;
+  GBytes *bytes;
+
+  if (!fixture_name_is_safe (name))
+    {
+      send_mock_error (exchange, "bad fixture name '%s'", name);
+      return NULL;
+    }
+  bytes = load_fixture (name, &error);
+  if (bytes == NULL)
+    send_mock_error (exchange, "%s", error->message);
+  return bytes;
+}
+
+/* ------------------------------------------------------------------ */
+/* Patching an event                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Sets (or, without a value, removes) the member @path of @root. */
+static gboolean
+apply_patch (json_t      *root,
+             const Patch *patch,
+             GError     **error)
+{
+  guint n = g_strv_length (patch->path);
+  json_t *parent = root;
+  guint64 index;
+
+  for (guint i = 0; i + 1 < n && parent != NULL; i++)
+    parent = json_is_array (parent) && parse_uint (patch->path[i], 0, G_MAXUINT32, &index)
+             ? json_array_get (parent, index) : json_object_get (parent, patch->path[i]);
+  if (json_is_object (parent))
+    {
+      if (patch->value != NULL)
+        json_object_set (parent, patch->path[n - 1], patch->value);
+      else if (json_object_del (parent, patch->path[n - 1]) != 0)
+        parent = NULL;
+    }
+  else if (json_is_array (parent) && parse_uint (patch->path[n - 1], 0, G_MAXUINT32, &index) &&
+           index < json_array_size (parent))
+    {
+      if (patch->value != NULL)
+        json_array_set (parent, index, patch->value);
+      else
+        json_array_remove (parent, index);
+    }
+  else
+    parent = NULL;
+  if (parent == NULL)
+    {
+      g_autofree char *path = g_strjoinv (".", patch->path);
+
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "patch: event %u has no '%s'", patch->event, path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* The event @piece with the patch applied to the JSON of its data line. */
+static char *
+patch_piece (const Piece *piece,
+             const Patch *patch,
+             GError     **error)
+{
+  const char *end = piece->data + piece->length;
+  const char *line = piece->data;
+  g_autoptr (json_t) json = NULL;
+  g_autofree char *text = NULL;
+  const char *value, *eol;
+
+  while (line < end && strncmp (line, "data:", 5) != 0)
+    {
+      const char *next = memchr (line, '\n', end - line);
+
+      line = next != NULL ? next + 1 : end;
+    }
+  if (line >= end)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "patch: event %u has no data", patch->event);
+      return NULL;
+    }
+  value = line + 5 + (line[5] == ' ');
+  for (eol = value; eol < end && *eol != '\r' && *eol != '\n'; eol++)
+    ;
+  json = json_loadb (value, eol - value, 0, NULL);
+  if (json == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "patch: event %u is not JSON", patch->event);
+      return NULL;
+    }
+  if (!apply_patch (json, patch, error))
+    return NULL;
+  text = json_to_text (json);
+  return g_strdup_printf ("%.*sdata: %s%.*s", (int) (line - piece->data), piece->data, text,
+                          (int) (end - eol), eol);
+}
+
 /* Blocks until the client closes the connection (or a long timeout), for
  * streams that stop sending but keep the connection open. */
 static void
@@ -130,22 +231,15 @@ replay (Exchange     *exchange,
   g_autoptr (GBytes) bytes = NULL;
   g_autoptr (GBytes) error_event = NULL;
   g_autoptr (GArray) pieces = NULL;
+  g_autofree char *patched = NULL;
   gboolean is_json = g_str_has_suffix (replay->fixture, ".json");
   const char *data;
   gsize length;
   guint sent = 0;
 
-  if (!fixture_name_is_safe (replay->fixture))
-    {
-      send_mock_error (exchange, "bad fixture name '%s'", replay->fixture);
-      return;
-    }
-  bytes = load_fixture (replay->fixture, &error);
+  bytes = load_fixture_or_answer (exchange, replay->fixture);
   if (bytes == NULL)
-    {
-      send_mock_error (exchange, "%s", error->message);
-      return;
-    }
+    return;
   if (replay->end == REPLAY_END_ERROR_EVENT)
     {
       const char *name = exchange->provider == PROVIDER_ANTHROPIC ?
@@ -165,19 +259,29 @@ replay (Exchange     *exchange,
     }
 
   data = g_bytes_get_data (bytes, &length);
+  pieces = is_json ? g_array_new (FALSE, FALSE, sizeof (Piece)) : split_events (data, length);
   if (is_json)
+    g_array_append_val (pieces, ((Piece) { data, length }));
+  if (replay->patch != NULL)
     {
-      Piece whole = { data, length };
-
-      pieces = g_array_new (FALSE, FALSE, sizeof (Piece));
-      g_array_append_val (pieces, whole);
-      send_head (exchange, 200, "application/json", (gssize) length, NULL);
+      if (replay->patch->event >= pieces->len)
+        {
+          send_mock_error (exchange, "patch: '%s' has %u events", replay->fixture, pieces->len);
+          return;
+        }
+      patched = patch_piece (&g_array_index (pieces, Piece, replay->patch->event), replay->patch, &error);
+      if (patched == NULL)
+        {
+          send_mock_error (exchange, "%s", error->message);
+          return;
+        }
+      g_array_index (pieces, Piece, replay->patch->event) = (Piece) { patched, strlen (patched) };
     }
+  if (is_json)
+    send_head (exchange, 200, "application/json", (gssize) g_array_index (pieces, Piece, 0).length,
+               replay->extra_headers);
   else
-    {
-      pieces = split_events (data, length);
-      send_head (exchange, 200, "text/event-stream; charset=utf-8", -1, NULL);
-    }
+    send_head (exchange, 200, "text/event-stream; charset=utf-8", -1, replay->extra_headers);
 
   for (guint i = 0; i < pieces->len && sent < replay->limit && exchange->alive; i++)
     {

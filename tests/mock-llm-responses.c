@@ -17,6 +17,11 @@ reason_phrase (guint status)
     {
     case 100: return "Continue";
     case 200: return "OK";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 402: return "Payment Required";
@@ -210,9 +215,7 @@ find_error_shape (Provider provider,
   return shape;
 }
 
-/* The JSON body a provider answers @status with; @message overrides the
- * usual one when not NULL. */
-static char *
+char *
 error_body (Provider    provider,
             guint       status,
             const char *message)

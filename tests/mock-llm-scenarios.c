@@ -279,6 +279,155 @@ scenario_huge (Exchange              *exchange,
   send_huge (exchange, (guint) n);
 }
 
+/* X-Mock-Arg `EVENT PATH=JSON`: the fixture with the member PATH (names
+ * and array indices joined by dots) of event EVENT (from 0) set to JSON;
+ * `EVENT PATH` alone removes the member. */
+static void
+scenario_patch (Exchange              *exchange,
+                const ScenarioContext *context)
+{
+  const char *arg = context->arg != NULL ? context->arg : "";
+  const char *space = strchr (arg, ' ');
+  const char *equals = space != NULL ? strchr (space, '=') : NULL;
+  g_autofree char *event = space != NULL ? g_strndup (arg, space - arg) : NULL;
+  g_autofree char *path = space != NULL ? g_strndup (space + 1, equals != NULL ? (gsize) (equals - space - 1)
+                                                                                : strlen (space + 1)) : NULL;
+  g_auto (GStrv) names = path != NULL ? g_strsplit (path, ".", -1) : NULL;
+  g_autoptr (json_t) value = equals != NULL ? json_loads (equals + 1, JSON_DECODE_ANY, NULL) : NULL;
+  guint64 index;
+  Patch patch;
+  Replay plan = { context->fixture, G_MAXUINT, 0, FALSE, REPLAY_END_NORMAL, &patch, NULL };
+
+  if (event == NULL || !parse_uint (event, 0, G_MAXUINT32, &index) || path[0] == '\0' ||
+      (equals != NULL && value == NULL))
+    {
+      send_mock_error (exchange, "patch: X-Mock-Arg must be 'EVENT PATH=JSON' or 'EVENT PATH', not '%s'", arg);
+      return;
+    }
+  patch = (Patch) { (guint) index, names, value };
+  replay (exchange, &plan);
+}
+
+/* X-Mock-Arg `STATUS[,LOCATION]`: a redirect (301, 302, 303, 307 or 308)
+ * to LOCATION, without a Location header when none is given, with the
+ * small HTML body web servers send. */
+static void
+scenario_redirect (Exchange              *exchange,
+                   const ScenarioContext *context)
+{
+  g_auto (GStrv) parts = g_strsplit (context->arg ? context->arg : "", ",", 2);
+  g_autofree char *location = NULL;
+  g_autofree char *body = NULL;
+  const char *headers[2] = { NULL, NULL };
+  guint64 status;
+
+  if (!parse_uint (parts[0], 301, 308, &status) || (status > 303 && status < 307))
+    {
+      send_mock_error (exchange, "redirect: X-Mock-Arg must be 'STATUS[,LOCATION]' with a redirect status, "
+                       "not '%s'", context->arg ? context->arg : "");
+      return;
+    }
+  if (parts[1] != NULL)
+    headers[0] = location = g_strdup_printf ("Location: %s", parts[1]);
+  body = g_strdup_printf ("<html>\r\n<head><title>%u</title></head>\r\n<body>\r\n<center><h1>%u</h1></center>\r\n"
+                          "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n",
+                          (guint) status, (guint) status);
+  send_complete (exchange, (guint) status, "text/html", body, headers);
+}
+
+/* @data compressed as Content-Encoding @encoding says, when it is gzip or
+ * deflate; as it is otherwise. */
+static GBytes *
+encode (const char *encoding,
+        const char *data,
+        gsize       length)
+{
+  g_autoptr (GZlibCompressor) compressor = NULL;
+  g_autoptr (GOutputStream) memory = NULL;
+  g_autoptr (GOutputStream) out = NULL;
+
+  if (g_strcmp0 (encoding, "gzip") != 0 && g_strcmp0 (encoding, "deflate") != 0)
+    return g_bytes_new (data, length);
+  compressor = g_zlib_compressor_new (g_str_equal (encoding, "gzip") ? G_ZLIB_COMPRESSOR_FORMAT_GZIP
+                                                                     : G_ZLIB_COMPRESSOR_FORMAT_ZLIB, -1);
+  memory = g_memory_output_stream_new_resizable ();
+  out = g_converter_output_stream_new (memory, G_CONVERTER (compressor));
+  g_output_stream_write_all (out, data, length, NULL, NULL, NULL);
+  g_output_stream_close (out, NULL, NULL);
+  return g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (memory));
+}
+
+/* X-Mock-Arg `ENCODING[,STATUS]`: the fixture (or the provider's error
+ * for STATUS) with `Content-Encoding: ENCODING`, unasked; gzip and deflate
+ * are really compressed, other encodings (br, zstd) only named. */
+static void
+scenario_encoded (Exchange              *exchange,
+                  const ScenarioContext *context)
+{
+  g_auto (GStrv) parts = g_strsplit (context->arg ? context->arg : "", ",", 2);
+  g_autofree char *header = g_strdup_printf ("Content-Encoding: %s", parts[0] ? parts[0] : "");
+  const char *headers[] = { header, NULL };
+  g_autoptr (GBytes) plain = NULL;
+  g_autoptr (GBytes) body = NULL;
+  guint64 status = 200;
+
+  if (parts[0] == NULL || parts[0][0] == '\0' || (parts[1] != NULL && !parse_uint (parts[1], 400, 599, &status)))
+    {
+      send_mock_error (exchange, "encoded: X-Mock-Arg must be 'ENCODING[,STATUS]', not '%s'",
+                       context->arg ? context->arg : "");
+      return;
+    }
+  if (parts[1] != NULL)
+    {
+      char *text = error_body (exchange->provider, (guint) status, NULL);
+
+      plain = g_bytes_new_take (text, strlen (text));
+    }
+  else if ((plain = load_fixture_or_answer (exchange, context->fixture)) == NULL)
+    return;
+  body = encode (parts[0], g_bytes_get_data (plain, NULL), g_bytes_get_size (plain));
+  send_head (exchange, (guint) status, parts[1] != NULL ? "application/json" : "text/event-stream; charset=utf-8",
+             (gssize) g_bytes_get_size (body), headers);
+  send_piece (exchange, g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+}
+
+/* X-Mock-Arg `N[,single]`: the fixture after N more bytes of response
+ * headers, in lines of 1 KiB or, with `single`, in one line. */
+static void
+scenario_big_headers (Exchange              *exchange,
+                      const ScenarioContext *context)
+{
+  g_auto (GStrv) parts = g_strsplit (context->arg ? context->arg : "", ",", 2);
+  g_autoptr (GPtrArray) headers = g_ptr_array_new_with_free_func (g_free);
+  gboolean single = parts[0] != NULL && g_strcmp0 (parts[1], "single") == 0;
+  gsize line_size = single ? G_MAXSIZE : 1024;
+  Replay plan = { context->fixture, G_MAXUINT, 0, FALSE, REPLAY_END_NORMAL, NULL, NULL };
+  guint64 size;
+
+  if (!parse_uint (parts[0], 64, 64 * 1024 * 1024, &size) || (parts[1] != NULL && !single))
+    {
+      send_mock_error (exchange, "big-headers: X-Mock-Arg must be 'N[,single]' with N from 64, not '%s'",
+                       context->arg ? context->arg : "");
+      return;
+    }
+  /* Each line is "X-Mock-Padding-NNNNN: aaa…" and its CRLF; a last bit
+   * too short for a line of its own goes to the one before. */
+  for (gsize left = size; left > 0;)
+    {
+      gsize length = left - MIN (left, line_size) < 32 ? left : line_size;
+      GString *line = g_string_new (NULL);
+
+      g_string_printf (line, "X-Mock-Padding-%05u: ", headers->len);
+      while (line->len + 2 < length)
+        g_string_append_c (line, 'a');
+      g_ptr_array_add (headers, g_string_free (line, FALSE));
+      left -= length;
+    }
+  g_ptr_array_add (headers, NULL);
+  plan.extra_headers = (const char *const *) headers->pdata;
+  replay (exchange, &plan);
+}
+
 static const struct
 {
   const char  *name;
@@ -295,6 +444,10 @@ static const struct
   { "error-event", scenario_error_event },
   { "delay", scenario_delay },
   { "huge", scenario_huge },
+  { "patch", scenario_patch },
+  { "redirect", scenario_redirect },
+  { "encoded", scenario_encoded },
+  { "big-headers", scenario_big_headers },
 };
 
 ScenarioFunc

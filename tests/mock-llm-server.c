@@ -27,6 +27,14 @@
  *   error-event    N events, then the provider's mid-stream error event
  *   delay          wait X-Mock-Arg ms, then as ok
  *   huge           N synthetic token events as fast as possible
+ *   patch          X-Mock-Arg "EVENT PATH=JSON": the fixture with one member
+ *                  of one event (from 0) changed, or removed without =JSON;
+ *                  PATH is names and array indices joined by dots
+ *   redirect       X-Mock-Arg "STATUS[,LOCATION]": a 3xx redirect
+ *   encoded        X-Mock-Arg "ENCODING[,STATUS]": the fixture (or an error
+ *                  for STATUS) with an unasked-for Content-Encoding
+ *   big-headers    X-Mock-Arg "N[,single]": N more bytes of response
+ *                  headers before the fixture, in 1 KiB lines or in one
  *
  * N is X-Mock-Arg (1 when absent for stall, disconnect and error-event).
  *

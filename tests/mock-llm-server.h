@@ -97,6 +97,12 @@ void send_complete (Exchange          *exchange,
 /* Compact JSON text, in key order. */
 char *json_to_text (json_t *json);
 
+/* The JSON body a provider answers @status with; @message overrides the
+ * usual one when not NULL. */
+char *error_body (Provider    provider,
+                  guint       status,
+                  const char *message);
+
 /* The provider's error response for @status; @message overrides the
  * usual one when not NULL. */
 void send_error (Exchange          *exchange,
@@ -123,20 +129,37 @@ typedef enum
   REPLAY_END_ERROR_EVENT,
 } ReplayEnd;
 
+/* One member of one event changed: `patch`. */
 typedef struct
 {
-  const char *fixture;
+  guint   event;        /* which event of the fixture, from 0 */
+  char  **path;         /* member names, or array indices in digits */
+  json_t *value;        /* NULL: remove the member */
+} Patch;
+
+typedef struct
+{
+  const char        *fixture;
   /* Send at most this many events. */
-  guint       limit;
-  guint       pause_ms;
-  gboolean    drop_terminator;
-  ReplayEnd   end;
+  guint              limit;
+  guint              pause_ms;
+  gboolean           drop_terminator;
+  ReplayEnd          end;
+  /* A change to one event's JSON data, or NULL. */
+  const Patch       *patch;
+  /* More response headers ("Name: value"), or NULL. */
+  const char *const *extra_headers;
 } Replay;
 
 /* Sends the fixture as @replay says: all or some of its events,
- * paced, without its terminator, and ended in one of four ways. */
+ * paced, without its terminator, with one member changed, and ended in
+ * one of four ways. */
 void replay (Exchange     *exchange,
              const Replay *replay);
+
+/* The fixture @name, or NULL after answering with a mock error. */
+GBytes *load_fixture_or_answer (Exchange   *exchange,
+                                const char *name);
 
 /* `huge`: @n token chunks of synthetic but well-formed provider events,
  * written in large batches so that the server is never the bottleneck. */

@@ -129,7 +129,8 @@ case_new (const ProviderCase *provider,
 {
   static guint counter;
   Case *c = g_new0 (Case, 1);
-  g_autoptr (GString) headers = g_string_new (NULL);
+  g_autoptr (json_t) header_list = json_array ();
+  g_autofree char *headers = NULL;
   g_autofree char *base_url = NULL;
   guint n = ++counter;
 
@@ -139,14 +140,22 @@ case_new (const ProviderCase *provider,
   c->mock_key = g_strdup_printf ("case-%u-%s", n, provider->name);
   c->recorder_log = test_path (c->mock_key);
   c->trace = g_strdup_printf ("%s.jsonl", c->recorder_log);
-  g_string_append_printf (headers, "[\"X-Mock-Key: %s\"", c->mock_key);
+  /* A JSON array, so that an X-Mock-Arg may hold quotes (patch). */
+  json_array_append_new (header_list, json_sprintf ("X-Mock-Key: %s", c->mock_key));
   if (spec->scenario != NULL)
-    g_string_append_printf (headers, ", \"X-Mock-Scenario: %s\"", spec->scenario);
+    json_array_append_new (header_list, json_sprintf ("X-Mock-Scenario: %s", spec->scenario));
   if (spec->arg != NULL)
-    g_string_append_printf (headers, ", \"X-Mock-Arg: %s\"", spec->arg);
+    json_array_append_new (header_list, json_sprintf ("X-Mock-Arg: %s", spec->arg));
   if (spec->fixture != NULL)
-    g_string_append_printf (headers, ", \"X-Mock-Fixture: %s\"", spec->fixture);
-  g_string_append (headers, "]");
+    json_array_append_new (header_list, json_sprintf ("X-Mock-Fixture: %s", spec->fixture));
+  if (spec->header != NULL)
+    json_array_append_new (header_list, json_string (spec->header));
+  {
+    char *text = json_dumps (header_list, JSON_COMPACT);
+
+    headers = g_strdup (text);
+    free (text);
+  }
   base_url = spec->base_url != NULL ? g_strdup (spec->base_url)
                                     : g_strdup_printf ("http://127.0.0.1:%u%s", server.port, provider->path);
   c->ini = g_strdup_printf ("[runtime]\nthreads = 1\n%s\n\n"
@@ -156,7 +165,7 @@ case_new (const ProviderCase *provider,
                             "[handler rec]\nplugin = recorder_sync\nlog = %s\n%s\n\n"
                             "[handler trace]\nplugin = jsonl\npath = %s\n",
                             spec->runtime ? spec->runtime : "",
-                            provider->name, provider->model, base_url, headers->str,
+                            provider->name, provider->model, base_url, headers,
                             spec->model_extra ? spec->model_extra : "",
                             spec->model_extra && strstr (spec->model_extra, "timeout_s =") ? "" : "timeout_s = 5\n",
                             c->recorder_log, spec->recorder ? spec->recorder : "", c->trace);

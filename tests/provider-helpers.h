@@ -93,6 +93,7 @@ typedef struct {
   const char *recorder;       /* more lines for the recorder */
   const char *base_url;       /* instead of the mock server's */
   const char *fixture;        /* X-Mock-Fixture, NULL for the default */
+  const char *header;         /* one more request header, "Name: value" */
 } CaseSpec;
 
 void case_free (Case *c);

@@ -1,8 +1,8 @@
 /* The libcurl multi client on the GLib main loop, against the mock LLM
  * server over real sockets: many transfers at once on one loop, bytes
  * intact through pauses and partial consumption, cancellation, the idle
- * and connect timeouts, connection failures, response headers, and one
- * client per main context. */
+ * and connect timeouts, connection failures, response headers and their
+ * limit, and one client per main context. */
 #include "test-helpers.h"
 
 #include "http/http-client.h"
@@ -432,6 +432,48 @@ test_status_and_headers (void **state)
   assert_string_contains (limited->body->str, "rate_limit_exceeded");
 }
 
+/* Response headers are taken up to CHIME_HTTP_MAX_HEADER_SIZE: beyond,
+ * the transfer fails with an error that names the limit and the size,
+ * before any body; also for one line over libcurl's own limit, which
+ * libcurl reports as "Out of memory". */
+static void
+test_header_limit (void **state)
+{
+  g_autoptr (Fetch) under = fetch (&(FetchSpec) { .scenario = "big-headers", .arg = "64000" });
+  g_autoptr (Fetch) many = fetch (&(FetchSpec) { .scenario = "big-headers", .arg = "70000" });
+  g_autoptr (Fetch) single = fetch (&(FetchSpec) { .scenario = "big-headers", .arg = "200000,single" });
+  g_autofree char *expected = fixture ("openai-stream.sse");
+  g_autoptr (GRegex) regex = g_regex_new ("^the response headers exceed the HTTP client's limit of 65536 bytes "
+                                          "\\(CHIME_HTTP_MAX_HEADER_SIZE\\): ([0-9]+) bytes so far, in "
+                                          "([0-9]+) lines$", 0, 0, NULL);
+  g_autoptr (GMatchInfo) match = NULL;
+  g_autofree char *bytes = NULL;
+  g_autofree char *lines = NULL;
+
+  assert_null (under->error);
+  assert_int_equal (under->status, 200);
+  assert_string_equal (under->body->str, expected);
+
+  assert_true (g_error_matches (many->error, CHIME_HTTP_ERROR, CHIME_HTTP_ERROR_FAILED));
+  if (!g_regex_match (regex, many->error->message, 0, &match))
+    fail_msg ("%s", many->error->message);
+  bytes = g_match_info_fetch (match, 1);
+  lines = g_match_info_fetch (match, 2);
+  /* Stopped at the first 1 KiB line over the limit. */
+  assert_true (g_ascii_strtoull (bytes, NULL, 10) > 65536);
+  assert_true (g_ascii_strtoull (bytes, NULL, 10) <= 65536 + 1024);
+  assert_true (g_ascii_strtoull (lines, NULL, 10) > 64);
+  assert_int_equal (many->response_calls, 0);
+  assert_int_equal (many->body->len, 0);
+
+  assert_true (g_error_matches (single->error, CHIME_HTTP_ERROR, CHIME_HTTP_ERROR_FAILED));
+  assert_string_equal (single->error->message,
+                       "the response headers exceed the HTTP client's limit of 65536 bytes "
+                       "(CHIME_HTTP_MAX_HEADER_SIZE): one header line alone is over libcurl's limit of 102400 "
+                       "bytes");
+  assert_int_equal (single->response_calls, 0);
+}
+
 /* A transfer on a thread's own main context: a client of its own. */
 static gpointer
 fetch_in_thread (gpointer data)
@@ -540,6 +582,7 @@ main (void)
     cmocka_unit_test (test_connection_failures),
     cmocka_unit_test (test_connect_timeout),
     cmocka_unit_test (test_status_and_headers),
+    cmocka_unit_test (test_header_limit),
     cmocka_unit_test (test_one_client_per_context),
     cmocka_unit_test (test_plugin_posts),
   };

@@ -1,9 +1,10 @@
 /* The errors the mock LLM server answers with, shaped as each provider
  * shapes them: missing credentials, any status on demand, retry
- * headers, requests that fail a given number of times, and requests the
- * mock cannot serve. */
+ * headers, requests that fail a given number of times, responses that
+ * break the protocol, and requests the mock cannot serve. */
 #include "mock-client.h"
 
+#include <gio/gio.h>
 #include <string.h>
 #include <time.h>
 
@@ -228,6 +229,60 @@ test_bad_requests (void **state)
                        "unknown X-Mock-Scenario 'explode'");
 }
 
+/* The faults of a response that breaks the protocol: one event's member
+ * changed, a redirect, an unasked-for Content-Encoding (really gzip),
+ * oversized headers; and what the mock says to arguments it cannot use. */
+static void
+test_protocol_faults (void **state)
+{
+  g_autoptr (Reply) patched = post (OPENAI_PATH, OPENAI_BODY, "X-Mock-Scenario: patch",
+                                    "X-Mock-Arg: 1 choices.0.delta.content=5", NULL);
+  g_autoptr (Reply) removed = post (ANTHROPIC_PATH, ANTHROPIC_BODY, "X-Mock-Scenario: patch",
+                                    "X-Mock-Arg: 0 message", NULL);
+  g_autoptr (Reply) redirect = post (OPENAI_PATH, OPENAI_BODY, "X-Mock-Scenario: redirect",
+                                     "X-Mock-Arg: 308,https://example.com/v1/chat/completions", NULL);
+  g_autoptr (Reply) gzip = post (OPENAI_PATH, OPENAI_BODY, "X-Mock-Scenario: encoded", "X-Mock-Arg: gzip", NULL);
+  g_autoptr (Reply) big = post (OPENAI_PATH, OPENAI_BODY, "X-Mock-Scenario: big-headers", "X-Mock-Arg: 5000",
+                                NULL);
+  g_autoptr (Reply) bad_patch = post (OPENAI_PATH, OPENAI_BODY, "X-Mock-Scenario: patch",
+                                      "X-Mock-Arg: 1 choices.9.delta=1", NULL);
+  g_autoptr (Reply) bad_redirect = post (OPENAI_PATH, OPENAI_BODY, "X-Mock-Scenario: redirect",
+                                         "X-Mock-Arg: 305", NULL);
+  g_autofree char *fixture = read_fixture ("openai-stream.sse");
+  g_autoptr (GZlibDecompressor) decompressor = g_zlib_decompressor_new (G_ZLIB_COMPRESSOR_FORMAT_GZIP);
+  g_autoptr (GInputStream) compressed = g_memory_input_stream_new_from_data (gzip->body->str, gzip->body->len,
+                                                                             NULL);
+  g_autoptr (GInputStream) plain = g_converter_input_stream_new (compressed, G_CONVERTER (decompressor));
+  char decoded[8192];
+  gsize decoded_len = 0;
+  gsize padding = 0;
+
+  assert_int_equal (patched->status, 200);
+  assert_string_contains (patched->body->str, "\"delta\":{\"content\":5}");
+  assert_null (strstr (patched->body->str, "I'm"));
+  assert_null (strstr (removed->body->str, "msg_4QpJur2dWWDjF6C758FbBw5vm12BaVipnK"));
+  assert_string_contains (removed->body->str, "event: message_start\ndata: {\"type\":\"message_start\"}\n\n");
+
+  assert_int_equal (redirect->status, 308);
+  assert_string_equal (reply_header (redirect, "location"), "https://example.com/v1/chat/completions");
+
+  assert_string_equal (reply_header (gzip, "content-encoding"), "gzip");
+  assert_true (g_input_stream_read_all (plain, decoded, sizeof decoded, &decoded_len, NULL, NULL));
+  assert_int_equal (decoded_len, strlen (fixture));
+  assert_memory_equal (decoded, fixture, decoded_len);
+
+  for (guint i = 0; i < big->headers->len; i++)
+    if (g_str_has_prefix (g_ptr_array_index (big->headers, i), "X-Mock-Padding-"))
+      padding += strlen (g_ptr_array_index (big->headers, i)) + 2;
+  assert_int_equal (padding, 5000);
+  assert_body_is_fixture (big, "openai-stream.sse");
+
+  assert_int_equal (bad_patch->status, 400);
+  assert_string_contains (bad_patch->body->str, "patch: event 1 has no 'choices.9.delta'");
+  assert_int_equal (bad_redirect->status, 400);
+  assert_string_contains (bad_redirect->body->str, "redirect: X-Mock-Arg must be");
+}
+
 int
 main (void)
 {
@@ -238,6 +293,7 @@ main (void)
     cmocka_unit_test (test_retry_after),
     cmocka_unit_test (test_flaky),
     cmocka_unit_test (test_bad_requests),
+    cmocka_unit_test (test_protocol_faults),
   };
 
   return mock_client_run_tests (tests, G_N_ELEMENTS (tests));

@@ -54,6 +54,8 @@ struct _ChimeHttpTransfer {
 
   guint                     status;
   GPtrArray                *response_headers;  /* "name: value" of the last response */
+  gsize                     header_bytes;      /* of the response being read */
+  gboolean                  in_headers;        /* its status line came, its end did not */
 
   /* Bytes taken from curl that the paused consumer has not used yet. */
   GByteArray               *pending;
@@ -167,10 +169,23 @@ on_curl_header (char  *data,
     {
       /* A new response (after a 100 Continue, say) starts afresh. */
       g_ptr_array_set_size (transfer->response_headers, 0);
+      transfer->header_bytes = length;
+      transfer->in_headers = TRUE;
       return length;
+    }
+  transfer->header_bytes += length;
+  if (transfer->header_bytes > CHIME_HTTP_MAX_HEADER_SIZE)
+    {
+      abort_transfer (transfer, g_error_new (CHIME_HTTP_ERROR, CHIME_HTTP_ERROR_FAILED,
+                                             "the response headers exceed the HTTP client's limit of %d bytes "
+                                             "(CHIME_HTTP_MAX_HEADER_SIZE): %" G_GSIZE_FORMAT " bytes so far, "
+                                             "in %u lines", CHIME_HTTP_MAX_HEADER_SIZE, transfer->header_bytes,
+                                             transfer->response_headers->len + 2));
+      return 0;   /* curl stops reading */
     }
   if (length > 0 && (data[0] == '\r' || data[0] == '\n'))
     {
+      transfer->in_headers = FALSE;
       curl_easy_getinfo (transfer->easy, CURLINFO_RESPONSE_CODE, &code);
       if (code >= 200 && transfer->status == 0)
         {
@@ -355,6 +370,22 @@ process_ops (ChimeHttpClientItem *item)
     resume_now (transfer);
 }
 
+/* libcurl refuses a single header line over CURL_MAX_HTTP_HEADER before
+ * on_curl_header() sees it, with an error that says only "Out of memory"
+ * (CURLE_TOO_LARGE since 8.6): such a line is over our limit too. */
+static gboolean
+is_header_line_refused (ChimeHttpTransfer *transfer,
+                        CURLcode           result)
+{
+  if (!transfer->in_headers)
+    return FALSE;
+#if LIBCURL_VERSION_NUM >= 0x080600
+  if (result == CURLE_TOO_LARGE)
+    return TRUE;
+#endif
+  return result == CURLE_OUT_OF_MEMORY;
+}
+
 static void
 on_curl_done (ChimeHttpClientItem *item,
               CURLcode             result)
@@ -363,6 +394,14 @@ on_curl_done (ChimeHttpClientItem *item,
 
   if (transfer->done || transfer->abort_error != NULL)
     return;   /* on its way out already */
+  if (is_header_line_refused (transfer, result))
+    {
+      complete (transfer, g_error_new (CHIME_HTTP_ERROR, CHIME_HTTP_ERROR_FAILED,
+                                       "the response headers exceed the HTTP client's limit of %d bytes "
+                                       "(CHIME_HTTP_MAX_HEADER_SIZE): one header line alone is over libcurl's "
+                                       "limit of %d bytes", CHIME_HTTP_MAX_HEADER_SIZE, CURL_MAX_HTTP_HEADER));
+      return;
+    }
   if (transfer->paused)
     {
       /* The consumer has not taken everything yet. */

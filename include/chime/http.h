@@ -72,7 +72,8 @@ CHIME_API GQuark chime_http_error_quark (void);
  * @CHIME_HTTP_ERROR_INVALID: a request that no retry can fix: bad URL,
  *   unsupported scheme, TLS certificate refused.
  * @CHIME_HTTP_ERROR_FAILED: any other transport failure (connection reset,
- *   truncated body), or a response body larger than
+ *   truncated body), response headers larger than
+ *   CHIME_HTTP_MAX_HEADER_SIZE, or a response body larger than
  *   CHIME_HTTP_MAX_RESPONSE_SIZE (chime_http_post() only).
  * @CHIME_HTTP_ERROR_CANCELLED: the request was cancelled.
  */
@@ -87,6 +88,9 @@ typedef enum {
 
 /* The largest response body chime_http_post() keeps. */
 #define CHIME_HTTP_MAX_RESPONSE_SIZE (8 * 1024 * 1024)
+/* The most response headers any transfer takes, status line and line
+ * ends included; a response with more fails the transfer. */
+#define CHIME_HTTP_MAX_HEADER_SIZE (64 * 1024)
 
 /* POSTs @body to @url on @context's main context (see
  * chime_handler_context_get_main_context()); @headers are "Name: value"

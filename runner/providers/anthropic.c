@@ -133,51 +133,74 @@ anthropic_state_free (gpointer data)
   g_free (state);
 }
 
-static void
-set_string (char      **slot,
-            json_t     *object,
-            const char *key)
+/* Keeps the string member @path->key of @object, if it has one. */
+static gboolean
+take_string (ChimeModelStream     *stream,
+             char                **slot,
+             json_t               *object,
+             const ChimeFieldPath *path)
 {
-  const char *value = json_string_value (json_object_get (object, key));
+  const char *value;
 
+  if (!chime_provider_stream_string (stream, object, path, &value))
+    return FALSE;
   if (value != NULL)
     {
       g_free (*slot);
       *slot = g_strdup (value);
     }
+  return TRUE;
 }
 
 /* Usage counts are cumulative: the last value seen is the one. */
-static void
-take_count (gint64     *slot,
-            json_t     *usage,
-            const char *key)
+static gboolean
+take_count (ChimeModelStream     *stream,
+            gint64               *slot,
+            json_t               *usage,
+            const ChimeFieldPath *usage_at,
+            const char           *key)
 {
-  gint64 value = chime_provider_json_int (usage, key);
+  ChimeFieldPath path = { usage_at, key, 0 };
+  gint64 value;
 
+  if (!chime_provider_stream_count (stream, usage, &path, &value))
+    return FALSE;
   if (value >= 0)
     *slot = value;
+  return TRUE;
+}
+
+/* The usage object @usage_at->key of @object. */
+static gboolean
+take_usage (ChimeModelStream     *stream,
+            AnthropicState       *state,
+            json_t               *object,
+            const ChimeFieldPath *usage_at)
+{
+  json_t *usage;
+
+  return chime_provider_stream_member (stream, object, usage_at, CHIME_FIELD_OBJECT, &usage) &&
+         take_count (stream, &state->input_tokens, usage, usage_at, "input_tokens") &&
+         take_count (stream, &state->output_tokens, usage, usage_at, "output_tokens") &&
+         take_count (stream, &state->cache_read, usage, usage_at, "cache_read_input_tokens") &&
+         take_count (stream, &state->cache_creation, usage, usage_at, "cache_creation_input_tokens");
 }
 
 static void
-take_usage (AnthropicState *state,
-            json_t         *usage)
+on_message_start (ChimeModelStream *stream,
+                  AnthropicState   *state,
+                  json_t           *event)
 {
-  take_count (&state->input_tokens, usage, "input_tokens");
-  take_count (&state->output_tokens, usage, "output_tokens");
-  take_count (&state->cache_read, usage, "cache_read_input_tokens");
-  take_count (&state->cache_creation, usage, "cache_creation_input_tokens");
-}
+  static const ChimeFieldPath at = { NULL, "message", 0 };
+  static const ChimeFieldPath id_at = { &at, "id", 0 };
+  static const ChimeFieldPath model_at = { &at, "model", 0 };
+  static const ChimeFieldPath usage_at = { &at, "usage", 0 };
+  json_t *message;
 
-static void
-on_message_start (AnthropicState *state,
-                  json_t         *event)
-{
-  json_t *message = json_object_get (event, "message");
-
-  set_string (&state->id, message, "id");
-  set_string (&state->model, message, "model");
-  take_usage (state, json_object_get (message, "usage"));
+  if (chime_provider_stream_member (stream, event, &at, CHIME_FIELD_OBJECT, &message) &&
+      take_string (stream, &state->id, message, &id_at) &&
+      take_string (stream, &state->model, message, &model_at))
+    take_usage (stream, state, message, &usage_at);
 }
 
 static void
@@ -185,10 +208,15 @@ on_content_block_delta (ChimeModelStream *stream,
                         AnthropicState   *state,
                         json_t           *event)
 {
-  json_t *delta = json_object_get (event, "delta");
-  const char *type = json_string_value (json_object_get (delta, "type"));
-  const char *text;
+  static const ChimeFieldPath at = { NULL, "delta", 0 };
+  static const ChimeFieldPath type_at = { &at, "type", 0 };
+  static const ChimeFieldPath text_at = { &at, "text", 0 };
+  json_t *delta;
+  const char *type, *text;
 
+  if (!chime_provider_stream_member (stream, event, &at, CHIME_FIELD_OBJECT, &delta) ||
+      !chime_provider_stream_string (stream, delta, &type_at, &type))
+    return;
   if (g_strcmp0 (type, "text_delta") != 0)
     {
       const char *key = type != NULL ? type : "unknown";
@@ -197,25 +225,74 @@ on_content_block_delta (ChimeModelStream *stream,
       json_object_set_new (state->skipped_deltas, key, json_integer (count + 1));
       return;
     }
-  text = json_string_value (json_object_get (delta, "text"));
+  if (!chime_provider_stream_string (stream, delta, &text_at, &text))
+    return;
+  if (text != NULL && text[0] != '\0')
+    chime_provider_stream_token (stream, text);
+}
+
+/* A text block may start with text of its own. */
+static void
+on_content_block_start (ChimeModelStream *stream,
+                        json_t           *event)
+{
+  static const ChimeFieldPath at = { NULL, "content_block", 0 };
+  static const ChimeFieldPath type_at = { &at, "type", 0 };
+  static const ChimeFieldPath text_at = { &at, "text", 0 };
+  json_t *block;
+  const char *type, *text;
+
+  if (!chime_provider_stream_member (stream, event, &at, CHIME_FIELD_OBJECT, &block) ||
+      !chime_provider_stream_string (stream, block, &type_at, &type) ||
+      g_strcmp0 (type, "text") != 0 ||
+      !chime_provider_stream_string (stream, block, &text_at, &text))
+    return;
   if (text != NULL && text[0] != '\0')
     chime_provider_stream_token (stream, text);
 }
 
 static void
-on_message_delta (AnthropicState *state,
-                  json_t         *event)
+on_message_delta (ChimeModelStream *stream,
+                  AnthropicState   *state,
+                  json_t           *event)
 {
-  json_t *delta = json_object_get (event, "delta");
-  json_t *stop_sequence = json_object_get (delta, "stop_sequence");
+  static const ChimeFieldPath at = { NULL, "delta", 0 };
+  static const ChimeFieldPath stop_reason_at = { &at, "stop_reason", 0 };
+  static const ChimeFieldPath stop_sequence_at = { &at, "stop_sequence", 0 };
+  static const ChimeFieldPath usage_at = { NULL, "usage", 0 };
+  json_t *delta, *stop_sequence;
 
-  set_string (&state->stop_reason, delta, "stop_reason");
+  if (!chime_provider_stream_member (stream, event, &at, CHIME_FIELD_OBJECT, &delta) ||
+      !take_string (stream, &state->stop_reason, delta, &stop_reason_at) ||
+      !chime_provider_stream_check (stream, json_object_get (delta, "stop_sequence"), &stop_sequence_at,
+                                    CHIME_FIELD_STRING))
+    return;
+  /* Kept as sent, null included: LangChain reports "stop_sequence": null. */
+  stop_sequence = json_object_get (delta, "stop_sequence");
   if (stop_sequence != NULL)
     {
       g_clear_pointer (&state->stop_sequence, json_decref);
       state->stop_sequence = json_incref (stop_sequence);
     }
-  take_usage (state, json_object_get (event, "usage"));
+  take_usage (stream, state, event, &usage_at);
+}
+
+/* The event's type: its `event:` field, or, when a proxy dropped that
+ * (the default "message"), the type its data names too. NULL after
+ * failing the stream. */
+static const char *
+event_type (ChimeModelStream    *stream,
+            const ChimeSseEvent *sse,
+            json_t              *event)
+{
+  static const ChimeFieldPath type_at = { NULL, "type", 0 };
+  const char *type;
+
+  if (!g_str_equal (sse->event, "message"))
+    return sse->event;
+  if (!chime_provider_stream_string (stream, event, &type_at, &type))
+    return NULL;
+  return type != NULL ? type : sse->event;
 }
 
 static void
@@ -225,32 +302,25 @@ anthropic_handle_event (ChimeModelStream    *stream,
 {
   AnthropicState *state = data;
   g_autoptr (json_t) event = NULL;
-  const char *type = sse->event;
-  json_t *block;
+  const char *type;
 
-  if (g_str_equal (type, "ping"))
+  if (g_str_equal (sse->event, "ping"))
     return;
   event = chime_provider_stream_parse (stream, sse);
   if (event == NULL)
     return;
-  /* Every event names its type twice; a proxy may drop the `event:`. */
-  if (g_str_equal (type, "message") && json_is_string (json_object_get (event, "type")))
-    type = json_string_value (json_object_get (event, "type"));
+  type = event_type (stream, sse, event);
+  if (type == NULL)
+    return;
 
   if (g_str_equal (type, "message_start"))
-    on_message_start (state, event);
+    on_message_start (stream, state, event);
   else if (g_str_equal (type, "content_block_delta"))
     on_content_block_delta (stream, state, event);
   else if (g_str_equal (type, "content_block_start"))
-    {
-      /* A text block may start with text of its own. */
-      block = json_object_get (event, "content_block");
-      if (g_strcmp0 (json_string_value (json_object_get (block, "type")), "text") == 0 &&
-          json_string_length (json_object_get (block, "text")) > 0)
-        chime_provider_stream_token (stream, json_string_value (json_object_get (block, "text")));
-    }
+    on_content_block_start (stream, event);
   else if (g_str_equal (type, "message_delta"))
-    on_message_delta (state, event);
+    on_message_delta (stream, state, event);
   else if (g_str_equal (type, "message_stop"))
     chime_provider_stream_terminate (stream);
   else if (g_str_equal (type, "error"))

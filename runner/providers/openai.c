@@ -17,14 +17,22 @@ static const char *const openai_keys[] = { CHIME_PROVIDER_COMMON_KEYS, NULL };
 
 static const char *const openai_reserved_keys[] = { "model", "messages", "stream", NULL };
 
+/* The counts of a usage chunk; -1: not said. */
+typedef struct {
+  gint64 prompt, completion, total;
+  gint64 prompt_audio, cached;
+  gint64 completion_audio, reasoning;
+} OpenAIUsage;
+
 /* What the chunks said. */
 typedef struct {
-  char   *id;
-  char   *model;
-  char   *system_fingerprint;
-  char   *service_tier;
-  char   *finish_reason;
-  json_t *usage;
+  char       *id;
+  char       *model;
+  char       *system_fingerprint;
+  char       *service_tier;
+  char       *finish_reason;
+  gboolean    has_usage;
+  OpenAIUsage usage;
 } OpenAIState;
 
 static const char *
@@ -104,23 +112,27 @@ openai_state_free (gpointer data)
   g_free (state->system_fingerprint);
   g_free (state->service_tier);
   g_free (state->finish_reason);
-  g_clear_pointer (&state->usage, json_decref);
   g_free (state);
 }
 
-/* Keeps the latest string value of @key, if the chunk has one. */
-static void
-remember (char      **slot,
-          json_t     *object,
-          const char *key)
+/* Keeps the latest string value of the member @path->key of @object,
+ * if it has one; FALSE when it is not a string. */
+static gboolean
+remember (ChimeModelStream     *stream,
+          char                **slot,
+          json_t               *object,
+          const ChimeFieldPath *path)
 {
-  const char *value = json_string_value (json_object_get (object, key));
+  const char *value;
 
+  if (!chime_provider_stream_string (stream, object, path, &value))
+    return FALSE;
   if (value != NULL && g_strcmp0 (*slot, value) != 0)
     {
       g_free (*slot);
       *slot = g_strdup (value);
     }
+  return TRUE;
 }
 
 /* The SDK's rule: an object whose "error" is truthy is a failure. */
@@ -134,6 +146,100 @@ is_error_chunk (json_t *chunk)
          !(json_is_object (error) && json_object_size (error) == 0);
 }
 
+static gboolean
+read_metadata (ChimeModelStream *stream,
+               OpenAIState      *state,
+               json_t           *chunk)
+{
+  static const ChimeFieldPath id = { NULL, "id", 0 };
+  static const ChimeFieldPath model = { NULL, "model", 0 };
+  static const ChimeFieldPath fingerprint = { NULL, "system_fingerprint", 0 };
+  static const ChimeFieldPath tier = { NULL, "service_tier", 0 };
+
+  return remember (stream, &state->id, chunk, &id) &&
+         remember (stream, &state->model, chunk, &model) &&
+         remember (stream, &state->system_fingerprint, chunk, &fingerprint) &&
+         remember (stream, &state->service_tier, chunk, &tier);
+}
+
+static gboolean
+read_count (ChimeModelStream     *stream,
+            json_t               *object,
+            const ChimeFieldPath *parent,
+            const char           *key,
+            gint64               *slot)
+{
+  ChimeFieldPath path = { parent, key, 0 };
+
+  return chime_provider_stream_count (stream, object, &path, slot);
+}
+
+/* The usage chunk (stream_options.include_usage); a later one replaces
+ * an earlier one. */
+static gboolean
+read_usage (ChimeModelStream *stream,
+            OpenAIState      *state,
+            json_t           *chunk)
+{
+  static const ChimeFieldPath at = { NULL, "usage", 0 };
+  static const ChimeFieldPath prompt_at = { &at, "prompt_tokens_details", 0 };
+  static const ChimeFieldPath completion_at = { &at, "completion_tokens_details", 0 };
+  OpenAIUsage *counts = &state->usage;
+  json_t *usage, *prompt, *completion;
+
+  if (!chime_provider_stream_member (stream, chunk, &at, CHIME_FIELD_OBJECT, &usage))
+    return FALSE;
+  if (usage == NULL)
+    return TRUE;
+  state->has_usage = TRUE;
+  return chime_provider_stream_member (stream, usage, &prompt_at, CHIME_FIELD_OBJECT, &prompt) &&
+         chime_provider_stream_member (stream, usage, &completion_at, CHIME_FIELD_OBJECT, &completion) &&
+         read_count (stream, usage, &at, "prompt_tokens", &counts->prompt) &&
+         read_count (stream, usage, &at, "completion_tokens", &counts->completion) &&
+         read_count (stream, usage, &at, "total_tokens", &counts->total) &&
+         read_count (stream, prompt, &prompt_at, "audio_tokens", &counts->prompt_audio) &&
+         read_count (stream, prompt, &prompt_at, "cached_tokens", &counts->cached) &&
+         read_count (stream, completion, &completion_at, "audio_tokens", &counts->completion_audio) &&
+         read_count (stream, completion, &completion_at, "reasoning_tokens", &counts->reasoning);
+}
+
+/* The first choice's finish_reason and token (*@content, NULL: none).
+ * With n > 1 other choices stream too; chime follows the first. */
+static gboolean
+read_choices (ChimeModelStream *stream,
+              OpenAIState      *state,
+              json_t           *chunk,
+              const char      **content)
+{
+  static const ChimeFieldPath at = { NULL, "choices", 0 };
+  json_t *choices, *choice;
+  gsize i;
+
+  *content = NULL;
+  if (!chime_provider_stream_member (stream, chunk, &at, CHIME_FIELD_ARRAY, &choices))
+    return FALSE;
+  json_array_foreach (choices, i, choice)
+    {
+      ChimeFieldPath choice_at = { &at, NULL, i };
+      ChimeFieldPath index_at = { &choice_at, "index", 0 };
+      ChimeFieldPath finish_at = { &choice_at, "finish_reason", 0 };
+      ChimeFieldPath delta_at = { &choice_at, "delta", 0 };
+      ChimeFieldPath content_at = { &delta_at, "content", 0 };
+      json_t *index, *delta;
+
+      if (!chime_provider_stream_check (stream, choice, &choice_at, CHIME_FIELD_OBJECT) ||
+          !chime_provider_stream_member (stream, choice, &index_at, CHIME_FIELD_INTEGER, &index))
+        return FALSE;
+      if (index != NULL && json_integer_value (index) != 0)
+        continue;
+      if (!remember (stream, &state->finish_reason, choice, &finish_at) ||
+          !chime_provider_stream_member (stream, choice, &delta_at, CHIME_FIELD_OBJECT, &delta) ||
+          !chime_provider_stream_string (stream, delta, &content_at, content))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 static void
 openai_handle_event (ChimeModelStream    *stream,
                      gpointer             data,
@@ -141,9 +247,7 @@ openai_handle_event (ChimeModelStream    *stream,
 {
   OpenAIState *state = data;
   g_autoptr (json_t) chunk = NULL;
-  json_t *choices, *usage, *choice;
-  const char *content = NULL;
-  gsize i;
+  const char *content;
 
   if (g_str_has_prefix (event->data, "[DONE]"))
     {
@@ -161,51 +265,26 @@ openai_handle_event (ChimeModelStream    *stream,
                                   description != NULL ? description : "An error occurred during streaming");
       return;
     }
-  remember (&state->id, chunk, "id");
-  remember (&state->model, chunk, "model");
-  remember (&state->system_fingerprint, chunk, "system_fingerprint");
-  remember (&state->service_tier, chunk, "service_tier");
-  usage = json_object_get (chunk, "usage");
-  if (json_is_object (usage))
-    {
-      g_clear_pointer (&state->usage, json_decref);
-      state->usage = json_incref (usage);
-    }
-  /* With n > 1 other choices stream too; chime follows the first. */
-  choices = json_object_get (chunk, "choices");
-  json_array_foreach (choices, i, choice)
-    {
-      json_t *index = json_object_get (choice, "index");
-
-      if (index != NULL && json_integer_value (index) != 0)
-        continue;
-      remember (&state->finish_reason, choice, "finish_reason");
-      content = json_string_value (json_object_get (json_object_get (choice, "delta"), "content"));
-    }
+  if (!read_metadata (stream, state, chunk) || !read_usage (stream, state, chunk) ||
+      !read_choices (stream, state, chunk, &content))
+    return;
   /* Last: the consumer may pause the stream on it. */
   if (content != NULL && content[0] != '\0')
     chime_provider_stream_token (stream, content);
 }
 
 static json_t *
-openai_usage_metadata (json_t *usage)
+openai_usage_metadata (const OpenAIUsage *usage)
 {
-  json_t *prompt_details = json_object_get (usage, "prompt_tokens_details");
-  json_t *completion_details = json_object_get (usage, "completion_tokens_details");
   json_t *input_details = json_object ();
   json_t *output_details = json_object ();
 
   /* As langchain-openai's _create_usage_metadata. */
-  chime_provider_json_set_count (input_details, "audio", chime_provider_json_int (prompt_details, "audio_tokens"));
-  chime_provider_json_set_count (input_details, "cache_read",
-                                 chime_provider_json_int (prompt_details, "cached_tokens"));
-  chime_provider_json_set_count (output_details, "audio",
-                                 chime_provider_json_int (completion_details, "audio_tokens"));
-  chime_provider_json_set_count (output_details, "reasoning",
-                                 chime_provider_json_int (completion_details, "reasoning_tokens"));
-  return chime_provider_usage_metadata (chime_provider_json_int (usage, "prompt_tokens"),
-                                        chime_provider_json_int (usage, "completion_tokens"),
-                                        chime_provider_json_int (usage, "total_tokens"),
+  chime_provider_json_set_count (input_details, "audio", usage->prompt_audio);
+  chime_provider_json_set_count (input_details, "cache_read", usage->cached);
+  chime_provider_json_set_count (output_details, "audio", usage->completion_audio);
+  chime_provider_json_set_count (output_details, "reasoning", usage->reasoning);
+  return chime_provider_usage_metadata (usage->prompt, usage->completion, usage->total,
                                         input_details, output_details);
 }
 
@@ -231,8 +310,8 @@ openai_fill_result (ChimeProviderModel *model,
   set_string_if (result->response_metadata, "id", state->id);
   set_string_if (result->response_metadata, "system_fingerprint", state->system_fingerprint);
   set_string_if (result->response_metadata, "service_tier", state->service_tier);
-  if (state->usage != NULL)
-    result->usage_metadata = openai_usage_metadata (state->usage);
+  if (state->has_usage)
+    result->usage_metadata = openai_usage_metadata (&state->usage);
   if (state->finish_reason != NULL)
     {
       result->generation_info = json_pack ("{s:s, s:s}", "finish_reason", state->finish_reason,

@@ -9,7 +9,8 @@
  *   provider-model.h          ChimeProviderModel, ChimeProviderOps
  *   provider-config.h         reading a [model NAME] section, the API key
  *   provider-errors.h         error messages, and when to retry
- *   provider-json.h           usage metadata, invocation params, JSON helpers
+ *   provider-fields.h         event members read with their types checked
+ *   provider-json.h           usage metadata, invocation params
  *   provider-stream.h         the ChimeModelProvider stream methods
  *   provider-stream-events.h  what handle_event may call
  *   token-template.h          taking tokens out of look-alike events */
@@ -18,6 +19,7 @@
 #include "provider-model.h"
 #include "provider-config.h"
 #include "provider-errors.h"
+#include "provider-fields.h"
 #include "provider-json.h"
 #include "provider-stream.h"
 #include "provider-stream-events.h"

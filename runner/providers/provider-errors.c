@@ -1,7 +1,8 @@
 /* Errors of the HTTP chat model providers, and when to retry them: the
  * messages made of an error response (in any of the shapes the servers
  * send), with the API key scrubbed and foreign bodies quoted short; the
- * SDK exception type of a status; and the retry rules of the official
+ * SDK exception type of a status; responses that cannot be read (a
+ * redirect, a compressed body nobody asked for); and the retry rules of the official
  * SDKs (which failures, how long to wait, what a server's retry-after
  * asks). They decide only; provider-stream.c acts on them. */
 #include "config.h"
@@ -125,6 +126,89 @@ chime_provider_describe_http_error (guint       status,
     return g_strdup_printf ("HTTP %u (empty body)", status);
   quoted = chime_provider_quote_text (body, length, CHIME_PROVIDER_MAX_QUOTED_BODY);
   return g_strdup_printf ("HTTP %u: %s", status, quoted);
+}
+
+/* ------------------------------------------------------------------
+ * Responses that cannot be read
+ * ---------------------------------------------------------------- */
+
+gboolean
+chime_provider_is_redirect (guint status)
+{
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+/* The base_url that would reach @target, the redirect's absolute URL,
+ * when it is an HTTP(S) URL of the provider's endpoint; else NULL. */
+static char *
+base_url_for (ChimeProviderModel *model,
+              const char         *target)
+{
+  const char *endpoint = model->ops->endpoint;
+
+  if (!(g_str_has_prefix (target, "http://") || g_str_has_prefix (target, "https://")) ||
+      !g_str_has_suffix (target, endpoint) || strlen (target) == strlen (endpoint))
+    return NULL;
+  return g_strndup (target, strlen (target) - strlen (endpoint));
+}
+
+char *
+chime_provider_describe_redirect (ChimeProviderModel *model,
+                                  guint               status,
+                                  const char         *url,
+                                  const char         *location)
+{
+  g_autofree char *target = NULL;
+  g_autofree char *quoted = NULL;
+  g_autofree char *base_url = NULL;
+
+  if (location == NULL || location[0] == '\0')
+    return g_strdup_printf ("HTTP %u from %s: redirects are not followed (the response has no Location); "
+                            "set base_url in [%s] to the final address", status, url, model->section);
+  /* A relative Location ("/v2/chat/completions") is named as the
+   * address it stands for, which is what base_url needs. */
+  target = g_uri_resolve_relative (url, location, G_URI_FLAGS_NONE, NULL);
+  if (target == NULL)
+    target = g_strdup (location);
+  quoted = chime_provider_quote_text (target, strlen (target), CHIME_PROVIDER_MAX_QUOTED_BODY);
+  if (strlen (target) <= CHIME_PROVIDER_MAX_QUOTED_BODY)
+    base_url = base_url_for (model, target);
+  if (base_url != NULL)
+    return g_strdup_printf ("HTTP %u from %s: redirects are not followed (Location: %s); set base_url in [%s] "
+                            "to the final address: base_url = %s", status, url, quoted, model->section,
+                            base_url);
+  return g_strdup_printf ("HTTP %u from %s: redirects are not followed (Location: %s); set base_url in [%s] "
+                          "to the final address", status, url, quoted, model->section);
+}
+
+/* Whether the model's own `headers` send an Accept-Encoding. */
+static gboolean
+asks_for_encoding (ChimeProviderModel *model)
+{
+  for (guint i = 0; model->headers[i] != NULL; i++)
+    if (g_ascii_strncasecmp (model->headers[i], "Accept-Encoding:", 16) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+char *
+chime_provider_describe_encoding (ChimeProviderModel *model,
+                                  const char         *content_encoding)
+{
+  g_autofree char *quoted = NULL;
+
+  if (content_encoding == NULL || content_encoding[0] == '\0' ||
+      g_ascii_strcasecmp (content_encoding, "identity") == 0)
+    return NULL;
+  quoted = chime_provider_quote_text (content_encoding, strlen (content_encoding), CHIME_PROVIDER_MAX_QUOTED_BODY);
+  /* chime sends no Accept-Encoding, so curl decodes nothing: a server
+   * or proxy that compresses anyway sends bytes no parser can read. */
+  if (asks_for_encoding (model))
+    return g_strdup_printf ("compressed (Content-Encoding: %s), as the Accept-Encoding of 'headers' in [%s] "
+                            "asks, and chime reads only uncompressed responses: remove that header",
+                            quoted, model->section);
+  return g_strdup_printf ("compressed (Content-Encoding: %s), which chime did not ask for (it sends no "
+                          "Accept-Encoding) and cannot read", quoted);
 }
 
 const char *

@@ -35,6 +35,20 @@ char    *chime_provider_describe_error      (json_t     *body);
 char    *chime_provider_describe_http_error (guint       status,
                                              const char *body,
                                              gsize       length);
+/* Whether @status is a redirect (301, 302, 303, 307, 308). */
+gboolean chime_provider_is_redirect         (guint status);
+/* "HTTP 302 from URL: redirects are not followed (Location: …); set
+ * base_url in [model m] to the final address" for a redirect of the
+ * request to @url; @location is the header as sent, or NULL. */
+char    *chime_provider_describe_redirect   (ChimeProviderModel *model,
+                                             guint               status,
+                                             const char         *url,
+                                             const char         *location);
+/* NULL when @content_encoding (the response header, or NULL) says the
+ * body is not compressed; else why the body cannot be read:
+ * "compressed (Content-Encoding: gzip), which chime did not ask for …". */
+char    *chime_provider_describe_encoding   (ChimeProviderModel *model,
+                                             const char         *content_encoding);
 /* The SDK class name an HTTP status maps to ("RateLimitError"). */
 const char *chime_provider_exception_type   (guint status);
 

@@ -1,18 +1,9 @@
-/* JSON the HTTP chat model providers make and read: LangChain's
- * usage_metadata, the invocation parameters every provider reports, and
- * small helpers for the members of the servers' events. */
+/* JSON the HTTP chat model providers make: LangChain's usage_metadata
+ * and the invocation parameters every provider reports. Reading the
+ * servers' events is provider-fields.c. */
 #include "config.h"
 
 #include "provider-json.h"
-
-gint64
-chime_provider_json_int (json_t     *object,
-                         const char *key)
-{
-  json_t *value = json_object_get (object, key);
-
-  return json_is_integer (value) ? (gint64) json_integer_value (value) : -1;
-}
 
 json_t *
 chime_provider_strv_to_json (const char * const *strv)

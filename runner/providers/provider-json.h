@@ -1,4 +1,4 @@
-/* JSON the HTTP chat model providers make and read (provider-json.c). */
+/* JSON the HTTP chat model providers make (provider-json.c). */
 #pragma once
 
 #include <glib.h>
@@ -23,8 +23,5 @@ json_t  *chime_provider_usage_metadata      (gint64  input_tokens,
 void     chime_provider_json_set_count      (json_t     *object,
                                              const char *key,
                                              gint64      value);
-/* A JSON integer member as gint64, or -1 when absent or not a number. */
-gint64   chime_provider_json_int            (json_t     *object,
-                                             const char *key);
 /* A JSON array of the strings of @strv. New reference. */
 json_t  *chime_provider_strv_to_json        (const char * const *strv);

@@ -45,6 +45,8 @@ struct _ChimeModelStream {
   /* The attempt in progress. */
   guint                      status;
   GString                   *error_body;
+  char                      *location;        /* of a redirect */
+  char                      *unreadable_body; /* why a compressed error body is not read */
   ChimeSseParser            *parser;
   ChimeTokenTemplate        *template;
   gboolean                   template_armed;  /* it holds an event */

@@ -44,6 +44,8 @@ stream_free (ChimeModelStream *stream)
   g_clear_error (&stream->error);
   if (stream->error_body != NULL)
     g_string_free (stream->error_body, TRUE);
+  g_free (stream->location);
+  g_free (stream->unreadable_body);
   g_clear_pointer (&stream->parser, chime_sse_parser_free);
   g_clear_pointer (&stream->template, chime_token_template_free);
   if (stream->last_token != NULL)
@@ -219,11 +221,15 @@ on_response (ChimeHttpTransfer *transfer,
 {
   ChimeModelStream *stream = user_data;
   const char *content_type = chime_http_transfer_get_header (transfer, "content-type");
+  g_autofree char *unreadable = chime_provider_describe_encoding (
+      stream->model, chime_http_transfer_get_header (transfer, "content-encoding"));
 
   stream->status = status;
   if (!is_success (status))
     {
       stream->error_body = g_string_new (NULL);
+      stream->unreadable_body = g_steal_pointer (&unreadable);
+      stream->location = g_strdup (chime_http_transfer_get_header (transfer, "location"));
       stream->retry_after = chime_provider_parse_retry_after (
           chime_http_transfer_get_header (transfer, "retry-after-ms"),
           chime_http_transfer_get_header (transfer, "retry-after"),
@@ -235,6 +241,12 @@ on_response (ChimeHttpTransfer *transfer,
     {
       chime_provider_stream_fail (stream, "expected an event stream (text/event-stream) from %s, got %s",
                                   stream->url, content_type);
+      chime_http_transfer_cancel (transfer);
+      return;
+    }
+  if (unreadable != NULL)
+    {
+      chime_provider_stream_fail (stream, "the response from %s is %s", stream->url, unreadable);
       chime_http_transfer_cancel (transfer);
       return;
     }
@@ -383,6 +395,22 @@ retry_or_fail (ChimeModelStream *stream,
   g_source_set_ready_time (stream->source, g_get_monotonic_time () + (gint64) (delay * G_USEC_PER_SEC));
 }
 
+/* What a non-2xx response said: its body, in the provider's error shape
+ * or quoted, unless it is a redirect (the Location matters, not the web
+ * server's HTML) or compressed (no use quoting binary). */
+static char *
+describe_error_response (ChimeModelStream *stream)
+{
+  if (chime_provider_is_redirect (stream->status))
+    return chime_provider_describe_redirect (stream->model, stream->status, stream->url, stream->location);
+  if (stream->unreadable_body != NULL)
+    return g_strdup_printf ("HTTP %u from %s: its body is %s", stream->status, stream->url,
+                            stream->unreadable_body);
+  return chime_provider_describe_http_error (stream->status,
+                                             stream->error_body ? stream->error_body->str : NULL,
+                                             stream->error_body ? stream->error_body->len : 0);
+}
+
 static void
 on_transfer_done (ChimeHttpTransfer *transfer,
                   const GError      *error,
@@ -406,9 +434,7 @@ on_transfer_done (ChimeHttpTransfer *transfer,
     }
   else
     {
-      message = chime_provider_describe_http_error (stream->status,
-                                                    stream->error_body ? stream->error_body->str : NULL,
-                                                    stream->error_body ? stream->error_body->len : 0);
+      message = describe_error_response (stream);
       retry_or_fail (stream, message, FALSE);
     }
 }
@@ -443,5 +469,7 @@ start_attempt (ChimeModelStream *stream)
       g_string_free (stream->error_body, TRUE);
       stream->error_body = NULL;
     }
+  g_clear_pointer (&stream->location, g_free);
+  g_clear_pointer (&stream->unreadable_body, g_free);
   stream->transfer = chime_http_transfer_start (stream->context, &request, &http_callbacks, stream);
 }
