@@ -98,6 +98,7 @@ chime_handler_new (guint                 index,
   handler->descriptor = plugin->descriptor;
   handler->thread_safe = (plugin->descriptor->flags & CHIME_PLUGIN_THREAD_SAFE) != 0;
   handler->context = context;
+  context->handler = handler;
   g_mutex_init (&handler->inline_lock);
   compute_routes (handler);
   return handler;
@@ -153,6 +154,7 @@ chime_handler_free (ChimeHandler *handler)
   chime_handler_context_free (handler->context);
   chime_handler_settings_clear (&handler->settings);
   g_mutex_clear (&handler->inline_lock);
+  g_free (handler->first_failure);
   g_aligned_free (handler);
 }
 
@@ -170,19 +172,47 @@ chime_handler_count_delivered (ChimeHandler *handler)
                       __ATOMIC_RELAXED);
 }
 
+/* Counts @failure; the first one that is not a timeout is kept for the
+ * summary (timeouts have their own counter and their own report). */
+static void
+count_failure (ChimeHandler *handler,
+               const GError *failure)
+{
+  char *message;
+
+  __atomic_add_fetch (&handler->failed, 1, __ATOMIC_RELAXED);
+  if (g_error_matches (failure, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_TIMED_OUT))
+    {
+      __atomic_add_fetch (&handler->timed_out, 1, __ATOMIC_RELAXED);
+      return;
+    }
+  if (__atomic_load_n (&handler->first_failure, __ATOMIC_ACQUIRE) != NULL)
+    return;
+  message = g_strdup (failure->message);
+  if (!g_atomic_pointer_compare_and_exchange (&handler->first_failure, NULL, message))
+    g_free (message);
+}
+
 void
 chime_handler_report_failure (ChimeHandler *handler,
                               ChimeEvent   *event,
                               const GError *failure)
 {
-  __atomic_add_fetch (&handler->failed, 1, __ATOMIC_RELAXED);
-  if (g_error_matches (failure, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_TIMED_OUT))
-    __atomic_add_fetch (&handler->timed_out, 1, __ATOMIC_RELAXED);
+  count_failure (handler, failure);
   g_log ("chime", G_LOG_LEVEL_WARNING, "handler '%s' (%s) failed on %s: %s",
          handler->settings.name, handler->descriptor->name,
          chime_event_type_to_string (event->type), failure->message);
   if (handler->settings.raise_error)
     chime_trace_fail (event->run->trace, failure);
+}
+
+void
+chime_handler_report_failure_outside (ChimeHandler *handler,
+                                      const GError *failure)
+{
+  count_failure (handler, failure);
+  g_log ("chime", G_LOG_LEVEL_WARNING, "handler '%s' (%s) failed: %s",
+         handler->settings.name, handler->descriptor->name, failure->message);
 }
 
 gboolean
@@ -253,4 +283,24 @@ chime_handler_get_stats (ChimeHandler      *handler,
   out->failed = __atomic_load_n (&handler->failed, __ATOMIC_RELAXED);
   out->dropped = __atomic_load_n (&handler->dropped, __ATOMIC_RELAXED);
   out->timed_out = __atomic_load_n (&handler->timed_out, __ATOMIC_RELAXED);
+}
+
+const char *
+chime_handler_get_first_failure (ChimeHandler *handler)
+{
+  return __atomic_load_n (&handler->first_failure, __ATOMIC_ACQUIRE);
+}
+
+void
+chime_handler_context_report_error (ChimeHandlerContext *context,
+                                    const GError        *error)
+{
+  g_return_if_fail (context != NULL && error != NULL);
+  if (context->handler == NULL)
+    {
+      g_log ("chime", G_LOG_LEVEL_WARNING, "%s (%s): %s", context->name, context->plugin_name,
+             error->message);
+      return;
+    }
+  chime_handler_report_failure_outside (context->handler, error);
 }

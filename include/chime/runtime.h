@@ -152,6 +152,14 @@ CHIME_API gboolean      chime_runtime_get_handler_stats (ChimeRuntime      *runt
                                                          const char        *handler_name,
                                                          ChimeHandlerStats *out_stats,
                                                          gsize              stats_size);
+/* The message of the first failure of @handler_name that was not a
+ * timeout: an entry point that returned FALSE or failed its completion, or
+ * chime_handler_context_report_error(). NULL when the handler has not
+ * failed, or when no handler has that name. Owned by the runtime, which
+ * keeps it after chime_runtime_shutdown(), when instance_free may have
+ * added the last one. */
+CHIME_API const char   *chime_runtime_get_handler_failure (ChimeRuntime *runtime,
+                                                           const char   *handler_name);
 
 /* "awaited", "fenced" or "background". */
 CHIME_API const char   *chime_delivery_to_string       (ChimeDelivery delivery);
