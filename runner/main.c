@@ -70,8 +70,12 @@ main (int    argc,
 {
   const char *command = argc >= 2 ? argv[1] : NULL;
   g_autofree char *prgname = NULL;
+  g_autoptr (GError) error = NULL;
 
   hold_closed_standard_streams ();
+  /* A plugin that crashes chime is named before chime dies of it. */
+  if (!chime_crash_report_install ("chime", &error))
+    g_printerr ("chime: %s\n", error->message);
   /* Before anything else: a signal is never the silent default death. */
   cli_signals_init (g_strcmp0 (command, "run") == 0 ? CLI_SIGNALS_STOP_RUN : CLI_SIGNALS_QUIT);
   /* The user's locale for messages (GLib converts them to its charset);

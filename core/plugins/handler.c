@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "handler.h"
+#include "crash-report.h"
 #include "events/event-private.h"
 #include "events/trace.h"
 
@@ -235,6 +236,7 @@ chime_handler_call_sync (ChimeHandler  *handler,
 {
   ChimeSyncFunc func = handler->entries[type];
   g_autoptr (GError) local_error = NULL;
+  ChimeCrashContext saved = chime_crash_context_enter (handler, type, event);
   gboolean ok;
 
   ok = func (handler->instance, event, &local_error);
@@ -242,8 +244,10 @@ chime_handler_call_sync (ChimeHandler  *handler,
     {
       ChimeSyncFunc llm_start = handler->plugin->entries[CHIME_EVENT_LLM_START];
       g_clear_error (&local_error);
+      chime_crash_context.entry = CHIME_EVENT_LLM_START;
       ok = llm_start (handler->instance, event, &local_error);
     }
+  chime_crash_context_leave (&saved);
   chime_handler_count_delivered (handler);
   if (ok)
     return TRUE;
@@ -261,8 +265,10 @@ chime_handler_call_async (ChimeHandler    *handler,
                           ChimeCompletion *completion)
 {
   ChimeAsyncFunc func = handler->entries[event->type];
+  ChimeCrashContext saved = chime_crash_context_enter (handler, event->type, event);
 
   func (handler->instance, event, completion);
+  chime_crash_context_leave (&saved);
 }
 
 void
@@ -271,8 +277,10 @@ chime_handler_call_async_fallback (ChimeHandler    *handler,
                                    ChimeCompletion *completion)
 {
   ChimeAsyncFunc llm_start = handler->plugin->entries[CHIME_EVENT_LLM_START];
+  ChimeCrashContext saved = chime_crash_context_enter (handler, CHIME_EVENT_LLM_START, event);
 
   llm_start (handler->instance, event, completion);
+  chime_crash_context_leave (&saved);
 }
 
 void
