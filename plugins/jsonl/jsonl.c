@@ -51,7 +51,7 @@ static const ChimeConfigKey jsonl_keys[] = {
   { "path", CHIME_CONFIG_PATH, NULL, "the file to write, one JSON object per line",
     CHIME_CONFIG_KEY_REQUIRED },
   { "append", CHIME_CONFIG_BOOL, "false", "append to the file instead of truncating it at the first event" },
-  { "fsync", CHIME_CONFIG_BOOL, "false", "fsync() after every line, not only write it" },
+  { "fsync", CHIME_CONFIG_BOOL, "false", "fsync() after every line, not only write it at once" },
   { NULL }
 };
 
