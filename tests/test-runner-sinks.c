@@ -170,7 +170,7 @@ test_closed_stdout_with_output (void **state)
 /* usage writes its report at shutdown, after the last event: a report
  * that cannot be written still counts, before the summary. */
 static void
-test_usage_report_on_full_stderr (void **state)
+test_usage_report_that_cannot_be_written (void **state)
 {
   g_autofree char *dir = fresh_dir ("usage-full");
   g_autofree char *config = write_config (dir, "[handler usage]\nplugin = usage\n"
@@ -187,6 +187,24 @@ test_usage_report_on_full_stderr (void **state)
   assert_string_contains (result->err, "handler 'usage' (usage) failed: cannot write usage: ");
 }
 
+/* progress and usage draw and report on stderr: on a full stderr nobody
+ * can read their failure, but the status still tells it. */
+static void
+test_stderr_writers_on_full_stderr (void **state)
+{
+  g_autofree char *dir = fresh_dir ("full-stderr");
+  g_autofree char *config = write_config (dir, "[handler progress]\nplugin = progress\nforce = true\n\n"
+                                               "[handler usage]\nplugin = usage\n");
+  const char *args[] = { "run", config, NULL };
+  g_autoptr (RunResult) result = run_redirected (dir, "2>/dev/full", args);
+  g_autoptr (json_t) json = NULL;
+
+  assert_status (result, 4);
+  json = find_result (result->out);
+  assert_non_null (json);
+  assert_string_equal (json_string_value (json_object_get (json, "output")), "Why not?");
+}
+
 int
 main (void)
 {
@@ -195,7 +213,8 @@ main (void)
     cmocka_unit_test (test_printers_on_full_stdout),
     cmocka_unit_test (test_closed_stdout),
     cmocka_unit_test (test_closed_stdout_with_output),
-    cmocka_unit_test (test_usage_report_on_full_stderr),
+    cmocka_unit_test (test_usage_report_that_cannot_be_written),
+    cmocka_unit_test (test_stderr_writers_on_full_stderr),
   };
 
   return runner_run_tests (tests, G_N_ELEMENTS (tests));
