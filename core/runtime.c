@@ -340,3 +340,14 @@ chime_runtime_get_handler_stats (ChimeRuntime      *runtime,
   memcpy (out_stats, &stats, MIN (stats_size, sizeof stats));
   return TRUE;
 }
+
+const char *
+chime_runtime_get_handler_failure (ChimeRuntime *runtime,
+                                   const char   *handler_name)
+{
+  ChimeHandler *handler;
+
+  g_return_val_if_fail (runtime != NULL && handler_name != NULL, NULL);
+  handler = chime_runtime_find_handler (runtime, handler_name);
+  return handler != NULL ? chime_handler_get_first_failure (handler) : NULL;
+}

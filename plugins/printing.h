@@ -29,12 +29,20 @@ printing_wants_color (ChimeHandlerContext *context)
 
 /* Writes @length bytes of @text in one call, so that what other handlers
  * write from other threads cannot land in the middle of it, and flushes:
- * printed callbacks are for watching as they happen. */
+ * printed callbacks are for watching as they happen.
+ *
+ * A stdout that fails (a full disk, a closed descriptor) fails the first
+ * write with errno's reason and sets *@broken; from then on nothing is
+ * written and nothing more is reported, so the failure is said once, not
+ * once per event. */
 static inline gboolean
-printing_write_stdout (const char *text,
+printing_write_stdout (gboolean   *broken,
+                       const char *text,
                        gsize       length,
                        GError    **error)
 {
+  if (*broken)
+    return TRUE;
   if ((length > 0 && fwrite (text, 1, length, stdout) != length) || fflush (stdout) != 0)
     {
       int saved_errno = errno;
@@ -42,6 +50,7 @@ printing_write_stdout (const char *text,
       g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
                    "cannot write to stdout: %s", g_strerror (saved_errno));
       clearerr (stdout);
+      *broken = TRUE;
       return FALSE;
     }
   return TRUE;

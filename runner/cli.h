@@ -9,6 +9,9 @@ enum {
   CLI_EXIT_RUN_FAILED = 1,
   CLI_EXIT_USAGE = 2,
   CLI_EXIT_CONFIG = 3,
+  /* The run ended (its result may be complete) but a handler failed: what
+   * it writes (a trace, a report) is incomplete. */
+  CLI_EXIT_HANDLER_FAILED = 4,
 };
 
 /* Says what is wrong with the command line and how to get help; returns

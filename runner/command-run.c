@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include <chime/chime.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -87,11 +88,19 @@ write_result (json_t     *result,
   /* Handlers may have written to stdout from other threads; they are done
    * (the runtime was flushed), and the result comes last. */
   fflush (stdout);
+  clearerr (stdout);
   /* JSON is UTF-8 whatever the locale: no g_print, which would convert it
-   * to the locale's charset ('?' for every non-ASCII character in C). */
-  fputs (text, stdout);
-  fputc ('\n', stdout);
-  fflush (stdout);
+   * to the locale's charset ('?' for every non-ASCII character in C). A
+   * result that cannot be written is the run's failure: it is lost. */
+  if (fputs (text, stdout) == EOF || fputc ('\n', stdout) == EOF || fflush (stdout) != 0)
+    {
+      int saved_errno = errno;
+
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+                   "cannot write the result to stdout: %s", g_strerror (saved_errno));
+      clearerr (stdout);
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -104,24 +113,33 @@ on_flushed (GObject      *source,
 }
 
 /* Flushes with the main loop running, so that async handlers go on and a
- * second Ctrl-C is still heard while a sync handler takes its time. */
+ * second Ctrl-C is still heard while a sync handler takes its time; then
+ * shuts the runtime down, so that what handlers write as they stop (their
+ * last lines, a report) is done, and its failures counted, before the
+ * summary. */
 static void
-flush_on_loop (ChimeRuntime *runtime,
-               GMainLoop    *loop)
+finish_on_loop (ChimeRuntime *runtime,
+                GMainLoop    *loop)
 {
   chime_runtime_flush_async (runtime, NULL, on_flushed, loop);
   g_main_loop_run (loop);
   chime_runtime_flush (runtime);
+  chime_runtime_shutdown (runtime);
 }
 
-/* What a drop policy or a timeout cost, said once at the end. */
-static void
+/* What a drop policy, a timeout or a failing handler cost, said once at
+ * the end. TRUE when a handler failed other than by timing out: its output
+ * is incomplete, which the exit status says (CLI_EXIT_HANDLER_FAILED). */
+static gboolean
 report_losses (ChimeRuntime *runtime)
 {
+  gboolean any_failed = FALSE;
+
   for (guint i = 0; i < chime_runtime_get_n_handlers (runtime); i++)
     {
       const char *name = chime_runtime_get_handler_name (runtime, i);
       ChimeHandlerStats stats;
+      guint64 failed;
 
       chime_runtime_get_handler_stats (runtime, name, &stats, sizeof stats);
       if (stats.dropped > 0)
@@ -130,7 +148,16 @@ report_losses (ChimeRuntime *runtime)
       if (stats.timed_out > 0)
         g_printerr ("chime: handler '%s' timed out %" G_GUINT64_FORMAT " times (timeout_ms)\n",
                     name, stats.timed_out);
+      failed = stats.failed - stats.timed_out;
+      if (failed > 0)
+        {
+          g_printerr ("chime: handler '%s' failed %" G_GUINT64_FORMAT " %s: %s\n", name, failed,
+                      failed == 1 ? "time" : "times",
+                      chime_runtime_get_handler_failure (runtime, name));
+          any_failed = TRUE;
+        }
     }
+  return any_failed;
 }
 
 /* --inputs: one run per line, results as JSON lines in input order. */
@@ -146,6 +173,7 @@ run_batch (ChimePipeline *pipeline,
   g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   g_autoptr (GOutputStream) out = NULL;
   int failed;
+  gboolean handler_failed;
 
   if (output != NULL)
     {
@@ -161,9 +189,9 @@ run_batch (ChimePipeline *pipeline,
   cli_signals_watch (cancellable);
   failed = chime_batch_run (pipeline, inputs, defaults, concurrency, cancellable, out, &error);
   /* Nothing lost: every handler finishes every event before we go on. */
-  flush_on_loop (chime_pipeline_get_runtime (pipeline), loop);
+  finish_on_loop (chime_pipeline_get_runtime (pipeline), loop);
   cli_signals_unwatch ();
-  report_losses (chime_pipeline_get_runtime (pipeline));
+  handler_failed = report_losses (chime_pipeline_get_runtime (pipeline));
   if (out != NULL && !g_output_stream_close (out, NULL, failed < 0 ? NULL : &error))
     failed = -1;
   if (failed < 0)
@@ -178,7 +206,7 @@ run_batch (ChimePipeline *pipeline,
       g_printerr ("chime: %d %s failed (see the \"error\" lines)\n", failed, failed == 1 ? "input" : "inputs");
       return CLI_EXIT_RUN_FAILED;
     }
-  return CLI_EXIT_OK;
+  return handler_failed ? CLI_EXIT_HANDLER_FAILED : CLI_EXIT_OK;
 }
 
 int
@@ -218,6 +246,7 @@ cli_command_run (int    argc,
   g_autoptr (GMainLoop) loop = NULL;
   g_autoptr (GCancellable) cancellable = NULL;
   RunState state = { 0 };
+  gboolean handler_failed;
   int code;
 
   g_option_context_add_main_entries (context, entries, NULL);
@@ -229,6 +258,7 @@ cli_command_run (int    argc,
     "or {\"index\": ..., \"error\": {...}} for an input that failed; --var and --input values\n"
     "apply to every input, under the input's own.\n\n"
     "Exit status: 0 success, 1 the run (or any input) failed, 2 bad command line, 3 bad configuration,\n"
+    "4 the run succeeded but a handler failed (its output is incomplete; see the \"failed\" line),\n"
     "128+N stopped by signal N (130: Ctrl-C).");
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return cli_usage_error (context, "%s", error->message);
@@ -282,9 +312,9 @@ cli_command_run (int    argc,
   g_main_loop_run (loop);
   /* Nothing lost: every handler finishes every event before we go on. The
    * loop keeps running meanwhile for async handlers. */
-  flush_on_loop (chime_pipeline_get_runtime (pipeline), loop);
+  finish_on_loop (chime_pipeline_get_runtime (pipeline), loop);
   cli_signals_unwatch ();
-  report_losses (chime_pipeline_get_runtime (pipeline));
+  handler_failed = report_losses (chime_pipeline_get_runtime (pipeline));
 
   if (state.error != NULL)
     {
@@ -303,6 +333,9 @@ cli_command_run (int    argc,
    * the result, complete, was printed. */
   if (code == CLI_EXIT_OK && cli_signals_received () != 0)
     code = 128 + cli_signals_received ();
+  /* The run's result is complete, but a handler's output is not. */
+  if (code == CLI_EXIT_OK && handler_failed)
+    code = CLI_EXIT_HANDLER_FAILED;
   g_clear_pointer (&state.result, json_decref);
   g_clear_pointer (&pipeline, chime_pipeline_free);
   return code;

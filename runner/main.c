@@ -9,15 +9,19 @@
  *   chime --version
  *
  * Exit codes: 0 success, 1 the run failed, 2 bad command line, 3 bad
- * configuration, 128+N stopped by signal N (130 for Ctrl-C). Each command
+ * configuration, 4 the run succeeded but a handler failed, 128+N stopped
+ * by signal N (130 for Ctrl-C). Each command
  * is in its own file (command-run.c, command-check.c, command-plugins.c);
  * the runner uses libchime through <chime/chime.h> only, like any
  * embedder. */
 #include "config.h"
 
 #include <chime/chime.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <locale.h>
 #include <stdio.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "signals.h"
@@ -36,13 +40,42 @@ print_usage (FILE *out)
            "  --help          print this help; 'chime COMMAND --help' for a command\n");
 }
 
+/* A descriptor 0, 1 or 2 that chime was started without would be the
+ * next one open() returns: a handler's trace file would then receive
+ * everything printed on stdout. Each is taken by /dev/null opened the
+ * wrong way round (stdout and stderr read-only, stdin write-only), so
+ * that using it fails with EBADF, as a closed descriptor does, and says
+ * so, instead of writing into some file. */
+static void
+hold_closed_standard_streams (void)
+{
+  for (int fd = 0; fd <= 2; fd++)
+    {
+      int held;
+
+      if (fcntl (fd, F_GETFD) != -1 || errno != EBADF)
+        continue;
+      held = open ("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+      if (held >= 0 && held != fd)
+        {
+          dup2 (held, fd);
+          close (held);
+        }
+    }
+}
+
 int
 main (int    argc,
       char **argv)
 {
   const char *command = argc >= 2 ? argv[1] : NULL;
   g_autofree char *prgname = NULL;
+  g_autoptr (GError) error = NULL;
 
+  hold_closed_standard_streams ();
+  /* A plugin that crashes chime is named before chime dies of it. */
+  if (!chime_crash_report_install ("chime", &error))
+    g_printerr ("chime: %s\n", error->message);
   /* Before anything else: a signal is never the silent default death. */
   cli_signals_init (g_strcmp0 (command, "run") == 0 ? CLI_SIGNALS_STOP_RUN : CLI_SIGNALS_QUIT);
   /* The user's locale for messages (GLib converts them to its charset);

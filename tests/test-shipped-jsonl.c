@@ -1,6 +1,7 @@
-/* The jsonl plugin: one JSON line per event, in order, flushed at run
- * boundaries (or fsync'ed), truncating or appending, and a path it
- * cannot open named in the error.
+/* The jsonl plugin: one JSON line per event, in order, each written at
+ * once (and fsync'ed if asked), truncating or appending, a path it cannot
+ * open named in the error, and a file it cannot write to reported once
+ * with the write's own reason.
  * Loaded as a real module from the build tree; every test emits through
  * the run managers, frees the runtime (so every instance has shut
  * down), then checks the output. */
@@ -70,8 +71,7 @@ test_jsonl_writes_every_event_in_order (void **state)
   assert_string_equal (field (json_object_get (events[6], "outputs"), "output"), "done");
 }
 
-/* Without fsync, lines are buffered but flushed at every run boundary:
- * after chain_end is handled, the file is complete before shutdown. */
+/* After chain_end is handled, the file is complete before shutdown. */
 static void
 test_jsonl_flushes_at_run_boundaries (void **state)
 {
@@ -212,6 +212,65 @@ test_jsonl_requires_path (void **state)
   assert_string_contains (error->message, "missing required key 'path'");
 }
 
+/* Every line, tokens included, is in the file once its event is handled,
+ * without a flush or a run boundary: a crash of another handler never
+ * costs the lines before it. */
+static void
+test_jsonl_writes_each_line_at_once (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = test_path ("at-once.jsonl");
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (json_t) messages = test_messages ("human", "hi", NULL);
+  g_autoptr (ChimeRun) llm = NULL;
+  g_auto (GStrv) lines = NULL;
+  g_autoptr (json_t) last = NULL;
+  ChimeRuntime *runtime;
+
+  runtime = test_runtime_new (&error, "[runtime]\ndelivery = awaited\n"
+                              "[handler trace]\nplugin = jsonl\npath = %s\n", path);
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  llm = chime_callback_manager_on_chat_model_start (manager, NULL, messages, "FakeChat", NULL, &error);
+  assert_true (chime_run_on_llm_new_token (llm, "Hello", NULL, &error));
+  assert_true (chime_run_on_llm_new_token (llm, " world", NULL, &error));
+  lines = test_read_lines (path);
+  assert_int_equal (g_strv_length (lines), 3);
+  last = parse_line (lines[2]);
+  assert_string_equal (json_string_value (json_object_get (last, "token")), " world");
+  assert_true (chime_run_on_llm_end (llm, NULL, &error));
+  chime_runtime_unref (runtime);
+}
+
+/* /dev/full: the write's ENOSPC, not ftruncate()'s EINVAL on a device;
+ * one failure for the whole run, not one per event, and the runtime
+ * keeps its message. */
+static void
+test_jsonl_full_device_fails_once (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (json_t) result = llm_result ("Hello world", NULL, NULL);
+  ChimeHandlerStats stats;
+  ChimeRuntime *runtime;
+
+  test_log_capture_start ();
+  runtime = test_runtime_new (&error, "[runtime]\ndelivery = awaited\n"
+                              "[handler trace]\nplugin = jsonl\npath = /dev/full\n");
+  assert_null (error);
+  run_conversation (runtime, hello_tokens, result);
+  chime_runtime_shutdown (runtime);
+  assert_true (chime_runtime_get_handler_stats (runtime, "trace", &stats, sizeof stats));
+  assert_int_equal (stats.delivered, 7);
+  assert_int_equal (stats.failed, 1);
+  assert_string_equal (chime_runtime_get_handler_failure (runtime, "trace"),
+                       "cannot write /dev/full: No space left on device");
+  assert_true (test_log_contains ("handler 'trace' (jsonl) failed on chain_start: "
+                                  "cannot write /dev/full: No space left on device"));
+  assert_null (chime_runtime_get_handler_failure (runtime, "nobody"));
+  chime_runtime_unref (runtime);
+  test_log_capture_stop ();
+}
+
 /* ------------------------------------------------------------------ */
 
 int
@@ -226,6 +285,8 @@ main (void)
     cmocka_unit_test (test_jsonl_append_keeps_earlier_lines),
     cmocka_unit_test (test_jsonl_unwritable_path_names_it),
     cmocka_unit_test (test_jsonl_requires_path),
+    cmocka_unit_test (test_jsonl_writes_each_line_at_once),
+    cmocka_unit_test (test_jsonl_full_device_fails_once),
   };
 
   return shipped_run_tests (tests, G_N_ELEMENTS (tests));

@@ -394,6 +394,15 @@ settle (ChimeHostLink *link,
         }
       if (link->died)
         {
+          /* Answers the host wrote before it died are still in the
+           * socket: take them, so that the crash is put on the event it
+           * was really on, and only what it had not answered goes again. */
+          while (link->reader != NULL &&
+                 (reply = chime_frame_reader_read (link->reader, g_get_monotonic_time (), NULL)) != NULL)
+            {
+              take_answer (link, reply);
+              g_clear_pointer (&reply, json_decref);
+            }
           after_crash (link);
           continue;
         }

@@ -12,6 +12,10 @@ struct _ChimeHandlerContext {
   char         *config_file;   /* may be NULL */
   GMainContext *main_context;  /* set when the runtime is built */
   GHashTable   *values;        /* key -> ChimeConfigValue* */
+  /* The handler this context belongs to (set by chime_handler_new), where
+   * chime_handler_context_report_error() counts a failure; NULL for a
+   * context no handler owns. */
+  struct _ChimeHandler *handler;
 };
 
 /* Reads and type-checks the keys @descriptor declares from @section of

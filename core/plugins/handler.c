@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "handler.h"
+#include "crash-report.h"
 #include "events/event-private.h"
 #include "events/trace.h"
 #include "isolation/host-link.h"
@@ -99,6 +100,7 @@ chime_handler_new (guint                 index,
   handler->descriptor = plugin->descriptor;
   handler->thread_safe = (plugin->descriptor->flags & CHIME_PLUGIN_THREAD_SAFE) != 0;
   handler->context = context;
+  context->handler = handler;
   g_mutex_init (&handler->inline_lock);
   compute_routes (handler);
   return handler;
@@ -175,6 +177,7 @@ chime_handler_free (ChimeHandler *handler)
   chime_handler_context_free (handler->context);
   chime_handler_settings_clear (&handler->settings);
   g_mutex_clear (&handler->inline_lock);
+  g_free (handler->first_failure);
   g_aligned_free (handler);
 }
 
@@ -192,19 +195,47 @@ chime_handler_count_delivered (ChimeHandler *handler)
                       __ATOMIC_RELAXED);
 }
 
+/* Counts @failure; the first one that is not a timeout is kept for the
+ * summary (timeouts have their own counter and their own report). */
+static void
+count_failure (ChimeHandler *handler,
+               const GError *failure)
+{
+  char *message;
+
+  __atomic_add_fetch (&handler->failed, 1, __ATOMIC_RELAXED);
+  if (g_error_matches (failure, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_TIMED_OUT))
+    {
+      __atomic_add_fetch (&handler->timed_out, 1, __ATOMIC_RELAXED);
+      return;
+    }
+  if (__atomic_load_n (&handler->first_failure, __ATOMIC_ACQUIRE) != NULL)
+    return;
+  message = g_strdup (failure->message);
+  if (!g_atomic_pointer_compare_and_exchange (&handler->first_failure, NULL, message))
+    g_free (message);
+}
+
 void
 chime_handler_report_failure (ChimeHandler *handler,
                               ChimeEvent   *event,
                               const GError *failure)
 {
-  __atomic_add_fetch (&handler->failed, 1, __ATOMIC_RELAXED);
-  if (g_error_matches (failure, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_TIMED_OUT))
-    __atomic_add_fetch (&handler->timed_out, 1, __ATOMIC_RELAXED);
+  count_failure (handler, failure);
   g_log ("chime", G_LOG_LEVEL_WARNING, "handler '%s' (%s) failed on %s: %s",
          handler->settings.name, handler->descriptor->name,
          chime_event_type_to_string (event->type), failure->message);
   if (handler->settings.raise_error)
     chime_trace_fail (event->run->trace, failure);
+}
+
+void
+chime_handler_report_failure_outside (ChimeHandler *handler,
+                                      const GError *failure)
+{
+  count_failure (handler, failure);
+  g_log ("chime", G_LOG_LEVEL_WARNING, "handler '%s' (%s) failed: %s",
+         handler->settings.name, handler->descriptor->name, failure->message);
 }
 
 gboolean
@@ -227,6 +258,7 @@ chime_handler_invoke_sync (ChimeHandler  *handler,
 {
   ChimeSyncFunc func = handler->entries[type];
   g_autoptr (GError) local_error = NULL;
+  ChimeCrashContext saved = chime_crash_context_enter (handler, type, event);
   gboolean ok;
 
   ok = func (handler->instance, event, &local_error);
@@ -234,8 +266,10 @@ chime_handler_invoke_sync (ChimeHandler  *handler,
     {
       ChimeSyncFunc llm_start = handler->plugin->entries[CHIME_EVENT_LLM_START];
       g_clear_error (&local_error);
+      chime_crash_context.entry = CHIME_EVENT_LLM_START;
       ok = llm_start (handler->instance, event, &local_error);
     }
+  chime_crash_context_leave (&saved);
   if (!ok)
     g_propagate_error (error, g_steal_pointer (&local_error));
   return ok;
@@ -279,8 +313,10 @@ chime_handler_call_async (ChimeHandler    *handler,
                           ChimeCompletion *completion)
 {
   ChimeAsyncFunc func = handler->entries[event->type];
+  ChimeCrashContext saved = chime_crash_context_enter (handler, event->type, event);
 
   func (handler->instance, event, completion);
+  chime_crash_context_leave (&saved);
 }
 
 void
@@ -289,8 +325,10 @@ chime_handler_call_async_fallback (ChimeHandler    *handler,
                                    ChimeCompletion *completion)
 {
   ChimeAsyncFunc llm_start = handler->plugin->entries[CHIME_EVENT_LLM_START];
+  ChimeCrashContext saved = chime_crash_context_enter (handler, CHIME_EVENT_LLM_START, event);
 
   llm_start (handler->instance, event, completion);
+  chime_crash_context_leave (&saved);
 }
 
 void
@@ -301,4 +339,24 @@ chime_handler_get_stats (ChimeHandler      *handler,
   out->failed = __atomic_load_n (&handler->failed, __ATOMIC_RELAXED);
   out->dropped = __atomic_load_n (&handler->dropped, __ATOMIC_RELAXED);
   out->timed_out = __atomic_load_n (&handler->timed_out, __ATOMIC_RELAXED);
+}
+
+const char *
+chime_handler_get_first_failure (ChimeHandler *handler)
+{
+  return __atomic_load_n (&handler->first_failure, __ATOMIC_ACQUIRE);
+}
+
+void
+chime_handler_context_report_error (ChimeHandlerContext *context,
+                                    const GError        *error)
+{
+  g_return_if_fail (context != NULL && error != NULL);
+  if (context->handler == NULL)
+    {
+      g_log ("chime", G_LOG_LEVEL_WARNING, "%s (%s): %s", context->name, context->plugin_name,
+             error->message);
+      return;
+    }
+  chime_handler_report_failure_outside (context->handler, error);
 }

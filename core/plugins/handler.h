@@ -58,6 +58,10 @@ struct _ChimeHandler {
   guint8                       routes[CHIME_EVENT_N_TYPES];
   gpointer                     entries[CHIME_EVENT_N_TYPES];
   GMutex                       inline_lock;  /* run_inline calls of unsafe plugins */
+  /* The message of the first failure that was not a timeout, for the
+   * embedder's summary; set once, by compare-and-swap, as failures may
+   * come from several threads. */
+  char                        *first_failure;
 
   /* Statistics, on a cache line of their own: a consumer updates them on
    * every event, and nothing else should share that line. */
@@ -125,10 +129,16 @@ void     chime_handler_call_async_fallback (ChimeHandler    *handler,
 void     chime_handler_report_failure (ChimeHandler *handler,
                                        ChimeEvent   *event,
                                        const GError *failure);
+/* The same for a failure outside any entry point call (instance_free, a
+ * plugin's own timer): "handler 'NAME' (plugin) failed: message". */
+void     chime_handler_report_failure_outside (ChimeHandler *handler,
+                                               const GError *failure);
 void     chime_handler_count_delivered (ChimeHandler *handler);
 
 void     chime_handler_get_stats (ChimeHandler      *handler,
                                   ChimeHandlerStats *out);
+/* The message of the first failure that was not a timeout, or NULL. */
+const char *chime_handler_get_first_failure (ChimeHandler *handler);
 
 /* The ignore flag covering @type (0: never ignored). */
 guint    chime_ignore_flag_for_event (ChimeEventType type);

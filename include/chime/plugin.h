@@ -337,6 +337,18 @@ CHIME_API void chime_handler_log (ChimeHandlerContext *context,
                                   const char          *format,
                                   ...) G_GNUC_PRINTF (3, 4);
 
+/* Reports a failure met outside an entry point call: in instance_free (a
+ * file whose last lines cannot be written or closed), or in a timer or an
+ * I/O callback of the plugin's own. It is logged as "handler 'NAME'
+ * (plugin) failed: MESSAGE" and counted in the handler's
+ * ChimeHandlerStats.failed like an entry point's failure, so the program
+ * running the handler hears of it (`chime run` exits with status 4). An
+ * entry point reports its failures by returning FALSE with a GError (or
+ * chime_completion_fail()) instead. Thread-safe; @error stays the
+ * caller's. */
+CHIME_API void chime_handler_context_report_error (ChimeHandlerContext *context,
+                                                   const GError        *error);
+
 /* Completes an async entry point successfully. Thread-safe; exactly once. */
 CHIME_API void        chime_completion_complete  (ChimeCompletion *completion);
 /* Completes an async entry point with an error (takes ownership). */

@@ -152,6 +152,31 @@ CHIME_API gboolean      chime_runtime_get_handler_stats (ChimeRuntime      *runt
                                                          const char        *handler_name,
                                                          ChimeHandlerStats *out_stats,
                                                          gsize              stats_size);
+/* The message of the first failure of @handler_name that was not a
+ * timeout: an entry point that returned FALSE or failed its completion, or
+ * chime_handler_context_report_error(). NULL when the handler has not
+ * failed, or when no handler has that name. Owned by the runtime, which
+ * keeps it after chime_runtime_shutdown(), when instance_free may have
+ * added the last one. */
+CHIME_API const char   *chime_runtime_get_handler_failure (ChimeRuntime *runtime,
+                                                           const char   *handler_name);
+
+/* Opt-in, once per process, before any runtime is built: when a fatal
+ * signal (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT) strikes, writes to
+ * stderr which handler was running on the crashing thread,
+ *
+ *   PREFIX: handler 'NAME' (plugin PLUGIN) crashed with SIGSEGV in on_llm_new_token (run ID)
+ *
+ * (or "PREFIX: crashed with SIGSEGV outside any handler"), then lets the
+ * process die of the same signal with its default action: the exit
+ * status stays 128+N and core dumps work as before. Every thread that
+ * calls handlers gets an alternate signal stack, so a stack overflow is
+ * reported too. It replaces the program's own actions for those signals:
+ * a program with handlers of its own for them should not call it. FALSE
+ * with @error when a signal action cannot be installed. Calling it again
+ * does nothing. */
+CHIME_API gboolean      chime_crash_report_install (const char  *prefix,
+                                                    GError     **error);
 
 /* "awaited", "fenced" or "background". */
 CHIME_API const char   *chime_delivery_to_string       (ChimeDelivery delivery);

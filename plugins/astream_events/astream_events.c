@@ -57,6 +57,8 @@ typedef struct {
   char                *path;       /* for messages; "-" for stdout */
   FILE                *file;
   gboolean             is_stdout;
+  /* A write failed: it was reported once, and nothing more is written. */
+  gboolean             broken;
   /* run id (string) -> RunRecord, from a run's start to its end or error */
   GHashTable          *runs;
 } Streamer;
@@ -167,28 +169,33 @@ streamer_new (ChimeHandlerContext *context,
   return g_steal_pointer (&self);
 }
 
+/* The last lines' flush at shutdown is the last chance to hear of a full
+ * disk: a failure is reported (counted, not only logged), unless the
+ * stream failed before and said so already. */
+static void
+report_errno (Streamer   *self,
+              int         saved_errno,
+              const char *verb)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (self->broken)
+    return;
+  self->broken = TRUE;
+  g_set_error (&error, G_FILE_ERROR, g_file_error_from_errno (saved_errno), "cannot %s %s: %s",
+               verb, self->is_stdout ? "stdout" : self->path, g_strerror (saved_errno));
+  chime_handler_context_report_error (self->context, error);
+}
+
 static void
 streamer_free (gpointer instance)
 {
   Streamer *self = instance;
 
-  if (self->file != NULL && self->is_stdout)
-    {
-      if (fflush (self->file) != 0)
-        chime_handler_log (self->context, G_LOG_LEVEL_WARNING, "cannot write to stdout: %s",
-                           g_strerror (errno));
-    }
-  else if (self->file != NULL)
-    {
-      /* The last chance to hear about a full disk: report it rather than
-       * lose lines silently. */
-      if (fflush (self->file) != 0)
-        chime_handler_log (self->context, G_LOG_LEVEL_WARNING, "cannot write to %s: %s",
-                           self->path, g_strerror (errno));
-      if (fclose (self->file) != 0)
-        chime_handler_log (self->context, G_LOG_LEVEL_WARNING, "cannot close %s: %s",
-                           self->path, g_strerror (errno));
-    }
+  if (self->file != NULL && !self->broken && fflush (self->file) != 0)
+    report_errno (self, errno, "write to");
+  if (self->file != NULL && !self->is_stdout && fclose (self->file) != 0)
+    report_errno (self, errno, "close");
   g_clear_pointer (&self->runs, g_hash_table_unref);
   g_free (self->path);
   g_free (self);
@@ -465,6 +472,9 @@ write_line (Streamer   *self,
   json_object_set (line, "metadata", chime_run_info_get_metadata (info));
   json_object_set_new (line, "data", data != NULL ? data : json_object ());
 
+  /* Said once: after a failed write nothing more is written. */
+  if (self->broken)
+    return TRUE;
   /* Compact JSON escapes newlines inside strings: one event, one line. */
   text = json_dumps (line, JSON_COMPACT);
   if (text == NULL)
@@ -489,6 +499,7 @@ write_line (Streamer   *self,
       g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
                    "cannot write to %s: %s", self->is_stdout ? "stdout" : self->path,
                    g_strerror (saved_errno));
+      self->broken = TRUE;
       return FALSE;
     }
   return TRUE;
@@ -498,7 +509,7 @@ static gboolean
 flush_output (Streamer  *self,
               GError   **error)
 {
-  if (fflush (self->file) != 0)
+  if (!self->broken && fflush (self->file) != 0)
     {
       int saved_errno = errno;
 
@@ -506,6 +517,7 @@ flush_output (Streamer  *self,
                    "cannot write to %s: %s", self->is_stdout ? "stdout" : self->path,
                    g_strerror (saved_errno));
       clearerr (self->file);
+      self->broken = TRUE;
       return FALSE;
     }
   return TRUE;

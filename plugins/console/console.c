@@ -28,6 +28,7 @@
 
 typedef struct {
   gboolean color;   /* colour the tags and bold the headers */
+  gboolean broken;  /* stdout failed: said once, nothing more written */
 } Console;
 
 static const ChimeConfigKey console_keys[] = {
@@ -71,7 +72,7 @@ console_print (Console     *self,
   else
     g_string_append_printf (entry, "%s %s%s\n", tag, header, body);
 
-  return printing_write_stdout (entry->str, entry->len, error);
+  return printing_write_stdout (&self->broken, entry->str, entry->len, error);
 }
 
 /* "chain:Root > chat_model:FakeChat": run_type:name from the root down. */

@@ -12,11 +12,15 @@
  *   # true: fsync() after every line
  *   fsync = false
  *
- * Lines are buffered and flushed at every start, end and error event (the
- * events the fenced delivery waits on), so a reader following the file
- * sees whole runs without paying a write() per token; fsync = true trades
- * speed for durability. The file is flushed and closed at shutdown, after
- * the last event, so nothing is lost.
+ * Every line is written with one write(2) as soon as it is made: the file
+ * ends with a whole line whatever happens to the process next (another
+ * handler that crashes it, say), and a reader following the file sees
+ * every event as it is handled. fsync = true adds durability against a
+ * crash of the machine.
+ *
+ * A write that fails (a full disk, a closed pipe) is reported once, with
+ * the file and errno's reason, and the handler writes nothing more: the
+ * runtime counts the failure and `chime run` ends with status 4.
  *
  * Without append, the file is truncated when the first line is written,
  * not when the handler starts: `chime check` starts every handler (which
@@ -26,57 +30,60 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 typedef struct {
   ChimeHandlerContext *context;
   char                *path;
-  FILE                *file;
+  int                  fd;
   gboolean             fsync_every_line;
   gboolean             truncate_at_first_line;
+  /* A write failed: it was reported, and nothing more is written. */
+  gboolean             broken;
+  /* The line being written, kept between events to spare an allocation
+   * per event. */
+  char                *line;
+  gsize                line_size;
 } JsonlWriter;
 
 static const ChimeConfigKey jsonl_keys[] = {
   { "path", CHIME_CONFIG_PATH, NULL, "the file to write, one JSON object per line",
     CHIME_CONFIG_KEY_REQUIRED },
   { "append", CHIME_CONFIG_BOOL, "false", "append to the file instead of truncating it at the first event" },
-  { "fsync", CHIME_CONFIG_BOOL, "false", "fsync() after every line, not only flush at run boundaries" },
+  { "fsync", CHIME_CONFIG_BOOL, "false", "fsync() after every line, not only write it at once" },
   { NULL }
 };
+
+/* Sets @error to "cannot VERB PATH: reason" from errno. */
+static void
+set_errno_error (GError    **error,
+                 int         saved_errno,
+                 const char *verb,
+                 const char *path)
+{
+  g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+               "cannot %s %s: %s", verb, path, g_strerror (saved_errno));
+}
 
 /* Opens @path for writing with close-on-exec, so that subprocesses the
  * host spawns do not inherit the descriptor. Never truncates: see
  * truncate_once(). */
-static FILE *
+static int
 open_output (const char *path,
              gboolean    append,
              GError    **error)
 {
-  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : 0);
-  int fd;
-  FILE *file;
+  int fd = open (path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : 0), 0666);
 
-  fd = open (path, flags, 0666);
   if (fd < 0)
     {
       int saved_errno = errno;
 
       g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
                    "cannot open %s for writing: %s", path, g_strerror (saved_errno));
-      return NULL;
     }
-  file = fdopen (fd, append ? "a" : "w");
-  if (file == NULL)
-    {
-      int saved_errno = errno;
-
-      close (fd);
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
-                   "cannot open %s for writing: %s", path, g_strerror (saved_errno));
-      return NULL;
-    }
-  return file;
+  return fd;
 }
 
 static void
@@ -94,8 +101,8 @@ jsonl_writer_new (ChimeHandlerContext *context,
   self->path = g_strdup (chime_handler_context_get_string (context, "path"));
   self->fsync_every_line = chime_handler_context_get_bool (context, "fsync");
   self->truncate_at_first_line = !chime_handler_context_get_bool (context, "append");
-  self->file = open_output (self->path, !self->truncate_at_first_line, error);
-  if (self->file == NULL)
+  self->fd = open_output (self->path, !self->truncate_at_first_line, error);
+  if (self->fd < 0)
     return NULL;
   return g_steal_pointer (&self);
 }
@@ -105,50 +112,86 @@ jsonl_writer_free (gpointer instance)
 {
   JsonlWriter *self = instance;
 
-  if (self->file != NULL)
+  /* Every line was written already; close() is the last chance to hear
+   * of a failed write-back (NFS, say), so it is reported, not ignored. */
+  if (self->fd >= 0 && close (self->fd) != 0 && !self->broken)
     {
-      /* fclose() flushes; its error is the last chance to hear about a
-       * full disk, so report it rather than lose lines silently. */
-      if (fflush (self->file) != 0 ||
-          (self->fsync_every_line && fsync (fileno (self->file)) != 0))
-        chime_handler_log (self->context, G_LOG_LEVEL_WARNING, "cannot write to %s: %s",
-                           self->path, g_strerror (errno));
-      if (fclose (self->file) != 0)
-        chime_handler_log (self->context, G_LOG_LEVEL_WARNING, "cannot close %s: %s",
-                           self->path, g_strerror (errno));
+      g_autoptr (GError) error = NULL;
+
+      set_errno_error (&error, errno, "close", self->path);
+      chime_handler_context_report_error (self->context, error);
     }
+  g_free (self->line);
   g_free (self->path);
   g_free (self);
 }
 
-/* Start, end and error events: the ends of a run's output, where a reader
- * following the file wants to see everything written so far. */
-static gboolean
-is_run_boundary (ChimeEventType type)
-{
-  switch (type)
-    {
-    case CHIME_EVENT_LLM_NEW_TOKEN:
-    case CHIME_EVENT_TEXT:
-    case CHIME_EVENT_RETRY:
-    case CHIME_EVENT_CUSTOM_EVENT:
-    case CHIME_EVENT_AGENT_ACTION:
-    case CHIME_EVENT_AGENT_FINISH:
-      return FALSE;
-    default:
-      return TRUE;
-    }
-}
-
 /* Drops the previous run's lines before the first of this one. Nothing has
- * been written yet, so the stream is still at offset 0. */
+ * been written yet, so the file is still at offset 0. Only a regular file
+ * has lines to drop: a device (/dev/full, /dev/null) or a pipe refuses
+ * ftruncate() with EINVAL, which is not their writes' failure to report. */
 static gboolean
-truncate_once (JsonlWriter *self)
+truncate_once (JsonlWriter *self,
+               GError     **error)
 {
+  struct stat info;
+
   if (!self->truncate_at_first_line)
     return TRUE;
   self->truncate_at_first_line = FALSE;
-  return ftruncate (fileno (self->file), 0) == 0;
+  if (fstat (self->fd, &info) == 0 && !S_ISREG (info.st_mode))
+    return TRUE;
+  if (ftruncate (self->fd, 0) == 0)
+    return TRUE;
+  set_errno_error (error, errno, "truncate", self->path);
+  return FALSE;
+}
+
+/* @json in compact form and a newline into self->line; its length. Compact
+ * JSON escapes newlines inside strings, so one event is one line. */
+static gsize
+format_line (JsonlWriter *self,
+             json_t      *json)
+{
+  gsize length = json_dumpb (json, self->line, self->line_size, JSON_COMPACT);
+
+  if (length + 1 > self->line_size)
+    {
+      self->line_size = MAX (length + 1, 2 * self->line_size);
+      self->line = g_realloc (self->line, self->line_size);
+      length = json_dumpb (json, self->line, self->line_size, JSON_COMPACT);
+    }
+  self->line[length] = '\n';
+  return length + 1;
+}
+
+/* Writes all of @length bytes, going on after a short write or a signal. */
+static gboolean
+write_all (JsonlWriter *self,
+           const char  *bytes,
+           gsize        length,
+           GError     **error)
+{
+  while (length > 0)
+    {
+      gssize written = write (self->fd, bytes, length);
+
+      if (written < 0 && errno == EINTR)
+        continue;
+      if (written < 0)
+        {
+          set_errno_error (error, errno, "write", self->path);
+          return FALSE;
+        }
+      bytes += written;
+      length -= written;
+    }
+  if (self->fsync_every_line && fsync (self->fd) != 0)
+    {
+      set_errno_error (error, errno, "fsync", self->path);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 static gboolean
@@ -157,22 +200,18 @@ jsonl_on_event (gpointer     instance,
                 GError     **error)
 {
   JsonlWriter *self = instance;
-  g_autoptr (json_t) json = chime_event_to_json (event);
-  gboolean sync_now = self->fsync_every_line;
-  gboolean flush_now = sync_now || is_run_boundary (chime_event_get_event_type (event));
+  g_autoptr (json_t) json = NULL;
+  gsize length;
 
-  /* Compact JSON escapes newlines inside strings, so one event is one line. */
-  if (!truncate_once (self) ||
-      json_dumpf (json, self->file, JSON_COMPACT) != 0 ||
-      fputc ('\n', self->file) == EOF ||
-      (flush_now && fflush (self->file) != 0) ||
-      (sync_now && fsync (fileno (self->file)) != 0))
+  /* Said once: the events after a failed write are not written, and
+   * their failures would only repeat the first. */
+  if (self->broken)
+    return TRUE;
+  json = chime_event_to_json (event);
+  length = format_line (self, json);
+  if (!truncate_once (self, error) || !write_all (self, self->line, length, error))
     {
-      int saved_errno = errno;
-
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
-                   "cannot write to %s: %s", self->path, g_strerror (saved_errno));
-      clearerr (self->file);
+      self->broken = TRUE;
       return FALSE;
     }
   return TRUE;

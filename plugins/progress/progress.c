@@ -16,6 +16,7 @@
  */
 #include <chime/plugin.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -24,8 +25,10 @@
 #define REDRAW_INTERVAL_US (100 * G_TIME_SPAN_MILLISECOND)
 
 typedef struct {
+  ChimeHandlerContext *context;  /* where a failed draw is reported */
   char         *name;          /* the handler's name, the line's prefix */
-  gboolean      enabled;       /* draw at all: stderr is a TTY, or force */
+  gboolean      enabled;       /* draw at all: stderr is a TTY, or force;
+                                * FALSE once a draw failed */
   GMainContext *main_context;
 
   /* Entry points and the timer run on the main context; instance_free may
@@ -70,6 +73,7 @@ progress_new (ChimeHandlerContext *context,
 {
   Progress *self = g_atomic_rc_box_new0 (Progress);
 
+  self->context = context;
   self->name = g_strdup (chime_handler_context_get_name (context));
   self->enabled = chime_handler_context_get_bool (context, "force") || isatty (STDERR_FILENO) == 1;
   self->main_context = g_main_context_ref (chime_handler_context_get_main_context (context));
@@ -83,6 +87,23 @@ plural (guint64     n,
         const char *many)
 {
   return n == 1 ? one : many;
+}
+
+/* A stderr that fails is said once (the failure is counted, so the run's
+ * exit status tells even when stderr is gone), and never drawn on again.
+ * Draws happen in the timer as well as in entry points, hence
+ * chime_handler_context_report_error() rather than a completion's error. */
+static void
+report_failed_draw (Progress *self,
+                    int       saved_errno)
+{
+  g_autoptr (GError) error = NULL;
+
+  clearerr (stderr);
+  self->enabled = FALSE;
+  g_set_error (&error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+               "cannot write to stderr: %s", g_strerror (saved_errno));
+  chime_handler_context_report_error (self->context, error);
 }
 
 /* Rewrites the line in place: "\r", the text, and spaces over whatever
@@ -113,8 +134,8 @@ progress_draw_locked (Progress *self,
   if (final)
     g_string_append_c (line, '\n');
 
-  fputs (line->str, stderr);
-  fflush (stderr);
+  if (fputs (line->str, stderr) == EOF || fflush (stderr) != 0)
+    report_failed_draw (self, errno);
   self->last_draw_time = g_get_monotonic_time ();
 
   /* This draw shows the latest state: a pending trailing redraw would only

@@ -21,6 +21,7 @@
 
 typedef struct {
   gboolean color;   /* wrap the banners in ANSI bold */
+  gboolean broken;  /* stdout failed: said once, nothing more written */
 } StdoutHandler;
 
 static const ChimeConfigKey stdout_keys[] = {
@@ -48,10 +49,11 @@ stdout_handler_free (gpointer instance)
 /* In one write and flushed, as LangChain's print_text shows every piece
  * at once. */
 static gboolean
-write_stdout (const char *text,
-              GError    **error)
+write_stdout (StdoutHandler *self,
+              const char    *text,
+              GError       **error)
 {
-  return printing_write_stdout (text, strlen (text), error);
+  return printing_write_stdout (&self->broken, text, strlen (text), error);
 }
 
 static gboolean
@@ -67,7 +69,7 @@ stdout_on_chain_start (gpointer     instance,
                             self->color ? BOLD : "",
                             name != NULL ? name : "<unknown>",
                             self->color ? RESET : "");
-  return write_stdout (banner, error);
+  return write_stdout (self, banner, error);
 }
 
 static gboolean
@@ -77,8 +79,8 @@ stdout_on_chain_end (gpointer     instance,
 {
   StdoutHandler *self = instance;
 
-  return write_stdout (self->color ? "\n" BOLD "> Finished chain." RESET "\n"
-                                   : "\n> Finished chain.\n",
+  return write_stdout (self, self->color ? "\n" BOLD "> Finished chain." RESET "\n"
+                                         : "\n> Finished chain.\n",
                        error);
 }
 
@@ -89,15 +91,16 @@ stdout_on_text (gpointer     instance,
 {
   const char *text = chime_event_get_text (event);
 
-  return text == NULL || write_stdout (text, error);
+  return text == NULL || write_stdout (instance, text, error);
 }
 
 /* agent_action and agent_finish print the action's or finish's log;
  * LangChain ends the finish's with a newline. */
 static gboolean
-write_agent_log (ChimeEvent  *event,
-                 const char  *end,
-                 GError     **error)
+write_agent_log (StdoutHandler *self,
+                 ChimeEvent    *event,
+                 const char    *end,
+                 GError       **error)
 {
   const char *log = json_string_value (json_object_get (chime_event_get_data (event), "log"));
   g_autofree char *text = NULL;
@@ -105,7 +108,7 @@ write_agent_log (ChimeEvent  *event,
   if (log == NULL)
     return TRUE;
   text = g_strconcat (log, end, NULL);
-  return write_stdout (text, error);
+  return write_stdout (self, text, error);
 }
 
 static gboolean
@@ -113,7 +116,7 @@ stdout_on_agent_action (gpointer     instance,
                         ChimeEvent  *event,
                         GError     **error)
 {
-  return write_agent_log (event, "", error);
+  return write_agent_log (instance, event, "", error);
 }
 
 static gboolean
@@ -121,7 +124,7 @@ stdout_on_agent_finish (gpointer     instance,
                         ChimeEvent  *event,
                         GError     **error)
 {
-  return write_agent_log (event, "\n", error);
+  return write_agent_log (instance, event, "\n", error);
 }
 
 /* Prints str(output): a string as it is, anything else as compact JSON. */
@@ -136,10 +139,10 @@ stdout_on_tool_end (gpointer     instance,
   if (output == NULL)
     return TRUE;
   if (json_is_string (output))
-    return write_stdout (json_string_value (output), error);
+    return write_stdout (instance, json_string_value (output), error);
   /* jansson allocates with malloc(), which g_free() accepts. */
   text = json_dumps (output, JSON_COMPACT | JSON_ENCODE_ANY);
-  return text == NULL || write_stdout (text, error);
+  return text == NULL || write_stdout (instance, text, error);
 }
 
 CHIME_SYNC_PLUGIN_DEFINE (

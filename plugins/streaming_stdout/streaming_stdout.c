@@ -23,6 +23,7 @@ typedef struct {
   /* Text written since the last newline: an answer that streamed nothing
    * leaves no empty line behind. */
   gboolean line_open;
+  gboolean broken;     /* stdout failed: said once, nothing more written */
 } StreamingStdout;
 
 static gpointer
@@ -37,10 +38,11 @@ streaming_stdout_new (ChimeHandlerContext *context,
 
 /* Flushed at once: buffering would defeat streaming. */
 static gboolean
-write_out (const char *text,
-           GError    **error)
+write_out (StreamingStdout *self,
+           const char      *text,
+           GError         **error)
 {
-  return printing_write_stdout (text, text != NULL ? strlen (text) : 0, error);
+  return printing_write_stdout (&self->broken, text, text != NULL ? strlen (text) : 0, error);
 }
 
 static gboolean
@@ -53,7 +55,7 @@ streaming_stdout_on_llm_new_token (gpointer     instance,
 
   if (token != NULL && token[0] != '\0')
     self->line_open = TRUE;
-  return write_out (token, error);
+  return write_out (self, token, error);
 }
 
 /* llm_end and llm_error: whatever follows starts on a line of its own,
@@ -68,7 +70,7 @@ streaming_stdout_end_line (gpointer     instance,
   if (!self->newline || !self->line_open)
     return TRUE;
   self->line_open = FALSE;
-  return write_out ("\n", error);
+  return write_out (self, "\n", error);
 }
 
 static const ChimeConfigKey streaming_stdout_keys[] = {

@@ -22,6 +22,7 @@
  */
 #include <chime/plugin.h>
 
+#include <errno.h>
 #include <stdio.h>
 
 /* LangChain's _dict_int_op gives up at this depth, too. */
@@ -54,6 +55,8 @@ usage_totals_new (ChimeHandlerContext *context,
   return self;
 }
 
+/* A report that cannot be written is counted as the handler's failure,
+ * so the program running it hears of it and not only a log line. */
 static void
 usage_totals_report (UsageTotals *self)
 {
@@ -65,8 +68,15 @@ usage_totals_report (UsageTotals *self)
   if (self->path == NULL)
     {
       json = json_dumps (self->by_model, JSON_COMPACT);
-      fprintf (stderr, "usage: %s\n", json);
-      fflush (stderr);
+      if (fprintf (stderr, "usage: %s\n", json) < 0 || fflush (stderr) != 0)
+        {
+          int saved_errno = errno;
+
+          clearerr (stderr);
+          g_set_error (&error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+                       "cannot write to stderr: %s", g_strerror (saved_errno));
+          chime_handler_context_report_error (self->context, error);
+        }
       return;
     }
 
@@ -74,8 +84,10 @@ usage_totals_report (UsageTotals *self)
   contents = g_strconcat (json, "\n", NULL);
   /* Replaced atomically: a reader never sees half a report. */
   if (!g_file_set_contents (self->path, contents, -1, &error))
-    chime_handler_log (self->context, G_LOG_LEVEL_WARNING, "cannot write usage: %s",
-                       error->message);
+    {
+      g_prefix_error (&error, "cannot write usage: ");
+      chime_handler_context_report_error (self->context, error);
+    }
 }
 
 static void
