@@ -18,6 +18,7 @@
 
 #include "providers/model.h"
 #include "providers/provider-model.h"
+#include "providers/provider-stream.h"
 #include "providers/provider-stream-events.h"
 #include "providers/provider-stream-private.h"
 #include "fuzz-common.h"
@@ -176,7 +177,7 @@ read_body (ChimeModel *model,
       if (stream->paused)
         {
           g_string_append_c (log, '/');
-          stream->paused = FALSE;
+          chime_provider_stream_resume (stream);
         }
       else if (!stream_over (stream))
         g_assert (used == piece);

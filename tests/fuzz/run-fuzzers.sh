@@ -21,21 +21,23 @@ status=0
 # The last status line libFuzzer printed ("#123 DONE cov: ... exec/s: ..."),
 # or failing that its last pulse or new-coverage line.
 last_stats () {
-  grep -E '^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE|INITED)' "$1" | tail -n 1
+  grep -a -E '^#[0-9]+[[:space:]]+(DONE|pulse|NEW|REDUCE|INITED)' "$1" | tail -n 1
 }
 
 field () {
   sed -n "s|.*[[:space:]]$1:[[:space:]]*\([0-9]*\).*|\1|p"
 }
 
-for name in "$@"; do
+# Runs harness $1 and prints its line; returns 1 when it failed.
+run_harness () {
+  name=$1
   run=$build/runs/$name
   rm -rf "$run/artifacts"
   mkdir -p "$run/corpus" "$run/artifacts"
   set -- -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
     -print_final_stats=1 -artifact_prefix="$run/artifacts/"
   [ -f "$source/dict/$name.dict" ] && set -- "$@" -dict="$source/dict/$name.dict"
-  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
+  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     "$build/fuzz-$name" "$@" "$run/corpus" "$source/corpus/$name" >"$run/log" 2>&1
   result=$?
@@ -45,17 +47,19 @@ for name in "$@"; do
   rate=$(echo "$stats" | field 'exec/s')
   cov=$(echo "$stats" | field cov)
   ft=$(echo "$stats" | field ft)
-  if [ $result -eq 0 ] && [ -z "$(ls -A "$run/artifacts")" ]; then
-    verdict=PASS
-  else
+  verdict=PASS
+  if [ $result -ne 0 ] || [ -n "$(ls -A "$run/artifacts")" ]; then
     verdict=FAIL
-    status=1
   fi
   echo "fuzz $name: $verdict  ${execs:-0} execs (${rate:-0} exec/s) cov: ${cov:-0} ft: ${ft:-0}"
-  if [ $verdict = FAIL ]; then
-    echo "  log: $run/log; artifacts in $run/artifacts/:"
-    ls "$run/artifacts" | sed 's/^/    /'
-    grep -E 'ERROR|SUMMARY|fuzz:|runtime error|==[0-9]+==' "$run/log" | head -n 20 | sed 's/^/  | /'
-  fi
+  [ $verdict = PASS ] && return 0
+  echo "  log: $run/log; artifacts in $run/artifacts/:"
+  ls "$run/artifacts" | sed 's/^/    /'
+  grep -a -E 'ERROR|SUMMARY|fuzz:|runtime error|CRITICAL|WARNING' "$run/log" | head -n 20 | sed 's/^/  | /'
+  return 1
+}
+
+for name in "$@"; do
+  run_harness "$name" || status=1
 done
 exit $status
