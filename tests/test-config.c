@@ -244,6 +244,25 @@ test_not_an_ini_file (void **state)
   assert_string_contains (error->message, "broken.ini is not a valid INI file");
 }
 
+/* Messages quote the file, which need not be UTF-8 (GKeyFile takes a
+ * section name of any bytes, and quotes a bad line as it is); what is
+ * printed must be. Found by tests/fuzz/fuzz-config-check. */
+static void
+test_messages_are_utf8 (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ChimeConfig) broken = NULL;
+  g_autofree char *message = config_error ("[mo\xff\xff" "del joker]\nprovider = fake\n");
+
+  assert_string_contains (message, "unknown section [mo\xef\xbf\xbd\xef\xbf\xbd" "del joker]");
+  assert_true (g_utf8_validate (message, -1, NULL));
+
+  broken = chime_config_new_from_data ("[handler bad\xe0\xc2\n", "broken.ini", NULL, &error);
+  assert_null (broken);
+  assert_string_contains (error->message, "broken.ini is not a valid INI file");
+  assert_true (g_utf8_validate (error->message, -1, NULL));
+}
+
 static void
 test_run_inline_needs_sync (void **state)
 {
@@ -366,6 +385,7 @@ main (void)
     cmocka_unit_test (test_run_inline_needs_sync),
     cmocka_unit_test (test_relative_plugin_path),
     cmocka_unit_test (test_plugin_by_path),
+    cmocka_unit_test (test_messages_are_utf8),
     cmocka_unit_test (test_defaults),
     cmocka_unit_test (test_two_instances_of_one_plugin),
     cmocka_unit_test (test_older_key_layout),

@@ -159,6 +159,22 @@ test_configuration_problems (void **state)
   assert_null (strstr (error->message, "sk-in-the-file"));
 }
 
+/* A headers value GKeyFile cannot read as a string (not UTF-8) is a
+ * problem of the file, not a crash. Found by tests/fuzz/fuzz-config-check. */
+static void
+test_headers_not_utf8 (void **state)
+{
+  g_autoptr (ChimeConfig) ini = chime_config_new_from_data ("[model m]\nprovider = openai\nmodel = gpt-x\n"
+                                                            "headers = X-Title: caf\xe9\n",
+                                                            "bad.ini", test_tmpdir (), NULL);
+  g_autoptr (ChimeModel) model = chime_model_new (ini, "m");
+  g_autoptr (GError) error = NULL;
+
+  assert_null (model);
+  assert_false (chime_config_check (ini, &error));
+  assert_string_contains (error->message, "invalid value for 'headers' in [model m] of bad.ini (line 4)");
+}
+
 static void
 test_check_needs_no_key (void **state)
 {
@@ -190,6 +206,7 @@ main (void)
     cmocka_unit_test (test_missing_key_and_key_file),
     cmocka_unit_test (test_empty_api_key_env_sends_none),
     cmocka_unit_test (test_configuration_problems),
+    cmocka_unit_test (test_headers_not_utf8),
     cmocka_unit_test (test_check_needs_no_key),
   };
 

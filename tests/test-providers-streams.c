@@ -6,6 +6,10 @@
 #include "provider-helpers.h"
 
 #include "http/http-client.h"
+#include "providers/model.h"
+#include "providers/provider-model.h"
+#include "providers/provider-stream-events.h"
+#include "providers/provider-stream-private.h"
 
 #include <string.h>
 
@@ -111,6 +115,28 @@ test_truncated_streams (void **state)
     }
 }
 
+/* jansson quotes the bytes near a syntax error as they came, and may cut
+ * a UTF-8 sequence in two; the stream's error must still be UTF-8, as it
+ * is printed and goes into llm_error events. Found by
+ * tests/fuzz/fuzz-provider-stream. */
+static void
+test_bad_json_error_is_utf8 (void **state)
+{
+  static const char data[] = "{\"choices\":[{\"delta\":{\"content\":\"caf\\u0\xd6\x9a\"}}]}";
+  g_autoptr (ChimeConfig) ini = chime_config_new_from_data ("[model m]\nprovider = openai\nmodel = gpt-x\n",
+                                                            "m.ini", test_tmpdir (), NULL);
+  g_autoptr (ChimeModel) model = chime_model_new (ini, "m");
+  ChimeModelStream stream = { .ops = ((ChimeProviderModel *) model)->ops };
+  ChimeSseEvent event = { "message", data, sizeof data - 1, "", -1 };
+
+  assert_null (chime_provider_stream_parse (&stream, &event));
+  assert_non_null (stream.stream_error);
+  assert_string_contains (stream.stream_error->message,
+                          "openai: the stream sent an event that is not a JSON object (invalid escape");
+  assert_true (g_utf8_validate (stream.stream_error->message, -1, NULL));
+  g_clear_error (&stream.stream_error);
+}
+
 /* ------------------------------------------------------------------ */
 /* Back-pressure and cancellation                                     */
 /* ------------------------------------------------------------------ */
@@ -191,6 +217,7 @@ main (void)
     cmocka_unit_test (test_slow_stream),
     cmocka_unit_test (test_stall_times_out),
     cmocka_unit_test (test_truncated_streams),
+    cmocka_unit_test (test_bad_json_error_is_utf8),
     cmocka_unit_test (test_back_pressure),
     cmocka_unit_test (test_cancel),
   };

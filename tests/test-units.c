@@ -125,6 +125,41 @@ test_event_json (void **state)
   chime_runtime_unref (runtime);
 }
 
+/* Strings that are not UTF-8 (from a plugin, a server, a file) are
+ * written with U+FFFD, not left out of the event: jansson refuses them.
+ * Found by tests/fuzz/fuzz-event-json. */
+static void
+test_event_json_not_utf8 (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  ChimeRuntime *runtime = test_runtime_new (&error, "[runtime]\ndelivery = awaited\n");
+  g_autoptr (ChimeCallbackManager) manager = chime_runtime_new_callback_manager (runtime);
+  const char *tags[] = { "d\xe9mo", NULL };
+  g_autoptr (GError) failure = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_FAILED, "caf\xe9 closed");
+  g_autoptr (ChimeRun) run = NULL;
+  ChimeEvent *event;
+  g_autoptr (json_t) json = NULL;
+  g_autoptr (json_t) error_json = NULL;
+
+  chime_callback_manager_add_tags (manager, tags, TRUE);
+  run = chime_callback_manager_prepare_tool_start (manager, NULL, "input", NULL, "To\xc3", &event);
+  json = chime_event_to_json (event);
+  chime_event_unref (event);
+  assert_string_equal (json_string_value (json_object_get (json, "name")), "To\xef\xbf\xbd");
+  assert_string_equal (json_string_value (json_array_get (json_object_get (json, "tags"), 0)),
+                       "d\xef\xbf\xbdmo");
+
+  event = chime_run_prepare_tool_error (run, failure);
+  error_json = chime_event_to_json (event);
+  chime_event_unref (event);
+  assert_string_equal (json_string_value (json_object_get (json_object_get (error_json, "error"), "message")),
+                       "caf\xef\xbf\xbd closed");
+
+  g_clear_pointer (&run, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+}
+
 static void
 test_event_type_names (void **state)
 {
@@ -164,6 +199,7 @@ main (void)
     cmocka_unit_test (test_list_splitting),
     cmocka_unit_test (test_parse_bool),
     cmocka_unit_test (test_event_json),
+    cmocka_unit_test (test_event_json_not_utf8),
     cmocka_unit_test (test_event_type_names),
     cmocka_unit_test (test_fence_classes),
   };

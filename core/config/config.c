@@ -119,8 +119,11 @@ chime_config_new_from_data (const char *text,
 
   if (!g_key_file_load_from_data (key_file, text, -1, G_KEY_FILE_NONE, &local_error))
     {
+      /* GKeyFile quotes the offending line as it is, UTF-8 or not. */
+      g_autofree char *reason = g_utf8_make_valid (local_error->message, -1);
+
       g_set_error (error, G_KEY_FILE_ERROR, local_error->code,
-                   "%s is not a valid INI file: %s", source_name, local_error->message);
+                   "%s is not a valid INI file: %s", source_name, reason);
       return NULL;
     }
   config = chime_config_alloc (key_file, source_name, base_dir);

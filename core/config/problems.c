@@ -42,7 +42,12 @@ chime_problems_add_valist (ChimeProblems *problems,
                            const char    *format,
                            va_list        args)
 {
-  g_ptr_array_add (problems->messages, g_strdup_vprintf (format, args));
+  g_autofree char *message = g_strdup_vprintf (format, args);
+
+  /* Messages quote the file (a section name, a value), which GKeyFile
+   * does not always hold to UTF-8; what is printed or put in an event
+   * must be. */
+  g_ptr_array_add (problems->messages, g_utf8_make_valid (message, -1));
 }
 
 guint

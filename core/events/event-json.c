@@ -32,15 +32,34 @@ chime_run_id_to_json (const ChimeRunId *id)
   return json_string (text);
 }
 
+/* A JSON string of @text. jansson refuses text that is not UTF-8, and the
+ * member or element would then be left out without a word; the strings
+ * of an event come from plugins, servers and files, so such text is
+ * written with U+FFFD in place of the bytes that are not. */
+static json_t *
+string_to_json (const char *text)
+{
+  g_autofree char *valid = NULL;
+
+  if (g_utf8_validate (text, -1, NULL))
+    return json_string_nocheck (text);
+  valid = g_utf8_make_valid (text, -1);
+  return json_string_nocheck (valid);
+}
+
 json_t *
 chime_error_to_json (const GError *error)
 {
+  json_t *object;
+
   if (error == NULL)
     return json_null ();
-  return json_pack ("{s:s, s:s, s:i}",
-                    "message", error->message,
-                    "domain", g_quark_to_string (error->domain),
-                    "code", error->code);
+  object = json_object ();
+  json_object_set_new (object, "message", string_to_json (error->message));
+  json_object_set_new (object, "domain", error->domain != 0 ? string_to_json (g_quark_to_string (error->domain))
+                                                             : json_null ());
+  json_object_set_new (object, "code", json_integer (error->code));
+  return object;
 }
 
 json_t *
@@ -49,7 +68,7 @@ chime_strv_to_json (const char * const *strv)
   json_t *array = json_array ();
 
   for (; strv != NULL && *strv != NULL; strv++)
-    json_array_append_new (array, json_string (*strv));
+    json_array_append_new (array, string_to_json (*strv));
   return array;
 }
 
@@ -68,7 +87,7 @@ set_string_if (json_t     *object,
                const char *value)
 {
   if (value != NULL)
-    json_object_set_new (object, key, json_string (value));
+    json_object_set_new (object, key, string_to_json (value));
 }
 
 json_t *
@@ -83,8 +102,8 @@ chime_event_to_json (ChimeEvent *event)
   json_object_set_new (object, "run_id", chime_run_id_to_json (&run->id));
   json_object_set_new (object, "parent_run_id",
                        chime_run_id_to_json (chime_run_info_get_parent_id (run)));
-  json_object_set_new (object, "run_type", json_string (run->run_type));
-  json_object_set_new (object, "name", json_string (run->name));
+  json_object_set_new (object, "run_type", string_to_json (run->run_type));
+  json_object_set_new (object, "name", string_to_json (run->name));
   json_object_set_new (object, "tags", chime_strv_to_json ((const char * const *) run->tags));
   json_object_set (object, "metadata", run->metadata);
   json_object_set_new (object, "time", json_string (time_text));

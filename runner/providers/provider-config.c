@@ -173,6 +173,14 @@ read_headers (ChimeConfig *config,
     {
       g_autofree char *value = chime_config_read_string (config, section, "headers", NULL);
 
+      /* There is a value, but GKeyFile cannot read it as a string (it is
+       * not UTF-8, or has an unknown escape). */
+      if (value == NULL)
+        {
+          report (config, section, "headers", "invalid value for 'headers'",
+                  ": expected UTF-8 text like X-A: 1; X-B: 2");
+          return g_new0 (char *, 1);
+        }
       items = g_strsplit (value, ";", -1);
     }
   for (guint i = 0; items[i] != NULL; i++)

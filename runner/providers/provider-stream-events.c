@@ -71,9 +71,12 @@ chime_provider_stream_parse (ChimeModelStream    *stream,
     {
       g_autofree char *quoted = chime_provider_quote_text (event->data, event->data_len,
                                                            CHIME_PROVIDER_MAX_QUOTED_BODY);
+      /* jansson quotes the bytes near a syntax error as they came, UTF-8
+       * or not; the message goes to the terminal and into events. */
+      g_autofree char *reason = g_utf8_make_valid (json == NULL ? error.text : "not an object", -1);
 
       chime_provider_stream_fail (stream, "the stream sent an event that is not a JSON object (%s): %s",
-                                  json == NULL ? error.text : "not an object", quoted);
+                                  reason, quoted);
       if (json != NULL)
         json_decref (json);
       return NULL;
