@@ -51,12 +51,24 @@ check_regular (const char        *path,
   return FALSE;
 }
 
+/* "1 MiB", "16 KiB", "100 bytes": exact, as the limits are documented
+ * (g_format_size() rounds, and puts a no-break space before the unit). */
+static char *
+format_limit (gsize size)
+{
+  if (size >= 1024 * 1024 && size % (1024 * 1024) == 0)
+    return g_strdup_printf ("%" G_GSIZE_FORMAT " MiB", size / (1024 * 1024));
+  if (size >= 1024 && size % 1024 == 0)
+    return g_strdup_printf ("%" G_GSIZE_FORMAT " KiB", size / 1024);
+  return g_strdup_printf ("%" G_GSIZE_FORMAT " bytes", size);
+}
+
 static void
 set_too_large (const char *path,
                gsize       max_size,
                GError    **error)
 {
-  g_autofree char *limit = g_format_size_full (max_size, G_FORMAT_SIZE_IEC_UNITS);
+  g_autofree char *limit = format_limit (max_size);
 
   g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                "%s is larger than %s, the most chime reads from it", path, limit);
