@@ -74,14 +74,14 @@ set_too_large (const char *path,
                "%s is larger than %s, the most chime reads from it", path, limit);
 }
 
+/* "PATH: No such file or directory": callers say what they were reading. */
 static void
 set_from_errno (const char *path,
-                const char *doing,
                 int         saved_errno,
                 GError    **error)
 {
   g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
-               "cannot %s %s: %s", doing, path, g_strerror (saved_errno));
+               "%s: %s", path, g_strerror (saved_errno));
 }
 
 /* Reads @fd to its end, failing once more than @max_size bytes came:
@@ -105,7 +105,7 @@ read_bounded (int         fd,
         continue;
       if (n < 0)
         {
-          set_from_errno (path, "read", errno, error);
+          set_from_errno (path, errno, error);
           return NULL;
         }
       if (n == 0)
@@ -136,7 +136,7 @@ chime_file_get_contents (const char *path,
   /* Refused before it is opened: opening a device may do something. */
   if (stat (path, &info) != 0)
     {
-      set_from_errno (path, "read", errno, error);
+      set_from_errno (path, errno, error);
       return FALSE;
     }
   if (!check_regular (path, &info, error))
@@ -146,12 +146,12 @@ chime_file_get_contents (const char *path,
   fd = open (path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
   if (fd < 0)
     {
-      set_from_errno (path, "open", errno, error);
+      set_from_errno (path, errno, error);
       return FALSE;
     }
   if (fstat (fd, &info) != 0)
     {
-      set_from_errno (path, "read", errno, error);
+      set_from_errno (path, errno, error);
       close (fd);
       return FALSE;
     }
