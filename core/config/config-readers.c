@@ -29,7 +29,6 @@ chime_config_check_keys (ChimeConfig        *config,
     {
       g_autofree char *location = NULL;
       g_autofree char *suffix = NULL;
-
       const char *bracket = strchr (keys[i], '[');
 
       if (g_strv_contains (valid_keys, keys[i]))
@@ -96,7 +95,7 @@ chime_config_lookup (ChimeConfig *config,
   if (g_utf8_validate (value, -1, &end))
     return g_steal_pointer (&value);
   *valid = FALSE;
-  why = g_strdup_printf ("it is not UTF-8 text (byte %zu of the value is 0x%02X); "
+  why = g_strdup_printf ("it is not UTF-8 text (byte %" G_GSIZE_FORMAT " of the value is 0x%02X); "
                          "save the file as UTF-8", (gsize) (end - value) + 1, (guint) (guchar) *end);
   report_once (config, section, key, why);
   return g_utf8_make_valid (value, -1);

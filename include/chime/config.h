@@ -149,8 +149,10 @@ CHIME_API void     chime_config_check_keys      (ChimeConfig        *config,
 /* Typed readers. When the key is absent *@out is @default_value and TRUE
  * is returned; when its value is invalid a problem naming the file, the
  * section, the key and what was expected is recorded, *@out is
- * @default_value and FALSE is returned. Booleans are true/false, yes/no,
- * on/off or 1/0 (any case). */
+ * @default_value and FALSE is returned. A value that is not UTF-8 is
+ * invalid for every reader (one problem, however often it is read).
+ * Booleans are true/false, yes/no, on/off or 1/0 (any case); numbers are
+ * decimal (no "0x10", "inf" or "nan"). */
 CHIME_API gboolean chime_config_read_bool   (ChimeConfig *config,
                                              const char  *section,
                                              const char  *key,
@@ -180,13 +182,17 @@ CHIME_API gboolean chime_config_read_choice (ChimeConfig        *config,
                                              guint               default_value,
                                              guint              *out);
 /* The value with GKeyFile's escapes ("\n") applied and surrounding blanks
- * removed, or a copy of @default_value when absent. Newly allocated. */
+ * removed, or a copy of @default_value when absent. A value that is not
+ * UTF-8 or has another escape ("\q") is a problem; it is then returned as
+ * written (bad bytes replaced by U+FFFD), not @default_value, so that the
+ * caller does not also report the key missing. Newly allocated. */
 CHIME_API char    *chime_config_read_string (ChimeConfig *config,
                                              const char  *section,
                                              const char  *key,
                                              const char  *default_value);
 /* The value exactly as written, for JSON values whose own escapes must
- * reach the JSON parser; NULL when absent. Newly allocated. */
+ * reach the JSON parser; NULL when absent. Not UTF-8: as
+ * chime_config_read_string(). Newly allocated. */
 CHIME_API char    *chime_config_read_raw    (ChimeConfig *config,
                                              const char  *section,
                                              const char  *key);
