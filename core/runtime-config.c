@@ -297,15 +297,16 @@ chime_handler_specs_read (ChimeConfig                *config,
     {
       const char *name = NULL;
 
-      if (g_str_equal (sections[i], "handler"))
-        {
-          chime_config_add_problem (config, "section [handler] in %s needs a name: "
-                              "write [handler NAME]", chime_config_get_source_name (config));
-          continue;
-        }
-      if (!chime_config_is_handler_section (sections[i], &name))
+      if (!g_str_equal (sections[i], "handler") &&
+          !chime_config_is_handler_section (sections[i], &name))
         {
           chime_config_check_section_name (config, sections[i]);
+          continue;
+        }
+      if (name == NULL || name[0] == '\0')
+        {
+          chime_config_add_problem (config, "section [%s] in %s needs a name: "
+                              "write [handler NAME]", sections[i], chime_config_get_source_name (config));
           continue;
         }
       if (!valid_handler_name (name))

@@ -4,6 +4,7 @@
 
 #include <glib/gstdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #ifndef RUN_TIMEOUT_S
 #define RUN_TIMEOUT_S 20
@@ -211,6 +212,28 @@ maybe_send_signal (gpointer data)
   return options->second_signal_after_ms > 0 ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+static const gboolean address_sanitizer = TRUE;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+static const gboolean address_sanitizer = TRUE;
+#else
+static const gboolean address_sanitizer = FALSE;
+#endif
+#else
+static const gboolean address_sanitizer = FALSE;
+#endif
+
+/* In the child, between fork and exec: only async-signal-safe calls. */
+static void
+limit_address_space (gpointer data)
+{
+  rlim_t bytes = (rlim_t) GPOINTER_TO_UINT (data) * 1024 * 1024;
+  struct rlimit limit = { bytes, bytes };
+
+  setrlimit (RLIMIT_AS, &limit);
+}
+
 RunResult *
 run_argv (const RunOptions   *options,
           const char * const *argv)
@@ -233,6 +256,9 @@ run_argv (const RunOptions   *options,
   RunResult *result;
 
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_INHERIT);
+  if (options->memory_limit_mb > 0 && !address_sanitizer)
+    g_subprocess_launcher_set_child_setup (launcher, limit_address_space,
+                                           GUINT_TO_POINTER (options->memory_limit_mb), NULL);
   g_subprocess_launcher_set_environ (launcher, env);
   g_subprocess_launcher_set_cwd (launcher, cwd);
   g_subprocess_launcher_set_stdout_file_path (launcher, out_path);

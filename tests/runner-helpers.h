@@ -96,7 +96,15 @@ typedef struct {
    * is installed, as /proc/PID/status says), and count signal_after_ms
    * from then, checking every millisecond. */
   gboolean            signal_once_caught;
+  /* Limit the process's address space to this many MiB (RLIMIT_AS), so
+   * that a read without a bound fails the test instead of filling the
+   * machine's memory (0: no limit; ignored under AddressSanitizer, which
+   * reserves far more address space than it uses). */
+  guint               memory_limit_mb;
 } RunOptions;
+
+/* A limit well above what chime needs, far below an unbounded read. */
+#define RUN_MEMORY_LIMIT_MB 512
 
 /* Runs @argv (the program first), stdout and stderr each into its own
  * file, and waits at most RUN_TIMEOUT_S. */

@@ -2,7 +2,9 @@
  * message naming the file, the section and the key, all reported at once. */
 #include "test-helpers.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char *
@@ -363,6 +365,242 @@ test_older_key_layout (void **state)
   assert_string_contains (message, "did you mean 'times'?");
 }
 
+/* ------------------------------------------------------------------
+ * Input that is wrong is never silently taken
+ * ---------------------------------------------------------------- */
+
+/* One problem is one line. */
+static guint
+count_lines (const char *message)
+{
+  g_auto (GStrv) lines = g_strsplit (message, "\n", -1);
+
+  return g_strv_length (lines);
+}
+
+static ChimeConfig *
+config_from_text (const char *text)
+{
+  g_autoptr (GError) error = NULL;
+  ChimeConfig *config = chime_config_new_from_data (text, "input.ini", NULL, &error);
+
+  assert_null (error);
+  chime_config_accept_section (config, "pipeline", FALSE);
+  return config;
+}
+
+static char *
+config_problems (ChimeConfig *config)
+{
+  g_autoptr (GError) error = NULL;
+
+  assert_false (chime_config_check (config, &error));
+  return g_strdup (error->message);
+}
+
+/* A value that is not UTF-8 is one problem, however often it is read; the
+ * string readers still return it (made valid) so that the caller does not
+ * also call it missing. */
+static void
+test_value_not_utf8 (void **state)
+{
+  g_autoptr (ChimeConfig) config = config_from_text ("[pipeline]\nprompt = caf\xe9\ncount = 1\xff\n");
+  g_autofree char *prompt = chime_config_read_string (config, "pipeline", "prompt", "default");
+  g_autofree char *again = chime_config_read_raw (config, "pipeline", "prompt");
+  g_auto (GStrv) list = chime_config_read_list (config, "pipeline", "prompt", NULL);
+  g_autofree char *message = NULL;
+  gint64 count = 0;
+
+  assert_string_equal (prompt, "caf\xef\xbf\xbd");
+  assert_string_equal (again, "caf\xef\xbf\xbd");
+  assert_false (chime_config_read_int (config, "pipeline", "count", 7, 0, 100, &count));
+  assert_int_equal (count, 7);
+  message = config_problems (config);
+  assert_string_equal (message,
+                       "invalid value for 'prompt' in [pipeline] of input.ini (line 2): it is not "
+                       "UTF-8 text (byte 4 of the value is 0xE9); save the file as UTF-8\n"
+                       "invalid value for 'count' in [pipeline] of input.ini (line 3): it is not "
+                       "UTF-8 text (byte 2 of the value is 0xFF); save the file as UTF-8");
+}
+
+/* A plugin's typed key: one problem, and the key keeps its default. */
+static void
+test_plugin_key_not_utf8 (void **state)
+{
+  g_autofree char *message = config_error ("[handler old]\nplugin = old_keys\ngreeting = caf\xe9\n"
+                                           "times = 3\xff\n");
+
+  assert_int_equal (count_lines (message), 2);
+  assert_string_contains (message, "invalid value for 'greeting' in [handler old] of pipeline-");
+  assert_string_contains (message, ".ini (line 3): it is not UTF-8 text (byte 4 of the value is 0xE9)");
+  assert_string_contains (message, ".ini (line 4): it is not UTF-8 text (byte 2 of the value is 0xFF)");
+}
+
+/* GKeyFile kept "\q" as written; a final lone backslash too. */
+static void
+test_invalid_escape (void **state)
+{
+  g_autoptr (ChimeConfig) config = config_from_text ("[pipeline]\nname = a\\qb\nsystem = end\\\n"
+                                                     "prompt = \\sok\\t\\\\\n");
+  g_autofree char *name = chime_config_read_string (config, "pipeline", "name", NULL);
+  g_autofree char *system = chime_config_read_string (config, "pipeline", "system", NULL);
+  g_autofree char *prompt = chime_config_read_string (config, "pipeline", "prompt", NULL);
+  g_autofree char *message = NULL;
+
+  assert_string_equal (name, "a\\qb");
+  assert_string_equal (system, "end\\");
+  assert_string_equal (prompt, "ok\t\\");
+  message = config_problems (config);
+  assert_string_equal (message,
+                       "invalid value for 'name' in [pipeline] of input.ini (line 2): '\\q' is not "
+                       "an escape (the escapes are \\s \\n \\t \\r, and \\\\ for a backslash)\n"
+                       "invalid value for 'system' in [pipeline] of input.ini (line 3): '\\' is not "
+                       "an escape (the escapes are \\s \\n \\t \\r, and \\\\ for a backslash)");
+}
+
+/* g_ascii_strtod() took hexadecimal, "inf" and "nan". */
+static void
+test_numbers_are_decimal (void **state)
+{
+  static const char *const refused[] = { "0x10", "inf", "nan", "1e", ".", "+", "1.5x", "1,5", NULL };
+  static const char *const accepted[] = { "16", "-2.5", "+.5", "5.", "1e3", "2.5E-1", NULL };
+  static const double values[] = { 16, -2.5, 0.5, 5, 1000, 0.25 };
+
+  for (guint i = 0; refused[i] != NULL; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("[pipeline]\nx = %s\n", refused[i]);
+      g_autoptr (ChimeConfig) config = config_from_text (text);
+      gdouble out = 0;
+
+      assert_false (chime_config_read_double (config, "pipeline", "x", 42, -1e9, 1e9, &out));
+      assert_true (out == 42);
+    }
+  for (guint i = 0; accepted[i] != NULL; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("[pipeline]\nx = %s\n", accepted[i]);
+      g_autoptr (ChimeConfig) config = config_from_text (text);
+      gdouble out = 0;
+
+      assert_true (chime_config_read_double (config, "pipeline", "x", 42, -1e9, 1e9, &out));
+      assert_true (out == values[i]);
+    }
+}
+
+/* GKeyFile dropped `threads[fr]` unseen, except in a French locale. */
+static void
+test_locale_key (void **state)
+{
+  g_autofree char *message = config_error ("[runtime]\nthreads[fr] = 2\n");
+
+  assert_string_contains (message, "unknown key 'threads[fr]' in [runtime] of pipeline-");
+  assert_string_contains (message, ".ini (line 2): chime has no translated values (KEY[LOCALE]); "
+                          "write 'threads =' without '[fr]'");
+}
+
+static void
+test_section_names (void **state)
+{
+  g_autofree char *message = config_error ("[runtime x]\nthreads = 2\n[handler ]\nplugin = recorder_sync\n");
+
+  assert_int_equal (count_lines (message), 2);
+  assert_string_contains (message, "section [runtime x] in pipeline-");
+  assert_string_contains (message, ".ini takes no name: write [runtime]");
+  assert_string_contains (message, "section [handler ] in pipeline-");
+  assert_string_contains (message, ".ini needs a name: write [handler NAME]");
+}
+
+/* GKeyFile read up to the NUL and dropped the rest of the file. */
+static void
+test_nul_byte (void **state)
+{
+  static const char text[] = "[runtime]\nthreads = 2\n\0[zzz]\n";
+  g_autofree char *path = test_path ("nul.ini");
+  g_autoptr (GError) error = NULL;
+  ChimeConfig *config;
+
+  assert_true (g_file_set_contents (path, text, sizeof text - 1, NULL));
+  config = chime_config_new_from_file (path, &error);
+  assert_null (config);
+  assert_true (g_error_matches (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_PARSE));
+  assert_string_contains (error->message, "nul.ini is not a valid INI file: line 3 has a NUL byte; "
+                          "a configuration is text");
+}
+
+/* As Windows editors write it: skipped, and lines still count from 1. */
+static void
+test_byte_order_mark (void **state)
+{
+  g_autofree char *message = config_error ("\xef\xbb\xbf[runtime]\nthread = 2\n");
+
+  assert_string_contains (message, "unknown key 'thread' in [runtime] of pipeline-");
+  assert_string_contains (message, ".ini (line 2); did you mean 'threads'?");
+}
+
+/* /dev/zero and FIFOs, which could fill the memory or block, are tested on
+ * the installed chime under limits (tests/test-runner-input.c). */
+static void
+test_config_file_kinds (void **state)
+{
+  static const char *const paths[] = { "/", NULL };
+  static const char *const messages[] = {
+    "cannot read configuration: / is a directory, not a regular file",
+  };
+  g_autofree char *large_text = g_strnfill (CHIME_CONFIG_MAX_FILE_SIZE + 1, '#');
+  g_autofree char *large = test_write_file ("large.ini", large_text);
+  g_autofree char *large_message = g_strdup_printf ("cannot read configuration: %s is larger than "
+                                                    "1 MiB, the most chime reads from it", large);
+
+  for (guint i = 0; paths[i] != NULL; i++)
+    {
+      g_autoptr (GError) error = NULL;
+
+      assert_null (chime_config_new_from_file (paths[i], &error));
+      assert_true (error->domain == G_FILE_ERROR);
+      assert_string_equal (error->message, messages[i]);
+    }
+  {
+    g_autoptr (GError) error = NULL;
+
+    assert_null (chime_config_new_from_file (large, &error));
+    assert_true (g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_INVAL));
+    assert_string_equal (error->message, large_message);
+  }
+}
+
+/* The bound is exact: @max_size bytes are read, one more is refused. */
+static void
+test_file_get_contents_bound (void **state)
+{
+  g_autofree char *path = test_write_file ("ten.txt", "0123456789");
+  g_autofree char *contents = NULL;
+  g_autoptr (GError) error = NULL;
+  gsize length = 0;
+
+  assert_true (chime_file_get_contents (path, 10, &contents, &length, NULL));
+  assert_int_equal (length, 10);
+  assert_string_equal (contents, "0123456789");
+  assert_false (chime_file_get_contents (path, 9, &contents, &length, &error));
+  assert_string_contains (error->message, "ten.txt is larger than 9 bytes, the most chime reads from it");
+}
+
+/* It said "does not exist" for what does, but is no plugin file. */
+static void
+test_plugin_not_a_file (void **state)
+{
+  g_autofree char *folder = test_path ("plugin-folder");
+  g_autofree char *fifo = test_path ("plugin-fifo");
+  g_autofree char *message = NULL;
+
+  assert_int_equal (g_mkdir (folder, 0700), 0);
+  assert_int_equal (mkfifo (fifo, 0600), 0);
+  message = config_error ("[handler a]\nplugin = %s\n[handler b]\nplugin = %s\n"
+                          "[handler c]\nplugin = /dev/null\n", folder, fifo);
+  assert_string_contains (message, "plugin file /dev/null is a character device, not a shared object "
+                          "(.so) or libtool archive (.la)");
+  assert_string_contains (message, "plugin-folder is a directory, not a shared object (.so)");
+  assert_string_contains (message, "plugin-fifo is a FIFO (named pipe), not a shared object (.so)");
+}
+
 int
 main (void)
 {
@@ -389,6 +627,17 @@ main (void)
     cmocka_unit_test (test_defaults),
     cmocka_unit_test (test_two_instances_of_one_plugin),
     cmocka_unit_test (test_older_key_layout),
+    cmocka_unit_test (test_value_not_utf8),
+    cmocka_unit_test (test_plugin_key_not_utf8),
+    cmocka_unit_test (test_invalid_escape),
+    cmocka_unit_test (test_numbers_are_decimal),
+    cmocka_unit_test (test_locale_key),
+    cmocka_unit_test (test_section_names),
+    cmocka_unit_test (test_nul_byte),
+    cmocka_unit_test (test_byte_order_mark),
+    cmocka_unit_test (test_config_file_kinds),
+    cmocka_unit_test (test_file_get_contents_bound),
+    cmocka_unit_test (test_plugin_not_a_file),
   };
 
   return test_run_group (tests, G_N_ELEMENTS (tests));

@@ -8,6 +8,7 @@
 
 #include "providers/model.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
 
 /* ------------------------------------------------------------------ */
@@ -175,6 +176,53 @@ test_headers_not_utf8 (void **state)
   assert_string_contains (error->message, "invalid value for 'headers' in [model m] of bad.ini (line 4)");
 }
 
+/* An API key file is read with a bound (16 KiB) and must be text: a
+ * larger file, a folder or bytes that are not UTF-8 fail the stream
+ * before any request is sent. (/dev/zero and FIFOs, which could fill the
+ * memory or block, are tested on the installed chime under limits:
+ * tests/test-runner-input.c.) */
+static void
+test_key_file_refused (void **state)
+{
+  g_autofree char *large_text = g_strnfill (16 * 1024 + 1, 'k');
+  g_autofree char *large = test_write_file ("large.key", large_text);
+  g_autofree char *latin1 = test_write_file ("latin1.key", "sk-caf\xe9\n");
+  g_autofree char *folder = test_path ("key-folder");
+  const char *const files[] = { "large.key", "key-folder", "latin1.key" };
+  /* What comes before and after the path in each message. */
+  const char *const before[] = {
+    "cannot read the API key (api_key_file in [model m]): ",
+    "cannot read the API key (api_key_file in [model m]): ",
+    "the API key file ",
+  };
+  const char *const after[] = {
+    " is larger than 16 KiB, the most chime reads from it",
+    " is a directory, not a regular file",
+    " (api_key_file in [model m]) is not UTF-8 text",
+  };
+  const char *const paths[] = { large, folder, latin1 };
+  Case *cases[G_N_ELEMENTS (files) * 2];
+
+  assert_int_equal (g_mkdir (folder, 0700), 0);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *line = g_strdup_printf ("api_key_file = %s", files[i / 2]);
+
+      cases[i] = case_new (providers[i % 2], &(CaseSpec) { NULL });
+      case_replace (cases[i], "api_key_env = " API_KEY_ENV, line);
+    }
+  run_cases (cases, G_N_ELEMENTS (cases));
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *message = g_strdup_printf ("%s: %s%s%s", providers[i % 2]->name, before[i / 2],
+                                                  paths[i / 2], after[i / 2]);
+
+      assert_failed_with (cases[i], message);
+      assert_int_equal (count_requests (cases[i]->mock_key), 0);
+      case_free (cases[i]);
+    }
+}
+
 static void
 test_check_needs_no_key (void **state)
 {
@@ -207,6 +255,7 @@ main (void)
     cmocka_unit_test (test_empty_api_key_env_sends_none),
     cmocka_unit_test (test_configuration_problems),
     cmocka_unit_test (test_headers_not_utf8),
+    cmocka_unit_test (test_key_file_refused),
     cmocka_unit_test (test_check_needs_no_key),
   };
 

@@ -7,6 +7,7 @@
 #include "suggest.h"
 
 #include <jansson.h>
+#include <string.h>
 
 char *
 chime_config_suggestion (const char         *word,
@@ -28,10 +29,21 @@ chime_config_check_keys (ChimeConfig        *config,
     {
       g_autofree char *location = NULL;
       g_autofree char *suffix = NULL;
+      const char *bracket = strchr (keys[i], '[');
 
       if (g_strv_contains (valid_keys, keys[i]))
         continue;
       location = chime_config_describe_location (config, section, keys[i]);
+      if (bracket != NULL)
+        {
+          /* GKeyFile's translations (`key[fr] =`), which no chime key has. */
+          g_autofree char *plain = g_strndup (keys[i], bracket - keys[i]);
+
+          chime_config_add_problem (config, "unknown key '%s'%s: chime has no translated values "
+                                    "(KEY[LOCALE]); write '%s =' without '%s'",
+                                    keys[i], location, plain, bracket);
+          continue;
+        }
       suffix = chime_suggestion_suffix (keys[i], valid_keys, "keys");
       chime_config_add_problem (config, "unknown key '%s'%s%s", keys[i], location, suffix);
     }
@@ -50,38 +62,58 @@ report_invalid (ChimeConfig *config,
                       value, key, location, expected);
 }
 
-/* The raw value, or NULL when the key is absent. */
+/* "invalid value for 'KEY' in [SECTION] of FILE (line N): WHY", once per
+ * key: some values are read more than once. */
+static void
+report_once (ChimeConfig *config,
+             const char  *section,
+             const char  *key,
+             const char  *why)
+{
+  g_autofree char *location = NULL;
+
+  if (!chime_config_first_report (config, section, key))
+    return;
+  location = chime_config_describe_location (config, section, key);
+  chime_config_add_problem (config, "invalid value for '%s'%s: %s", key, location, why);
+}
+
+char *
+chime_config_lookup (ChimeConfig *config,
+                     const char  *section,
+                     const char  *key,
+                     gboolean    *valid)
+{
+  g_autofree char *value = g_key_file_get_value (chime_config_get_key_file (config), section, key, NULL);
+  const char *end = NULL;
+  g_autofree char *why = NULL;
+
+  *valid = TRUE;
+  if (value == NULL)
+    return NULL;
+  g_strstrip (value);
+  if (g_utf8_validate (value, -1, &end))
+    return g_steal_pointer (&value);
+  *valid = FALSE;
+  why = g_strdup_printf ("it is not UTF-8 text (byte %" G_GSIZE_FORMAT " of the value is 0x%02X); "
+                         "save the file as UTF-8", (gsize) (end - value) + 1, (guint) (guchar) *end);
+  report_once (config, section, key, why);
+  return g_utf8_make_valid (value, -1);
+}
+
+/* The value when it is UTF-8; else NULL, as when the key is absent, with
+ * the problem recorded. *@present tells the two apart. */
 static char *
 raw_value (ChimeConfig *config,
            const char  *section,
-           const char  *key)
+           const char  *key,
+           gboolean    *present)
 {
-  char *value = g_key_file_get_value (chime_config_get_key_file (config), section, key, NULL);
+  gboolean valid;
+  g_autofree char *value = chime_config_lookup (config, section, key, &valid);
 
-  return value != NULL ? g_strstrip (value) : NULL;
-}
-
-gboolean
-chime_config_parse_bool (const char *value,
-                         gboolean   *out)
-{
-  static const char *const truthy[] = { "true", "yes", "on", "1", NULL };
-  static const char *const falsy[] = { "false", "no", "off", "0", NULL };
-
-  for (guint i = 0; truthy[i] != NULL; i++)
-    {
-      if (g_ascii_strcasecmp (value, truthy[i]) == 0)
-        {
-          *out = TRUE;
-          return TRUE;
-        }
-      if (g_ascii_strcasecmp (value, falsy[i]) == 0)
-        {
-          *out = FALSE;
-          return TRUE;
-        }
-    }
-  return FALSE;
+  *present = value != NULL;
+  return valid ? g_steal_pointer (&value) : NULL;
 }
 
 gboolean
@@ -91,11 +123,12 @@ chime_config_read_bool (ChimeConfig *config,
                         gboolean     default_value,
                         gboolean    *out)
 {
-  g_autofree char *value = raw_value (config, section, key);
+  gboolean present;
+  g_autofree char *value = raw_value (config, section, key, &present);
 
   *out = default_value;
   if (value == NULL)
-    return TRUE;
+    return !present;
   if (chime_config_parse_bool (value, out))
     return TRUE;
   report_invalid (config, section, key, value, "true or false");
@@ -111,13 +144,14 @@ chime_config_read_int (ChimeConfig *config,
                        gint64       max,
                        gint64      *out)
 {
-  g_autofree char *value = raw_value (config, section, key);
+  gboolean present;
+  g_autofree char *value = raw_value (config, section, key, &present);
   g_autofree char *expected = NULL;
   gint64 parsed;
 
   *out = default_value;
   if (value == NULL)
-    return TRUE;
+    return !present;
   if (g_ascii_string_to_signed (value, 10, min, max, &parsed, NULL))
     {
       *out = parsed;
@@ -138,16 +172,15 @@ chime_config_read_double (ChimeConfig *config,
                           gdouble      max,
                           gdouble     *out)
 {
-  g_autofree char *value = raw_value (config, section, key);
+  gboolean present;
+  g_autofree char *value = raw_value (config, section, key, &present);
   g_autofree char *expected = NULL;
-  char *end = NULL;
   gdouble parsed;
 
   *out = default_value;
   if (value == NULL)
-    return TRUE;
-  parsed = g_ascii_strtod (value, &end);
-  if (end != value && *end == '\0' && parsed >= min && parsed <= max)
+    return !present;
+  if (chime_config_parse_double (value, &parsed) && parsed >= min && parsed <= max)
     {
       *out = parsed;
       return TRUE;
@@ -165,14 +198,15 @@ chime_config_read_choice (ChimeConfig        *config,
                           guint               default_value,
                           guint              *out)
 {
-  g_autofree char *value = raw_value (config, section, key);
+  gboolean present;
+  g_autofree char *value = raw_value (config, section, key, &present);
   g_autofree char *location = NULL;
   g_autofree char *list = NULL;
   const char *match;
 
   *out = default_value;
   if (value == NULL)
-    return TRUE;
+    return !present;
   for (guint i = 0; choices[i] != NULL; i++)
     if (g_str_equal (value, choices[i]))
       {
@@ -191,17 +225,46 @@ chime_config_read_choice (ChimeConfig        *config,
   return FALSE;
 }
 
+gboolean
+chime_config_read_valid_string (ChimeConfig *config,
+                                const char  *section,
+                                const char  *key,
+                                char       **out)
+{
+  gboolean present;
+  g_autofree char *raw = raw_value (config, section, key, &present);
+  g_autofree char *bad_escape = NULL;
+  g_autofree char *why = NULL;
+
+  *out = NULL;
+  if (raw == NULL)
+    return !present;
+  *out = chime_config_unescape (raw, &bad_escape);
+  if (*out != NULL)
+    {
+      g_strstrip (*out);
+      return TRUE;
+    }
+  why = g_strdup_printf ("'%s' is not an escape (the escapes are \\s \\n \\t \\r, "
+                         "and \\\\ for a backslash)", bad_escape);
+  report_once (config, section, key, why);
+  return FALSE;
+}
+
 char *
 chime_config_read_string (ChimeConfig *config,
                           const char  *section,
                           const char  *key,
                           const char  *default_value)
 {
-  char *value = g_key_file_get_string (chime_config_get_key_file (config), section, key, NULL);
+  char *value = NULL;
+  gboolean valid;
 
-  if (value == NULL)
-    return g_strdup (default_value);
-  return g_strstrip (value);
+  if (chime_config_read_valid_string (config, section, key, &value))
+    return value != NULL ? value : g_strdup (default_value);
+  /* The problem is recorded; the key is still set, as written, so that
+   * the caller does not also report it missing. */
+  return chime_config_lookup (config, section, key, &valid);
 }
 
 char *
@@ -209,9 +272,9 @@ chime_config_read_raw (ChimeConfig *config,
                        const char  *section,
                        const char  *key)
 {
-  char *value = g_key_file_get_value (chime_config_get_key_file (config), section, key, NULL);
+  gboolean valid;
 
-  return value != NULL ? g_strstrip (value) : NULL;
+  return chime_config_lookup (config, section, key, &valid);
 }
 
 char **

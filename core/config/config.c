@@ -8,6 +8,8 @@
 
 #include <string.h>
 
+#define UTF8_BOM "\xEF\xBB\xBF"
+
 struct _ChimeConfig {
   gint           ref_count;
   GKeyFile      *key_file;
@@ -16,6 +18,8 @@ struct _ChimeConfig {
   char          *base_dir;
   /* "section" -> line, and "section\nkey" -> line, from the raw text. */
   GHashTable    *lines;
+  /* "section\nkey" of the values whose problem is already recorded. */
+  GHashTable    *reported;
   ChimeProblems *problems;
   /* Section kinds, in the order declared: [runtime] and [handler NAME]
    * first, then the program's. */
@@ -64,6 +68,9 @@ scan_lines (ChimeConfig *config,
         {
           g_free (section);
           section = g_strndup (line + 1, strlen (line) - 2);
+          if (!g_utf8_validate (section, -1, NULL))
+            chime_problems_add (problems, "the section name on line %u of %s is not UTF-8 text; "
+                                "save the file as UTF-8", n + 1, config->source_name);
           if (g_hash_table_contains (config->lines, section))
             chime_problems_add (problems, "section [%s] appears twice in %s (lines %u and %u); "
                                 "each section may appear once",
@@ -77,6 +84,9 @@ scan_lines (ChimeConfig *config,
       if (section == NULL || equals == NULL)
         continue;
       key = g_strstrip (g_strndup (line, equals - line));
+      if (!g_utf8_validate (key, -1, NULL))
+        chime_problems_add (problems, "the key name on line %u of %s is not UTF-8 text; "
+                            "save the file as UTF-8", n + 1, config->source_name);
       where = line_key (section, key);
       if (g_hash_table_contains (config->lines, where))
         chime_problems_add (problems, "key '%s' appears twice in [%s] of %s (lines %u and %u)",
@@ -99,12 +109,33 @@ chime_config_alloc (GKeyFile   *key_file,
   config->source_name = g_strdup (source_name != NULL ? source_name : "<configuration>");
   config->base_dir = base_dir != NULL ? g_strdup (base_dir) : g_get_current_dir ();
   config->lines = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  config->reported = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   config->problems = chime_problems_new ();
   config->kinds = g_array_new (FALSE, FALSE, sizeof (SectionKind));
   g_array_set_clear_func (config->kinds, section_kind_clear);
   chime_config_accept_section (config, "runtime", FALSE);
   chime_config_accept_section (config, "handler", TRUE);
   return config;
+}
+
+/* GKeyFile reads text up to its first NUL and drops the rest unseen. */
+static gboolean
+check_no_nul (const char *text,
+              gsize       length,
+              const char *name,
+              GError    **error)
+{
+  const char *nul = memchr (text, '\0', length);
+  guint line = 1;
+
+  if (nul == NULL)
+    return TRUE;
+  for (const char *p = text; p < nul; p++)
+    line += *p == '\n';
+  g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_PARSE,
+               "%s is not a valid INI file: line %u has a NUL byte; a configuration is text",
+               name, line);
+  return FALSE;
 }
 
 ChimeConfig *
@@ -117,7 +148,13 @@ chime_config_new_from_data (const char *text,
   g_autoptr (GError) local_error = NULL;
   ChimeConfig *config;
 
-  if (!g_key_file_load_from_data (key_file, text, -1, G_KEY_FILE_NONE, &local_error))
+  /* A byte order mark, as some Windows editors write at the start of a
+   * UTF-8 file; GKeyFile would take it as part of the first line. */
+  if (g_str_has_prefix (text, UTF8_BOM))
+    text += strlen (UTF8_BOM);
+  /* Translations are kept so that `key[fr] =` is always an unknown key,
+   * not one that GKeyFile drops silently in every other locale. */
+  if (!g_key_file_load_from_data (key_file, text, -1, G_KEY_FILE_KEEP_TRANSLATIONS, &local_error))
     {
       /* GKeyFile quotes the offending line as it is, UTF-8 or not. */
       g_autofree char *reason = g_utf8_make_valid (local_error->message, -1);
@@ -140,14 +177,17 @@ chime_config_new_from_file (const char *path,
   g_autofree char *dir = NULL;
   g_autofree char *base = g_path_get_basename (path);
   g_autoptr (GError) local_error = NULL;
+  gsize length = 0;
   ChimeConfig *config;
 
-  if (!g_file_get_contents (path, &text, NULL, &local_error))
+  if (!chime_file_get_contents (path, CHIME_CONFIG_MAX_FILE_SIZE, &text, &length, &local_error))
     {
       g_set_error (error, G_FILE_ERROR, local_error->code,
                    "cannot read configuration: %s", local_error->message);
       return NULL;
     }
+  if (!check_no_nul (text, length, path, error))
+    return NULL;
   absolute = g_canonicalize_filename (path, NULL);
   dir = g_path_get_dirname (absolute);
   config = chime_config_new_from_data (text, path, dir, error);
@@ -184,6 +224,7 @@ chime_config_unref (ChimeConfig *config)
     return;
   g_key_file_unref (config->key_file);
   g_hash_table_unref (config->lines);
+  g_hash_table_unref (config->reported);
   chime_problems_free (config->problems);
   g_array_unref (config->kinds);
   g_free (config->source_name);
@@ -227,6 +268,14 @@ chime_config_resolve_path (ChimeConfig *config,
   else
     expanded = g_strdup (path);
   return g_canonicalize_filename (expanded, config->base_dir);
+}
+
+gboolean
+chime_config_first_report (ChimeConfig *config,
+                           const char  *section,
+                           const char  *key)
+{
+  return g_hash_table_add (config->reported, line_key (section, key));
 }
 
 void
@@ -349,6 +398,25 @@ section_kind (const char *section)
   return g_strndup (section, space - section);
 }
 
+/* [model NAME] needs its name, [pipeline] takes none: else the section
+ * would be read under another name, or not at all. */
+static void
+check_section_name_part (ChimeConfig       *config,
+                         const char        *section,
+                         const SectionKind *known)
+{
+  const char *name = section + strlen (known->kind);
+
+  while (g_ascii_isspace (*name))
+    name++;
+  if (known->named && *name == '\0')
+    chime_config_add_problem (config, "section [%s] in %s needs a name: write [%s NAME]",
+                              section, config->source_name, known->kind);
+  else if (!known->named && *name != '\0')
+    chime_config_add_problem (config, "section [%s] in %s takes no name: write [%s]",
+                              section, config->source_name, known->kind);
+}
+
 void
 chime_config_check_section_name (ChimeConfig *config,
                                  const char  *section)
@@ -357,10 +425,14 @@ chime_config_check_section_name (ChimeConfig *config,
   g_autoptr (GStrvBuilder) names = g_strv_builder_new ();
   g_autoptr (GString) valid = g_string_new (NULL);
   g_auto (GStrv) kinds = NULL;
+  const SectionKind *found = find_kind (config, kind);
   const char *match;
 
-  if (find_kind (config, kind) != NULL)
-    return;
+  if (found != NULL)
+    {
+      check_section_name_part (config, section, found);
+      return;
+    }
   for (guint i = 0; i < config->kinds->len; i++)
     {
       SectionKind *known = &g_array_index (config->kinds, SectionKind, i);

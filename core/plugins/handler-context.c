@@ -61,8 +61,6 @@ parse_value (const ChimeConfigKey *key,
              ChimeConfigValue     *value,
              const char          **expected)
 {
-  char *end = NULL;
-
   switch (key->type)
     {
     case CHIME_CONFIG_STRING:
@@ -79,8 +77,7 @@ parse_value (const ChimeConfigKey *key,
       return chime_config_parse_bool (text, &value->boolean);
     case CHIME_CONFIG_DOUBLE:
       *expected = "a number";
-      value->number = g_ascii_strtod (text, &end);
-      return end != text && *end == '\0';
+      return chime_config_parse_double (text, &value->number);
     case CHIME_CONFIG_STRING_LIST:
       value->list = chime_config_split_list (text);
       return TRUE;
@@ -113,9 +110,11 @@ read_key (ChimeHandlerContext  *context,
   value->type = key->type;
   g_hash_table_insert (context->values, (gpointer) key->key, value);
 
-  if (config != NULL && g_key_file_has_key (chime_config_get_key_file (config), section, key->key, NULL))
-    text = chime_config_read_string (config, section, key->key, NULL);
-  if (text != NULL)
+  /* A value that is not UTF-8 or has a bad escape is reported by the
+   * reader; the key then keeps its default, as for any invalid value. */
+  if (config != NULL && !chime_config_read_valid_string (config, section, key->key, &text))
+    value->set_in_file = FALSE;
+  else if (text != NULL)
     {
       value->set_in_file = TRUE;
       if (parse_value (key, text, config, value, &expected))

@@ -7,6 +7,7 @@
 
 #include "plugin-loader.h"
 #include <chime/config.h>
+#include "config/config-private.h"
 #include "config/suggest.h"
 
 #include <stdlib.h>
@@ -166,11 +167,18 @@ chime_plugin_locate (const char         *spec,
       g_autofree char *dir = g_path_get_dirname (spec);
       g_autofree char *base = g_path_get_basename (spec);
       char *path = find_in_dir (dir, base);
+      const char *type;
 
       if (path != NULL)
         return path;
-      g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
-                   "plugin file %s does not exist", spec);
+      type = chime_file_describe_type (spec);
+      if (type != NULL)
+        g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
+                     "plugin file %s is %s, not a shared object (.so) or libtool archive (.la)",
+                     spec, type);
+      else
+        g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
+                     "plugin file %s does not exist", spec);
       return NULL;
     }
   for (const char * const *dir = search_path; dir != NULL && *dir != NULL; dir++)

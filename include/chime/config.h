@@ -48,10 +48,35 @@ typedef enum {
 
 typedef struct _ChimeConfig ChimeConfig;
 
-/* Reads @path. A file that cannot be read is a G_FILE_ERROR, one that is
- * not INI a G_KEY_FILE_ERROR; duplicate sections and keys become problems
- * of the config. Messages name the file by its base name; relative paths in
- * it resolve against its folder. */
+/**
+ * CHIME_CONFIG_MAX_FILE_SIZE:
+ *
+ * The largest configuration file chime_config_new_from_file() reads: 1 MiB.
+ */
+#define CHIME_CONFIG_MAX_FILE_SIZE (1024 * 1024)
+
+/* Reads the regular file @path whole, at most @max_size bytes, for a file
+ * a configuration names (a prompt, an API key). A directory, FIFO, device
+ * or socket is refused without being opened, and the message says which
+ * it is: so a read never blocks on a FIFO without a writer, nor runs on
+ * from /dev/zero. @contents gets the bytes and a NUL after them, @length
+ * (may be NULL) their number. Errors are G_FILE_ERROR (ISDIR for a
+ * directory, INVAL for another kind of file or one larger than
+ * @max_size), with a message that starts with @path or says what failed
+ * on it. */
+CHIME_API gboolean     chime_file_get_contents        (const char *path,
+                                                       gsize       max_size,
+                                                       char      **contents,
+                                                       gsize      *length,
+                                                       GError    **error);
+
+/* Reads @path (as chime_file_get_contents(), at most
+ * CHIME_CONFIG_MAX_FILE_SIZE). A file that cannot be read is a
+ * G_FILE_ERROR, one that is not INI a G_KEY_FILE_ERROR (text that is not
+ * UTF-8 in a section name or key, or a NUL byte, is not INI); duplicate
+ * sections and keys become problems of the config. A UTF-8 byte order
+ * mark at the start is skipped. Messages name the file by its base name;
+ * relative paths in it resolve against its folder. */
 CHIME_API ChimeConfig *chime_config_new_from_file     (const char *path,
                                                        GError    **error);
 /* Parses INI @text; @source_name names it in messages, relative paths
@@ -124,8 +149,10 @@ CHIME_API void     chime_config_check_keys      (ChimeConfig        *config,
 /* Typed readers. When the key is absent *@out is @default_value and TRUE
  * is returned; when its value is invalid a problem naming the file, the
  * section, the key and what was expected is recorded, *@out is
- * @default_value and FALSE is returned. Booleans are true/false, yes/no,
- * on/off or 1/0 (any case). */
+ * @default_value and FALSE is returned. A value that is not UTF-8 is
+ * invalid for every reader (one problem, however often it is read).
+ * Booleans are true/false, yes/no, on/off or 1/0 (any case); numbers are
+ * decimal (no "0x10", "inf" or "nan"). */
 CHIME_API gboolean chime_config_read_bool   (ChimeConfig *config,
                                              const char  *section,
                                              const char  *key,
@@ -155,13 +182,17 @@ CHIME_API gboolean chime_config_read_choice (ChimeConfig        *config,
                                              guint               default_value,
                                              guint              *out);
 /* The value with GKeyFile's escapes ("\n") applied and surrounding blanks
- * removed, or a copy of @default_value when absent. Newly allocated. */
+ * removed, or a copy of @default_value when absent. A value that is not
+ * UTF-8 or has another escape ("\q") is a problem; it is then returned as
+ * written (bad bytes replaced by U+FFFD), not @default_value, so that the
+ * caller does not also report the key missing. Newly allocated. */
 CHIME_API char    *chime_config_read_string (ChimeConfig *config,
                                              const char  *section,
                                              const char  *key,
                                              const char  *default_value);
 /* The value exactly as written, for JSON values whose own escapes must
- * reach the JSON parser; NULL when absent. Newly allocated. */
+ * reach the JSON parser; NULL when absent. Not UTF-8: as
+ * chime_config_read_string(). Newly allocated. */
 CHIME_API char    *chime_config_read_raw    (ChimeConfig *config,
                                              const char  *section,
                                              const char  *key);

@@ -10,6 +10,10 @@ static const char *const pipeline_keys[] = {
   "prompt", "prompt_file", "system", "model", "parser", "tags", "metadata", "name", NULL
 };
 
+/* The largest prompt_file read: a prompt is text for a model's context
+ * window, which this exceeds by far. */
+#define MAX_PROMPT_FILE_SIZE (1024 * 1024)
+
 static const char *const parser_names[] = { "str", "json", NULL };
 
 void
@@ -38,7 +42,8 @@ read_prompt (ChimeConfig      *ini)
   g_autofree char *location = chime_config_describe_location (ini, "pipeline", NULL);
   g_autofree char *path = NULL;
   g_autoptr (GError) error = NULL;
-  char *text = NULL;
+  g_autofree char *text = NULL;
+  gsize length = 0;
 
   if (prompt != NULL && file != NULL)
     {
@@ -55,13 +60,20 @@ read_prompt (ChimeConfig      *ini)
       return NULL;
     }
   path = chime_config_resolve_path (ini, file);
-  if (!g_file_get_contents (path, &text, NULL, &error))
+  if (!chime_file_get_contents (path, MAX_PROMPT_FILE_SIZE, &text, &length, &error))
     {
       g_autofree char *key_location = chime_config_describe_location (ini, "pipeline", "prompt_file");
       chime_config_add_problem (ini, "cannot read prompt_file%s: %s", key_location, error->message);
       return NULL;
     }
-  return text;
+  if (!g_utf8_validate_len (text, length, NULL))
+    {
+      g_autofree char *key_location = chime_config_describe_location (ini, "pipeline", "prompt_file");
+      chime_config_add_problem (ini, "cannot read prompt_file%s: %s is not UTF-8 text (or has a NUL "
+                                "byte); save it as UTF-8", key_location, path);
+      return NULL;
+    }
+  return g_steal_pointer (&text);
 }
 
 static json_t *

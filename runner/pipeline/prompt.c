@@ -29,6 +29,12 @@ scan (const char  *template_text,
           p += 2;
           continue;
         }
+      if (*p == '}')
+        {
+          g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_INVALID,
+                       "the prompt has a single '}' at \"%.20s\" (write '}}' for a literal brace)", p);
+          return FALSE;
+        }
       if (*p != '{')
         {
           if (out != NULL)

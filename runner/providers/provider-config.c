@@ -10,6 +10,9 @@
 
 #include <string.h>
 
+/* An API key is a line of text: a file larger than this is not one. */
+#define MAX_API_KEY_FILE_SIZE (16 * 1024)
+
 /* Headers that carry credentials: they come from api_key_env or
  * api_key_file only, never from the configuration file. */
 static const char *const credential_headers[] = {
@@ -289,11 +292,18 @@ chime_provider_model_load_api_key (ChimeProviderModel *model,
   if (model->api_key_file != NULL)
     {
       g_autoptr (GError) local = NULL;
+      gsize length = 0;
 
-      if (!g_file_get_contents (model->api_key_file, &key, NULL, &local))
+      if (!chime_file_get_contents (model->api_key_file, MAX_API_KEY_FILE_SIZE, &key, &length, &local))
         {
           *error = chime_provider_error_new ("%s: cannot read the API key (api_key_file in [%s]): %s",
                                              name, model->section, local->message);
+          return NULL;
+        }
+      if (!g_utf8_validate_len (key, length, NULL))
+        {
+          *error = chime_provider_error_new ("%s: the API key file %s (api_key_file in [%s]) is not "
+                                             "UTF-8 text", name, model->api_key_file, model->section);
           return NULL;
         }
       g_strstrip (key);
