@@ -46,7 +46,13 @@ run_isolated (const char *runtime_section,
   g_autofree char *config = NULL;
   g_autofree char *record = NULL;
   g_autofree char *trace = NULL;
-  const char *env[] = { "CHIME_PLUGIN_PATH=" TEST_PLUGIN_DIR, NULL };
+  /* In a sanitizer build AddressSanitizer would catch the plugin's
+   * segfault in the host and end it with SIGABRT: let it die of the
+   * signal a user would see. */
+  g_autofree char *asan = g_strdup_printf ("ASAN_OPTIONS=%s%shandle_segv=0",
+                                           g_getenv ("ASAN_OPTIONS") != NULL ? g_getenv ("ASAN_OPTIONS") : "",
+                                           g_getenv ("ASAN_OPTIONS") != NULL ? ":" : "");
+  const char *env[] = { "CHIME_PLUGIN_PATH=" TEST_PLUGIN_DIR, asan, NULL };
   const char *args[] = { "run", NULL, NULL };
   RunOptions options = { .env = env };
 
