@@ -93,8 +93,14 @@ log_request (Request *request)
   g_autofree char *line = NULL;
   gsize body_len;
   const char *body_data = g_bytes_get_data (request->body, &body_len);
+  gboolean logging;
 
-  if (server.log == NULL)
+  /* Under the lock: main() closes the log while connections may still be
+   * answered (after --max-requests, or a signal). */
+  g_mutex_lock (&server.lock);
+  logging = server.log != NULL;
+  g_mutex_unlock (&server.lock);
+  if (!logging)
     {
       json_decref (headers);
       return;
@@ -122,8 +128,11 @@ log_request (Request *request)
   line = json_to_text (entry);
 
   g_mutex_lock (&server.lock);
-  fprintf (server.log, "%s\n", line);
-  fflush (server.log);
+  if (server.log != NULL)
+    {
+      fprintf (server.log, "%s\n", line);
+      fflush (server.log);
+    }
   g_mutex_unlock (&server.lock);
 }
 
@@ -492,8 +501,13 @@ main (int   argc,
   g_unix_signal_add (SIGINT, on_quit_signal, NULL);
   g_main_loop_run (server.loop);
 
+  /* Stopping the service does not wait for the connections it is still
+   * answering: their threads may be logging a request. */
   g_socket_service_stop (service);
+  g_mutex_lock (&server.lock);
   if (server.log != NULL)
     fclose (server.log);
+  server.log = NULL;
+  g_mutex_unlock (&server.lock);
   return 0;
 }
