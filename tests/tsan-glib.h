@@ -35,6 +35,7 @@
 #endif
 
 #include <glib.h>
+#include <stdlib.h>
 #include <sanitizer/tsan_interface.h>
 
 static inline void
@@ -82,6 +83,14 @@ chime_tsan_cond_wait_until (GCond  *cond,
   __tsan_acquire (mutex);
   return signalled;
 }
+
+/* tests/tsan.supp ignores what GLib's own calls of free() do, so chime's
+ * frees are compiled as the free() they are in GLib 2.74 (g_malloc() is
+ * malloc(), and g_aligned_alloc() posix_memalign()), for TSan to check
+ * them against the uses of that memory on other threads. A g_free passed
+ * as a function (GDestroyNotify, g_autofree) is still GLib's. */
+#define g_free(mem) free (mem)
+#define g_aligned_free(mem) free (mem)
 
 /* GMutexLocker's functions are inlines of <glib.h>, compiled before the
  * macros below, so g_autoptr (GMutexLocker) would lock and unlock
