@@ -100,7 +100,10 @@ signal_thread (gpointer data)
     return NULL;
   g_printerr ("chime: %s; stopping the run and flushing every handler (again to quit at once)\n",
               signal_verb (byte));
-  g_main_context_invoke (NULL, cancel_watched, NULL);
+  /* A source, not g_main_context_invoke(): that calls the function right
+   * here when nobody owns the main context (the main thread has not
+   * started its loop yet), and `watched` is the main thread's. */
+  g_idle_add_full (G_PRIORITY_DEFAULT, cancel_watched, NULL, NULL);
   return NULL;
 }
 
