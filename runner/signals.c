@@ -79,6 +79,23 @@ on_signal (int signal_number)
   errno = saved_errno;
 }
 
+/* Says once what happens, from the signal thread or, when the main
+ * thread saw the signal first (cli_signals_watch), from the main thread,
+ * so that it is said before that run can end and chime exit. */
+static GMutex told_lock;
+static gboolean told;   /* guarded by told_lock */
+
+static void
+tell_stopping (int signal_number)
+{
+  g_mutex_lock (&told_lock);
+  if (!told)
+    g_printerr ("chime: %s; stopping the run and flushing every handler (again to quit at once)\n",
+                signal_verb (signal_number));
+  told = TRUE;
+  g_mutex_unlock (&told_lock);
+}
+
 static gboolean
 cancel_watched (gpointer data)
 {
@@ -98,8 +115,7 @@ signal_thread (gpointer data)
   while (n < 0 && errno == EINTR);
   if (n != 1)
     return NULL;
-  g_printerr ("chime: %s; stopping the run and flushing every handler (again to quit at once)\n",
-              signal_verb (byte));
+  tell_stopping (byte);
   /* A source, not g_main_context_invoke(): that calls the function right
    * here when nobody owns the main context (the main thread has not
    * started its loop yet), and `watched` is the main thread's. */
@@ -132,7 +148,10 @@ cli_signals_watch (GCancellable *cancellable)
 {
   g_set_object (&watched, cancellable);
   if (cli_signals_received () != 0)
-    g_cancellable_cancel (watched);
+    {
+      tell_stopping (cli_signals_received ());
+      g_cancellable_cancel (watched);
+    }
 }
 
 void
