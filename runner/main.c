@@ -104,7 +104,7 @@ main (int    argc,
   g_set_prgname (prgname);
   argv[1] = prgname;
   if (g_str_equal (command, "run"))
-    return cli_command_run (argc - 1, argv + 1);
+    return cli_signals_finish (cli_command_run (argc - 1, argv + 1));
   if (g_str_equal (command, "check"))
     return cli_command_check (argc - 1, argv + 1);
   if (g_str_equal (command, "plugins"))

@@ -23,7 +23,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static CliSignalMode mode;
+static int mode;           /* atomic: CliSignalMode, or ENDED */
+/* cli_signals_finish() was called: a signal now cannot stop anything. */
+#define ENDED (-1)
 static int wake_fds[2] = { -1, -1 };
 static int n_signals;       /* atomic: how many arrived */
 static int first_signal;    /* atomic: the first one's number */
@@ -69,7 +71,15 @@ on_signal (int signal_number)
       _exit (128 + signal_number);
     }
   __atomic_store_n (&first_signal, signal_number, __ATOMIC_SEQ_CST);
-  if (mode == CLI_SIGNALS_QUIT)
+  if (__atomic_load_n (&mode, __ATOMIC_SEQ_CST) == ENDED)
+    {
+      /* The run and its flush are over; only exiting is left. */
+      say (signal_number == SIGINT
+             ? "chime: interrupted; stopping the run: it had already ended\n"
+             : "chime: terminated; stopping the run: it had already ended\n");
+      _exit (128 + signal_number);
+    }
+  if (__atomic_load_n (&mode, __ATOMIC_SEQ_CST) == CLI_SIGNALS_QUIT)
     {
       say (signal_number == SIGINT ? "chime: interrupted\n" : "chime: terminated\n");
       _exit (128 + signal_number);
@@ -79,25 +89,29 @@ on_signal (int signal_number)
   errno = saved_errno;
 }
 
+/* Says once what happens, from the signal thread or, when the main
+ * thread saw the signal first (cli_signals_watch), from the main thread,
+ * so that it is said before that run can end and chime exit. */
+static GMutex told_lock;
+static gboolean told;   /* guarded by told_lock */
+
+static void
+tell_stopping (int signal_number)
+{
+  g_mutex_lock (&told_lock);
+  if (!told)
+    g_printerr ("chime: %s; stopping the run and flushing every handler (again to quit at once)\n",
+                signal_verb (signal_number));
+  told = TRUE;
+  g_mutex_unlock (&told_lock);
+}
+
 static gboolean
 cancel_watched (gpointer data)
 {
   if (watched != NULL)
     g_cancellable_cancel (watched);
   return G_SOURCE_REMOVE;
-}
-
-/* Says once what the first signal does, whoever gets there first: the
- * signal thread, or a run that finds the signal already there (and may
- * end before that thread is scheduled). */
-static void
-announce (int signal_number)
-{
-  static int announced;
-
-  if (__atomic_exchange_n (&announced, 1, __ATOMIC_SEQ_CST) == 0)
-    g_printerr ("chime: %s; stopping the run and flushing every handler (again to quit at once)\n",
-                signal_verb (signal_number));
 }
 
 static gpointer
@@ -111,8 +125,11 @@ signal_thread (gpointer data)
   while (n < 0 && errno == EINTR);
   if (n != 1)
     return NULL;
-  announce (byte);
-  g_main_context_invoke (NULL, cancel_watched, NULL);
+  tell_stopping (byte);
+  /* A source, not g_main_context_invoke(): that calls the function right
+   * here when nobody owns the main context (the main thread has not
+   * started its loop yet), and `watched` is the main thread's. */
+  g_idle_add_full (G_PRIORITY_DEFAULT, cancel_watched, NULL, NULL);
   return NULL;
 }
 
@@ -121,7 +138,7 @@ cli_signals_init (CliSignalMode signal_mode)
 {
   struct sigaction action = { 0 };
 
-  mode = signal_mode;
+  __atomic_store_n (&mode, (int) signal_mode, __ATOMIC_SEQ_CST);
   if (mode == CLI_SIGNALS_STOP_RUN)
     {
       if (!g_unix_open_pipe (wake_fds, FD_CLOEXEC, NULL))
@@ -142,7 +159,7 @@ cli_signals_watch (GCancellable *cancellable)
   g_set_object (&watched, cancellable);
   if (cli_signals_received () != 0)
     {
-      announce (cli_signals_received ());
+      tell_stopping (cli_signals_received ());
       g_cancellable_cancel (watched);
     }
 }
@@ -160,6 +177,20 @@ cli_signals_received (void)
 
   /* Whoever asks acts on it: the word comes first. */
   if (signal_number != 0)
-    announce (signal_number);
+    tell_stopping (signal_number);
   return signal_number;
+}
+
+int
+cli_signals_finish (int code)
+{
+  int signal_number;
+
+  /* From here a signal exits at once; one that came before is the exit
+   * status. Store first, then look: no signal falls in between. */
+  __atomic_store_n (&mode, ENDED, __ATOMIC_SEQ_CST);
+  signal_number = cli_signals_received ();
+  if (signal_number != 0 && code < 128)
+    return 128 + signal_number;
+  return code;
 }

@@ -21,6 +21,10 @@ void cli_signals_watch (GCancellable *cancellable);
 /* Forgets the cancellable given to cli_signals_watch(). */
 void cli_signals_unwatch (void);
 
+/* The exit status of a command that ends with @code: 128+N if signal N
+ * came, at any moment until now; a signal after this call exits at once. */
+int  cli_signals_finish (int code);
+
 /* The first signal's number, or 0. When there was one, it has been said
  * on stderr by the time this returns. */
 int  cli_signals_received (void);

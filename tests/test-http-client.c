@@ -241,6 +241,21 @@ fixture (const char *name)
 #define N_CONCURRENT 64
 #define DELAY_MS 500
 
+/* CHIME_TEST_TIME_SCALE multiplies the time bound below: ThreadSanitizer
+ * makes each transfer's work several times slower, and its pass of
+ * .ci/run sets 4 (still far from the 64 delays of transfers one after
+ * another; docs/reliability.md). */
+static guint
+time_scale (void)
+{
+  const char *text = g_getenv ("CHIME_TEST_TIME_SCALE");
+  guint64 scale;
+
+  if (text == NULL || !g_ascii_string_to_unsigned (text, 10, 1, 100, &scale, NULL))
+    return 1;
+  return (guint) scale;
+}
+
 static void
 test_many_transfers_on_one_loop (void **state)
 {
@@ -267,7 +282,7 @@ test_many_transfers_on_one_loop (void **state)
       fetch_free (fetches[i]);
     }
   /* All at once: about one delay, not 64 (nor 64 / a thread pool). */
-  if (elapsed > 2.0 * DELAY_MS / 1000.0)
+  if (elapsed > 2.0 * time_scale () * DELAY_MS / 1000.0)
     fail_msg ("%d transfers of %d ms took %.3f s", N_CONCURRENT, DELAY_MS, elapsed);
   assert_true (elapsed >= DELAY_MS / 1000.0);
   assert_int_equal (stats.max_active, N_CONCURRENT);

@@ -144,6 +144,20 @@ test_signals_heard_while_a_handler_holds_the_loop (void **state)
 
 #define LOOP_RUNS 50
 
+/* CHIME_TEST_SIGNAL_RUNS makes the loop shorter (or longer): each run is
+ * a whole `chime run`, which ThreadSanitizer makes ten times slower, and
+ * its pass of .ci/run does 10 (docs/reliability.md). */
+static guint
+loop_runs (void)
+{
+  const char *text = g_getenv ("CHIME_TEST_SIGNAL_RUNS");
+  guint64 runs;
+
+  if (text == NULL || !g_ascii_string_to_unsigned (text, 10, 1, G_MAXUINT, &runs, NULL))
+    return LOOP_RUNS;
+  return (guint) runs;
+}
+
 /* A fast model that a jsonl handler holds up (queue_limit = 16: the
  * stream waits for room most of the time), or a model that streams
  * slower than its handler, so that nothing waits. */
@@ -233,8 +247,9 @@ signal_loop (gboolean back_pressure)
   guint32 seed = seed_text != NULL ? (guint32) g_ascii_strtoull (seed_text, NULL, 10) : g_random_int ();
   g_autoptr (GRand) rand = g_rand_new_with_seed (seed);
   const char *args[] = { "run", config, NULL };
+  const guint n_runs = loop_runs ();
 
-  for (guint i = 0; i < LOOP_RUNS; i++)
+  for (guint i = 0; i < n_runs; i++)
     {
       int signal_number = g_rand_boolean (rand) ? SIGINT : SIGTERM;
       RunOptions options = {
@@ -246,7 +261,7 @@ signal_loop (gboolean back_pressure)
         .signal_after_ms = i < 5 ? 0 : g_rand_int_range (rand, 0, 250),
       };
       g_autofree char *context = g_strdup_printf ("run %u of %u (CHIME_TEST_SEED=%u): signal %d %u ms "
-                                                  "after chime could catch it", i + 1, LOOP_RUNS, seed,
+                                                  "after chime could catch it", i + 1, n_runs, seed,
                                                   signal_number, options.signal_after_ms);
       g_autoptr (RunResult) result = NULL;
 

@@ -35,7 +35,10 @@ claim (ChimeDispatcher *d,
       guint64 seen_gating = __atomic_load_n (&d->gating, __ATOMIC_RELAXED);
 #endif
 
-      if (pos >= __atomic_load_n (&d->gating, __ATOMIC_RELAXED) + d->size &&
+      /* Acquire pairs with the release of the refresh (room_for, wait.c):
+       * a slot this claim reuses is then past every consumer's use of its
+       * previous occupant. A plain load on x86, as relaxed was. */
+      if (pos >= __atomic_load_n (&d->gating, __ATOMIC_ACQUIRE) + d->size &&
           !chime_dispatcher_has_room (d, pos))
         {
           if (d->drop != NULL)

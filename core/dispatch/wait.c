@@ -90,7 +90,13 @@ room_for (ChimeDispatcher *d,
 {
   guint64 release = chime_dispatcher_min_release (d);
 
-  __atomic_store_n (&d->gating, release, __ATOMIC_RELAXED);
+  /* Release: an emitter that reuses a slot on the strength of this cached
+   * minimum (its acquire load in claim(), ring.c) must be ordered after
+   * the consumers' last reads of the slot and their handlers' use of its
+   * event, which this thread acquired from their `done`. Relaxed, the
+   * emitter's overwrite and unref raced with them (a TSan report of
+   * fill_slot's write against help_consumer's read of the slot). */
+  __atomic_store_n (&d->gating, release, __ATOMIC_RELEASE);
   return pos < release + d->size;
 }
 

@@ -218,8 +218,13 @@ usage_on_llm_end (gpointer     instance,
   UsageTotals *self = instance;
   json_t *usage;
   const char *model;
-  g_autoptr (json_t) sum = NULL;
+  /* Declared first, so released last: the reference to the new total is
+   * dropped under the lock. Another thread may replace that total (its
+   * deep copy read it) the moment the lock is free, and jansson's last
+   * json_decref() frees without an acquire: the lock orders that free
+   * after the copy, jansson's reference count does not. */
   g_autoptr (GMutexLocker) locker = NULL;
+  g_autoptr (json_t) sum = NULL;
 
   if (!response_get_usage (chime_event_get_response (event), &usage, &model))
     return TRUE;
