@@ -133,25 +133,6 @@ anthropic_state_free (gpointer data)
   g_free (state);
 }
 
-/* Keeps the string member @path->key of @object, if it has one. */
-static gboolean
-take_string (ChimeModelStream     *stream,
-             char                **slot,
-             json_t               *object,
-             const ChimeFieldPath *path)
-{
-  const char *value;
-
-  if (!chime_provider_stream_string (stream, object, path, &value))
-    return FALSE;
-  if (value != NULL)
-    {
-      g_free (*slot);
-      *slot = g_strdup (value);
-    }
-  return TRUE;
-}
-
 /* Usage counts are cumulative: the last value seen is the one. */
 static gboolean
 take_count (ChimeModelStream     *stream,
@@ -198,8 +179,8 @@ on_message_start (ChimeModelStream *stream,
   json_t *message;
 
   if (chime_provider_stream_member (stream, event, &at, CHIME_FIELD_OBJECT, &message) &&
-      take_string (stream, &state->id, message, &id_at) &&
-      take_string (stream, &state->model, message, &model_at))
+      chime_provider_stream_keep_string (stream, &state->id, message, &id_at) &&
+      chime_provider_stream_keep_string (stream, &state->model, message, &model_at))
     take_usage (stream, state, message, &usage_at);
 }
 
@@ -263,7 +244,7 @@ on_message_delta (ChimeModelStream *stream,
   json_t *delta, *stop_sequence;
 
   if (!chime_provider_stream_member (stream, event, &at, CHIME_FIELD_OBJECT, &delta) ||
-      !take_string (stream, &state->stop_reason, delta, &stop_reason_at) ||
+      !chime_provider_stream_keep_string (stream, &state->stop_reason, delta, &stop_reason_at) ||
       !chime_provider_stream_check (stream, json_object_get (delta, "stop_sequence"), &stop_sequence_at,
                                     CHIME_FIELD_STRING))
     return;

@@ -115,26 +115,6 @@ openai_state_free (gpointer data)
   g_free (state);
 }
 
-/* Keeps the latest string value of the member @path->key of @object,
- * if it has one; FALSE when it is not a string. */
-static gboolean
-remember (ChimeModelStream     *stream,
-          char                **slot,
-          json_t               *object,
-          const ChimeFieldPath *path)
-{
-  const char *value;
-
-  if (!chime_provider_stream_string (stream, object, path, &value))
-    return FALSE;
-  if (value != NULL && g_strcmp0 (*slot, value) != 0)
-    {
-      g_free (*slot);
-      *slot = g_strdup (value);
-    }
-  return TRUE;
-}
-
 /* The SDK's rule: an object whose "error" is truthy is a failure. */
 static gboolean
 is_error_chunk (json_t *chunk)
@@ -156,10 +136,10 @@ read_metadata (ChimeModelStream *stream,
   static const ChimeFieldPath fingerprint = { NULL, "system_fingerprint", 0 };
   static const ChimeFieldPath tier = { NULL, "service_tier", 0 };
 
-  return remember (stream, &state->id, chunk, &id) &&
-         remember (stream, &state->model, chunk, &model) &&
-         remember (stream, &state->system_fingerprint, chunk, &fingerprint) &&
-         remember (stream, &state->service_tier, chunk, &tier);
+  return chime_provider_stream_keep_string (stream, &state->id, chunk, &id) &&
+         chime_provider_stream_keep_string (stream, &state->model, chunk, &model) &&
+         chime_provider_stream_keep_string (stream, &state->system_fingerprint, chunk, &fingerprint) &&
+         chime_provider_stream_keep_string (stream, &state->service_tier, chunk, &tier);
 }
 
 static gboolean
@@ -232,7 +212,7 @@ read_choices (ChimeModelStream *stream,
         return FALSE;
       if (index != NULL && json_integer_value (index) != 0)
         continue;
-      if (!remember (stream, &state->finish_reason, choice, &finish_at) ||
+      if (!chime_provider_stream_keep_string (stream, &state->finish_reason, choice, &finish_at) ||
           !chime_provider_stream_member (stream, choice, &delta_at, CHIME_FIELD_OBJECT, &delta) ||
           !chime_provider_stream_string (stream, delta, &content_at, content))
         return FALSE;

@@ -181,3 +181,21 @@ chime_provider_stream_count (ChimeModelStream     *stream,
     *value = (gint64) json_integer_value (member);
   return TRUE;
 }
+
+gboolean
+chime_provider_stream_keep_string (ChimeModelStream     *stream,
+                                   char                **slot,
+                                   json_t               *object,
+                                   const ChimeFieldPath *path)
+{
+  const char *value;
+
+  if (!chime_provider_stream_string (stream, object, path, &value))
+    return FALSE;
+  if (value != NULL && g_strcmp0 (*slot, value) != 0)
+    {
+      g_free (*slot);
+      *slot = g_strdup (value);
+    }
+  return TRUE;
+}

@@ -54,6 +54,12 @@ gboolean  chime_provider_stream_string   (ChimeModelStream     *stream,
                                           json_t               *object,
                                           const ChimeFieldPath *path,
                                           const char          **value);
+/* Keeps the string member @path->key of @object in *@slot (replacing
+ * what was there) when it has one; FALSE when it is not a string. */
+gboolean  chime_provider_stream_keep_string (ChimeModelStream     *stream,
+                                             char                **slot,
+                                             json_t               *object,
+                                             const ChimeFieldPath *path);
 /* The count member @path->key of @object in *@value, -1 when absent or
  * null. */
 gboolean  chime_provider_stream_count    (ChimeModelStream     *stream,
