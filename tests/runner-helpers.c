@@ -212,10 +212,11 @@ maybe_send_signal (gpointer data)
   return options->second_signal_after_ms > 0 ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
 }
 
-#if defined(__SANITIZE_ADDRESS__)
+/* The sanitizers reserve far more address space than they use. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 static const gboolean address_sanitizer = TRUE;
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 static const gboolean address_sanitizer = TRUE;
 #else
 static const gboolean address_sanitizer = FALSE;

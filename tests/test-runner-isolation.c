@@ -46,13 +46,16 @@ run_isolated (const char *runtime_section,
   g_autofree char *config = NULL;
   g_autofree char *record = NULL;
   g_autofree char *trace = NULL;
-  /* In a sanitizer build AddressSanitizer would catch the plugin's
-   * segfault in the host and end it with SIGABRT: let it die of the
-   * signal a user would see. */
+  /* In a sanitizer build AddressSanitizer (or ThreadSanitizer) would
+   * catch the plugin's segfault in the host and end it otherwise: let it
+   * die of the signal a user would see. */
   g_autofree char *asan = g_strdup_printf ("ASAN_OPTIONS=%s%shandle_segv=0",
                                            g_getenv ("ASAN_OPTIONS") != NULL ? g_getenv ("ASAN_OPTIONS") : "",
                                            g_getenv ("ASAN_OPTIONS") != NULL ? ":" : "");
-  const char *env[] = { "CHIME_PLUGIN_PATH=" TEST_PLUGIN_DIR, asan, NULL };
+  g_autofree char *tsan = g_strdup_printf ("TSAN_OPTIONS=%s%shandle_segv=0",
+                                           g_getenv ("TSAN_OPTIONS") != NULL ? g_getenv ("TSAN_OPTIONS") : "",
+                                           g_getenv ("TSAN_OPTIONS") != NULL ? " " : "");
+  const char *env[] = { "CHIME_PLUGIN_PATH=" TEST_PLUGIN_DIR, asan, tsan, NULL };
   const char *args[] = { "run", NULL, NULL };
   RunOptions options = { .env = env };
 

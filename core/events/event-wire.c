@@ -73,7 +73,8 @@ chime_event_to_wire (ChimeEvent *event)
 
   if (event->token != NULL)
     json_object_set_new (wire, "token", json_string (event->token));
-  set_json (wire, "chunk", event->chunk);
+  /* Atomic: chime_event_get_chunk() may be building it on another thread. */
+  set_json (wire, "chunk", g_atomic_pointer_get (&event->chunk));
   if (payload == NULL)
     return wire;
   if (payload->text != NULL)
