@@ -69,7 +69,9 @@ keep_plugins_unloaded (ChimeConfig *config)
     g_key_file_set_value (key_file, "runtime", "plugin_path", "");
   for (guint i = 0; groups[i] != NULL; i++)
     {
-      g_autofree char *spec = g_key_file_get_string (key_file, groups[i], "plugin", NULL);
+      /* The raw value, as chime reads it: GLib 2.74's g_key_file_get_string()
+       * sets its GError twice (a warning) on a value ending in a backslash. */
+      g_autofree char *spec = g_key_file_get_value (key_file, groups[i], "plugin", NULL);
       g_autofree char *name = NULL;
 
       if (spec == NULL)
