@@ -10,8 +10,11 @@
  * helpers' timeout, so that a hang fails it too. */
 #include "runner-helpers.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char *const both_commands[] = { "check", "run" };
 
@@ -265,6 +268,109 @@ test_byte_order_mark_accepted (void **state)
   assert_string_equal (json_string_value (json_object_get (run, "output")), "Knock knock");
 }
 
+/* ------------------------------------------------------------------
+ * Batch inputs (--inputs): a line bound, lines that are not text, and
+ * waits a signal must end
+ * ---------------------------------------------------------------- */
+
+/* Runs `chime run batch.ini --inputs INPUTS` in @dir, memory-limited,
+ * with @signal_number (0: none) once chime catches it and 300 ms more. */
+static RunResult *
+run_batch_inputs (const char *dir,
+                  const char *inputs,
+                  int         signal_number)
+{
+  g_autofree char *config = copy_test_config (dir, "batch.ini");
+  RunOptions options = {
+    .cwd = dir,
+    .memory_limit_mb = RUN_MEMORY_LIMIT_MB,
+    .signal_number = signal_number,
+    .signal_once_caught = TRUE,
+    .signal_after_ms = 300,
+  };
+  const char *args[] = { "run", config, "--inputs", inputs, NULL };
+
+  return run_chime_argv (&options, args);
+}
+
+/* /dev/zero, a line without end, filled the memory until GLib aborted. */
+static void
+test_batch_inputs_without_line_ends (void **state)
+{
+  g_autofree char *dir = fresh_dir ("batch-zero");
+  g_autoptr (RunResult) zero = run_batch_inputs (dir, "/dev/zero", 0);
+  g_autoptr (RunResult) folder = run_batch_inputs (dir, ".", 0);
+
+  assert_status (zero, 1);
+  assert_string_equal (zero->err, "chime: batch /dev/zero: line 1 is longer than 1 MiB, the most chime "
+                       "reads for one input (is it a JSON Lines file, one object per line?)\n");
+  assert_string_equal (zero->out, "");
+  assert_status (folder, 1);
+  assert_string_equal (folder->err, "chime: batch .: . is a directory, not a JSON Lines file\n");
+}
+
+/* A line that is not UTF-8 stopped the batch ("Invalid byte sequence in
+ * conversion input", the inputs after it lost); one with a NUL byte was
+ * run with what came before the NUL. Each now fails in place. */
+static void
+test_batch_lines_that_are_not_text (void **state)
+{
+  g_autofree char *dir = fresh_dir ("batch-not-text");
+  g_autofree char *inputs = g_build_filename (dir, "inputs.jsonl", NULL);
+  g_autoptr (RunResult) result = NULL;
+  g_autoptr (json_t) lines = NULL;
+  static const char text[] = "{\"topic\": \"otters\"}\r\n"
+                             "{\"topic\": \"caf\xe9\"}\n"
+                             "\n"
+                             "{\"topic\": \"cats\"}\0{\"topic\": \"dogs\"}\n"
+                             "{\"topic\": \"sea otters\"}";
+
+  if (!g_file_set_contents (inputs, text, sizeof text - 1, NULL))
+    fail_msg ("cannot write %s", inputs);
+  result = run_batch_inputs (dir, "inputs.jsonl", 0);
+  lines = parse_json_lines (result->out, "the results");
+  assert_status (result, 1);
+  assert_string_contains (result->err, "chime: 2 inputs failed");
+  assert_int_equal (json_array_size (lines), 4);
+  assert_string_equal (json_string_value (json_object_get (json_object_get (json_array_get (lines, 1), "error"),
+                                                           "message")),
+                       "line 2 of inputs.jsonl is not UTF-8 text (byte 15 is 0xE9); save the file as UTF-8");
+  assert_string_equal (json_string_value (json_object_get (json_object_get (json_array_get (lines, 2), "error"),
+                                                           "message")),
+                       "line 4 of inputs.jsonl has a NUL byte (byte 18); a JSON Lines file is text");
+  /* The inputs around them ran, the last one without a final newline. */
+  assert_non_null (json_object_get (json_array_get (lines, 0), "output"));
+  assert_non_null (json_object_get (json_array_get (lines, 3), "output"));
+  assert_int_equal (json_integer_value (json_object_get (json_array_get (lines, 3), "index")), 3);
+}
+
+/* A FIFO without a writer blocked chime in open(), and one with a writer
+ * that sent nothing in read(): SIGTERM was heard but the run went on
+ * waiting (for stdin in a pipe too: the same read). */
+static void
+test_batch_inputs_wait_ends_on_signal (void **state)
+{
+  g_autofree char *dir = fresh_dir ("batch-fifo");
+  g_autofree char *fifo = make_fifo (dir, "inputs.jsonl");
+  int writer;
+
+  for (guint with_writer = 0; with_writer < 2; with_writer++)
+    {
+      g_autoptr (RunResult) result = NULL;
+
+      /* Read and write, so that this open does not wait for a reader. */
+      writer = with_writer ? open (fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC) : -1;
+      result = run_batch_inputs (dir, fifo, SIGTERM);
+      if (writer >= 0)
+        close (writer);
+      assert_status (result, 143);
+      if (result->exit_after_signal_us > 2 * G_USEC_PER_SEC)
+        fail_msg ("chime took %.1f s to end after SIGTERM (writer: %u)",
+                  result->exit_after_signal_us / (gdouble) G_USEC_PER_SEC, with_writer);
+      assert_string_equal (result->out, "");
+    }
+}
+
 /* ------------------------------------------------------------------ */
 
 int
@@ -282,6 +388,9 @@ main (void)
     cmocka_unit_test (test_api_key_file_not_a_regular_file),
     cmocka_unit_test (test_syntax_mistakes_all_at_once),
     cmocka_unit_test (test_byte_order_mark_accepted),
+    cmocka_unit_test (test_batch_inputs_without_line_ends),
+    cmocka_unit_test (test_batch_lines_that_are_not_text),
+    cmocka_unit_test (test_batch_inputs_wait_ends_on_signal),
   };
 
   return runner_run_tests (tests, G_N_ELEMENTS (tests));

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include "batch.h"
+#include "batch-input.h"
 #include "pipeline-error.h"
 
 #include <errno.h>
@@ -19,7 +20,8 @@
 typedef struct {
   ChimePipeline    *pipeline;
   GHashTable       *defaults;
-  GDataInputStream *in;
+  const char       *inputs_path;
+  ChimeBatchInput  *in;            /* NULL until opened */
   GOutputStream    *out;
   GCancellable     *cancellable;
   GMainLoop        *loop;
@@ -28,7 +30,7 @@ typedef struct {
   guint64           next_index;    /* index of the next input read */
   guint64           next_write;    /* index of the next result to write */
   guint             running;
-  gboolean          reading;
+  gboolean          reading;       /* opening, or reading a line */
   gboolean          eof;
   GHashTable       *finished;      /* index -> result line (json_t *) not yet written */
   int               failed;
@@ -201,15 +203,48 @@ check_input_variables (Batch      *batch,
   return FALSE;
 }
 
+/* A line that is not text is that input's failure, as bad JSON is:
+ * jansson would stop at a NUL byte and take what comes before it. */
+static gboolean
+check_text (Batch      *batch,
+            const char *line,
+            gsize       length,
+            GError    **error)
+{
+  const char *nul = memchr (line, '\0', length);
+  const char *end = NULL;
+  guint64 number = chime_batch_input_get_line_number (batch->in);
+
+  if (nul != NULL)
+    {
+      g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_INVALID,
+                   "line %" G_GUINT64_FORMAT " of %s has a NUL byte (byte %" G_GSIZE_FORMAT "); a JSON "
+                   "Lines file is text", number, batch->inputs_path, (gsize) (nul - line) + 1);
+      return FALSE;
+    }
+  if (!g_utf8_validate_len (line, length, &end))
+    {
+      g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_INVALID,
+                   "line %" G_GUINT64_FORMAT " of %s is not UTF-8 text (byte %" G_GSIZE_FORMAT " is "
+                   "0x%02X); save the file as UTF-8", number, batch->inputs_path,
+                   (gsize) (end - line) + 1, (guint) (guchar) *end);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static void
 start_input (Batch      *batch,
-             const char *line)
+             const char *line,
+             gsize       length)
 {
   guint64 index = batch->next_index++;
   g_autoptr (GError) error = NULL;
-  g_autoptr (GHashTable) variables = input_variables (batch, line, &error);
+  g_autoptr (GHashTable) variables = NULL;
   BatchRun *run;
 
+  if (check_text (batch, line, length, &error))
+    variables = input_variables (batch, line, &error);
   if (variables == NULL || !check_input_variables (batch, variables, &error))
     {
       add_failure (batch, index, error);
@@ -223,24 +258,58 @@ start_input (Batch      *batch,
 }
 
 static void
+stop_on_error (Batch  *batch,
+               GError *error)
+{
+  if (batch->error == NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    batch->error = g_steal_pointer (&error);
+  g_clear_error (&error);
+}
+
+/* Blank lines (spaces only) are no input; g_strstrip() stops at a NUL,
+ * so a line with one is an input, and fails. */
+static gboolean
+is_blank (const char *line,
+          gsize       length)
+{
+  for (gsize i = 0; i < length; i++)
+    if (!g_ascii_isspace (line[i]))
+      return FALSE;
+  return TRUE;
+}
+
+static void
 on_line (GObject      *source,
          GAsyncResult *result,
          gpointer      data)
 {
   Batch *batch = data;
-  g_autoptr (GError) error = NULL;
-  g_autofree char *line = g_data_input_stream_read_line_finish_utf8 (batch->in, result, NULL, &error);
+  GError *error = NULL;
+  gsize length = 0;
+  g_autofree char *line = chime_batch_input_read_line_finish (batch->in, result, &length, &error);
 
   batch->reading = FALSE;
   if (error != NULL)
-    {
-      if (batch->error == NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        batch->error = g_steal_pointer (&error);
-    }
+    stop_on_error (batch, error);
   else if (line == NULL)
     batch->eof = TRUE;
-  else if (g_strstrip (line)[0] != '\0')
-    start_input (batch, line);
+  else if (!is_blank (line, length))
+    start_input (batch, line, length);
+  pump (batch);
+}
+
+static void
+on_opened (GObject      *source,
+           GAsyncResult *result,
+           gpointer      data)
+{
+  Batch *batch = data;
+  GError *error = NULL;
+
+  batch->in = chime_batch_input_open_finish (result, &error);
+  batch->reading = FALSE;
+  if (batch->in == NULL)
+    stop_on_error (batch, error);
   pump (batch);
 }
 
@@ -260,20 +329,10 @@ pump (Batch *batch)
       batch->next_index - batch->next_write >= batch->window)
     return;
   batch->reading = TRUE;
-  g_data_input_stream_read_line_async (batch->in, G_PRIORITY_DEFAULT, batch->cancellable, on_line, batch);
-}
-
-static GInputStream *
-open_inputs (const char *path,
-             GError    **error)
-{
-  /* Standard input through its /dev name: a GFile stream reads
-   * asynchronously in a worker thread, so a slow producer never blocks
-   * the loop. */
-  g_autoptr (GFile) file = g_str_equal (path, "-") ? g_file_new_for_path ("/dev/stdin")
-                                                   : g_file_new_for_commandline_arg (path);
-
-  return G_INPUT_STREAM (g_file_read (file, NULL, error));
+  if (batch->in == NULL)
+    chime_batch_input_open_async (batch->inputs_path, batch->cancellable, on_opened, batch);
+  else
+    chime_batch_input_read_line_async (batch->in, batch->cancellable, on_line, batch);
 }
 
 static gboolean
@@ -292,7 +351,6 @@ chime_batch_run (ChimePipeline *pipeline,
                  GOutputStream *out,
                  GError       **error)
 {
-  g_autoptr (GInputStream) stream = NULL;
   g_autoptr (GCancellable) own_cancellable = NULL;
   g_autoptr (GMainContext) context = g_main_context_ref_thread_default ();
   g_autoptr (GSource) start = g_idle_source_new ();
@@ -300,15 +358,11 @@ chime_batch_run (ChimePipeline *pipeline,
 
   g_return_val_if_fail (pipeline != NULL && inputs_path != NULL, -1);
 
-  stream = open_inputs (inputs_path, error);
-  if (stream == NULL)
-    return -1;
   if (cancellable == NULL)
     cancellable = own_cancellable = g_cancellable_new ();
   batch.pipeline = pipeline;
   batch.defaults = defaults;
-  batch.in = g_data_input_stream_new (stream);
-  g_data_input_stream_set_newline_type (batch.in, G_DATA_STREAM_NEWLINE_TYPE_ANY);
+  batch.inputs_path = inputs_path;
   batch.out = out;
   batch.cancellable = cancellable;
   batch.concurrency = MAX (concurrency, 1);
@@ -324,7 +378,7 @@ chime_batch_run (ChimePipeline *pipeline,
 
   g_main_loop_unref (batch.loop);
   g_hash_table_unref (batch.finished);
-  g_object_unref (batch.in);
+  chime_batch_input_free (batch.in);
   if (batch.error != NULL)
     {
       g_propagate_prefixed_error (error, batch.error, "batch %s: ", inputs_path);
