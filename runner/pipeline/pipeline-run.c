@@ -273,6 +273,20 @@ start_root (PipelineRun *run)
   emit (run, run->root, event, start_prompt);
 }
 
+/* The callback manager of step @tag. LangChain configures each step with
+ * the sequence's config, whose tags it adds again to the child manager:
+ * adding moves a tag to the end, so the step tag comes first
+ * (["seq:step:1", "jokes"]). */
+static ChimeCallbackManager *
+step_manager (PipelineRun *run,
+              const char  *tag)
+{
+  ChimeCallbackManager *child = chime_run_get_child (run->root, tag);
+
+  chime_callback_manager_add_tags (child, (const char * const *) run->pipeline->config->tags, TRUE);
+  return child;
+}
+
 /* Opens a child chain run (prompt or parser) of the root. */
 static void
 start_step (PipelineRun *run,
@@ -282,7 +296,7 @@ start_step (PipelineRun *run,
             json_t      *inputs,
             Step         next)
 {
-  g_autoptr (ChimeCallbackManager) child = chime_run_get_child (run->root, tag);
+  g_autoptr (ChimeCallbackManager) child = step_manager (run, tag);
   ChimeEvent *event;
 
   g_clear_pointer (&run->step, chime_run_unref);
@@ -348,10 +362,14 @@ static void
 start_model (PipelineRun *run)
 {
   ChimeModel *model = run->pipeline->config->model;
-  g_autoptr (ChimeCallbackManager) child = chime_run_get_child (run->root, "seq:step:2");
+  g_autoptr (ChimeCallbackManager) child = step_manager (run, "seq:step:2");
   g_autoptr (json_t) serialized = NULL;
   g_autoptr (json_t) kwargs = NULL;
+  g_autoptr (json_t) ls_params = chime_model_ls_params (model);
   ChimeEvent *event;
+
+  /* The model's run only, as LangChain's chat models add them. */
+  chime_callback_manager_add_metadata (child, ls_params, FALSE);
 
   serialized = json_pack ("{s:i, s:s, s:[s,s,s], s:s}", "lc", 1, "type", "not_implemented",
                           "id", "chime", "chat_models", model->provider->class_name,
