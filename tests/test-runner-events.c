@@ -61,16 +61,7 @@ static void
 assert_events_stream (json_t *events,
                       json_t *result)
 {
-  /* LangChain's order: the parser starts before the first chunk, and each
-   * chunk goes model, parser, sequence. */
-  const char *expected_order =
-    "on_chain_start on_prompt_start on_prompt_end on_chat_model_start on_parser_start "
-    "on_chat_model_stream on_parser_stream on_chain_stream "
-    "on_chat_model_stream on_parser_stream on_chain_stream "
-    "on_chat_model_stream on_parser_stream on_chain_stream "
-    "on_chat_model_stream on_parser_stream on_chain_stream "
-    "on_chat_model_stream on_parser_stream on_chain_stream "
-    "on_chat_model_end on_parser_end on_chain_end";
+  const char *expected_order = V2_SEED_ORDER;
   g_autofree char *names = event_names (events);
   const char *last_token = NULL;
   json_t *last_parsed = NULL;

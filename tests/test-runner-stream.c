@@ -93,15 +93,6 @@ test_stream_usage_errors (void **state)
  * The v2 order in every delivery mode
  * ---------------------------------------------------------------- */
 
-static const char *const v2_success_order =
-  "on_chain_start on_prompt_start on_prompt_end on_chat_model_start on_parser_start "
-  "on_chat_model_stream on_parser_stream on_chain_stream "
-  "on_chat_model_stream on_parser_stream on_chain_stream "
-  "on_chat_model_stream on_parser_stream on_chain_stream "
-  "on_chat_model_stream on_parser_stream on_chain_stream "
-  "on_chat_model_stream on_parser_stream on_chain_stream "
-  "on_chat_model_end on_parser_end on_chain_end";
-
 /* Awaited delivery holds the model for every event, background for none:
  * the chunk's three events still go model, parser, sequence. */
 static void
@@ -123,7 +114,7 @@ check_order_with_delivery (const char *delivery)
   assert_status (result, 0);
   events = read_json_lines (events_path);
   names = event_names (events);
-  assert_string_equal (names, v2_success_order);
+  assert_string_equal (names, V2_SEED_ORDER);
 }
 
 static void

@@ -104,31 +104,12 @@ parse_partial (const char *text)
   return NULL;
 }
 
-/* The text inside a ```json (or ```) fence, as parse_json_markdown; the
- * closing fence may not have come yet. */
-static char *
-strip_partial_fence (const char *text)
-{
-  const char *start = strstr (text, "```");
-  const char *body, *end;
-
-  if (start == NULL)
-    return g_strstrip (g_strdup (text));
-  body = strchr (start + 3, '\n');
-  if (body == NULL)
-    return g_strdup ("");   /* the fence's first line is still coming */
-  end = strstr (body + 1, "```");
-  if (end == NULL)
-    end = body + strlen (body);
-  return g_strstrip (g_strndup (body + 1, end - body - 1));
-}
-
 json_t *
 chime_parse_partial_json (const char *text)
 {
-  g_autofree char *body = strip_partial_fence (text);
+  g_autofree char *body = chime_output_parser_json_body (text);
 
-  if (body[0] == '\0')
+  if (body == NULL || body[0] == '\0')
     return NULL;
   return parse_partial (body);
 }
