@@ -123,10 +123,11 @@ test_chat_model_fallback (void **state)
  * (reference 3.1). Nothing failed, so nothing is counted, logged or
  * raised, even with raise_error; without ignore = llm, it falls back. */
 static void
-test_declined_chat_start_with_ignore_llm_is_no_failure (void **state)
+check_declined_chat_start (const char *plugin)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *log = test_path ("declined.log");
+  g_autofree char *log_name = g_strdup_printf ("%s.log", plugin);
+  g_autofree char *log = test_path (log_name);
   ChimeRuntime *runtime;
   g_autoptr (ChimeCallbackManager) manager = NULL;
   g_autoptr (ChimeRun) llm = NULL;
@@ -135,10 +136,10 @@ test_declined_chat_start_with_ignore_llm_is_no_failure (void **state)
   test_log_capture_start ();
   runtime = test_runtime_new (&error,
                               "[runtime]\ndelivery = fenced\n"
-                              "[handler probe]\nplugin = chat_declines\nignore = llm\n"
+                              "[handler probe]\nplugin = %s\nignore = llm\n"
                               "raise_error = true\nlog = %s\n"
-                              "[handler legacy]\nplugin = chat_declines\nlog = %s\n",
-                              log, log);
+                              "[handler legacy]\nplugin = %s\nlog = %s\n",
+                              plugin, log, plugin, log);
   assert_null (error);
   manager = chime_runtime_new_callback_manager (runtime);
   llm = start_chat (manager);
@@ -160,6 +161,20 @@ test_declined_chat_start_with_ignore_llm_is_no_failure (void **state)
   lines = test_read_lines (log);
   assert_int_equal (g_strv_length (lines), 1);
   assert_string_equal (lines[0], "legacy chat_model_start System: be brief\\nHuman: hi");
+}
+
+static void
+test_declined_chat_start_with_ignore_llm_is_no_failure (void **state)
+{
+  check_declined_chat_start ("chat_declines");
+}
+
+/* The same through the async route, which settles the declined call on
+ * the main loop. */
+static void
+test_declined_chat_start_with_ignore_llm_is_no_failure_async (void **state)
+{
+  check_declined_chat_start ("chat_declines_async");
 }
 
 static void
@@ -288,6 +303,7 @@ main (void)
     cmocka_unit_test (test_ignore_flags),
     cmocka_unit_test (test_chat_model_fallback),
     cmocka_unit_test (test_declined_chat_start_with_ignore_llm_is_no_failure),
+    cmocka_unit_test (test_declined_chat_start_with_ignore_llm_is_no_failure_async),
     cmocka_unit_test (test_child_run_inheritance),
     cmocka_unit_test (test_run_inline_runs_on_the_emitting_thread),
     cmocka_unit_test (test_runtime_without_handlers),
