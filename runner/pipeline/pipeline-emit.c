@@ -177,28 +177,39 @@ chime_pipeline_run_queue_chunk_event (PipelineRun *run,
                                       ChimeRun    *target,
                                       ChimeEvent  *event)
 {
-  PipelineChunkEvent *pending = g_new (PipelineChunkEvent, 1);
+  PipelineChunkEvent *pending;
 
+  /* Only ever filled while empty (the model is paused otherwise). */
+  if (run->n_chunk_events == 0)
+    run->first_chunk_event = 0;
+  g_assert (run->first_chunk_event + run->n_chunk_events < PIPELINE_CHUNK_EVENTS);
+  pending = &run->chunk_events[run->first_chunk_event + run->n_chunk_events++];
   pending->target = target;
   pending->event = event;
-  g_queue_push_tail (&run->chunk_events, pending);
 }
 
-/* The chunk's first event, taken off the queue: the caller emits it. */
+static PipelineChunkEvent *
+peek_chunk_event (PipelineRun *run)
+{
+  return run->n_chunk_events > 0 ? &run->chunk_events[run->first_chunk_event] : NULL;
+}
+
+/* The chunk's first event, taken off the queue (the runtime has it, or
+ * the caller emits it). */
 static ChimeEvent *
 pop_chunk_event (PipelineRun *run)
 {
-  PipelineChunkEvent *pending = g_queue_pop_head (&run->chunk_events);
-  ChimeEvent *event = pending->event;
+  ChimeEvent *event = run->chunk_events[run->first_chunk_event].event;
 
-  g_free (pending);
+  run->first_chunk_event++;
+  run->n_chunk_events--;
   return event;
 }
 
 void
 chime_pipeline_run_clear_chunk_events (PipelineRun *run)
 {
-  while (!g_queue_is_empty (&run->chunk_events))
+  while (run->n_chunk_events > 0)
     chime_event_unref (pop_chunk_event (run));
 }
 
@@ -243,7 +254,7 @@ chime_pipeline_run_offer_chunk_events (PipelineRun *run)
       wait_ready (run, run->llm, ticket, resume_chunk_room);
       return FALSE;
     }
-  while ((pending = g_queue_peek_head (&run->chunk_events)) != NULL)
+  while ((pending = peek_chunk_event (run)) != NULL)
     {
       g_autoptr (GError) error = NULL;
       ChimeRun *target = pending->target;
@@ -254,16 +265,16 @@ chime_pipeline_run_offer_chunk_events (PipelineRun *run)
           wait_ready (run, target, ticket, resume_chunk_room);
           return FALSE;
         case CHIME_EMIT_FAILED:
-          g_free (g_queue_pop_head (&run->chunk_events));   /* the runtime took the event */
+          pop_chunk_event (run);   /* the runtime took the event */
           chime_pipeline_run_fail (run, g_steal_pointer (&error));
           return FALSE;
         case CHIME_EMIT_PENDING:
-          g_free (g_queue_pop_head (&run->chunk_events));
+          pop_chunk_event (run);
           wait_ready (run, target, ticket, resume_chunk_delivered);
           return FALSE;
         case CHIME_EMIT_DONE:
         default:
-          g_free (g_queue_pop_head (&run->chunk_events));
+          pop_chunk_event (run);
           break;
         }
     }
@@ -279,9 +290,9 @@ chime_pipeline_run_emit_held_chunk_event (PipelineRun *run,
 {
   ChimeRun *target;
 
-  if (g_queue_is_empty (&run->chunk_events))
+  if (run->n_chunk_events == 0)
     return FALSE;
-  target = ((PipelineChunkEvent *) g_queue_peek_head (&run->chunk_events))->target;
+  target = peek_chunk_event (run)->target;
   chime_pipeline_run_emit (run, target, pop_chunk_event (run), next);
   return TRUE;
 }

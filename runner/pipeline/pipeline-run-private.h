@@ -7,6 +7,15 @@
 #include "parser-stream.h"
 
 typedef struct _PipelineRun PipelineRun;
+
+/* At most three events per chunk: the token, the parser's, the root's. */
+#define PIPELINE_CHUNK_EVENTS 3
+
+typedef struct {
+  ChimeRun   *target;   /* borrowed: one of the run's own */
+  ChimeEvent *event;
+} PipelineChunkEvent;
+
 typedef void (*Step) (PipelineRun *run);
 typedef void (*Resume) (PipelineRun *run, const GError *failure);
 
@@ -42,9 +51,11 @@ struct _PipelineRun {
   GQueue            held_retries;
 
   /* The events of the model's current chunk not yet taken by the runtime,
-   * in order (PipelineChunkEvent): the token, then what the parser and
-   * the sequence stream for it. The model stays paused until all are. */
-  GQueue            chunk_events;
+   * in order, from chunk_events[first_chunk_event] on: the token, then
+   * what the parser and the sequence stream for it. The model stays
+   * paused until all are taken. A fixed array: no allocation per token. */
+  PipelineChunkEvent chunk_events[PIPELINE_CHUNK_EVENTS];
+  guint             first_chunk_event, n_chunk_events;
 
   /* The emission in progress. */
   ChimeRun         *emit_run;
@@ -61,11 +72,6 @@ struct _PipelineRun {
   gboolean          waiting;
   Resume            resume;
 };
-
-typedef struct {
-  ChimeRun   *target;   /* borrowed: one of the run's own */
-  ChimeEvent *event;
-} PipelineChunkEvent;
 
 /* pipeline-run.c */
 void     chime_pipeline_run_fail       (PipelineRun *run,

@@ -211,7 +211,10 @@ on_chunk (const char *text,
     return TRUE;   /* the stream is being cancelled */
   chime_pipeline_run_queue_chunk_event (run, run->llm,
                                         chime_run_prepare_llm_new_token (run->llm, text, chunk));
-  parsed = chime_parser_stream_feed (run->parser, text);
+  /* The parser's stream matters only to whoever watches it; its output
+   * is the whole text parsed at the end either way. */
+  if (run->pipeline->tap_streams || run->pipeline->on_chunk != NULL)
+    parsed = chime_parser_stream_feed (run->parser, text);
   if (parsed != NULL)
     stream_output_chunk (run, parsed);
   return chime_pipeline_run_offer_chunk_events (run);
