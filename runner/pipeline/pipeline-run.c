@@ -15,7 +15,6 @@
 #include "pipeline-error.h"
 #include "prompt.h"
 
-
 static void
 pipeline_run_free (PipelineRun *run)
 {
@@ -39,7 +38,6 @@ pipeline_run_free (PipelineRun *run)
   chime_parser_stream_free (run->parser);
   g_free (run);
 }
-
 
 static void start_prompt (PipelineRun *run);
 static void render_prompt (PipelineRun *run);
@@ -184,18 +182,19 @@ stream_output_chunk (PipelineRun *run,
                      json_t      *chunk)
 {
   ChimePipeline *pipeline = run->pipeline;
+  g_autoptr (json_t) data = NULL;
 
   if (pipeline->on_chunk != NULL)
     pipeline->on_chunk (chunk, pipeline->on_chunk_data);
   if (!pipeline->tap_streams)
     return;
-  /* LangChain's order: the parser's chunk, then the sequence's. */
+  /* LangChain's order: the parser's chunk, then the sequence's. Both
+   * events share the data (events are immutable). */
+  data = json_pack ("{s:O}", "chunk", chunk);
   chime_pipeline_run_queue_chunk_event (run, run->step,
-                                        chime_run_prepare_custom_event (run->step, CHIME_STREAM_EVENT,
-                                                                        json_pack ("{s:O}", "chunk", chunk)));
+                                        chime_run_prepare_custom_event (run->step, CHIME_STREAM_EVENT, data));
   chime_pipeline_run_queue_chunk_event (run, run->root,
-                                        chime_run_prepare_custom_event (run->root, CHIME_STREAM_EVENT,
-                                                                        json_pack ("{s:O}", "chunk", chunk)));
+                                        chime_run_prepare_custom_event (run->root, CHIME_STREAM_EVENT, data));
 }
 
 static gboolean
