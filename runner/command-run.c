@@ -13,6 +13,7 @@
 #include "pipeline/pipeline-error.h"
 #include "seed-ini.h"
 #include "signals.h"
+#include "stream-printer.h"
 
 #define SEED_SOURCE_NAME "the built-in seed example"
 
@@ -221,6 +222,7 @@ cli_command_run (int    argc,
   /* G_MININT: not given. 0 is refused like any other count below 1. */
   gint concurrency = G_MININT;
   gboolean pretty = FALSE;
+  gboolean stream = FALSE;
   GOptionEntry entries[] = {
     /* FILENAME: the bytes as given, not converted from the locale's
      * charset (which fails for any non-ASCII byte in the C locale); they
@@ -229,6 +231,9 @@ cli_command_run (int    argc,
     { "var", 'v', 0, G_OPTION_ARG_FILENAME_ARRAY, &vars, "Set a prompt variable (repeatable)", "KEY=VALUE" },
     { "events", 'e', 0, G_OPTION_ARG_FILENAME, &events,
       "Write the astream_events v2 stream as JSON lines to FILE ('-': stdout)", "FILE" },
+    { "stream", 's', 0, G_OPTION_ARG_NONE, &stream,
+      "Print the output stream on stdout as it comes (what chain.stream() yields): the text, or one "
+      "JSON line per value of the json parser; the result JSON goes only to --output", NULL },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Write the result JSON to FILE instead of stdout", "FILE" },
     { "pretty", 'p', 0, G_OPTION_ARG_NONE, &pretty, "Indent the result JSON", NULL },
     { "inputs", 0, 0, G_OPTION_ARG_FILENAME, &inputs,
@@ -245,6 +250,7 @@ cli_command_run (int    argc,
   g_autoptr (GHashTable) variables = NULL;
   g_autoptr (GMainLoop) loop = NULL;
   g_autoptr (GCancellable) cancellable = NULL;
+  g_autoptr (CliStreamPrinter) printer = NULL;
   RunState state = { 0 };
   gboolean handler_failed;
   int code;
@@ -268,6 +274,10 @@ cli_command_run (int    argc,
     return cli_usage_error (context, "--concurrency must be from 1 to 4096, got %d", concurrency);
   if (concurrency != G_MININT && inputs == NULL)
     return cli_usage_error (context, "--concurrency needs --inputs");
+  if (stream && inputs != NULL)
+    return cli_usage_error (context, "--stream cannot be used with --inputs: each input has its own stream");
+  if (stream && events != NULL && g_str_equal (events, "-"))
+    return cli_usage_error (context, "--stream and --events - would both write to stdout; give --events a FILE");
   if (inputs != NULL && pretty)
     return cli_usage_error (context, "--pretty cannot be used with --inputs: results are JSON lines");
   variables = collect_variables (vars, input, &error);
@@ -308,6 +318,11 @@ cli_command_run (int    argc,
   /* A signal that came while the configuration loaded cancels the run as
    * it starts: its handlers still see it begin and end. */
   cli_signals_watch (cancellable);
+  if (stream)
+    {
+      printer = cli_stream_printer_new ();
+      chime_pipeline_set_chunk_func (pipeline, cli_stream_printer_chunk, printer);
+    }
   chime_pipeline_run_async (pipeline, variables, cancellable, on_run_done, &state);
   g_main_loop_run (loop);
   /* Nothing lost: every handler finishes every event before we go on. The
@@ -318,11 +333,19 @@ cli_command_run (int    argc,
 
   if (state.error != NULL)
     {
+      /* The stream so far stays, its line ended, before the error. */
+      if (printer != NULL)
+        cli_stream_printer_finish (printer, NULL);
       cli_print_error (state.error);
       code = cli_signals_received () != 0 ? 128 + cli_signals_received () : CLI_EXIT_RUN_FAILED;
       g_clear_error (&state.error);
     }
-  else if (!write_result (state.result, output, pretty, &error))
+  else if (printer != NULL && !cli_stream_printer_finish (printer, &error))
+    {
+      cli_print_error (error);
+      code = CLI_EXIT_RUN_FAILED;
+    }
+  else if ((printer == NULL || output != NULL) && !write_result (state.result, output, pretty, &error))
     {
       cli_print_error (error);
       code = CLI_EXIT_RUN_FAILED;

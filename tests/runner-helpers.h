@@ -30,6 +30,14 @@ extern const char *const seed_chunks[];
 #define SEED_OUTPUT "Why don't scientists trust atoms?\n\nBecause they make up everything!"
 #define SEED_MODEL "fake-claude-3-sonnet"
 #define TOKEN_PREFIX "Sync handler being called in a `thread_pool_executor`: token: "
+/* The astream_events v2 order of a pipeline run on the seed's five
+ * chunks: the parser starts before the first chunk, each chunk goes
+ * model, parser, sequence (as LangChain's). */
+#define V2_SEED_CHUNK "on_chat_model_stream on_parser_stream on_chain_stream "
+#define V2_SEED_ORDER                                                                      \
+  "on_chain_start on_prompt_start on_prompt_end on_chat_model_start on_parser_start "     \
+  V2_SEED_CHUNK V2_SEED_CHUNK V2_SEED_CHUNK V2_SEED_CHUNK V2_SEED_CHUNK                    \
+  "on_chat_model_end on_parser_end on_chain_end"
 
 /* ------------------------------------------------------------------
  * Paths and folders

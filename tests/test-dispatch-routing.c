@@ -117,6 +117,66 @@ test_chat_model_fallback (void **state)
   assert_int_equal (report_int (json, "fallback_prompts"), 1);
 }
 
+/* A handler whose on_chat_model_start declines (NOT_IMPLEMENTED, asking
+ * for the on_llm_start fallback) while it ignores llm events: LangChain
+ * hands the fallback to handle_event with ignore_llm, which skips it
+ * (reference 3.1). Nothing failed, so nothing is counted, logged or
+ * raised, even with raise_error; without ignore = llm, it falls back. */
+static void
+check_declined_chat_start (const char *plugin)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *log_name = g_strdup_printf ("%s.log", plugin);
+  g_autofree char *log = test_path (log_name);
+  ChimeRuntime *runtime;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeRun) llm = NULL;
+  g_auto (GStrv) lines = NULL;
+
+  test_log_capture_start ();
+  runtime = test_runtime_new (&error,
+                              "[runtime]\ndelivery = fenced\n"
+                              "[handler probe]\nplugin = %s\nignore = llm\n"
+                              "raise_error = true\nlog = %s\n"
+                              "[handler legacy]\nplugin = %s\nlog = %s\n",
+                              plugin, log, plugin, log);
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  llm = start_chat (manager);
+  chime_runtime_flush (runtime);
+  /* The run goes on: raise_error had nothing to raise. */
+  assert_true (chime_run_on_llm_new_token (llm, "1", NULL, &error));
+  end_llm (llm);
+  chime_runtime_flush (runtime);
+  assert_int_equal (stats_of (runtime, "probe").failed, 0);
+  assert_null (chime_runtime_get_handler_failure (runtime, "probe"));
+  assert_false (test_log_contains ("handler 'probe'"));
+  assert_int_equal (stats_of (runtime, "legacy").failed, 0);
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+  test_log_capture_stop ();
+
+  /* Only legacy's fallback call reached on_llm_start. */
+  lines = test_read_lines (log);
+  assert_int_equal (g_strv_length (lines), 1);
+  assert_string_equal (lines[0], "legacy chat_model_start System: be brief\\nHuman: hi");
+}
+
+static void
+test_declined_chat_start_with_ignore_llm_is_no_failure (void **state)
+{
+  check_declined_chat_start ("chat_declines");
+}
+
+/* The same through the async route, which settles the declined call on
+ * the main loop. */
+static void
+test_declined_chat_start_with_ignore_llm_is_no_failure_async (void **state)
+{
+  check_declined_chat_start ("chat_declines_async");
+}
+
 static void
 test_child_run_inheritance (void **state)
 {
@@ -242,6 +302,8 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_ignore_flags),
     cmocka_unit_test (test_chat_model_fallback),
+    cmocka_unit_test (test_declined_chat_start_with_ignore_llm_is_no_failure),
+    cmocka_unit_test (test_declined_chat_start_with_ignore_llm_is_no_failure_async),
     cmocka_unit_test (test_child_run_inheritance),
     cmocka_unit_test (test_run_inline_runs_on_the_emitting_thread),
     cmocka_unit_test (test_runtime_without_handlers),

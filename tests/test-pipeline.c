@@ -1,6 +1,9 @@
-/* Pipelines run in-process: how a run ends when handlers fail it. */
+/* Pipelines run in-process: how a run ends when handlers fail it, and
+ * the stream the sequence yields as the parser transforms the model's
+ * chunks. */
 #include "test-helpers.h"
 
+#include "pipeline/parser-stream.h"
 #include "pipeline/pipeline.h"
 
 #include <string.h>
@@ -22,10 +25,19 @@ on_done (GObject      *source,
   g_main_loop_quit (done->loop);
 }
 
-/* Runs @ini once; returns the result or NULL with @error. */
+static void
+collect_chunk (json_t  *chunk,
+               gpointer chunks)
+{
+  json_array_append (chunks, chunk);
+}
+
+/* Runs @ini once; returns the result or NULL with @error. With @chunks,
+ * the run's output stream is appended to it as it comes. */
 static json_t *
-run_pipeline (const char *ini,
-              GError    **error)
+run_pipeline_streaming (const char *ini,
+                        json_t     *chunks,
+                        GError    **error)
 {
   g_autoptr (GHashTable) variables = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr (ChimePipeline) pipeline = NULL;
@@ -34,6 +46,8 @@ run_pipeline (const char *ini,
   pipeline = chime_pipeline_new_from_data (ini, "test.ini", test_tmpdir (), NULL, variables, error);
   if (pipeline == NULL)
     return NULL;
+  if (chunks != NULL)
+    chime_pipeline_set_chunk_func (pipeline, collect_chunk, chunks);
   done.loop = g_main_loop_new (NULL, FALSE);
   chime_pipeline_run_async (pipeline, variables, NULL, on_done, &done);
   g_main_loop_run (done.loop);
@@ -41,6 +55,13 @@ run_pipeline (const char *ini,
   if (done.error != NULL)
     g_propagate_error (error, done.error);
   return done.result;
+}
+
+static json_t *
+run_pipeline (const char *ini,
+              GError    **error)
+{
+  return run_pipeline_streaming (ini, NULL, error);
 }
 
 /* A raise_error handler that receives only tokens fails the run, even
@@ -121,6 +142,106 @@ test_fake_chunks_must_be_strings (void **state)
     }
 }
 
+/* ------------------------------------------------------------------
+ * The sequence's stream
+ * ---------------------------------------------------------------- */
+
+static void
+assert_json_equal_text (json_t     *value,
+                        const char *expected_text)
+{
+  g_autoptr (json_t) expected = json_loads (expected_text, JSON_DECODE_ANY, NULL);
+  g_autofree char *text = value != NULL ? json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY)
+                                        : g_strdup ("(nothing)");
+
+  assert_non_null (expected);
+  if (value == NULL || !json_equal (value, expected))
+    fail_msg ("expected %s, got %s", expected_text, text);
+}
+
+/* LangChain's parse_partial_json: open strings, arrays and objects are
+ * closed, an unfinished tail is dropped, a fence may still be open. */
+static void
+test_partial_json (void **state)
+{
+  static const struct { const char *text, *expected; } cases[] = {
+    { "{\"setup\": \"Why", "{\"setup\": \"Why\"}" },
+    { "{\"setup\": \"Why\", \"punchline\"", "{\"setup\": \"Why\"}" },
+    { "{\"a\": [1, 2, {\"b\": tr", "{\"a\": [1, 2, {}]}" },
+    { "{\"a\": \"line\nbreak", "{\"a\": \"line\\nbreak\"}" },
+    { "{\"a\": \"back\\", "{\"a\": \"back\"}" },
+    { "```json\n{\"a\": 1, \"b\": [\"x", "{\"a\": 1, \"b\": [\"x\"]}" },
+    { "[1, 2", "[1, 2]" },
+    { "42", "42" },
+    { "{\"a", "{}" },
+  };
+  static const char *const nothing[] = { "", "   ", "```json", "{\"a\": 1]" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr (json_t) value = chime_parse_partial_json (cases[i].text);
+      assert_json_equal_text (value, cases[i].expected);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (nothing); i++)
+    {
+      g_autoptr (json_t) value = chime_parse_partial_json (nothing[i]);
+      if (value != NULL)
+        fail_msg ("'%s' parsed", nothing[i]);
+    }
+}
+
+/* The str parser yields every chunk of the model as it is, the empty ones
+ * too (LangChain.js streams the same five chunks for this model). */
+static void
+test_str_parser_streams_each_chunk (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (json_t) chunks = json_array ();
+  g_autoptr (json_t) result = run_pipeline_streaming (
+    "[pipeline]\nprompt = Tell me a joke\nmodel = m\n"
+    "[model m]\nprovider = fake\nchunks = [\"\", \"Why\", \" atoms?\", \"\"]\n", chunks, &error);
+
+  assert_null (error);
+  assert_json_equal_text (chunks, "[\"\", \"Why\", \" atoms?\", \"\"]");
+  assert_string_equal (json_string_value (json_object_get (result, "output")), "Why atoms?");
+}
+
+/* The json parser yields the growing object each time it changes: the
+ * same two values LangChain.js's JsonOutputParser streams for these
+ * chunks. The output is the whole text parsed. */
+static void
+test_json_parser_streams_partial_objects (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (json_t) chunks = json_array ();
+  g_autoptr (json_t) result = run_pipeline_streaming (
+    "[pipeline]\nprompt = Tell me a joke\nmodel = m\nparser = json\n"
+    "[model m]\nprovider = fake\n"
+    "chunks = [\"{\\\"setup\\\": \\\"Why\", \"\\\", \\\"punchline\\\"\", \": \\\"atoms\\\"}\"]\n",
+    chunks, &error);
+
+  assert_null (error);
+  assert_json_equal_text (chunks, "[{\"setup\": \"Why\"}, {\"setup\": \"Why\", \"punchline\": \"atoms\"}]");
+  assert_json_equal_text (json_object_get (result, "output"), "{\"setup\": \"Why\", \"punchline\": \"atoms\"}");
+}
+
+/* What streamed before a failure stays streamed; the run fails. */
+static void
+test_stream_stops_at_the_failure (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (json_t) chunks = json_array ();
+  g_autoptr (json_t) result = run_pipeline_streaming (
+    "[pipeline]\nprompt = Tell me a joke\nmodel = m\n"
+    "[model m]\nprovider = fake\nchunks = [\"Why\", \" don't\", \" scientists\"]\nfail_after = 2\n",
+    chunks, &error);
+
+  assert_null (result);
+  assert_non_null (error);
+  assert_string_contains (error->message, "failed after 2 chunks");
+  assert_json_equal_text (chunks, "[\"Why\", \" don't\"]");
+}
+
 int
 main (void)
 {
@@ -130,6 +251,10 @@ main (void)
     cmocka_unit_test (test_raise_error_on_tokens_background),
     cmocka_unit_test (test_handler_failure_without_raise_error),
     cmocka_unit_test (test_fake_chunks_must_be_strings),
+    cmocka_unit_test (test_partial_json),
+    cmocka_unit_test (test_str_parser_streams_each_chunk),
+    cmocka_unit_test (test_json_parser_streams_partial_objects),
+    cmocka_unit_test (test_stream_stops_at_the_failure),
   };
 
   return test_run_group (tests, G_N_ELEMENTS (tests));

@@ -34,16 +34,37 @@ assert_v2_keys (json_t *event)
   assert_null (iter);
 }
 
+static json_t *
+data_of (json_t *event,
+         const char *key)
+{
+  return json_object_get (json_object_get (event, "data"), key);
+}
+
+static void
+assert_json_text (json_t     *value,
+                  const char *expected_text)
+{
+  g_autoptr (json_t) expected = json_loads (expected_text, JSON_DECODE_ANY, NULL);
+
+  assert_non_null (expected);
+  if (!json_equal (value, expected))
+    {
+      g_autofree char *text = value != NULL ? json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY)
+                                            : g_strdup ("(missing)");
+      fail_msg ("expected %s, got %s", expected_text, text);
+    }
+}
+
 /* The stream of tests/examples/events.ini, checked event by event. */
 static void
 assert_events_stream (json_t *events,
                       json_t *result)
 {
-  const char *expected_order =
-    "on_chain_start on_prompt_start on_prompt_end on_chat_model_start "
-    "on_chat_model_stream on_chat_model_stream on_chat_model_stream on_chat_model_stream "
-    "on_chat_model_stream on_chat_model_end on_parser_start on_parser_end on_chain_end";
+  const char *expected_order = V2_SEED_ORDER;
   g_autofree char *names = event_names (events);
+  const char *last_token = NULL;
+  json_t *last_parsed = NULL;
   json_t *root = json_array_get (events, 0);
   json_t *root_end = json_array_get (events, json_array_size (events) - 1);
   const char *root_id = json_string_value (json_object_get (root, "run_id"));
@@ -53,6 +74,8 @@ assert_events_stream (json_t *events,
 
   assert_string_equal (names, expected_order);
   assert_int_equal (count_events (events, "on_chat_model_stream"), g_strv_length ((char **) seed_chunks));
+  assert_int_equal (count_events (events, "on_parser_stream"), g_strv_length ((char **) seed_chunks));
+  assert_int_equal (count_events (events, "on_chain_stream"), g_strv_length ((char **) seed_chunks));
 
   /* The root. */
   assert_string_equal (json_string_value (json_object_get (root, "name")), "JokeChain");
@@ -79,8 +102,29 @@ assert_events_stream (json_t *events,
       assert_true (strv_json_contains (tags, "test"));
       assert_string_equal (json_string_value (json_object_get (metadata, "user")), "ada");
       assert_int_equal (json_integer_value (json_object_get (metadata, "attempt")), 1);
+      /* ls_* metadata: on the model's run only. */
+      if (g_str_has_prefix (name, "on_chat_model_"))
+        {
+          assert_string_equal (json_string_value (json_object_get (metadata, "ls_provider")), "fake");
+          assert_string_equal (json_string_value (json_object_get (metadata, "ls_model_name")), SEED_MODEL);
+          assert_string_equal (json_string_value (json_object_get (metadata, "ls_model_type")), "chat");
+          assert_string_equal (json_string_value (json_object_get (event, "name")), "FakeStreamingChatModel");
+        }
+      else
+        assert_null (json_object_get (metadata, "ls_provider"));
+      if (g_str_equal (name, "on_chain_stream"))
+        {
+          /* The root's stream: the parser's chunk just before it. */
+          assert_string_equal (json_string_value (json_object_get (event, "run_id")), root_id);
+          assert_int_equal (json_array_size (json_object_get (event, "parent_ids")), 0);
+          assert_true (json_equal (json_object_get (data, "chunk"), last_parsed));
+          continue;
+        }
       if (i == 0 || i == json_array_size (events) - 1)
-        continue;
+        {
+          assert_json_text (tags, "[\"joke\", \"test\"]");
+          continue;
+        }
 
       /* Every child's parent is the root. */
       assert_int_equal (json_array_size (json_object_get (event, "parent_ids")), 1);
@@ -93,7 +137,19 @@ assert_events_stream (json_t *events,
       else if (g_str_has_prefix (name, "on_parser_"))
         step = "seq:step:3";
       assert_non_null (step);
-      assert_true (strv_json_contains (tags, step));
+      /* The step tag first, as LangChain. */
+      {
+        g_autofree char *expected_tags = g_strdup_printf ("[\"%s\", \"joke\", \"test\"]", step);
+        assert_json_text (tags, expected_tags);
+      }
+      if (g_str_equal (name, "on_parser_start"))
+        assert_json_text (data, "{}");   /* its input streams in */
+      if (g_str_equal (name, "on_parser_stream"))
+        {
+          /* The str parser yields each chunk of the model as it is. */
+          last_parsed = json_object_get (data, "chunk");
+          assert_string_equal (json_string_value (last_parsed), last_token);
+        }
 
       if (g_str_equal (name, "on_prompt_start"))
         assert_string_equal (json_string_value (json_object_get (event, "name")), "ChatPromptTemplate");
@@ -108,7 +164,8 @@ assert_events_stream (json_t *events,
           json_t *chunk = json_object_get (data, "chunk");
 
           assert_string_equal (json_string_value (json_object_get (chunk, "type")), "AIMessageChunk");
-          g_string_append (streamed, json_string_value (json_object_get (chunk, "content")));
+          last_token = json_string_value (json_object_get (chunk, "content"));
+          g_string_append (streamed, last_token);
         }
       if (g_str_equal (name, "on_chat_model_end"))
         {
@@ -119,7 +176,11 @@ assert_events_stream (json_t *events,
           assert_true (json_is_array (json_object_get (json_object_get (data, "input"), "messages")));
         }
       if (g_str_equal (name, "on_parser_end"))
-        assert_string_equal (json_string_value (json_object_get (data, "output")), SEED_OUTPUT);
+        {
+          assert_string_equal (json_string_value (json_object_get (data, "output")), SEED_OUTPUT);
+          assert_string_equal (json_string_value (json_object_get (json_object_get (data, "input"), "content")),
+                               SEED_OUTPUT);
+        }
     }
   assert_string_equal (streamed->str, SEED_OUTPUT);
 }
@@ -202,7 +263,7 @@ test_events_stdout_with_seed (void **state)
         n_other++;
     }
   assert_int_equal (n_other, g_strv_length (expected));
-  assert_int_equal (n_events, 13);
+  assert_int_equal (n_events, 23);
 }
 
 /* A relative --events path is relative to the current folder, as any
@@ -247,8 +308,13 @@ test_events_on_failure (void **state)
   assert_status (result, 1);
   events = read_json_lines (events_path);
   names = event_names (events);
+  /* What streamed before the failure, through every step. */
   assert_string_equal (names, "on_chain_start on_prompt_start on_prompt_end on_chat_model_start "
-                              "on_chat_model_stream on_chat_model_stream");
+                              "on_parser_start "
+                              "on_chat_model_stream on_parser_stream on_chain_stream "
+                              "on_chat_model_stream on_parser_stream on_chain_stream");
+  assert_json_text (json_object_get (json_array_get (events, 9), "data"), "{\"chunk\": \" don't\"}");
+  assert_json_text (json_object_get (json_array_get (events, 10), "data"), "{\"chunk\": \" don't\"}");
 }
 
 /* ------------------------------------------------------------------
@@ -256,28 +322,6 @@ test_events_on_failure (void **state)
  * tools, retrievers, plain LLMs, custom events, nested chains. Emitted
  * in-process through the run managers, written by the installed plugin.
  * ---------------------------------------------------------------- */
-
-static json_t *
-data_of (json_t *event,
-         const char *key)
-{
-  return json_object_get (json_object_get (event, "data"), key);
-}
-
-static void
-assert_json_text (json_t     *value,
-                  const char *expected_text)
-{
-  g_autoptr (json_t) expected = json_loads (expected_text, JSON_DECODE_ANY, NULL);
-
-  assert_non_null (expected);
-  if (!json_equal (value, expected))
-    {
-      g_autofree char *text = value != NULL ? json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY)
-                                            : g_strdup ("(missing)");
-      fail_msg ("expected %s, got %s", expected_text, text);
-    }
-}
 
 static void
 test_astream_events_mapping (void **state)

@@ -24,6 +24,10 @@ typedef struct {
   const char        *finish_value;
   gint64             input_tokens, output_tokens, total_tokens;
   const char        *quote_429, *quote_500, *quote_401;
+  /* The model run's ls_* metadata, as JSON (tests/examples/NAME sets it;
+   * Anthropic's max_tokens is always sent, 1024 by default, as
+   * LangChain's ChatAnthropic). */
+  const char        *ls_params;
 } MockProvider;
 
 static const char *const openai_tokens[] = { "I'm", " unable", " app", ".", NULL };
@@ -41,6 +45,8 @@ static const MockProvider mock_openai = {
   .quote_429 = "openai: HTTP 429 rate_limit_exceeded: Rate limit reached for gpt-4o-mini",
   .quote_500 = "openai: HTTP 500 server_error: The server had an error while processing your request.",
   .quote_401 = "openai: HTTP 401 invalid_api_key: Incorrect API key provided.",
+  .ls_params = "{\"ls_provider\": \"openai\", \"ls_model_name\": \"gpt-4o-mini\", \"ls_model_type\": \"chat\", "
+               "\"ls_temperature\": 0.5, \"ls_max_tokens\": 256, \"ls_stop\": [\"Human:\"]}",
 };
 
 static const MockProvider mock_anthropic = {
@@ -55,6 +61,8 @@ static const MockProvider mock_anthropic = {
   .quote_429 = "anthropic: HTTP 429 rate_limit_error: Number of requests has exceeded your rate limit.",
   .quote_500 = "anthropic: HTTP 500 api_error: Internal server error",
   .quote_401 = "anthropic: HTTP 401 authentication_error: invalid x-api-key",
+  .ls_params = "{\"ls_provider\": \"anthropic\", \"ls_model_name\": \"claude-sonnet-4-5\", "
+               "\"ls_model_type\": \"chat\", \"ls_temperature\": 0.25, \"ls_max_tokens\": 1024}",
 };
 
 /* @text with every @from replaced by @to; fails the test when @text has
@@ -105,6 +113,26 @@ key_setting (const MockProvider *provider)
 }
 
 static void
+assert_ls_params (const MockProvider *provider,
+                  json_t             *metadata)
+{
+  g_autoptr (json_t) expected = json_loads (provider->ls_params, 0, NULL);
+  g_autoptr (json_t) ls = json_object ();
+  const char *key;
+  json_t *value;
+
+  assert_non_null (expected);
+  json_object_foreach (metadata, key, value)
+    if (g_str_has_prefix (key, "ls_"))
+      json_object_set (ls, key, value);
+  if (!json_equal (ls, expected))
+    {
+      g_autofree char *text = json_dumps (ls, JSON_COMPACT);
+      fail_msg ("%s: ls_* metadata %s, expected %s", provider->name, text, provider->ls_params);
+    }
+}
+
+static void
 check_provider_run (const MockProvider *provider)
 {
   g_autofree char *dir = fresh_dir (provider->name);
@@ -145,8 +173,12 @@ check_provider_run (const MockProvider *provider)
   assert_string_equal (json_string_value (json_object_get (metadata, provider->finish_key)),
                        provider->finish_value);
 
-  /* The tokens reached the handlers one by one, in order. */
+  /* The tokens reached the handlers one by one, in order; every event of
+   * the model's run has its ls_* metadata, exactly the keys that are set. */
   events = read_json_lines (events_path);
+  json_array_foreach (events, i, event)
+    if (g_str_has_prefix (json_string_value (json_object_get (event, "event")), "on_chat_model_"))
+      assert_ls_params (provider, json_object_get (event, "metadata"));
   json_array_foreach (events, i, event)
     if (g_str_equal (json_string_value (json_object_get (event, "event")), "on_chat_model_stream"))
       g_ptr_array_add (streamed, (gpointer) json_string_value (json_object_get (

@@ -346,18 +346,24 @@ test_failing_model (void **state)
   g_autoptr (RunResult) result = run_chime_in (dir, "run", config, NULL);
   g_autoptr (json_t) events = NULL;
   g_autofree char *names = NULL;
-  json_t *llm_error, *root_error;
+  json_t *llm_error, *parser_error, *root_error;
 
   assert_status (result, 1);
   assert_string_contains (result->err, "failed after 2 chunks");
   assert_null (find_result (result->out));
   events = read_json_lines (trace);
   names = event_names (events);
-  assert_string_equal (names, "chain_start chain_start chain_end chat_model_start "
-                              "llm_new_token llm_new_token llm_error chain_error");
+  /* As LangChain's stream(): the parser started before the first token,
+   * and fails after the model, before the root. */
+  assert_string_equal (names, "chain_start chain_start chain_end chat_model_start chain_start "
+                              "llm_new_token llm_new_token llm_error chain_error chain_error");
   assert_int_equal (count_events (events, "llm_end"), 0);
-  llm_error = json_array_get (events, 6);
-  root_error = json_array_get (events, 7);
+  llm_error = json_array_get (events, 7);
+  parser_error = json_array_get (events, 8);
+  root_error = json_array_get (events, 9);
+  assert_string_equal (json_string_value (json_object_get (parser_error, "run_type")), "parser");
+  assert_string_equal (json_string_value (json_object_get (json_array_get (events, 4), "name")),
+                       "StrOutputParser");
   assert_string_equal (json_string_value (json_object_get (llm_error, "run_type")), "chat_model");
   assert_string_contains (json_string_value (json_object_get (json_object_get (llm_error, "error"), "message")),
                           "failed after 2 chunks");

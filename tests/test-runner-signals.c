@@ -46,14 +46,18 @@ check_interrupted (int         signal_number,
   assert_string_contains (result->err, expected_message);
   assert_null (find_result (result->out));
 
-  /* Every line parses, and the file ends with the two error events. */
+  /* Every line parses, and the file ends with the three error events:
+   * the model's, the parser's (streaming since before the first token),
+   * the root's. */
   events = read_json_lines (trace);
   names = event_names (events);
-  assert_true (json_array_size (events) >= 6);
-  assert_true (g_str_has_prefix (names, "chain_start chain_start chain_end chat_model_start "));
-  before_last = json_array_get (events, json_array_size (events) - 2);
+  assert_true (json_array_size (events) >= 9);
+  assert_true (g_str_has_prefix (names, "chain_start chain_start chain_end chat_model_start chain_start "));
+  before_last = json_array_get (events, json_array_size (events) - 3);
   last = json_array_get (events, json_array_size (events) - 1);
   assert_string_equal (json_string_value (json_object_get (before_last, "event")), "llm_error");
+  assert_string_equal (json_string_value (json_object_get (json_array_get (events, json_array_size (events) - 2),
+                                                          "event")), "chain_error");
   assert_string_equal (json_string_value (json_object_get (last, "event")), "chain_error");
   assert_true (json_is_null (json_object_get (last, "parent_run_id")));
   assert_int_equal (count_events (events, "llm_end"), 0);
@@ -61,7 +65,7 @@ check_interrupted (int         signal_number,
   /* Counts are consistent: every token is there, and they are what the
    * model had produced when it was stopped (the partial result). */
   n_tokens = count_events (events, "llm_new_token");
-  assert_int_equal (n_tokens, json_array_size (events) - 6);
+  assert_int_equal (n_tokens, json_array_size (events) - 8);
   assert_true (n_tokens >= 1 && n_tokens < 50);
   json_array_foreach (events, i, event)
     if (g_str_equal (json_string_value (json_object_get (event, "event")), "llm_new_token"))

@@ -195,6 +195,19 @@ chime_handler_count_delivered (ChimeHandler *handler)
                       __ATOMIC_RELAXED);
 }
 
+/* A chat model start declined with NOT_IMPLEMENTED by a handler with
+ * ignore = llm: LangChain hands the fallback to on_llm_start to
+ * handle_event with ignore_llm, which skips it. Nothing failed. */
+static gboolean
+declined_into_ignored_fallback (ChimeHandler *handler,
+                                ChimeEvent   *event,
+                                const GError *failure)
+{
+  return event->type == CHIME_EVENT_CHAT_MODEL_START &&
+         g_error_matches (failure, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_NOT_IMPLEMENTED) &&
+         (handler->settings.ignore & CHIME_IGNORE_LLM);
+}
+
 /* Counts @failure; the first one that is not a timeout is kept for the
  * summary (timeouts have their own counter and their own report). */
 static void
@@ -221,6 +234,9 @@ chime_handler_report_failure (ChimeHandler *handler,
                               ChimeEvent   *event,
                               const GError *failure)
 {
+  /* The async route reports a settled call here. */
+  if (declined_into_ignored_fallback (handler, event, failure))
+    return;
   count_failure (handler, failure);
   g_log ("chime", G_LOG_LEVEL_WARNING, "handler '%s' (%s) failed on %s: %s",
          handler->settings.name, handler->descriptor->name,
@@ -297,7 +313,7 @@ chime_handler_call_sync (ChimeHandler  *handler,
   else
     ok = chime_handler_invoke_sync (handler, type, event, &local_error);
   chime_handler_count_delivered (handler);
-  if (ok)
+  if (ok || declined_into_ignored_fallback (handler, event, local_error))
     return TRUE;
   if (local_error == NULL)
     g_set_error (&local_error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,

@@ -255,6 +255,19 @@ chime_run_prepare_chain_end (ChimeRun *run,
 }
 
 ChimeEvent *
+chime_run_prepare_chain_end_with_inputs (ChimeRun *run,
+                                         json_t   *outputs,
+                                         json_t   *inputs)
+{
+  ChimeEvent *event;
+
+  REQUIRE_KIND (run, CHIME_RUN_KIND_CHAIN);
+  event = prepare_outputs (run, CHIME_EVENT_CHAIN_END, outputs);
+  chime_event_set_json (&event->payload->inputs, inputs);
+  return event;
+}
+
+ChimeEvent *
 chime_run_prepare_chain_error (ChimeRun     *run,
                                const GError *failure)
 {

@@ -127,6 +127,11 @@ CHIME_API ChimeEvent *chime_run_prepare_llm_end         (ChimeRun *run, json_t *
 CHIME_API ChimeEvent *chime_run_prepare_llm_error       (ChimeRun *run, const GError *failure, json_t *partial_response);
 /* chain_end with the outputs. */
 CHIME_API ChimeEvent *chime_run_prepare_chain_end       (ChimeRun *run, json_t *outputs);
+/* chain_end with the outputs and the run's final inputs (LangChain's
+ * on_chain_end inputs=): for a run that streamed its input in and so
+ * started with the placeholder {"input": ""}. */
+CHIME_API ChimeEvent *chime_run_prepare_chain_end_with_inputs (ChimeRun *run, json_t *outputs,
+                                                               json_t *inputs);
 /* chain_error. */
 CHIME_API ChimeEvent *chime_run_prepare_chain_error     (ChimeRun *run, const GError *failure);
 /* agent_action. */

@@ -44,6 +44,17 @@ typedef enum {
 } ChimeEventType;
 
 /**
+ * CHIME_STREAM_EVENT:
+ *
+ * The name of the custom event that carries a chunk of a run's output
+ * stream, `{"chunk": ...}`, on that run: what LangChain's astream_events
+ * taps as on_{run_type}_stream (on_parser_stream, on_chain_stream).
+ * LangChain has no callback for it; chime's pipelines emit it only when a
+ * handler streams events (the astream_events plugin), which maps it back.
+ */
+#define CHIME_STREAM_EVENT "chime.stream"
+
+/**
  * ChimeRunKind:
  *
  * Which run manager a run belongs to. The finer LangChain `run_type`

@@ -28,6 +28,8 @@
  *   tool_start/end     on_tool_start/end     {"input": inputs} / {"output": output, "input": ...}
  *   retriever_*        on_retriever_start/end {"input": {"query": q}} / {"output": documents, "input": ...}
  *   custom_event       on_custom_event       name: the user's event name, data: the user's data
+ *   custom_event named CHIME_STREAM_EVENT ("chime.stream", a chunk of a run's output stream)
+ *                      on_{run_type}_stream  {"chunk": chunk}  (on_parser_stream, on_chain_stream)
  *
  * Error events, texts, retries and agent actions produce no line: LangChain
  * raises the error out of astream_events instead of streaming it, and has
@@ -648,6 +650,14 @@ astream_on_event (gpointer     instance,
       return ok;
 
     case CHIME_EVENT_CUSTOM_EVENT:
+      if (g_strcmp0 (chime_event_get_custom_name (event), CHIME_STREAM_EVENT) == 0)
+        {
+          /* A chunk of the run's output stream: on_parser_stream,
+           * on_chain_stream, ... with {"chunk": ...}. */
+          event_name = chain_event_name (info, "stream");
+          return write_line (self, event_name, name, event,
+                             json_or (chime_event_get_data (event), json_object ()), FALSE, error);
+        }
       data = json_or (chime_event_get_data (event), json_null ());
       return write_line (self, "on_custom_event", chime_event_get_custom_name (event), event, data,
                          FALSE, error);

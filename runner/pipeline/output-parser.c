@@ -12,9 +12,8 @@ chime_output_parser_name (ChimeOutputParserKind kind)
   return kind == CHIME_OUTPUT_PARSER_JSON ? "JsonOutputParser" : "StrOutputParser";
 }
 
-/* The body of a ```json (or ```) fenced block, else the whole text. */
-static char *
-strip_code_fence (const char *text)
+char *
+chime_output_parser_json_body (const char *text)
 {
   const char *start = strstr (text, "```");
   const char *body, *end;
@@ -23,7 +22,7 @@ strip_code_fence (const char *text)
     return g_strstrip (g_strdup (text));
   body = strchr (start + 3, '\n');
   if (body == NULL)
-    return g_strstrip (g_strdup (text));
+    return NULL;
   end = strstr (body + 1, "```");
   if (end == NULL)
     end = body + strlen (body);
@@ -42,7 +41,9 @@ chime_output_parser_parse (ChimeOutputParserKind kind,
   if (kind == CHIME_OUTPUT_PARSER_STR)
     return json_string (text);
 
-  body = strip_code_fence (text);
+  body = chime_output_parser_json_body (text);
+  if (body == NULL)
+    body = g_strstrip (g_strdup (text));   /* a fence with nothing in it: not JSON */
   value = json_loads (body, JSON_DECODE_ANY, &json_error);
   if (value == NULL)
     {

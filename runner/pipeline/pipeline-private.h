@@ -9,4 +9,8 @@ struct _ChimePipeline {
   ChimeConfig         *ini;
   ChimeRuntime        *runtime;
   ChimePipelineConfig *config;
+  /* A handler taps the steps' streams (astream_events): emit them. */
+  gboolean             tap_streams;
+  ChimePipelineChunkFunc on_chunk;
+  gpointer             on_chunk_data;
 };

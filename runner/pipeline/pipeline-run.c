@@ -1,70 +1,19 @@
-/* Running a pipeline: a state machine on the main loop.
+/* Running a pipeline: a state machine on the main loop, which streams
+ * through the sequence as LangChain's RunnableSequence.stream() does.
  *
- * Each step emits its event without blocking (chime_run_emit_nowait) and
- * continues when the delivery mode allows: at once for tokens (fenced,
- * background), once the handlers are done for starts and ends (fenced) or
- * everything (awaited). While handlers hold a run up, the model's stream
- * is paused, so tokens are never buffered without bound. Runs nest as
- * LangChain's RunnableSequence: a root chain run, and children for the
- * prompt (seq:step:1), the chat model (seq:step:2) and the parser
- * (seq:step:3). */
+ * Runs nest as LangChain's: a root chain run, and children for the prompt
+ * (seq:step:1), the chat model (seq:step:2) and the parser (seq:step:3).
+ * The parser starts before the model's first chunk and transforms each
+ * chunk as it comes; what it yields is the sequence's stream. With a
+ * stream handler (astream_events), each step's output chunks are tapped
+ * as chime.stream custom events on its run, in LangChain's order: the
+ * model's token, the parser's chunk, the sequence's chunk. Emitting and
+ * waiting is pipeline-emit.c. */
 #include "config.h"
 
-#include "pipeline-private.h"
+#include "pipeline-run-private.h"
 #include "pipeline-error.h"
 #include "prompt.h"
-
-typedef struct _PipelineRun PipelineRun;
-typedef void (*Step) (PipelineRun *run);
-typedef void (*Resume) (PipelineRun *run, const GError *failure);
-
-struct _PipelineRun {
-  ChimePipeline    *pipeline;
-  ChimeRuntime     *runtime;
-  GTask            *task;
-  GHashTable       *variables;
-  GCancellable     *cancellable;
-  gulong            cancel_handler;
-  gboolean          cancelled;
-
-  ChimeCallbackManager *root_manager;
-  ChimeRun         *root;
-  ChimeRun         *step;       /* the prompt or parser run */
-  ChimeRun         *llm;
-  gboolean          root_open, step_open, llm_open;
-  ChimeModelStream *stream;
-
-  json_t           *inputs;
-  json_t           *messages;
-  GString          *text;
-  json_t           *llm_result;
-  json_t           *output;
-  GError           *failure;
-  gboolean          failing;
-
-  /* retry events that found the ring full, oldest first. The model's run
-   * has more to say after a retry (a token, llm_end or llm_error), and
-   * that emission sends these first: none is lost and the order holds. */
-  GQueue            held_retries;
-
-  /* The emission in progress. */
-  ChimeRun         *emit_run;
-  ChimeEvent       *emit_event;  /* not yet taken by the runtime */
-  gboolean          emit_is_error;
-  Step              next;
-
-  /* The one chime_run_when_ready() wait in progress, and what it goes on
-   * with. There is never more than one: a failure (a signal's
-   * cancellation, say) that starts while the run waits for room or for
-   * its handlers does not wait a second time, it changes what the wait
-   * goes on with. The wait holds a reference to the task, so the run
-   * outlives every callback the runtime still owes it. */
-  gboolean          waiting;
-  Resume            resume;
-};
-
-static void fail (PipelineRun *run, GError *error);
-static void fail_next (PipelineRun *run);
 
 static void
 pipeline_run_free (PipelineRun *run)
@@ -85,176 +34,16 @@ pipeline_run_free (PipelineRun *run)
   g_clear_error (&run->failure);
   g_clear_pointer (&run->emit_event, chime_event_unref);
   g_queue_clear_full (&run->held_retries, (GDestroyNotify) chime_event_unref);
+  chime_pipeline_run_clear_chunk_events (run);
+  chime_parser_stream_free (run->parser);
   g_free (run);
 }
-
-/* Goes on with @run->next, unless the run was cancelled meanwhile. */
-static void
-proceed (PipelineRun *run)
-{
-  if (run->cancelled && !run->failing)
-    {
-      fail (run, g_error_new_literal (CHIME_PIPELINE_ERROR, CHIME_PIPELINE_ERROR_CANCELLED,
-                                      "the run was cancelled"));
-      return;
-    }
-  run->next (run);
-}
-
-static void
-on_ready (const GError *failure,
-          gpointer      data)
-{
-  PipelineRun *run = data;
-  GTask *task = run->task;
-  Resume resume = run->resume;
-
-  run->waiting = FALSE;
-  run->resume = NULL;
-  resume (run, failure);
-  g_object_unref (task);
-}
-
-/* Goes on with @resume once @ticket of @target is ready. */
-static void
-wait_ready (PipelineRun *run,
-            ChimeRun    *target,
-            guint64      ticket,
-            Resume       resume)
-{
-  g_return_if_fail (!run->waiting);
-  run->waiting = TRUE;
-  run->resume = resume;
-  g_object_ref (run->task);
-  chime_run_when_ready (target, ticket, on_ready, run);
-}
-
-static void resume_emit      (PipelineRun *run, const GError *failure);
-static void resume_delivered (PipelineRun *run, const GError *failure);
-
-/* Emits the held retry events; FALSE while the ring is still full. A
- * retry is informational: a raise_error failure it causes is found at the
- * next check of the run's trace. */
-static gboolean
-emit_held_retries (PipelineRun *run,
-                   guint64     *ticket)
-{
-  ChimeEvent *event;
-
-  while ((event = g_queue_peek_head (&run->held_retries)) != NULL)
-    {
-      if (chime_run_emit_nowait (run->llm, event, ticket, NULL) == CHIME_EMIT_WOULD_BLOCK)
-        return FALSE;
-      g_queue_pop_head (&run->held_retries);   /* the runtime took it */
-    }
-  return TRUE;
-}
-
-/* Offers the pending event to the runtime and continues as it says. */
-static void
-emit_pending (PipelineRun *run)
-{
-  g_autoptr (GError) error = NULL;
-  guint64 ticket;
-
-  if (run->waiting)
-    {
-      /* A failure began during a wait: this emission is what comes next. */
-      run->resume = resume_emit;
-      return;
-    }
-  if (!emit_held_retries (run, &ticket))
-    {
-      wait_ready (run, run->llm, ticket, resume_emit);
-      return;
-    }
-  switch (chime_run_emit_nowait (run->emit_run, run->emit_event, &ticket, &error))
-    {
-    case CHIME_EMIT_WOULD_BLOCK:
-      wait_ready (run, run->emit_run, ticket, resume_emit);
-      return;
-    case CHIME_EMIT_FAILED:
-      run->emit_event = NULL;
-      /* Reporting a failure already (the held token of fail_next): go on
-       * with that report; error events themselves are never refused. */
-      if (run->failing)
-        proceed (run);
-      else
-        fail (run, g_steal_pointer (&error));
-      return;
-    case CHIME_EMIT_PENDING:
-      run->emit_event = NULL;
-      wait_ready (run, run->emit_run, ticket, resume_delivered);
-      return;
-    case CHIME_EMIT_DONE:
-    default:
-      run->emit_event = NULL;
-      proceed (run);
-      return;
-    }
-}
-
-/* There is room: offer the event again. (A raise_error failure meanwhile
- * comes back as that offer's FAILED.) */
-static void
-resume_emit (PipelineRun  *run,
-             const GError *failure)
-{
-  emit_pending (run);
-}
-
-/* The handlers are done with the event: a raise_error handler may have
- * failed the run meanwhile (which matters unless this was the report of a
- * failure already). */
-static void
-resume_delivered (PipelineRun  *run,
-                  const GError *failure)
-{
-  if (failure != NULL && !run->emit_is_error)
-    fail (run, g_error_copy (failure));
-  else
-    proceed (run);
-}
-
-static gboolean
-is_error_event (ChimeEvent *event)
-{
-  switch (chime_event_get_event_type (event))
-    {
-    case CHIME_EVENT_LLM_ERROR:
-    case CHIME_EVENT_CHAIN_ERROR:
-    case CHIME_EVENT_TOOL_ERROR:
-    case CHIME_EVENT_RETRIEVER_ERROR:
-      return TRUE;
-    default:
-      return FALSE;
-    }
-}
-
-/* Emits @event (taking it) on @target's handlers, then runs @next. */
-static void
-emit (PipelineRun *run,
-      ChimeRun    *target,
-      ChimeEvent  *event,
-      Step         next)
-{
-  run->emit_run = target;
-  run->emit_event = event;
-  run->emit_is_error = is_error_event (event);
-  run->next = next;
-  emit_pending (run);
-}
-
-/* ------------------------------------------------------------------
- * The steps
- * ---------------------------------------------------------------- */
 
 static void start_prompt (PipelineRun *run);
 static void render_prompt (PipelineRun *run);
 static void start_model (PipelineRun *run);
 static void stream_model (PipelineRun *run);
 static void start_parser (PipelineRun *run);
-static void parse_output (PipelineRun *run);
 static void end_root (PipelineRun *run);
 static void complete (PipelineRun *run);
 
@@ -270,7 +59,21 @@ start_root (PipelineRun *run)
   run->root = chime_callback_manager_prepare_chain_start (run->root_manager, NULL, run->inputs,
                                                           config->name, NULL, &event);
   run->root_open = TRUE;
-  emit (run, run->root, event, start_prompt);
+  chime_pipeline_run_emit (run, run->root, event, start_prompt);
+}
+
+/* The callback manager of step @tag. LangChain configures each step with
+ * the sequence's config, whose tags it adds again to the child manager:
+ * adding moves a tag to the end, so the step tag comes first
+ * (["seq:step:1", "jokes"]). */
+static ChimeCallbackManager *
+step_manager (PipelineRun *run,
+              const char  *tag)
+{
+  ChimeCallbackManager *child = chime_run_get_child (run->root, tag);
+
+  chime_callback_manager_add_tags (child, (const char * const *) run->pipeline->config->tags, TRUE);
+  return child;
 }
 
 /* Opens a child chain run (prompt or parser) of the root. */
@@ -282,13 +85,13 @@ start_step (PipelineRun *run,
             json_t      *inputs,
             Step         next)
 {
-  g_autoptr (ChimeCallbackManager) child = chime_run_get_child (run->root, tag);
+  g_autoptr (ChimeCallbackManager) child = step_manager (run, tag);
   ChimeEvent *event;
 
   g_clear_pointer (&run->step, chime_run_unref);
   run->step = chime_callback_manager_prepare_chain_start (child, NULL, inputs, name, run_type, &event);
   run->step_open = TRUE;
-  emit (run, run->step, event, next);
+  chime_pipeline_run_emit (run, run->step, event, next);
 }
 
 /* Closes the open child chain run with @outputs. */
@@ -298,7 +101,8 @@ end_step (PipelineRun *run,
           Step         next)
 {
   run->step_open = FALSE;
-  emit (run, run->step, chime_run_prepare_chain_end (run->step, outputs), next);
+  chime_pipeline_run_emit (run, run->step, chime_run_prepare_chain_end (run->step, outputs),
+                           next);
 }
 
 static void
@@ -328,7 +132,7 @@ render_prompt (PipelineRun *run)
       g_autofree char *system = chime_prompt_render (config->system, run->variables, &error);
       if (system == NULL)
         {
-          fail (run, error);
+          chime_pipeline_run_fail (run, error);
           return;
         }
       json_array_append_new (run->messages, message ("system", system));
@@ -336,7 +140,7 @@ render_prompt (PipelineRun *run)
   human = chime_prompt_render (config->prompt, run->variables, &error);
   if (human == NULL)
     {
-      fail (run, error);
+      chime_pipeline_run_fail (run, error);
       return;
     }
   json_array_append_new (run->messages, message ("human", human));
@@ -348,10 +152,14 @@ static void
 start_model (PipelineRun *run)
 {
   ChimeModel *model = run->pipeline->config->model;
-  g_autoptr (ChimeCallbackManager) child = chime_run_get_child (run->root, "seq:step:2");
+  g_autoptr (ChimeCallbackManager) child = step_manager (run, "seq:step:2");
   g_autoptr (json_t) serialized = NULL;
   g_autoptr (json_t) kwargs = NULL;
+  g_autoptr (json_t) ls_params = chime_model_ls_params (model);
   ChimeEvent *event;
+
+  /* The model's run only, as LangChain's chat models add them. */
+  chime_callback_manager_add_metadata (child, ls_params, FALSE);
 
   serialized = json_pack ("{s:i, s:s, s:[s,s,s], s:s}", "lc", 1, "type", "not_implemented",
                           "id", "chime", "chat_models", model->provider->class_name,
@@ -365,70 +173,28 @@ start_model (PipelineRun *run)
                                                               model->provider->class_name, kwargs,
                                                               &event);
   run->llm_open = TRUE;
-  emit (run, run->llm, event, stream_model);
+  chime_pipeline_run_emit (run, run->llm, event, start_parser);
 }
 
-static void resume_token_delivered (PipelineRun *run, const GError *failure);
-static void resume_token_room      (PipelineRun *run, const GError *failure);
-
-/* A token taken by the runtime, or queued until there is room; FALSE
- * pauses the model until then. */
-static gboolean
-offer_token (PipelineRun *run)
-{
-  g_autoptr (GError) error = NULL;
-  guint64 ticket;
-
-  if (!emit_held_retries (run, &ticket))
-    {
-      wait_ready (run, run->llm, ticket, resume_token_room);
-      return FALSE;
-    }
-  switch (chime_run_emit_nowait (run->llm, run->emit_event, &ticket, &error))
-    {
-    case CHIME_EMIT_WOULD_BLOCK:
-      wait_ready (run, run->llm, ticket, resume_token_room);
-      return FALSE;
-    case CHIME_EMIT_FAILED:
-      run->emit_event = NULL;
-      fail (run, g_steal_pointer (&error));
-      return FALSE;
-    case CHIME_EMIT_PENDING:
-      run->emit_event = NULL;
-      wait_ready (run, run->llm, ticket, resume_token_delivered);
-      return FALSE;
-    case CHIME_EMIT_DONE:
-    default:
-      run->emit_event = NULL;
-      return TRUE;
-    }
-}
-
-/* Lets the model stream again, unless a raise_error handler failed the
- * run while it was paused, or it is being stopped (its on_done follows). */
+/* The sequence's stream: what the parser yields for a chunk. */
 static void
-resume_model (PipelineRun  *run,
-              const GError *failure)
+stream_output_chunk (PipelineRun *run,
+                     json_t      *chunk)
 {
-  if (failure != NULL)
-    fail (run, g_error_copy (failure));
-  else if (run->stream != NULL && !run->failing && !run->cancelled)
-    chime_model_stream_resume (run->pipeline->config->model, run->stream);
-}
+  ChimePipeline *pipeline = run->pipeline;
+  g_autoptr (json_t) data = NULL;
 
-static void
-resume_token_delivered (PipelineRun  *run,
-                        const GError *failure)
-{
-  resume_model (run, failure);
-}
-
-static void
-resume_token_room (PipelineRun  *run,
-                   const GError *failure)
-{
-  if (offer_token (run))
-    resume_model (run, failure);
+  if (pipeline->on_chunk != NULL)
+    pipeline->on_chunk (chunk, pipeline->on_chunk_data);
+  if (!pipeline->tap_streams)
+    return;
+  /* LangChain's order: the parser's chunk, then the sequence's. Both
+   * events share the data (events are immutable). */
+  data = json_pack ("{s:O}", "chunk", chunk);
+  chime_pipeline_run_queue_chunk_event (run, run->step,
+                                        chime_run_prepare_custom_event (run->step, CHIME_STREAM_EVENT, data));
+  chime_pipeline_run_queue_chunk_event (run, run->root,
+                                        chime_run_prepare_custom_event (run->root, CHIME_STREAM_EVENT, data));
 }
 
 static gboolean
@@ -437,13 +203,23 @@ on_chunk (const char *text,
           gpointer    data)
 {
   PipelineRun *run = data;
+  g_autoptr (json_t) parsed = NULL;
 
   g_string_append (run->text, text);
   if (run->failing || run->cancelled)
     return TRUE;   /* the stream is being cancelled */
-  run->emit_event = chime_run_prepare_llm_new_token (run->llm, text, chunk);
-  return offer_token (run);
+  chime_pipeline_run_queue_chunk_event (run, run->llm,
+                                        chime_run_prepare_llm_new_token (run->llm, text, chunk));
+  /* The parser's stream matters only to whoever watches it; its output
+   * is the whole text parsed at the end either way. */
+  if (run->pipeline->tap_streams || run->pipeline->on_chunk != NULL)
+    parsed = chime_parser_stream_feed (run->parser, text);
+  if (parsed != NULL)
+    stream_output_chunk (run, parsed);
+  return chime_pipeline_run_offer_chunk_events (run);
 }
+
+static void end_parser (PipelineRun *run);
 
 static void
 on_model_done (const ChimeModelResult *result,
@@ -458,32 +234,24 @@ on_model_done (const ChimeModelResult *result,
   if (run->failing)
     {
       /* fail() cancelled the stream; go on reporting the failure. */
-      fail_next (run);
+      chime_pipeline_run_fail_next (run);
       return;
     }
   if (error != NULL)
     {
-      fail (run, g_error_copy (error));
+      chime_pipeline_run_fail (run, g_error_copy (error));
       return;
     }
   run->llm_open = FALSE;
-  emit (run, run->llm, chime_run_prepare_llm_end (run->llm, run->llm_result), start_parser);
+  chime_pipeline_run_emit (run, run->llm, chime_run_prepare_llm_end (run->llm, run->llm_result),
+                           end_parser);
 }
 
 static void
 on_model_retry (json_t  *retry_state,
                 gpointer data)
 {
-  PipelineRun *run = data;
-  ChimeEvent *event = chime_run_prepare_retry (run->llm, retry_state);
-  g_autoptr (GError) error = NULL;
-  guint64 ticket;
-
-  /* A retry event never holds the stream up; without room it waits for
-   * the run's next event (see held_retries). */
-  if (!g_queue_is_empty (&run->held_retries) ||
-      chime_run_emit_nowait (run->llm, event, &ticket, &error) == CHIME_EMIT_WOULD_BLOCK)
-    g_queue_push_tail (&run->held_retries, event);
+  chime_pipeline_run_emit_retry (data, retry_state);
 }
 
 static const ChimeModelCallbacks model_callbacks = {
@@ -499,6 +267,20 @@ stream_model (PipelineRun *run)
                                     run, chime_runtime_get_main_context (run->runtime));
 }
 
+/* The parser starts before the model's first chunk: its input streams in,
+ * so it starts with LangChain's placeholder {"input": ""} and ends with
+ * the whole message as its input. */
+static void
+start_parser (PipelineRun *run)
+{
+  ChimeOutputParserKind kind = run->pipeline->config->parser;
+  g_autoptr (json_t) placeholder = json_pack ("{s:s}", "input", "");
+
+  run->parser = chime_parser_stream_new (kind);
+  start_step (run, "seq:step:3", chime_output_parser_name (kind), "parser", placeholder,
+              stream_model);
+}
+
 /* The AIMessage inside an LLMResult (borrowed): the parser's input. */
 static json_t *
 llm_result_message (json_t *result)
@@ -509,33 +291,29 @@ llm_result_message (json_t *result)
 }
 
 static void
-start_parser (PipelineRun *run)
-{
-  ChimeOutputParserKind kind = run->pipeline->config->parser;
-
-  start_step (run, "seq:step:3", chime_output_parser_name (kind), "parser",
-              llm_result_message (run->llm_result), parse_output);
-}
-
-static void
-parse_output (PipelineRun *run)
+end_parser (PipelineRun *run)
 {
   GError *error = NULL;
 
   run->output = chime_output_parser_parse (run->pipeline->config->parser, run->text->str, &error);
   if (run->output == NULL)
     {
-      fail (run, error);
+      chime_pipeline_run_fail (run, error);
       return;
     }
-  end_step (run, run->output, end_root);
+  run->step_open = FALSE;
+  chime_pipeline_run_emit (run, run->step,
+        chime_run_prepare_chain_end_with_inputs (run->step, run->output,
+                                                 llm_result_message (run->llm_result)),
+        end_root);
 }
 
 static void
 end_root (PipelineRun *run)
 {
   run->root_open = FALSE;
-  emit (run, run->root, chime_run_prepare_chain_end (run->root, run->output), complete);
+  chime_pipeline_run_emit (run, run->root, chime_run_prepare_chain_end (run->root, run->output),
+                           complete);
 }
 
 static void
@@ -559,9 +337,10 @@ complete (PipelineRun *run)
  * Failure: report it to every open run, innermost first
  * ---------------------------------------------------------------- */
 
-static void
-fail_next (PipelineRun *run)
+void
+chime_pipeline_run_fail_next (PipelineRun *run)
 {
+  Step next = chime_pipeline_run_fail_next;
   GTask *task = run->task;
 
   if (run->stream != NULL)
@@ -570,39 +349,37 @@ fail_next (PipelineRun *run)
       chime_model_stream_cancel (run->pipeline->config->model, run->stream);
       return;
     }
-  if (run->emit_event != NULL)
-    {
-      /* A token still waiting for room when the stream stopped: it is part
-       * of the partial answer llm_error carries, so it goes first. */
-      emit (run, run->llm, g_steal_pointer (&run->emit_event), fail_next);
-      return;
-    }
+  if (chime_pipeline_run_emit_held_chunk_event (run, next))
+    return;
   if (run->llm_open)
     {
       run->llm_open = FALSE;
-      emit (run, run->llm, chime_run_prepare_llm_error (run->llm, run->failure, run->llm_result),
-            fail_next);
+      chime_pipeline_run_emit (run, run->llm,
+                               chime_run_prepare_llm_error (run->llm, run->failure, run->llm_result),
+                               next);
       return;
     }
   if (run->step_open)
     {
       run->step_open = FALSE;
-      emit (run, run->step, chime_run_prepare_chain_error (run->step, run->failure), fail_next);
+      chime_pipeline_run_emit (run, run->step, chime_run_prepare_chain_error (run->step, run->failure),
+                               next);
       return;
     }
   if (run->root_open)
     {
       run->root_open = FALSE;
-      emit (run, run->root, chime_run_prepare_chain_error (run->root, run->failure), fail_next);
+      chime_pipeline_run_emit (run, run->root, chime_run_prepare_chain_error (run->root, run->failure),
+                               next);
       return;
     }
   g_task_return_error (task, g_error_copy (run->failure));
   g_object_unref (task);
 }
 
-static void
-fail (PipelineRun *run,
-      GError      *error)
+void
+chime_pipeline_run_fail (PipelineRun *run,
+                         GError      *error)
 {
   if (run->failing)
     {
@@ -611,7 +388,7 @@ fail (PipelineRun *run,
     }
   run->failing = TRUE;
   run->failure = error;
-  fail_next (run);
+  chime_pipeline_run_fail_next (run);
 }
 
 static void

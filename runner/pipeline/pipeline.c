@@ -14,6 +14,18 @@ static gboolean check_variables (ChimePipelineConfig *config,
                                  GHashTable          *variables,
                                  GError             **error);
 
+/* LangChain taps the output streams of the steps only for a streaming
+ * handler (astream_events'); chime's is the astream_events plugin. Other
+ * handlers see exactly the callbacks of LangChain's, without the taps. */
+static gboolean
+has_stream_handler (ChimeRuntime *runtime)
+{
+  for (guint i = 0; i < chime_runtime_get_n_handlers (runtime); i++)
+    if (g_strcmp0 (chime_runtime_get_handler_info (runtime, i)->plugin_name, "astream_events") == 0)
+      return TRUE;
+  return FALSE;
+}
+
 static ChimePipeline *
 pipeline_new (ChimeConfig *ini,
               GKeyFile    *extra,
@@ -40,6 +52,7 @@ pipeline_new (ChimeConfig *ini,
   pipeline->ini = chime_config_ref (ini);
   pipeline->runtime = runtime;
   pipeline->config = g_steal_pointer (&config);
+  pipeline->tap_streams = has_stream_handler (runtime);
   return pipeline;
 }
 
@@ -88,6 +101,15 @@ ChimeRuntime *
 chime_pipeline_get_runtime (ChimePipeline *pipeline)
 {
   return pipeline->runtime;
+}
+
+void
+chime_pipeline_set_chunk_func (ChimePipeline         *pipeline,
+                               ChimePipelineChunkFunc func,
+                               gpointer               user_data)
+{
+  pipeline->on_chunk = func;
+  pipeline->on_chunk_data = user_data;
 }
 
 const GPtrArray *

@@ -39,6 +39,17 @@ gboolean       chime_pipeline_check_variables (ChimePipeline *pipeline,
                                                GHashTable    *variables,
                                                GError       **error);
 
+/* Called with each chunk of a run's output stream (the sequence's, what
+ * LangChain's chain.stream() yields: a JSON string for the str parser,
+ * the growing JSON value for json) as it comes, on the main loop. */
+typedef void (*ChimePipelineChunkFunc) (json_t  *chunk,
+                                        gpointer user_data);
+
+/* Sets the function every run calls with its output chunks (NULL: none). */
+void           chime_pipeline_set_chunk_func (ChimePipeline         *pipeline,
+                                              ChimePipelineChunkFunc func,
+                                              gpointer               user_data);
+
 /* Runs the pipeline once with @variables. The result is
  * {"run_id", "output", "llm_result"}. Cancelling stops the model, reports
  * llm_error/chain_error to the handlers and fails with CANCELLED. */

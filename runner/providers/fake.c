@@ -254,7 +254,7 @@ fake_cancel (ChimeModelStream *stream)
 
 const ChimeModelProvider chime_fake_model_provider = {
   .provider = "fake",
-  .class_name = "FakeChatModel",
+  .class_name = "FakeStreamingChatModel",
   .keys = fake_keys,
   .configure = fake_configure,
   .stream = fake_stream,

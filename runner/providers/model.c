@@ -139,3 +139,26 @@ chime_usage_metadata_new (gint64 input_tokens,
                     "total_tokens", (json_int_t) (input_tokens + output_tokens));
 }
 
+
+/* LangChain's BaseChatModel._get_ls_params, which tracing tools key on:
+ * the provider, the model, "chat", and the sampling settings that are
+ * set (read from the invocation parameters, so every provider reports
+ * what it sends). */
+json_t *
+chime_model_ls_params (ChimeModel *model)
+{
+  g_autoptr (json_t) params = model->provider->invocation_params (model);
+  json_t *ls = json_pack ("{s:s, s:s, s:s}",
+                          "ls_provider", model->provider->provider,
+                          "ls_model_name", model->model_name != NULL ? model->model_name : "",
+                          "ls_model_type", "chat");
+  json_t *value;
+
+  if ((value = json_object_get (params, "temperature")) != NULL && json_is_number (value))
+    json_object_set (ls, "ls_temperature", value);
+  if ((value = json_object_get (params, "max_tokens")) != NULL && json_is_integer (value))
+    json_object_set (ls, "ls_max_tokens", value);
+  if ((value = json_object_get (params, "stop")) != NULL && json_array_size (value) > 0)
+    json_object_set (ls, "ls_stop", value);
+  return ls;
+}

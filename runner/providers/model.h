@@ -40,7 +40,11 @@ typedef struct {
 
 typedef struct {
   const char *provider;
-  /* The run name LangChain's class would have ("ChatOpenAI"). */
+  /* The run name, by one rule: the name of the LangChain chat model class
+   * that does what the provider does ("ChatOpenAI", "ChatAnthropic", and
+   * "FakeStreamingChatModel", LangChain's fake that streams the chunks it
+   * is given, for the fake provider), as LangChain names a model's run
+   * after its class. */
   const char *class_name;
   /* Keys of a `[model NAME]` section for this provider, besides provider. */
   const char *const *keys;
@@ -82,6 +86,11 @@ void              chime_model_stream_resume (ChimeModel       *model,
                                              ChimeModelStream *stream);
 void              chime_model_stream_cancel (ChimeModel       *model,
                                              ChimeModelStream *stream);
+
+/* The ls_* metadata of a chat model run: {"ls_provider" (the provider
+ * key), "ls_model_name" (the model key), "ls_model_type": "chat", and
+ * "ls_temperature", "ls_max_tokens", "ls_stop" when set}. New reference. */
+json_t *chime_model_ls_params (ChimeModel *model);
 
 /* The providers chime knows, NULL-terminated. */
 extern const ChimeModelProvider *const chime_model_providers[];

@@ -1,0 +1,101 @@
+/* One run of a pipeline: the state machine of pipeline-run.c (the steps
+ * and the failure report) and pipeline-emit.c (offering events to the
+ * runtime, waiting for room or for the handlers). */
+#pragma once
+
+#include "pipeline-private.h"
+#include "parser-stream.h"
+
+typedef struct _PipelineRun PipelineRun;
+
+/* At most three events per chunk: the token, the parser's, the root's. */
+#define PIPELINE_CHUNK_EVENTS 3
+
+typedef struct {
+  ChimeRun   *target;   /* borrowed: one of the run's own */
+  ChimeEvent *event;
+} PipelineChunkEvent;
+
+typedef void (*Step) (PipelineRun *run);
+typedef void (*Resume) (PipelineRun *run, const GError *failure);
+
+struct _PipelineRun {
+  ChimePipeline    *pipeline;
+  ChimeRuntime     *runtime;
+  GTask            *task;
+  GHashTable       *variables;
+  GCancellable     *cancellable;
+  gulong            cancel_handler;
+  gboolean          cancelled;
+
+  ChimeCallbackManager *root_manager;
+  ChimeRun         *root;
+  ChimeRun         *step;       /* the prompt or parser run */
+  ChimeRun         *llm;
+  gboolean          root_open, step_open, llm_open;
+  ChimeModelStream *stream;
+  /* The parser transforms the model's stream as it comes. */
+  ChimeParserStream *parser;
+
+  json_t           *inputs;
+  json_t           *messages;
+  GString          *text;
+  json_t           *llm_result;
+  json_t           *output;
+  GError           *failure;
+  gboolean          failing;
+
+  /* retry events that found the ring full, oldest first. The model's run
+   * has more to say after a retry (a token, llm_end or llm_error), and
+   * that emission sends these first: none is lost and the order holds. */
+  GQueue            held_retries;
+
+  /* The events of the model's current chunk not yet taken by the runtime,
+   * in order, from chunk_events[first_chunk_event] on: the token, then
+   * what the parser and the sequence stream for it. The model stays
+   * paused until all are taken. A fixed array: no allocation per token. */
+  PipelineChunkEvent chunk_events[PIPELINE_CHUNK_EVENTS];
+  guint             first_chunk_event, n_chunk_events;
+
+  /* The emission in progress. */
+  ChimeRun         *emit_run;
+  ChimeEvent       *emit_event;  /* not yet taken by the runtime */
+  gboolean          emit_is_error;
+  Step              next;
+
+  /* The one chime_run_when_ready() wait in progress, and what it goes on
+   * with. There is never more than one: a failure (a signal's
+   * cancellation, say) that starts while the run waits for room or for
+   * its handlers does not wait a second time, it changes what the wait
+   * goes on with. The wait holds a reference to the task, so the run
+   * outlives every callback the runtime still owes it. */
+  gboolean          waiting;
+  Resume            resume;
+};
+
+/* pipeline-run.c */
+void     chime_pipeline_run_fail       (PipelineRun *run,
+                                        GError      *error);
+void     chime_pipeline_run_fail_next  (PipelineRun *run);
+
+/* pipeline-emit.c */
+/* Emits @event (taking it) on @target's handlers, then runs @next. */
+void     chime_pipeline_run_emit       (PipelineRun *run,
+                                        ChimeRun    *target,
+                                        ChimeEvent  *event,
+                                        Step         next);
+/* Adds @event (taken) on @target to the current chunk's events. */
+void     chime_pipeline_run_queue_chunk_event (PipelineRun *run,
+                                               ChimeRun    *target,
+                                               ChimeEvent  *event);
+/* Offers the chunk's events; TRUE when the runtime took them all, FALSE
+ * when the model must pause (it is resumed once they are taken). */
+gboolean chime_pipeline_run_offer_chunk_events (PipelineRun *run);
+void     chime_pipeline_run_clear_chunk_events (PipelineRun *run);
+/* A retry of the model: emitted without holding the stream up. */
+void     chime_pipeline_run_emit_retry (PipelineRun *run,
+                                        json_t      *retry_state);
+/* Emits the first of the chunk's events still held, then runs @next;
+ * FALSE when none is held. */
+gboolean chime_pipeline_run_emit_held_chunk_event (PipelineRun *run,
+                                                   Step         next);
