@@ -31,6 +31,7 @@ typedef struct {
   gint64      n;             /* 0: --n */
   gboolean    floor;
   const char *note;
+  gboolean    isolated;      /* isolation = process for the sync handlers */
 } BenchCase;
 
 static const BenchCase cases[] = {
@@ -49,6 +50,7 @@ static const BenchCase cases[] = {
   { "sync16_fenced", 16, 0, "fenced", 0, 0, 0, FALSE, "16 sync handlers" },
   { "sync4_fenced_8threads", 4, 0, "fenced", 8, 0, 0, FALSE, "8 pool threads" },
   { "sync4_fenced_1thread", 4, 0, "fenced", 1, 0, 0, FALSE, "1 pool thread" },
+  { "sync1_isolated", 1, 0, "fenced", 0, 0, 0, FALSE, "1 sync handler in its own process", TRUE },
 };
 
 /* The tokens: "0".."9", so handlers can check the order cheaply. */
@@ -94,6 +96,8 @@ case_ini (const BenchCase *c,
   GString *ini = g_string_new ("[runtime]\n");
 
   g_string_append_printf (ini, "delivery = %s\n", c->delivery);
+  if (c->isolated)
+    g_string_append (ini, "isolation = process\n");
   if (c->threads > 0)
     g_string_append_printf (ini, "threads = %u\n", c->threads);
   for (guint i = 0; i < c->sync_handlers; i++)

@@ -85,11 +85,11 @@ full_event (WireFixture   *f,
 static ChimeEvent *
 round_trip (ChimeEvent *event)
 {
-  g_autoptr (json_t) wire = chime_event_to_wire (event);
+  g_autoptr (json_t) wire = chime_event_to_wire (event, TRUE);
   g_autofree char *text = json_dumps (wire, JSON_COMPACT);
   g_autoptr (json_t) parsed = json_loads (text, 0, NULL);
   g_autoptr (GError) error = NULL;
-  ChimeEvent *back = chime_event_from_wire (parsed, &error);
+  ChimeEvent *back = chime_event_from_wire (parsed, NULL, &error);
 
   assert_null (error);
   assert_non_null (back);
@@ -182,13 +182,101 @@ test_long_and_unicode_tokens (void **state)
     }
 }
 
+/* A token goes to a host process as text written by hand and is read
+ * back by hand, with its run sent once before; the text must be exactly
+ * what jansson makes of the event's tree, and read back the same. */
+static void
+test_tokens_by_run_id_and_text (void **state)
+{
+  WireFixture *f = *state;
+  const ChimeRunInfo *info = chime_run_get_info (f->llm);
+  g_autoptr (json_t) run_wire = chime_run_info_to_wire (info);
+  g_autoptr (GHashTable) runs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                       (GDestroyNotify) chime_run_info_unref);
+  const char *tokens[] = { "plain", "a \"quote\" and a \\ backslash", "tab\tnew\nline\x01\x1f",
+                           "caf\xc3\xa9 \xf0\x9f\x98\x80", "", NULL };
+
+  g_hash_table_insert (runs, g_strdup (chime_run_info_wire_id (run_wire)),
+                       chime_run_info_from_wire (run_wire, NULL));
+  for (guint i = 0; tokens[i] != NULL; i++)
+    {
+      g_autoptr (ChimeEvent) event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, (ChimeRunInfo *) info,
+                                                      tokens[i]);
+      g_autoptr (GString) text = g_string_new (NULL);
+      g_autoptr (json_t) tree = chime_event_to_wire (event, FALSE);
+      g_autofree char *tree_text = json_dumps (tree, JSON_COMPACT);
+      g_autoptr (ChimeEvent) back = NULL;
+      g_autoptr (ChimeEvent) parsed_back = NULL;
+      g_autoptr (json_t) parsed = NULL;
+      g_autoptr (GError) error = NULL;
+
+      event->monotonic_time = -42 - (gint64) i;
+      g_clear_pointer (&tree, json_decref);
+      g_clear_pointer (&tree_text, g_free);
+      tree = chime_event_to_wire (event, FALSE);
+      tree_text = json_dumps (tree, JSON_COMPACT);
+      assert_true (chime_event_append_token_wire (event, text));
+      assert_string_equal (text->str, tree_text);
+      back = chime_event_from_token_wire (text->str, text->len, runs);
+      assert_non_null (back);
+      assert_string_equal (chime_event_get_token (back), tokens[i]);
+      assert_int_equal (chime_event_get_monotonic_time (back), chime_event_get_monotonic_time (event));
+      assert_same_run (info, chime_event_get_run (back));
+      /* The tree reader takes the same text and the same run table. */
+      parsed = json_loads (text->str, 0, NULL);
+      parsed_back = chime_event_from_wire (parsed, runs, &error);
+      assert_null (error);
+      assert_string_equal (chime_event_get_token (parsed_back), tokens[i]);
+    }
+}
+
+/* What the hand-written reader does not know exactly falls back to the
+ * JSON reader, which names what is wrong. */
+static void
+test_token_text_it_does_not_know (void **state)
+{
+  WireFixture *f = *state;
+  g_autoptr (json_t) run_wire = chime_run_info_to_wire (chime_run_get_info (f->llm));
+  g_autoptr (GHashTable) runs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                                       (GDestroyNotify) chime_run_info_unref);
+  g_autofree char *id = g_strdup (chime_run_info_wire_id (run_wire));
+  g_autofree char *good = g_strdup_printf ("{\"type\":\"llm_new_token\",\"run\":\"%s\","
+                                           "\"monotonic_time\":7,\"token\":\"x\"}", id);
+  g_autofree char *escaped = g_strdup_printf ("{\"type\":\"llm_new_token\",\"run\":\"%s\","
+                                              "\"monotonic_time\":7,\"token\":\"\\u00e9\"}", id);
+  g_autofree char *spaced = g_strdup_printf ("{\"type\": \"llm_new_token\",\"run\":\"%s\","
+                                             "\"monotonic_time\":7,\"token\":\"x\"}", id);
+  g_autofree char *trailing = g_strdup_printf ("%s ", good);
+  g_autoptr (ChimeEvent) unknown_run = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (json_t) parsed = json_loads (good, 0, NULL);
+
+  /* No run sent yet. */
+  assert_null (chime_event_from_token_wire (good, strlen (good), runs));
+  unknown_run = chime_event_from_wire (parsed, runs, &error);
+  assert_null (unknown_run);
+  assert_string_contains (error->message, "was not sent before it");
+  g_hash_table_insert (runs, g_strdup (id), chime_run_info_from_wire (run_wire, NULL));
+  {
+    g_autoptr (ChimeEvent) event = chime_event_from_token_wire (good, strlen (good), runs);
+
+    assert_non_null (event);
+    assert_string_equal (chime_event_get_token (event), "x");
+  }
+  /* \u00e9 is not a control character: chime never writes it so. */
+  assert_null (chime_event_from_token_wire (escaped, strlen (escaped), runs));
+  assert_null (chime_event_from_token_wire (spaced, strlen (spaced), runs));
+  assert_null (chime_event_from_token_wire (trailing, strlen (trailing), runs));
+  assert_null (chime_event_from_token_wire (good, strlen (good) - 1, runs));
+}
+
 static void
 assert_refused (const char *text,
                 const char *reason)
 {
   g_autoptr (json_t) wire = json_loads (text, JSON_DECODE_ANY, NULL);
   g_autoptr (GError) error = NULL;
-  ChimeEvent *event = chime_event_from_wire (wire, &error);
+  ChimeEvent *event = chime_event_from_wire (wire, NULL, &error);
 
   assert_null (event);
   assert_non_null (error);
@@ -229,6 +317,8 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown (test_every_event_type_comes_back_the_same, wire_setup, wire_teardown),
     cmocka_unit_test_setup_teardown (test_long_and_unicode_tokens, wire_setup, wire_teardown),
+    cmocka_unit_test_setup_teardown (test_tokens_by_run_id_and_text, wire_setup, wire_teardown),
+    cmocka_unit_test_setup_teardown (test_token_text_it_does_not_know, wire_setup, wire_teardown),
     cmocka_unit_test (test_what_is_not_a_wire_event_is_refused),
   };
 

@@ -130,6 +130,8 @@ run_block (ChimeConsumer *consumer,
 
       if (pos >= limit)
         {
+          if (pos >= available)
+            chime_handler_caught_up (handler);
           chime_consumer_publish_done (consumer, pos);
           return TRUE;
         }
@@ -138,6 +140,7 @@ run_block (ChimeConsumer *consumer,
           available = chime_dispatcher_published (d);
           if (pos < available)
             continue;
+          chime_handler_caught_up (handler);
           chime_consumer_publish_done (consumer, pos);
           if (spin_until_published (d, pos))
             continue;
@@ -190,6 +193,7 @@ run_locked (ChimeConsumer *consumer)
 
       if (!chime_drop_policy_peek_next (consumer, &pos, &word))
         {
+          chime_handler_caught_up (consumer->handler);
           chime_consumer_publish_done (consumer, pos);
           if (spin_until_published (d, pos))
             continue;

@@ -27,15 +27,20 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimeRunInfo, chime_run_info_unref)
 static json_t *
 run_id_to_wire (const ChimeRunId *id)
 {
+  static const char digits[] = "0123456789abcdef";
   char hex[2 * sizeof id->bytes + 1];
 
   for (guint i = 0; i < sizeof id->bytes; i++)
-    g_snprintf (hex + 2 * i, 3, "%02x", id->bytes[i]);
+    {
+      hex[2 * i] = digits[id->bytes[i] >> 4];
+      hex[2 * i + 1] = digits[id->bytes[i] & 0xf];
+    }
+  hex[sizeof hex - 1] = '\0';
   return json_string (hex);
 }
 
-static json_t *
-run_info_to_wire (const ChimeRunInfo *info)
+json_t *
+chime_run_info_to_wire (const ChimeRunInfo *info)
 {
   json_t *object = json_pack ("{s:o, s:i, s:s?, s:s?, s:o, s:O?, s:I}",
                               "id", run_id_to_wire (&info->id),
@@ -49,7 +54,7 @@ run_info_to_wire (const ChimeRunInfo *info)
   if (info->has_parent)
     json_object_set_new (object, "parent_id", run_id_to_wire (&info->parent_id));
   if (info->parent != NULL)
-    json_object_set_new (object, "parent", run_info_to_wire (info->parent));
+    json_object_set_new (object, "parent", chime_run_info_to_wire (info->parent));
   return object;
 }
 
@@ -62,13 +67,34 @@ set_json (json_t     *object,
     json_object_set (object, key, value);
 }
 
+gboolean
+chime_event_ends_run (ChimeEvent *event)
+{
+  switch (event->type)
+    {
+    case CHIME_EVENT_LLM_END:
+    case CHIME_EVENT_LLM_ERROR:
+    case CHIME_EVENT_CHAIN_END:
+    case CHIME_EVENT_CHAIN_ERROR:
+    case CHIME_EVENT_TOOL_END:
+    case CHIME_EVENT_TOOL_ERROR:
+    case CHIME_EVENT_RETRIEVER_END:
+    case CHIME_EVENT_RETRIEVER_ERROR:
+      return TRUE;
+    default:
+      return FALSE;
+    }
+}
+
 json_t *
-chime_event_to_wire (ChimeEvent *event)
+chime_event_to_wire (ChimeEvent *event,
+                     gboolean    with_run)
 {
   const ChimeEventPayload *payload = event->payload;
   json_t *wire = json_pack ("{s:s, s:o, s:I}",
                             "type", chime_event_type_to_string (event->type),
-                            "run", run_info_to_wire (event->run),
+                            "run", with_run ? chime_run_info_to_wire (event->run)
+                                            : run_id_to_wire (&event->run->id),
                             "monotonic_time", (json_int_t) event->monotonic_time);
 
   if (event->token != NULL)
@@ -95,6 +121,72 @@ chime_event_to_wire (ChimeEvent *event)
                                                    "code", payload->error->code,
                                                    "message", payload->error->message));
   return wire;
+}
+
+/* A token as a JSON string: quotes, backslashes and control characters
+ * escaped, the rest (UTF-8) as it is. */
+static void
+append_json_string (GString    *out,
+                    const char *text)
+{
+  static const char digits[] = "0123456789ABCDEF";
+  const char *run = text;
+
+  g_string_append_c (out, '"');
+  for (const char *p = text; *p != '\0'; p++)
+    {
+      guchar c = (guchar) *p;
+
+      if (c >= 0x20 && c != '"' && c != '\\')
+        continue;
+      g_string_append_len (out, run, p - run);
+      run = p + 1;
+      if (c == '"' || c == '\\')
+        {
+          g_string_append_c (out, '\\');
+          g_string_append_c (out, (char) c);
+        }
+      else if (c == '\n' || c == '\t' || c == '\r' || c == '\b' || c == '\f')
+        {
+          /* jansson's short forms, so that the text is what it writes. */
+          g_string_append_c (out, '\\');
+          g_string_append_c (out, c == '\n' ? 'n' : c == '\t' ? 't' : c == '\r' ? 'r' : c == '\b' ? 'b' : 'f');
+        }
+      else
+        {
+          char escape[] = { '\\', 'u', '0', '0', digits[c >> 4], digits[c & 0xf] };
+
+          g_string_append_len (out, escape, sizeof escape);
+        }
+    }
+  g_string_append (out, run);
+  g_string_append_c (out, '"');
+}
+
+gboolean
+chime_event_append_token_wire (ChimeEvent *event,
+                               GString    *out)
+{
+  char number[24];
+
+  if (event->type != CHIME_EVENT_LLM_NEW_TOKEN || event->payload != NULL || event->token == NULL ||
+      g_atomic_pointer_get (&event->chunk) != NULL || !g_utf8_validate (event->token, -1, NULL))
+    return FALSE;
+  g_string_append (out, "{\"type\":\"llm_new_token\",\"run\":\"");
+  for (guint i = 0; i < sizeof event->run->id.bytes; i++)
+    {
+      static const char digits[] = "0123456789abcdef";
+
+      g_string_append_c (out, digits[event->run->id.bytes[i] >> 4]);
+      g_string_append_c (out, digits[event->run->id.bytes[i] & 0xf]);
+    }
+  g_snprintf (number, sizeof number, "%" G_GINT64_FORMAT, event->monotonic_time);
+  g_string_append (out, "\",\"monotonic_time\":");
+  g_string_append (out, number);
+  g_string_append (out, ",\"token\":");
+  append_json_string (out, event->token);
+  g_string_append_c (out, '}');
+  return TRUE;
 }
 
 /* ------------------------------------------------------------------
@@ -148,7 +240,7 @@ strings_only (json_t *array)
 }
 
 static ChimeRunInfo *
-run_info_from_wire (json_t  *wire,
+run_info_from_wire_at (json_t  *wire,
                     guint    depth,
                     GError **error)
 {
@@ -177,7 +269,7 @@ run_info_from_wire (json_t  *wire,
       return NULL;
     }
   info->has_parent = parent_id != NULL;
-  if (parent != NULL && (info->parent = run_info_from_wire (parent, depth + 1, error)) == NULL)
+  if (parent != NULL && (info->parent = run_info_from_wire_at (parent, depth + 1, error)) == NULL)
     return NULL;
   info->kind = (ChimeRunKind) kind;
   info->run_type = g_strdup (json_string_value (json_object_get (wire, "run_type")));
@@ -187,6 +279,19 @@ run_info_from_wire (json_t  *wire,
   info->start_time = json_integer_value (json_object_get (wire, "start_time"));
   info->trace = chime_trace_new ();
   return g_steal_pointer (&info);
+}
+
+ChimeRunInfo *
+chime_run_info_from_wire (json_t  *wire,
+                          GError **error)
+{
+  return run_info_from_wire_at (wire, 0, error);
+}
+
+const char *
+chime_run_info_wire_id (json_t *wire)
+{
+  return json_string_value (json_object_get (wire, "id"));
 }
 
 /* A string member, copied; FALSE when it is there and not a string. */
@@ -241,12 +346,14 @@ payload_from_wire (json_t            *wire,
 }
 
 ChimeEvent *
-chime_event_from_wire (json_t  *wire,
-                       GError **error)
+chime_event_from_wire (json_t     *wire,
+                       GHashTable *runs,
+                       GError    **error)
 {
   g_autoptr (ChimeRunInfo) run = NULL;
   g_autoptr (ChimeEvent) event = NULL;
   json_t *token = json_object_get (wire, "token");
+  json_t *run_wire;
   const char *type_name = json_string_value (json_object_get (wire, "type"));
   ChimeEventType type;
 
@@ -257,8 +364,20 @@ chime_event_from_wire (json_t  *wire,
       g_set_error (error, WIRE_ERROR, 0, "not an event: no known type, no time, or a token that is not text");
       return NULL;
     }
-  run = run_info_from_wire (json_object_get (wire, "run"), 0, error);
-  if (run == NULL)
+  run_wire = json_object_get (wire, "run");
+  if (json_is_string (run_wire))
+    {
+      /* A run sent before, by its id. */
+      run = runs != NULL ? g_hash_table_lookup (runs, json_string_value (run_wire)) : NULL;
+      if (run == NULL)
+        {
+          g_set_error (error, WIRE_ERROR, 0, "the event's run %s was not sent before it",
+                       json_string_value (run_wire));
+          return NULL;
+        }
+      chime_run_info_ref (run);
+    }
+  else if ((run = run_info_from_wire_at (run_wire, 0, error)) == NULL)
     return NULL;
   event = chime_event_new (type, run, json_string_value (token));
   event->monotonic_time = json_integer_value (json_object_get (wire, "monotonic_time"));
@@ -270,4 +389,113 @@ chime_event_from_wire (json_t  *wire,
       return NULL;
     }
   return g_steal_pointer (&event);
+}
+
+/* ------------------------------------------------------------------
+ * A token's text, read back without a JSON tree
+ * ---------------------------------------------------------------- */
+
+static gboolean
+skip_literal (const char **p,
+              const char  *end,
+              const char  *literal)
+{
+  gsize length = strlen (literal);
+
+  if ((gsize) (end - *p) < length || memcmp (*p, literal, length) != 0)
+    return FALSE;
+  *p += length;
+  return TRUE;
+}
+
+static gboolean
+read_integer (const char **p,
+              const char  *end,
+              gint64      *out)
+{
+  gboolean negative = *p < end && **p == '-';
+  guint64 value = 0;
+  const char *start;
+
+  if (negative)
+    (*p)++;
+  start = *p;
+  while (*p < end && g_ascii_isdigit (**p) && *p - start < 18)
+    value = value * 10 + (guint64) (*(*p)++ - '0');
+  if (*p == start || (*p < end && g_ascii_isdigit (**p)))
+    return FALSE;
+  *out = negative ? -(gint64) value : (gint64) value;
+  return TRUE;
+}
+
+/* The string chime_event_append_token_wire() wrote: only \" \\ \n \t
+ * \r \b \f and \u00XX for a control character. */
+static char *
+read_token_string (const char **p,
+                   const char  *end)
+{
+  g_autoptr (GString) token = g_string_sized_new (16);
+
+  while (*p < end && **p != '"')
+    {
+      const char *run = *p;
+
+      while (*p < end && **p != '"' && **p != '\\')
+        (*p)++;
+      g_string_append_len (token, run, *p - run);
+      if (*p >= end || **p == '"')
+        break;
+      if (end - *p >= 2 && strchr ("\"\\ntrbf", (*p)[1]) != NULL && (*p)[1] != '\0')
+        {
+          char c = (*p)[1];
+
+          g_string_append_c (token, c == 'n' ? '\n' : c == 't' ? '\t' : c == 'r' ? '\r' :
+                                    c == 'b' ? '\b' : c == 'f' ? '\f' : c);
+          *p += 2;
+        }
+      else if (end - *p >= 6 && (*p)[1] == 'u' && (*p)[2] == '0' && (*p)[3] == '0' &&
+               ((*p)[4] == '0' || (*p)[4] == '1') && g_ascii_xdigit_value ((*p)[5]) >= 0)
+        {
+          g_string_append_c (token, (char) (g_ascii_xdigit_value ((*p)[4]) << 4 |
+                                            g_ascii_xdigit_value ((*p)[5])));
+          *p += 6;
+        }
+      else
+        return NULL;
+    }
+  if (*p >= end)
+    return NULL;
+  (*p)++;
+  return g_string_free (g_steal_pointer (&token), FALSE);
+}
+
+ChimeEvent *
+chime_event_from_token_wire (const char *text,
+                             gsize       length,
+                             GHashTable *runs)
+{
+  const char *p = text;
+  const char *end = text + length;
+  char run_id[2 * sizeof ((ChimeRunId *) NULL)->bytes + 1];
+  g_autofree char *token = NULL;
+  ChimeRunInfo *run;
+  ChimeEvent *event;
+  gint64 time;
+
+  if (!skip_literal (&p, end, "{\"type\":\"llm_new_token\",\"run\":\"") ||
+      (gsize) (end - p) < sizeof run_id - 1)
+    return NULL;
+  memcpy (run_id, p, sizeof run_id - 1);
+  run_id[sizeof run_id - 1] = '\0';
+  p += sizeof run_id - 1;
+  if (!skip_literal (&p, end, "\",\"monotonic_time\":") || !read_integer (&p, end, &time) ||
+      !skip_literal (&p, end, ",\"token\":\"") || (token = read_token_string (&p, end)) == NULL ||
+      !skip_literal (&p, end, "}") || p != end)
+    return NULL;
+  run = runs != NULL ? g_hash_table_lookup (runs, run_id) : NULL;
+  if (run == NULL)
+    return NULL;
+  event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run, token);
+  event->monotonic_time = time;
+  return event;
 }

@@ -3,10 +3,39 @@
 
 #include "event-private.h"
 
-/* Every field of @event a handler can read, ancestors included. */
-json_t     *chime_event_to_wire   (ChimeEvent *event);
+/* Every field of @event a handler can read. Its run, ancestors included,
+ * with @with_run; else only the run's id, for a reader that has the run
+ * from chime_run_info_to_wire() already (a host process gets each run
+ * once, not with every token). */
+json_t       *chime_event_to_wire      (ChimeEvent         *event,
+                                        gboolean            with_run);
+json_t       *chime_run_info_to_wire   (const ChimeRunInfo *info);
+/* Appends to @out the JSON text chime_event_to_wire (@event, FALSE) would
+ * make, written directly, for a token without a chunk (the common event,
+ * worth no JSON tree); FALSE, with nothing appended, for any other. */
+gboolean      chime_event_append_token_wire (ChimeEvent *event,
+                                             GString    *out);
+
+/* Whether @event is its run's last (an end or an error): after it, both
+ * sides of a wire forget the run. */
+gboolean      chime_event_ends_run     (ChimeEvent         *event);
 
 /* The event @wire describes (a new reference), or NULL with @error set
- * when @wire is not what chime_event_to_wire() makes. */
-ChimeEvent *chime_event_from_wire (json_t   *wire,
-                                   GError  **error);
+ * when @wire is not what chime_event_to_wire() makes. A run given by id
+ * is looked up in @runs (id -> ChimeRunInfo *; may be NULL). */
+ChimeEvent   *chime_event_from_wire    (json_t             *wire,
+                                        GHashTable         *runs,
+                                        GError            **error);
+/* The run chime_run_info_to_wire() describes, or NULL with @error. */
+ChimeRunInfo *chime_run_info_from_wire (json_t             *wire,
+                                        GError            **error);
+/* The id of the run @wire describes, as event wires name it. */
+const char   *chime_run_info_wire_id   (json_t             *wire);
+
+/* The token event chime_event_append_token_wire() wrote as @text, read
+ * without a JSON parser (a new reference); NULL when @text is not exactly
+ * that form or names a run not in @runs: then chime_event_from_wire()
+ * reads it, or says what is wrong. */
+ChimeEvent   *chime_event_from_token_wire (const char *text,
+                                           gsize       length,
+                                           GHashTable *runs);

@@ -43,29 +43,81 @@ write_all (int          fd,
   return TRUE;
 }
 
+static int
+append_text (const char *text,
+             size_t      size,
+             void       *data)
+{
+  g_string_append_len (data, text, (gssize) size);
+  return 0;
+}
+
+gsize
+chime_frame_begin (GString *out)
+{
+  gsize at = out->len;
+
+  /* The length goes before the text once it is known. */
+  g_string_append_len (out, "\0\0\0\0", 4);
+  return at;
+}
+
+gboolean
+chime_frame_end (GString *out,
+                 gsize    at,
+                 GError **error)
+{
+  gsize length = out->len - at - 4;
+
+  if (length > CHIME_FRAME_MAX)
+    {
+      g_string_truncate (out, at);
+      g_set_error (error, CHIME_FRAME_ERROR, CHIME_FRAME_BROKEN,
+                   "a message for the host is over %d bytes", CHIME_FRAME_MAX);
+      return FALSE;
+    }
+  out->str[at] = (char) (length & 0xff);
+  out->str[at + 1] = (char) ((length >> 8) & 0xff);
+  out->str[at + 2] = (char) ((length >> 16) & 0xff);
+  out->str[at + 3] = (char) ((length >> 24) & 0xff);
+  return TRUE;
+}
+
+gboolean
+chime_frame_append (GString *out,
+                    json_t  *message,
+                    GError **error)
+{
+  gsize at = chime_frame_begin (out);
+
+  if (json_dump_callback (message, append_text, out, JSON_COMPACT | JSON_ENCODE_ANY) != 0)
+    {
+      g_string_truncate (out, at);
+      g_set_error (error, CHIME_FRAME_ERROR, CHIME_FRAME_BROKEN, "a message for the host is not JSON");
+      return FALSE;
+    }
+  return chime_frame_end (out, at, error);
+}
+
+gboolean
+chime_frame_flush (int      fd,
+                   GString *out,
+                   GError **error)
+{
+  gboolean ok = write_all (fd, out->str, out->len, error);
+
+  g_string_truncate (out, 0);
+  return ok;
+}
+
 gboolean
 chime_frame_write (int      fd,
                    json_t  *message,
                    GError **error)
 {
-  g_autofree char *text = json_dumps (message, JSON_COMPACT | JSON_ENCODE_ANY);
-  gsize length = text != NULL ? strlen (text) : 0;
-  g_autofree guint8 *frame = NULL;
+  g_autoptr (GString) frame = g_string_sized_new (256);
 
-  if (text == NULL || length > CHIME_FRAME_MAX)
-    {
-      g_set_error (error, CHIME_FRAME_ERROR, CHIME_FRAME_BROKEN,
-                   "a message for the host is not JSON or is over %d bytes", CHIME_FRAME_MAX);
-      return FALSE;
-    }
-  /* One send per frame: a token is a system call, not two. */
-  frame = g_malloc (length + 4);
-  frame[0] = length & 0xff;
-  frame[1] = (length >> 8) & 0xff;
-  frame[2] = (length >> 16) & 0xff;
-  frame[3] = (length >> 24) & 0xff;
-  memcpy (frame + 4, text, length);
-  return write_all (fd, (const char *) frame, length + 4, error);
+  return chime_frame_append (frame, message, error) && chime_frame_flush (fd, frame, error);
 }
 
 /* Waits for @fd to be readable until @deadline (0: for ever). */
@@ -106,7 +158,8 @@ wait_readable (int      fd,
 
 struct _ChimeFrameReader {
   int         fd;
-  GByteArray *buffer;   /* read, not yet taken */
+  GByteArray *buffer;   /* read; taken up to `start` */
+  guint       start;    /* frames are taken by moving this, not the bytes */
 };
 
 ChimeFrameReader *
@@ -133,9 +186,9 @@ static gboolean
 frame_length (ChimeFrameReader *reader,
               guint32          *length)
 {
-  const guint8 *data = reader->buffer->data;
+  const guint8 *data = reader->buffer->data + reader->start;
 
-  if (reader->buffer->len < 4)
+  if (reader->buffer->len - reader->start < 4)
     return FALSE;
   *length = (guint32) data[0] | (guint32) data[1] << 8 | (guint32) data[2] << 16 | (guint32) data[3] << 24;
   return TRUE;
@@ -146,7 +199,7 @@ chime_frame_reader_has_frame (ChimeFrameReader *reader)
 {
   guint32 length;
 
-  return frame_length (reader, &length) && reader->buffer->len >= 4 + (gsize) length;
+  return frame_length (reader, &length) && reader->buffer->len - reader->start >= 4 + (gsize) length;
 }
 
 /* Reads what is there (at least a byte), up to 64 KiB. */
@@ -177,9 +230,51 @@ fill (ChimeFrameReader *reader,
           g_set_error_literal (error, CHIME_FRAME_ERROR, CHIME_FRAME_CLOSED, "the other side went away");
           return FALSE;
         }
+      /* What was taken goes now, once per read rather than per frame. */
+      g_byte_array_remove_range (reader->buffer, 0, reader->start);
+      reader->start = 0;
       g_byte_array_append (reader->buffer, chunk, (guint) n);
       return TRUE;
     }
+}
+
+const char *
+chime_frame_reader_read_text (ChimeFrameReader *reader,
+                              gint64            deadline,
+                              gsize            *length,
+                              GError          **error)
+{
+  guint32 size = 0;
+  const char *text;
+
+  while (!chime_frame_reader_has_frame (reader))
+    {
+      if (frame_length (reader, &size) && size > CHIME_FRAME_MAX)
+        {
+          g_set_error (error, CHIME_FRAME_ERROR, CHIME_FRAME_BROKEN,
+                       "a frame of %u bytes, over the limit of %d", size, CHIME_FRAME_MAX);
+          return NULL;
+        }
+      if (!fill (reader, deadline, error))
+        return NULL;
+    }
+  frame_length (reader, &size);
+  text = (const char *) reader->buffer->data + reader->start + 4;
+  reader->start += 4 + size;
+  *length = size;
+  return text;
+}
+
+json_t *
+chime_frame_parse (const char *text,
+                   gsize       length,
+                   GError    **error)
+{
+  json_t *message = json_loadb (text, length, JSON_DECODE_ANY, NULL);
+
+  if (message == NULL)
+    g_set_error_literal (error, CHIME_FRAME_ERROR, CHIME_FRAME_BROKEN, "a frame that is not JSON");
+  return message;
 }
 
 json_t *
@@ -187,24 +282,8 @@ chime_frame_reader_read (ChimeFrameReader *reader,
                          gint64            deadline,
                          GError          **error)
 {
-  guint32 length = 0;
-  json_t *message;
+  gsize length;
+  const char *text = chime_frame_reader_read_text (reader, deadline, &length, error);
 
-  while (!chime_frame_reader_has_frame (reader))
-    {
-      if (frame_length (reader, &length) && length > CHIME_FRAME_MAX)
-        {
-          g_set_error (error, CHIME_FRAME_ERROR, CHIME_FRAME_BROKEN,
-                       "a frame of %u bytes, over the limit of %d", length, CHIME_FRAME_MAX);
-          return NULL;
-        }
-      if (!fill (reader, deadline, error))
-        return NULL;
-    }
-  frame_length (reader, &length);
-  message = json_loadb ((const char *) reader->buffer->data + 4, length, JSON_DECODE_ANY, NULL);
-  g_byte_array_remove_range (reader->buffer, 0, 4 + length);
-  if (message == NULL)
-    g_set_error_literal (error, CHIME_FRAME_ERROR, CHIME_FRAME_BROKEN, "a frame that is not JSON");
-  return message;
+  return text != NULL ? chime_frame_parse (text, length, error) : NULL;
 }

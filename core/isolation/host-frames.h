@@ -24,6 +24,23 @@ gboolean chime_frame_write (int       fd,
                             json_t   *message,
                             GError  **error);
 
+/* Adds @message as one frame to @out, for chime_frame_flush() to write
+ * with others in one system call. */
+gboolean chime_frame_append (GString  *out,
+                             json_t   *message,
+                             GError  **error);
+/* A frame written as text: chime_frame_begin() returns where it starts,
+ * the caller appends the JSON text, and chime_frame_end() puts the length
+ * in front (FALSE, and the frame taken away, past CHIME_FRAME_MAX). */
+gsize    chime_frame_begin  (GString  *out);
+gboolean chime_frame_end    (GString  *out,
+                             gsize     at,
+                             GError  **error);
+/* Writes the frames in @out, and empties it. */
+gboolean chime_frame_flush  (int       fd,
+                             GString  *out,
+                             GError  **error);
+
 /* Frames read from one socket, buffered: one read() takes many. */
 typedef struct _ChimeFrameReader ChimeFrameReader;
 
@@ -34,6 +51,18 @@ void              chime_frame_reader_free (ChimeFrameReader *reader);
 json_t           *chime_frame_reader_read (ChimeFrameReader *reader,
                                            gint64            deadline,
                                            GError          **error);
+
+/* The same, without parsing: the frame's text, valid until the next
+ * read, and its @length. For a reader that knows some frames' exact form
+ * and can take them faster than a JSON parser. */
+const char       *chime_frame_reader_read_text (ChimeFrameReader *reader,
+                                                gint64            deadline,
+                                                gsize            *length,
+                                                GError          **error);
+/* A frame's text as JSON; NULL with CHIME_FRAME_BROKEN if it is not. */
+json_t           *chime_frame_parse (const char *text,
+                                     gsize       length,
+                                     GError    **error);
 
 /* Whether a whole frame is buffered already (read() needs no wait). */
 gboolean          chime_frame_reader_has_frame (ChimeFrameReader *reader);

@@ -11,7 +11,14 @@
  * that dies takes only its plugin with it: the link says which handler
  * crashed, with which signal, on which event, starts a new host and gives
  * it the same event again; a host that does not answer within the
- * handler's timeout is killed and restarted, and that event is given up. */
+ * handler's timeout is killed and restarted, and that event is given up.
+ *
+ * What makes that cheap: tokens are not written one system call each but
+ * gathered, and written when the handler's queue is caught up, the window
+ * or buffer is full, or chime waits for an answer; and a run's info (its
+ * name, tags, metadata and ancestors) goes to the host once, the first
+ * time one of its events does, then events name the run by id, until the
+ * run's end makes both sides forget it. */
 #include "config.h"
 
 #include "host-link.h"
@@ -23,6 +30,7 @@
 
 #include <gio/gio.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -35,6 +43,10 @@
  * two context switches each. Answers are a few bytes, so this many never
  * fill the socket and a host can always write them. */
 #define WINDOW 256
+/* How long a hung host may take to hand over its gathered answers. */
+#define HUNG_DRAIN_US (G_USEC_PER_SEC / 2)
+/* Gathered frames are written once this many bytes wait. */
+#define FLUSH_BYTES (64 * 1024)
 
 typedef struct _InFlight InFlight;
 
@@ -53,6 +65,8 @@ struct _ChimeHostLink {
   int          fd;
   ChimeFrameReader *reader;  /* what comes back on fd */
   gboolean     died;         /* a read or write found the host gone */
+  GString     *out;          /* frames not written yet */
+  GHashTable  *sent_runs;    /* ChimeRunId * the host has the info of */
   GQueue       in_flight;    /* InFlight *, oldest first */
   InFlight    *waited_for;   /* the event a caller waits for, if any */
 };
@@ -98,6 +112,9 @@ close_host (ChimeHostLink *link,
     close (link->fd);
   link->fd = -1;
   g_clear_pointer (&link->reader, chime_frame_reader_free);
+  /* A new host starts knowing no run. */
+  g_string_truncate (link->out, 0);
+  g_hash_table_remove_all (link->sent_runs);
   if (link->process == NULL)
     return;
   if (kill_it)
@@ -163,6 +180,17 @@ spawn (ChimeHostLink *link,
   return TRUE;
 }
 
+static guint
+run_id_hash (gconstpointer key)
+{
+  const ChimeRunId *id = key;
+  guint hash = 0;
+
+  /* UUIDv7: the first bytes are a time stamp, the last are random. */
+  memcpy (&hash, id->bytes + sizeof id->bytes - sizeof hash, sizeof hash);
+  return hash;
+}
+
 ChimeHostLink *
 chime_host_link_new (ChimeHandler *handler,
                      GError      **error)
@@ -176,6 +204,8 @@ chime_host_link_new (ChimeHandler *handler,
   link->timeout_ms = handler->settings.timeout_ms;
   link->max_restarts = (guint) handler->settings.max_restarts;
   link->fd = -1;
+  link->out = g_string_sized_new (FLUSH_BYTES + 4096);
+  link->sent_runs = g_hash_table_new_full (run_id_hash, (GEqualFunc) chime_run_id_equal, g_free, NULL);
   g_queue_init (&link->in_flight);
   if (!spawn (link, error))
     {
@@ -188,8 +218,7 @@ chime_host_link_new (ChimeHandler *handler,
 /* One event sent and not answered yet. */
 struct _InFlight {
   guint64     number;       /* the handler's event count: "event N" */
-  ChimeEvent *event;        /* for a failure answered late */
-  json_t     *message;      /* {"seq": N, "event": WIRE} */
+  ChimeEvent *event;        /* for a failure answered late, and to send again */
   gboolean    redelivered;  /* sent again after a crash */
   gboolean    answered;
   gboolean    ok;
@@ -204,8 +233,6 @@ in_flight_new (ChimeHostLink *link,
 
   item->number = ++link->n_events;
   item->event = chime_event_ref (event);
-  item->message = json_pack ("{s:I, s:o}", "seq", (json_int_t) item->number,
-                             "event", chime_event_to_wire (event));
   return item;
 }
 
@@ -213,7 +240,6 @@ static void
 in_flight_free (InFlight *item)
 {
   chime_event_unref (item->event);
-  json_decref (item->message);
   g_clear_error (&item->error);
   g_free (item);
 }
@@ -227,12 +253,69 @@ describe_item (const InFlight *item)
   return g_strdup_printf ("(event %" G_GUINT64_FORMAT " of run %s)", item->number, run_id);
 }
 
+/* Writes the gathered frames. */
+static void
+flush_out (ChimeHostLink *link)
+{
+  if (link->out->len == 0)
+    return;
+  if (link->fd < 0 || link->died || !chime_frame_flush (link->fd, link->out, NULL))
+    {
+      g_string_truncate (link->out, 0);
+      link->died = TRUE;
+    }
+}
+
+static void
+queue_frame (ChimeHostLink *link,
+             json_t        *message)
+{
+  if (!chime_frame_append (link->out, message, NULL))
+    link->died = TRUE;
+  json_decref (message);
+}
+
+/* A token's frame, written without a JSON tree: most events are tokens. */
+static gboolean
+queue_token (ChimeHostLink *link,
+             InFlight      *item)
+{
+  gsize at = chime_frame_begin (link->out);
+
+  g_string_append_printf (link->out, "{\"seq\":%" G_GUINT64_FORMAT ",\"event\":", item->number);
+  if (!chime_event_append_token_wire (item->event, link->out))
+    {
+      g_string_truncate (link->out, at);
+      return FALSE;
+    }
+  g_string_append_c (link->out, '}');
+  if (!chime_frame_end (link->out, at, NULL))
+    link->died = TRUE;
+  return TRUE;
+}
+
+/* Gathers the event's frame, after its run's if the host lacks it. */
 static void
 send_item (ChimeHostLink *link,
            InFlight      *item)
 {
-  if (link->fd >= 0 && !link->died && !chime_frame_write (link->fd, item->message, NULL))
-    link->died = TRUE;
+  const ChimeRunInfo *run = chime_event_get_run (item->event);
+  const ChimeRunId *id = chime_run_info_get_id (run);
+
+  if (link->fd < 0 || link->died)
+    return;
+  if (!g_hash_table_contains (link->sent_runs, id))
+    {
+      queue_frame (link, json_pack ("{s:o}", "run", chime_run_info_to_wire (run)));
+      g_hash_table_add (link->sent_runs, g_memdup2 (id, sizeof *id));
+    }
+  if (!queue_token (link, item))
+    queue_frame (link, json_pack ("{s:I, s:o}", "seq", (json_int_t) item->number,
+                                  "event", chime_event_to_wire (item->event, FALSE)));
+  if (chime_event_ends_run (item->event))
+    g_hash_table_remove (link->sent_runs, id);
+  if (link->out->len >= FLUSH_BYTES)
+    flush_out (link);
 }
 
 /* The oldest event is over, answered or given up: its verdict goes to
@@ -288,6 +371,50 @@ take_answer (ChimeHostLink *link,
   settle_head (link, failure == NULL, error);
 }
 
+/* An answer's frame: {"seq":N}, nearly every one, is read by hand. */
+static void
+take_answer_text (ChimeHostLink *link,
+                  const char    *text,
+                  gsize          length)
+{
+  static const char prefix[] = "{\"seq\":";
+  InFlight *head = g_queue_peek_head (&link->in_flight);
+  g_autoptr (json_t) reply = NULL;
+  guint64 seq = 0;
+  gsize i = sizeof prefix - 1;
+
+  if (head != NULL && length > sizeof prefix && memcmp (text, prefix, sizeof prefix - 1) == 0)
+    {
+      while (i < length - 1 && g_ascii_isdigit (text[i]) && i < sizeof prefix + 19)
+        seq = seq * 10 + (guint64) (text[i++] - '0');
+      if (i == length - 1 && text[i] == '}' && i > sizeof prefix - 1 && seq == head->number)
+        {
+          settle_head (link, TRUE, NULL);
+          return;
+        }
+    }
+  reply = chime_frame_parse (text, length, NULL);
+  if (reply == NULL)
+    link->died = TRUE;
+  else
+    take_answer (link, reply);
+}
+
+/* Reads one answer until @deadline; FALSE with @error when none came. */
+static gboolean
+read_answer (ChimeHostLink *link,
+             gint64         deadline,
+             GError       **error)
+{
+  gsize length;
+  const char *text = chime_frame_reader_read_text (link->reader, deadline, &length, error);
+
+  if (text == NULL)
+    return FALSE;
+  take_answer_text (link, text, length);
+  return TRUE;
+}
+
 /* Starts a new host and sends it every event not answered, in order. */
 static gboolean
 restart (ChimeHostLink *link,
@@ -298,6 +425,7 @@ restart (ChimeHostLink *link,
     return FALSE;
   for (GList *l = link->in_flight.head; l != NULL; l = l->next)
     send_item (link, l->data);
+  flush_out (link);
   return TRUE;
 }
 
@@ -343,13 +471,25 @@ after_crash (ChimeHostLink *link)
   link->redelivered += g_queue_get_length (&link->in_flight);
 }
 
-/* The oldest event did not come back within the timeout. */
+/* The oldest event did not come back within the timeout. The host may
+ * have finished events before the one it hangs on, their answers
+ * gathered: told with SIGUSR1, it writes them out and ends (plugin-host.c),
+ * so that the timeout is put on the right event; one that cannot even do
+ * that within HUNG_DRAIN_US is killed. */
 static void
 after_hang (ChimeHostLink *link)
 {
-  g_autofree char *what = describe_item (g_queue_peek_head (&link->in_flight));
+  gint64 deadline = g_get_monotonic_time () + HUNG_DRAIN_US;
+  g_autofree char *what = NULL;
 
+  if (link->process != NULL)
+    g_subprocess_send_signal (link->process, SIGUSR1);
+  while (link->reader != NULL && !g_queue_is_empty (&link->in_flight) && read_answer (link, deadline, NULL))
+    ;
   close_host (link, TRUE);
+  if (g_queue_is_empty (&link->in_flight))
+    return;
+  what = describe_item (g_queue_peek_head (&link->in_flight));
   /* Giving a hang the same event again would only hang again. */
   give_up_head (link, g_error_new (CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_TIMED_OUT,
                                    "did not answer within its timeout of %" G_GINT64_FORMAT " ms %s: "
@@ -368,7 +508,6 @@ settle (ChimeHostLink *link,
   while (target != NULL ? !target->answered : g_queue_get_length (&link->in_flight) >= limit)
     {
       g_autoptr (GError) error = NULL;
-      g_autoptr (json_t) reply = NULL;
 
       if (link->stopped)
         {
@@ -397,12 +536,8 @@ settle (ChimeHostLink *link,
           /* Answers the host wrote before it died are still in the
            * socket: take them, so that the crash is put on the event it
            * was really on, and only what it had not answered goes again. */
-          while (link->reader != NULL &&
-                 (reply = chime_frame_reader_read (link->reader, g_get_monotonic_time (), NULL)) != NULL)
-            {
-              take_answer (link, reply);
-              g_clear_pointer (&reply, json_decref);
-            }
+          while (link->reader != NULL && read_answer (link, g_get_monotonic_time (), NULL))
+            ;
           after_crash (link);
           continue;
         }
@@ -416,12 +551,13 @@ settle (ChimeHostLink *link,
             }
           continue;
         }
-      reply = chime_frame_reader_read (link->reader,
-                                       link->timeout_ms > 0 ? g_get_monotonic_time () + link->timeout_ms * 1000
-                                                            : 0,
-                                       &error);
-      if (reply != NULL)
-        take_answer (link, reply);
+      /* The host answers only what it was sent. */
+      flush_out (link);
+      if (link->died)
+        continue;
+      if (read_answer (link, link->timeout_ms > 0 ? g_get_monotonic_time () + link->timeout_ms * 1000 : 0,
+                       &error))
+        ;
       else if (g_error_matches (error, CHIME_FRAME_ERROR, CHIME_FRAME_TIMED_OUT))
         after_hang (link);
       else
@@ -468,6 +604,12 @@ chime_host_link_call (ChimeHostLink *link,
   return ok;
 }
 
+void
+chime_host_link_flush (ChimeHostLink *link)
+{
+  flush_out (link);
+}
+
 gboolean
 chime_host_link_is_stopped (ChimeHostLink *link)
 {
@@ -501,6 +643,8 @@ chime_host_link_free (ChimeHostLink *link)
     }
   g_queue_clear_full (&link->in_flight, (GDestroyNotify) in_flight_free);
   g_clear_object (&link->process);
+  g_string_free (link->out, TRUE);
+  g_hash_table_unref (link->sent_runs);
   json_decref (link->init);
   g_free (link->name);
   g_free (link->plugin_name);

@@ -324,6 +324,13 @@ chime_handler_call_sync (ChimeHandler  *handler,
 }
 
 void
+chime_handler_caught_up (ChimeHandler *handler)
+{
+  if (G_UNLIKELY (handler->link != NULL))
+    chime_host_link_flush (handler->link);
+}
+
+void
 chime_handler_call_async (ChimeHandler    *handler,
                           ChimeEvent      *event,
                           ChimeCompletion *completion)

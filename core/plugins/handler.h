@@ -134,6 +134,10 @@ void     chime_handler_report_failure (ChimeHandler *handler,
 void     chime_handler_report_failure_outside (ChimeHandler *handler,
                                                const GError *failure);
 void     chime_handler_count_delivered (ChimeHandler *handler);
+/* The handler's queue is caught up: what was gathered for it must not
+ * wait for a later event (an isolated handler's host gets the tokens
+ * sent so far). Called by the thread running the handler. */
+void     chime_handler_caught_up (ChimeHandler *handler);
 
 void     chime_handler_get_stats (ChimeHandler      *handler,
                                   ChimeHandlerStats *out);
