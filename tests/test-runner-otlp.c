@@ -176,6 +176,112 @@ test_failing_model (void **state)
   assert_int_equal (errors, 2);
 }
 
+/* ------------------------------------------------------------------
+ * The docs' snippets, run as written
+ * ---------------------------------------------------------------- */
+
+/* The lines of the first ```@lang block of @text after @after that
+ * holds @needle (fails the test when there is none). */
+static char **
+doc_block (const char *text,
+           const char *after,
+           const char *lang,
+           const char *needle)
+{
+  g_autofree char *fence = g_strdup_printf ("```%s\n", lang);
+  const char *at = strstr (text, after);
+
+  assert_non_null (at);
+  while ((at = strstr (at, fence)) != NULL)
+    {
+      const char *start = at + strlen (fence);
+      const char *end = strstr (start, "```");
+      g_autofree char *block = NULL;
+
+      assert_non_null (end);
+      block = g_strndup (start, end - start);
+      if (strstr (block, needle) != NULL)
+        return split_lines (block);
+      at = end + 3;
+    }
+  fail_msg ("no ```%s block with \"%s\" after \"%s\"", lang, needle, after);
+  return NULL;
+}
+
+/* The collector's base URL, as OTEL_EXPORTER_OTLP_ENDPOINT takes it. */
+static char *
+endpoint_setting (OtlpReceiver *receiver)
+{
+  const char *url = otlp_receiver_get_url (receiver);
+
+  return g_strdup_printf ("OTEL_EXPORTER_OTLP_ENDPOINT=%.*s", (int) (strlen (url) - strlen ("/v1/traces")), url);
+}
+
+/* The README's three lines: the first starts a collector (Jaeger, on
+ * localhost:4318); here the receiver is the collector, and
+ * OTEL_EXPORTER_OTLP_ENDPOINT says where it listens. The other two run
+ * as written, in a shell, with the installed chime on the PATH. */
+static void
+test_readme_snippet (void **state)
+{
+  g_autoptr (OtlpReceiver) receiver = otlp_receiver_new ();
+  g_autofree char *readme = read_source_file ("README.md");
+  g_auto (GStrv) lines = doc_block (readme, "## Send your runs to", "sh", "plugin = otlp");
+  g_autofree char *dir = fresh_dir ("readme-otlp");
+  g_autofree char *examples = g_build_filename (dir, "examples", NULL);
+  g_autofree char *seed = read_source_file ("examples/seed.ini");
+  g_autofree char *bindir = installed (BINDIR, "");
+  g_autofree char *path = g_strdup_printf ("PATH=%s:%s", bindir, g_getenv ("PATH"));
+  g_autofree char *endpoint = endpoint_setting (receiver);
+  g_autofree char *script = NULL;
+  const char *env[] = { path, endpoint, NULL };
+  RunOptions options = { .cwd = dir, .env = env };
+  g_autoptr (RunResult) result = NULL;
+  g_autoptr (json_t) spans = NULL;
+  g_autoptr (json_t) requests = NULL;
+
+  assert_int_equal (g_strv_length (lines), 3);
+  assert_true (g_str_has_prefix (lines[0], "docker run"));
+  g_mkdir_with_parents (examples, 0755);
+  g_free (write_in (examples, "seed.ini", seed));
+  script = g_strdup_printf ("set -e\n%s\n%s\n", lines[1], lines[2]);
+  result = run_argv (&options, (const char *[]) { "sh", "-c", script, NULL });
+  assert_status (result, 0);
+  spans = otlp_receiver_spans (receiver);
+  otlp_assert_run_tree (spans, 1);
+  assert_int_equal (json_array_size (spans), 4);
+  requests = otlp_receiver_requests (receiver);
+  assert_string_equal (json_string_value (json_object_get (json_object_get (json_array_get (requests, 0), "resource"),
+                                                           "service.name")), "chime");
+}
+
+/* docs/plugins.md's otlp section, pointed at the receiver instead of
+ * localhost:4318, on a pipeline of the fake model. */
+static void
+test_plugins_doc_section (void **state)
+{
+  g_autoptr (OtlpReceiver) receiver = otlp_receiver_new ();
+  g_autofree char *doc = read_source_file ("docs/plugins.md");
+  g_auto (GStrv) lines = doc_block (doc, "## otlp", "ini", "plugin = otlp");
+  g_autofree char *section = g_strjoinv ("\n", lines);
+  g_autoptr (GString) config = g_string_new ("[pipeline]\nprompt = Tell me a joke\nmodel = joker\n"
+                                             "[model joker]\nprovider = fake\n");
+  g_autofree char *dir = fresh_dir ("doc-otlp");
+  g_autofree char *path = NULL;
+  g_autoptr (RunResult) result = NULL;
+  g_autoptr (json_t) spans = NULL;
+
+  g_string_append (config, section);
+  if (g_string_replace (config, "http://localhost:4318/v1/traces", otlp_receiver_get_url (receiver), 0) != 1)
+    fail_msg ("the section does not name http://localhost:4318/v1/traces:\n%s", section);
+  path = write_in (dir, "doc.ini", config->str);
+  result = run_chime_in (dir, "run", path, NULL);
+  assert_status (result, 0);
+  spans = otlp_receiver_spans (receiver);
+  otlp_assert_run_tree (spans, 1);
+  assert_non_null (otlp_span_named (spans, "chat fake-chat-model"));
+}
+
 int
 main (void)
 {
@@ -184,6 +290,8 @@ main (void)
     cmocka_unit_test (test_anthropic),
     cmocka_unit_test (test_fake_model),
     cmocka_unit_test (test_failing_model),
+    cmocka_unit_test (test_readme_snippet),
+    cmocka_unit_test (test_plugins_doc_section),
   };
 
   return runner_run_tests (tests, G_N_ELEMENTS (tests));
