@@ -35,6 +35,7 @@ struct _OtlpReceiver {
   json_t          *requests;
   guint            n_spans;
   gboolean         held;
+  gboolean         keep_bodies;
 };
 
 static void
@@ -117,7 +118,7 @@ decode (OtlpReceiver *self,
   g_autofree char *path = g_build_filename (self->save_dir, name, NULL);
   json_t *record = NULL;
 
-  if (body != NULL)
+  if (body != NULL && self->keep_bodies)
     g_file_set_contents (path, g_bytes_get_data (body, NULL), g_bytes_get_size (body), NULL);
   if (body == NULL)
     g_set_error (&error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "not gzip");
@@ -248,6 +249,7 @@ otlp_receiver_new (void)
     g_error ("the receiver cannot listen: %s", error->message);
   self->url = g_strdup_printf ("http://127.0.0.1:%u/v1/traces",
                                g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  self->keep_bodies = TRUE;
   self->save_dir = g_dir_make_tmp ("chime-otlp-XXXXXX", NULL);
   self->cancellable = g_cancellable_new ();
   self->requests = json_array ();
@@ -308,6 +310,15 @@ otlp_receiver_script (OtlpReceiver *self,
   answer->body = g_strdup (body);
   g_mutex_lock (&self->lock);
   g_queue_push_tail (&self->script, answer);
+  g_mutex_unlock (&self->lock);
+}
+
+void
+otlp_receiver_keep_bodies (OtlpReceiver *self,
+                           gboolean      keep)
+{
+  g_mutex_lock (&self->lock);
+  self->keep_bodies = keep;
   g_mutex_unlock (&self->lock);
 }
 

@@ -39,6 +39,10 @@ void          otlp_receiver_script  (OtlpReceiver *receiver,
                                      const char   *headers,
                                      const char   *body);
 
+/* Whether request bodies are saved (body_path); they are by default. */
+void          otlp_receiver_keep_bodies (OtlpReceiver *receiver,
+                                         gboolean      keep);
+
 /* With @held, requests are read and recorded but not answered until
  * called again without: a collector that takes its time. */
 void          otlp_receiver_hold    (OtlpReceiver *receiver,
