@@ -4,6 +4,27 @@
 #include <gio/gio.h>
 #include <string.h>
 
+int
+otlp_setup_receiver (void **state)
+{
+  *state = otlp_receiver_new ();
+  return 0;
+}
+
+int
+otlp_teardown_receiver (void **state)
+{
+  static const char *const variables[] = {
+    "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_COMPRESSION", NULL
+  };
+
+  g_clear_pointer ((OtlpReceiver **) state, otlp_receiver_free);
+  for (guint i = 0; variables[i] != NULL; i++)
+    g_unsetenv (variables[i]);
+  return 0;
+}
+
 json_t *
 otlp_span_named (json_t     *spans,
                  const char *name)

@@ -6,6 +6,11 @@
 #include "otlp-receiver.h"
 #include "test-helpers.h"
 
+/* cmocka fixtures: a fresh receiver in *@state, and its end (which also
+ * unsets the OTEL_* variables a test may have set). */
+int         otlp_setup_receiver    (void **state);
+int         otlp_teardown_receiver (void **state);
+
 /* The span whose name is @name (fails the test when none or several). */
 json_t     *otlp_span_named       (json_t     *spans,
                                    const char *name);

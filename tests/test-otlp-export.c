@@ -11,30 +11,19 @@
 
 #include <string.h>
 
-typedef struct {
-  OtlpReceiver *receiver;
-} Fixture;
-
+/* A receiver, and the handler's log lines captured (its report). */
 static int
 setup (void **state)
 {
-  Fixture *fixture = g_new0 (Fixture, 1);
-
-  fixture->receiver = otlp_receiver_new ();
-  *state = fixture;
   test_log_capture_start ();
-  return 0;
+  return otlp_setup_receiver (state);
 }
 
 static int
 teardown (void **state)
 {
-  Fixture *fixture = *state;
-
   test_log_capture_stop ();
-  otlp_receiver_free (fixture->receiver);
-  g_free (fixture);
-  return 0;
+  return otlp_teardown_receiver (state);
 }
 
 static ChimeRuntime *
@@ -79,16 +68,16 @@ run_otlp (const char *section,
 static void
 test_retry_after_then_ok (void **state)
 {
-  Fixture *fixture = *state;
+  OtlpReceiver *receiver = *state;
   g_autofree char *section = g_strdup_printf ("endpoint = %s\nschedule_delay_ms = 20",
-                                              otlp_receiver_get_url (fixture->receiver));
+                                              otlp_receiver_get_url (receiver));
   g_autoptr (json_t) requests = NULL;
   g_autoptr (json_t) spans = NULL;
 
-  otlp_receiver_script (fixture->receiver, 503, "Retry-After: 1", "{\"code\":14,\"message\":\"busy\"}");
+  otlp_receiver_script (receiver, 503, "Retry-After: 1", "{\"code\":14,\"message\":\"busy\"}");
   run_otlp (section, 3);
-  requests = otlp_receiver_requests (fixture->receiver);
-  spans = otlp_receiver_spans (fixture->receiver);
+  requests = otlp_receiver_requests (receiver);
+  spans = otlp_receiver_spans (receiver);
   /* One refused attempt, one accepted: the spans arrive once. */
   assert_int_equal (json_array_size (requests), 2);
   assert_int_equal (json_integer_value (json_object_get (json_array_get (requests, 0), "status")), 503);
@@ -103,14 +92,14 @@ test_retry_after_then_ok (void **state)
 static void
 test_bad_request_is_not_retried (void **state)
 {
-  Fixture *fixture = *state;
+  OtlpReceiver *receiver = *state;
   g_autofree char *section = g_strdup_printf ("endpoint = %s\nschedule_delay_ms = 20",
-                                              otlp_receiver_get_url (fixture->receiver));
+                                              otlp_receiver_get_url (receiver));
   g_autoptr (json_t) requests = NULL;
 
-  otlp_receiver_script (fixture->receiver, 400, NULL, "{\"code\":3,\"message\":\"bad span\"}");
+  otlp_receiver_script (receiver, 400, NULL, "{\"code\":3,\"message\":\"bad span\"}");
   run_otlp (section, 2);
-  requests = otlp_receiver_requests (fixture->receiver);
+  requests = otlp_receiver_requests (receiver);
   assert_int_equal (json_array_size (requests), 1);
   assert_report ("0 spans exported, 0 dropped");
   assert_report ("4 failed: the collector at ");
@@ -120,15 +109,15 @@ test_bad_request_is_not_retried (void **state)
 static void
 test_partial_success_is_not_retried (void **state)
 {
-  Fixture *fixture = *state;
+  OtlpReceiver *receiver = *state;
   g_autofree char *section = g_strdup_printf ("endpoint = %s\nschedule_delay_ms = 20\nprotocol = http/json",
-                                              otlp_receiver_get_url (fixture->receiver));
+                                              otlp_receiver_get_url (receiver));
   g_autoptr (json_t) requests = NULL;
 
-  otlp_receiver_script (fixture->receiver, 200, NULL,
+  otlp_receiver_script (receiver, 200, NULL,
                         "{\"partialSuccess\":{\"rejectedSpans\":\"1\",\"errorMessage\":\"too old\"}}");
   run_otlp (section, 2);
-  requests = otlp_receiver_requests (fixture->receiver);
+  requests = otlp_receiver_requests (receiver);
   assert_int_equal (json_array_size (requests), 1);
   assert_report ("3 spans exported, 0 dropped");
   assert_report ("1 failed: the collector rejected 1 spans: too old");
@@ -156,9 +145,9 @@ test_collector_down (void **state)
 static void
 test_full_queue_drops (void **state)
 {
-  Fixture *fixture = *state;
+  OtlpReceiver *receiver = *state;
   g_autofree char *section = g_strdup_printf ("endpoint = %s\nmax_queue_size = 2048\nschedule_delay_ms = 60000\n"
-                                              "timeout = 600000", otlp_receiver_get_url (fixture->receiver));
+                                              "timeout = 600000", otlp_receiver_get_url (receiver));
   ChimeRuntime *runtime = otlp_runtime (section);
   g_autoptr (json_t) requests = NULL;
   g_autoptr (json_t) spans = NULL;
@@ -167,12 +156,12 @@ test_full_queue_drops (void **state)
   size_t i;
   guint64 exported = 0, dropped = 0, failed = 0;
 
-  otlp_receiver_hold (fixture->receiver, TRUE);
+  otlp_receiver_hold (receiver, TRUE);
   emit_runs (runtime, 10000);
-  otlp_receiver_hold (fixture->receiver, FALSE);
+  otlp_receiver_hold (receiver, FALSE);
   chime_runtime_unref (runtime);
-  requests = otlp_receiver_requests (fixture->receiver);
-  spans = otlp_receiver_spans (fixture->receiver);
+  requests = otlp_receiver_requests (receiver);
+  spans = otlp_receiver_spans (receiver);
   json_array_foreach (requests, i, request)
     assert_true (json_array_size (json_object_get (request, "spans")) <= 512);
   report = test_log_find ("spans exported");

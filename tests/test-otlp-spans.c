@@ -13,35 +13,6 @@
 
 #define SECRET "sk-test-SECRET-otlp-7f3a"
 
-typedef struct {
-  OtlpReceiver *receiver;
-} Fixture;
-
-static int
-setup (void **state)
-{
-  Fixture *fixture = g_new0 (Fixture, 1);
-
-  fixture->receiver = otlp_receiver_new ();
-  *state = fixture;
-  return 0;
-}
-
-static int
-teardown (void **state)
-{
-  Fixture *fixture = *state;
-
-  otlp_receiver_free (fixture->receiver);
-  g_free (fixture);
-  for (const char *const *name = (const char *const[]) { "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME",
-                                                         "OTEL_RESOURCE_ATTRIBUTES", "OTEL_EXPORTER_OTLP_HEADERS",
-                                                         "OTEL_EXPORTER_OTLP_COMPRESSION", NULL };
-       *name != NULL; name++)
-    g_unsetenv (*name);
-  return 0;
-}
-
 /* A runtime with the otlp handler; @extra adds lines to its section. */
 static ChimeRuntime *
 otlp_runtime (const char *extra)
@@ -128,7 +99,7 @@ assert_chat_span (json_t *span)
 
 /* What both encodings must give for two agent runs. */
 static json_t *
-two_agent_runs (Fixture    *fixture,
+two_agent_runs (OtlpReceiver *receiver,
                 const char *extra)
 {
   ChimeRuntime *runtime = otlp_runtime (extra);
@@ -138,7 +109,7 @@ two_agent_runs (Fixture    *fixture,
   emit_agent_run (runtime);
   /* The last exports are done within the shutdown. */
   chime_runtime_unref (runtime);
-  spans = otlp_receiver_spans (fixture->receiver);
+  spans = otlp_receiver_spans (receiver);
   assert_int_equal (json_array_size (spans), 6);
   otlp_assert_run_tree (spans, 2);
   return spans;
@@ -178,10 +149,10 @@ assert_agent_spans (json_t *spans)
 static void
 test_protobuf_spans (void **state)
 {
-  Fixture *fixture = *state;
-  g_autofree char *extra = g_strdup_printf ("endpoint = %s", otlp_receiver_get_url (fixture->receiver));
-  g_autoptr (json_t) spans = two_agent_runs (fixture, extra);
-  g_autoptr (json_t) requests = otlp_receiver_requests (fixture->receiver);
+  OtlpReceiver *receiver = *state;
+  g_autofree char *extra = g_strdup_printf ("endpoint = %s", otlp_receiver_get_url (receiver));
+  g_autoptr (json_t) spans = two_agent_runs (receiver, extra);
+  g_autoptr (json_t) requests = otlp_receiver_requests (receiver);
   json_t *first = json_array_get (requests, 0);
 
   assert_agent_spans (spans);
@@ -199,11 +170,11 @@ test_protobuf_spans (void **state)
 static void
 test_json_spans (void **state)
 {
-  Fixture *fixture = *state;
+  OtlpReceiver *receiver = *state;
   g_autofree char *extra = g_strdup_printf ("endpoint = %s\nprotocol = http/json",
-                                            otlp_receiver_get_url (fixture->receiver));
-  g_autoptr (json_t) spans = two_agent_runs (fixture, extra);
-  g_autoptr (json_t) requests = otlp_receiver_requests (fixture->receiver);
+                                            otlp_receiver_get_url (receiver));
+  g_autoptr (json_t) spans = two_agent_runs (receiver, extra);
+  g_autoptr (json_t) requests = otlp_receiver_requests (receiver);
   json_t *request;
   size_t i;
 
@@ -222,9 +193,9 @@ test_json_spans (void **state)
 static void
 test_content_is_opt_in (void **state)
 {
-  Fixture *fixture = *state;
+  OtlpReceiver *receiver = *state;
   g_autofree char *extra = g_strdup_printf ("endpoint = %s\ncapture_content = true",
-                                            otlp_receiver_get_url (fixture->receiver));
+                                            otlp_receiver_get_url (receiver));
   ChimeRuntime *runtime = otlp_runtime (extra);
   g_autoptr (json_t) spans = NULL;
   g_autoptr (json_t) input = NULL;
@@ -232,7 +203,7 @@ test_content_is_opt_in (void **state)
 
   emit_agent_run (runtime);
   chime_runtime_unref (runtime);
-  spans = otlp_receiver_spans (fixture->receiver);
+  spans = otlp_receiver_spans (receiver);
   chat = otlp_span_named (spans, "chat gpt-4o-mini");
   input = json_loads (otlp_string_attribute (chat, "gen_ai.input.messages"), 0, NULL);
   assert_string_equal (json_string_value (json_object_get (json_array_get (input, 1), "role")), "user");
@@ -275,8 +246,8 @@ emit_failing_run (ChimeRuntime *runtime)
 static void
 test_errors_and_retries (void **state)
 {
-  Fixture *fixture = *state;
-  g_autofree char *extra = g_strdup_printf ("endpoint = %s", otlp_receiver_get_url (fixture->receiver));
+  OtlpReceiver *receiver = *state;
+  g_autofree char *extra = g_strdup_printf ("endpoint = %s", otlp_receiver_get_url (receiver));
   ChimeRuntime *runtime = otlp_runtime (extra);
   g_autoptr (json_t) spans = NULL;
   json_t *chat, *root, *exception, *retry_event;
@@ -284,7 +255,7 @@ test_errors_and_retries (void **state)
   emit_failing_run (runtime);
   chime_runtime_unref (runtime);
 
-  spans = otlp_receiver_spans (fixture->receiver);
+  spans = otlp_receiver_spans (receiver);
   otlp_assert_run_tree (spans, 1);
   chat = otlp_span_named (spans, "chat FakeChat");
   assert_int_equal (json_integer_value (json_object_get (json_object_get (chat, "status"), "code")), 2);
@@ -311,9 +282,9 @@ test_errors_and_retries (void **state)
 static void
 test_environment (void **state)
 {
-  Fixture *fixture = *state;
-  g_autofree char *base = g_strndup (otlp_receiver_get_url (fixture->receiver),
-                                     strlen (otlp_receiver_get_url (fixture->receiver)) - strlen ("/v1/traces"));
+  OtlpReceiver *receiver = *state;
+  g_autofree char *base = g_strndup (otlp_receiver_get_url (receiver),
+                                     strlen (otlp_receiver_get_url (receiver)) - strlen ("/v1/traces"));
   g_autoptr (json_t) requests = NULL;
   json_t *first, *resource;
   ChimeRuntime *runtime;
@@ -327,7 +298,7 @@ test_environment (void **state)
   emit_agent_run (runtime);
   chime_runtime_unref (runtime);
 
-  requests = otlp_receiver_requests (fixture->receiver);
+  requests = otlp_receiver_requests (receiver);
   first = json_array_get (requests, 0);
   assert_non_null (first);
   assert_string_equal (json_string_value (json_object_get (first, "path")), "/v1/traces");
@@ -362,12 +333,12 @@ int
 main (void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown (test_protobuf_spans, setup, teardown),
-    cmocka_unit_test_setup_teardown (test_json_spans, setup, teardown),
-    cmocka_unit_test_setup_teardown (test_content_is_opt_in, setup, teardown),
-    cmocka_unit_test_setup_teardown (test_errors_and_retries, setup, teardown),
-    cmocka_unit_test_setup_teardown (test_environment, setup, teardown),
-    cmocka_unit_test_setup_teardown (test_bad_settings, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_protobuf_spans, otlp_setup_receiver, otlp_teardown_receiver),
+    cmocka_unit_test_setup_teardown (test_json_spans, otlp_setup_receiver, otlp_teardown_receiver),
+    cmocka_unit_test_setup_teardown (test_content_is_opt_in, otlp_setup_receiver, otlp_teardown_receiver),
+    cmocka_unit_test_setup_teardown (test_errors_and_retries, otlp_setup_receiver, otlp_teardown_receiver),
+    cmocka_unit_test_setup_teardown (test_environment, otlp_setup_receiver, otlp_teardown_receiver),
+    cmocka_unit_test_setup_teardown (test_bad_settings, otlp_setup_receiver, otlp_teardown_receiver),
   };
 
   return shipped_run_tests (tests, G_N_ELEMENTS (tests));
