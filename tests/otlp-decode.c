@@ -10,11 +10,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (json_t, json_decref)
 static json_t *
 hex (const ProtobufCBinaryData *data)
 {
-  GString *text = g_string_new (NULL);
+  g_autoptr (GString) text = g_string_new (NULL);
 
   for (gsize i = 0; i < data->len; i++)
     g_string_append_printf (text, "%02x", data->data[i]);
-  return json_string (g_string_free (text, FALSE));
+  return json_string (text->str);
 }
 
 static json_t *pb_attributes (Chime__Otlp__V1__KeyValue **pairs, size_t n);
