@@ -4,7 +4,9 @@
  * arrive once), 400 (dropped, counted, never retried), a partial success
  * (not retried), a collector that is down (the run goes on; the spans are
  * counted as failed), and 10,000 runs through a queue of 2048 (the excess
- * dropped and counted, every batch within its bound). What was exported,
+ * dropped and counted, every batch within its bound), a collector that
+ * never answers (the end of the run waits export_timeout_ms, then counts
+ * what was not sent). What was exported,
  * dropped and failed is read from the handler's end-of-run report. */
 #include "otlp-helpers.h"
 #include "shipped-helpers.h"
@@ -138,6 +140,25 @@ test_collector_down (void **state)
   assert_report ("gave up after");
 }
 
+/* A collector that never answers: the end of the run waits
+ * export_timeout_ms for it, no longer, and says what was not sent. */
+static void
+test_shutdown_deadline (void **state)
+{
+  OtlpReceiver *receiver = *state;
+  g_autofree char *section = g_strdup_printf ("endpoint = %s\nschedule_delay_ms = 20\ntimeout = 60000\n"
+                                              "export_timeout_ms = 300", otlp_receiver_get_url (receiver));
+  gint64 started;
+
+  otlp_receiver_hold (receiver, TRUE);
+  started = g_get_monotonic_time ();
+  run_otlp (section, 3);
+  /* Not the 60 s the export itself may take. */
+  assert_true (g_get_monotonic_time () - started < 30 * G_TIME_SPAN_SECOND);
+  assert_report ("0 spans exported, 0 dropped");
+  assert_report ("6 failed: the last exports did not end within export_timeout_ms 300");
+}
+
 /* 10,000 runs (20,000 spans) while the collector holds its first answer:
  * the queue never holds more than max_queue_size spans, so what does not
  * fit is dropped and counted, and every span is either exported or
@@ -185,6 +206,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_bad_request_is_not_retried, setup, teardown),
     cmocka_unit_test_setup_teardown (test_partial_success_is_not_retried, setup, teardown),
     cmocka_unit_test_setup_teardown (test_collector_down, setup, teardown),
+    cmocka_unit_test_setup_teardown (test_shutdown_deadline, setup, teardown),
     cmocka_unit_test_setup_teardown (test_full_queue_drops, setup, teardown),
   };
 

@@ -161,6 +161,25 @@ drain (OtlpProcessor *self)
   g_source_unref (deadline);
 }
 
+/* A cancelled transfer ends on the next iterations of the context; give
+ * it those, briefly, so that its connection is closed before the handler
+ * goes. */
+static void
+finish_cancelled (OtlpProcessor *self)
+{
+  gint64 deadline = g_get_monotonic_time () + 100 * G_TIME_SPAN_MILLISECOND;
+
+  while (otlp_exporter_is_busy (self->exporter) && g_get_monotonic_time () < deadline)
+    {
+      if (g_main_context_acquire (self->context))
+        {
+          g_main_context_iteration (self->context, FALSE);
+          g_main_context_release (self->context);
+        }
+      g_usleep (1000);
+    }
+}
+
 void
 otlp_processor_shutdown (OtlpProcessor *self)
 {
@@ -176,6 +195,7 @@ otlp_processor_shutdown (OtlpProcessor *self)
                          self->settings->export_timeout_ms);
   self->stopped = TRUE;
   otlp_exporter_abort (self->exporter, why);
+  finish_cancelled (self);
   /* What never left counts as failed too. */
   self->stats.failed += self->queue.length;
   g_queue_clear_full (&self->queue, (GDestroyNotify) otlp_span_free);
@@ -200,6 +220,8 @@ otlp_processor_free (OtlpProcessor *self)
 {
   if (self == NULL)
     return;
+  /* An export that the exporter's end aborts sends nothing more. */
+  self->stopped = TRUE;
   stop_timer (self);
   g_queue_clear_full (&self->queue, (GDestroyNotify) otlp_span_free);
   otlp_exporter_free (self->exporter);
