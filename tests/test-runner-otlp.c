@@ -176,6 +176,22 @@ test_failing_model (void **state)
   assert_int_equal (errors, 2);
 }
 
+/* `chime check` starts and stops the handler without a run: no export,
+ * no report line. */
+static void
+test_check_is_silent (void **state)
+{
+  g_autoptr (OtlpReceiver) receiver = otlp_receiver_new ();
+  g_autofree char *dir = fresh_dir ("check-otlp");
+  g_autofree char *config = otlp_config (dir, "events.ini", receiver, NULL);
+  g_autoptr (RunResult) result = run_chime_in (dir, "check", config, NULL);
+  g_autoptr (json_t) requests = otlp_receiver_requests (receiver);
+
+  assert_status (result, 0);
+  assert_null (strstr (result->err, "spans exported"));
+  assert_int_equal (json_array_size (requests), 0);
+}
+
 /* ------------------------------------------------------------------
  * The docs' snippets, run as written
  * ---------------------------------------------------------------- */
@@ -290,6 +306,7 @@ main (void)
     cmocka_unit_test (test_anthropic),
     cmocka_unit_test (test_fake_model),
     cmocka_unit_test (test_failing_model),
+    cmocka_unit_test (test_check_is_silent),
     cmocka_unit_test (test_readme_snippet),
     cmocka_unit_test (test_plugins_doc_section),
   };

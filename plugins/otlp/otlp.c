@@ -67,13 +67,16 @@ otlp_handler_new (ChimeHandlerContext *context,
   return self;
 }
 
-/* The end-of-run report, one line on stderr. */
+/* The end-of-run report, one line on stderr; none when no run was seen
+ * (`chime check` starts and stops every handler). */
 static void
 report (OtlpHandler *self)
 {
   const OtlpStats *stats = otlp_processor_get_stats (self->processor);
   const char *failure = otlp_processor_get_last_failure (self->processor);
 
+  if (stats->exported + stats->dropped + stats->failed == 0)
+    return;
   chime_handler_log (self->context, G_LOG_LEVEL_MESSAGE,
                      "%" G_GUINT64_FORMAT " spans exported, %" G_GUINT64_FORMAT " dropped (queue full, "
                      "max_queue_size %u), %" G_GUINT64_FORMAT " failed%s%s",
