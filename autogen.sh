@@ -10,7 +10,8 @@ set -eu
 cd "$(dirname "$0")"
 
 packages="build-essential autoconf automake libtool pkg-config libltdl-dev
-libglib2.0-dev libjansson-dev libcurl4-openssl-dev libcmocka-dev"
+libglib2.0-dev libjansson-dev libcurl4-openssl-dev libcmocka-dev
+libprotobuf-c-dev protobuf-c-compiler"
 
 missing=""
 if [ "${CHIME_SKIP_DEPS:-0}" != 1 ] && command -v dpkg-query >/dev/null 2>&1; then
@@ -19,6 +20,12 @@ if [ "${CHIME_SKIP_DEPS:-0}" != 1 ] && command -v dpkg-query >/dev/null 2>&1; th
       missing="$missing $package"
     fi
   done
+  # Node.js runs the independent protobuf decoder of the otlp tests; any
+  # node and npm will do (Debian's packages, or NodeSource's, which
+  # bundles npm and conflicts with Debian's npm package).
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    missing="$missing nodejs npm"
+  fi
 fi
 
 if [ -n "$missing" ]; then
@@ -26,6 +33,15 @@ if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing
+fi
+
+# protobufjs, the decoder the otlp tests check the plugin's protobuf
+# with, installed globally so that every checkout and build finds it.
+if [ "${CHIME_SKIP_DEPS:-0}" != 1 ] && command -v npm >/dev/null 2>&1 &&
+   ! NODE_PATH="$(npm root -g)" node -e 'require("protobufjs")' >/dev/null 2>&1; then
+  echo "autogen.sh: installing protobufjs with npm"
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo npm install -g --silent protobufjs@7
 fi
 
 autoreconf --force --install

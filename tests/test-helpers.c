@@ -174,6 +174,19 @@ test_log_contains (const char *needle)
   return found;
 }
 
+char *
+test_log_find (const char *needle)
+{
+  char *found = NULL;
+
+  g_mutex_lock (&capture_lock);
+  for (guint i = 0; captured != NULL && i < captured->len && found == NULL; i++)
+    if (strstr (g_ptr_array_index (captured, i), needle) != NULL)
+      found = g_strdup (g_ptr_array_index (captured, i));
+  g_mutex_unlock (&capture_lock);
+  return found;
+}
+
 void
 test_log_capture_stop (void)
 {

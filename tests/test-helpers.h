@@ -36,6 +36,8 @@ int         test_find_last_line (char * const *lines,
 void        test_log_capture_start (void);
 /* TRUE when a captured message contains @needle. */
 gboolean    test_log_contains (const char *needle);
+/* A copy of the first captured message holding @needle, or NULL. */
+char       *test_log_find (const char *needle);
 void        test_log_capture_stop (void);
 
 /* A JSON array of chat messages: [{"type": t1, "content": c1}, ...],

@@ -178,10 +178,14 @@ fetch_start (const FetchSpec *spec,
   g_autofree char *arg = g_strdup_printf ("X-Mock-Arg: %s", spec->arg ? spec->arg : "");
   const char *headers[] = { "Content-Type: application/json", "Authorization: Bearer sk-test",
                             "x-api-key: sk-test", "anthropic-version: 2023-06-01", scenario, arg, NULL };
+  /* The body is body_length bytes, not a string: an exact-size copy
+   * without a NUL, so that a transfer reading past it fails under
+   * AddressSanitizer. */
+  g_autofree char *body = g_memdup2 (OPENAI_BODY, strlen (OPENAI_BODY));
   ChimeHttpRequest request = {
     .url = url,
     .headers = headers,
-    .body = OPENAI_BODY,
+    .body = body,
     .body_length = strlen (OPENAI_BODY),
     .connect_timeout_s = spec->connect_timeout_s > 0 ? spec->connect_timeout_s : 5,
     .idle_timeout_s = spec->idle_timeout_s > 0 ? spec->idle_timeout_s : 10,

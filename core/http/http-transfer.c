@@ -491,7 +491,13 @@ chime_http_transfer_start (GMainContext             *context,
   transfer->user_data = user_data;
   transfer->item.funcs = &item_funcs;
   transfer->item.link.data = &transfer->item;
-  transfer->body = g_memdup2 (request->body != NULL ? request->body : "", request->body_length + 1);
+  /* @body_length bytes, not a string: copy those and end the copy with a
+   * NUL of our own (reading one byte more overran a caller's exact-size
+   * buffer). */
+  transfer->body = g_malloc (request->body_length + 1);
+  if (request->body_length > 0)
+    memcpy (transfer->body, request->body, request->body_length);
+  transfer->body[request->body_length] = '\0';
   transfer->request_headers = build_headers (request->headers);
   transfer->response_headers = g_ptr_array_new_with_free_func (g_free);
   transfer->pending = g_byte_array_new ();

@@ -42,6 +42,22 @@ chime_provider_usage_metadata (gint64  input_tokens,
   return usage;
 }
 
+/* The API's base URL, where tracing handlers read server.address and
+ * server.port from; user and password, if the URL has them, stay out of
+ * the events. */
+static void
+set_base_url (json_t     *params,
+              const char *base_url)
+{
+  g_autoptr (GUri) uri = base_url != NULL ? g_uri_parse (base_url, G_URI_FLAGS_HAS_PASSWORD, NULL) : NULL;
+  g_autofree char *shown = NULL;
+
+  if (uri == NULL)
+    return;
+  shown = g_uri_to_string_partial (uri, G_URI_HIDE_USERINFO | G_URI_HIDE_AUTH_PARAMS);
+  json_object_set_new (params, "base_url", json_string (shown));
+}
+
 json_t *
 chime_provider_invocation_params (ChimeProviderModel *model,
                                   const char         *type)
@@ -63,5 +79,6 @@ chime_provider_invocation_params (ChimeProviderModel *model,
     json_object_set_new (params, "stop", chime_provider_strv_to_json ((const char * const *) model->stop));
   if (model->extra_body != NULL)
     json_object_set (params, "extra_body", model->extra_body);
+  set_base_url (params, model->base_url);
   return params;
 }
