@@ -139,7 +139,7 @@ test_fake_model (void **state)
     if (g_str_has_prefix (json_string_value (json_object_get (span, "name")), "chat "))
       {
         assert_string_equal (json_string_value (json_object_get (span, "name")), "chat fake-claude-3-sonnet");
-        assert_string_equal (otlp_string_attribute (span, "gen_ai.provider.name"), "chime.fake");
+        assert_string_equal (otlp_string_attribute (span, "gen_ai.provider.name"), "fake");
         assert_int_equal (json_integer_value (json_object_get (json_object_get (span, "status"), "code")), 0);
         chats++;
       }

@@ -19,7 +19,7 @@ provider_name (json_t *params,
   if (g_strcmp0 (type, "anthropic-chat") == 0)
     return "anthropic";
   if (g_strcmp0 (type, "fake-chat-model") == 0)
-    return "chime.fake";
+    return "fake";
   return type != NULL ? type : "unknown";
 }
 
