@@ -14,7 +14,7 @@ static const char *const runtime_keys[] = {
 
 const char *const chime_common_handler_keys[] = {
   "plugin", "raise_error", "run_inline", "ignore", "inheritable", "timeout_ms", "isolation",
-  "max_restarts", NULL
+  "max_restarts", "memory_limit_mb", NULL
 };
 
 /* none: the plugin runs in chime's process; process: in a host of its own. */
@@ -181,6 +181,7 @@ read_handler_settings (ChimeConfig                *config,
   *isolate = isolation == 1;
   chime_config_read_int (config, section, "max_restarts", DEFAULT_MAX_RESTARTS, 0, 1000,
                          &out->max_restarts);
+  chime_config_read_int (config, section, "memory_limit_mb", 0, 0, 1024 * 1024, &out->memory_limit_mb);
 
   if (out->plugin_spec == NULL || out->plugin_spec[0] == '\0')
     {
@@ -230,6 +231,24 @@ check_isolation (ChimeConfig      *config,
     spec->settings.host_init = chime_host_init_new (config, section, spec->settings.name, spec->plugin);
 }
 
+/* memory_limit_mb limits a host process: without one there is nothing to
+ * limit but chime itself. */
+static void
+check_memory_limit (ChimeConfig      *config,
+                    const char       *section,
+                    ChimeHandlerSpec *spec,
+                    gboolean          isolate)
+{
+  g_autofree char *location = NULL;
+
+  if (isolate || spec->settings.memory_limit_mb == 0)
+    return;
+  location = chime_config_describe_location (config, section, "memory_limit_mb");
+  chime_config_add_problem (config, "memory_limit_mb needs isolation = process%s: only a handler in a "
+                            "process of its own can be limited; add isolation = process, or remove "
+                            "memory_limit_mb", location);
+}
+
 static ChimeHandlerSpec *
 read_handler_spec (ChimeConfig                *config,
                    const ChimeRuntimeSettings *runtime,
@@ -273,6 +292,7 @@ read_handler_spec (ChimeConfig                *config,
     }
   if (isolate)
     check_isolation (config, section, spec);
+  check_memory_limit (config, section, spec, isolate);
   return spec;
 }
 

@@ -149,6 +149,11 @@ report_losses (ChimeRuntime *runtime)
       if (stats.timed_out > 0)
         g_printerr ("chime: handler '%s' timed out %" G_GUINT64_FORMAT " times (timeout_ms)\n",
                     name, stats.timed_out);
+      if (stats.restarts > 0)
+        g_printerr ("chime: handler '%s' was restarted %" G_GUINT64_FORMAT " %s (isolation = process); "
+                    "%" G_GUINT64_FORMAT " %s delivered again\n", name, stats.restarts,
+                    stats.restarts == 1 ? "time" : "times", stats.redelivered,
+                    stats.redelivered == 1 ? "event was" : "events were");
       failed = stats.failed - stats.timed_out;
       if (failed > 0)
         {

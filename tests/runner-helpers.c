@@ -225,6 +225,12 @@ static const gboolean address_sanitizer = FALSE;
 static const gboolean address_sanitizer = FALSE;
 #endif
 
+gboolean
+runner_under_sanitizer (void)
+{
+  return address_sanitizer;
+}
+
 /* In the child, between fork and exec: only async-signal-safe calls. */
 static void
 limit_address_space (gpointer data)

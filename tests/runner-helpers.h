@@ -111,6 +111,11 @@ typedef struct {
   guint               memory_limit_mb;
 } RunOptions;
 
+/* Whether this build runs under AddressSanitizer or ThreadSanitizer, which
+ * reserve far more address space than they use: no address-space limit
+ * (memory_limit_mb, RunOptions.memory_limit_mb) holds there. */
+gboolean runner_under_sanitizer (void);
+
 /* A limit well above what chime needs, far below an unbounded read. */
 #define RUN_MEMORY_LIMIT_MB 512
 

@@ -1,5 +1,5 @@
 /* Handlers isolated in a process of their own (isolation = process): a
- * plugin that segfaults, aborts, exits or hangs is named, with the signal
+ * plugin that segfaults, aborts, exits, hangs or leaks is named, with the signal
  * and the event, and restarted; the event it crashed on is delivered
  * again (at least once); after max_restarts crashes it gets no more
  * events; a hang is cut off by timeout_ms; and every other handler, and
@@ -88,6 +88,26 @@ assert_run_untouched (IsolatedRun *run,
   assert_int_equal (json_array_size (run->trace), 13);
 }
 
+/* The end-of-run summary counts the restarts and the events delivered
+ * again: at least the one the host died on (those sent after it, before
+ * chime saw the crash, go again too). */
+static void
+assert_redelivered (IsolatedRun *run,
+                    guint        restarts)
+{
+  g_autofree char *prefix = g_strdup_printf ("chime: handler 'boom' was restarted %u %s (isolation = process); ",
+                                             restarts, restarts == 1 ? "time" : "times");
+  const char *line = strstr (run->result->err, prefix);
+  guint64 redelivered;
+
+  if (line == NULL)
+    fail_msg ("no \"%s\" in:\n%s", prefix, run->result->err);
+  redelivered = g_ascii_strtoull (line + strlen (prefix), NULL, 10);
+  assert_true (redelivered >= 1 && redelivered <= 6);
+  assert_non_null (strstr (line, redelivered == 1 ? " event was delivered again\n"
+                                                  : " events were delivered again\n"));
+}
+
 /* A segfault on the third token: named, restarted, the token delivered
  * again; the restarted instance gets every token after it. */
 static void
@@ -102,6 +122,7 @@ test_crash_is_named_and_the_event_delivered_again (void **state)
   assert_string_contains (run->result->err, "); restarted (1 of max_restarts = 3), delivering the event again");
   assert_string_equal (run->record, "one\n two\n three\n four\n five\n");
   assert_null (strstr (run->result->err, "failed on"));
+  assert_redelivered (run, 1);
 }
 
 /* [runtime] isolation sets the default of every handler. */
@@ -150,6 +171,28 @@ test_exit_is_named_by_its_status (void **state)
   assert_string_equal (run->record, "one\n two\n three\n four\n five\n");
 }
 
+/* A plugin that leaks 64 MiB a token from the second one on: under
+ * memory_limit_mb its host runs out of memory long before the machine
+ * does, dies, is named with the limit, and restarted; the token it died on
+ * is delivered again to the new instance. */
+static void
+test_leak_ends_at_the_memory_limit (void **state)
+{
+  g_autoptr (IsolatedRun) run = NULL;
+
+  if (runner_under_sanitizer ())
+    skip ();
+  run = run_isolated ("", "isolation = process\non_token = 2\nhow = leak\nleak_mb = 64\n"
+                          "memory_limit_mb = 200\nonce_file = leaked-once\n");
+  assert_run_untouched (run, 0);
+  assert_string_contains (run->result->err, "handler 'boom' (misbehaving) crashed with ");
+  assert_string_contains (run->result->err, " (it may have run out of memory: memory_limit_mb = 200) on "
+                                            "llm_new_token (event ");
+  assert_string_contains (run->result->err, "restarted (1 of max_restarts = 3), delivering the event again");
+  assert_string_equal (run->record, "one\n two\n three\n four\n five\n");
+  assert_redelivered (run, 1);
+}
+
 /* A sync handler that hangs is cut off by its timeout: its process is
  * killed, the event given up, and a new one takes the next events. */
 static void
@@ -195,6 +238,10 @@ test_what_cannot_be_isolated_is_a_configuration_problem (void **state)
                         "an isolated handler is called from the queue, one event at a time");
   check_config_problem ("[handler boom]\nplugin = misbehaving\nisolation = processes\n",
                         "'processes' for 'isolation' in [handler boom] of isolated.ini (line 16)");
+  check_config_problem ("[handler boom]\nplugin = misbehaving\nmemory_limit_mb = 100\n",
+                        "memory_limit_mb needs isolation = process in [handler boom] of isolated.ini "
+                        "(line 16): only a handler in a process of its own can be limited; add "
+                        "isolation = process, or remove memory_limit_mb");
 }
 
 /* A plugin that refuses to start in its host says so as it would in
@@ -214,6 +261,7 @@ main (void)
     cmocka_unit_test (test_runtime_isolation_is_the_default),
     cmocka_unit_test (test_crashes_past_max_restarts_stop_the_handler),
     cmocka_unit_test (test_exit_is_named_by_its_status),
+    cmocka_unit_test (test_leak_ends_at_the_memory_limit),
     cmocka_unit_test (test_hang_is_cut_off_by_the_timeout),
     cmocka_unit_test (test_what_cannot_be_isolated_is_a_configuration_problem),
     cmocka_unit_test (test_start_failure_in_the_host),

@@ -1,7 +1,9 @@
 /* What a handler's host process needs to start the same handler: its
  * section, key by key as written (so the host reads and checks it with
  * the same code as chime), the plugin as the file chime already loaded
- * (so no search path is needed), and where relative paths start. */
+ * (so no search path is needed), and where relative paths start. The
+ * keys about the host itself are chime's: the host runs its plugin with
+ * isolation = none, under the memory limit given beside the section. */
 #include "config.h"
 
 #include "host-init.h"
@@ -26,6 +28,8 @@ chime_host_init_new (ChimeConfig       *config,
     }
   json_object_set_new (values, "plugin", json_string (plugin_path));
   json_object_set_new (values, "isolation", json_string ("none"));
+  json_object_del (values, "memory_limit_mb");
+  json_object_del (values, "max_restarts");
   return json_pack ("{s:s, s:s, s:s?, s:o}",
                     "name", name,
                     "source", chime_config_get_source_name (config),

@@ -57,10 +57,10 @@ struct _ChimeHostLink {
   json_t      *init;
   gint64       timeout_ms;
   guint        max_restarts;
+  gint64       memory_limit_mb;
   guint        crashes;
   gboolean     stopped;
   guint64      n_events;
-  guint64      redelivered;
   GSubprocess *process;
   int          fd;
   ChimeFrameReader *reader;  /* what comes back on fd */
@@ -85,21 +85,30 @@ signal_name (int signal_number)
     case SIGTERM: return "SIGTERM";
     case SIGINT:  return "SIGINT";
     case SIGPIPE: return "SIGPIPE";
+    case SIGTRAP: return "SIGTRAP";
     default:      return NULL;
     }
 }
 
-/* "crashed with SIGSEGV", "exited with status 3": how the host ended. */
+/* "crashed with SIGSEGV", "exited with status 3": how the host ended.
+ * Under a memory limit, running out of it is how a leak ends (malloc()
+ * fails: GLib aborts, a plugin's NULL pointer faults), so it is named. */
 static char *
-describe_end (GSubprocess *process)
+describe_end (ChimeHostLink *link)
 {
+  GSubprocess *process = link->process;
+  g_autofree char *limit = link->memory_limit_mb > 0
+    ? g_strdup_printf (" (it may have run out of memory: memory_limit_mb = %" G_GINT64_FORMAT ")",
+                       link->memory_limit_mb)
+    : g_strdup ("");
+
   if (g_subprocess_get_if_signaled (process))
     {
       int number = g_subprocess_get_term_sig (process);
       const char *name = signal_name (number);
 
-      return name != NULL ? g_strdup_printf ("crashed with %s", name)
-                          : g_strdup_printf ("crashed with signal %d", number);
+      return name != NULL ? g_strdup_printf ("crashed with %s%s", name, limit)
+                          : g_strdup_printf ("crashed with signal %d%s", number, limit);
     }
   return g_strdup_printf ("exited with status %d", g_subprocess_get_exit_status (process));
 }
@@ -164,7 +173,7 @@ spawn (ChimeHostLink *link,
       g_autofree char *how = NULL;
 
       close_host (link, timed_out);
-      how = timed_out ? g_strdup ("did not start within 10 s") : describe_end (link->process);
+      how = timed_out ? g_strdup ("did not start within 10 s") : describe_end (link);
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "handler '%s' (%s): its host process %s",
                    link->name, link->plugin_name, how);
       return FALSE;
@@ -200,9 +209,12 @@ chime_host_link_new (ChimeHandler *handler,
   link->handler = handler;
   link->name = g_strdup (handler->settings.name);
   link->plugin_name = g_strdup (handler->descriptor->name);
-  link->init = json_incref (handler->settings.host_init);
+  link->init = json_deep_copy (handler->settings.host_init);
   link->timeout_ms = handler->settings.timeout_ms;
   link->max_restarts = (guint) handler->settings.max_restarts;
+  link->memory_limit_mb = handler->settings.memory_limit_mb;
+  if (link->memory_limit_mb > 0)
+    json_object_set_new (link->init, "memory_limit_mb", json_integer (link->memory_limit_mb));
   link->fd = -1;
   link->out = g_string_sized_new (FLUSH_BYTES + 4096);
   link->sent_runs = g_hash_table_new_full (run_id_hash, (GEqualFunc) chime_run_id_equal, g_free, NULL);
@@ -423,6 +435,10 @@ restart (ChimeHostLink *link,
   link->died = FALSE;
   if (!spawn (link, error))
     return FALSE;
+  /* Every event the old host had not answered goes again: the one it
+   * crashed on, and those sent after it (after a hang, only those after
+   * it). */
+  chime_handler_count_restart (link->handler, g_queue_get_length (&link->in_flight));
   for (GList *l = link->in_flight.head; l != NULL; l = l->next)
     send_item (link, l->data);
   flush_out (link);
@@ -440,7 +456,7 @@ after_crash (ChimeHostLink *link)
 
   close_host (link, FALSE);
   link->died = FALSE;   /* counted once; the next loop starts a new host */
-  how = describe_end (link->process);
+  how = describe_end (link);
   link->crashes++;
   if (head == NULL)
     return;
@@ -468,7 +484,6 @@ after_crash (ChimeHostLink *link)
          link->crashes, link->max_restarts);
   for (GList *l = link->in_flight.head; l != NULL; l = l->next)
     ((InFlight *) l->data)->redelivered = TRUE;
-  link->redelivered += g_queue_get_length (&link->in_flight);
 }
 
 /* The oldest event did not come back within the timeout. The host may
@@ -512,8 +527,8 @@ settle (ChimeHostLink *link,
       if (link->stopped)
         {
           /* Everything still in flight is lost with the handler. */
-          __atomic_add_fetch (&link->handler->failed, g_queue_get_length (&link->in_flight) -
-                              (target != NULL ? 1 : 0), __ATOMIC_RELAXED);
+          chime_handler_count_lost (link->handler, g_queue_get_length (&link->in_flight) -
+                                    (target != NULL ? 1 : 0));
           while (!g_queue_is_empty (&link->in_flight))
             {
               InFlight *item = g_queue_pop_head (&link->in_flight);
@@ -614,12 +629,6 @@ gboolean
 chime_host_link_is_stopped (ChimeHostLink *link)
 {
   return link->stopped;
-}
-
-guint64
-chime_host_link_get_redelivered (ChimeHostLink *link)
-{
-  return link->redelivered;
 }
 
 void

@@ -32,9 +32,6 @@ void           chime_host_link_flush (ChimeHostLink *link);
 /* TRUE once the host crashed more than max_restarts times. */
 gboolean       chime_host_link_is_stopped (ChimeHostLink *link);
 
-/* How many events were delivered again after a crash. */
-guint64        chime_host_link_get_redelivered (ChimeHostLink *link);
-
 /* Lets the instance free itself (instance_free runs in the host), then
  * ends the host. */
 void           chime_host_link_free (ChimeHostLink *link);

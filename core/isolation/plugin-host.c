@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -87,7 +88,8 @@ on_hung (int signal_number)
 static void
 keep_answers_through_crashes (void)
 {
-  static const int fatal[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
+  /* SIGTRAP: GLib's end when g_malloc() finds no memory. */
+  static const int fatal[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGTRAP };
   static char alt_stack[64 * 1024];
   stack_t stack = { .ss_sp = alt_stack, .ss_size = sizeof alt_stack };
   struct sigaction action = { 0 };
@@ -133,6 +135,31 @@ reply (json_t *message)
   if (!ok)
     exit (2);
   json_decref (message);
+}
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define UNDER_SANITIZER 1
+#endif
+#endif
+
+/* memory_limit_mb: a limit on the address space, so that a plugin that
+ * leaks ends this process (malloc() fails) before it fills the machine's
+ * memory; chime then restarts it like any crash. The sanitizers reserve
+ * terabytes of address space up front, so under them no limit is set. */
+static void
+apply_memory_limit (json_t *init)
+{
+  gint64 mb = json_integer_value (json_object_get (init, "memory_limit_mb"));
+#ifndef UNDER_SANITIZER
+  struct rlimit limit = { (rlim_t) mb * 1024 * 1024, (rlim_t) mb * 1024 * 1024 };
+
+  if (mb > 0 && setrlimit (RLIMIT_AS, &limit) != 0)
+    g_printerr ("chime-plugin-host: cannot set memory_limit_mb = %" G_GINT64_FORMAT ": %s\n", mb,
+                g_strerror (errno));
+#endif
 }
 
 /* The handler the start message describes, started. */
@@ -303,6 +330,7 @@ main (int    argc,
   init = chime_frame_reader_read (reader, 0, &error);
   if (init == NULL)
     return 2;
+  apply_memory_limit (init);
   handler = start_handler (init, &error);
   if (handler == NULL)
     {

@@ -305,7 +305,7 @@ chime_handler_call_sync (ChimeHandler  *handler,
       /* After max_restarts crashes: said once, then only counted. */
       if (chime_host_link_is_stopped (handler->link))
         {
-          __atomic_add_fetch (&handler->failed, 1, __ATOMIC_RELAXED);
+          chime_handler_count_lost (handler, 1);
           return TRUE;
         }
       ok = chime_host_link_call (handler->link, event, &local_error);
@@ -362,6 +362,23 @@ chime_handler_get_stats (ChimeHandler      *handler,
   out->failed = __atomic_load_n (&handler->failed, __ATOMIC_RELAXED);
   out->dropped = __atomic_load_n (&handler->dropped, __ATOMIC_RELAXED);
   out->timed_out = __atomic_load_n (&handler->timed_out, __ATOMIC_RELAXED);
+  out->restarts = __atomic_load_n (&handler->restarts, __ATOMIC_RELAXED);
+  out->redelivered = __atomic_load_n (&handler->redelivered, __ATOMIC_RELAXED);
+}
+
+void
+chime_handler_count_restart (ChimeHandler *handler,
+                             guint64       redelivered)
+{
+  __atomic_add_fetch (&handler->restarts, 1, __ATOMIC_RELAXED);
+  __atomic_add_fetch (&handler->redelivered, redelivered, __ATOMIC_RELAXED);
+}
+
+void
+chime_handler_count_lost (ChimeHandler *handler,
+                          guint64       n)
+{
+  __atomic_add_fetch (&handler->failed, n, __ATOMIC_RELAXED);
 }
 
 const char *

@@ -39,6 +39,7 @@ typedef struct {
    * handler (see core/isolation/plugin-host.c); NULL: in this process. */
   json_t  *host_init;
   gint64   max_restarts;
+  gint64   memory_limit_mb; /* isolation = process: the host's address space; 0: none */
 } ChimeHandlerSettings;
 
 typedef struct _ChimeHandler ChimeHandler;
@@ -69,7 +70,9 @@ struct _ChimeHandler {
   guint64 failed;
   guint64 dropped;
   guint64 timed_out;
-  guint8  _stats_pad[64 - 4 * sizeof (guint64)];
+  guint64 restarts;        /* isolation = process */
+  guint64 redelivered;
+  guint8  _stats_pad[64 - 6 * sizeof (guint64)];
 };
 
 /* Takes ownership of @settings' strings and of @context. */
@@ -138,6 +141,14 @@ void     chime_handler_count_delivered (ChimeHandler *handler);
  * wait for a later event (an isolated handler's host gets the tokens
  * sent so far). Called by the thread running the handler. */
 void     chime_handler_caught_up (ChimeHandler *handler);
+/* Events the handler will never get, since its host stopped after
+ * max_restarts crashes: the one rule for them, counted as failed without
+ * a report each (the stop itself was reported once). */
+void     chime_handler_count_lost (ChimeHandler *handler,
+                                   guint64       n);
+/* Its host was started again, and @redelivered events given to it again. */
+void     chime_handler_count_restart (ChimeHandler *handler,
+                                      guint64       redelivered);
 
 void     chime_handler_get_stats (ChimeHandler      *handler,
                                   ChimeHandlerStats *out);

@@ -61,13 +61,21 @@ typedef enum {
  * @delivered: entry point calls that returned or completed.
  * @failed: of those, how many failed.
  * @dropped: events dropped by the on_full policy.
- * @timed_out: async calls cut off by timeout_ms.
+ * @timed_out: calls cut off by timeout_ms (async handlers, and sync
+ *   handlers with isolation = process).
+ * @restarts: with isolation = process, how often its host process ended
+ *   (crashed, exited, or was killed after a timeout) and was started again.
+ * @redelivered: with isolation = process, events given again to a new
+ *   host because the one before ended without answering them (at least
+ *   once: the plugin may have seen them before).
  */
 typedef struct {
   guint64 delivered;
   guint64 failed;
   guint64 dropped;
   guint64 timed_out;
+  guint64 restarts;
+  guint64 redelivered;
 } ChimeHandlerStats;
 
 /**

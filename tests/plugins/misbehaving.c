@@ -1,6 +1,7 @@
 /* A sync handler that misbehaves on purpose, for the isolation tests
  * (tests/test-runner-isolation.c): on the Nth token it segfaults, aborts,
- * exits or hangs. With `once_file` it does so only while that file does
+ * exits or hangs, or starts leaking `leak_mb` MiB (written, so that the
+ * memory is really used) on that token and every one after it. With `once_file` it does so only while that file does
  * not exist (it creates it first), so that a restarted instance gets past
  * the token. Every token it handled is appended to `record`, flushed, so a
  * test sees what was delivered, and how often. */
@@ -17,6 +18,9 @@ typedef struct {
   char   *once_file;
   FILE   *record;
   gint64  seen;
+  gint64  leak_mb;
+  gboolean leaking;
+  GSList *leaked;
 } Misbehaving;
 
 static gpointer
@@ -28,6 +32,7 @@ misbehaving_new (ChimeHandlerContext *context, GError **error)
   self->on_token = chime_handler_context_get_int (context, "on_token");
   self->how = g_strdup (chime_handler_context_get_string (context, "how"));
   self->once_file = g_strdup (chime_handler_context_get_string (context, "once_file"));
+  self->leak_mb = chime_handler_context_get_int (context, "leak_mb");
   if (record != NULL)
     self->record = fopen (record, "a");
   return self;
@@ -62,6 +67,19 @@ misbehave (Misbehaving *self)
     exit (3);
   else if (g_str_equal (self->how, "hang"))
     g_usleep (60 * G_USEC_PER_SEC);
+  else if (g_str_equal (self->how, "leak"))
+    self->leaking = TRUE;
+}
+
+/* Never freed, on purpose: only the end of the process gives it back. */
+static void
+leak (Misbehaving *self)
+{
+  gsize size = (gsize) self->leak_mb * 1024 * 1024;
+  char *block = g_malloc (size);
+
+  memset (block, 0x5a, size);
+  self->leaked = g_slist_prepend (self->leaked, block);
 }
 
 static gboolean
@@ -71,6 +89,8 @@ on_token (gpointer instance, ChimeEvent *event, GError **error)
 
   if (++self->seen == self->on_token)
     misbehave (self);
+  if (self->leaking)
+    leak (self);
   if (self->record != NULL)
     {
       fprintf (self->record, "%s\n", chime_event_get_token (event));
@@ -81,7 +101,8 @@ on_token (gpointer instance, ChimeEvent *event, GError **error)
 
 static const ChimeConfigKey keys[] = {
   { "on_token", CHIME_CONFIG_INT, "0", "misbehave on this token (from 1; 0: never)" },
-  { "how", CHIME_CONFIG_STRING, "segv", "segv, abort, exit or hang" },
+  { "how", CHIME_CONFIG_STRING, "segv", "segv, abort, exit, hang or leak" },
+  { "leak_mb", CHIME_CONFIG_INT, "64", "with how = leak: MiB leaked per token" },
   { "once_file", CHIME_CONFIG_PATH, NULL, "misbehave only while this file does not exist" },
   { "record", CHIME_CONFIG_PATH, NULL, "append each token handled here" },
   { NULL }
@@ -89,7 +110,7 @@ static const ChimeConfigKey keys[] = {
 
 CHIME_SYNC_PLUGIN_DEFINE (
   .name = "misbehaving",
-  .description = "segfaults, aborts, exits or hangs on a chosen token",
+  .description = "segfaults, aborts, exits, hangs or starts leaking on a chosen token",
   .config_keys = keys,
   .instance_new = misbehaving_new,
   .instance_free = misbehaving_free,
