@@ -247,6 +247,14 @@ test_token_text_it_does_not_know (void **state)
   g_autofree char *spaced = g_strdup_printf ("{\"type\": \"llm_new_token\",\"run\":\"%s\","
                                              "\"monotonic_time\":7,\"token\":\"x\"}", id);
   g_autofree char *trailing = g_strdup_printf ("%s ", good);
+  /* What the fuzzer found the hand-written reader took and jansson does
+   * not: a leading zero, bytes that are not UTF-8, a raw control byte. */
+  g_autofree char *leading_zero = g_strdup_printf ("{\"type\":\"llm_new_token\",\"run\":\"%s\","
+                                                   "\"monotonic_time\":07,\"token\":\"x\"}", id);
+  g_autofree char *latin1 = g_strdup_printf ("{\"type\":\"llm_new_token\",\"run\":\"%s\","
+                                             "\"monotonic_time\":7,\"token\":\"caf\xe9\"}", id);
+  g_autofree char *raw_tab = g_strdup_printf ("{\"type\":\"llm_new_token\",\"run\":\"%s\","
+                                              "\"monotonic_time\":7,\"token\":\"a\tb\"}", id);
   g_autoptr (ChimeEvent) unknown_run = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (json_t) parsed = json_loads (good, 0, NULL);
@@ -267,6 +275,9 @@ test_token_text_it_does_not_know (void **state)
   assert_null (chime_event_from_token_wire (escaped, strlen (escaped), runs));
   assert_null (chime_event_from_token_wire (spaced, strlen (spaced), runs));
   assert_null (chime_event_from_token_wire (trailing, strlen (trailing), runs));
+  assert_null (chime_event_from_token_wire (leading_zero, strlen (leading_zero), runs));
+  assert_null (chime_event_from_token_wire (latin1, strlen (latin1), runs));
+  assert_null (chime_event_from_token_wire (raw_tab, strlen (raw_tab), runs));
   assert_null (chime_event_from_token_wire (good, strlen (good) - 1, runs));
 }
 

@@ -422,7 +422,8 @@ read_integer (const char **p,
   start = *p;
   while (*p < end && g_ascii_isdigit (**p) && *p - start < 18)
     value = value * 10 + (guint64) (*(*p)++ - '0');
-  if (*p == start || (*p < end && g_ascii_isdigit (**p)))
+  /* JSON has no leading zeros; past 18 digits jansson reads it. */
+  if (*p == start || (*p < end && g_ascii_isdigit (**p)) || (*start == '0' && *p - start > 1))
     return FALSE;
   *out = negative ? -(gint64) value : (gint64) value;
   return TRUE;
@@ -440,9 +441,12 @@ read_token_string (const char **p,
     {
       const char *run = *p;
 
-      while (*p < end && **p != '"' && **p != '\\')
+      while (*p < end && **p != '"' && **p != '\\' && (guchar) **p >= 0x20)
         (*p)++;
       g_string_append_len (token, run, *p - run);
+      /* A raw control character is not JSON: the JSON reader says so. */
+      if (*p < end && (guchar) **p < 0x20)
+        return NULL;
       if (*p >= end || **p == '"')
         break;
       if (end - *p >= 2 && strchr ("\"\\ntrbf", (*p)[1]) != NULL && (*p)[1] != '\0')
@@ -463,7 +467,8 @@ read_token_string (const char **p,
       else
         return NULL;
     }
-  if (*p >= end)
+  /* Nor is text that is not UTF-8, which the writer never sends. */
+  if (*p >= end || !g_utf8_validate_len (token->str, token->len, NULL))
     return NULL;
   (*p)++;
   return g_string_free (g_steal_pointer (&token), FALSE);
