@@ -155,6 +155,15 @@ struct _ChimeConsumer {
 struct _ChimeDispatcher {
   /* Claimed by emitters. */
   guint64 head __attribute__ ((aligned (CHIME_CACHE_LINE)));
+  /* The single-emitter fast claim (ring.c): the thread that claims with
+   * plain stores, whether a second emitting thread has been seen (then
+   * every claim is a CAS, for good), and whether the owner is between
+   * checking that and storing `head`. On head's line: only emitters
+   * touch it. */
+  gconstpointer owner;
+  gint          multi;
+  gint          claiming;
+  GMutex        multi_lock;
   /* Positions below are filled and visible to consumers. Emitters publish
    * in the order they claimed. */
   guint64 published __attribute__ ((aligned (CHIME_CACHE_LINE)));
