@@ -150,6 +150,10 @@ wait_for (ChimeDispatcher *d,
     return;
   chime_consumer_help_laggards (d, help_target);
   chime_consumer_wake_parked (d);
+  /* Helping often was the whole wait (caller_runs): look again before the
+   * first pause, which alone costs more than an awaited event. */
+  if (predicate (d, arg))
+    return;
   if (d->n_async > 0 && g_main_context_acquire (d->main_context))
     {
       /* Async handlers move only while some thread iterates the main
