@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "event-private.h"
+#include "event-clock.h"
 #include "llm-result.h"
 #include "trace.h"
 
@@ -219,7 +220,7 @@ chime_event_new (ChimeEventType type,
   event->type = type;
   event->inline_done = FALSE;
   event->run = event_cache_take_run (cache, run);
-  event->monotonic_time = g_get_monotonic_time ();
+  event->monotonic_time = chime_event_clock_now ();
   event->token = NULL;
   event->heap_text = NULL;
   event->chunk = NULL;
