@@ -61,7 +61,11 @@ chime_consumer_notify_progress (ChimeDispatcher *d)
       g_cond_broadcast (&d->wait_cond);
       g_mutex_unlock (&d->wait_lock);
     }
-  if (__atomic_load_n (&d->n_loop_waiters, __ATOMIC_RELAXED) > 0)
+  /* Not the loop waiter itself: an async handler's progress is made
+   * inside its own iteration, which returns to its look at the end of
+   * the dispatch. Waking it would cost a write(2) per event. */
+  if (__atomic_load_n (&d->n_loop_waiters, __ATOMIC_ACQUIRE) > 0 &&
+      __atomic_load_n (&d->loop_waiter, __ATOMIC_RELAXED) != chime_dispatch_thread_self ())
     g_main_context_wakeup (d->main_context);
   if (__atomic_load_n (&d->n_async_waiters, __ATOMIC_RELAXED) > 0)
     g_source_set_ready_time (d->progress_source, 0);

@@ -172,6 +172,10 @@ struct _ChimeDispatcher {
 
   gint    n_cond_waiters __attribute__ ((aligned (CHIME_CACHE_LINE)));
   gint    n_loop_waiters;
+  /* The thread that waits iterating the main context, while
+   * n_loop_waiters > 0: only the context's owner can, and it needs no
+   * wake-up for progress it makes itself (chime_dispatch_thread_mark). */
+  gconstpointer loop_waiter;
   gint    n_async_waiters;
   gint    n_parked;
 
@@ -267,6 +271,17 @@ static inline guint64
 chime_dispatcher_head (ChimeDispatcher *d)
 {
   return __atomic_load_n (&d->head, __ATOMIC_ACQUIRE);
+}
+
+/* A thread, named without a call: the address of this thread-local byte
+ * (defined in ring.c). A later thread may get the address of a dead one,
+ * which is fine wherever the dead one can no longer act. */
+extern __thread guint8 chime_dispatch_thread_mark;
+
+static inline gconstpointer
+chime_dispatch_thread_self (void)
+{
+  return &chime_dispatch_thread_mark;
 }
 
 /* A pause in a spin loop. */

@@ -38,14 +38,15 @@
  * barrier, then waits until the owner is not claiming. After that the
  * owner sees `multi` on its next claim, and no plain store can overwrite
  * a CAS. A thread is named by the address of a thread-local byte, which
- * costs no call; a later thread may get a dead owner's address, and then
- * it is the owner, which is just as safe: the dead one claims nothing. */
-static __thread guint8 emitter_self;
+ * costs no call (chime_dispatch_thread_self); a later thread may get a
+ * dead owner's address, and then it is the owner, which is just as safe:
+ * the dead one claims nothing. */
+__thread guint8 chime_dispatch_thread_mark;
 
 static gboolean
 owner_claims (ChimeDispatcher *d)
 {
-  gconstpointer self = &emitter_self;
+  gconstpointer self = chime_dispatch_thread_self ();
   gconstpointer owner = __atomic_load_n (&d->owner, __ATOMIC_RELAXED);
 
   if (G_LIKELY (owner == self))

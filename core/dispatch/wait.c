@@ -112,7 +112,10 @@ iterate_main_context (ChimeDispatcher *d,
 
   g_source_set_callback (safety_net, keep_ticking, NULL, NULL);
   g_source_attach (safety_net, d->main_context);
-  /* Registered before the last look, so progress after it wakes us. */
+  /* Registered before the last look, so progress after it wakes us. The
+   * owner of the context is the only thread that can be here: the count's
+   * seq_cst add publishes the name with it. */
+  __atomic_store_n (&d->loop_waiter, chime_dispatch_thread_self (), __ATOMIC_RELAXED);
   __atomic_add_fetch (&d->n_loop_waiters, 1, __ATOMIC_SEQ_CST);
   if (!predicate (d, arg))
     g_main_context_iteration (d->main_context, TRUE);
