@@ -276,7 +276,7 @@ chime_dispatcher_head (ChimeDispatcher *d)
 /* A thread, named without a call: the address of this thread-local byte
  * (defined in ring.c). A later thread may get the address of a dead one,
  * which is fine wherever the dead one can no longer act. */
-extern __thread guint8 chime_dispatch_thread_mark;
+extern __thread guint8 chime_dispatch_thread_mark __attribute__ ((tls_model ("initial-exec")));
 
 static inline gconstpointer
 chime_dispatch_thread_self (void)

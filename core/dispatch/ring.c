@@ -41,7 +41,7 @@
  * costs no call (chime_dispatch_thread_self); a later thread may get a
  * dead owner's address, and then it is the owner, which is just as safe:
  * the dead one claims nothing. */
-__thread guint8 chime_dispatch_thread_mark;
+__thread guint8 chime_dispatch_thread_mark __attribute__ ((tls_model ("initial-exec")));
 
 static gboolean
 owner_claims (ChimeDispatcher *d)

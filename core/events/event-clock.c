@@ -49,7 +49,7 @@ typedef struct {
   gint64  last_us;
 } ThreadClock;
 
-static __thread ThreadClock thread_clock;
+static __thread ThreadClock thread_clock __attribute__ ((tls_model ("initial-exec")));
 
 static gint64
 clock_ns (void)

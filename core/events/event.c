@@ -140,7 +140,7 @@ event_cache_drop_run_refs (EventCache *cache)
 
 /* The thread's cache, without a call: GPrivate only frees it at thread
  * exit. */
-static __thread EventCache *thread_cache;
+static __thread EventCache *thread_cache __attribute__ ((tls_model ("initial-exec")));
 
 static void
 event_cache_free (gpointer data)
