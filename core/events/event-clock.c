@@ -60,6 +60,37 @@ clock_ns (void)
   return (gint64) ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* A reading of the clock and the TSC at the same moment: the TSC read
+ * either side of the clock, the closest of a few tries, at its midpoint
+ * (a clock read takes 20 ns, or much longer when the thread is
+ * preempted in it; a TSC taken before or after it would be off by that). */
+static gint64
+clock_sample (guint64 *tsc)
+{
+  guint64 best_width = G_MAXUINT64;
+  gint64 best_ns = 0;
+
+  for (guint i = 0; i < 4; i++)
+    {
+      guint64 before = __rdtsc ();
+      gint64 ns = clock_ns ();
+      guint64 after = __rdtsc ();
+
+      if (after >= before && after - before < best_width)
+        {
+          best_width = after - before;
+          best_ns = ns;
+          *tsc = before + best_width / 2;
+        }
+    }
+  if (best_width == G_MAXUINT64)
+    {
+      *tsc = __rdtsc ();
+      best_ns = clock_ns ();
+    }
+  return best_ns;
+}
+
 static gboolean
 tsc_is_invariant (void)
 {
@@ -77,8 +108,8 @@ static gint64
 calibrate (void)
 {
   gint state = g_atomic_int_get (&tsc_state);
-  guint64 tsc = __rdtsc ();
-  gint64 ns = clock_ns ();
+  guint64 tsc;
+  gint64 ns = clock_sample (&tsc);
 
   if (state == TSC_UNKNOWN)
     {
@@ -119,10 +150,10 @@ calibrate (void)
 /* This thread's base is older than RESYNC_NS (or it has none): reads the
  * clock, and checks the extrapolation against it. */
 static gint64
-resync (ThreadClock *clock,
-        guint64      tsc)
+resync (ThreadClock *clock)
 {
-  gint64 ns = clock_ns ();
+  guint64 tsc;
+  gint64 ns = clock_sample (&tsc);
   guint64 elapsed = tsc - clock->base_tsc;
 
   if (clock->base_ns != 0 && elapsed < 4 * resync_ticks)
@@ -155,7 +186,7 @@ chime_event_clock_now (void)
   if (G_LIKELY (elapsed < resync_ticks))
     ns = clock->base_ns + (gint64) ((elapsed * ns_per_tick_q32) >> 32);
   else
-    ns = resync (clock, tsc);
+    ns = resync (clock);
   us = ns / 1000;
   if (G_UNLIKELY (us < clock->last_us))
     us = clock->last_us;
