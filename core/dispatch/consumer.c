@@ -18,6 +18,7 @@
 
 #include "consumer.h"
 #include "barrier.h"
+#include "events/event-clock.h"
 
 static gboolean
 barrier_passed (ChimeDispatcher *d,
@@ -95,13 +96,18 @@ chime_consumer_go_idle (ChimeConsumer *consumer,
   guint64 idle = CONSUMER_IDLE;
 
   CHIME_OWNER_DROP (consumer);
-  __atomic_store_n (&consumer->state, CONSUMER_IDLE, __ATOMIC_SEQ_CST);
   /* Pairs with the emitter's light barrier in fill_slot() (ring.c). Not
    * needed when emitters do not wake sync consumers but run them
    * (caller_runs): the emitter's wait loop looks for idle consumers with
-   * work itself. */
-  if (!(d->caller_runs && !consumer->is_async))
-    chime_barrier_heavy ();
+   * work itself, and looks again before it sleeps, so a plain release
+   * store will do there (a locked one per awaited event otherwise). */
+  if (d->caller_runs && !consumer->is_async)
+    __atomic_store_n (&consumer->state, CONSUMER_IDLE, __ATOMIC_RELEASE);
+  else
+    {
+      __atomic_store_n (&consumer->state, CONSUMER_IDLE, __ATOMIC_SEQ_CST);
+      chime_barrier_heavy ();
+    }
   if (!chime_dispatcher_is_published (d, pos))
     return TRUE;
   /* An event arrived between our last look and going idle, and its
@@ -156,12 +162,12 @@ help_consumer (ChimeConsumer *consumer,
       /* Its work is what we wait for: do it here rather than wake a
        * thread and sleep until it is done. */
       gboolean timed = (++consumer->inline_runs % SLOW_SAMPLE_EVERY) == 0;
-      gint64 started = timed ? g_get_monotonic_time () : 0;
+      gint64 started = timed ? chime_event_clock_now () : 0;
       gboolean still_owned = consumer->route->run_until (consumer, target);
 
       if (timed)
         {
-          if (g_get_monotonic_time () - started <= SLOW_CALL_US)
+          if (chime_event_clock_now () - started <= SLOW_CALL_US)
             consumer->slow_samples = 0;
           else if (++consumer->slow_samples >= SLOW_SAMPLES_NEEDED)
             consumer->slow = TRUE;
