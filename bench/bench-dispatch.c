@@ -9,8 +9,9 @@
  * missed, reordered or dropped anything fails the whole program. It prints
  * one JSON line per case: the median over runs of the wall time per event
  * from the first emit to the end of the flush, the emitter's own time per
- * event (how long the emitting code was held up), and the process's peak
- * RSS. The "floor" case calls a handler function directly in a loop: the
+ * event (how long the emitting code was held up), the CPU time of the
+ * whole process per event over the same span (every thread: a consumer
+ * spinning on another core counts), and the process's peak RSS. The "floor" case calls a handler function directly in a loop: the
  * physical floor for one handler. Run each case in a fresh process for a
  * meaningful peak RSS (bench/run does). */
 #include <chime/chime.h>
@@ -65,6 +66,17 @@ peak_rss_mb (void)
   return usage.ru_maxrss / 1024.0;
 }
 
+/* User and system time of every thread of the process. */
+static gint64
+cpu_us (void)
+{
+  struct rusage usage;
+
+  getrusage (RUSAGE_SELF, &usage);
+  return usage.ru_utime.tv_sec * G_USEC_PER_SEC + usage.ru_utime.tv_usec +
+         usage.ru_stime.tv_sec * G_USEC_PER_SEC + usage.ru_stime.tv_usec;
+}
+
 static guint64 floor_count;
 
 static gboolean
@@ -76,9 +88,11 @@ floor_handler (gpointer instance, ChimeEvent *event, GError **error)
 
 /* The floor: what calling one handler costs without any runtime. */
 static double
-run_floor (guint64 n)
+run_floor (guint64  n,
+           double  *cpu_ns)
 {
   ChimeSyncFunc volatile func = floor_handler;
+  gint64 cpu_start = cpu_us ();
   gint64 start = g_get_monotonic_time ();
 
   floor_count = 0;
@@ -86,6 +100,7 @@ run_floor (guint64 n)
     func (NULL, NULL, NULL);
   if (floor_count != n)
     g_error ("floor counted %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT, floor_count, n);
+  *cpu_ns = (cpu_us () - cpu_start) * 1000.0 / n;
   return (g_get_monotonic_time () - start) * 1000.0 / n;
 }
 
@@ -134,11 +149,12 @@ check_reports (const BenchCase *c,
 }
 
 /* One run of a runtime case: returns the wall ns per event; *emit_ns gets
- * the emitter's own ns per event. */
+ * the emitter's own ns per event, *cpu_ns the process's CPU ns per event. */
 static double
 run_case (const BenchCase *c,
           guint64          n,
-          double          *emit_ns)
+          double          *emit_ns,
+          double          *cpu_ns)
 {
   g_autofree char *dir = g_dir_make_tmp ("chime-bench-XXXXXX", NULL);
   g_autofree char *ini = case_ini (c, dir);
@@ -148,7 +164,7 @@ run_case (const BenchCase *c,
   ChimeCallbackManager *manager;
   ChimeRun *llm;
   json_t *messages;
-  gint64 start, emitted, flushed;
+  gint64 start, emitted, flushed, cpu_start, cpu_end;
 
   if (!g_key_file_load_from_data (key_file, ini, -1, G_KEY_FILE_NONE, &error))
     g_error ("%s", error->message);
@@ -160,6 +176,7 @@ run_case (const BenchCase *c,
   llm = chime_callback_manager_on_chat_model_start (manager, NULL, messages, "bench", NULL, &error);
   json_decref (messages);
 
+  cpu_start = cpu_us ();
   start = g_get_monotonic_time ();
   for (guint64 i = 0; i < n; i++)
     if (!chime_run_on_llm_new_token (llm, digits[i % 10], NULL, &error))
@@ -167,6 +184,7 @@ run_case (const BenchCase *c,
   emitted = g_get_monotonic_time ();
   chime_runtime_flush (runtime);
   flushed = g_get_monotonic_time ();
+  cpu_end = cpu_us ();
 
   chime_run_unref (llm);
   chime_callback_manager_unref (manager);
@@ -174,6 +192,7 @@ run_case (const BenchCase *c,
   check_reports (c, dir, n);
   g_rmdir (dir);
   *emit_ns = (emitted - start) * 1000.0 / n;
+  *cpu_ns = (cpu_end - cpu_start) * 1000.0 / n;
   return (flushed - start) * 1000.0 / n;
 }
 
@@ -231,6 +250,7 @@ main (int    argc,
       guint64 case_n = c->n > 0 ? c->n : n;
       g_autofree double *wall = g_new0 (double, runs);
       g_autofree double *emit = g_new0 (double, runs);
+      g_autofree double *cpu = g_new0 (double, runs);
 
       if (!selected (c, filters))
         continue;
@@ -240,15 +260,17 @@ main (int    argc,
           continue;
         }
       for (gint r = 0; r < runs; r++)
-        wall[r] = c->floor ? (emit[r] = run_floor (case_n)) : run_case (c, case_n, &emit[r]);
+        wall[r] = c->floor ? (emit[r] = run_floor (case_n, &cpu[r]))
+                           : run_case (c, case_n, &emit[r], &cpu[r]);
       qsort (wall, runs, sizeof (double), compare_doubles);
       qsort (emit, runs, sizeof (double), compare_doubles);
+      qsort (cpu, runs, sizeof (double), compare_doubles);
       g_print ("{\"case\":\"%s\",\"n\":%" G_GUINT64_FORMAT ",\"handlers\":%u,\"delivery\":\"%s\","
-               "\"ns_per_event\":%.1f,\"emit_ns_per_event\":%.1f,\"min_ns\":%.1f,\"max_ns\":%.1f,"
+               "\"ns_per_event\":%.1f,\"emit_ns_per_event\":%.1f,\"cpu_ns_per_event\":%.1f,\"min_ns\":%.1f,\"max_ns\":%.1f,"
                "\"wall_s\":%.4f,\"emit_s\":%.4f,\"peak_rss_mb\":%.1f,\"ok\":true,\"note\":\"%s\"}\n",
                c->name, case_n, c->sync_handlers + c->async_handlers,
                c->delivery != NULL ? c->delivery : "none",
-               wall[runs / 2], emit[runs / 2], wall[0], wall[runs - 1],
+               wall[runs / 2], emit[runs / 2], cpu[runs / 2], wall[0], wall[runs - 1],
                wall[runs / 2] * case_n / 1e9, emit[runs / 2] * case_n / 1e9, peak_rss_mb (),
                c->note != NULL ? c->note : "");
     }

@@ -91,6 +91,89 @@ test_order_fenced (void **state)
 }
 
 /* ------------------------------------------------------------------
+ * A second emitter joins a stream. While one thread emits, the ring
+ * claims positions with plain stores; the first claim of another thread
+ * switches it to CAS claims while the first keeps streaming. A claim lost
+ * in that switch would put two events in one slot: a handler would miss
+ * one or see one twice (and TSan would see the two emitters' stores).
+ * The ring is small (queue_limit 16) so that slots are reused all the
+ * time.
+ * ---------------------------------------------------------------- */
+
+#define JOIN_TOKENS 20000
+#define JOIN_AFTER 2000
+
+typedef struct {
+  ChimeCallbackManager *manager;
+  gint                  streaming;   /* the first emitter is past JOIN_AFTER */
+} JoinArgs;
+
+static gpointer
+stream_thread (gpointer data)
+{
+  JoinArgs *args = data;
+  g_autoptr (ChimeRun) llm = start_chat (args->manager);
+
+  emit_tokens (llm, 1, JOIN_AFTER);
+  g_atomic_int_set (&args->streaming, TRUE);
+  emit_tokens (llm, JOIN_AFTER + 1, JOIN_TOKENS - JOIN_AFTER);
+  end_llm (llm);
+  return NULL;
+}
+
+static gpointer
+joining_thread (gpointer data)
+{
+  JoinArgs *args = data;
+  g_autoptr (ChimeRun) llm = start_chat (args->manager);
+
+  emit_tokens (llm, 1, JOIN_TOKENS);
+  end_llm (llm);
+  return NULL;
+}
+
+static void
+test_second_emitter_joins_a_stream (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *reports[2] = { test_path ("join-a.json"), test_path ("join-b.json") };
+  ChimeRuntime *runtime;
+  JoinArgs args = { NULL, FALSE };
+  GThread *first, *second;
+
+  runtime = test_runtime_new (&error,
+                              "[runtime]\nthreads = 2\ndelivery = background\nqueue_limit = 16\n"
+                              "[handler a]\nplugin = recorder_sync\nreport = %s\n"
+                              "[handler b]\nplugin = recorder_sync\nreport = %s\n",
+                              reports[0], reports[1]);
+  assert_null (error);
+  args.manager = chime_runtime_new_callback_manager (runtime);
+  first = g_thread_new ("first-emitter", stream_thread, &args);
+  while (!g_atomic_int_get (&args.streaming))
+    g_usleep (100);
+  second = g_thread_new ("joining-emitter", joining_thread, &args);
+  g_thread_join (first);
+  g_thread_join (second);
+  chime_runtime_flush (runtime);
+  assert_int_equal (stats_of (runtime, "a").dropped, 0);
+  assert_int_equal (stats_of (runtime, "a").delivered, 2 * (JOIN_TOKENS + 2));
+  assert_int_equal (stats_of (runtime, "b").delivered, 2 * (JOIN_TOKENS + 2));
+  chime_callback_manager_unref (args.manager);
+  chime_runtime_unref (runtime);
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr (json_t) report = test_read_json (reports[i]);
+
+      assert_int_equal (report_count (report, "llm_new_token"), 2 * JOIN_TOKENS);
+      assert_int_equal (report_count (report, "chat_model_start"), 2);
+      assert_int_equal (report_count (report, "llm_end"), 2);
+      assert_int_equal (report_int (report, "order_violations"), 0);
+      assert_int_equal (report_int (report, "overlaps"), 0);
+    }
+}
+
+/* ------------------------------------------------------------------
  * Delivery modes
  * ---------------------------------------------------------------- */
 
@@ -243,6 +326,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_order_background),
     cmocka_unit_test (test_order_fenced),
+    cmocka_unit_test (test_second_emitter_joins_a_stream),
     cmocka_unit_test (test_fenced_end_waits_for_everything_before),
     cmocka_unit_test (test_awaited_waits_on_every_event),
     cmocka_unit_test (test_background_flush_loses_nothing),

@@ -1,7 +1,9 @@
-/* Units: suggestions, run ids, message rendering, lists, event JSON. */
+/* Units: suggestions, run ids, the event clock, message rendering, lists,
+ * event JSON. */
 #include "test-helpers.h"
 
 #include "events/event-private.h"
+#include "events/event-clock.h"
 #include "config/config-private.h"
 #include "config/suggest.h"
 #include "events/uuid.h"
@@ -189,12 +191,41 @@ test_fence_classes (void **state)
   assert_false (chime_event_type_is_error (CHIME_EVENT_TOOL_END));
 }
 
+/* The clock events are stamped with is g_get_monotonic_time()'s, to the
+ * microsecond, and never goes back on a thread: checked over 20 ms, long
+ * enough for it to calibrate (1 ms) and resynchronise (every 1 ms). */
+static void
+test_event_clock_follows_the_monotonic_clock (void **state)
+{
+  gint64 started = g_get_monotonic_time ();
+  gint64 previous = chime_event_clock_now ();
+  guint64 stamps = 0;
+
+  assert_true (previous >= started);
+  while (g_get_monotonic_time () - started < 20000)
+    for (guint i = 0; i < 1000; i++)
+      {
+        gint64 before = g_get_monotonic_time ();
+        gint64 now = chime_event_clock_now ();
+        gint64 after = g_get_monotonic_time ();
+
+        assert_true (now >= previous);
+        /* A microsecond either way: the two round to µs separately. */
+        assert_true (now >= before - 1);
+        assert_true (now <= after + 1);
+        previous = now;
+        stamps++;
+      }
+  assert_true (stamps > 0);
+}
+
 int
 main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_suggest),
     cmocka_unit_test (test_run_ids_are_uuid7_and_ordered),
+    cmocka_unit_test (test_event_clock_follows_the_monotonic_clock),
     cmocka_unit_test (test_buffer_string),
     cmocka_unit_test (test_list_splitting),
     cmocka_unit_test (test_parse_bool),

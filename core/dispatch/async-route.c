@@ -15,6 +15,7 @@
 #include "async-route.h"
 #include "consumer.h"
 #include "drop-policy.h"
+#include "events/event-clock.h"
 
 /* Events per main-loop dispatch, so one busy handler cannot starve the
  * loop. */
@@ -148,9 +149,10 @@ start_call (ChimeConsumer *consumer,
   __atomic_store_n (&completion->state, COMPLETION_PENDING, __ATOMIC_RELEASE);
   consumer->in_flight = TRUE;
   consumer->in_flight_pos = pos;
+  /* The events' clock (the monotonic clock, cheaper to read per call). */
   if (!fallback)
     consumer->deadline = handler->settings.timeout_ms > 0
-                           ? g_get_monotonic_time () + handler->settings.timeout_ms * 1000
+                           ? chime_event_clock_now () + handler->settings.timeout_ms * 1000
                            : 0;
   chime_loop_mark_enter (&consumer->dispatcher->loop_mark, handler, chime_event_get_event_type (event));
   if (fallback)

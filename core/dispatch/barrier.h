@@ -8,7 +8,14 @@
  * compiler barrier and the sleeping consumer a process-wide membarrier(2),
  * which runs a full barrier on every thread of the process (the scheme
  * liburcu and folly use). Where membarrier is unavailable both sides fall
- * back to a full fence. */
+ * back to a full fence.
+ *
+ * The same pair serves the progress handshake: whoever stores progress
+ * (a consumer's `done`, on every awaited event) then reads the waiter
+ * counts with the light side; a waiter, which is about to sleep or to
+ * iterate the main context anyway, registers and runs the heavy side
+ * before it looks (consumer.c, wait.c). The same pair also lets one
+ * emitting thread claim ring positions with plain stores (ring.c). */
 #pragma once
 
 #include <glib.h>
@@ -18,7 +25,8 @@ void chime_barrier_init (void);
 
 extern gboolean chime_barrier_have_membarrier;
 
-/* The frequent side: the emitter, after publishing. */
+/* The frequent side: an emitter after publishing, a consumer after
+ * storing progress. */
 static inline void
 chime_barrier_light (void)
 {
@@ -28,5 +36,5 @@ chime_barrier_light (void)
     __atomic_thread_fence (__ATOMIC_SEQ_CST);
 }
 
-/* The rare side: a consumer about to sleep. */
+/* The rare side: a consumer about to sleep, a waiter about to look. */
 void chime_barrier_heavy (void);

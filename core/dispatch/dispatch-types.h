@@ -155,6 +155,15 @@ struct _ChimeConsumer {
 struct _ChimeDispatcher {
   /* Claimed by emitters. */
   guint64 head __attribute__ ((aligned (CHIME_CACHE_LINE)));
+  /* The single-emitter fast claim (ring.c): the thread that claims with
+   * plain stores, whether a second emitting thread has been seen (then
+   * every claim is a CAS, for good), and whether the owner is between
+   * checking that and storing `head`. On head's line: only emitters
+   * touch it. */
+  gconstpointer owner;
+  gint          multi;
+  gint          claiming;
+  GMutex        multi_lock;
   /* Positions below are filled and visible to consumers. Emitters publish
    * in the order they claimed. */
   guint64 published __attribute__ ((aligned (CHIME_CACHE_LINE)));
@@ -163,6 +172,10 @@ struct _ChimeDispatcher {
 
   gint    n_cond_waiters __attribute__ ((aligned (CHIME_CACHE_LINE)));
   gint    n_loop_waiters;
+  /* The thread that waits iterating the main context, while
+   * n_loop_waiters > 0: only the context's owner can, and it needs no
+   * wake-up for progress it makes itself (chime_dispatch_thread_mark). */
+  gconstpointer loop_waiter;
   gint    n_async_waiters;
   gint    n_parked;
 
@@ -258,6 +271,17 @@ static inline guint64
 chime_dispatcher_head (ChimeDispatcher *d)
 {
   return __atomic_load_n (&d->head, __ATOMIC_ACQUIRE);
+}
+
+/* A thread, named without a call: the address of this thread-local byte
+ * (defined in ring.c). A later thread may get the address of a dead one,
+ * which is fine wherever the dead one can no longer act. */
+extern __thread guint8 chime_dispatch_thread_mark __attribute__ ((tls_model ("initial-exec")));
+
+static inline gconstpointer
+chime_dispatch_thread_self (void)
+{
+  return &chime_dispatch_thread_mark;
 }
 
 /* A pause in a spin loop. */

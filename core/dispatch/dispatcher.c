@@ -71,6 +71,7 @@ chime_dispatcher_new (ChimeHandler                 **handlers,
   d->caller_runs = settings->caller_runs && d->drop == NULL;
   d->ring = g_aligned_alloc0 (d->size, sizeof (ChimeSlot), CHIME_CACHE_LINE);
   d->main_context = g_main_context_ref (settings->main_context);
+  g_mutex_init (&d->multi_lock);
   g_mutex_init (&d->wait_lock);
   g_cond_init (&d->wait_cond);
   g_mutex_init (&d->async_lock);
@@ -107,12 +108,15 @@ chime_dispatcher_free (ChimeDispatcher *d)
   for (guint64 i = 0; i < d->size; i++)
     if (d->ring[i].event != NULL)
       chime_event_unref (d->ring[i].event);
+  /* Those events' run references went to this thread's event cache. */
+  chime_event_cache_drop_run (NULL);
   g_aligned_free (d->ring);
   g_source_destroy (d->progress_source);
   g_source_unref (d->progress_source);
   g_list_free_full (d->async_waits, g_free);
   g_ptr_array_free (d->abandoned, TRUE);
   g_main_context_unref (d->main_context);
+  g_mutex_clear (&d->multi_lock);
   g_mutex_clear (&d->wait_lock);
   g_cond_clear (&d->wait_cond);
   g_mutex_clear (&d->async_lock);

@@ -1,7 +1,8 @@
 /* The ring, from the emitters' side: claim a position, fill its slot,
  * publish it, wake the consumers it is for.
  *
- * Positions are claimed by emitters with a CAS on `head` and published in
+ * Positions are claimed by emitters on `head` (plain stores while one
+ * thread emits, a CAS once several do: see owner_claims()) and published in
  * claim order through the `published` cursor, so consumers read a slot
  * only once it is complete. A slot is reused only when every consumer's
  * release cursor has passed its previous occupant, which is the
@@ -23,11 +24,88 @@
 #include "wait.h"
 #include "barrier.h"
 
+/* The single-emitter fast claim.
+ *
+ * A CAS on `head` is what lets several threads emit at once, but inside
+ * the ring a locked instruction costs far more than alone: it waits for
+ * the emitter's earlier stores to lines the consumer's core has read
+ * (docs/benchmarks.md). Most runtimes have one emitting thread, so the
+ * first thread to claim becomes the owner and claims with a plain load
+ * and a plain store. The first other thread to claim switches the ring
+ * to CAS claims for good (multi), with the asymmetric Dekker handshake
+ * of barrier.h: the owner says it is claiming, then checks `multi`
+ * (light side, every event); the newcomer sets `multi`, runs the heavy
+ * barrier, then waits until the owner is not claiming. After that the
+ * owner sees `multi` on its next claim, and no plain store can overwrite
+ * a CAS. A thread is named by the address of a thread-local byte, which
+ * costs no call (chime_dispatch_thread_self); a later thread may get a
+ * dead owner's address, and then it is the owner, which is just as safe:
+ * the dead one claims nothing. */
+__thread guint8 chime_dispatch_thread_mark __attribute__ ((tls_model ("initial-exec")));
+
+static gboolean
+owner_claims (ChimeDispatcher *d)
+{
+  gconstpointer self = chime_dispatch_thread_self ();
+  gconstpointer owner = __atomic_load_n (&d->owner, __ATOMIC_RELAXED);
+
+  if (G_LIKELY (owner == self))
+    return TRUE;
+  if (owner == NULL && __atomic_compare_exchange_n (&d->owner, &owner, self, FALSE,
+                                                    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+    return TRUE;
+  return FALSE;
+}
+
+/* A thread other than the owner claims: from now on every claim is a
+ * CAS. Returns once the owner cannot be in the middle of a plain claim. */
+static void
+become_multi (ChimeDispatcher *d)
+{
+  g_mutex_lock (&d->multi_lock);
+  if (!__atomic_load_n (&d->multi, __ATOMIC_ACQUIRE))
+    {
+      __atomic_store_n (&d->multi, TRUE, __ATOMIC_SEQ_CST);
+      /* Pairs with the light barrier in plain_claim(). */
+      chime_barrier_heavy ();
+      /* A few instructions, unless the owner was preempted in them. */
+      while (__atomic_load_n (&d->claiming, __ATOMIC_ACQUIRE))
+        g_thread_yield ();
+    }
+  g_mutex_unlock (&d->multi_lock);
+}
+
+/* The owner's claim of @pos: FALSE when another thread has begun to emit
+ * (then the caller claims with a CAS). */
+static gboolean
+plain_claim (ChimeDispatcher *d,
+             guint64          pos)
+{
+  __atomic_store_n (&d->claiming, TRUE, __ATOMIC_RELAXED);
+  chime_barrier_light ();
+  if (G_UNLIKELY (__atomic_load_n (&d->multi, __ATOMIC_ACQUIRE)))
+    {
+      __atomic_store_n (&d->claiming, FALSE, __ATOMIC_RELEASE);
+      return FALSE;
+    }
+  __atomic_store_n (&d->head, pos + 1, __ATOMIC_RELEASE);
+  __atomic_store_n (&d->claiming, FALSE, __ATOMIC_RELEASE);
+  return TRUE;
+}
+
 static gboolean
 claim (ChimeDispatcher *d,
        gboolean         may_wait,
        guint64         *out_pos)
 {
+  gboolean single = FALSE;
+
+  if (!__atomic_load_n (&d->multi, __ATOMIC_ACQUIRE))
+    {
+      single = owner_claims (d);
+      if (!single)
+        become_multi (d);
+    }
   for (;;)
     {
       guint64 pos = __atomic_load_n (&d->head, __ATOMIC_RELAXED);
@@ -49,23 +127,32 @@ claim (ChimeDispatcher *d,
             chime_dispatcher_wait_for_room (d, pos);
           continue;
         }
+      if (single)
+        {
+          if (plain_claim (d, pos))
+            goto claimed;
+          single = FALSE;
+          continue;
+        }
       if (__atomic_compare_exchange_n (&d->head, &pos, pos + 1, TRUE,
                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-        {
+        goto claimed;
+      continue;
+
+claimed:
 #ifdef CHIME_DEBUG_RING
-          if (pos >= chime_dispatcher_min_release (d) + d->size)
-            {
-              for (guint i = 0; i < d->n_consumers; i++)
-                g_printerr ("consumer %s done %" G_GUINT64_FORMAT " state %" G_GUINT64_FORMAT "\n",
-                            d->consumers[i]->handler->settings.name, d->consumers[i]->done,
-                            d->consumers[i]->state);
-              g_error ("claimed %" G_GUINT64_FORMAT " without room (gating %" G_GUINT64_FORMAT
-                       ", seen %" G_GUINT64_FORMAT ")", pos, d->gating, seen_gating);
-            }
-#endif
-          *out_pos = pos;
-          return TRUE;
+      if (pos >= chime_dispatcher_min_release (d) + d->size)
+        {
+          for (guint i = 0; i < d->n_consumers; i++)
+            g_printerr ("consumer %s done %" G_GUINT64_FORMAT " state %" G_GUINT64_FORMAT "\n",
+                        d->consumers[i]->handler->settings.name, d->consumers[i]->done,
+                        d->consumers[i]->state);
+          g_error ("claimed %" G_GUINT64_FORMAT " without room (gating %" G_GUINT64_FORMAT
+                   ", seen %" G_GUINT64_FORMAT ")", pos, d->gating, seen_gating);
         }
+#endif
+      *out_pos = pos;
+      return TRUE;
     }
 }
 
@@ -78,9 +165,10 @@ fill_slot (ChimeDispatcher *d,
 {
   ChimeSlot *slot = &d->ring[pos & d->mask];
 
-  /* Every consumer has released the previous occupant. */
+  /* Every consumer has released the previous occupant; usually the ring's
+   * reference is the last one. */
   if (slot->event != NULL)
-    chime_event_unref (slot->event);
+    chime_event_unref_from_ring (slot->event);
   if (d->drop != NULL)
     call_mask = chime_drop_policy_admit (d, pos, call_mask);
   slot->event = event;

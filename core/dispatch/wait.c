@@ -16,6 +16,7 @@
 #include "wait.h"
 #include "consumer.h"
 #include "drop-policy.h"
+#include "barrier.h"
 
 /* How long waiters spin before they sleep. */
 #define WAIT_SPINS 4000
@@ -112,8 +113,13 @@ iterate_main_context (ChimeDispatcher *d,
 
   g_source_set_callback (safety_net, keep_ticking, NULL, NULL);
   g_source_attach (safety_net, d->main_context);
-  /* Registered before the last look, so progress after it wakes us. */
+  /* Registered before the last look, so progress after it wakes us. The
+   * owner of the context is the only thread that can be here: the count's
+   * seq_cst add publishes the name with it. */
+  __atomic_store_n (&d->loop_waiter, chime_dispatch_thread_self (), __ATOMIC_RELAXED);
   __atomic_add_fetch (&d->n_loop_waiters, 1, __ATOMIC_SEQ_CST);
+  /* The heavy side of chime_consumer_notify_progress's barrier. */
+  chime_barrier_heavy ();
   if (!predicate (d, arg))
     g_main_context_iteration (d->main_context, TRUE);
   __atomic_sub_fetch (&d->n_loop_waiters, 1, __ATOMIC_SEQ_CST);
@@ -129,6 +135,7 @@ sleep_on_progress (ChimeDispatcher *d,
 {
   g_mutex_lock (&d->wait_lock);
   __atomic_add_fetch (&d->n_cond_waiters, 1, __ATOMIC_SEQ_CST);
+  chime_barrier_heavy ();
   if (!predicate (d, arg))
     g_cond_wait_until (&d->wait_cond, &d->wait_lock,
                        g_get_monotonic_time () + 50 * G_TIME_SPAN_MILLISECOND);
@@ -150,6 +157,10 @@ wait_for (ChimeDispatcher *d,
     return;
   chime_consumer_help_laggards (d, help_target);
   chime_consumer_wake_parked (d);
+  /* Helping often was the whole wait (caller_runs): look again before the
+   * first pause, which alone costs more than an awaited event. */
+  if (predicate (d, arg))
+    return;
   if (d->n_async > 0 && g_main_context_acquire (d->main_context))
     {
       /* Async handlers move only while some thread iterates the main
@@ -298,6 +309,9 @@ chime_dispatcher_when_done (ChimeDispatcher *d,
   d->async_waits = g_list_append (d->async_waits, wait);
   __atomic_add_fetch (&d->n_async_waiters, 1, __ATOMIC_SEQ_CST);
   g_mutex_unlock (&d->async_lock);
+  /* Before the progress source looks (below): progress stored before this
+   * is then seen there, or its notifier sees the count. */
+  chime_barrier_heavy ();
   /* Check at once: the condition may already hold. */
   chime_consumer_help_laggards (d, end != 0 ? end : chime_dispatcher_head (d));
   g_source_set_ready_time (d->progress_source, 0);

@@ -67,6 +67,16 @@ ChimeEvent *chime_event_new (ChimeEventType  type,
                              ChimeRunInfo   *run,
                              const char     *token);
 
+/* Drops the ring's reference to @event when it reuses the event's slot:
+ * without a locked instruction when it is the only one left (a handler
+ * may keep its own, chime_event_ref()). */
+void chime_event_unref_from_ring (ChimeEvent *event);
+
+/* Returns the references to @run (NULL: to any run) that this thread's
+ * event cache keeps for the next events of the run (event.c). Called when
+ * a run is finished, so that its facts are freed then. */
+void chime_event_cache_drop_run (ChimeRunInfo *run);
+
 /* The messages of a chat_model_start rendered as LangChain's
  * get_buffer_string does ("Human: hi\nAI: hello"), as a one-element JSON
  * array; computed once per event, thread-safe. */

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "event-private.h"
+#include "event-clock.h"
 #include "llm-result.h"
 #include "trace.h"
 
@@ -93,19 +94,62 @@ real_time_offset (void)
 
 /* A per-thread stack of free events. In a pipeline the emitting thread
  * both creates events and frees them (when it reuses their ring slot), so
- * recycling them here keeps the token path away from malloc. */
+ * recycling them here keeps the token path away from malloc.
+ *
+ * The cache also keeps references to one run: an event freed here gives
+ * its run reference to the cache instead of dropping it, and the next
+ * event of that run created here takes it back. In the steady state of a
+ * stream the emitter frees an event of the run for every one it creates,
+ * so the run's counter is not touched per event: a locked increment and
+ * decrement there cost the ring more than the rest of an emit together
+ * (docs/benchmarks.md). The references are returned when the thread
+ * moves to another run, when the run is finished on this thread
+ * (chime_event_cache_drop_run) and when the thread exits. */
 #define EVENT_CACHE_SIZE 256
 
 typedef struct {
-  guint       n;
-  ChimeEvent *events[EVENT_CACHE_SIZE];
+  guint         n;
+  ChimeRunInfo *run;        /* NULL, or the run the cache holds references of */
+  gint          run_refs;
+  ChimeEvent   *events[EVENT_CACHE_SIZE];
 } EventCache;
+
+/* Gives back @n references to @info at once. */
+static void
+run_info_drop_refs (ChimeRunInfo *info,
+                    gint          n)
+{
+  if (n <= 0)
+    return;
+  if (n > 1)
+    g_atomic_int_add (&info->ref_count, -(n - 1));
+  chime_run_info_unref (info);
+}
+
+static void
+event_cache_drop_run_refs (EventCache *cache)
+{
+  ChimeRunInfo *run = cache->run;
+  gint n = cache->run_refs;
+
+  cache->run = NULL;
+  cache->run_refs = 0;
+  if (run != NULL)
+    run_info_drop_refs (run, n);
+}
+
+/* The thread's cache, without a call: GPrivate only frees it at thread
+ * exit. */
+static __thread EventCache *thread_cache __attribute__ ((tls_model ("initial-exec")));
 
 static void
 event_cache_free (gpointer data)
 {
   EventCache *cache = data;
 
+  if (thread_cache == cache)
+    thread_cache = NULL;
+  event_cache_drop_run_refs (cache);
   for (guint i = 0; i < cache->n; i++)
     g_free (cache->events[i]);
   g_free (cache);
@@ -116,14 +160,52 @@ static GPrivate event_cache_key = G_PRIVATE_INIT (event_cache_free);
 static EventCache *
 event_cache (void)
 {
-  EventCache *cache = g_private_get (&event_cache_key);
+  EventCache *cache = thread_cache;
 
   if (G_UNLIKELY (cache == NULL))
     {
       cache = g_new0 (EventCache, 1);
       g_private_set (&event_cache_key, cache);
+      thread_cache = cache;
     }
   return cache;
+}
+
+/* A reference to @run for a new event, from the cache when it has one. */
+static ChimeRunInfo *
+event_cache_take_run (EventCache   *cache,
+                      ChimeRunInfo *run)
+{
+  if (G_LIKELY (cache->run == run && cache->run_refs > 0))
+    {
+      cache->run_refs--;
+      return run;
+    }
+  return chime_run_info_ref (run);
+}
+
+/* Keeps the run reference of a freed event. */
+static void
+event_cache_give_run (EventCache   *cache,
+                      ChimeRunInfo *run)
+{
+  if (G_LIKELY (cache->run == run))
+    {
+      cache->run_refs++;
+      return;
+    }
+  event_cache_drop_run_refs (cache);
+  cache->run = run;
+  cache->run_refs = 1;
+}
+
+void
+chime_event_cache_drop_run (ChimeRunInfo *run)
+{
+  EventCache *cache = thread_cache;
+
+  if (cache != NULL && (run == NULL || cache->run == run))
+    event_cache_drop_run_refs (cache);
 }
 
 ChimeEvent *
@@ -137,8 +219,8 @@ chime_event_new (ChimeEventType type,
   event->ref_count = 1;
   event->type = type;
   event->inline_done = FALSE;
-  event->run = chime_run_info_ref (run);
-  event->monotonic_time = g_get_monotonic_time ();
+  event->run = event_cache_take_run (cache, run);
+  event->monotonic_time = chime_event_clock_now ();
   event->token = NULL;
   event->heap_text = NULL;
   event->chunk = NULL;
@@ -191,7 +273,7 @@ chime_event_free (ChimeEvent *event)
     json_decref (event->chunk);
   if (event->payload != NULL)
     payload_free (event->payload);
-  chime_run_info_unref (event->run);
+  event_cache_give_run (cache, event->run);
   if (cache->n < EVENT_CACHE_SIZE)
     cache->events[cache->n++] = event;
   else
@@ -212,6 +294,18 @@ chime_event_unref (ChimeEvent *event)
   g_return_if_fail (event != NULL);
   if (g_atomic_int_dec_and_test (&event->ref_count))
     chime_event_free (event);
+}
+
+void
+chime_event_unref_from_ring (ChimeEvent *event)
+{
+  /* Acquire pairs with the decrements of the other owners: once the count
+   * reads 1, the last of them is done with the event, and nobody can take
+   * a new reference but from ours. */
+  if (G_LIKELY (__atomic_load_n (&event->ref_count, __ATOMIC_ACQUIRE) == 1))
+    chime_event_free (event);
+  else
+    chime_event_unref (event);
 }
 
 ChimeEventType

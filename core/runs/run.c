@@ -32,8 +32,9 @@ chime_run_new_from_manager (ChimeCallbackManager *manager,
                             const char           *name)
 {
   ChimeRun *run = g_new0 (ChimeRun, 1);
-  /* Aligned: every event of the run takes a reference, so its counter
-   * must not share a cache line with anything another thread writes. */
+  /* Aligned: events take references to it (though a stream's usually
+   * come from the emitter's event cache, event.c), so its counter must
+   * not share a cache line with anything another thread writes. */
   ChimeRunInfo *info = g_aligned_alloc0 (1, sizeof (ChimeRunInfo), 64);
 
   info->ref_count = 1;
@@ -74,6 +75,9 @@ chime_run_unref (ChimeRun *run)
 {
   if (run == NULL || !g_atomic_int_dec_and_test (&run->ref_count))
     return;
+  /* The run is finished here: this thread's event cache gives back the
+   * references it kept for the run's next events. */
+  chime_event_cache_drop_run (run->info);
   chime_run_info_unref (run->info);
   g_ptr_array_unref (run->inheritable_tags);
   json_decref (run->inheritable_metadata);

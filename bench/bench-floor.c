@@ -1,0 +1,210 @@
+/* The ring floor: what moving one token event to a handler on another core
+ * costs on this machine, with nothing of chime's in the way.
+ *
+ *   bench-floor [--n N] [--runs R]
+ *
+ * One producer thread and one consumer thread, a ring of 4096 16-byte
+ * slots {event, word} and a published cursor, as chime's dispatcher has
+ * (core/dispatch/ring.c). Per event the producer copies the token
+ * ("0".."9") into a 128-byte event from a per-slot slab, fills the slot
+ * and publishes it with a release store; the consumer reads the cursor
+ * once per batch, calls the handler through a function pointer for every
+ * slot below it (the handler checks the token's order) and stores its
+ * `done` cursor, which the producer reads only when the ring may be full.
+ * This is mode b of ../shared/tools/ring-floor/floor.c, written for
+ * bench/run: no locked instruction, no clock read, no allocation. It
+ * prints one JSON line like bench-dispatch's: the median wall time per
+ * event and the CPU time of both threads per event. The threads are not
+ * pinned, as chime's are not. */
+#include <glib.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#define FLOOR_RING 4096
+#define FLOOR_MASK (FLOOR_RING - 1)
+#define FLOOR_LINE 64
+
+typedef struct {
+  gpointer event;
+  guint64  word;
+} FloorSlot;
+
+/* 128 bytes, as a ChimeEvent. */
+typedef struct {
+  gint        ref_count;
+  gint        type;
+  gpointer    run;
+  gint64      time;
+  const char *token;
+  char        pad[24];
+  char        text[72];
+} FloorEvent;
+
+typedef struct {
+  guint64 count;
+  guint64 violations;
+} FloorCounter;
+
+typedef struct {
+  FloorSlot  *ring;
+  FloorEvent *slab;
+  guint64     n;
+  guint64     published __attribute__ ((aligned (FLOOR_LINE)));
+  guint64     done __attribute__ ((aligned (FLOOR_LINE)));
+  FloorCounter counter __attribute__ ((aligned (FLOOR_LINE)));
+  gint64      ended;
+} Floor;
+
+static const char *const digits[] = { "0", "1", "2", "3", "4", "5", "6", "7", "8", "9" };
+
+static gboolean __attribute__ ((noinline))
+floor_handler (gpointer    instance,
+               FloorEvent *event)
+{
+  FloorCounter *counter = instance;
+
+  if (event->token[0] != '0' + (char) (counter->count % 10))
+    counter->violations++;
+  counter->count++;
+  return TRUE;
+}
+
+static gboolean (*volatile handler_func) (gpointer, FloorEvent *) = floor_handler;
+
+static gpointer
+consumer_thread (gpointer data)
+{
+  Floor *f = data;
+  gboolean (*func) (gpointer, FloorEvent *) = handler_func;
+  guint64 pos = 0;
+
+  while (pos < f->n)
+    {
+      guint64 avail = __atomic_load_n (&f->published, __ATOMIC_ACQUIRE);
+
+      if (pos >= avail)
+        {
+#if defined(__x86_64__) || defined(__i386__)
+          __builtin_ia32_pause ();
+#endif
+          continue;
+        }
+      for (; pos < avail; pos++)
+        {
+          FloorSlot *slot = &f->ring[pos & FLOOR_MASK];
+
+          if (slot->word & 1)
+            func (&f->counter, slot->event);
+        }
+      __atomic_store_n (&f->done, pos, __ATOMIC_RELEASE);
+    }
+  f->ended = g_get_monotonic_time ();
+  return NULL;
+}
+
+static gint64
+cpu_us (void)
+{
+  struct rusage usage;
+
+  getrusage (RUSAGE_SELF, &usage);
+  return usage.ru_utime.tv_sec * G_USEC_PER_SEC + usage.ru_utime.tv_usec +
+         usage.ru_stime.tv_sec * G_USEC_PER_SEC + usage.ru_stime.tv_usec;
+}
+
+/* One run: the wall ns per event; *cpu_ns gets the CPU ns per event of
+ * the process (both threads). */
+static double
+run_floor (guint64  n,
+           double  *cpu_ns)
+{
+  Floor *f = g_aligned_alloc0 (1, sizeof (Floor), FLOOR_LINE);
+  GThread *consumer;
+  guint64 gating = 0;
+  gint64 start, cpu_start;
+  double wall;
+
+  f->n = n;
+  f->ring = g_aligned_alloc0 (FLOOR_RING, sizeof (FloorSlot), FLOOR_LINE);
+  f->slab = g_aligned_alloc0 (FLOOR_RING, sizeof (FloorEvent), FLOOR_LINE);
+  consumer = g_thread_new ("floor-consumer", consumer_thread, f);
+  g_usleep (1000);   /* the consumer is spinning */
+  cpu_start = cpu_us ();
+  start = g_get_monotonic_time ();
+  for (guint64 pos = 0; pos < n; pos++)
+    {
+      FloorSlot *slot = &f->ring[pos & FLOOR_MASK];
+      FloorEvent *event = &f->slab[pos & FLOOR_MASK];
+
+      while (pos >= gating + FLOOR_RING)
+        gating = __atomic_load_n (&f->done, __ATOMIC_ACQUIRE);
+      event->ref_count = 1;
+      event->type = 2;
+      memcpy (event->text, digits[pos % 10], 2);
+      event->token = event->text;
+      slot->event = event;
+      slot->word = 1 | (G_GUINT64_CONSTANT (2) << 56);
+      __atomic_store_n (&f->published, pos + 1, __ATOMIC_RELEASE);
+    }
+  g_thread_join (consumer);
+  *cpu_ns = (cpu_us () - cpu_start) * 1000.0 / n;
+  wall = (f->ended - start) * 1000.0 / n;
+  if (f->counter.count != n || f->counter.violations != 0)
+    g_error ("floor: the handler saw %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+             " tokens, %" G_GUINT64_FORMAT " out of order", f->counter.count, n, f->counter.violations);
+  g_aligned_free (f->ring);
+  g_aligned_free (f->slab);
+  g_aligned_free (f);
+  return wall;
+}
+
+static int
+compare_doubles (const void *a,
+                 const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  gint64 n = 20000000;
+  gint runs = 3;
+  GOptionEntry entries[] = {
+    { "n", 0, 0, G_OPTION_ARG_INT64, &n, "events per run (default 20000000)", "N" },
+    { "runs", 0, 0, G_OPTION_ARG_INT, &runs, "runs; the median is printed", "R" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("- the ring floor of this machine");
+  g_autoptr (GError) error = NULL;
+  g_autofree double *wall = NULL;
+  g_autofree double *cpu = NULL;
+  struct rusage usage;
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error) || runs < 1 || n < 10)
+    {
+      g_printerr ("bench-floor: %s\n", error != NULL ? error->message : "--runs >= 1 and --n >= 10");
+      return 2;
+    }
+  wall = g_new0 (double, runs);
+  cpu = g_new0 (double, runs);
+  for (gint r = 0; r < runs; r++)
+    wall[r] = run_floor (n, &cpu[r]);
+  qsort (wall, runs, sizeof (double), compare_doubles);
+  qsort (cpu, runs, sizeof (double), compare_doubles);
+  getrusage (RUSAGE_SELF, &usage);
+  g_print ("{\"case\":\"ring_floor\",\"n\":%" G_GINT64_FORMAT ",\"handlers\":1,\"delivery\":\"none\","
+           "\"ns_per_event\":%.1f,\"cpu_ns_per_event\":%.1f,\"min_ns\":%.1f,\"max_ns\":%.1f,"
+           "\"wall_s\":%.4f,\"peak_rss_mb\":%.1f,\"ok\":true,"
+           "\"note\":\"one producer, one consumer, a 4096-slot ring, no locked instruction\"}\n",
+           n, wall[runs / 2], cpu[runs / 2], wall[0], wall[runs - 1], wall[runs / 2] * n / 1e9,
+           usage.ru_maxrss / 1024.0);
+  return 0;
+}

@@ -1,0 +1,205 @@
+/* The time events are stamped with.
+ *
+ * Every event is stamped when it is created, and on the VMs chime is
+ * measured on a clock_gettime() through the vDSO costs 21 ns, more than a
+ * token's whole trip through the ring (docs/benchmarks.md): it waits for
+ * every earlier load and store of the thread before it reads the
+ * timestamp counter. Where the TSC is invariant (constant rate, never
+ * stopped: CPUID 0x80000007, EDX bit 8), each thread reads the monotonic
+ * clock at most once a millisecond and extrapolates from it with a plain
+ * `rdtsc` (9 ns), at a rate measured against the clock over the first
+ * millisecond or more of the process. Over one millisecond the
+ * extrapolation is off by nanoseconds; a thread's stamps never go back;
+ * and if a resynchronisation finds it off by more than STRAY_NS (a TSC
+ * that jumped: a migrated VM), the process goes back to the clock for
+ * good. Elsewhere this is g_get_monotonic_time(). */
+#include "config.h"
+
+#include "event-clock.h"
+
+#include <time.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+# include <cpuid.h>
+# include <x86intrin.h>
+# define CHIME_HAVE_TSC_CLOCK 1
+#endif
+
+#ifdef CHIME_HAVE_TSC_CLOCK
+
+/* Read the clock at least this often (ns). */
+#define RESYNC_NS 1000000
+/* Measure the rate over at least this long (ns). */
+#define CALIBRATE_NS 1000000
+/* An extrapolation off by more than this says the TSC cannot be trusted. */
+#define STRAY_NS 50000
+
+enum { TSC_UNKNOWN, TSC_CALIBRATING, TSC_USABLE, TSC_UNUSABLE };
+
+static gint tsc_state = TSC_UNKNOWN;
+static guint64 calibration_tsc;
+static gint64 calibration_ns;
+/* ns per tick, << 32, and ticks per RESYNC_NS, once TSC_USABLE. */
+static guint64 ns_per_tick_q32;
+static guint64 resync_ticks;
+
+typedef struct {
+  guint64 base_tsc;
+  gint64  base_ns;
+  gint64  last_us;
+} ThreadClock;
+
+static __thread ThreadClock thread_clock __attribute__ ((tls_model ("initial-exec")));
+
+static gint64
+clock_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (gint64) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A reading of the clock and the TSC at the same moment: the TSC read
+ * either side of the clock, the closest of a few tries, at its midpoint
+ * (a clock read takes 20 ns, or much longer when the thread is
+ * preempted in it; a TSC taken before or after it would be off by that). */
+static gint64
+clock_sample (guint64 *tsc)
+{
+  guint64 best_width = G_MAXUINT64;
+  gint64 best_ns = 0;
+
+  for (guint i = 0; i < 4; i++)
+    {
+      guint64 before = __rdtsc ();
+      gint64 ns = clock_ns ();
+      guint64 after = __rdtsc ();
+
+      if (after >= before && after - before < best_width)
+        {
+          best_width = after - before;
+          best_ns = ns;
+          *tsc = before + best_width / 2;
+        }
+    }
+  if (best_width == G_MAXUINT64)
+    {
+      *tsc = __rdtsc ();
+      best_ns = clock_ns ();
+    }
+  return best_ns;
+}
+
+static gboolean
+tsc_is_invariant (void)
+{
+  unsigned int eax, ebx, ecx, edx;
+
+  if (__get_cpuid_max (0x80000000, NULL) < 0x80000007)
+    return FALSE;
+  __cpuid (0x80000007, eax, ebx, ecx, edx);
+  return (edx & (1u << 8)) != 0;
+}
+
+/* Before the rate is known: the clock itself, and the rate once the
+ * process has run long enough to measure it. */
+static gint64
+calibrate (void)
+{
+  gint state = g_atomic_int_get (&tsc_state);
+  guint64 tsc;
+  gint64 ns = clock_sample (&tsc);
+
+  if (state == TSC_UNKNOWN)
+    {
+      static gsize once;
+
+      if (g_once_init_enter (&once))
+        {
+          calibration_tsc = tsc;
+          calibration_ns = ns;
+          g_atomic_int_set (&tsc_state, tsc_is_invariant () ? TSC_CALIBRATING : TSC_UNUSABLE);
+          g_once_init_leave (&once, 1);
+        }
+    }
+  else if (state == TSC_CALIBRATING && ns - calibration_ns >= CALIBRATE_NS && tsc > calibration_tsc)
+    {
+      static GMutex lock;
+
+      g_mutex_lock (&lock);
+      if (g_atomic_int_get (&tsc_state) == TSC_CALIBRATING)
+        {
+          guint64 ticks = tsc - calibration_tsc;
+          guint64 rate = (guint64) (((double) (ns - calibration_ns) / (double) ticks) * 4294967296.0);
+
+          if (rate > 0)
+            {
+              ns_per_tick_q32 = rate;
+              resync_ticks = (guint64) ((double) RESYNC_NS * 4294967296.0 / (double) rate);
+              g_atomic_int_set (&tsc_state, TSC_USABLE);
+            }
+          else
+            g_atomic_int_set (&tsc_state, TSC_UNUSABLE);
+        }
+      g_mutex_unlock (&lock);
+    }
+  return ns / 1000;
+}
+
+/* This thread's base is older than RESYNC_NS (or it has none): reads the
+ * clock, and checks the extrapolation against it. */
+static gint64
+resync (ThreadClock *clock)
+{
+  guint64 tsc;
+  gint64 ns = clock_sample (&tsc);
+  guint64 elapsed = tsc - clock->base_tsc;
+
+  if (clock->base_ns != 0 && elapsed < 4 * resync_ticks)
+    {
+      gint64 predicted = clock->base_ns + (gint64) ((elapsed * ns_per_tick_q32) >> 32);
+
+      if (predicted - ns > STRAY_NS || ns - predicted > STRAY_NS)
+        g_atomic_int_set (&tsc_state, TSC_UNUSABLE);
+    }
+  clock->base_tsc = tsc;
+  clock->base_ns = ns;
+  return ns;
+}
+
+gint64
+chime_event_clock_now (void)
+{
+  ThreadClock *clock = &thread_clock;
+  guint64 tsc, elapsed;
+  gint64 ns, us;
+
+  if (G_UNLIKELY (g_atomic_int_get (&tsc_state) != TSC_USABLE))
+    {
+      if (g_atomic_int_get (&tsc_state) == TSC_UNUSABLE)
+        return g_get_monotonic_time ();
+      return calibrate ();
+    }
+  tsc = __rdtsc ();
+  elapsed = tsc - clock->base_tsc;
+  if (G_LIKELY (elapsed < resync_ticks))
+    ns = clock->base_ns + (gint64) ((elapsed * ns_per_tick_q32) >> 32);
+  else
+    ns = resync (clock);
+  us = ns / 1000;
+  if (G_UNLIKELY (us < clock->last_us))
+    us = clock->last_us;
+  clock->last_us = us;
+  return us;
+}
+
+#else
+
+gint64
+chime_event_clock_now (void)
+{
+  return g_get_monotonic_time ();
+}
+
+#endif

@@ -1,0 +1,9 @@
+/* The time events are stamped with (event-clock.c). */
+#pragma once
+
+#include <glib.h>
+
+/* Now on the monotonic clock, in µs, as g_get_monotonic_time() (the same
+ * clock), for stamping events: cheaper, and never less than what it
+ * returned before on this thread. */
+gint64 chime_event_clock_now (void);
