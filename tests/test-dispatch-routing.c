@@ -177,6 +177,62 @@ test_declined_chat_start_with_ignore_llm_is_no_failure_async (void **state)
   check_declined_chat_start ("chat_declines_async");
 }
 
+/* A handler whose on_chat_model_start declines while its plugin has no
+ * on_llm_start at all: LangChain's fallback then calls
+ * BaseCallbackHandler.on_llm_start, a no-op. Nothing failed, so nothing
+ * is counted, logged or raised, even with raise_error; the handler goes
+ * on with the run's later events. */
+static void
+check_declined_chat_start_without_llm_start (const char *plugin)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *log_name = g_strdup_printf ("%s.log", plugin);
+  g_autofree char *log = test_path (log_name);
+  ChimeRuntime *runtime;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeRun) llm = NULL;
+  g_auto (GStrv) lines = NULL;
+
+  test_log_capture_start ();
+  runtime = test_runtime_new (&error,
+                              "[runtime]\ndelivery = fenced\n"
+                              "[handler alone]\nplugin = %s\nraise_error = true\nlog = %s\n",
+                              plugin, log);
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  llm = start_chat (manager);
+  chime_runtime_flush (runtime);
+  /* The run goes on: raise_error had nothing to raise. */
+  assert_true (chime_run_on_llm_new_token (llm, "1", NULL, &error));
+  end_llm (llm);
+  chime_runtime_flush (runtime);
+  assert_int_equal (stats_of (runtime, "alone").failed, 0);
+  assert_int_equal (stats_of (runtime, "alone").delivered, 2);
+  assert_null (chime_runtime_get_handler_failure (runtime, "alone"));
+  assert_false (test_log_contains ("handler 'alone'"));
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+  test_log_capture_stop ();
+
+  /* Only llm_end was recorded: no entry point ran for the fallback. */
+  lines = test_read_lines (log);
+  assert_int_equal (g_strv_length (lines), 1);
+  assert_true (g_str_has_prefix (lines[0], "alone llm_end "));
+}
+
+static void
+test_declined_chat_start_without_llm_start_is_no_failure (void **state)
+{
+  check_declined_chat_start_without_llm_start ("chat_declines_alone");
+}
+
+static void
+test_declined_chat_start_without_llm_start_is_no_failure_async (void **state)
+{
+  check_declined_chat_start_without_llm_start ("chat_declines_alone_async");
+}
+
 static void
 test_child_run_inheritance (void **state)
 {
@@ -304,6 +360,8 @@ main (void)
     cmocka_unit_test (test_chat_model_fallback),
     cmocka_unit_test (test_declined_chat_start_with_ignore_llm_is_no_failure),
     cmocka_unit_test (test_declined_chat_start_with_ignore_llm_is_no_failure_async),
+    cmocka_unit_test (test_declined_chat_start_without_llm_start_is_no_failure),
+    cmocka_unit_test (test_declined_chat_start_without_llm_start_is_no_failure_async),
     cmocka_unit_test (test_child_run_inheritance),
     cmocka_unit_test (test_run_inline_runs_on_the_emitting_thread),
     cmocka_unit_test (test_runtime_without_handlers),
