@@ -38,7 +38,9 @@
  * after the last one (the descriptor says how many it has), a new
  * descriptor field takes reserved space (which the host checks is zero), a
  * new config key field goes at the end of ChimeConfigKey (the descriptor
- * says its size). Structs the host fills for a caller carry their size.
+ * says its size), a new flag is a new ChimePluginFlags bit (which a
+ * descriptor of an older minor must not set). Structs the host fills for a
+ * caller carry their size. 2.1 added CHIME_PLUGIN_WANTS_STREAM.
  */
 #pragma once
 
