@@ -25,6 +25,7 @@ struct _ChimeRuntime {
   guint64              queued_mask;       /* handlers on the ring */
   guint64              inheritable_mask;
   guint64              raise_mask;        /* queued handlers with raise_error */
+  guint64              stream_mask;       /* plugins with CHIME_PLUGIN_WANTS_STREAM */
   guint64              type_masks[CHIME_EVENT_N_TYPES];
   GMainContext        *main_context;
   ChimeDispatcher     *dispatcher;        /* NULL once shut down */

@@ -35,6 +35,8 @@ compute_masks (ChimeRuntime *runtime)
         runtime->inheritable_mask |= handler->bit;
       if (handler->settings.raise_error && !handler->settings.run_inline)
         runtime->raise_mask |= handler->bit;
+      if (chime_plugin_get_flags (handler->plugin) & CHIME_PLUGIN_WANTS_STREAM)
+        runtime->stream_mask |= handler->bit;
       for (guint type = 0; type < CHIME_EVENT_N_TYPES; type++)
         if (chime_handler_wants (handler, type))
           runtime->type_masks[type] |= handler->bit;
@@ -52,6 +54,7 @@ describe_handler (ChimeHandlerInfo   *info,
   info->raise_error = handler->settings.raise_error;
   info->run_inline = handler->settings.run_inline;
   info->inheritable = handler->settings.inheritable;
+  info->plugin_flags = chime_plugin_get_flags (handler->plugin);
 }
 
 /* Instantiates every handler; on any failure reports all failures at once

@@ -177,6 +177,146 @@ test_declined_chat_start_with_ignore_llm_is_no_failure_async (void **state)
   check_declined_chat_start ("chat_declines_async");
 }
 
+/* A handler whose on_chat_model_start declines while its plugin has no
+ * on_llm_start at all: LangChain's fallback then calls
+ * BaseCallbackHandler.on_llm_start, a no-op. Nothing failed, so nothing
+ * is counted, logged or raised, even with raise_error; the handler goes
+ * on with the run's later events. */
+static void
+check_declined_chat_start_without_llm_start (const char *plugin)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *log_name = g_strdup_printf ("%s.log", plugin);
+  g_autofree char *log = test_path (log_name);
+  ChimeRuntime *runtime;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeRun) llm = NULL;
+  g_auto (GStrv) lines = NULL;
+
+  test_log_capture_start ();
+  runtime = test_runtime_new (&error,
+                              "[runtime]\ndelivery = fenced\n"
+                              "[handler alone]\nplugin = %s\nraise_error = true\nlog = %s\n",
+                              plugin, log);
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  llm = start_chat (manager);
+  chime_runtime_flush (runtime);
+  /* The run goes on: raise_error had nothing to raise. */
+  assert_true (chime_run_on_llm_new_token (llm, "1", NULL, &error));
+  end_llm (llm);
+  chime_runtime_flush (runtime);
+  assert_int_equal (stats_of (runtime, "alone").failed, 0);
+  assert_int_equal (stats_of (runtime, "alone").delivered, 2);
+  assert_null (chime_runtime_get_handler_failure (runtime, "alone"));
+  assert_false (test_log_contains ("handler 'alone'"));
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+  test_log_capture_stop ();
+
+  /* Only llm_end was recorded: no entry point ran for the fallback. */
+  lines = test_read_lines (log);
+  assert_int_equal (g_strv_length (lines), 1);
+  assert_true (g_str_has_prefix (lines[0], "alone llm_end "));
+}
+
+static void
+test_declined_chat_start_without_llm_start_is_no_failure (void **state)
+{
+  check_declined_chat_start_without_llm_start ("chat_declines_alone");
+}
+
+static void
+test_declined_chat_start_without_llm_start_is_no_failure_async (void **state)
+{
+  check_declined_chat_start_without_llm_start ("chat_declines_alone_async");
+}
+
+/* How many of @lines start with @prefix. */
+static guint
+count_lines (char       **lines,
+             const char  *prefix)
+{
+  guint n = 0;
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    n += g_str_has_prefix (lines[i], prefix);
+  return n;
+}
+
+/* A chunk of a step's output stream (a CHIME_STREAM_EVENT custom event)
+ * goes only to the handlers whose plugin declares
+ * CHIME_PLUGIN_WANTS_STREAM, queued or run_inline, whichever way it is
+ * emitted; `ignore = custom_event` still drops it. Other custom events go
+ * to every handler, as before. */
+static void
+test_stream_chunks_only_to_handlers_wanting_streams (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  const char *names[] = { "tap", "tap_inline", "plain", "plain_async", "tap_ignoring" };
+  const json_int_t custom[] = { 4, 4, 1, 1, 0 };
+  char *reports[G_N_ELEMENTS (names)];
+  g_autofree char *log = test_path ("stream-chunks.log");
+  ChimeRuntime *runtime;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeRun) chain = NULL;
+  g_autoptr (json_t) chunk = json_pack ("{s:s}", "chunk", "Why");
+  g_auto (GStrv) lines = NULL;
+  ChimeEmitStatus status;
+  guint64 ticket;
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree char *file = g_strdup_printf ("stream-%s.json", names[i]);
+      reports[i] = test_path (file);
+    }
+  runtime = test_runtime_new (&error,
+                              "[runtime]\ndelivery = awaited\n"
+                              "[handler tap]\nplugin = recorder_stream\nreport = %s\nlog = %s\n"
+                              "[handler tap_inline]\nplugin = recorder_stream\nrun_inline = true\nreport = %s\n"
+                              "[handler plain]\nplugin = recorder_sync\nreport = %s\nlog = %s\n"
+                              "[handler plain_async]\nplugin = recorder_async\nreport = %s\n"
+                              "[handler tap_ignoring]\nplugin = recorder_stream\nignore = custom_event\n"
+                              "report = %s\n",
+                              reports[0], log, reports[1], reports[2], log, reports[3], reports[4]);
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  chain = start_chain (manager, "Chain");
+  assert_true (chime_run_on_custom_event (chain, "progress", NULL, &error));
+  assert_true (chime_run_on_custom_event (chain, CHIME_STREAM_EVENT, chunk, &error));
+  status = chime_run_emit_nowait (chain, chime_run_prepare_custom_event (chain, CHIME_STREAM_EVENT, chunk),
+                                  &ticket, &error);
+  assert_true (status == CHIME_EMIT_DONE || status == CHIME_EMIT_PENDING);
+  chime_runtime_flush (runtime);
+  assert_true (chime_callback_manager_on_custom_event (manager, CHIME_STREAM_EVENT, chunk,
+                                                       chime_run_info_get_id (chime_run_get_info (chain)),
+                                                       &error));
+  end_chain (chain);
+  g_clear_pointer (&chain, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autoptr (json_t) report = test_read_json (reports[i]);
+
+      if (report_count (report, "custom_event") != custom[i])
+        fail_msg ("%s got %d custom events, expected %d", names[i],
+                  (int) report_count (report, "custom_event"), (int) custom[i]);
+      assert_int_equal (report_count (report, "chain_end"), 1);
+      g_free (reports[i]);
+    }
+  /* The chunk as emitted, on the run it belongs to; plain's custom
+   * events are the user's only. */
+  lines = test_read_lines (log);
+  assert_int_equal (g_strv_length (lines), 9);
+  assert_int_equal (count_lines (lines, "tap custom_event progress chain null"), 1);
+  assert_int_equal (count_lines (lines, "tap custom_event chime.stream chain {\"chunk\":\"Why\"}"), 3);
+  assert_int_equal (count_lines (lines, "plain custom_event progress chain null"), 1);
+  assert_int_equal (count_lines (lines, "plain custom_event chime.stream"), 0);
+}
+
 static void
 test_child_run_inheritance (void **state)
 {
@@ -304,6 +444,9 @@ main (void)
     cmocka_unit_test (test_chat_model_fallback),
     cmocka_unit_test (test_declined_chat_start_with_ignore_llm_is_no_failure),
     cmocka_unit_test (test_declined_chat_start_with_ignore_llm_is_no_failure_async),
+    cmocka_unit_test (test_declined_chat_start_without_llm_start_is_no_failure),
+    cmocka_unit_test (test_declined_chat_start_without_llm_start_is_no_failure_async),
+    cmocka_unit_test (test_stream_chunks_only_to_handlers_wanting_streams),
     cmocka_unit_test (test_child_run_inheritance),
     cmocka_unit_test (test_run_inline_runs_on_the_emitting_thread),
     cmocka_unit_test (test_runtime_without_handlers),

@@ -242,6 +242,85 @@ test_stream_stops_at_the_failure (void **state)
   assert_json_equal_text (chunks, "[\"Why\", \" don't\"]");
 }
 
+/* The lines of @log that start with @prefix, in order. */
+static GPtrArray *
+log_lines_with_prefix (const char *log,
+                       const char *prefix)
+{
+  g_auto (GStrv) lines = test_read_lines (log);
+  GPtrArray *found = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (g_str_has_prefix (lines[i], prefix))
+      g_ptr_array_add (found, g_strdup (lines[i]));
+  return found;
+}
+
+/* A handler whose plugin declares CHIME_PLUGIN_WANTS_STREAM gets each
+ * step's output chunks as chime.stream custom events: the parser's, then
+ * the sequence's, after each token (what astream_events writes as
+ * on_parser_stream and on_chain_stream). A handler without the flag on
+ * the same run never sees them, and gets everything else the same. */
+static void
+test_stream_chunks_reach_only_handlers_wanting_them (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *tap_log = test_path ("pipeline-tap.log");
+  g_autofree char *plain_log = test_path ("pipeline-plain.log");
+  g_autofree char *ini = g_strdup_printf (
+    "[pipeline]\nprompt = Tell me a joke\nmodel = m\nparser = json\n"
+    "[model m]\nprovider = fake\n"
+    "chunks = [\"{\\\"setup\\\": \\\"Why\", \"\\\", \\\"punchline\\\"\", \": \\\"atoms\\\"}\"]\n"
+    "[handler tap]\nplugin = recorder_stream\nlog = %s\n"
+    "[handler plain]\nplugin = recorder_sync\nlog = %s\n", tap_log, plain_log);
+  g_autoptr (json_t) result = run_pipeline (ini, &error);
+  g_autoptr (GPtrArray) chunks = NULL;
+  g_autoptr (GPtrArray) plain_custom = NULL;
+  g_auto (GStrv) tap_all = NULL, plain_all = NULL;
+  static const char *const expected[] = {
+    "tap custom_event chime.stream parser {\"chunk\":{\"setup\":\"Why\"}}",
+    "tap custom_event chime.stream chain {\"chunk\":{\"setup\":\"Why\"}}",
+    "tap custom_event chime.stream parser {\"chunk\":{\"setup\":\"Why\",\"punchline\":\"atoms\"}}",
+    "tap custom_event chime.stream chain {\"chunk\":{\"setup\":\"Why\",\"punchline\":\"atoms\"}}",
+  };
+
+  assert_null (error);
+  assert_non_null (result);
+  chunks = log_lines_with_prefix (tap_log, "tap custom_event");
+  assert_int_equal (chunks->len, G_N_ELEMENTS (expected));
+  for (guint i = 0; i < G_N_ELEMENTS (expected); i++)
+    assert_string_equal (chunks->pdata[i], expected[i]);
+  plain_custom = log_lines_with_prefix (plain_log, "plain custom_event");
+  assert_int_equal (plain_custom->len, 0);
+  /* The rest is the same for both: LangChain's callbacks of stream(). */
+  tap_all = test_read_lines (tap_log);
+  plain_all = test_read_lines (plain_log);
+  assert_int_equal (g_strv_length (tap_all), g_strv_length (plain_all) + G_N_ELEMENTS (expected));
+}
+
+/* Without a handler that wants the stream, the pipeline emits no
+ * chime.stream at all (and does not transform the chunks). */
+static void
+test_no_stream_chunks_without_a_handler_wanting_them (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *log = test_path ("pipeline-untapped.log");
+  g_autofree char *ini = g_strdup_printf (
+    "[pipeline]\nprompt = Tell me a joke\nmodel = m\n"
+    "[model m]\nprovider = fake\nchunks = [\"Why\", \" atoms?\"]\n"
+    "[handler plain]\nplugin = recorder_sync\nlog = %s\n", log);
+  g_autoptr (json_t) result = run_pipeline (ini, &error);
+  g_autoptr (GPtrArray) custom = NULL;
+  g_autoptr (GPtrArray) tokens = NULL;
+
+  assert_null (error);
+  assert_non_null (result);
+  custom = log_lines_with_prefix (log, "plain custom_event");
+  assert_int_equal (custom->len, 0);
+  tokens = log_lines_with_prefix (log, "plain llm_new_token");
+  assert_int_equal (tokens->len, 2);
+}
+
 int
 main (void)
 {
@@ -255,6 +334,8 @@ main (void)
     cmocka_unit_test (test_str_parser_streams_each_chunk),
     cmocka_unit_test (test_json_parser_streams_partial_objects),
     cmocka_unit_test (test_stream_stops_at_the_failure),
+    cmocka_unit_test (test_stream_chunks_reach_only_handlers_wanting_them),
+    cmocka_unit_test (test_no_stream_chunks_without_a_handler_wanting_them),
   };
 
   return test_run_group (tests, G_N_ELEMENTS (tests));

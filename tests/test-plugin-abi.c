@@ -1,4 +1,4 @@
-/* The plugin ABI (2.0) as a host enforces it: which built plugins load,
+/* The plugin ABI (2.1) as a host enforces it: which built plugins load,
  * which are refused and with what message, and how a plugin built with
  * fewer event slots than the host knows is called. Each test plugin is a
  * real shared object in tests/plugins, loaded with libltdl. */
@@ -27,8 +27,8 @@ test_abi_1_is_refused (void **state)
   g_autofree char *message = refusal ("abi_1");
 
   assert_string_contains (message, "/tests/plugins/.libs/abi_1.so");
-  assert_string_contains (message, "was built for plugin ABI 1.0, but this chime provides ABI 2.0 "
-                          "(it loads plugins built for 2.0 to 2.0)");
+  assert_string_contains (message, "was built for plugin ABI 1.0, but this chime provides ABI 2.1 "
+                          "(it loads plugins built for 2.0 to 2.1)");
   assert_string_contains (message, "rebuild it against chime " CHIME_VERSION_STRING);
   assert_string_contains (message, "[handler x] of ");
 }
@@ -38,7 +38,7 @@ test_future_major_is_refused (void **state)
 {
   g_autofree char *message = refusal ("bad_abi");
 
-  assert_string_contains (message, "bad_abi.so was built for plugin ABI 99.0, but this chime provides ABI 2.0");
+  assert_string_contains (message, "bad_abi.so was built for plugin ABI 99.0, but this chime provides ABI 2.1");
   assert_string_contains (message, "rebuild it against chime " CHIME_VERSION_STRING);
 }
 
@@ -57,6 +57,19 @@ test_newer_minor_is_refused (void **state)
   assert_string_contains (message, "or use a newer chime");
 }
 
+/* A flag is defined by a minor: a descriptor of ABI 2.0 cannot have
+ * CHIME_PLUGIN_WANTS_STREAM (2.1), so it was not built by these macros. */
+static void
+test_flag_newer_than_the_plugin_abi_is_refused (void **state)
+{
+  g_autofree char *message = refusal ("abi_old_flag");
+
+  assert_string_contains (message, "abi_old_flag.so sets flags 0x2 in its descriptor, but plugin ABI 2.0, "
+                          "which it was built for, defines only 0x1");
+  assert_string_contains (message, "CHIME_PLUGIN_WANTS_STREAM needs ABI 2.1");
+  assert_string_contains (message, "rebuild it against chime " CHIME_VERSION_STRING);
+}
+
 static void
 test_reserved_space_must_be_zero (void **state)
 {
@@ -66,10 +79,11 @@ test_reserved_space_must_be_zero (void **state)
   assert_string_contains (message, "CHIME_SYNC_PLUGIN_DEFINE");
 }
 
-/* The host reads only the event slots a plugin has: events beyond them are
- * not implemented and go to the catch-all; the poisoned entry points right
- * after the plugin's last slot are never called. Events within the slots
- * but left NULL go to the catch-all too. */
+/* A plugin built for ABI 2.0 loads. The host reads only the event slots
+ * it has: events beyond them are not implemented and go to the catch-all;
+ * the poisoned entry points right after the plugin's last slot are never
+ * called. Events within the slots but left NULL go to the catch-all too.
+ * Without CHIME_PLUGIN_WANTS_STREAM (2.1), it never sees a stream chunk. */
 static void
 test_fewer_event_slots (void **state)
 {
@@ -92,6 +106,7 @@ test_fewer_event_slots (void **state)
   assert_true (chime_run_on_text (chain, "hello", &error));
   assert_true (chime_run_on_retry (chain, retry, &error));
   assert_true (chime_run_on_custom_event (chain, "progress", NULL, &error));
+  assert_true (chime_run_on_custom_event (chain, CHIME_STREAM_EVENT, NULL, &error));
   chime_runtime_flush (runtime);
 
   lines = test_read_lines (calls);
@@ -142,16 +157,18 @@ test_handler_and_plugin_info (void **state)
   g_autoptr (ChimeRuntime) runtime = test_runtime_new (&error, "[handler a]\nplugin = recorder_async\n"
                                                        "raise_error = true\n"
                                                        "[handler b]\nplugin = abi_fewer_slots\n"
-                                                       "path = x.txt\nrun_inline = true\n");
+                                                       "path = x.txt\nrun_inline = true\n"
+                                                       "[handler c]\nplugin = recorder_stream\n");
   g_auto (GStrv) search_path = chime_plugin_get_search_path (NULL);
-  const ChimeHandlerInfo *a, *b;
+  const ChimeHandlerInfo *a, *b, *c;
   const ChimePlugin *plugin;
   const ChimeConfigKey *keys;
 
   assert_null (error);
-  assert_int_equal (chime_runtime_get_n_handlers (runtime), 2);
+  assert_int_equal (chime_runtime_get_n_handlers (runtime), 3);
   a = chime_runtime_get_handler_info (runtime, 0);
   b = chime_runtime_get_handler_info (runtime, 1);
+  c = chime_runtime_get_handler_info (runtime, 2);
   assert_string_equal (a->name, "a");
   assert_string_equal (a->plugin_name, "recorder_async");
   assert_int_equal (a->mode, CHIME_HANDLER_ASYNC);
@@ -161,12 +178,15 @@ test_handler_and_plugin_info (void **state)
   assert_string_equal (b->plugin_name, "abi_fewer_slots");
   assert_int_equal (b->mode, CHIME_HANDLER_SYNC);
   assert_true (b->run_inline);
+  assert_int_equal (a->plugin_flags, CHIME_PLUGIN_FLAGS_NONE);
+  assert_int_equal (c->plugin_flags, CHIME_PLUGIN_WANTS_STREAM);
 
   assert_string_equal (search_path[0], TEST_PLUGIN_DIR);
   plugin = chime_plugin_load ("abi_fewer_slots", (const char * const *) search_path, &error);
   assert_non_null (plugin);
   assert_string_equal (chime_plugin_get_name (plugin), "abi_fewer_slots");
   assert_string_equal (chime_plugin_get_path (plugin), b->plugin_path);
+  assert_int_equal (chime_plugin_get_flags (plugin), CHIME_PLUGIN_FLAGS_NONE);
   keys = chime_plugin_get_config_keys (plugin);
   assert_string_equal (keys[0].key, "path");
   assert_int_equal (keys[0].type, CHIME_CONFIG_PATH);
@@ -207,6 +227,7 @@ main (void)
     cmocka_unit_test (test_abi_1_is_refused),
     cmocka_unit_test (test_future_major_is_refused),
     cmocka_unit_test (test_newer_minor_is_refused),
+    cmocka_unit_test (test_flag_newer_than_the_plugin_abi_is_refused),
     cmocka_unit_test (test_reserved_space_must_be_zero),
     cmocka_unit_test (test_fewer_event_slots),
     cmocka_unit_test (test_stats_copied_with_their_size),

@@ -317,6 +317,43 @@ test_events_on_failure (void **state)
   assert_json_text (json_object_get (json_array_get (events, 10), "data"), "{\"chunk\": \" don't\"}");
 }
 
+/* The stream's chunks go to astream_events only: another handler of the
+ * same run gets exactly LangChain's callbacks of stream(), with no
+ * chime.stream custom events, and the stream is the same as alone. */
+static void
+test_events_other_handlers_see_no_stream_chunks (void **state)
+{
+  g_autofree char *dir = fresh_dir ("events-other");
+  g_autofree char *base = copy_test_config (dir, "events.ini");
+  g_autofree char *text = read_text (base);
+  g_autofree char *with_plain = g_strconcat (text, "\n[handler plain]\nplugin = recorder_sync\nlog = plain.log\n", NULL);
+  g_autofree char *config = write_in (dir, "events-plain.ini", with_plain);
+  g_autofree char *events_path = g_build_filename (dir, "events.jsonl", NULL);
+  g_autofree char *log_path = g_build_filename (dir, "plain.log", NULL);
+  const char *env[] = { "CHIME_PLUGIN_PATH=" TEST_PLUGIN_DIR, NULL };
+  const char *args[] = { "run", config, "--events", events_path, NULL };
+  RunOptions options = { .cwd = dir, .env = env };
+  g_autoptr (RunResult) result = run_chime_argv (&options, args);
+  g_autoptr (json_t) events = NULL;
+  g_autoptr (json_t) json = NULL;
+  g_auto (GStrv) lines = NULL;
+  guint tokens = 0;
+
+  assert_status (result, 0);
+  json = find_result (result->out);
+  assert_non_null (json);
+  events = read_json_lines (events_path);
+  assert_events_stream (events, json);
+  lines = test_read_lines (log_path);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      if (strstr (lines[i], " custom_event ") != NULL)
+        fail_msg ("plain saw a custom event: %s", lines[i]);
+      tokens += g_str_has_prefix (lines[i], "plain llm_new_token ");
+    }
+  assert_int_equal (tokens, 5);
+}
+
 /* ------------------------------------------------------------------
  * The astream_events mapping for what the runner's pipeline never emits:
  * tools, retrievers, plain LLMs, custom events, nested chains. Emitted
@@ -456,6 +493,7 @@ main (void)
     cmocka_unit_test (test_events_stdout_with_seed),
     cmocka_unit_test (test_events_relative_path),
     cmocka_unit_test (test_events_on_failure),
+    cmocka_unit_test (test_events_other_handlers_see_no_stream_chunks),
     cmocka_unit_test (test_astream_events_mapping),
   };
 

@@ -195,17 +195,20 @@ chime_handler_count_delivered (ChimeHandler *handler)
                       __ATOMIC_RELAXED);
 }
 
-/* A chat model start declined with NOT_IMPLEMENTED by a handler with
- * ignore = llm: LangChain hands the fallback to on_llm_start to
- * handle_event with ignore_llm, which skips it. Nothing failed. */
+/* A chat model start declined with NOT_IMPLEMENTED, whose fallback to
+ * on_llm_start does nothing: with ignore = llm, LangChain hands it to
+ * handle_event with ignore_llm, which skips it; without an on_llm_start
+ * of the plugin's own, it calls BaseCallbackHandler's, a no-op. Either
+ * way nothing failed. */
 static gboolean
-declined_into_ignored_fallback (ChimeHandler *handler,
-                                ChimeEvent   *event,
-                                const GError *failure)
+declined_into_no_op_fallback (ChimeHandler *handler,
+                              ChimeEvent   *event,
+                              const GError *failure)
 {
   return event->type == CHIME_EVENT_CHAT_MODEL_START &&
          g_error_matches (failure, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_NOT_IMPLEMENTED) &&
-         (handler->settings.ignore & CHIME_IGNORE_LLM);
+         ((handler->settings.ignore & CHIME_IGNORE_LLM) ||
+          handler->plugin->entries[CHIME_EVENT_LLM_START] == NULL);
 }
 
 /* Counts @failure; the first one that is not a timeout is kept for the
@@ -235,7 +238,7 @@ chime_handler_report_failure (ChimeHandler *handler,
                               const GError *failure)
 {
   /* The async route reports a settled call here. */
-  if (declined_into_ignored_fallback (handler, event, failure))
+  if (declined_into_no_op_fallback (handler, event, failure))
     return;
   count_failure (handler, failure);
   g_log ("chime", G_LOG_LEVEL_WARNING, "handler '%s' (%s) failed on %s: %s",
@@ -313,7 +316,7 @@ chime_handler_call_sync (ChimeHandler  *handler,
   else
     ok = chime_handler_invoke_sync (handler, type, event, &local_error);
   chime_handler_count_delivered (handler);
-  if (ok || declined_into_ignored_fallback (handler, event, local_error))
+  if (ok || declined_into_no_op_fallback (handler, event, local_error))
     return TRUE;
   if (local_error == NULL)
     g_set_error (&local_error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,

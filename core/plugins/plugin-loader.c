@@ -59,6 +59,18 @@ entry_slots (const ChimePluginDescriptor *descriptor)
 /* What to tell the author: the chime to rebuild against. */
 #define REBUILD_HINT "rebuild it against chime " CHIME_VERSION_STRING " (its headers and chime.pc)"
 
+/* The ChimePluginFlags defined by ABI 2.@abi_minor: a plugin built with
+ * those headers can set no other. */
+static guint
+defined_flags (guint32 abi_minor)
+{
+  guint flags = CHIME_PLUGIN_THREAD_SAFE;   /* 2.0 */
+
+  if (abi_minor >= 1)
+    flags |= CHIME_PLUGIN_WANTS_STREAM;
+  return flags;
+}
+
 static gboolean
 check_abi (const char                  *path,
            const ChimePluginDescriptor *descriptor,
@@ -94,6 +106,16 @@ check_abi (const char                  *path,
                      path, i, descriptor->abi_major, descriptor->abi_minor);
         return FALSE;
       }
+  if ((guint) descriptor->flags & ~defined_flags (descriptor->abi_minor))
+    {
+      g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
+                   "plugin %s sets flags 0x%x in its descriptor, but plugin ABI %u.%u, which it "
+                   "was built for, defines only 0x%x; set only ChimePluginFlags of the headers "
+                   "you build with (CHIME_PLUGIN_WANTS_STREAM needs ABI %d.1), or " REBUILD_HINT,
+                   path, (guint) descriptor->flags, descriptor->abi_major, descriptor->abi_minor,
+                   defined_flags (descriptor->abi_minor), CHIME_PLUGIN_ABI_MAJOR);
+      return FALSE;
+    }
   if (n_event_slots (descriptor) > CHIME_PLUGIN_N_EVENT_SLOTS)
     {
       g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
@@ -343,6 +365,12 @@ ChimeHandlerMode
 chime_plugin_get_mode (const ChimePlugin *plugin)
 {
   return plugin->descriptor->mode;
+}
+
+ChimePluginFlags
+chime_plugin_get_flags (const ChimePlugin *plugin)
+{
+  return plugin->descriptor->flags;
 }
 
 const ChimeConfigKey *

@@ -107,12 +107,26 @@ chime_run_new_event (ChimeRun      *run,
   return chime_event_new (type, run->info, inline_text);
 }
 
+/* The handlers of @run that may get @event: a chunk of a step's output
+ * stream (CHIME_STREAM_EVENT) goes only to the plugins that asked for
+ * streams. The name is looked at for custom events only, so no other
+ * event pays for it. */
+static inline guint64
+handlers_for (ChimeRun   *run,
+              ChimeEvent *event)
+{
+  if (G_UNLIKELY (event->type == CHIME_EVENT_CUSTOM_EVENT) &&
+      g_strcmp0 (chime_event_get_custom_name (event), CHIME_STREAM_EVENT) == 0)
+    return run->handlers & run->runtime->stream_mask;
+  return run->handlers;
+}
+
 gboolean
 chime_run_emit (ChimeRun   *run,
                 ChimeEvent *event,
                 GError    **error)
 {
-  return chime_runtime_emit (run->runtime, event, run->handlers, error);
+  return chime_runtime_emit (run->runtime, event, handlers_for (run, event), error);
 }
 
 /* ------------------------------------------------------------------
@@ -127,7 +141,7 @@ chime_run_emit_nowait (ChimeRun   *run,
 {
   g_return_val_if_fail (run != NULL && event != NULL && ticket != NULL, CHIME_EMIT_FAILED);
   g_return_val_if_fail (event->run == run->info, CHIME_EMIT_FAILED);
-  return chime_runtime_emit_nowait (run->runtime, event, run->handlers, ticket, error);
+  return chime_runtime_emit_nowait (run->runtime, event, handlers_for (run, event), ticket, error);
 }
 
 typedef struct {

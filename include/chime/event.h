@@ -49,8 +49,10 @@ typedef enum {
  * The name of the custom event that carries a chunk of a run's output
  * stream, `{"chunk": ...}`, on that run: what LangChain's astream_events
  * taps as on_{run_type}_stream (on_parser_stream, on_chain_stream).
- * LangChain has no callback for it; chime's pipelines emit it only when a
- * handler streams events (the astream_events plugin), which maps it back.
+ * LangChain has no callback for it. The runtime delivers custom events of
+ * this name only to handlers whose plugin sets CHIME_PLUGIN_WANTS_STREAM
+ * (the astream_events plugin does, and maps them back); chime's pipelines
+ * emit them only when such a handler exists.
  */
 #define CHIME_STREAM_EVENT "chime.stream"
 

@@ -44,6 +44,8 @@ CHIME_API const char          *chime_plugin_get_description (const ChimePlugin *
 CHIME_API const char          *chime_plugin_get_version     (const ChimePlugin *plugin);
 /* Sync or async. */
 CHIME_API ChimeHandlerMode     chime_plugin_get_mode        (const ChimePlugin *plugin);
+/* Its ChimePluginFlags, as its descriptor declares them. */
+CHIME_API ChimePluginFlags     chime_plugin_get_flags       (const ChimePlugin *plugin);
 /* The keys it declares, read into this header's ChimeConfigKey layout,
  * ending with a NULL key. */
 CHIME_API const ChimeConfigKey *chime_plugin_get_config_keys (const ChimePlugin *plugin);

@@ -1,4 +1,4 @@
-/* chime — the plugin ABI (2.0).
+/* chime — the plugin ABI (2.1).
  *
  * A plugin is a shared object that exports one data symbol,
  * `chime_plugin_descriptor`. Define it with CHIME_SYNC_PLUGIN_DEFINE or
@@ -38,7 +38,9 @@
  * after the last one (the descriptor says how many it has), a new
  * descriptor field takes reserved space (which the host checks is zero), a
  * new config key field goes at the end of ChimeConfigKey (the descriptor
- * says its size). Structs the host fills for a caller carry their size.
+ * says its size), a new flag is a new ChimePluginFlags bit (which a
+ * descriptor of an older minor must not set). Structs the host fills for a
+ * caller carry their size. 2.1 added CHIME_PLUGIN_WANTS_STREAM.
  */
 #pragma once
 
@@ -71,10 +73,18 @@ typedef enum {
  * @CHIME_PLUGIN_THREAD_SAFE: the plugin's instances may be called from
  *   several threads at once. Only run_inline handlers are ever called that
  *   way (from concurrent emitting threads); queued delivery stays serial.
+ * @CHIME_PLUGIN_WANTS_STREAM: the plugin receives each step's output
+ *   stream as CHIME_STREAM_EVENT custom events (ABI 2.1). Those events go
+ *   to the handlers of such plugins only, and a pipeline emits them only
+ *   when one of its handlers has such a plugin.
+ *
+ * A plugin sets only the flags of the ABI it was built for; the host
+ * refuses a descriptor with a flag its ABI minor does not define.
  */
 typedef enum {
   CHIME_PLUGIN_FLAGS_NONE = 0,
   CHIME_PLUGIN_THREAD_SAFE = 1 << 0,
+  CHIME_PLUGIN_WANTS_STREAM = 1 << 1,
 } ChimePluginFlags;
 
 /**

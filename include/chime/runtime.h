@@ -86,6 +86,9 @@ typedef struct {
  * @plugin_path: the file the plugin was loaded from.
  * @mode: sync (thread pool) or async (main loop).
  * @raise_error, @run_inline, @inheritable: the handler's flags.
+ * @plugin_flags: the plugin's ChimePluginFlags, as its descriptor declares
+ *   them (added with plugin ABI 2.1). A program that streams a run's
+ *   steps asks whether any handler has CHIME_PLUGIN_WANTS_STREAM.
  */
 typedef struct {
   const char      *name;
@@ -95,6 +98,7 @@ typedef struct {
   gboolean         raise_error;
   gboolean         run_inline;
   gboolean         inheritable;
+  ChimePluginFlags plugin_flags;
 } ChimeHandlerInfo;
 
 /* Builds a runtime from @config: reads [runtime] and every

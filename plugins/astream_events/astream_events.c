@@ -688,6 +688,8 @@ CHIME_SYNC_PLUGIN_DEFINE (
                  "prompts and parsers, on_chat_model_start/stream/end, on_llm_*, on_tool_*, on_retriever_*, "
                  "on_custom_event; errors end the stream without an event (chime run --events FILE)",
   .version = CHIME_VERSION_STRING,
+  /* The steps' output chunks, as CHIME_STREAM_EVENT custom events. */
+  .flags = CHIME_PLUGIN_WANTS_STREAM,
   .config_keys = astream_events_keys,
   .instance_new = streamer_new,
   .instance_free = streamer_free,

@@ -15,13 +15,15 @@ static gboolean check_variables (ChimePipelineConfig *config,
                                  GError             **error);
 
 /* LangChain taps the output streams of the steps only for a streaming
- * handler (astream_events'); chime's is the astream_events plugin. Other
- * handlers see exactly the callbacks of LangChain's, without the taps. */
+ * handler (astream_events'); in chime, a handler whose plugin declares
+ * CHIME_PLUGIN_WANTS_STREAM (the astream_events plugin does). Only those
+ * handlers receive the taps: the others see exactly LangChain's
+ * callbacks. */
 static gboolean
 has_stream_handler (ChimeRuntime *runtime)
 {
   for (guint i = 0; i < chime_runtime_get_n_handlers (runtime); i++)
-    if (g_strcmp0 (chime_runtime_get_handler_info (runtime, i)->plugin_name, "astream_events") == 0)
+    if (chime_runtime_get_handler_info (runtime, i)->plugin_flags & CHIME_PLUGIN_WANTS_STREAM)
       return TRUE;
   return FALSE;
 }

@@ -1,9 +1,20 @@
 /* A plugin whose on_chat_model_start declines with NOT_IMPLEMENTED, as a
  * LangChain handler raising NotImplementedError does, asking for the
- * on_llm_start fallback; on_llm_start records. Built twice: sync
- * (chat_declines) and, with CHAT_DECLINES_ASYNC, async
- * (chat_declines_async), completing on the main loop. */
+ * on_llm_start fallback; on_llm_start records. Built sync (chat_declines)
+ * and, with CHAT_DECLINES_ASYNC, async (chat_declines_async), completing
+ * on the main loop. With CHAT_DECLINES_WITHOUT_LLM_START
+ * (chat_declines_alone[_async]) it has no on_llm_start at all, so the
+ * fallback is LangChain's base-class no-op; on_llm_end records instead,
+ * to show the handler goes on. */
 #include "recorder.h"
+
+#ifdef CHAT_DECLINES_WITHOUT_LLM_START
+#define PLUGIN_NAME "chat_declines_alone"
+#define RECORDING_SLOT on_llm_end
+#else
+#define PLUGIN_NAME "chat_declines"
+#define RECORDING_SLOT on_llm_start
+#endif
 
 static GError *
 decline (void)
@@ -24,21 +35,21 @@ on_chat_model_start (gpointer    instance,
 }
 
 static gboolean
-on_llm_start (gpointer    instance,
-              ChimeEvent *event,
-              GError    **error)
+record (gpointer    instance,
+        ChimeEvent *event,
+        GError    **error)
 {
   return recorder_record (instance, event, error);
 }
 
 CHIME_SYNC_PLUGIN_DEFINE (
-  .name = "chat_declines",
+  .name = PLUGIN_NAME,
   .description = "test plugin: on_chat_model_start declines, asking for on_llm_start",
   .config_keys = recorder_keys,
   .instance_new = recorder_new,
   .instance_free = recorder_free,
   .on_chat_model_start = on_chat_model_start,
-  .on_llm_start = on_llm_start,
+  .RECORDING_SLOT = record,
 );
 
 #else
@@ -52,9 +63,9 @@ on_chat_model_start (gpointer         instance,
 }
 
 static void
-on_llm_start (gpointer         instance,
-              ChimeEvent      *event,
-              ChimeCompletion *completion)
+record (gpointer         instance,
+        ChimeEvent      *event,
+        ChimeCompletion *completion)
 {
   g_autoptr (GError) error = NULL;
 
@@ -65,13 +76,13 @@ on_llm_start (gpointer         instance,
 }
 
 CHIME_ASYNC_PLUGIN_DEFINE (
-  .name = "chat_declines_async",
+  .name = PLUGIN_NAME "_async",
   .description = "test plugin: on_chat_model_start declines, asking for on_llm_start (async)",
   .config_keys = recorder_keys,
   .instance_new = recorder_new,
   .instance_free = recorder_free,
   .on_chat_model_start = on_chat_model_start,
-  .on_llm_start = on_llm_start,
+  .RECORDING_SLOT = record,
 );
 
 #endif

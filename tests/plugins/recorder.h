@@ -11,6 +11,7 @@
  *                  concurrently with itself), distinct threads;
  *   fail_on = EVENT  fail every event of that type;
  *   delay_us = N   sleep (sync) or wait on the main loop (async) per event.
+ * A custom event's DETAIL is "NAME RUN_TYPE DATA" (DATA as compact JSON).
  */
 #pragma once
 
@@ -154,6 +155,15 @@ recorder_record (Recorder   *self,
 
       if (detail == NULL)
         detail = chime_run_info_get_name (run);
+      if (type == CHIME_EVENT_CUSTOM_EVENT)
+        {
+          /* "NAME RUN_TYPE DATA": which stream a chunk belongs to. */
+          g_autofree char *data = json_dumps (chime_event_get_data (event), JSON_COMPACT | JSON_ENCODE_ANY);
+
+          prompt = g_strdup_printf ("%s %s %s", chime_event_get_custom_name (event),
+                                    chime_run_info_get_run_type (run), data != NULL ? data : "null");
+          detail = prompt;
+        }
       if (type == CHIME_EVENT_LLM_START || type == CHIME_EVENT_CHAT_MODEL_START)
         {
           json_t *prompts = chime_event_get_prompts (event);
