@@ -9,7 +9,9 @@
  * reports every access guarded by a GMutex as a race. Likewise the
  * hand-off of a task through a GThreadPool (its GAsyncQueue is a GMutex
  * and a GCond inside libglib) and the wait of g_thread_pool_free() for
- * the running tasks. (GRecMutex and GRWLock are pthread objects, which
+ * the running tasks; and a GTask's result returned from a worker thread
+ * (g_task_run_in_thread()) to the thread that propagates it. (GRecMutex
+ * and GRWLock are pthread objects, which
  * TSan intercepts even when libglib calls them.)
  *
  * The macros below call GLib's functions and tell TSan the edge each
@@ -35,6 +37,7 @@
 #endif
 
 #include <glib.h>
+#include <gio/gio.h>
 #include <stdlib.h>
 #include <sanitizer/tsan_interface.h>
 
@@ -222,3 +225,17 @@ chime_tsan_thread_pool_free (GThreadPool *pool,
   chime_tsan_thread_pool_push ((pool), (data), (error))
 #define g_thread_pool_free(pool, immediate, wait_) \
   chime_tsan_thread_pool_free ((pool), (immediate), (wait_))
+
+/* A GTask's result: returned on one thread (a g_task_run_in_thread()
+ * worker), propagated on another, through a GMutex inside libgio. */
+#define g_task_return_pointer(task, result, notify) \
+  (__tsan_release (task), (g_task_return_pointer) ((task), (result), (notify)))
+#define g_task_return_error(task, error) \
+  (__tsan_release (task), (g_task_return_error) ((task), (error)))
+#define g_task_propagate_pointer(task, error)                                   \
+  ({                                                                            \
+    GTask *chime_tsan_task = (task);                                            \
+    gpointer chime_tsan_result = (g_task_propagate_pointer) (chime_tsan_task, (error)); \
+    __tsan_acquire (chime_tsan_task);                                           \
+    chime_tsan_result;                                                          \
+  })
