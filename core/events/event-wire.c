@@ -70,20 +70,7 @@ set_json (json_t     *object,
 gboolean
 chime_event_ends_run (ChimeEvent *event)
 {
-  switch (event->type)
-    {
-    case CHIME_EVENT_LLM_END:
-    case CHIME_EVENT_LLM_ERROR:
-    case CHIME_EVENT_CHAIN_END:
-    case CHIME_EVENT_CHAIN_ERROR:
-    case CHIME_EVENT_TOOL_END:
-    case CHIME_EVENT_TOOL_ERROR:
-    case CHIME_EVENT_RETRIEVER_END:
-    case CHIME_EVENT_RETRIEVER_ERROR:
-      return TRUE;
-    default:
-      return FALSE;
-    }
+  return chime_event_type_ends_run (event->type);
 }
 
 json_t *

@@ -53,6 +53,25 @@ chime_event_type_from_string (const char     *name,
 }
 
 gboolean
+chime_event_type_ends_run (ChimeEventType type)
+{
+  switch (type)
+    {
+    case CHIME_EVENT_LLM_END:
+    case CHIME_EVENT_LLM_ERROR:
+    case CHIME_EVENT_CHAIN_END:
+    case CHIME_EVENT_CHAIN_ERROR:
+    case CHIME_EVENT_TOOL_END:
+    case CHIME_EVENT_TOOL_ERROR:
+    case CHIME_EVENT_RETRIEVER_END:
+    case CHIME_EVENT_RETRIEVER_ERROR:
+      return TRUE;
+    default:
+      return FALSE;
+    }
+}
+
+gboolean
 chime_event_type_is_fence (ChimeEventType type)
 {
   switch (type)

@@ -83,6 +83,9 @@ typedef struct {
 
 /* The snake_case name of @type without "on_" ("llm_new_token"). */
 CHIME_API const char *chime_event_type_to_string   (ChimeEventType  type);
+/* Whether @type ends its run: an end or an error of a chain, model, tool
+ * or retriever. No event of the run comes after it. */
+CHIME_API gboolean    chime_event_type_ends_run    (ChimeEventType  type);
 /* The type named @name (as chime_event_type_to_string() gives it); FALSE
  * for an unknown name. */
 CHIME_API gboolean    chime_event_type_from_string (const char     *name,
