@@ -1,0 +1,312 @@
+/* `chime run --trace FILE.html`: the trace page, opened in a real browser
+ * (headless Chromium, see browser-helpers.h). The tests run the installed
+ * chime and plugin, then read the DOM the page's script built: one bar
+ * per run, nested under its parent, a failed run marked, every root of a
+ * batch on one page, a run's payloads shown when it is selected, no
+ * JavaScript error, no API key anywhere in the file. */
+#include "browser-helpers.h"
+
+#include <string.h>
+
+/* "file://" and the absolute @path. */
+static char *
+file_url (const char *path,
+          const char *fragment)
+{
+  g_autofree char *uri = g_filename_to_uri (path, NULL, NULL);
+
+  assert_non_null (uri);
+  return g_strconcat (uri, fragment, NULL);
+}
+
+/* The .row elements of @page, one per run, in tree order. */
+static GPtrArray *
+page_rows (BrowserPage *page)
+{
+  return dom_elements (page->dom, "row");
+}
+
+static int
+row_depth (const char *row)
+{
+  g_autofree char *depth = dom_attribute (row, "data-depth");
+
+  assert_non_null (depth);
+  return atoi (depth);
+}
+
+/* Every row below depth 0 sits under the closest row above it that is one
+ * level up, and that row is its parent: the tree is drawn as it is. */
+static void
+assert_rows_nested (GPtrArray *rows)
+{
+  for (guint i = 0; i < rows->len; i++)
+    {
+      const char *row = g_ptr_array_index (rows, i);
+      g_autofree char *parent_id = dom_attribute (row, "data-parent-id");
+      int depth = row_depth (row);
+      guint above = i;
+
+      if (depth == 0)
+        continue;
+      while (above > 0 && row_depth (g_ptr_array_index (rows, above - 1)) != depth - 1)
+        above--;
+      assert_true (above > 0);
+      {
+        g_autofree char *above_id = dom_attribute (g_ptr_array_index (rows, above - 1), "data-run-id");
+
+        assert_string_equal (parent_id, above_id);
+      }
+    }
+}
+
+/* The failing model's run: four bars (the sequence, then prompt, model and
+ * parser under it), the model and the sequence marked failed. */
+static void
+test_trace_page_marks_the_failed_run (void **state)
+{
+  g_autofree char *dir = fresh_dir ("trace-failed");
+  g_autofree char *config = copy_test_config (dir, "failing-model.ini");
+  g_autofree char *html = g_build_filename (dir, "run.html", NULL);
+  g_autofree char *url = NULL;
+  g_autoptr (RunResult) result = NULL;
+  g_autoptr (BrowserPage) page = NULL;
+  g_autoptr (GPtrArray) rows = NULL;
+  static const char *const types[] = { "chain", "prompt", "chat_model", "parser" };
+  static const int depths[] = { 0, 1, 1, 1 };
+
+  skip_without_browser ();
+  result = run_chime_in (dir, "run", config, "--trace", "run.html", NULL);
+  assert_status (result, 1);
+  url = file_url (html, "");
+  page = browser_load (url);
+  rows = page_rows (page);
+  assert_int_equal (rows->len, 4);
+  assert_string_contains (page->dom, "data-runs=\"4\"");
+  for (guint i = 0; i < rows->len; i++)
+    {
+      g_autofree char *type = dom_attribute (g_ptr_array_index (rows, i), "data-run-type");
+
+      assert_string_equal (type, types[i]);
+      assert_int_equal (row_depth (g_ptr_array_index (rows, i)), depths[i]);
+    }
+  assert_rows_nested (rows);
+  for (guint i = 0; i < rows->len; i++)
+    {
+      g_autofree char *status = dom_attribute (g_ptr_array_index (rows, i), "data-status");
+      g_autofree char *type = dom_attribute (g_ptr_array_index (rows, i), "data-run-type");
+
+      /* The prompt had finished before the model failed. */
+      assert_string_equal (status, g_str_equal (type, "prompt") ? "ok" : "error");
+    }
+  assert_string_contains (page->dom, "failed");
+}
+
+/* A batch of three inputs: one page, three roots, each with its children
+ * under it. */
+static void
+test_trace_page_shows_every_root_of_a_batch (void **state)
+{
+  g_autofree char *dir = fresh_dir ("trace-batch");
+  g_autofree char *config = copy_test_config (dir, "batch.ini");
+  g_autofree char *inputs = write_in (dir, "topics.jsonl",
+                                      "{\"topic\": \"otters\"}\n{\"topic\": \"atoms\"}\n{\"topic\": \"cats\"}\n");
+  g_autofree char *html = g_build_filename (dir, "batch.html", NULL);
+  g_autofree char *url = NULL;
+  g_autoptr (RunResult) result = NULL;
+  g_autoptr (BrowserPage) page = NULL;
+  g_autoptr (GPtrArray) rows = NULL;
+  guint roots = 0;
+
+  skip_without_browser ();
+  result = run_chime_in (dir, "run", config, "--inputs", inputs, "--concurrency", "3", "--trace", "batch.html", NULL);
+  assert_status (result, 0);
+  url = file_url (html, "");
+  page = browser_load (url);
+  rows = page_rows (page);
+  assert_int_equal (rows->len, 12);
+  for (guint i = 0; i < rows->len; i++)
+    if (row_depth (g_ptr_array_index (rows, i)) == 0)
+      roots++;
+  assert_int_equal (roots, 3);
+  assert_string_contains (page->dom, "data-roots=\"3\"");
+  assert_rows_nested (rows);
+}
+
+/* The id of the first row of @type in @page. */
+static char *
+row_id_of_type (BrowserPage *page,
+                const char  *type)
+{
+  g_autoptr (GPtrArray) rows = page_rows (page);
+
+  for (guint i = 0; i < rows->len; i++)
+    {
+      g_autofree char *row_type = dom_attribute (g_ptr_array_index (rows, i), "data-run-type");
+
+      if (g_strcmp0 (row_type, type) == 0)
+        return dom_attribute (g_ptr_array_index (rows, i), "data-run-id");
+    }
+  fail_msg ("no %s row", type);
+  return NULL;
+}
+
+/* Selecting the failed model (as a click does; #run=ID links to it) shows
+ * its inputs, its partial output and its error, and a sparkline of its
+ * two tokens. */
+static void
+test_trace_page_shows_a_selected_run (void **state)
+{
+  g_autofree char *dir = fresh_dir ("trace-detail");
+  g_autofree char *config = copy_test_config (dir, "failing-model.ini");
+  g_autofree char *html = g_build_filename (dir, "run.html", NULL);
+  g_autofree char *url = NULL;
+  g_autofree char *selected_url = NULL;
+  g_autofree char *model_id = NULL;
+  g_autofree char *fragment = NULL;
+  g_autofree char *inputs = NULL;
+  g_autofree char *error = NULL;
+  g_autoptr (RunResult) result = NULL;
+  g_autoptr (BrowserPage) page = NULL;
+  g_autoptr (BrowserPage) selected = NULL;
+
+  skip_without_browser ();
+  result = run_chime_in (dir, "run", config, "--trace", "run.html", NULL);
+  assert_status (result, 1);
+  url = file_url (html, "");
+  page = browser_load (url);
+  model_id = row_id_of_type (page, "chat_model");
+  fragment = g_strconcat ("#run=", model_id, NULL);
+  selected_url = file_url (html, fragment);
+  selected = browser_load (selected_url);
+  assert_string_contains (selected->dom, "aria-selected=\"true\"");
+  inputs = dom_section_text (selected->dom, "inputs");
+  assert_non_null (inputs);
+  assert_string_contains (inputs, "\"content\": \"Tell me a joke\"");
+  error = dom_section_text (selected->dom, "error");
+  assert_non_null (error);
+  assert_string_contains (error, "failed after 2 chunks");
+  assert_string_contains (selected->dom, "<polyline");
+}
+
+/* The test fails on a page that throws: a page whose trace is not JSON
+ * is caught, both by the page's own record and in the browser's log. */
+static void
+test_trace_page_errors_are_caught (void **state)
+{
+  g_autofree char *dir = fresh_dir ("trace-broken");
+  g_autofree char *config = copy_test_config (dir, "failing-model.ini");
+  g_autofree char *html = g_build_filename (dir, "run.html", NULL);
+  g_autofree char *text = NULL;
+  g_autofree char *broken_path = NULL;
+  g_autofree char *url = NULL;
+  g_autoptr (GString) broken = NULL;
+  g_autoptr (RunResult) result = NULL;
+  g_autoptr (BrowserPage) page = NULL;
+
+  skip_without_browser ();
+  result = run_chime_in (dir, "run", config, "--trace", "run.html", NULL);
+  text = read_text (html);
+  assert_non_null (text);
+  broken = g_string_new (text);
+  assert_true (g_string_replace (broken, "{\"format\":", "{format:", 1) == 1);
+  broken_path = write_in (dir, "broken.html", broken->str);
+  url = file_url (broken_path, "");
+  page = browser_load_page (url);
+  assert_true (page->js_errors->len >= 2);
+  assert_string_contains (g_ptr_array_index (page->js_errors, 0), "the page recorded 1 error");
+  assert_null (strstr (page->dom, "data-rendered=\"true\""));
+}
+
+/* A run on a real provider (the mock OpenAI server, with a key in the
+ * environment): the key is nowhere in the page. */
+static void
+test_trace_page_holds_no_api_key (void **state)
+{
+  g_autofree char *dir = fresh_dir ("trace-secret");
+  g_autofree char *config_text = g_strdup_printf (
+    "[pipeline]\nprompt = Say hello\nmodel = gpt\n\n"
+    "[model gpt]\nprovider = openai\nmodel = gpt-4o-mini\n"
+    "base_url = http://127.0.0.1:%u/v1\nheaders = [\"X-Mock-Scenario: ok\"]\ntimeout_s = 5\n", mock_port ());
+  g_autofree char *config = write_in (dir, "openai.ini", config_text);
+  g_autofree char *html = g_build_filename (dir, "run.html", NULL);
+  g_autofree char *text = NULL;
+  const char *env[] = { "OPENAI_API_KEY=" MOCK_API_KEY, NULL };
+  const char *args[] = { "run", config, "--trace", html, NULL };
+  RunOptions options = { .cwd = dir, .env = env };
+  g_autoptr (RunResult) result = run_chime_argv (&options, args);
+
+  assert_status (result, 0);
+  text = read_text (html);
+  assert_non_null (text);
+  assert_string_contains (text, "gpt-4o-mini");
+  assert_no_secret ("the trace page", text);
+}
+
+/* --trace - is refused: the page is a file written at the end. */
+static void
+test_trace_needs_a_file (void **state)
+{
+  g_autoptr (RunResult) result = run_chime_in (NULL, "run", "--trace", "-", NULL);
+
+  assert_status (result, 2);
+  assert_string_contains (result->err, "--trace needs a FILE");
+}
+
+/* A folder that is not there is refused before the run, naming it. */
+static void
+test_trace_into_a_missing_folder_fails_first (void **state)
+{
+  g_autofree char *dir = fresh_dir ("trace-missing");
+  g_autoptr (RunResult) result = run_chime_in (dir, "run", "--trace", "no-such-folder/run.html", NULL);
+
+  assert_status (result, 3);
+  assert_string_contains (result->err, "no-such-folder");
+  assert_string_contains (result->err, "does not exist");
+  assert_null (strstr (result->out, "run_id"));
+}
+
+/* A screenshot of the batch page, as docs/images/trace-page.png shows
+ * it: a PNG of the requested size. */
+static void
+test_trace_page_screenshot (void **state)
+{
+  g_autofree char *dir = fresh_dir ("trace-shot");
+  g_autofree char *config = copy_test_config (dir, "batch.ini");
+  g_autofree char *inputs = write_in (dir, "topics.jsonl", "{\"topic\": \"otters\"}\n{\"topic\": \"atoms\"}\n");
+  g_autofree char *html = g_build_filename (dir, "batch.html", NULL);
+  g_autofree char *png = g_build_filename (dir, "trace.png", NULL);
+  g_autofree char *url = NULL;
+  g_autofree char *bytes = NULL;
+  gsize length = 0;
+  g_autoptr (RunResult) result = NULL;
+
+  skip_without_browser ();
+  result = run_chime_in (dir, "run", config, "--inputs", inputs, "--trace", "batch.html", NULL);
+  assert_status (result, 0);
+  url = file_url (html, "");
+  browser_screenshot (url, png, 1000, 400);
+  assert_true (g_file_get_contents (png, &bytes, &length, NULL));
+  assert_true (length > 24);
+  assert_memory_equal (bytes, "\x89PNG\r\n\x1a\n", 8);
+  /* IHDR: the width and height, big-endian, at offsets 16 and 20. */
+  assert_int_equal (GUINT32_FROM_BE (*(guint32 *) (bytes + 16)), 1000);
+  assert_int_equal (GUINT32_FROM_BE (*(guint32 *) (bytes + 20)), 400);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_trace_page_marks_the_failed_run),
+    cmocka_unit_test (test_trace_page_shows_every_root_of_a_batch),
+    cmocka_unit_test (test_trace_page_shows_a_selected_run),
+    cmocka_unit_test (test_trace_page_errors_are_caught),
+    cmocka_unit_test (test_trace_page_holds_no_api_key),
+    cmocka_unit_test (test_trace_needs_a_file),
+    cmocka_unit_test (test_trace_into_a_missing_folder_fails_first),
+    cmocka_unit_test (test_trace_page_screenshot),
+  };
+
+  return runner_run_tests (tests, G_N_ELEMENTS (tests));
+}
