@@ -3,7 +3,8 @@
  * chime and plugin, then read the DOM the page's script built: one bar
  * per run, nested under its parent, a failed run marked, every root of a
  * batch on one page, a run's payloads shown when it is selected, no
- * JavaScript error, no API key anywhere in the file. */
+ * JavaScript error, no API key anywhere in the file; and the live
+ * plugin's page, following a run as it happens. */
 #include "browser-helpers.h"
 
 #include <string.h>
@@ -294,6 +295,67 @@ test_trace_page_screenshot (void **state)
   assert_int_equal (GUINT32_FROM_BE (*(guint32 *) (bytes + 20)), 400);
 }
 
+/* The port the live view announced in the stderr at @err_path, waiting
+ * for the message at most WAIT_S seconds (0 when chime ended first). */
+static guint
+wait_for_live_port (GSubprocess *chime,
+                    const char  *err_path)
+{
+  static const char needle[] = "live view on http://127.0.0.1:";
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  while (g_get_monotonic_time () < deadline)
+    {
+      g_autofree char *err = read_text (err_path);
+      const char *at = err != NULL ? strstr (err, needle) : NULL;
+
+      if (at != NULL)
+        return (guint) atoi (at + strlen (needle));
+      g_usleep (20 * 1000);
+    }
+  return 0;
+}
+
+/* The live page, opened in the browser while the run goes on: it gets
+ * its runs only from /events (GET / has none), so four nested bars, the
+ * model's tokens and the stream's end prove the whole way. */
+static void
+test_live_page_follows_the_run (void **state)
+{
+  g_autofree char *dir = fresh_dir ("live");
+  g_autofree char *config = copy_test_config (dir, "live.ini");
+  g_autofree char *err_path = g_build_filename (dir, "stderr", NULL);
+  g_autofree char *url = NULL;
+  g_autofree char *model_id = NULL;
+  const char *args[] = { "run", config, NULL };
+  g_autoptr (GSubprocess) chime = NULL;
+  g_autoptr (BrowserPage) page = NULL;
+  g_autoptr (GPtrArray) rows = NULL;
+  g_autoptr (GError) error = NULL;
+  guint port;
+
+  skip_without_browser ();
+  chime = start_chime (dir, args, err_path);
+  port = wait_for_live_port (chime, err_path);
+  if (port == 0)
+    {
+      g_autofree char *err = read_text (err_path);
+
+      g_subprocess_force_exit (chime);
+      fail_msg ("chime did not announce the live view:\n%s", err != NULL ? err : "");
+    }
+  url = g_strdup_printf ("http://127.0.0.1:%u/", port);
+  page = browser_load (url);
+  assert_true (g_subprocess_wait_check (chime, NULL, &error));
+  rows = page_rows (page);
+  assert_int_equal (rows->len, 4);
+  assert_rows_nested (rows);
+  assert_string_contains (page->dom, "data-live=\"ended\"");
+  model_id = row_id_of_type (page, "chat_model");
+  assert_non_null (model_id);
+  assert_string_contains (page->dom, "12 tokens");
+}
+
 int
 main (void)
 {
@@ -306,6 +368,7 @@ main (void)
     cmocka_unit_test (test_trace_needs_a_file),
     cmocka_unit_test (test_trace_into_a_missing_folder_fails_first),
     cmocka_unit_test (test_trace_page_screenshot),
+    cmocka_unit_test (test_live_page_follows_the_run),
   };
 
   return runner_run_tests (tests, G_N_ELEMENTS (tests));
