@@ -7,6 +7,7 @@
  * plugin's page, following a run as it happens. */
 #include "browser-helpers.h"
 
+#include <glib/gstdio.h>
 #include <string.h>
 
 /* "file://" and the absolute @path. */
@@ -356,6 +357,155 @@ test_live_page_follows_the_run (void **state)
   assert_string_contains (page->dom, "12 tokens");
 }
 
+/* ------------------------------------------------------------------
+ * The docs' commands and snippets, as written
+ * ---------------------------------------------------------------- */
+
+/* The text of the section of @doc (a path in the source tree) headed
+ * @heading ("## Seeing a run"), up to the next heading of its level. */
+static char *
+doc_section (const char *doc,
+             const char *heading)
+{
+  g_autofree char *text = read_source_file (doc);
+  g_autofree char *marker = g_strconcat ("\n", heading, "\n", NULL);
+  const char *start = strstr (text, marker);
+  const char *end;
+
+  if (start == NULL)
+    fail_msg ("%s has no section \"%s\"", doc, heading);
+  start += strlen (marker);
+  end = strstr (start, "\n## ");
+  return end != NULL ? g_strndup (start, end - start) : g_strdup (start);
+}
+
+/* The fenced blocks of @language in @text, in order. */
+static GPtrArray *
+fenced_blocks (const char *text,
+               const char *language)
+{
+  GPtrArray *blocks = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *open = g_strdup_printf ("```%s\n", language);
+
+  for (const char *at = strstr (text, open); at != NULL; at = strstr (at, open))
+    {
+      const char *end;
+
+      at += strlen (open);
+      end = strstr (at, "```");
+      assert_non_null (end);
+      g_ptr_array_add (blocks, g_strndup (at, end - at));
+      at = end + 3;
+    }
+  return blocks;
+}
+
+/* Each `chime run` line of the README's "Seeing a run", run as written in
+ * a folder with the examples, makes a page the browser shows without an
+ * error: the one --trace names, or the one examples/trace.ini names. */
+static void
+test_readme_trace_commands_work (void **state)
+{
+  g_autofree char *section = doc_section ("README.md", "## Seeing a run");
+  g_autoptr (GPtrArray) commands = fenced_blocks (section, "sh");
+  g_autofree char *dir = fresh_dir ("readme-trace");
+  g_autofree char *examples = g_build_filename (dir, "examples", NULL);
+  g_auto (GStrv) lines = NULL;
+  guint n_run = 0;
+
+  skip_without_browser ();
+  assert_int_equal (commands->len, 1);
+  assert_int_equal (g_mkdir (examples, 0755), 0);
+  for (const char *const *name = (const char *const[]) { "seed.ini", "trace.ini", NULL }; *name != NULL; name++)
+    {
+      g_autofree char *relative = g_build_filename ("examples", *name, NULL);
+      g_autofree char *text = read_source_file (relative);
+
+      g_free (write_in (examples, *name, text));
+    }
+  lines = split_lines (commands->pdata[0]);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_autofree char *command = g_strdup (lines[i]);
+      char *comment = strstr (command, "  #");
+      g_auto (GStrv) argv = NULL;
+      g_autoptr (RunResult) result = NULL;
+      g_autofree char *page_path = NULL;
+      g_autofree char *url = NULL;
+      g_autoptr (BrowserPage) page = NULL;
+      g_autoptr (GPtrArray) rows = NULL;
+      RunOptions options = { .cwd = dir };
+
+      if (comment != NULL)
+        *comment = '\0';
+      assert_true (g_shell_parse_argv (command, NULL, &argv, NULL));
+      assert_string_equal (argv[0], "chime");
+      assert_string_equal (argv[1], "run");
+      for (guint a = 0; argv[a] != NULL; a++)
+        if (g_str_equal (argv[a], "--trace") && argv[a + 1] != NULL)
+          page_path = g_build_filename (dir, argv[a + 1], NULL);
+      if (page_path == NULL)
+        {
+          /* The INI's own handler: the path its section names. */
+          g_autofree char *ini = g_build_filename (dir, argv[2], NULL);
+          g_autofree char *text = read_text (ini);
+          g_autoptr (GRegex) regex = g_regex_new ("^path = (\\S+)$", G_REGEX_MULTILINE, 0, NULL);
+          g_autoptr (GMatchInfo) match = NULL;
+
+          assert_non_null (text);
+          assert_true (g_regex_match (regex, text, 0, &match));
+          page_path = g_match_info_fetch (match, 1);
+          g_remove (page_path);
+        }
+      result = run_chime_argv (&options, (const char * const *) argv + 1);
+      if (result->status != 0)
+        fail_msg ("README: `%s` exited with %d\n%s", lines[i], result->status, result->err);
+      url = file_url (page_path, "");
+      page = browser_load (url);
+      rows = page_rows (page);
+      assert_true (rows->len >= 4);
+      assert_rows_nested (rows);
+      n_run++;
+    }
+  assert_int_equal (n_run, 2);
+}
+
+/* The INI snippets of README's "Seeing a run" and of plugins.md's
+ * trace_html and live sections pass `chime check` beside a pipeline:
+ * every key exists, every value is accepted, every handler starts. */
+static void
+test_trace_doc_snippets_pass_check (void **state)
+{
+  static const char *const sections[][2] = {
+    { "README.md", "## Seeing a run" },
+    { "docs/plugins.md", "## trace_html" },
+    { "docs/plugins.md", "## live" },
+  };
+  g_autofree char *dir = fresh_dir ("doc-snippets");
+  guint n_checked = 0;
+
+  for (gsize s = 0; s < G_N_ELEMENTS (sections); s++)
+    {
+      g_autofree char *section = doc_section (sections[s][0], sections[s][1]);
+      g_autoptr (GPtrArray) blocks = fenced_blocks (section, "ini");
+
+      assert_true (blocks->len >= 1);
+      for (guint b = 0; b < blocks->len; b++)
+        {
+          g_autofree char *text = g_strconcat ("[pipeline]\nprompt = Tell me a joke\nmodel = joker\n\n"
+                                               "[model joker]\nprovider = fake\n\n", blocks->pdata[b], NULL);
+          g_autofree char *config = write_in (dir, "snippet.ini", text);
+          g_autoptr (RunResult) result = run_chime_in (dir, "check", config, NULL);
+
+          if (result->status != 0)
+            fail_msg ("%s, %s: the snippet fails `chime check` (%d):\n%s\n%s", sections[s][0], sections[s][1],
+                      result->status, (const char *) blocks->pdata[b], result->err);
+          n_checked++;
+        }
+    }
+  assert_true (n_checked >= 3);
+}
+
 int
 main (void)
 {
@@ -369,6 +519,8 @@ main (void)
     cmocka_unit_test (test_trace_into_a_missing_folder_fails_first),
     cmocka_unit_test (test_trace_page_screenshot),
     cmocka_unit_test (test_live_page_follows_the_run),
+    cmocka_unit_test (test_readme_trace_commands_work),
+    cmocka_unit_test (test_trace_doc_snippets_pass_check),
   };
 
   return runner_run_tests (tests, G_N_ELEMENTS (tests));
