@@ -152,19 +152,29 @@ decode_entities (const char *text)
   return g_string_free (g_steal_pointer (&decoded), FALSE);
 }
 
+/* The first group of @pattern's first match in @text, entities decoded,
+ * or NULL. */
+static char *
+first_capture (const char *pattern,
+               const char *text)
+{
+  g_autoptr (GRegex) regex = g_regex_new (pattern, 0, 0, NULL);
+  g_autoptr (GMatchInfo) match = NULL;
+  g_autofree char *value = NULL;
+
+  if (!g_regex_match (regex, text, 0, &match))
+    return NULL;
+  value = g_match_info_fetch (match, 1);
+  return decode_entities (value);
+}
+
 char *
 dom_attribute (const char *tag,
                const char *name)
 {
   g_autofree char *pattern = g_strdup_printf (" %s=\"([^\"]*)\"", name);
-  g_autoptr (GRegex) regex = g_regex_new (pattern, 0, 0, NULL);
-  g_autoptr (GMatchInfo) match = NULL;
-  g_autofree char *value = NULL;
 
-  if (!g_regex_match (regex, tag, 0, &match))
-    return NULL;
-  value = g_match_info_fetch (match, 1);
-  return decode_entities (value);
+  return first_capture (pattern, tag);
 }
 
 char *
@@ -172,12 +182,6 @@ dom_section_text (const char *dom,
                   const char *section)
 {
   g_autofree char *pattern = g_strdup_printf ("data-section=\"%s\">([^<]*)</", section);
-  g_autoptr (GRegex) regex = g_regex_new (pattern, 0, 0, NULL);
-  g_autoptr (GMatchInfo) match = NULL;
-  g_autofree char *text = NULL;
 
-  if (!g_regex_match (regex, dom, 0, &match))
-    return NULL;
-  text = g_match_info_fetch (match, 1);
-  return decode_entities (text);
+  return first_capture (pattern, dom);
 }

@@ -62,24 +62,33 @@ assert_rows_nested (GPtrArray *rows)
     }
 }
 
+/* Runs the failing model (tests/examples/failing-model.ini: two tokens,
+ * then an error) with --trace in a fresh folder @name; the page's path. */
+static char *
+trace_failing_run (const char *name)
+{
+  g_autofree char *dir = fresh_dir (name);
+  g_autofree char *config = copy_test_config (dir, "failing-model.ini");
+  g_autoptr (RunResult) result = run_chime_in (dir, "run", config, "--trace", "run.html", NULL);
+
+  assert_status (result, 1);
+  return g_build_filename (dir, "run.html", NULL);
+}
+
 /* The failing model's run: four bars (the sequence, then prompt, model and
  * parser under it), the model and the sequence marked failed. */
 static void
 test_trace_page_marks_the_failed_run (void **state)
 {
-  g_autofree char *dir = fresh_dir ("trace-failed");
-  g_autofree char *config = copy_test_config (dir, "failing-model.ini");
-  g_autofree char *html = g_build_filename (dir, "run.html", NULL);
+  g_autofree char *html = NULL;
   g_autofree char *url = NULL;
-  g_autoptr (RunResult) result = NULL;
   g_autoptr (BrowserPage) page = NULL;
   g_autoptr (GPtrArray) rows = NULL;
   static const char *const types[] = { "chain", "prompt", "chat_model", "parser" };
   static const int depths[] = { 0, 1, 1, 1 };
 
   skip_without_browser ();
-  result = run_chime_in (dir, "run", config, "--trace", "run.html", NULL);
-  assert_status (result, 1);
+  html = trace_failing_run ("trace-failed");
   url = file_url (html, "");
   page = browser_load (url);
   rows = page_rows (page);
@@ -159,22 +168,18 @@ row_id_of_type (BrowserPage *page,
 static void
 test_trace_page_shows_a_selected_run (void **state)
 {
-  g_autofree char *dir = fresh_dir ("trace-detail");
-  g_autofree char *config = copy_test_config (dir, "failing-model.ini");
-  g_autofree char *html = g_build_filename (dir, "run.html", NULL);
+  g_autofree char *html = NULL;
   g_autofree char *url = NULL;
   g_autofree char *selected_url = NULL;
   g_autofree char *model_id = NULL;
   g_autofree char *fragment = NULL;
   g_autofree char *inputs = NULL;
   g_autofree char *error = NULL;
-  g_autoptr (RunResult) result = NULL;
   g_autoptr (BrowserPage) page = NULL;
   g_autoptr (BrowserPage) selected = NULL;
 
   skip_without_browser ();
-  result = run_chime_in (dir, "run", config, "--trace", "run.html", NULL);
-  assert_status (result, 1);
+  html = trace_failing_run ("trace-detail");
   url = file_url (html, "");
   page = browser_load (url);
   model_id = row_id_of_type (page, "chat_model");
@@ -196,18 +201,17 @@ test_trace_page_shows_a_selected_run (void **state)
 static void
 test_trace_page_errors_are_caught (void **state)
 {
-  g_autofree char *dir = fresh_dir ("trace-broken");
-  g_autofree char *config = copy_test_config (dir, "failing-model.ini");
-  g_autofree char *html = g_build_filename (dir, "run.html", NULL);
+  g_autofree char *html = NULL;
+  g_autofree char *dir = NULL;
   g_autofree char *text = NULL;
   g_autofree char *broken_path = NULL;
   g_autofree char *url = NULL;
   g_autoptr (GString) broken = NULL;
-  g_autoptr (RunResult) result = NULL;
   g_autoptr (BrowserPage) page = NULL;
 
   skip_without_browser ();
-  result = run_chime_in (dir, "run", config, "--trace", "run.html", NULL);
+  html = trace_failing_run ("trace-broken");
+  dir = g_path_get_dirname (html);
   text = read_text (html);
   assert_non_null (text);
   broken = g_string_new (text);
