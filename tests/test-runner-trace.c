@@ -8,6 +8,7 @@
 #include "browser-helpers.h"
 
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <string.h>
 
 /* "file://" and the absolute @path. */
@@ -272,6 +273,46 @@ test_trace_into_a_missing_folder_fails_first (void **state)
   assert_null (strstr (result->out, "run_id"));
 }
 
+/* Ctrl-C mid-stream: the page is still written, with what was seen —
+ * the model's tokens so far, the model and the sequence failed. */
+static void
+test_trace_page_of_an_interrupted_run (void **state)
+{
+  g_autofree char *dir = fresh_dir ("trace-sigint");
+  g_autofree char *config = copy_test_config (dir, "slow.ini");
+  g_autofree char *jsonl = g_build_filename (dir, "trace.jsonl", NULL);
+  g_autofree char *html = g_build_filename (dir, "run.html", NULL);
+  g_autofree char *url = NULL;
+  const char *args[] = { "run", config, "--trace", "run.html", NULL };
+  RunOptions options = {
+    .cwd = dir,
+    .signal_number = SIGINT,
+    .signal_after_ms = 500,
+    /* The model has started streaming (slow.ini's jsonl handler says). */
+    .signal_file = jsonl,
+    .signal_needle = "\"chat_model_start\"",
+  };
+  g_autoptr (RunResult) result = NULL;
+  g_autoptr (BrowserPage) page = NULL;
+  g_autoptr (GPtrArray) rows = NULL;
+  g_autofree char *root_status = NULL;
+  g_autofree char *model_id = NULL;
+
+  skip_without_browser ();
+  result = run_chime_argv (&options, args);
+  assert_status (result, 130);
+  url = file_url (html, "");
+  page = browser_load (url);
+  rows = page_rows (page);
+  assert_true (rows->len >= 3);
+  assert_rows_nested (rows);
+  root_status = dom_attribute (g_ptr_array_index (rows, 0), "data-status");
+  assert_string_equal (root_status, "error");
+  model_id = row_id_of_type (page, "chat_model");
+  assert_non_null (model_id);
+  assert_string_contains (page->dom, " tokens");
+}
+
 /* A screenshot of the batch page, as docs/images/trace-page.png shows
  * it: a PNG of the requested size. */
 static void
@@ -521,6 +562,7 @@ main (void)
     cmocka_unit_test (test_trace_page_holds_no_api_key),
     cmocka_unit_test (test_trace_needs_a_file),
     cmocka_unit_test (test_trace_into_a_missing_folder_fails_first),
+    cmocka_unit_test (test_trace_page_of_an_interrupted_run),
     cmocka_unit_test (test_trace_page_screenshot),
     cmocka_unit_test (test_live_page_follows_the_run),
     cmocka_unit_test (test_readme_trace_commands_work),
