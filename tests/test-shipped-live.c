@@ -264,11 +264,12 @@ test_live_disconnects_a_browser_that_falls_behind (void **state)
 
   events = browser_request (port, "GET", "/events");
   wait_for_answer (runtime, events);
-  for (guint i = 0; i < 128 * 1024; i++)
+  for (guint i = 0; i < 256 * 1024; i++)
     g_string_append_c (big, 'a' + i % 26);
   inputs = json_pack ("{s:s}", "input", big->str);
-  /* 64 runs of 128 KiB each way: 16 MiB, more than loopback buffers. */
-  for (guint i = 0; i < 64; i++)
+  /* 96 runs of 256 KiB each way: 48 MiB, far more than loopback socket
+   * buffers take (a few MiB each side with Linux's defaults). */
+  for (guint i = 0; i < 96; i++)
     {
       g_autoptr (ChimeRun) chain = chime_callback_manager_on_chain_start (manager, NULL, inputs, "Big", NULL, &error);
 
