@@ -399,7 +399,7 @@ test_live_page_follows_the_run (void **state)
   assert_string_contains (page->dom, "data-live=\"ended\"");
   model_id = row_id_of_type (page, "chat_model");
   assert_non_null (model_id);
-  assert_string_contains (page->dom, "12 tokens");
+  assert_string_contains (page->dom, "20 tokens");
 }
 
 /* ------------------------------------------------------------------
