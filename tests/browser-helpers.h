@@ -7,9 +7,9 @@
  * page's script ran, which the tests read through the attributes the
  * page sets (data-runs on <body>, one .row element per run with
  * data-run-id, data-parent-id, data-depth, data-status). A JavaScript
- * error fails the test: the page records uncaught errors on <html>
- * (data-js-errors), and Chromium logs console errors and uncaught
- * exceptions on stderr (--enable-logging=stderr). */
+ * error fails the test: the page records uncaught errors, rejections and
+ * console.error calls on <html> (data-js-errors), and Chromium logs
+ * uncaught exceptions on stderr (--enable-logging=stderr). */
 #pragma once
 
 #include "runner-helpers.h"

@@ -197,32 +197,51 @@ test_trace_page_shows_a_selected_run (void **state)
   assert_string_contains (selected->dom, "<polyline");
 }
 
+/* @html with @from replaced by @to (once), saved as @name beside it; the
+ * copy's URL. */
+static char *
+altered_page (const char *html,
+              const char *name,
+              const char *from,
+              const char *to)
+{
+  g_autofree char *dir = g_path_get_dirname (html);
+  g_autofree char *text = read_text (html);
+  g_autoptr (GString) altered = NULL;
+  g_autofree char *path = NULL;
+
+  assert_non_null (text);
+  altered = g_string_new (text);
+  assert_true (g_string_replace (altered, from, to, 1) == 1);
+  path = write_in (dir, name, altered->str);
+  return file_url (path, "");
+}
+
 /* The test fails on a page that throws: a page whose trace is not JSON
- * is caught, both by the page's own record and in the browser's log. */
+ * is caught, both by the page's own record and in the browser's log; so
+ * is a console.error, which the log does not tell from console.log. */
 static void
 test_trace_page_errors_are_caught (void **state)
 {
   g_autofree char *html = NULL;
-  g_autofree char *dir = NULL;
-  g_autofree char *text = NULL;
-  g_autofree char *broken_path = NULL;
-  g_autofree char *url = NULL;
-  g_autoptr (GString) broken = NULL;
-  g_autoptr (BrowserPage) page = NULL;
+  g_autofree char *broken_url = NULL;
+  g_autofree char *noisy_url = NULL;
+  g_autoptr (BrowserPage) broken = NULL;
+  g_autoptr (BrowserPage) noisy = NULL;
 
   skip_without_browser ();
   html = trace_failing_run ("trace-broken");
-  dir = g_path_get_dirname (html);
-  text = read_text (html);
-  assert_non_null (text);
-  broken = g_string_new (text);
-  assert_true (g_string_replace (broken, "{\"format\":", "{format:", 1) == 1);
-  broken_path = write_in (dir, "broken.html", broken->str);
-  url = file_url (broken_path, "");
-  page = browser_load_page (url);
-  assert_true (page->js_errors->len >= 2);
-  assert_string_contains (g_ptr_array_index (page->js_errors, 0), "the page recorded 1 error");
-  assert_null (strstr (page->dom, "data-rendered=\"true\""));
+  broken_url = altered_page (html, "broken.html", "{\"format\":", "{format:");
+  broken = browser_load_page (broken_url);
+  assert_true (broken->js_errors->len >= 2);
+  assert_string_contains (g_ptr_array_index (broken->js_errors, 0), "the page recorded 1 error");
+  assert_string_contains (g_ptr_array_index (broken->js_errors, 1), "Uncaught");
+  assert_null (strstr (broken->dom, "data-rendered=\"true\""));
+
+  noisy_url = altered_page (html, "noisy.html", "  load(trace);", "  console.error(\"noisy page\");\n  load(trace);");
+  noisy = browser_load_page (noisy_url);
+  assert_int_equal (noisy->js_errors->len, 1);
+  assert_string_contains (g_ptr_array_index (noisy->js_errors, 0), "the last: noisy page");
 }
 
 /* A run on a real provider (the mock OpenAI server, with a key in the
