@@ -327,6 +327,27 @@ test_live_explains_a_bad_listen (void **state)
     }
 }
 
+/* Limits out of range are refused, naming the key and the range. */
+static void
+test_live_refuses_limits_out_of_range (void **state)
+{
+  static const char *const bad[][2] = {
+    { "max_buffer_kb = 0", "max_buffer_kb = 0: give a size from 1 to 1048576 (KiB)" },
+    { "max_clients = 5000", "max_clients = 5000: give a count from 1 to 1024" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      ChimeRuntime *runtime = test_runtime_new (&error, "[handler live]\nplugin = live\nlisten = 127.0.0.1:0\n%s\n",
+                                                bad[i][0]);
+
+      assert_null (runtime);
+      assert_non_null (error);
+      assert_string_contains (error->message, bad[i][1]);
+    }
+}
+
 int
 main (void)
 {
@@ -338,6 +359,7 @@ main (void)
     cmocka_unit_test (test_live_refuses_a_remote_address),
     cmocka_unit_test (test_live_serves_remote_when_allowed),
     cmocka_unit_test (test_live_explains_a_bad_listen),
+    cmocka_unit_test (test_live_refuses_limits_out_of_range),
   };
 
   return shipped_run_tests (tests, G_N_ELEMENTS (tests));

@@ -146,10 +146,16 @@ live_view_new (ChimeHandlerContext *context,
   self->context = context;
   self->title = g_strdup (chime_handler_context_get_string (context, "title"));
   self->runs = trace_runs_new ();
-  if (max_buffer_kb < 1 || max_buffer_kb > 1024 * 1024 || max_clients < 1 || max_clients > 1024)
+  if (max_buffer_kb < 1 || max_buffer_kb > 1024 * 1024)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                   "max_buffer_kb must be from 1 to 1048576 and max_clients from 1 to 1024");
+                   "max_buffer_kb = %" G_GINT64_FORMAT ": give a size from 1 to 1048576 (KiB)", max_buffer_kb);
+      return NULL;
+    }
+  if (max_clients < 1 || max_clients > 1024)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "max_clients = %" G_GINT64_FORMAT ": give a count from 1 to 1024", max_clients);
       return NULL;
     }
   address = parse_listen (chime_handler_context_get_string (context, "listen"),
