@@ -9,9 +9,12 @@
 set -eu
 cd "$(dirname "$0")"
 
+# chromium: the trace page's tests open it in headless Chromium
+# (tests/test-runner-trace.c).
 packages="build-essential autoconf automake libtool pkg-config libltdl-dev
 libglib2.0-dev libjansson-dev libcurl4-openssl-dev libcmocka-dev
-libprotobuf-c-dev protobuf-c-compiler"
+libprotobuf-c-dev protobuf-c-compiler
+chromium"
 
 missing=""
 if [ "${CHIME_SKIP_DEPS:-0}" != 1 ] && command -v dpkg-query >/dev/null 2>&1; then

@@ -58,19 +58,21 @@ collect_variables (char      **vars,
   return g_steal_pointer (&variables);
 }
 
-/* The section --events adds: the astream_events writer as a handler. */
-static GKeyFile *
-events_section (const char *path)
+/* Adds to @extra the section of an option that adds a handler writing to
+ * @path (--events: the astream_events writer; --trace: trace_html). */
+static void
+add_handler_section (GKeyFile   *extra,
+                     const char *section,
+                     const char *plugin,
+                     const char *path)
 {
-  GKeyFile *extra = g_key_file_new ();
   /* A path on the command line is relative to the current folder, not to
    * the configuration's, as a handler's path would be. */
   g_autofree char *absolute = g_str_equal (path, "-") ? g_strdup (path)
                                                      : g_canonicalize_filename (path, NULL);
 
-  g_key_file_set_string (extra, "handler chime-events", "plugin", "astream_events");
-  g_key_file_set_string (extra, "handler chime-events", "path", absolute);
-  return extra;
+  g_key_file_set_string (extra, section, "plugin", plugin);
+  g_key_file_set_string (extra, section, "path", absolute);
 }
 
 static gboolean
@@ -221,6 +223,7 @@ cli_command_run (int    argc,
 {
   g_autofree char *input = NULL;
   g_autofree char *events = NULL;
+  g_autofree char *trace = NULL;
   g_autofree char *output = NULL;
   g_auto (GStrv) vars = NULL;
   g_autofree char *inputs = NULL;
@@ -236,6 +239,9 @@ cli_command_run (int    argc,
     { "var", 'v', 0, G_OPTION_ARG_FILENAME_ARRAY, &vars, "Set a prompt variable (repeatable)", "KEY=VALUE" },
     { "events", 'e', 0, G_OPTION_ARG_FILENAME, &events,
       "Write the astream_events v2 stream as JSON lines to FILE ('-': stdout)", "FILE" },
+    { "trace", 't', 0, G_OPTION_ARG_FILENAME, &trace,
+      "Write the run tree as a self-contained HTML page (a waterfall) to FILE at the end of the run",
+      "FILE.html" },
     { "stream", 's', 0, G_OPTION_ARG_NONE, &stream,
       "Print the output stream on stdout as it comes (what chain.stream() yields): the text, or one "
       "JSON line per value of the json parser; the result JSON goes only to --output", NULL },
@@ -295,8 +301,14 @@ cli_command_run (int    argc,
     if (!g_utf8_validate (vars[i], -1, NULL))
       return cli_usage_error (context, "--var %u is not valid UTF-8", i + 1);
 
+  if (trace != NULL && g_str_equal (trace, "-"))
+    return cli_usage_error (context, "--trace needs a FILE: the page is written to a file at the end of the run");
+  if (events != NULL || trace != NULL)
+    extra = g_key_file_new ();
   if (events != NULL)
-    extra = events_section (events);
+    add_handler_section (extra, "handler chime-events", "astream_events", events);
+  if (trace != NULL)
+    add_handler_section (extra, "handler chime-trace", "trace_html", trace);
   /* With --inputs the variables come with each input: each run checks its own. */
   if (argc == 2)
     pipeline = chime_pipeline_new_from_file (argv[1], extra, inputs == NULL ? variables : NULL, &error);

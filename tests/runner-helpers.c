@@ -338,6 +338,31 @@ run_chime_argv (const RunOptions   *options,
   return run_argv (options, (const char * const *) argv->pdata);
 }
 
+GSubprocess *
+start_chime (const char         *cwd,
+             const char * const *args,
+             const char         *err_path)
+{
+  g_autofree char *program = chime_binary ();
+  g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+  g_auto (GStrv) env = child_environment (NULL);
+  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+  g_autoptr (GError) error = NULL;
+  GSubprocess *process;
+
+  g_ptr_array_add (argv, program);
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+  g_subprocess_launcher_set_environ (launcher, env);
+  g_subprocess_launcher_set_cwd (launcher, cwd);
+  g_subprocess_launcher_set_stderr_file_path (launcher, err_path);
+  process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  if (process == NULL)
+    fail_msg ("cannot start chime: %s", error->message);
+  return process;
+}
+
 RunResult *
 run_chime_in (const char *cwd,
               const char *first,

@@ -128,6 +128,14 @@ RunResult *run_argv (const RunOptions   *options,
 RunResult *run_chime_argv (const RunOptions   *options,
                            const char * const *args);
 
+/* Starts the installed chime with @args in @cwd, its stdout discarded
+ * and its stderr into @err_path, and returns at once: for a test that
+ * talks to chime while it runs. The caller waits for it (and kills it
+ * when the test fails first). */
+GSubprocess *start_chime (const char         *cwd,
+                          const char * const *args,
+                          const char         *err_path);
+
 RunResult *run_chime_in (const char *cwd,
                          const char *first,
                          ...) G_GNUC_NULL_TERMINATED;
