@@ -20,10 +20,12 @@
  * The plugin is thread-safe, so it may run with run_inline = true and be
  * called from several emitting threads at once.
  */
+#include <chime/config.h>
 #include <chime/plugin.h>
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 /* LangChain's _dict_int_op gives up at this depth, too. */
 #define MAX_USAGE_DEPTH 100
@@ -31,6 +33,9 @@
 typedef struct {
   ChimeHandlerContext *context;
   char                *path;      /* NULL: print to stderr */
+  /* @path, opened as the handler starts: a folder that does not exist
+   * fails the run (and `chime check`) before its work, not at the end. */
+  GOutputStream       *out;
   /* Guards @by_model: run_inline calls may come from several threads. */
   GMutex               lock;
   json_t              *by_model;  /* model name -> summed usage */
@@ -50,6 +55,16 @@ usage_totals_new (ChimeHandlerContext *context,
 
   self->context = context;
   self->path = g_strdup (chime_handler_context_get_string (context, "path"));
+  if (self->path != NULL)
+    {
+      self->out = chime_file_open_output (self->path, error);
+      if (self->out == NULL)
+        {
+          g_free (self->path);
+          g_free (self);
+          return NULL;
+        }
+    }
   g_mutex_init (&self->lock);
   self->by_model = json_object ();
   return self;
@@ -82,11 +97,14 @@ usage_totals_report (UsageTotals *self)
 
   json = json_dumps (self->by_model, JSON_INDENT (2));
   contents = g_strconcat (json, "\n", NULL);
-  /* Replaced atomically: a reader never sees half a report. */
-  if (!g_file_set_contents (self->path, contents, -1, &error))
+  /* Into the file named: a regular file is replaced atomically (a reader
+   * never sees half a report), a symlink followed, a FIFO written to. */
+  if (!g_output_stream_write_all (self->out, contents, strlen (contents), NULL, NULL, &error) ||
+      !g_output_stream_close (self->out, NULL, &error))
     {
-      g_prefix_error (&error, "cannot write usage: ");
+      g_prefix_error (&error, "cannot write usage to %s: ", self->path);
       chime_handler_context_report_error (self->context, error);
+      chime_file_output_abandon (self->out);
     }
 }
 
@@ -98,6 +116,7 @@ usage_totals_free (gpointer instance)
   usage_totals_report (self);
   json_decref (self->by_model);
   g_mutex_clear (&self->lock);
+  g_clear_object (&self->out);
   g_free (self->path);
   g_free (self);
 }
