@@ -51,6 +51,8 @@ cli_command_plugins (int    argc,
     "plugin_path comes after CHIME_PLUGIN_PATH and before the other two.");
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return cli_usage_error (context, "%s", error->message);
+  if (argc > 1)
+    return cli_usage_error (context, "plugins takes no arguments, got '%s'", argv[1]);
   search_path = chime_plugin_get_search_path (NULL);
   names = chime_plugin_list_names ((const char * const *) search_path);
   g_print ("Plugin search path:\n");

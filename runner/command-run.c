@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "log-writer.h"
 #include "pipeline/batch.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/pipeline-error.h"
@@ -187,6 +188,21 @@ report_losses (ChimeRuntime *runtime)
   return any_failed;
 }
 
+/* For --verbose and G_MESSAGES_DEBUG: what is about to run. */
+static void
+say_handlers (ChimeRuntime *runtime,
+              const char   *source)
+{
+  g_autoptr (GString) names = g_string_new (NULL);
+  g_autofree char *name = g_path_get_basename (source);
+
+  for (guint i = 0; i < chime_runtime_get_n_handlers (runtime); i++)
+    g_string_append_printf (names, "%s'%s'", i > 0 ? ", " : "", chime_runtime_get_handler_name (runtime, i));
+  g_debug ("running %s with %u %s%s%s", name, chime_runtime_get_n_handlers (runtime),
+           chime_runtime_get_n_handlers (runtime) == 1 ? "handler" : "handlers",
+           names->len > 0 ? ": " : "", names->str);
+}
+
 /* --inputs: one run per line, results as JSON lines in input order. */
 static int
 run_batch (ChimePipeline *pipeline,
@@ -238,6 +254,7 @@ cli_command_run (int    argc,
   gboolean pretty = FALSE;
   gboolean stream = FALSE;
   gboolean quiet = FALSE;
+  gboolean verbose = FALSE;
   GOptionEntry entries[] = {
     /* FILENAME: the bytes as given, not converted from the locale's
      * charset (which fails for any non-ASCII byte in the C locale); they
@@ -253,6 +270,9 @@ cli_command_run (int    argc,
     { "pretty", 'p', 0, G_OPTION_ARG_NONE, &pretty, "Indent the result JSON", NULL },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet,
       "Print no result on stdout (with --output, it still goes to FILE)", NULL },
+    { "verbose", 0, 0, G_OPTION_ARG_NONE, &verbose,
+      "Say what happens on stderr: each request and retry, every handler failure (not only the first "
+      "of each kind), the debug messages of chime and its plugins", NULL },
     { "inputs", 0, 0, G_OPTION_ARG_FILENAME, &inputs,
       "Run once per line of FILE, each a JSON object of variables ('-': stdin); print one JSON line "
       "per input", "FILE.jsonl" },
@@ -286,6 +306,7 @@ cli_command_run (int    argc,
     "128+N stopped by signal N (130: Ctrl-C).");
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return cli_usage_error (context, "%s", error->message);
+  cli_log_set_verbose (verbose);
   if (argc > 2)
     return cli_usage_error (context, "run takes at most one CONFIG, got %d", argc - 1);
   if (concurrency != G_MININT && (concurrency < 1 || concurrency > 4096))
@@ -326,6 +347,7 @@ cli_command_run (int    argc,
                ? CLI_EXIT_USAGE : cli_exit_code_for (error);
     }
 
+  say_handlers (chime_pipeline_get_runtime (pipeline), argc == 2 ? argv[1] : SEED_SOURCE_NAME);
   /* Before the run: an output that cannot be written fails now, not
    * after the run's work (and its tokens) is done. */
   if (output != NULL || (quiet && inputs != NULL))

@@ -208,6 +208,17 @@ test_anthropic_run (void **state)
   check_provider_run (&mock_anthropic);
 }
 
+/* How many "retrying in" lines @err has. */
+static guint
+count_retries_said (const char *err)
+{
+  guint n = 0;
+
+  for (const char *at = strstr (err, "; retrying in "); at != NULL; at = strstr (at + 1, "; retrying in "))
+    n++;
+  return n;
+}
+
 /* One failing run: exit 1, the API's error quoted on stderr, after
  * @requests requests, and the key nowhere but on the wire. */
 static void
@@ -234,7 +245,11 @@ check_provider_error (const MockProvider *provider,
   assert_string_contains (result->err, http_status);
   assert_string_contains (result->err, quote);
   if (requests > 1)
-    assert_string_contains (result->err, attempts);
+    {
+      assert_string_contains (result->err, attempts);
+      /* Each retry is said as it happens, not only the giving up. */
+      assert_int_equal (count_retries_said (result->err), requests - 1);
+    }
   else
     assert_null (strstr (result->err, "attempts"));
   assert_int_equal (mock_count_requests (mock_key), requests);

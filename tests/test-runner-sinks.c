@@ -168,13 +168,15 @@ test_closed_stdout_with_output (void **state)
 }
 
 /* usage writes its report at shutdown, after the last event: a report
- * that cannot be written still counts, before the summary. */
+ * that cannot be written (on /dev/full, written to as a device is) still
+ * counts, before the summary. (A missing folder fails its start:
+ * test-runner-files.c.) */
 static void
 test_usage_report_that_cannot_be_written (void **state)
 {
   g_autofree char *dir = fresh_dir ("usage-full");
   g_autofree char *config = write_config (dir, "[handler usage]\nplugin = usage\n"
-                                               "path = missing/usage.json\n");
+                                               "path = /dev/full\n");
   const char *args[] = { "run", config, NULL };
   RunOptions options = { .cwd = dir };
   g_autoptr (RunResult) result = run_chime_argv (&options, args);
@@ -183,8 +185,9 @@ test_usage_report_that_cannot_be_written (void **state)
   assert_status (result, 4);
   assert_non_null (find_result (result->out));
   summary = last_line (result->err);
-  assert_true (g_str_has_prefix (summary, "chime: handler 'usage' failed 1 time: cannot write usage: "));
-  assert_string_contains (result->err, "handler 'usage' (usage) failed: cannot write usage: ");
+  assert_true (g_str_has_prefix (summary, "chime: handler 'usage' failed 1 time: cannot write usage to /dev/full: "));
+  assert_string_contains (summary, "No space left on device");
+  assert_string_contains (result->err, "handler 'usage' (usage) failed: cannot write usage to /dev/full: ");
 }
 
 /* progress and usage draw and report on stderr: on a full stderr nobody
