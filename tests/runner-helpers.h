@@ -173,6 +173,14 @@ gboolean strv_json_contains (json_t     *array,
 /* The message of the result's first generation. */
 json_t *result_message (json_t *result);
 
+/* The lines of the first ```@lang block of @text after the text @after
+ * that holds @needle (fails the test when there is none): a doc's
+ * snippet, to run as written. */
+char **doc_block (const char *text,
+                  const char *after,
+                  const char *lang,
+                  const char *needle);
+
 /* ------------------------------------------------------------------
  * Real providers, on the mock LLM server (tests/mock-llm-server.c)
  *

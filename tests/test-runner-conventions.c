@@ -1,0 +1,204 @@
+/* chime as a Unix tool a newcomer meets from the README: its examples
+ * work as written, two writers on one file are refused before anything
+ * runs, and the usual conventions hold (`chime -V`, `chime help run`, a
+ * command that takes no arguments refuses them).
+ * They run the installed chime (see runner-helpers.h). */
+#include "runner-helpers.h"
+
+#include <string.h>
+#include <unistd.h>
+
+/* A fake model answering "Why not?" and @handlers. */
+static char *
+write_config (const char *dir,
+              const char *handlers)
+{
+  g_autofree char *text = g_strconcat ("[pipeline]\nprompt = Tell me a joke\nmodel = joker\n\n"
+                                       "[model joker]\nprovider = fake\nmodel = fake\n"
+                                       "chunks = [\"Why\", \" not\", \"?\"]\n\n", handlers, NULL);
+
+  return write_in (dir, "conventions.ini", text);
+}
+
+/* ------------------------------------------------------------------
+ * The README's "Using it", as written
+ * ---------------------------------------------------------------- */
+
+/* The command of a line of a ```sh block, without its comment. */
+static char *
+command_of (const char *line)
+{
+  const char *comment = strstr (line, "  #");
+
+  return g_strstrip (comment != NULL ? g_strndup (line, comment - line) : g_strdup (line));
+}
+
+/* Copies the examples/ files @command names into @dir/examples. */
+static void
+copy_named_examples (const char *dir,
+                     const char *command)
+{
+  g_auto (GStrv) words = g_strsplit (command, " ", -1);
+  g_autofree char *examples = g_build_filename (dir, "examples", NULL);
+
+  g_mkdir_with_parents (examples, 0755);
+  for (guint i = 0; words[i] != NULL; i++)
+    if (g_str_has_prefix (words[i], "examples/"))
+      {
+        g_autofree char *text = read_source_file (words[i]);
+
+        g_free (write_in (examples, words[i] + strlen ("examples/"), text));
+      }
+}
+
+/* Every command of the block, in a folder holding the README's pipeline
+ * file as pipeline.ini, with the installed chime on the PATH: each exits
+ * 0, and the JSON lines files they write (the pipeline's jsonl handler,
+ * --events) are whole, each line JSON. */
+static void
+test_readme_using_it (void **state)
+{
+  g_autofree char *readme = read_source_file ("README.md");
+  g_auto (GStrv) commands = doc_block (readme, "## Using it", "sh", "chime run");
+  g_auto (GStrv) ini = doc_block (readme, "## Using it", "ini", "[pipeline]");
+  g_autofree char *ini_text = g_strjoinv ("\n", ini);
+  g_autofree char *dir = fresh_dir ("readme-using-it");
+  g_autofree char *bindir = installed (BINDIR, "");
+  g_autofree char *path = g_strdup_printf ("PATH=%s:%s", bindir, g_getenv ("PATH"));
+  const char *env[] = { path, NULL };
+  RunOptions options = { .cwd = dir, .env = env };
+  g_autoptr (GDir) folder = NULL;
+  const char *name;
+  guint n_files = 0;
+
+  g_free (write_in (dir, "pipeline.ini", ini_text));
+  for (guint i = 0; commands[i] != NULL; i++)
+    {
+      g_autofree char *command = command_of (commands[i]);
+      g_autoptr (RunResult) result = NULL;
+
+      if (command[0] == '\0')
+        continue;
+      copy_named_examples (dir, command);
+      result = run_argv (&options, (const char *[]) { "sh", "-c", command, NULL });
+      if (result->status != 0)
+        fail_msg ("`%s` exited %d:\n%s", command, result->status, result->err);
+    }
+  folder = g_dir_open (dir, 0, NULL);
+  while ((name = g_dir_read_name (folder)) != NULL)
+    if (g_str_has_suffix (name, ".jsonl"))
+      {
+        g_autofree char *file = g_build_filename (dir, name, NULL);
+        g_autoptr (json_t) lines = read_json_lines (file);
+
+        assert_true (json_array_size (lines) > 0);
+        n_files++;
+      }
+  /* The pipeline's own jsonl file and the --events file. */
+  assert_int_equal (n_files, 2);
+}
+
+/* ------------------------------------------------------------------
+ * Two writers on one file
+ * ---------------------------------------------------------------- */
+
+/* A jsonl handler and --events on one file: refused by `chime run` and
+ * `chime check` before anything runs, naming both handlers. */
+static void
+test_two_writers_refused (void **state)
+{
+  g_autofree char *dir = fresh_dir ("two-writers");
+  g_autofree char *config = write_config (dir, "[handler log]\nplugin = jsonl\npath = events.jsonl\n");
+  g_autofree char *events = g_build_filename (dir, "events.jsonl", NULL);
+  g_autoptr (RunResult) run = run_chime_in (dir, "run", config, "--events", "events.jsonl", NULL);
+  g_autofree char *written = read_text (events);
+
+  assert_status (run, 3);
+  assert_string_contains (run->err, "[handler log] and [handler chime-events] both write ");
+  assert_string_contains (run->err, "(line ");
+  assert_null (find_result (run->out));
+  assert_null (written);
+}
+
+/* Two handlers of the file on one path (through a symlink, too): `chime
+ * check` says so; /dev/null may be shared. */
+static void
+test_two_writers_refused_at_check (void **state)
+{
+  g_autofree char *dir = fresh_dir ("two-writers-check");
+  g_autofree char *real = g_build_filename (dir, "trace.jsonl", NULL);
+  g_autofree char *link = g_build_filename (dir, "alias.jsonl", NULL);
+  g_autofree char *config = write_config (dir, "[handler a]\nplugin = jsonl\npath = trace.jsonl\n\n"
+                                               "[handler b]\nplugin = jsonl\npath = alias.jsonl\n\n"
+                                               "[handler c]\nplugin = jsonl\npath = /dev/null\n\n"
+                                               "[handler d]\nplugin = usage\npath = /dev/null\n");
+  g_autoptr (RunResult) check = NULL;
+
+  g_free (write_in (dir, "trace.jsonl", ""));
+  assert_int_equal (symlink ("trace.jsonl", link), 0);
+  check = run_chime_in (dir, "check", config, NULL);
+  assert_status (check, 3);
+  assert_string_contains (check->err, "[handler a] and [handler b] both write ");
+  assert_null (strstr (check->err, "[handler c]"));
+  assert_null (strstr (check->err, "[handler d]"));
+  (void) real;
+}
+
+/* ------------------------------------------------------------------
+ * Command-line conventions
+ * ---------------------------------------------------------------- */
+
+/* -V is --version, as in most tools. */
+static void
+test_short_version (void **state)
+{
+  g_autoptr (RunResult) short_form = run_chime_in (NULL, "-V", NULL);
+  g_autoptr (RunResult) long_form = run_chime_in (NULL, "--version", NULL);
+
+  assert_status (short_form, 0);
+  assert_true (g_str_has_prefix (short_form->out, "chime "));
+  assert_string_equal (short_form->out, long_form->out);
+}
+
+/* `chime help run` is `chime run --help`; help for no such command is a
+ * usage error. */
+static void
+test_help_command (void **state)
+{
+  g_autoptr (RunResult) help = run_chime_in (NULL, "help", "run", NULL);
+  g_autoptr (RunResult) option = run_chime_in (NULL, "run", "--help", NULL);
+  g_autoptr (RunResult) unknown = run_chime_in (NULL, "help", "frobnicate", NULL);
+
+  assert_status (help, 0);
+  assert_string_contains (help->out, "chime run [OPTION");
+  assert_string_equal (help->out, option->out);
+  assert_status (unknown, 2);
+  assert_string_contains (unknown->err, "no command 'frobnicate'");
+}
+
+/* `chime plugins` takes no arguments: a name given is not silently
+ * ignored. */
+static void
+test_plugins_refuses_arguments (void **state)
+{
+  g_autoptr (RunResult) result = run_chime_in (NULL, "plugins", "jsonl", NULL);
+
+  assert_status (result, 2);
+  assert_string_contains (result->err, "plugins takes no arguments, got 'jsonl'");
+  assert_string_equal (result->out, "");
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (test_readme_using_it),
+    cmocka_unit_test (test_two_writers_refused),
+    cmocka_unit_test (test_two_writers_refused_at_check),
+    cmocka_unit_test (test_short_version),
+    cmocka_unit_test (test_help_command),
+    cmocka_unit_test (test_plugins_refuses_arguments),
+  };
+
+  return runner_run_tests (tests, G_N_ELEMENTS (tests));
+}
