@@ -255,6 +255,7 @@ cli_command_run (int    argc,
   gboolean stream = FALSE;
   gboolean quiet = FALSE;
   gboolean verbose = FALSE;
+  g_autofree char *color = NULL;
   GOptionEntry entries[] = {
     /* FILENAME: the bytes as given, not converted from the locale's
      * charset (which fails for any non-ASCII byte in the C locale); they
@@ -270,6 +271,9 @@ cli_command_run (int    argc,
     { "pretty", 'p', 0, G_OPTION_ARG_NONE, &pretty, "Indent the result JSON", NULL },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet,
       "Print no result on stdout (with --output, it still goes to FILE)", NULL },
+    { "color", 0, 0, G_OPTION_ARG_STRING, &color,
+      "Colour what handlers print: auto (a terminal, unless NO_COLOR or TERM=dumb), always or never; "
+      "overrides their color keys", "WHEN" },
     { "verbose", 0, 0, G_OPTION_ARG_NONE, &verbose,
       "Say what happens on stderr: each request and retry, every handler failure (not only the first "
       "of each kind), the debug messages of chime and its plugins", NULL },
@@ -307,6 +311,8 @@ cli_command_run (int    argc,
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return cli_usage_error (context, "%s", error->message);
   cli_log_set_verbose (verbose);
+  if (color != NULL && !cli_set_color (color))
+    return cli_usage_error (context, "--color must be auto, always or never, got '%s'", color);
   if (argc > 2)
     return cli_usage_error (context, "run takes at most one CONFIG, got %d", argc - 1);
   if (concurrency != G_MININT && (concurrency < 1 || concurrency > 4096))

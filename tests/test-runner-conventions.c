@@ -188,6 +188,76 @@ test_plugins_refuses_arguments (void **state)
   assert_string_equal (result->out, "");
 }
 
+/* ------------------------------------------------------------------
+ * Colour: NO_COLOR, TERM=dumb, --color
+ * ---------------------------------------------------------------- */
+
+#define STDOUT_HANDLER "[handler out]\nplugin = stdout\n"
+
+/* chime run -q CONFIG @extra on a pseudo-terminal (util-linux's script),
+ * with @env: what the terminal got. */
+static RunResult *
+run_on_terminal (const char         *dir,
+                 const char         *config,
+                 const char         *extra,
+                 const char * const *env)
+{
+  g_autofree char *program = chime_binary ();
+  g_autofree char *command = g_strdup_printf ("'%s' run -q '%s' %s", program, config, extra);
+  RunOptions options = { .cwd = dir, .env = env };
+
+  return run_argv (&options, (const char *[]) { "script", "-qec", command, "/dev/null", NULL });
+}
+
+/* A terminal gets the stdout handler's bold banners, unless NO_COLOR is
+ * set, TERM is dumb or --color=never says so. */
+static void
+test_color_on_terminal (void **state)
+{
+  g_autofree char *dir = fresh_dir ("color-tty");
+  g_autofree char *config = write_config (dir, STDOUT_HANDLER);
+  const char *xterm[] = { "TERM=xterm", "NO_COLOR", "CHIME_COLOR", NULL };
+  const char *no_color[] = { "TERM=xterm", "NO_COLOR=1", "CHIME_COLOR", NULL };
+  const char *empty_no_color[] = { "TERM=xterm", "NO_COLOR=", "CHIME_COLOR", NULL };
+  const char *dumb[] = { "TERM=dumb", "NO_COLOR", "CHIME_COLOR", NULL };
+  g_autoptr (RunResult) colored = run_on_terminal (dir, config, "", xterm);
+  g_autoptr (RunResult) told_not = run_on_terminal (dir, config, "", no_color);
+  g_autoptr (RunResult) empty = run_on_terminal (dir, config, "", empty_no_color);
+  g_autoptr (RunResult) dumb_terminal = run_on_terminal (dir, config, "", dumb);
+  g_autoptr (RunResult) never = run_on_terminal (dir, config, "--color=never", xterm);
+
+  assert_status (colored, 0);
+  assert_string_contains (colored->out, "\033[1m> Entering new");
+  assert_status (told_not, 0);
+  assert_string_contains (told_not->out, "> Entering new");
+  assert_null (strchr (told_not->out, '\033'));
+  /* NO_COLOR set but empty does not count (no-color.org). */
+  assert_non_null (strchr (empty->out, '\033'));
+  assert_status (dumb_terminal, 0);
+  assert_null (strchr (dumb_terminal->out, '\033'));
+  assert_status (never, 0);
+  assert_null (strchr (never->out, '\033'));
+}
+
+/* --color=always colours a pipe too; a word it does not know is a usage
+ * error. */
+static void
+test_color_option (void **state)
+{
+  g_autofree char *dir = fresh_dir ("color-option");
+  g_autofree char *config = write_config (dir, STDOUT_HANDLER);
+  g_autoptr (RunResult) always = run_chime_in (dir, "run", config, "-q", "--color=always", NULL);
+  g_autoptr (RunResult) piped = run_chime_in (dir, "run", config, "-q", NULL);
+  g_autoptr (RunResult) bad = run_chime_in (dir, "run", config, "--color=sometimes", NULL);
+
+  assert_status (always, 0);
+  assert_string_contains (always->out, "\033[1m> Entering new");
+  assert_status (piped, 0);
+  assert_null (strchr (piped->out, '\033'));
+  assert_status (bad, 2);
+  assert_string_contains (bad->err, "--color must be auto, always or never, got 'sometimes'");
+}
+
 int
 main (void)
 {
@@ -198,6 +268,8 @@ main (void)
     cmocka_unit_test (test_short_version),
     cmocka_unit_test (test_help_command),
     cmocka_unit_test (test_plugins_refuses_arguments),
+    cmocka_unit_test (test_color_on_terminal),
+    cmocka_unit_test (test_color_option),
   };
 
   return runner_run_tests (tests, G_N_ELEMENTS (tests));
