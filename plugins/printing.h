@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chime/plugin.h>
+#include <chime/terminal.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -55,13 +56,9 @@ printing_write_stdout (gboolean   *broken,
 {
   if (*broken)
     return TRUE;
-  if ((length > 0 && fwrite (text, 1, length, stdout) != length) || fflush (stdout) != 0)
+  /* Through libchime: a progress line on the same terminal is kept below. */
+  if (!chime_terminal_write_stdout (text, length, error))
     {
-      int saved_errno = errno;
-
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
-                   "cannot write to stdout: %s", g_strerror (saved_errno));
-      clearerr (stdout);
       *broken = TRUE;
       return FALSE;
     }

@@ -53,12 +53,66 @@ test_single_run_streams_live (void **state)
   assert_string_equal (result->out, ANSWER "\n");
 }
 
+/* ------------------------------------------------------------------
+ * progress below streamed text
+ * ---------------------------------------------------------------- */
+
+/* chime run -q CONFIG on a pseudo-terminal (util-linux's script), stdout
+ * and stderr both on it: what the terminal got. */
+static RunResult *
+run_on_terminal (const char *dir,
+                 const char *config)
+{
+  g_autofree char *program = chime_binary ();
+  g_autofree char *command = g_strdup_printf ("'%s' run -q -i x '%s'", program, config);
+  const char *env[] = { "TERM=xterm", NULL };
+  RunOptions options = { .cwd = dir, .env = env };
+
+  return run_argv (&options, (const char *[]) { "script", "-qec", command, "/dev/null", NULL });
+}
+
+/* streaming_stdout and progress on one terminal, tokens 120 ms apart (the
+ * progress line redraws every 100 ms): the answer is never split by a
+ * progress line drawn over it; the last progress line comes below it,
+ * counting the one root run (not its prompt, model and parser), with the
+ * elapsed time. */
+static void
+test_progress_stays_below_streamed_text (void **state)
+{
+  g_autofree char *dir = fresh_dir ("progress-below");
+  g_autofree char *text = g_strconcat ("[pipeline]\nprompt = Say {input}\nmodel = slow\n\n"
+                                       "[model slow]\nprovider = fake\nmodel = fake\n"
+                                       "chunks = [\"I'm\", \" unable\", \" to\", \" help.\"]\n"
+                                       "chunk_delay_ms = 120\n\n"
+                                       "[handler stream]\nplugin = streaming_stdout\n\n"
+                                       "[handler progress]\nplugin = progress\n", NULL);
+  g_autofree char *config = write_in (dir, "below.ini", text);
+  g_autoptr (RunResult) result = run_on_terminal (dir, config);
+  const char *answer;
+  GRegex *final_line;
+  gboolean matched;
+
+  assert_status (result, 0);
+  /* The terminal turns "\n" into "\r\n". */
+  answer = strstr (result->out, ANSWER);
+  if (answer == NULL)
+    fail_msg ("the answer is not in one piece on the terminal:\n%s", result->out);
+  assert_non_null (strstr (result->out, "progress: 0 runs done, 1 running"));
+  final_line = g_regex_new ("progress: 1 run done, 0 running, 4 tokens, [0-9]+\\.[0-9] tokens/s, "
+                            "[0-9]+\\.[0-9] s *\r?\n", 0, 0, NULL);
+  matched = g_regex_match (final_line, answer, 0, NULL);
+  g_regex_unref (final_line);
+  if (!matched)
+    fail_msg ("no final progress line after the answer:\n%s", result->out);
+}
+
 int
 main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_batch_streams_whole_answers),
     cmocka_unit_test (test_single_run_streams_live),
+    cmocka_unit_test (test_progress_stays_below_streamed_text),
   };
 
   return runner_run_tests (tests, G_N_ELEMENTS (tests));
