@@ -258,6 +258,67 @@ test_color_option (void **state)
   assert_string_contains (bad->err, "--color must be auto, always or never, got 'sometimes'");
 }
 
+/* ------------------------------------------------------------------
+ * The user's plugin folder
+ * ---------------------------------------------------------------- */
+
+/* A copy of the test plugin recorder_sync as @dir/@name.so. */
+static void
+install_plugin_copy (const char *dir,
+                     const char *name)
+{
+  g_autofree char *source = g_build_filename (TEST_PLUGIN_DIR, ".libs", "recorder_sync.so", NULL);
+  g_autofree char *file = g_strconcat (name, ".so", NULL);
+  g_autofree char *target = g_build_filename (dir, file, NULL);
+  g_autofree char *contents = NULL;
+  gsize length;
+
+  assert_true (g_file_get_contents (source, &contents, &length, NULL));
+  assert_int_equal (g_mkdir_with_parents (dir, 0755), 0);
+  assert_true (g_file_set_contents (target, contents, length, NULL));
+}
+
+/* plugin = NAME finds NAME.so in $XDG_DATA_HOME/chime/plugins, and in
+ * ~/.local/share/chime/plugins without XDG_DATA_HOME. */
+static void
+test_user_plugin_folder (void **state)
+{
+  g_autofree char *home = fresh_dir ("home");
+  g_autofree char *data_home = fresh_dir ("data-home");
+  g_autofree char *default_dir = g_build_filename (home, ".local", "share", "chime", "plugins", NULL);
+  g_autofree char *xdg_dir = g_build_filename (data_home, "chime", "plugins", NULL);
+  g_autofree char *config = write_config (home, "[handler a]\nplugin = home_plugin\n\n"
+                                                "[handler b]\nplugin = xdg_plugin\n");
+  g_autofree char *home_setting = g_strdup_printf ("HOME=%s", home);
+  g_autofree char *xdg_setting = g_strdup_printf ("XDG_DATA_HOME=%s", data_home);
+  const char *default_env[] = { home_setting, "XDG_DATA_HOME", NULL };
+  const char *xdg_env[] = { home_setting, xdg_setting, NULL };
+  const char *args[] = { "check", config, NULL };
+  const char *list[] = { "plugins", NULL };
+  RunOptions by_default = { .cwd = home, .env = default_env };
+  RunOptions by_xdg = { .cwd = home, .env = xdg_env };
+  g_autoptr (RunResult) without_xdg = NULL;
+  g_autoptr (RunResult) with_xdg = NULL;
+  g_autoptr (RunResult) listed = NULL;
+
+  install_plugin_copy (default_dir, "home_plugin");
+  install_plugin_copy (xdg_dir, "xdg_plugin");
+  /* Without XDG_DATA_HOME: the default folder's plugin only. */
+  without_xdg = run_chime_argv (&by_default, args);
+  assert_status (without_xdg, 3);
+  assert_null (strstr (without_xdg->err, "[handler a]"));
+  assert_string_contains (without_xdg->err, "plugin 'xdg_plugin' was not found in ");
+  /* With it: its folder instead. */
+  with_xdg = run_chime_argv (&by_xdg, args);
+  assert_status (with_xdg, 3);
+  assert_string_contains (with_xdg->err, "plugin 'home_plugin' was not found in ");
+  assert_null (strstr (with_xdg->err, "[handler b]"));
+  listed = run_chime_argv (&by_xdg, list);
+  assert_status (listed, 0);
+  assert_string_contains (listed->out, xdg_dir);
+  assert_string_contains (listed->out, "/chime/plugins/xdg_plugin.so\n");
+}
+
 int
 main (void)
 {
@@ -270,6 +331,7 @@ main (void)
     cmocka_unit_test (test_plugins_refuses_arguments),
     cmocka_unit_test (test_color_on_terminal),
     cmocka_unit_test (test_color_option),
+    cmocka_unit_test (test_user_plugin_folder),
   };
 
   return runner_run_tests (tests, G_N_ELEMENTS (tests));
