@@ -319,6 +319,42 @@ test_user_plugin_folder (void **state)
   assert_string_contains (listed->out, "/chime/plugins/xdg_plugin.so\n");
 }
 
+/* ------------------------------------------------------------------
+ * The manual page
+ * ---------------------------------------------------------------- */
+
+/* chime(1) is installed under PREFIX/share/man/man1, man renders it
+ * without a warning, and it has every long option of `chime run --help`. */
+static void
+test_man_page (void **state)
+{
+  g_autofree char *page = installed (PREFIX, "share/man/man1/chime.1");
+  g_autoptr (RunResult) help = run_chime_in (NULL, "run", "--help", NULL);
+  const char *env[] = { "MANWIDTH=200", "LC_ALL=C", NULL };
+  RunOptions options = { .env = env };
+  g_autoptr (RunResult) rendered = NULL;
+  g_autoptr (GRegex) long_option = g_regex_new ("--([a-z]+)", 0, 0, NULL);
+  g_autoptr (GMatchInfo) match = NULL;
+  guint n_options = 0;
+
+  assert_true (g_file_test (page, G_FILE_TEST_IS_REGULAR));
+  rendered = run_argv (&options, (const char *[]) { "man", "--warnings", "-l", page, NULL });
+  assert_status (rendered, 0);
+  assert_string_equal (rendered->err, "");
+  assert_string_contains (rendered->out, "chime - run LLM pipelines");
+  assert_status (help, 0);
+  g_regex_match (long_option, help->out, 0, &match);
+  for (; g_match_info_matches (match); g_match_info_next (match, NULL))
+    {
+      g_autofree char *option = g_match_info_fetch (match, 0);
+
+      if (strstr (rendered->out, option) == NULL)
+        fail_msg ("chime(1) does not document %s", option);
+      n_options++;
+    }
+  assert_true (n_options >= 12);
+}
+
 int
 main (void)
 {
@@ -332,6 +368,7 @@ main (void)
     cmocka_unit_test (test_color_on_terminal),
     cmocka_unit_test (test_color_option),
     cmocka_unit_test (test_user_plugin_folder),
+    cmocka_unit_test (test_man_page),
   };
 
   return runner_run_tests (tests, G_N_ELEMENTS (tests));
