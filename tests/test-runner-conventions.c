@@ -355,6 +355,59 @@ test_man_page (void **state)
   assert_true (n_options >= 12);
 }
 
+/* ------------------------------------------------------------------
+ * Problems as an editor shows the file
+ * ---------------------------------------------------------------- */
+
+/* Problems of several sections come in the file's line order, not in the
+ * order the sections are checked (the pipeline first). */
+static void
+test_problems_in_line_order (void **state)
+{
+  g_autofree char *dir = fresh_dir ("line-order");
+  g_autofree char *config = write_in (dir, "order.ini",
+                                      "[handler log]\nplugin = jsonl\npath = log.jsonl\npth = x\n\n"
+                                      "[model joker]\nprovider = fake\ntemprature = 3\n\n"
+                                      "[pipeline]\nprompt = Tell me a joke\nmodel = joker\nparsr = str\n");
+  g_autoptr (RunResult) result = run_chime_in (dir, "check", config, NULL);
+  g_auto (GStrv) lines = NULL;
+
+  assert_status (result, 3);
+  lines = split_lines (result->err);
+  assert_int_equal (g_strv_length (lines), 4);
+  assert_string_equal (lines[0], "chime: 3 problems:");
+  assert_string_contains (lines[1], "'pth'");
+  assert_string_contains (lines[2], "'temprature'");
+  assert_string_contains (lines[3], "'parsr'");
+}
+
+/* A ';' comment line, and a '#' or ';' comment after a value, are named
+ * with the fix instead of GLib's raw message or a bare "invalid value". */
+static void
+test_comment_hints (void **state)
+{
+  g_autofree char *dir = fresh_dir ("comments");
+  g_autofree char *semicolon = write_in (dir, "semicolon.ini",
+                                         "[pipeline]\nprompt = hi\nmodel = m\n; the model\n"
+                                         "[model m]\nprovider = fake\n");
+  g_autofree char *inline_comment = write_in (dir, "inline.ini",
+                                              "[pipeline]\nprompt = hi\nmodel = m\n\n"
+                                              "[model m]\nprovider = fake\nchunk_delay_ms = 5 # wait\n\n"
+                                              "[handler p]\nplugin = progress\nforce = true ; always\n");
+  g_autoptr (RunResult) first = run_chime_in (dir, "check", semicolon, NULL);
+  g_autoptr (RunResult) second = run_chime_in (dir, "check", inline_comment, NULL);
+
+  assert_status (first, 3);
+  assert_string_contains (first->err, "semicolon.ini is not a valid INI file: line 4 (\"; the model\") is a "
+                                      "';' comment, and comments start with '#' here: write \"# the model\"");
+  assert_status (second, 3);
+  assert_string_contains (second->err, "invalid value '5 # wait' for 'chunk_delay_ms' in [model m] of inline.ini "
+                                       "(line 7): expected a whole number from 0 to 3600000 (a '#' or ';' "
+                                       "comment after a value is part of the value");
+  assert_string_contains (second->err, "invalid value 'true ; always' for 'force' in [handler p] of inline.ini "
+                                       "(line 11): expected true or false (a '#' or ';' comment");
+}
+
 int
 main (void)
 {
@@ -369,6 +422,8 @@ main (void)
     cmocka_unit_test (test_color_option),
     cmocka_unit_test (test_user_plugin_folder),
     cmocka_unit_test (test_man_page),
+    cmocka_unit_test (test_problems_in_line_order),
+    cmocka_unit_test (test_comment_hints),
   };
 
   return runner_run_tests (tests, G_N_ELEMENTS (tests));
