@@ -408,6 +408,22 @@ test_comment_hints (void **state)
                                        "(line 11): expected true or false (a '#' or ';' comment");
 }
 
+/* A batch input's error names its domain for a reader
+ * ("chime-config-error"), not by GLib's quark string. */
+static void
+test_batch_error_domain (void **state)
+{
+  g_autofree char *dir = fresh_dir ("batch-domain");
+  g_autofree char *config = write_config (dir, "");
+  g_autofree char *inputs = write_in (dir, "inputs.jsonl", "oops\n");
+  g_autoptr (RunResult) result = run_chime_in (dir, "run", config, "--inputs", inputs, NULL);
+  g_autoptr (json_t) lines = parse_json_lines (result->out, "stdout");
+  json_t *error = json_object_get (json_array_get (lines, 0), "error");
+
+  assert_status (result, 1);
+  assert_string_equal (json_string_value (json_object_get (error, "domain")), "chime-config-error");
+}
+
 int
 main (void)
 {
@@ -424,6 +440,7 @@ main (void)
     cmocka_unit_test (test_man_page),
     cmocka_unit_test (test_problems_in_line_order),
     cmocka_unit_test (test_comment_hints),
+    cmocka_unit_test (test_batch_error_domain),
   };
 
   return runner_run_tests (tests, G_N_ELEMENTS (tests));
