@@ -424,6 +424,56 @@ test_batch_error_domain (void **state)
   assert_string_equal (json_string_value (json_object_get (error, "domain")), "chime-config-error");
 }
 
+/* ------------------------------------------------------------------
+ * The docs say what chime does
+ * ---------------------------------------------------------------- */
+
+/* Every plugin `chime plugins` finds installed has its row in the table
+ * of docs/plugins.md. */
+static void
+test_plugins_doc_lists_every_plugin (void **state)
+{
+  g_autofree char *doc = read_source_file ("docs/plugins.md");
+  g_autoptr (RunResult) result = run_chime_in (NULL, "plugins", NULL);
+  g_autoptr (GRegex) file_line = g_regex_new ("^    file: .*/([a-z_]+)\\.so$", G_REGEX_MULTILINE, 0, NULL);
+  g_autoptr (GMatchInfo) match = NULL;
+  guint n = 0;
+
+  assert_status (result, 0);
+  g_regex_match (file_line, result->out, 0, &match);
+  for (; g_match_info_matches (match); g_match_info_next (match, NULL))
+    {
+      g_autofree char *name = g_match_info_fetch (match, 1);
+      g_autofree char *row = g_strdup_printf ("| [`%s`](", name);
+
+      if (strstr (doc, row) == NULL)
+        fail_msg ("docs/plugins.md has no row for the installed plugin %s", name);
+      n++;
+    }
+  assert_int_equal (n, 10);
+  assert_string_contains (doc, "chime installs ten handler plugins");
+}
+
+/* --events FILE, relative, lands in the current folder (as
+ * docs/events-stream.md says), not next to CONFIG. */
+static void
+test_events_path_relative_to_current_folder (void **state)
+{
+  g_autofree char *cwd = fresh_dir ("events-cwd");
+  g_autofree char *configs = fresh_dir ("events-configs");
+  g_autofree char *config = write_config (configs, "");
+  g_autofree char *here = g_build_filename (cwd, "ev.jsonl", NULL);
+  g_autofree char *there = g_build_filename (configs, "ev.jsonl", NULL);
+  g_autoptr (RunResult) result = run_chime_in (cwd, "run", config, "-q", "--events", "ev.jsonl", NULL);
+  g_autofree char *doc = read_source_file ("docs/events-stream.md");
+
+  assert_status (result, 0);
+  assert_true (g_file_test (here, G_FILE_TEST_IS_REGULAR));
+  assert_false (g_file_test (there, G_FILE_TEST_EXISTS));
+  assert_null (strstr (doc, "lands\nnext to CONFIG"));
+  assert_string_contains (doc, "a\nrelative `--events FILE` is relative to the current folder");
+}
+
 int
 main (void)
 {
@@ -441,6 +491,8 @@ main (void)
     cmocka_unit_test (test_problems_in_line_order),
     cmocka_unit_test (test_comment_hints),
     cmocka_unit_test (test_batch_error_domain),
+    cmocka_unit_test (test_plugins_doc_lists_every_plugin),
+    cmocka_unit_test (test_events_path_relative_to_current_folder),
   };
 
   return runner_run_tests (tests, G_N_ELEMENTS (tests));
