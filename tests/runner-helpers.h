@@ -70,6 +70,13 @@ char *write_in (const char *dir,
 char *copy_test_config (const char *dir,
                         const char *name);
 
+/* A pipeline of the fake model answering "Why not?" in three tokens
+ * ("Why", " not", "?"), then @handlers (INI text), written as @dir/@name;
+ * returns its path. */
+char *write_why_not_config (const char *dir,
+                            const char *name,
+                            const char *handlers);
+
 /* ------------------------------------------------------------------
  * Running the installed chime
  * ---------------------------------------------------------------- */
@@ -127,6 +134,14 @@ RunResult *run_argv (const RunOptions   *options,
 /* Runs the installed chime with @args (after the program name). */
 RunResult *run_chime_argv (const RunOptions   *options,
                            const char * const *args);
+
+/* Runs the installed chime with @args (a shell command line's words after
+ * "chime", quoted as needed) on a pseudo-terminal (util-linux's script),
+ * stdout and stderr both on it, with @env (as RunOptions.env): what the
+ * terminal got, in out. */
+RunResult *run_chime_on_terminal (const char         *cwd,
+                                  const char         *args,
+                                  const char * const *env);
 
 RunResult *run_chime_in (const char *cwd,
                          const char *first,

@@ -8,18 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* A fake model answering "Why not?" and @handlers. */
-static char *
-write_config (const char *dir,
-              const char *handlers)
-{
-  g_autofree char *text = g_strconcat ("[pipeline]\nprompt = Tell me a joke\nmodel = joker\n\n"
-                                       "[model joker]\nprovider = fake\nmodel = fake\n"
-                                       "chunks = [\"Why\", \" not\", \"?\"]\n\n", handlers, NULL);
-
-  return write_in (dir, "conventions.ini", text);
-}
-
 /* ------------------------------------------------------------------
  * The README's "Using it", as written
  * ---------------------------------------------------------------- */
@@ -108,7 +96,7 @@ static void
 test_two_writers_refused (void **state)
 {
   g_autofree char *dir = fresh_dir ("two-writers");
-  g_autofree char *config = write_config (dir, "[handler log]\nplugin = jsonl\npath = events.jsonl\n");
+  g_autofree char *config = write_why_not_config (dir, "conventions.ini", "[handler log]\nplugin = jsonl\npath = events.jsonl\n");
   g_autofree char *events = g_build_filename (dir, "events.jsonl", NULL);
   g_autoptr (RunResult) run = run_chime_in (dir, "run", config, "--events", "events.jsonl", NULL);
   g_autofree char *written = read_text (events);
@@ -128,7 +116,7 @@ test_two_writers_refused_at_check (void **state)
   g_autofree char *dir = fresh_dir ("two-writers-check");
   g_autofree char *real = g_build_filename (dir, "trace.jsonl", NULL);
   g_autofree char *link = g_build_filename (dir, "alias.jsonl", NULL);
-  g_autofree char *config = write_config (dir, "[handler a]\nplugin = jsonl\npath = trace.jsonl\n\n"
+  g_autofree char *config = write_why_not_config (dir, "conventions.ini", "[handler a]\nplugin = jsonl\npath = trace.jsonl\n\n"
                                                "[handler b]\nplugin = jsonl\npath = alias.jsonl\n\n"
                                                "[handler c]\nplugin = jsonl\npath = /dev/null\n\n"
                                                "[handler d]\nplugin = usage\npath = /dev/null\n");
@@ -194,37 +182,24 @@ test_plugins_refuses_arguments (void **state)
 
 #define STDOUT_HANDLER "[handler out]\nplugin = stdout\n"
 
-/* chime run -q CONFIG @extra on a pseudo-terminal (util-linux's script),
- * with @env: what the terminal got. */
-static RunResult *
-run_on_terminal (const char         *dir,
-                 const char         *config,
-                 const char         *extra,
-                 const char * const *env)
-{
-  g_autofree char *program = chime_binary ();
-  g_autofree char *command = g_strdup_printf ("'%s' run -q '%s' %s", program, config, extra);
-  RunOptions options = { .cwd = dir, .env = env };
-
-  return run_argv (&options, (const char *[]) { "script", "-qec", command, "/dev/null", NULL });
-}
-
 /* A terminal gets the stdout handler's bold banners, unless NO_COLOR is
  * set, TERM is dumb or --color=never says so. */
 static void
 test_color_on_terminal (void **state)
 {
   g_autofree char *dir = fresh_dir ("color-tty");
-  g_autofree char *config = write_config (dir, STDOUT_HANDLER);
+  g_autofree char *config = write_why_not_config (dir, "conventions.ini", STDOUT_HANDLER);
   const char *xterm[] = { "TERM=xterm", "NO_COLOR", "CHIME_COLOR", NULL };
   const char *no_color[] = { "TERM=xterm", "NO_COLOR=1", "CHIME_COLOR", NULL };
   const char *empty_no_color[] = { "TERM=xterm", "NO_COLOR=", "CHIME_COLOR", NULL };
   const char *dumb[] = { "TERM=dumb", "NO_COLOR", "CHIME_COLOR", NULL };
-  g_autoptr (RunResult) colored = run_on_terminal (dir, config, "", xterm);
-  g_autoptr (RunResult) told_not = run_on_terminal (dir, config, "", no_color);
-  g_autoptr (RunResult) empty = run_on_terminal (dir, config, "", empty_no_color);
-  g_autoptr (RunResult) dumb_terminal = run_on_terminal (dir, config, "", dumb);
-  g_autoptr (RunResult) never = run_on_terminal (dir, config, "--color=never", xterm);
+  g_autofree char *args = g_strdup_printf ("run -q %s", config);
+  g_autofree char *never_args = g_strdup_printf ("run -q --color=never %s", config);
+  g_autoptr (RunResult) colored = run_chime_on_terminal (dir, args, xterm);
+  g_autoptr (RunResult) told_not = run_chime_on_terminal (dir, args, no_color);
+  g_autoptr (RunResult) empty = run_chime_on_terminal (dir, args, empty_no_color);
+  g_autoptr (RunResult) dumb_terminal = run_chime_on_terminal (dir, args, dumb);
+  g_autoptr (RunResult) never = run_chime_on_terminal (dir, never_args, xterm);
 
   assert_status (colored, 0);
   assert_string_contains (colored->out, "\033[1m> Entering new");
@@ -245,7 +220,7 @@ static void
 test_color_option (void **state)
 {
   g_autofree char *dir = fresh_dir ("color-option");
-  g_autofree char *config = write_config (dir, STDOUT_HANDLER);
+  g_autofree char *config = write_why_not_config (dir, "conventions.ini", STDOUT_HANDLER);
   g_autoptr (RunResult) always = run_chime_in (dir, "run", config, "-q", "--color=always", NULL);
   g_autoptr (RunResult) piped = run_chime_in (dir, "run", config, "-q", NULL);
   g_autoptr (RunResult) bad = run_chime_in (dir, "run", config, "--color=sometimes", NULL);
@@ -287,7 +262,7 @@ test_user_plugin_folder (void **state)
   g_autofree char *data_home = fresh_dir ("data-home");
   g_autofree char *default_dir = g_build_filename (home, ".local", "share", "chime", "plugins", NULL);
   g_autofree char *xdg_dir = g_build_filename (data_home, "chime", "plugins", NULL);
-  g_autofree char *config = write_config (home, "[handler a]\nplugin = home_plugin\n\n"
+  g_autofree char *config = write_why_not_config (home, "conventions.ini", "[handler a]\nplugin = home_plugin\n\n"
                                                 "[handler b]\nplugin = xdg_plugin\n");
   g_autofree char *home_setting = g_strdup_printf ("HOME=%s", home);
   g_autofree char *xdg_setting = g_strdup_printf ("XDG_DATA_HOME=%s", data_home);
@@ -414,7 +389,7 @@ static void
 test_batch_error_domain (void **state)
 {
   g_autofree char *dir = fresh_dir ("batch-domain");
-  g_autofree char *config = write_config (dir, "");
+  g_autofree char *config = write_why_not_config (dir, "conventions.ini", "");
   g_autofree char *inputs = write_in (dir, "inputs.jsonl", "oops\n");
   g_autoptr (RunResult) result = run_chime_in (dir, "run", config, "--inputs", inputs, NULL);
   g_autoptr (json_t) lines = parse_json_lines (result->out, "stdout");
@@ -461,7 +436,7 @@ test_events_path_relative_to_current_folder (void **state)
 {
   g_autofree char *cwd = fresh_dir ("events-cwd");
   g_autofree char *configs = fresh_dir ("events-configs");
-  g_autofree char *config = write_config (configs, "");
+  g_autofree char *config = write_why_not_config (configs, "conventions.ini", "");
   g_autofree char *here = g_build_filename (cwd, "ev.jsonl", NULL);
   g_autofree char *there = g_build_filename (configs, "ev.jsonl", NULL);
   g_autoptr (RunResult) result = run_chime_in (cwd, "run", config, "-q", "--events", "ev.jsonl", NULL);

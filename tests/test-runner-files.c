@@ -12,19 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* A fake model answering "Why not?", no handlers printing anything, and
- * @handlers. */
-static char *
-write_config (const char *dir,
-              const char *handlers)
-{
-  g_autofree char *text = g_strconcat ("[pipeline]\nprompt = Tell me a joke\nmodel = joker\n\n"
-                                       "[model joker]\nprovider = fake\nmodel = fake\n"
-                                       "chunks = [\"Why\", \" not\", \"?\"]\n\n", handlers, NULL);
-
-  return write_in (dir, "files.ini", text);
-}
-
 static void
 assert_is_symlink_to (const char *link,
                       const char *target)
@@ -95,7 +82,7 @@ static void
 test_output_follows_symlink (void **state)
 {
   g_autofree char *dir = fresh_dir ("symlink");
-  g_autofree char *config = write_config (dir, "");
+  g_autofree char *config = write_why_not_config (dir, "files.ini", "");
   g_autofree char *real = write_in (dir, "real.json", "old\n");
   g_autofree char *link = g_build_filename (dir, "link.json", NULL);
   g_autoptr (RunResult) result = NULL;
@@ -114,7 +101,7 @@ static void
 test_output_dangling_symlink_creates_target (void **state)
 {
   g_autofree char *dir = fresh_dir ("dangling");
-  g_autofree char *config = write_config (dir, "");
+  g_autofree char *config = write_why_not_config (dir, "files.ini", "");
   g_autofree char *link = g_build_filename (dir, "link.json", NULL);
   g_autofree char *target = g_build_filename (dir, "new.json", NULL);
   g_autoptr (RunResult) result = NULL;
@@ -134,7 +121,7 @@ static void
 test_output_into_fifo (void **state)
 {
   g_autofree char *dir = fresh_dir ("fifo");
-  g_autofree char *config = write_config (dir, "");
+  g_autofree char *config = write_why_not_config (dir, "files.ini", "");
   g_autofree char *fifo = NULL;
   int fd = open_fifo_reader (dir, "result.pipe", &fifo);
   g_autoptr (RunResult) result = run_chime_in (dir, "run", config, "-o", fifo, NULL);
@@ -150,7 +137,7 @@ static void
 test_batch_output_into_fifo (void **state)
 {
   g_autofree char *dir = fresh_dir ("batch-fifo");
-  g_autofree char *config = write_config (dir, "");
+  g_autofree char *config = write_why_not_config (dir, "files.ini", "");
   g_autofree char *inputs = write_in (dir, "inputs.jsonl", "{}\n{}\n");
   g_autofree char *fifo = NULL;
   int fd = open_fifo_reader (dir, "results.pipe", &fifo);
@@ -170,7 +157,7 @@ static void
 test_output_missing_folder_before_run (void **state)
 {
   g_autofree char *dir = fresh_dir ("missing-folder");
-  g_autofree char *config = write_config (dir, "[handler trace]\nplugin = jsonl\npath = trace.jsonl\n");
+  g_autofree char *config = write_why_not_config (dir, "files.ini", "[handler trace]\nplugin = jsonl\npath = trace.jsonl\n");
   g_autofree char *output = g_build_filename (dir, "nowhere", "result.json", NULL);
   g_autofree char *trace = g_build_filename (dir, "trace.jsonl", NULL);
   g_autoptr (RunResult) result = run_chime_in (dir, "run", config, "-o", output, NULL);
@@ -208,7 +195,7 @@ static void
 test_quiet (void **state)
 {
   g_autofree char *dir = fresh_dir ("quiet");
-  g_autofree char *config = write_config (dir, "");
+  g_autofree char *config = write_why_not_config (dir, "files.ini", "");
   g_autofree char *output = g_build_filename (dir, "result.json", NULL);
   g_autoptr (RunResult) alone = run_chime_in (dir, "run", config, "-q", NULL);
   g_autoptr (RunResult) with_output = run_chime_in (dir, "run", config, "--quiet", "-o", output, NULL);
@@ -234,7 +221,7 @@ static void
 test_usage_path_follows_symlink (void **state)
 {
   g_autofree char *dir = fresh_dir ("usage-symlink");
-  g_autofree char *config = write_config (dir, "[handler usage]\nplugin = usage\npath = usage-link.json\n");
+  g_autofree char *config = write_why_not_config (dir, "files.ini", "[handler usage]\nplugin = usage\npath = usage-link.json\n");
   g_autofree char *real = write_in (dir, "usage-real.json", "old\n");
   g_autofree char *link = g_build_filename (dir, "usage-link.json", NULL);
   g_autoptr (RunResult) result = NULL;
@@ -258,7 +245,7 @@ test_usage_path_into_fifo (void **state)
   g_autofree char *fifo = NULL;
   int fd = open_fifo_reader (dir, "usage.pipe", &fifo);
   g_autofree char *handler = g_strdup_printf ("[handler usage]\nplugin = usage\npath = %s\n", fifo);
-  g_autofree char *config = write_config (dir, handler);
+  g_autofree char *config = write_why_not_config (dir, "files.ini", handler);
   g_autoptr (RunResult) result = run_chime_in (dir, "run", config, "-q", NULL);
   g_autofree char *text = read_fifo (fd);
   g_autoptr (json_t) json = json_loads (text, 0, NULL);
@@ -274,7 +261,7 @@ static void
 test_usage_path_missing_folder (void **state)
 {
   g_autofree char *dir = fresh_dir ("usage-missing");
-  g_autofree char *config = write_config (dir, "[handler usage]\nplugin = usage\npath = gone/usage.json\n");
+  g_autofree char *config = write_why_not_config (dir, "files.ini", "[handler usage]\nplugin = usage\npath = gone/usage.json\n");
   g_autoptr (RunResult) result = run_chime_in (dir, "run", config, NULL);
 
   assert_status (result, 3);

@@ -7,18 +7,6 @@
 
 #include <string.h>
 
-/* A fake model answering "Why not?" in three tokens, and @handlers. */
-static char *
-write_config (const char *dir,
-              const char *handlers)
-{
-  g_autofree char *text = g_strconcat ("[pipeline]\nprompt = Tell me a joke\nmodel = joker\n\n"
-                                       "[model joker]\nprovider = fake\nmodel = fake\n"
-                                       "chunks = [\"Why\", \" not\", \"?\"]\n\n", handlers, NULL);
-
-  return write_in (dir, "messages.ini", text);
-}
-
 #define REFUSING_HANDLER "[handler rec]\nplugin = recorder_sync\nfail_on = llm_new_token\n"
 #define REFUSAL_LINE                                                                          \
   "chime: warning: handler 'rec' (recorder_sync) failed on llm_new_token: recorder rec refuses " \
@@ -77,7 +65,7 @@ static void
 test_handler_failure_said_once (void **state)
 {
   g_autofree char *dir = fresh_dir ("once");
-  g_autofree char *config = write_config (dir, REFUSING_HANDLER);
+  g_autofree char *config = write_why_not_config (dir, "messages.ini", REFUSING_HANDLER);
   const char *args[] = { "run", config, "-q", NULL };
   g_autoptr (RunResult) result = run_with_test_plugins (dir, NULL, args);
 
@@ -92,7 +80,7 @@ static void
 test_verbose_says_everything (void **state)
 {
   g_autofree char *dir = fresh_dir ("verbose");
-  g_autofree char *config = write_config (dir, REFUSING_HANDLER);
+  g_autofree char *config = write_why_not_config (dir, "messages.ini", REFUSING_HANDLER);
   const char *args[] = { "run", config, "-q", "--verbose", NULL };
   g_autoptr (RunResult) result = run_with_test_plugins (dir, NULL, args);
 
@@ -108,7 +96,7 @@ static void
 test_messages_debug (void **state)
 {
   g_autofree char *dir = fresh_dir ("debug");
-  g_autofree char *config = write_config (dir, "");
+  g_autofree char *config = write_why_not_config (dir, "messages.ini", "");
   const char *args[] = { "run", config, "-q", NULL };
   const char *chime_env[] = { "G_MESSAGES_DEBUG=chime", NULL };
   const char *all_env[] = { "G_MESSAGES_DEBUG=all", NULL };

@@ -8,18 +8,6 @@
 
 #include <string.h>
 
-/* A fake model answering "Why not?" in three tokens, and @handlers. */
-static char *
-write_config (const char *dir,
-              const char *handlers)
-{
-  g_autofree char *text = g_strconcat ("[pipeline]\nprompt = Tell me a joke\nmodel = joker\n\n"
-                                       "[model joker]\nprovider = fake\nmodel = fake\n"
-                                       "chunks = [\"Why\", \" not\", \"?\"]\n\n", handlers, NULL);
-
-  return write_in (dir, "sinks.ini", text);
-}
-
 /* How many times @needle is in @haystack. */
 static guint
 count_in (const char *haystack,
@@ -70,7 +58,7 @@ static void
 test_jsonl_on_dev_full (void **state)
 {
   g_autofree char *dir = fresh_dir ("full");
-  g_autofree char *config = write_config (dir, "[handler trace]\nplugin = jsonl\npath = /dev/full\n\n"
+  g_autofree char *config = write_why_not_config (dir, "sinks.ini", "[handler trace]\nplugin = jsonl\npath = /dev/full\n\n"
                                                "[handler kept]\nplugin = jsonl\npath = kept.jsonl\n");
   g_autofree char *kept = g_build_filename (dir, "kept.jsonl", NULL);
   const char *args[] = { "run", config, NULL };
@@ -100,7 +88,7 @@ static void
 test_printers_on_full_stdout (void **state)
 {
   g_autofree char *dir = fresh_dir ("full-stdout");
-  g_autofree char *config = write_config (dir, "[handler stream]\nplugin = streaming_stdout\n\n"
+  g_autofree char *config = write_why_not_config (dir, "sinks.ini", "[handler stream]\nplugin = streaming_stdout\n\n"
                                                "[handler verbose]\nplugin = stdout\n\n"
                                                "[handler debug]\nplugin = console\n\n"
                                                "[handler events]\nplugin = astream_events\npath = -\n");
@@ -132,7 +120,7 @@ static void
 test_closed_stdout (void **state)
 {
   g_autofree char *dir = fresh_dir ("closed-stdout");
-  g_autofree char *config = write_config (dir, "[handler stream]\nplugin = streaming_stdout\n\n"
+  g_autofree char *config = write_why_not_config (dir, "sinks.ini", "[handler stream]\nplugin = streaming_stdout\n\n"
                                                "[handler trace]\nplugin = jsonl\npath = trace.jsonl\n");
   g_autofree char *trace = g_build_filename (dir, "trace.jsonl", NULL);
   const char *args[] = { "run", config, NULL };
@@ -154,7 +142,7 @@ static void
 test_closed_stdout_with_output (void **state)
 {
   g_autofree char *dir = fresh_dir ("closed-stdout-output");
-  g_autofree char *config = write_config (dir, "[handler verbose]\nplugin = stdout\n");
+  g_autofree char *config = write_why_not_config (dir, "sinks.ini", "[handler verbose]\nplugin = stdout\n");
   g_autofree char *output = g_build_filename (dir, "result.json", NULL);
   const char *args[] = { "run", config, "--output", output, NULL };
   g_autoptr (RunResult) result = run_redirected (dir, ">&-", args);
@@ -175,7 +163,7 @@ static void
 test_usage_report_that_cannot_be_written (void **state)
 {
   g_autofree char *dir = fresh_dir ("usage-full");
-  g_autofree char *config = write_config (dir, "[handler usage]\nplugin = usage\n"
+  g_autofree char *config = write_why_not_config (dir, "sinks.ini", "[handler usage]\nplugin = usage\n"
                                                "path = /dev/full\n");
   const char *args[] = { "run", config, NULL };
   RunOptions options = { .cwd = dir };
@@ -196,7 +184,7 @@ static void
 test_stderr_writers_on_full_stderr (void **state)
 {
   g_autofree char *dir = fresh_dir ("full-stderr");
-  g_autofree char *config = write_config (dir, "[handler progress]\nplugin = progress\nforce = true\n\n"
+  g_autofree char *config = write_why_not_config (dir, "sinks.ini", "[handler progress]\nplugin = progress\nforce = true\n\n"
                                                "[handler usage]\nplugin = usage\n");
   const char *args[] = { "run", config, NULL };
   g_autoptr (RunResult) result = run_redirected (dir, "2>/dev/full", args);

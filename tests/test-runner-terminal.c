@@ -57,20 +57,6 @@ test_single_run_streams_live (void **state)
  * progress below streamed text
  * ---------------------------------------------------------------- */
 
-/* chime run -q CONFIG on a pseudo-terminal (util-linux's script), stdout
- * and stderr both on it: what the terminal got. */
-static RunResult *
-run_on_terminal (const char *dir,
-                 const char *config)
-{
-  g_autofree char *program = chime_binary ();
-  g_autofree char *command = g_strdup_printf ("'%s' run -q -i x '%s'", program, config);
-  const char *env[] = { "TERM=xterm", NULL };
-  RunOptions options = { .cwd = dir, .env = env };
-
-  return run_argv (&options, (const char *[]) { "script", "-qec", command, "/dev/null", NULL });
-}
-
 /* streaming_stdout and progress on one terminal, tokens 120 ms apart (the
  * progress line redraws every 100 ms): the answer is never split by a
  * progress line drawn over it; the last progress line comes below it,
@@ -87,7 +73,9 @@ test_progress_stays_below_streamed_text (void **state)
                                        "[handler stream]\nplugin = streaming_stdout\n\n"
                                        "[handler progress]\nplugin = progress\n", NULL);
   g_autofree char *config = write_in (dir, "below.ini", text);
-  g_autoptr (RunResult) result = run_on_terminal (dir, config);
+  g_autofree char *args = g_strdup_printf ("run -q -i x %s", config);
+  const char *env[] = { "TERM=xterm", NULL };
+  g_autoptr (RunResult) result = run_chime_on_terminal (dir, args, env);
   const char *answer;
   GRegex *final_line;
   gboolean matched;
