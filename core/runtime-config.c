@@ -5,6 +5,7 @@
 #include "runtime-config.h"
 #include "config/suggest.h"
 #include "isolation/host-init.h"
+#include "shared-outputs.h"
 
 #include <string.h>
 
@@ -312,6 +313,7 @@ chime_handler_specs_read (ChimeConfig                *config,
 {
   g_auto (GStrv) sections = g_key_file_get_groups (chime_config_get_key_file (config), NULL);
   GPtrArray *specs = g_ptr_array_new_with_free_func ((GDestroyNotify) chime_handler_spec_free);
+  g_autoptr (GHashTable) outputs = chime_shared_outputs_new ();
 
   for (guint i = 0; sections[i] != NULL; i++)
     {
@@ -342,6 +344,7 @@ chime_handler_specs_read (ChimeConfig                *config,
           break;
         }
       g_ptr_array_add (specs, read_handler_spec (config, runtime, sections[i], name));
+      chime_shared_outputs_check (outputs, config, sections[i], g_ptr_array_index (specs, specs->len - 1));
     }
   return specs;
 }

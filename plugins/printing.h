@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chime/plugin.h>
+#include <chime/terminal.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,16 +15,28 @@ enum { PRINTING_COLOR_AUTO, PRINTING_COLOR_ALWAYS, PRINTING_COLOR_NEVER };
 static const char *const printing_color_choices[] = { "auto", "always", "never", NULL };
 
 /* Whether the handler's `color` key (a CHIME_CONFIG_CHOICE of
- * printing_color_choices) asks for ANSI escapes: auto means "when stdout
- * is a terminal". */
+ * printing_color_choices) asks for ANSI escapes. CHIME_COLOR (always or
+ * never: what `chime run --color` sets) overrides the key, as a command
+ * line overrides a file; auto means "when stdout is a terminal that can
+ * show them and the user did not say NO_COLOR" (https://no-color.org:
+ * set and not empty) — TERM=dumb shows escapes as garbage. */
 static inline gboolean
 printing_wants_color (ChimeHandlerContext *context)
 {
+  const char *forced = g_getenv ("CHIME_COLOR");
+  const char *no_color = g_getenv ("NO_COLOR");
+
+  if (g_strcmp0 (forced, "always") == 0)
+    return TRUE;
+  if (g_strcmp0 (forced, "never") == 0)
+    return FALSE;
   switch (chime_handler_context_get_choice (context, "color"))
     {
     case PRINTING_COLOR_ALWAYS: return TRUE;
     case PRINTING_COLOR_NEVER: return FALSE;
-    default: return isatty (STDOUT_FILENO) == 1;
+    default:
+      return isatty (STDOUT_FILENO) == 1 && (no_color == NULL || no_color[0] == '\0') &&
+             g_strcmp0 (g_getenv ("TERM"), "dumb") != 0;
     }
 }
 
@@ -43,13 +56,9 @@ printing_write_stdout (gboolean   *broken,
 {
   if (*broken)
     return TRUE;
-  if ((length > 0 && fwrite (text, 1, length, stdout) != length) || fflush (stdout) != 0)
+  /* Through libchime: a progress line on the same terminal is kept below. */
+  if (!chime_terminal_write_stdout (text, length, error))
     {
-      int saved_errno = errno;
-
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
-                   "cannot write to stdout: %s", g_strerror (saved_errno));
-      clearerr (stdout);
       *broken = TRUE;
       return FALSE;
     }

@@ -44,3 +44,17 @@ cli_exit_code_for (const GError *error)
   return error->domain == CHIME_CONFIG_ERROR || error->domain == G_FILE_ERROR ||
          error->domain == G_KEY_FILE_ERROR ? CLI_EXIT_CONFIG : CLI_EXIT_RUN_FAILED;
 }
+
+gboolean
+cli_set_color (const char *when)
+{
+  /* The plugins are separate shared objects: they read the choice from
+   * CHIME_COLOR (plugins/printing.h), set before any is loaded. */
+  if (g_str_equal (when, "auto"))
+    g_unsetenv ("CHIME_COLOR");
+  else if (g_str_equal (when, "always") || g_str_equal (when, "never"))
+    g_setenv ("CHIME_COLOR", when, TRUE);
+  else
+    return FALSE;
+  return TRUE;
+}

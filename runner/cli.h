@@ -24,6 +24,10 @@ void cli_print_error (const GError *error);
 /* CLI_EXIT_CONFIG for configuration errors, else CLI_EXIT_RUN_FAILED. */
 int  cli_exit_code_for (const GError *error);
 
+/* --color WHEN (auto, always or never) for every handler that prints;
+ * FALSE for any other word. */
+gboolean cli_set_color (const char *when);
+
 /* The commands: each parses the rest of its command line. */
 int  cli_command_run     (int argc, char **argv);
 int  cli_command_check   (int argc, char **argv);

@@ -46,11 +46,14 @@ cli_command_plugins (int    argc,
   g_auto (GStrv) names = NULL;
 
   g_option_context_set_description (context,
-    "Searches CHIME_PLUGIN_PATH, then the plugin folder next to the libchime in use\n"
+    "Searches CHIME_PLUGIN_PATH, then $XDG_DATA_HOME/chime/plugins (~/.local/share/chime/plugins),\n"
+    "then the plugin folder next to the libchime in use\n"
     "(LIBDIR/chime/plugins), then the installed plugin folder. A configuration's\n"
     "plugin_path comes after CHIME_PLUGIN_PATH and before the other two.");
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return cli_usage_error (context, "%s", error->message);
+  if (argc > 1)
+    return cli_usage_error (context, "plugins takes no arguments, got '%s'", argv[1]);
   search_path = chime_plugin_get_search_path (NULL);
   names = chime_plugin_list_names ((const char * const *) search_path);
   g_print ("Plugin search path:\n");

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "log-writer.h"
 #include "pipeline/batch.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/pipeline-error.h"
@@ -75,19 +76,32 @@ add_handler_section (GKeyFile   *extra,
   g_key_file_set_string (extra, section, "path", absolute);
 }
 
+/* The result goes to @out (-o, opened before the run) when given, else to
+ * stdout unless @quiet. */
 static gboolean
-write_result (json_t     *result,
-              const char *output,
-              gboolean    pretty,
-              GError    **error)
+write_result (json_t        *result,
+              GOutputStream *out,
+              const char    *output,
+              gboolean       pretty,
+              gboolean       quiet,
+              GError       **error)
 {
   g_autofree char *text = json_dumps (result, pretty ? JSON_INDENT (2) : JSON_COMPACT);
 
-  if (output != NULL)
+  if (out != NULL)
     {
       g_autofree char *line = g_strconcat (text, "\n", NULL);
-      return g_file_set_contents (output, line, -1, error);
+      g_autoptr (GError) local_error = NULL;
+
+      if (g_output_stream_write_all (out, line, strlen (line), NULL, NULL, &local_error) &&
+          g_output_stream_close (out, NULL, &local_error))
+        return TRUE;
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_IO, "cannot write the result to %s: %s",
+                   output, local_error->message);
+      return FALSE;
     }
+  if (quiet)
+    return TRUE;
   /* Handlers may have written to stdout from other threads; they are done
    * (the runtime was flushed), and the result comes last. */
   fflush (stdout);
@@ -105,6 +119,14 @@ write_result (json_t     *result,
       return FALSE;
     }
   return TRUE;
+}
+
+/* -q without -o: the results go nowhere, through a stream that is a
+ * bounded sink (batch results are written as they come). */
+static GOutputStream *
+open_discarding_output (GError **error)
+{
+  return chime_file_open_output ("/dev/null", error);
 }
 
 static void
@@ -168,32 +190,35 @@ report_losses (ChimeRuntime *runtime)
   return any_failed;
 }
 
+/* For --verbose and G_MESSAGES_DEBUG: what is about to run. */
+static void
+say_handlers (ChimeRuntime *runtime,
+              const char   *source)
+{
+  g_autoptr (GString) names = g_string_new (NULL);
+  g_autofree char *name = g_path_get_basename (source);
+
+  for (guint i = 0; i < chime_runtime_get_n_handlers (runtime); i++)
+    g_string_append_printf (names, "%s'%s'", i > 0 ? ", " : "", chime_runtime_get_handler_name (runtime, i));
+  g_debug ("running %s with %u %s%s%s", name, chime_runtime_get_n_handlers (runtime),
+           chime_runtime_get_n_handlers (runtime) == 1 ? "handler" : "handlers",
+           names->len > 0 ? ": " : "", names->str);
+}
+
 /* --inputs: one run per line, results as JSON lines in input order. */
 static int
 run_batch (ChimePipeline *pipeline,
            const char    *inputs,
            GHashTable    *defaults,
            guint          concurrency,
-           const char    *output)
+           GOutputStream *out)
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (GCancellable) cancellable = g_cancellable_new ();
   g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
-  g_autoptr (GOutputStream) out = NULL;
   int failed;
   gboolean handler_failed;
 
-  if (output != NULL)
-    {
-      g_autoptr (GFile) file = g_file_new_for_commandline_arg (output);
-
-      out = G_OUTPUT_STREAM (g_file_replace (file, NULL, FALSE, G_FILE_CREATE_NONE, NULL, &error));
-      if (out == NULL)
-        {
-          cli_print_error (error);
-          return CLI_EXIT_RUN_FAILED;
-        }
-    }
   cli_signals_watch (cancellable);
   failed = chime_batch_run (pipeline, inputs, defaults, concurrency, cancellable, out, &error);
   /* Nothing lost: every handler finishes every event before we go on. */
@@ -231,6 +256,9 @@ cli_command_run (int    argc,
   gint concurrency = G_MININT;
   gboolean pretty = FALSE;
   gboolean stream = FALSE;
+  gboolean quiet = FALSE;
+  gboolean verbose = FALSE;
+  g_autofree char *color = NULL;
   GOptionEntry entries[] = {
     /* FILENAME: the bytes as given, not converted from the locale's
      * charset (which fails for any non-ASCII byte in the C locale); they
@@ -247,6 +275,14 @@ cli_command_run (int    argc,
       "JSON line per value of the json parser; the result JSON goes only to --output", NULL },
     { "output", 'o', 0, G_OPTION_ARG_FILENAME, &output, "Write the result JSON to FILE instead of stdout", "FILE" },
     { "pretty", 'p', 0, G_OPTION_ARG_NONE, &pretty, "Indent the result JSON", NULL },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet,
+      "Print no result on stdout (with --output, it still goes to FILE)", NULL },
+    { "color", 0, 0, G_OPTION_ARG_STRING, &color,
+      "Colour what handlers print: auto (a terminal, unless NO_COLOR or TERM=dumb), always or never; "
+      "overrides their color keys", "WHEN" },
+    { "verbose", 0, 0, G_OPTION_ARG_NONE, &verbose,
+      "Say what happens on stderr: each request and retry, every handler failure (not only the first "
+      "of each kind), the debug messages of chime and its plugins", NULL },
     { "inputs", 0, 0, G_OPTION_ARG_FILENAME, &inputs,
       "Run once per line of FILE, each a JSON object of variables ('-': stdin); print one JSON line "
       "per input", "FILE.jsonl" },
@@ -262,6 +298,7 @@ cli_command_run (int    argc,
   g_autoptr (GMainLoop) loop = NULL;
   g_autoptr (GCancellable) cancellable = NULL;
   g_autoptr (CliStreamPrinter) printer = NULL;
+  g_autoptr (GOutputStream) out = NULL;
   RunState state = { 0 };
   gboolean handler_failed;
   int code;
@@ -279,6 +316,9 @@ cli_command_run (int    argc,
     "128+N stopped by signal N (130: Ctrl-C).");
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return cli_usage_error (context, "%s", error->message);
+  cli_log_set_verbose (verbose);
+  if (color != NULL && !cli_set_color (color))
+    return cli_usage_error (context, "--color must be auto, always or never, got '%s'", color);
   if (argc > 2)
     return cli_usage_error (context, "run takes at most one CONFIG, got %d", argc - 1);
   if (concurrency != G_MININT && (concurrency < 1 || concurrency > 4096))
@@ -325,9 +365,21 @@ cli_command_run (int    argc,
                ? CLI_EXIT_USAGE : cli_exit_code_for (error);
     }
 
+  say_handlers (chime_pipeline_get_runtime (pipeline), argc == 2 ? argv[1] : SEED_SOURCE_NAME);
+  /* Before the run: an output that cannot be written fails now, not
+   * after the run's work (and its tokens) is done. */
+  if (output != NULL || (quiet && inputs != NULL))
+    {
+      out = output != NULL ? chime_file_open_output (output, &error) : open_discarding_output (&error);
+      if (out == NULL)
+        {
+          cli_print_error (error);
+          return CLI_EXIT_RUN_FAILED;
+        }
+    }
   if (inputs != NULL)
     return run_batch (pipeline, inputs, variables,
-                      concurrency != G_MININT ? (guint) concurrency : CHIME_BATCH_DEFAULT_CONCURRENCY, output);
+                      concurrency != G_MININT ? (guint) concurrency : CHIME_BATCH_DEFAULT_CONCURRENCY, out);
 
   loop = g_main_loop_new (NULL, FALSE);
   cancellable = g_cancellable_new ();
@@ -362,7 +414,7 @@ cli_command_run (int    argc,
       cli_print_error (error);
       code = CLI_EXIT_RUN_FAILED;
     }
-  else if ((printer == NULL || output != NULL) && !write_result (state.result, output, pretty, &error))
+  else if ((printer == NULL || out != NULL) && !write_result (state.result, out, output, pretty, quiet, &error))
     {
       cli_print_error (error);
       code = CLI_EXIT_RUN_FAILED;
@@ -376,6 +428,9 @@ cli_command_run (int    argc,
   /* The run's result is complete, but a handler's output is not. */
   if (code == CLI_EXIT_OK && handler_failed)
     code = CLI_EXIT_HANDLER_FAILED;
+  /* A failed run leaves the file -o names as it was. */
+  if (out != NULL && !g_output_stream_is_closed (out))
+    chime_file_output_abandon (out);
   g_clear_pointer (&state.result, json_decref);
   g_clear_pointer (&pipeline, chime_pipeline_free);
   return code;

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "log-writer.h"
 #include "signals.h"
 
 static void
@@ -36,8 +37,9 @@ print_usage (FILE *out)
            "  check CONFIG    validate a configuration and start its handlers\n"
            "  plugins         list the plugins chime can find\n\n"
            "Options:\n"
-           "  --version       print the version\n"
-           "  --help          print this help; 'chime COMMAND --help' for a command\n");
+           "  -V, --version   print the version\n"
+           "  -h, --help      print this help; 'chime help COMMAND' (or 'chime COMMAND --help')\n"
+           "                  for a command\n");
 }
 
 /* A descriptor 0, 1 or 2 that chime was started without would be the
@@ -64,6 +66,12 @@ hold_closed_standard_streams (void)
     }
 }
 
+static gboolean
+is_command (const char *name)
+{
+  return g_str_equal (name, "run") || g_str_equal (name, "check") || g_str_equal (name, "plugins");
+}
+
 int
 main (int    argc,
       char **argv)
@@ -72,7 +80,17 @@ main (int    argc,
   g_autofree char *prgname = NULL;
   g_autoptr (GError) error = NULL;
 
+  /* `chime help run` is `chime run --help`, as git and cargo do. */
+  if (command != NULL && g_str_equal (command, "help") && argc == 3 && is_command (argv[2]))
+    {
+      static char help_option[] = "--help";
+
+      command = argv[1] = argv[2];
+      argv[2] = help_option;
+    }
   hold_closed_standard_streams ();
+  /* Before anything logs: every message in chime's own one-line form. */
+  cli_log_init ();
   /* A plugin that crashes chime is named before chime dies of it. */
   if (!chime_crash_report_install ("chime", &error))
     g_printerr ("chime: %s\n", error->message);
@@ -88,11 +106,17 @@ main (int    argc,
       print_usage (stderr);
       return CLI_EXIT_USAGE;
     }
-  if (g_str_equal (command, "--version") || g_str_equal (command, "version"))
+  if (g_str_equal (command, "--version") || g_str_equal (command, "-V") || g_str_equal (command, "version"))
     {
       g_print ("chime %s (plugin ABI %d.%d)\n", CHIME_VERSION_STRING,
                CHIME_PLUGIN_ABI_MAJOR, CHIME_PLUGIN_ABI_MINOR);
       return CLI_EXIT_OK;
+    }
+  if (g_str_equal (command, "help") && argc > 2)
+    {
+      g_printerr ("chime: no command '%s' to help with%s\n", argv[2], argc > 3 ? " (give one command)" : "");
+      print_usage (stderr);
+      return CLI_EXIT_USAGE;
     }
   if (g_str_equal (command, "--help") || g_str_equal (command, "-h") || g_str_equal (command, "help"))
     {

@@ -71,6 +71,18 @@ write_in (const char *dir,
 }
 
 char *
+write_why_not_config (const char *dir,
+                      const char *name,
+                      const char *handlers)
+{
+  g_autofree char *text = g_strconcat ("[pipeline]\nprompt = Tell me a joke\nmodel = joker\n\n"
+                                       "[model joker]\nprovider = fake\nmodel = fake\n"
+                                       "chunks = [\"Why\", \" not\", \"?\"]\n\n", handlers, NULL);
+
+  return write_in (dir, name, text);
+}
+
+char *
 copy_test_config (const char *dir,
                   const char *name)
 {
@@ -378,6 +390,19 @@ run_chime_in (const char *cwd,
   va_end (ap);
   g_ptr_array_add (args, NULL);
   return run_chime_argv (&options, (const char * const *) args->pdata);
+}
+
+RunResult *
+run_chime_on_terminal (const char         *cwd,
+                       const char         *args,
+                       const char * const *env)
+{
+  g_autofree char *program = chime_binary ();
+  g_autofree char *quoted = g_shell_quote (program);
+  g_autofree char *command = g_strdup_printf ("%s %s", quoted, args);
+  RunOptions options = { .cwd = cwd, .env = env };
+
+  return run_argv (&options, (const char *[]) { "script", "-qec", command, "/dev/null", NULL });
 }
 
 /* ------------------------------------------------------------------

@@ -70,6 +70,13 @@ char *write_in (const char *dir,
 char *copy_test_config (const char *dir,
                         const char *name);
 
+/* A pipeline of the fake model answering "Why not?" in three tokens
+ * ("Why", " not", "?"), then @handlers (INI text), written as @dir/@name;
+ * returns its path. */
+char *write_why_not_config (const char *dir,
+                            const char *name,
+                            const char *handlers);
+
 /* ------------------------------------------------------------------
  * Running the installed chime
  * ---------------------------------------------------------------- */
@@ -136,6 +143,14 @@ GSubprocess *start_chime (const char         *cwd,
                           const char * const *args,
                           const char         *err_path);
 
+/* Runs the installed chime with @args (a shell command line's words after
+ * "chime", quoted as needed) on a pseudo-terminal (util-linux's script),
+ * stdout and stderr both on it, with @env (as RunOptions.env): what the
+ * terminal got, in out. */
+RunResult *run_chime_on_terminal (const char         *cwd,
+                                  const char         *args,
+                                  const char * const *env);
+
 RunResult *run_chime_in (const char *cwd,
                          const char *first,
                          ...) G_GNUC_NULL_TERMINATED;
@@ -180,6 +195,14 @@ gboolean strv_json_contains (json_t     *array,
 
 /* The message of the result's first generation. */
 json_t *result_message (json_t *result);
+
+/* The lines of the first ```@lang block of @text after the text @after
+ * that holds @needle (fails the test when there is none): a doc's
+ * snippet, to run as written. */
+char **doc_block (const char *text,
+                  const char *after,
+                  const char *lang,
+                  const char *needle);
 
 /* ------------------------------------------------------------------
  * Real providers, on the mock LLM server (tests/mock-llm-server.c)

@@ -160,3 +160,35 @@ compare_strings (gconstpointer a,
 {
   return strcmp (*(const char * const *) a, *(const char * const *) b);
 }
+
+/* ------------------------------------------------------------------
+ * The docs
+ * ---------------------------------------------------------------- */
+
+/* The lines of the first ```@lang block of @text after @after that
+ * holds @needle (fails the test when there is none). */
+char **
+doc_block (const char *text,
+           const char *after,
+           const char *lang,
+           const char *needle)
+{
+  g_autofree char *fence = g_strdup_printf ("```%s\n", lang);
+  const char *at = strstr (text, after);
+
+  assert_non_null (at);
+  while ((at = strstr (at, fence)) != NULL)
+    {
+      const char *start = at + strlen (fence);
+      const char *end = strstr (start, "```");
+      g_autofree char *block = NULL;
+
+      assert_non_null (end);
+      block = g_strndup (start, end - start);
+      if (strstr (block, needle) != NULL)
+        return split_lines (block);
+      at = end + 3;
+    }
+  fail_msg ("no ```%s block with \"%s\" after \"%s\"", lang, needle, after);
+  return NULL;
+}

@@ -223,6 +223,7 @@ test_api_key_file_not_a_regular_file (void **state)
  * What GKeyFile lets through
  * ---------------------------------------------------------------- */
 
+/* In the file's line order; a problem without a line last. */
 static void
 test_syntax_mistakes_all_at_once (void **state)
 {
@@ -243,12 +244,12 @@ test_syntax_mistakes_all_at_once (void **state)
                       "chime: 5 problems:\n"
                       "  invalid 'prompt' in [pipeline] of pipeline.ini (line 2): the prompt has a single "
                       "'}' at \"} brace\" (write '}}' for a literal brace)\n"
+                      "  invalid value '0x10' for 'timeout_s' in [model m] of pipeline.ini (line 8): "
+                      "expected a number from 0.001 to 86400\n"
                       "  unknown key 'system[fr]' in [model m] of pipeline.ini (line 9): chime has no "
                       "translated values (KEY[LOCALE]); write 'system =' without '[fr]'\n"
                       "  invalid value for 'headers' in [model m] of pipeline.ini (line 10): '\\q' is not "
                       "an escape (the escapes are \\s \\n \\t \\r, and \\\\ for a backslash)\n"
-                      "  invalid value '0x10' for 'timeout_s' in [model m] of pipeline.ini (line 8): "
-                      "expected a number from 0.001 to 86400\n"
                       "  section [model ] in pipeline.ini needs a name: write [model NAME]\n");
 }
 

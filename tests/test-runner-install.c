@@ -314,7 +314,7 @@ check_doc_example (DocExample *example,
   g_autoptr (RunResult) checked = NULL;
 
   /* `cc -shared -fPIC -o NAME.so NAME.c $(pkg-config --cflags --libs chime)`,
-   * word for word, with pkg-config reading the installed chime.pc,
+   * word for word (plus -Wall -Wextra), with pkg-config reading the installed chime.pc,
    * relocated into the test's install tree. */
   pkg_config_path = g_getenv ("PKG_CONFIG_PATH") != NULL
                       ? g_strconcat (pkgconfig_dir, ":", g_getenv ("PKG_CONFIG_PATH"), NULL)
@@ -324,11 +324,14 @@ check_doc_example (DocExample *example,
   /* A sanitizer build's examples get its sanitizers too (SANITIZER_FLAGS
    * is empty otherwise): a program linked to a sanitized libchime aborts
    * unless the sanitizer runtime comes first. */
+  /* With -Wall -Wextra on top: the guide promises examples that compile
+   * cleanly under them (the `(void)` casts). */
   shell_command = example->program
-                    ? g_strdup_printf ("cc%s%s -o %s %s.c $(pkg-config --cflags --libs chime)",
+                    ? g_strdup_printf ("cc -Wall -Wextra%s%s -o %s %s.c $(pkg-config --cflags --libs chime)",
                                        *SANITIZER_FLAGS ? " " : "", SANITIZER_FLAGS,
                                        example->name, example->name)
-                    : g_strdup_printf ("cc%s%s -shared -fPIC -o %s.so %s.c $(pkg-config --cflags --libs chime)",
+                    : g_strdup_printf ("cc -Wall -Wextra%s%s -shared -fPIC -o %s.so %s.c "
+                                       "$(pkg-config --cflags --libs chime)",
                                        *SANITIZER_FLAGS ? " " : "", SANITIZER_FLAGS,
                                        example->name, example->name);
   {
@@ -405,6 +408,8 @@ test_docs_extractor_self_check (void **state)
     "static gboolean\n"
     "on_token (gpointer instance, ChimeEvent *event, GError **error)\n"
     "{\n"
+    "  (void) instance;\n"
+    "  (void) error;\n"
     "  printf (\"%s\", chime_event_get_token (event));\n"
     "  return TRUE;\n"
     "}\n\n"
@@ -421,17 +426,20 @@ test_docs_extractor_self_check (void **state)
     "/* file: keyed_doc.c */\n"
     "#include <chime/plugin.h>\n\n"
     "static const ChimeConfigKey keys[] = {\n"
-    "  { \"greeting\", CHIME_CONFIG_STRING, NULL, \"what to say\", CHIME_CONFIG_KEY_REQUIRED },\n"
+    "  { \"greeting\", CHIME_CONFIG_STRING, NULL, \"what to say\", CHIME_CONFIG_KEY_REQUIRED, NULL },\n"
     "  { NULL }\n"
     "};\n\n"
     "static gpointer\n"
     "greeter_new (ChimeHandlerContext *context, GError **error)\n"
     "{\n"
+    "  (void) error;\n"
     "  return g_strdup (chime_handler_context_get_string (context, \"greeting\"));\n"
     "}\n\n"
     "static gboolean\n"
     "greet (gpointer instance, ChimeEvent *event, GError **error)\n"
     "{\n"
+    "  (void) event;\n"
+    "  (void) error;\n"
     "  g_print (\"%s\\n\", (const char *) instance);\n"
     "  return TRUE;\n"
     "}\n\n"
@@ -470,7 +478,7 @@ test_docs_extractor_self_check (void **state)
     "main (int argc, char **argv)\n"
     "{\n"
     "  g_autoptr (GError) error = NULL;\n"
-    "  g_autoptr (ChimeRuntime) runtime = chime_runtime_new_from_file (argv[1], &error);\n\n"
+    "  g_autoptr (ChimeRuntime) runtime = argc == 2 ? chime_runtime_new_from_file (argv[1], &error) : NULL;\n\n"
     "  if (runtime == NULL)\n"
     "    return 3;\n"
     "  printf (\"%u handlers\\n\", chime_runtime_get_n_handlers (runtime));\n"

@@ -196,34 +196,6 @@ test_check_is_silent (void **state)
  * The docs' snippets, run as written
  * ---------------------------------------------------------------- */
 
-/* The lines of the first ```@lang block of @text after @after that
- * holds @needle (fails the test when there is none). */
-static char **
-doc_block (const char *text,
-           const char *after,
-           const char *lang,
-           const char *needle)
-{
-  g_autofree char *fence = g_strdup_printf ("```%s\n", lang);
-  const char *at = strstr (text, after);
-
-  assert_non_null (at);
-  while ((at = strstr (at, fence)) != NULL)
-    {
-      const char *start = at + strlen (fence);
-      const char *end = strstr (start, "```");
-      g_autofree char *block = NULL;
-
-      assert_non_null (end);
-      block = g_strndup (start, end - start);
-      if (strstr (block, needle) != NULL)
-        return split_lines (block);
-      at = end + 3;
-    }
-  fail_msg ("no ```%s block with \"%s\" after \"%s\"", lang, needle, after);
-  return NULL;
-}
-
 /* The collector's base URL, as OTEL_EXPORTER_OTLP_ENDPOINT takes it. */
 static char *
 endpoint_setting (OtlpReceiver *receiver)

@@ -7,6 +7,7 @@
 #include "runner-helpers.h"
 
 #include <string.h>
+#include <sys/stat.h>
 
 /* ------------------------------------------------------------------
  * Real providers through the installed binary
@@ -208,6 +209,17 @@ test_anthropic_run (void **state)
   check_provider_run (&mock_anthropic);
 }
 
+/* How many "retrying in" lines @err has. */
+static guint
+count_retries_said (const char *err)
+{
+  guint n = 0;
+
+  for (const char *at = strstr (err, "; retrying in "); at != NULL; at = strstr (at + 1, "; retrying in "))
+    n++;
+  return n;
+}
+
 /* One failing run: exit 1, the API's error quoted on stderr, after
  * @requests requests, and the key nowhere but on the wire. */
 static void
@@ -234,7 +246,11 @@ check_provider_error (const MockProvider *provider,
   assert_string_contains (result->err, http_status);
   assert_string_contains (result->err, quote);
   if (requests > 1)
-    assert_string_contains (result->err, attempts);
+    {
+      assert_string_contains (result->err, attempts);
+      /* Each retry is said as it happens, not only the giving up. */
+      assert_int_equal (count_retries_said (result->err), requests - 1);
+    }
   else
     assert_null (strstr (result->err, "attempts"));
   assert_int_equal (mock_count_requests (mock_key), requests);
@@ -277,6 +293,42 @@ test_provider_missing_key (void **state)
   assert_int_equal (mock_count_requests ("runner-no-key"), 0);
 }
 
+/* An api_key_file every user can read works, with a warning that says
+ * how to fix it, once; one only its owner reads gets none. */
+static void
+test_provider_key_file_mode (void **state)
+{
+  const mode_t modes[] = { 0644, 0600 };
+
+  for (guint i = 0; i < G_N_ELEMENTS (modes); i++)
+    {
+      g_autofree char *dir = fresh_dir ("key-file-mode");
+      g_autofree char *mock_key = g_strdup_printf ("runner-key-mode-%u", i);
+      g_autofree char *config = mock_config (dir, &mock_openai, mock_key, NULL, NULL);
+      g_autofree char *text = read_text (config);
+      g_autofree char *with_file = g_strconcat (text, "api_key_file = key.txt\n", NULL);
+      g_autofree char *key = write_in (dir, "key.txt", MOCK_API_KEY "\n");
+      const char *env[] = { "OPENAI_API_KEY", NULL };
+      const char *args[] = { "run", config, NULL };
+      RunOptions options = { .cwd = dir, .env = env };
+      g_autoptr (RunResult) result = NULL;
+
+      g_free (write_in (dir, mock_openai.config, with_file));
+      assert_int_equal (chmod (key, modes[i]), 0);
+      result = run_chime_argv (&options, args);
+      assert_status (result, 0);
+      if (modes[i] == 0644)
+        {
+          assert_string_contains (result->err, "chime: warning: ");
+          assert_string_contains (result->err, "key.txt (api_key_file in [model gpt]) can be read by every "
+                                               "user of this machine (mode 0644): run chmod 600 ");
+        }
+      else
+        assert_null (strstr (result->err, "can be read by every user"));
+      assert_no_secret ("stderr", result->err);
+    }
+}
+
 /* ------------------------------------------------------------------ */
 
 int
@@ -287,6 +339,7 @@ main (void)
     cmocka_unit_test (test_anthropic_run),
     cmocka_unit_test (test_provider_errors),
     cmocka_unit_test (test_provider_missing_key),
+    cmocka_unit_test (test_provider_key_file_mode),
   };
 
   return runner_run_tests (tests, G_N_ELEMENTS (tests));

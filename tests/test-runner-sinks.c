@@ -8,18 +8,6 @@
 
 #include <string.h>
 
-/* A fake model answering "Why not?" in three tokens, and @handlers. */
-static char *
-write_config (const char *dir,
-              const char *handlers)
-{
-  g_autofree char *text = g_strconcat ("[pipeline]\nprompt = Tell me a joke\nmodel = joker\n\n"
-                                       "[model joker]\nprovider = fake\nmodel = fake\n"
-                                       "chunks = [\"Why\", \" not\", \"?\"]\n\n", handlers, NULL);
-
-  return write_in (dir, "sinks.ini", text);
-}
-
 /* How many times @needle is in @haystack. */
 static guint
 count_in (const char *haystack,
@@ -70,7 +58,7 @@ static void
 test_jsonl_on_dev_full (void **state)
 {
   g_autofree char *dir = fresh_dir ("full");
-  g_autofree char *config = write_config (dir, "[handler trace]\nplugin = jsonl\npath = /dev/full\n\n"
+  g_autofree char *config = write_why_not_config (dir, "sinks.ini", "[handler trace]\nplugin = jsonl\npath = /dev/full\n\n"
                                                "[handler kept]\nplugin = jsonl\npath = kept.jsonl\n");
   g_autofree char *kept = g_build_filename (dir, "kept.jsonl", NULL);
   const char *args[] = { "run", config, NULL };
@@ -100,7 +88,7 @@ static void
 test_printers_on_full_stdout (void **state)
 {
   g_autofree char *dir = fresh_dir ("full-stdout");
-  g_autofree char *config = write_config (dir, "[handler stream]\nplugin = streaming_stdout\n\n"
+  g_autofree char *config = write_why_not_config (dir, "sinks.ini", "[handler stream]\nplugin = streaming_stdout\n\n"
                                                "[handler verbose]\nplugin = stdout\n\n"
                                                "[handler debug]\nplugin = console\n\n"
                                                "[handler events]\nplugin = astream_events\npath = -\n");
@@ -132,7 +120,7 @@ static void
 test_closed_stdout (void **state)
 {
   g_autofree char *dir = fresh_dir ("closed-stdout");
-  g_autofree char *config = write_config (dir, "[handler stream]\nplugin = streaming_stdout\n\n"
+  g_autofree char *config = write_why_not_config (dir, "sinks.ini", "[handler stream]\nplugin = streaming_stdout\n\n"
                                                "[handler trace]\nplugin = jsonl\npath = trace.jsonl\n");
   g_autofree char *trace = g_build_filename (dir, "trace.jsonl", NULL);
   const char *args[] = { "run", config, NULL };
@@ -154,7 +142,7 @@ static void
 test_closed_stdout_with_output (void **state)
 {
   g_autofree char *dir = fresh_dir ("closed-stdout-output");
-  g_autofree char *config = write_config (dir, "[handler verbose]\nplugin = stdout\n");
+  g_autofree char *config = write_why_not_config (dir, "sinks.ini", "[handler verbose]\nplugin = stdout\n");
   g_autofree char *output = g_build_filename (dir, "result.json", NULL);
   const char *args[] = { "run", config, "--output", output, NULL };
   g_autoptr (RunResult) result = run_redirected (dir, ">&-", args);
@@ -168,13 +156,15 @@ test_closed_stdout_with_output (void **state)
 }
 
 /* usage writes its report at shutdown, after the last event: a report
- * that cannot be written still counts, before the summary. */
+ * that cannot be written (on /dev/full, written to as a device is) still
+ * counts, before the summary. (A missing folder fails its start:
+ * test-runner-files.c.) */
 static void
 test_usage_report_that_cannot_be_written (void **state)
 {
   g_autofree char *dir = fresh_dir ("usage-full");
-  g_autofree char *config = write_config (dir, "[handler usage]\nplugin = usage\n"
-                                               "path = missing/usage.json\n");
+  g_autofree char *config = write_why_not_config (dir, "sinks.ini", "[handler usage]\nplugin = usage\n"
+                                               "path = /dev/full\n");
   const char *args[] = { "run", config, NULL };
   RunOptions options = { .cwd = dir };
   g_autoptr (RunResult) result = run_chime_argv (&options, args);
@@ -183,8 +173,9 @@ test_usage_report_that_cannot_be_written (void **state)
   assert_status (result, 4);
   assert_non_null (find_result (result->out));
   summary = last_line (result->err);
-  assert_true (g_str_has_prefix (summary, "chime: handler 'usage' failed 1 time: cannot write usage: "));
-  assert_string_contains (result->err, "handler 'usage' (usage) failed: cannot write usage: ");
+  assert_true (g_str_has_prefix (summary, "chime: handler 'usage' failed 1 time: cannot write usage to /dev/full: "));
+  assert_string_contains (summary, "No space left on device");
+  assert_string_contains (result->err, "handler 'usage' (usage) failed: cannot write usage to /dev/full: ");
 }
 
 /* progress and usage draw and report on stderr: on a full stderr nobody
@@ -193,7 +184,7 @@ static void
 test_stderr_writers_on_full_stderr (void **state)
 {
   g_autofree char *dir = fresh_dir ("full-stderr");
-  g_autofree char *config = write_config (dir, "[handler progress]\nplugin = progress\nforce = true\n\n"
+  g_autofree char *config = write_why_not_config (dir, "sinks.ini", "[handler progress]\nplugin = progress\nforce = true\n\n"
                                                "[handler usage]\nplugin = usage\n");
   const char *args[] = { "run", config, NULL };
   g_autoptr (RunResult) result = run_redirected (dir, "2>/dev/full", args);

@@ -40,7 +40,7 @@ test_progress_forced_final_line (void **state)
 
   assert_true (output[0] == '\r');
   assert_matches (last_redraw (output),
-                  "^progress: 2 runs done, 0 running, 3 tokens, [0-9]+\\.[0-9] tokens/s *\n\\z");
+                  "^progress: 1 run done, 0 running, 3 tokens, [0-9]+\\.[0-9] tokens/s, [0-9]+\\.[0-9] s *\n\\z");
 }
 
 static void
@@ -93,7 +93,7 @@ test_progress_throttles_redraws (void **state)
   /* The first event, one per 100 ms, a trailing one, and the final line. */
   if (redraws < 2 || redraws > elapsed_ms / 100 + 3)
     fail_msg ("%u redraws in %" G_GINT64_FORMAT " ms", redraws, elapsed_ms);
-  assert_matches (last_redraw (output), "^progress: 2 runs done, 0 running, 2000 tokens, ");
+  assert_matches (last_redraw (output), "^progress: 1 run done, 0 running, 2000 tokens, ");
 }
 
 /* ------------------------------------------------------------------ */

@@ -194,19 +194,19 @@ test_usage_is_thread_safe_inline (void **state)
 /* ------------------------------------------------------------------ */
 
 /* The report is written at shutdown, in instance_free, after every event:
- * a report that cannot be written is counted as the handler's failure
+ * a report that cannot be written (on /dev/full, a device written to as
+ * it is) is counted as the handler's failure
  * (chime_handler_context_report_error()), not only logged. */
 static void
 test_usage_unwritable_report_is_a_failure (void **state)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *path = test_path ("missing/usage.json");
   ChimeHandlerStats stats;
   ChimeRuntime *runtime;
 
   test_log_capture_start ();
   runtime = test_runtime_new (&error, "[runtime]\ndelivery = awaited\n"
-                              "[handler usage]\nplugin = usage\npath = %s\n", path);
+                              "[handler usage]\nplugin = usage\npath = /dev/full\n");
   assert_null (error);
   emit_usage_runs (runtime);
   assert_null (chime_runtime_get_handler_failure (runtime, "usage"));
@@ -214,10 +214,25 @@ test_usage_unwritable_report_is_a_failure (void **state)
   assert_true (chime_runtime_get_handler_stats (runtime, "usage", &stats, sizeof stats));
   assert_int_equal (stats.failed, 1);
   assert_true (g_str_has_prefix (chime_runtime_get_handler_failure (runtime, "usage"),
-                                 "cannot write usage: "));
-  assert_true (test_log_contains ("handler 'usage' (usage) failed: cannot write usage: "));
+                                 "cannot write usage to /dev/full: "));
+  assert_true (test_log_contains ("handler 'usage' (usage) failed: cannot write usage to /dev/full: "));
   chime_runtime_unref (runtime);
   test_log_capture_stop ();
+}
+
+/* A folder that does not exist is found as the handler starts, so the
+ * run (or `chime check`) stops before its work, naming the folder. */
+static void
+test_usage_missing_folder_fails_start (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = test_path ("missing/usage.json");
+  ChimeRuntime *runtime;
+
+  runtime = test_runtime_new (&error, "[handler usage]\nplugin = usage\npath = %s\n", path);
+  assert_null (runtime);
+  assert_non_null (error);
+  assert_string_contains (error->message, "missing does not exist");
 }
 
 int
@@ -229,6 +244,7 @@ main (void)
     cmocka_unit_test (test_usage_reads_serialized_messages),
     cmocka_unit_test (test_usage_is_thread_safe_inline),
     cmocka_unit_test (test_usage_unwritable_report_is_a_failure),
+    cmocka_unit_test (test_usage_missing_folder_fails_start),
   };
 
   return shipped_run_tests (tests, G_N_ELEMENTS (tests));

@@ -58,8 +58,8 @@ report_invalid (ChimeConfig *config,
 {
   g_autofree char *location = chime_config_describe_location (config, section, key);
 
-  chime_config_add_problem (config, "invalid value '%s' for '%s'%s: expected %s",
-                      value, key, location, expected);
+  chime_config_add_problem (config, "invalid value '%s' for '%s'%s: expected %s%s",
+                      value, key, location, expected, chime_suggest_inline_comment (value));
 }
 
 /* "invalid value for 'KEY' in [SECTION] of FILE (line N): WHY", once per
@@ -220,8 +220,8 @@ chime_config_read_choice (ChimeConfig        *config,
     chime_config_add_problem (config, "invalid value '%s' for '%s'%s; did you mean '%s'? (one of %s)",
                         value, key, location, match, list);
   else
-    chime_config_add_problem (config, "invalid value '%s' for '%s'%s: expected one of %s",
-                        value, key, location, list);
+    chime_config_add_problem (config, "invalid value '%s' for '%s'%s: expected one of %s%s",
+                        value, key, location, list, chime_suggest_inline_comment (value));
   return FALSE;
 }
 

@@ -138,6 +138,41 @@ check_no_nul (const char *text,
   return FALSE;
 }
 
+/* GKeyFile takes comments only on lines starting with '#'; many INI
+ * dialects (PHP's, Python's configparser) take ';' too, and GLib's own
+ * message ("contains line ... which is not a key-value pair") does not
+ * say so. The first such line, with the fix, or NULL. */
+static char *
+semicolon_comment_hint (const char *text,
+                        const char *reason)
+{
+  guint number = 1;
+
+  for (const char *line = text; *line != '\0'; number++)
+    {
+      const char *end = strchr (line, '\n');
+      const char *p = line;
+
+      while (*p == ' ' || *p == '\t')
+        p++;
+      if (*p == ';')
+        {
+          gsize length = (end != NULL ? (gsize) (end - p) : strlen (p));
+          g_autofree char *quoted = g_utf8_make_valid (p, length);
+
+          /* Only when it is the line GKeyFile stopped at. */
+          if (strstr (reason, g_strchomp (quoted)) == NULL)
+            return NULL;
+          return g_strdup_printf ("line %u (\"%s\") is a ';' comment, and comments start with '#' "
+                                  "here: write \"#%s\"", number, quoted, quoted + 1);
+        }
+      if (end == NULL)
+        break;
+      line = end + 1;
+    }
+  return NULL;
+}
+
 ChimeConfig *
 chime_config_new_from_data (const char *text,
                             const char *source_name,
@@ -159,8 +194,14 @@ chime_config_new_from_data (const char *text,
       /* GKeyFile quotes the offending line as it is, UTF-8 or not. */
       g_autofree char *reason = g_utf8_make_valid (local_error->message, -1);
 
-      g_set_error (error, G_KEY_FILE_ERROR, local_error->code,
-                   "%s is not a valid INI file: %s", source_name, reason);
+      g_autofree char *hint = semicolon_comment_hint (text, reason);
+
+      if (hint != NULL)
+        g_set_error (error, G_KEY_FILE_ERROR, local_error->code, "%s is not a valid INI file: %s",
+                     source_name, hint);
+      else
+        g_set_error (error, G_KEY_FILE_ERROR, local_error->code,
+                     "%s is not a valid INI file: %s", source_name, reason);
       return NULL;
     }
   config = chime_config_alloc (key_file, source_name, base_dir);

@@ -3,6 +3,9 @@
 
 #include "problems.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 struct _ChimeProblems {
   GPtrArray *messages;
 };
@@ -56,6 +59,32 @@ chime_problems_count (ChimeProblems *problems)
   return problems->messages->len;
 }
 
+/* The N of the first "(line N)" in @message, or G_MAXUINT: a problem
+ * without a line goes after those with one. */
+static guint
+problem_line (const char *message)
+{
+  for (const char *at = strstr (message, "(line "); at != NULL; at = strstr (at + 1, "(line "))
+    {
+      char *end = NULL;
+      guint64 line = g_ascii_strtoull (at + strlen ("(line "), &end, 10);
+
+      if (end != at + strlen ("(line ") && *end == ')')
+        return (guint) MIN (line, G_MAXUINT - 1);
+    }
+  return G_MAXUINT;
+}
+
+static gint
+compare_lines (gconstpointer a,
+               gconstpointer b)
+{
+  guint line_a = problem_line (*(const char * const *) a);
+  guint line_b = problem_line (*(const char * const *) b);
+
+  return line_a < line_b ? -1 : line_a > line_b;
+}
+
 gboolean
 chime_problems_to_error (ChimeProblems *problems,
                          GQuark         domain,
@@ -71,6 +100,10 @@ chime_problems_to_error (ChimeProblems *problems,
       g_set_error_literal (error, domain, code, g_ptr_array_index (problems->messages, 0));
       return FALSE;
     }
+  /* In the file's order, as an editor shows it, not in the order the
+   * sections were checked (g_ptr_array_sort is stable: problems of one
+   * line keep theirs). */
+  g_ptr_array_sort (problems->messages, compare_lines);
   text = g_string_new (NULL);
   for (guint i = 0; i < problems->messages->len; i++)
     {

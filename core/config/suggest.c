@@ -66,3 +66,15 @@ chime_suggestion_suffix (const char         *word,
   list = g_strjoinv (", ", (char **) candidates);
   return g_strdup_printf ("; valid %s: %s", noun, list);
 }
+
+const char *
+chime_suggest_inline_comment (const char *value)
+{
+  /* GKeyFile keeps everything after '=' on the line: `5 # wait` is the
+   * value "5 # wait", which reads as "invalid value" and nothing more. */
+  if (value != NULL && (strstr (value, " #") != NULL || strstr (value, "\t#") != NULL ||
+                        strstr (value, " ;") != NULL || strstr (value, "\t;") != NULL))
+    return " (a '#' or ';' comment after a value is part of the value in chime's INI files: "
+           "put the comment on a line of its own)";
+  return "";
+}

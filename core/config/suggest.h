@@ -13,3 +13,8 @@ const char *chime_suggest (const char         *word,
 char *chime_suggestion_suffix (const char         *word,
                                const char * const *candidates,
                                const char         *noun);
+
+/* For a value that does not parse: " (a '# ...' after a value is part of
+ * the value here: put the comment on a line of its own)" when @value has
+ * what looks like an inline comment, else "". Static. */
+const char *chime_suggest_inline_comment (const char *value);

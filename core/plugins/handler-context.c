@@ -129,8 +129,9 @@ read_key (ChimeHandlerContext  *context,
           chime_config_add_problem (config, "invalid value '%s' for '%s'%s; did you mean '%s'? (one of %s)",
                               text, key->key, location, match, choices);
         else
-          chime_config_add_problem (config, "invalid value '%s' for '%s'%s: expected %s",
-                              text, key->key, location, choices != NULL ? choices : expected);
+          chime_config_add_problem (config, "invalid value '%s' for '%s'%s: expected %s%s",
+                              text, key->key, location, choices != NULL ? choices : expected,
+                              chime_suggest_inline_comment (text));
       }
       /* Fall back to the default so the context stays usable. */
       value->set_in_file = FALSE;

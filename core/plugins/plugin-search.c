@@ -80,6 +80,14 @@ chime_plugin_get_search_path (const char * const *extra_dirs)
     }
   for (; extra_dirs != NULL && *extra_dirs != NULL; extra_dirs++)
     g_strv_builder_add (builder, *extra_dirs);
+  /* A user's own plugins, installed without root where the XDG base
+   * directory spec puts data: $XDG_DATA_HOME/chime/plugins, by default
+   * ~/.local/share/chime/plugins. */
+  {
+    g_autofree char *user_dir = g_build_filename (g_get_user_data_dir (), "chime", "plugins", NULL);
+
+    g_strv_builder_add (builder, user_dir);
+  }
   if (beside != NULL && g_strcmp0 (beside, CHIME_PLUGIN_DIR) != 0)
     g_strv_builder_add (builder, beside);
   g_strv_builder_add (builder, CHIME_PLUGIN_DIR);

@@ -8,6 +8,7 @@
  *   chime/plugin.h         the plugin ABI and the host API for plugins
  *   chime/plugin-loader.h  finding, loading and describing plugins
  *   chime/http.h           HTTP on the main loop, for plugins and hosts
+ *   chime/terminal.h       a status line kept below printed text
  */
 #pragma once
 
@@ -21,3 +22,4 @@
 #include <chime/run.h>
 #include <chime/emit.h>
 #include <chime/http.h>
+#include <chime/terminal.h>

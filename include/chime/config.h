@@ -17,6 +17,7 @@
  */
 #pragma once
 
+#include <gio/gio.h>
 #include <glib.h>
 #include <chime/macros.h>
 
@@ -69,6 +70,28 @@ CHIME_API gboolean     chime_file_get_contents        (const char *path,
                                                        char      **contents,
                                                        gsize      *length,
                                                        GError    **error);
+
+/* Opens @path for writing what a program produces (a result, a report)
+ * into the named file, as a shell's `> PATH` would: symlinks are
+ * followed; a regular file, or a new one, is written beside and renamed
+ * onto it when the stream is closed (a reader never sees half of it); a
+ * FIFO, a device or a socket is written to as it is (a FIFO waits for its
+ * reader). A directory, or a folder that does not exist, is a G_FILE_ERROR
+ * whose message names @path (and the missing folder), so a program can
+ * check its output before doing the work. Close the stream to commit, or
+ * chime_file_output_abandon() it. */
+CHIME_API GOutputStream *chime_file_open_output    (const char    *path,
+                                                    GError       **error);
+/* Closes @stream (from chime_file_open_output()) without committing: a
+ * regular file stays as it was. What was written to a FIFO or a device
+ * stays written. */
+CHIME_API void           chime_file_output_abandon (GOutputStream *stream);
+/* Writes @length bytes of @contents (-1: up to the NUL) to @path through
+ * chime_file_open_output(). Errors are G_FILE_ERROR, naming @path. */
+CHIME_API gboolean       chime_file_set_contents   (const char    *path,
+                                                    const char    *contents,
+                                                    gssize         length,
+                                                    GError       **error);
 
 /* Reads @path (as chime_file_get_contents(), at most
  * CHIME_CONFIG_MAX_FILE_SIZE). A file that cannot be read is a

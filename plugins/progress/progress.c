@@ -1,10 +1,14 @@
 /* progress — a live progress line on stderr.
  *
- *   progress: 12 runs done, 1 running, 840 tokens, 61.3 tokens/s
+ *   progress: 12 runs done, 1 running, 840 tokens, 61.3 tokens/s, 13.7 s
  *
- * The line is rewritten in place with a carriage return, at most every
- * 100 ms, and printed one last time with a newline at shutdown. Tokens per
- * second are counted from the first event to the latest one.
+ * Runs are root runs (one per `chime run`, one per input of a batch), not
+ * their child runs. The line is rewritten in place with a carriage
+ * return, at most every 100 ms, and printed one last time with a newline
+ * at shutdown; on a terminal it shares with stdout, it stays below what
+ * other handlers print (chime_terminal_set_status()). Tokens per second
+ * are counted from the first event to the latest one, the elapsed time
+ * from the first event.
  *
  *   [handler progress]
  *   plugin = progress
@@ -15,6 +19,7 @@
  * context draws the last update of a burst of events.
  */
 #include <chime/plugin.h>
+#include <chime/terminal.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -40,7 +45,6 @@ typedef struct {
   gint64        first_event_time;   /* monotonic µs; 0: no event yet */
   gint64        last_event_time;
   gint64        last_draw_time;
-  gsize         last_width;    /* of the previous line, to blank it out */
   GSource      *redraw_source; /* a pending trailing redraw, or NULL */
 } Progress;
 
@@ -94,48 +98,40 @@ plural (guint64     n,
  * Draws happen in the timer as well as in entry points, hence
  * chime_handler_context_report_error() rather than a completion's error. */
 static void
-report_failed_draw (Progress *self,
-                    int       saved_errno)
+report_failed_draw (Progress     *self,
+                    const GError *error)
 {
-  g_autoptr (GError) error = NULL;
-
-  clearerr (stderr);
   self->enabled = FALSE;
-  g_set_error (&error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
-               "cannot write to stderr: %s", g_strerror (saved_errno));
   chime_handler_context_report_error (self->context, error);
 }
 
-/* Rewrites the line in place: "\r", the text, and spaces over whatever
- * the previous line had beyond it (no ANSI codes, so that a forced line
- * in a log file stays readable). */
+/* Redraws the line: the text, drawn by libchime's status line, which
+ * blanks what the previous line had beyond it (no ANSI codes, so that a
+ * forced line in a log file stays readable). */
 static void
 progress_draw_locked (Progress *self,
                       gboolean  final)
 {
-  g_autoptr (GString) line = g_string_new ("\r");
+  g_autoptr (GString) line = g_string_new (NULL);
+  g_autoptr (GError) error = NULL;
   gint64 span = self->last_event_time - self->first_event_time;
   gdouble rate = span > 0 ? (gdouble) self->tokens * G_USEC_PER_SEC / span : 0.0;
+  gdouble elapsed = self->first_event_time > 0
+                      ? (gdouble) (g_get_monotonic_time () - self->first_event_time) / G_USEC_PER_SEC : 0.0;
   char rate_text[G_ASCII_DTOSTR_BUF_SIZE];
-  gsize width;
+  char elapsed_text[G_ASCII_DTOSTR_BUF_SIZE];
 
   g_string_append_printf (line, "%s: %" G_GUINT64_FORMAT " %s done, %" G_GUINT64_FORMAT
-                          " running, %" G_GUINT64_FORMAT " %s, %s tokens/s",
+                          " running, %" G_GUINT64_FORMAT " %s, %s tokens/s, %s s",
                           self->name,
                           self->runs_done, plural (self->runs_done, "run", "runs"),
                           self->runs_started > self->runs_done ? self->runs_started - self->runs_done : 0,
                           self->tokens, plural (self->tokens, "token", "tokens"),
                           /* Not printf: the host's LC_NUMERIC must not matter. */
-                          g_ascii_formatd (rate_text, sizeof rate_text, "%.1f", rate));
-  width = line->len - 1;
-  if (width < self->last_width)
-    g_string_append_printf (line, "%*s", (int) (self->last_width - width), "");
-  self->last_width = width;
-  if (final)
-    g_string_append_c (line, '\n');
-
-  if (fputs (line->str, stderr) == EOF || fflush (stderr) != 0)
-    report_failed_draw (self, errno);
+                          g_ascii_formatd (rate_text, sizeof rate_text, "%.1f", rate),
+                          g_ascii_formatd (elapsed_text, sizeof elapsed_text, "%.1f", elapsed));
+  if (!chime_terminal_set_status (line->str, final, &error))
+    report_failed_draw (self, error);
   self->last_draw_time = g_get_monotonic_time ();
 
   /* This draw shows the latest state: a pending trailing redraw would only
@@ -193,6 +189,11 @@ progress_count_locked (Progress   *self,
     self->first_event_time = time;
   self->last_event_time = MAX (self->last_event_time, time);
 
+  /* Root runs only: one `chime run` is one run, not its prompt, model
+   * and parser too. */
+  if (chime_run_info_get_parent_id (chime_event_get_run (event)) != NULL &&
+      chime_event_get_event_type (event) != CHIME_EVENT_LLM_NEW_TOKEN)
+    return;
   switch (chime_event_get_event_type (event))
     {
     case CHIME_EVENT_LLM_START:

@@ -11,19 +11,28 @@
  * "kwargs"), and adds the usage to that model's total the way LangChain's
  * add_usage does: integers are summed key by key, nested detail objects
  * recursively. At shutdown it writes {model: usage} to `path`, or prints it
- * to stderr as one line prefixed "usage: ".
+ * to stderr as one line prefixed "usage: ". It also counts the model
+ * requests (LLM and chat model runs) and those that failed, and, with a
+ * price table (`prices`: {model: {"input": USD, "output": USD}} per
+ * million tokens), what the tokens cost, as LangChain's
+ * get_openai_callback() does; on stderr a second line says them when
+ * there is something to say (a price table, a failed request, or no
+ * usage reported at all), instead of a bare "{}".
  *
  *   [handler usage]
  *   plugin = usage
  *   path = usage.json   # optional
+ *   prices = prices.json # optional
  *
  * The plugin is thread-safe, so it may run with run_inline = true and be
  * called from several emitting threads at once.
  */
+#include <chime/config.h>
 #include <chime/plugin.h>
 
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 /* LangChain's _dict_int_op gives up at this depth, too. */
 #define MAX_USAGE_DEPTH 100
@@ -31,28 +40,159 @@
 typedef struct {
   ChimeHandlerContext *context;
   char                *path;      /* NULL: print to stderr */
+  /* @path, opened as the handler starts: a folder that does not exist
+   * fails the run (and `chime check`) before its work, not at the end. */
+  GOutputStream       *out;
   /* Guards @by_model: run_inline calls may come from several threads. */
   GMutex               lock;
   json_t              *by_model;  /* model name -> summed usage */
+  json_t              *prices;    /* model -> {"input", "output"} USD per 1M tokens, or NULL */
+  guint64              requests;  /* LLM and chat model runs started */
+  guint64              failed;    /* ... that ended in llm_error */
 } UsageTotals;
 
 static const ChimeConfigKey usage_keys[] = {
   { "path", CHIME_CONFIG_PATH, NULL,
     "write {model: usage} as JSON here at shutdown (default: print it to stderr)" },
+  { "prices", CHIME_CONFIG_PATH, NULL,
+    "a JSON price table, {model: {\"input\": USD, \"output\": USD}} per million tokens, for the cost" },
   { NULL }
 };
+
+/* The price table at @path: {model: {"input": n, "output": n}}, USD per
+ * million tokens, each number 0 or more. */
+static json_t *
+read_prices (const char *path,
+             GError    **error)
+{
+  g_autofree char *text = NULL;
+  gsize length;
+  json_error_t parse_error;
+  g_autoptr (json_t) prices = NULL;
+  const char *model;
+  json_t *price;
+
+  if (!chime_file_get_contents (path, CHIME_CONFIG_MAX_FILE_SIZE, &text, &length, error))
+    return NULL;
+  prices = json_loadb (text, length, 0, &parse_error);
+  if (!json_is_object (prices))
+    {
+      g_set_error (error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
+                   "prices %s is not a JSON object of models: %s", path,
+                   prices == NULL ? parse_error.text : "write {\"MODEL\": {\"input\": 2.5, \"output\": 10}}");
+      return NULL;
+    }
+  json_object_foreach (prices, model, price)
+    {
+      json_t *input = json_object_get (price, "input");
+      json_t *output = json_object_get (price, "output");
+
+      if (!json_is_number (input) || !json_is_number (output) ||
+          json_number_value (input) < 0 || json_number_value (output) < 0)
+        {
+          g_set_error (error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
+                       "prices %s: model '%s' needs {\"input\": USD, \"output\": USD} per million "
+                       "tokens, numbers of 0 or more", path, model);
+          return NULL;
+        }
+    }
+  return g_steal_pointer (&prices);
+}
 
 static gpointer
 usage_totals_new (ChimeHandlerContext *context,
                   GError             **error)
 {
   UsageTotals *self = g_new0 (UsageTotals, 1);
+  const char *prices = chime_handler_context_get_string (context, "prices");
+
+  if (prices != NULL)
+    {
+      self->prices = read_prices (prices, error);
+      if (self->prices == NULL)
+        {
+          g_free (self);
+          return NULL;
+        }
+    }
 
   self->context = context;
   self->path = g_strdup (chime_handler_context_get_string (context, "path"));
+  if (self->path != NULL)
+    {
+      self->out = chime_file_open_output (self->path, error);
+      if (self->out == NULL)
+        {
+          g_clear_pointer (&self->prices, json_decref);
+          g_free (self->path);
+          g_free (self);
+          return NULL;
+        }
+    }
   g_mutex_init (&self->lock);
   self->by_model = json_object ();
   return self;
+}
+
+/* What the tokens of @model cost by the price table; FALSE when it has
+ * no price for @model. */
+static gboolean
+model_cost (UsageTotals *self,
+            const char  *model,
+            json_t      *usage,
+            gdouble     *cost)
+{
+  json_t *price = json_object_get (self->prices, model);
+
+  if (price == NULL)
+    return FALSE;
+  *cost = (json_integer_value (json_object_get (usage, "input_tokens")) *
+             json_number_value (json_object_get (price, "input")) +
+           json_integer_value (json_object_get (usage, "output_tokens")) *
+             json_number_value (json_object_get (price, "output"))) / 1e6;
+  return TRUE;
+}
+
+/* "2 requests, 1 failed, cost $0.000123" (the cost with a price table),
+ * or "no token usage reported (1 request, 1 failed)"; NULL when the JSON
+ * line says it all (usage reported, nothing failed, no prices). */
+static char *
+usage_summary (UsageTotals *self)
+{
+  g_autoptr (GString) text = g_string_new (NULL);
+  g_autoptr (GString) unpriced = g_string_new (NULL);
+  gdouble total = 0;
+  const char *model;
+  json_t *usage;
+
+  if (self->prices == NULL && self->failed == 0 && json_object_size (self->by_model) > 0)
+    return NULL;
+  if (json_object_size (self->by_model) == 0)
+    g_string_append (text, "no token usage reported (");
+  g_string_append_printf (text, "%" G_GUINT64_FORMAT " %s, %" G_GUINT64_FORMAT " failed", self->requests,
+                          self->requests == 1 ? "request" : "requests", self->failed);
+  if (json_object_size (self->by_model) == 0)
+    g_string_append_c (text, ')');
+  if (self->prices == NULL || json_object_size (self->by_model) == 0)
+    return g_string_free (g_steal_pointer (&text), FALSE);
+  json_object_foreach (self->by_model, model, usage)
+    {
+      gdouble cost;
+
+      if (model_cost (self, model, usage, &cost))
+        total += cost;
+      else
+        g_string_append_printf (unpriced, "%s'%s'", unpriced->len > 0 ? ", " : "", model);
+    }
+  {
+    char cost_text[G_ASCII_DTOSTR_BUF_SIZE];
+
+    /* Not printf: the host's LC_NUMERIC must not matter. */
+    g_string_append_printf (text, ", cost $%s", g_ascii_formatd (cost_text, sizeof cost_text, "%.6f", total));
+  }
+  if (unpriced->len > 0)
+    g_string_append_printf (text, " (no price for %s)", unpriced->str);
+  return g_string_free (g_steal_pointer (&text), FALSE);
 }
 
 /* A report that cannot be written is counted as the handler's failure,
@@ -67,8 +207,11 @@ usage_totals_report (UsageTotals *self)
   /* jansson allocates with malloc(), which g_free() accepts. */
   if (self->path == NULL)
     {
+      g_autofree char *summary = usage_summary (self);
+
       json = json_dumps (self->by_model, JSON_COMPACT);
-      if (fprintf (stderr, "usage: %s\n", json) < 0 || fflush (stderr) != 0)
+      if ((json_object_size (self->by_model) > 0 && fprintf (stderr, "usage: %s\n", json) < 0) ||
+          (summary != NULL && fprintf (stderr, "usage: %s\n", summary) < 0) || fflush (stderr) != 0)
         {
           int saved_errno = errno;
 
@@ -82,11 +225,14 @@ usage_totals_report (UsageTotals *self)
 
   json = json_dumps (self->by_model, JSON_INDENT (2));
   contents = g_strconcat (json, "\n", NULL);
-  /* Replaced atomically: a reader never sees half a report. */
-  if (!g_file_set_contents (self->path, contents, -1, &error))
+  /* Into the file named: a regular file is replaced atomically (a reader
+   * never sees half a report), a symlink followed, a FIFO written to. */
+  if (!g_output_stream_write_all (self->out, contents, strlen (contents), NULL, NULL, &error) ||
+      !g_output_stream_close (self->out, NULL, &error))
     {
-      g_prefix_error (&error, "cannot write usage: ");
+      g_prefix_error (&error, "cannot write usage to %s: ", self->path);
       chime_handler_context_report_error (self->context, error);
+      chime_file_output_abandon (self->out);
     }
 }
 
@@ -97,7 +243,9 @@ usage_totals_free (gpointer instance)
 
   usage_totals_report (self);
   json_decref (self->by_model);
+  g_clear_pointer (&self->prices, json_decref);
   g_mutex_clear (&self->lock);
+  g_clear_object (&self->out);
   g_free (self->path);
   g_free (self);
 }
@@ -244,6 +392,31 @@ usage_on_llm_end (gpointer     instance,
   return TRUE;
 }
 
+/* llm_start and chat_model_start: one model request. */
+static gboolean
+usage_on_request (gpointer     instance,
+                  ChimeEvent  *event,
+                  GError     **error)
+{
+  UsageTotals *self = instance;
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&self->lock);
+
+  self->requests++;
+  return TRUE;
+}
+
+static gboolean
+usage_on_llm_error (gpointer     instance,
+                    ChimeEvent  *event,
+                    GError     **error)
+{
+  UsageTotals *self = instance;
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&self->lock);
+
+  self->failed++;
+  return TRUE;
+}
+
 CHIME_SYNC_PLUGIN_DEFINE (
   .name = "usage",
   .description = "sums the token usage of every LLM run per model",
@@ -252,5 +425,8 @@ CHIME_SYNC_PLUGIN_DEFINE (
   .config_keys = usage_keys,
   .instance_new = usage_totals_new,
   .instance_free = usage_totals_free,
+  .on_llm_start = usage_on_request,
+  .on_chat_model_start = usage_on_request,
   .on_llm_end = usage_on_llm_end,
+  .on_llm_error = usage_on_llm_error,
 );

@@ -94,13 +94,20 @@ add_result (Batch  *batch,
     }
 }
 
+/* An input's error line: the error as events carry it, its domain named
+ * for a reader ("chime-config-error", not GLib's quark string
+ * "chime-config-error-quark"). */
 static void
 add_failure (Batch        *batch,
              guint64       index,
              const GError *error)
 {
-  add_result (batch, index, json_pack ("{s:I, s:o}", "index", (json_int_t) index,
-                                       "error", chime_error_to_json (error)));
+  json_t *json = chime_error_to_json (error);
+  const char *domain = json_string_value (json_object_get (json, "domain"));
+
+  if (domain != NULL && g_str_has_suffix (domain, "-quark"))
+    json_object_set_new (json, "domain", json_stringn (domain, strlen (domain) - strlen ("-quark")));
+  add_result (batch, index, json_pack ("{s:I, s:o}", "index", (json_int_t) index, "error", json));
 }
 
 static void

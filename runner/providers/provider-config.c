@@ -9,6 +9,7 @@
 #include "provider-errors.h"
 
 #include <string.h>
+#include <sys/stat.h>
 
 /* An API key is a line of text: a file larger than this is not one. */
 #define MAX_API_KEY_FILE_SIZE (16 * 1024)
@@ -282,6 +283,21 @@ chime_provider_model_clear (ChimeProviderModel *model)
  * When a stream starts
  * ---------------------------------------------------------------- */
 
+/* An API key file other users can read gives the key away (ssh refuses
+ * such keys outright; a warning is enough here, said once). */
+static void
+warn_if_readable_by_others (ChimeProviderModel *model)
+{
+  struct stat info;
+
+  if (model->warned_key_mode || stat (model->api_key_file, &info) != 0 || !(info.st_mode & S_IROTH))
+    return;
+  model->warned_key_mode = TRUE;
+  g_warning ("%s (api_key_file in [%s]) can be read by every user of this machine (mode %04o): "
+             "run chmod 600 %s", model->api_key_file, model->section, (guint) (info.st_mode & 07777),
+             model->api_key_file);
+}
+
 char *
 chime_provider_model_load_api_key (ChimeProviderModel *model,
                                    GError            **error)
@@ -313,6 +329,7 @@ chime_provider_model_load_api_key (ChimeProviderModel *model,
                                              name, model->api_key_file, model->section);
           return NULL;
         }
+      warn_if_readable_by_others (model);
     }
   else if (model->api_key_env[0] == '\0')
     return g_strdup ("");   /* `api_key_env =`: send none */

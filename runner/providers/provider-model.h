@@ -22,6 +22,7 @@ typedef struct {
   char                   *base_url;           /* without a trailing slash */
   char                   *api_key_env;
   char                   *api_key_file;       /* absolute, or NULL: use api_key_env */
+  gboolean                warned_key_mode;    /* said once that others can read it */
   gboolean                has_temperature;
   gdouble                 temperature;
   gint64                  max_tokens;         /* 0: not sent */

@@ -390,6 +390,14 @@ retry_or_fail (ChimeModelStream *stream,
       if (stream->cancelled)
         return;   /* on_retry cancelled and so finished the stream */
     }
+  /* A retry is said, not silent: a slow run has its reason on stderr. */
+  {
+    g_autofree char *said = g_strdup_printf ("%s: %s", stream->ops->name, message);
+    g_autofree char *scrubbed = chime_provider_scrub (said, stream->api_key);
+
+    g_message ("[%s] %s; retrying in %.2f s (attempt %u of %u)", model->section, scrubbed, delay,
+               stream->attempts + 1, (guint) model->max_retries + 1);
+  }
   stream->slept += delay;
   stream->action = CHIME_STREAM_ACTION_ATTEMPT;
   g_source_set_ready_time (stream->source, g_get_monotonic_time () + (gint64) (delay * G_USEC_PER_SEC));
@@ -459,6 +467,7 @@ start_attempt (ChimeModelStream *stream)
   };
 
   stream->attempts++;
+  g_debug ("[%s] POST %s (attempt %u)", model->section, stream->url, stream->attempts);
   stream->status = 0;
   stream->terminated = FALSE;
   stream->retry_after = NAN;
