@@ -30,6 +30,11 @@
  * first line is `$ ./NAME ARGS`, that command is run in a folder holding
  * every `# file: X.ini` block of the file, against the installed library
  * and plugins, and must print exactly the rest of the block.
+ *
+ * A plugin's ```text block whose first line is `$ chime run NAME.ini ...`
+ * is run the same way once the plugin loaded (the installed chime first
+ * on PATH, stderr with stdout), and must print the rest of the block; an
+ * ellipsis `…` there stands for any text (a run id, a result elided).
  * ---------------------------------------------------------------- */
 
 typedef struct {
@@ -39,8 +44,9 @@ typedef struct {
   char *ini;     /* the matching `# file: NAME.ini` block, or NULL */
   gboolean   program;
   GPtrArray *inis;      /* programs: every `# file: X.ini` block of the doc */
-  char      *command;   /* programs: `./NAME ARGS` of the matching ```text block */
-  char      *expected;  /* programs: the rest of that block */
+  char      *command;   /* `./NAME ARGS` (programs) or `chime run NAME.ini ...`
+                         * (plugins) of the matching ```text block */
+  char      *expected;  /* the rest of that block */
 } DocExample;
 
 static void
@@ -97,13 +103,15 @@ block_file_name (const char *block,
 #define INI_FILE_PATTERN "^[#;]\\s*file:\\s*([A-Za-z0-9_.-]+)\\.ini\\s*$"
 #define PROGRAM_PATTERN "^/\\*\\s*program:\\s*([A-Za-z0-9_.-]+)\\.c\\s*\\*/\\s*$"
 
-/* A program's run: the ```text block of @text_blocks starting with
- * "$ ./NAME", split into the command and what it prints. */
+/* A program's run (the ```text block of @text_blocks starting with
+ * "$ ./NAME") or a plugin's ("$ chime run NAME.ini"), split into the
+ * command and what it prints. */
 static void
 find_program_run (DocExample *example,
                   GPtrArray  *text_blocks)
 {
-  g_autofree char *prompt = g_strdup_printf ("$ ./%s", example->name);
+  g_autofree char *prompt = example->program ? g_strdup_printf ("$ ./%s", example->name)
+                                             : g_strdup_printf ("$ chime run %s.ini", example->name);
 
   for (guint i = 0; i < text_blocks->len; i++)
     {
@@ -151,13 +159,13 @@ collect_doc_examples (const char *doc,
       example->name = g_steal_pointer (&name);
       example->code = g_strdup (c_blocks->pdata[i]);
       example->program = program;
-      if (program)
-        {
-          g_autoptr (GPtrArray) text_blocks = fenced_blocks (text, "text");
+      {
+        g_autoptr (GPtrArray) text_blocks = fenced_blocks (text, "text");
 
+        if (program)
           example->inis = g_ptr_array_ref (ini_blocks);
-          find_program_run (example, text_blocks);
-        }
+        find_program_run (example, text_blocks);
+      }
       for (guint j = 0; j < ini_blocks->len; j++)
         {
           g_autofree char *ini_name = block_file_name (ini_blocks->pdata[j], INI_FILE_PATTERN);
@@ -278,6 +286,52 @@ run_doc_program (DocExample *example,
                             example->expected);
 }
 
+/* Whether @text is @pattern, where each "…" of @pattern stands for any
+ * text. */
+static gboolean
+matches_elided (const char *text,
+                const char *pattern)
+{
+  g_auto (GStrv) pieces = g_strsplit (pattern, "…", -1);
+  guint n = g_strv_length (pieces);
+  const char *at = text;
+
+  if (!g_str_has_prefix (text, pieces[0]))
+    return FALSE;
+  if (n == 1)
+    return g_str_equal (text, pattern);
+  at += strlen (pieces[0]);
+  for (guint i = 1; i + 1 < n; i++)
+    {
+      const char *found = strstr (at, pieces[i]);
+
+      if (found == NULL)
+        return FALSE;
+      at = found + strlen (pieces[i]);
+    }
+  return strlen (at) >= strlen (pieces[n - 1]) && g_str_has_suffix (at, pieces[n - 1]);
+}
+
+/* Runs a plugin example's `chime run NAME.ini` in @dir (its INI already
+ * there): what it prints, stderr included, must be the doc's. */
+static void
+run_doc_plugin (DocExample *example,
+                const char *dir,
+                GString    *failures)
+{
+  g_autofree char *bin = installed (PREFIX, "bin");
+  g_autofree char *path = g_strdup_printf ("PATH=%s:%s", bin, g_getenv ("PATH"));
+  g_autofree char *merged = g_strdup_printf ("{ %s ; } 2>&1", example->command);
+  const char *env[] = { path, NULL };
+  const char *args[] = { "sh", "-c", merged, NULL };
+  RunOptions options = { .cwd = dir, .env = env };
+  g_autoptr (RunResult) ran = run_argv (&options, args);
+
+  if (!matches_elided (ran->out, example->expected))
+    g_string_append_printf (failures, "%s: `%s` printed\n%s\ninstead of\n%s\n", example->doc,
+                            example->command, ran->out, example->expected);
+}
+
 /* Whether the compiler warned about a source file or header. What the
  * linker says of the libraries (a sanitizer build's libasan warns about
  * tmpnam) is not the example's doing. */
@@ -368,6 +422,8 @@ check_doc_example (DocExample *example,
   if (checked->status != 0)
     g_string_append_printf (failures, "%s: %s.so does not load (chime check exit %d):\n%s%s\n",
                             example->doc, example->name, checked->status, checked->out, checked->err);
+  else if (example->command != NULL)
+    run_doc_plugin (example, dir, failures);
 }
 
 /* Checks every example of @docs; returns how many there were. */
@@ -391,10 +447,11 @@ check_docs (GPtrArray  *docs,
 }
 
 /* The extractor itself, on a made-up page: a plugin that compiles, one
- * with its own INI (and a required key), a fragment that is not an
- * example, one that does not compile and one that warns, which must be
- * reported, and two programs, one whose page says what it prints and one
- * whose page is wrong. */
+ * with its own INI (and a required key) and its run shown with elisions,
+ * one whose shown run is wrong, a fragment that is not an example, one
+ * that does not compile and one that warns, which must be reported, and
+ * two programs, one whose page says what it prints and one whose page is
+ * wrong. */
 static void
 test_docs_extractor_self_check (void **state)
 {
@@ -453,9 +510,52 @@ test_docs_extractor_self_check (void **state)
     "```\n\n"
     "```ini\n"
     "# file: keyed_doc.ini\n"
+    "[pipeline]\n"
+    "prompt = Hi\n"
+    "model = m\n\n"
+    "[model m]\n"
+    "provider = fake\n\n"
     "[handler greeter]\n"
     "plugin = keyed_doc\n"
     "greeting = hello\n"
+    "```\n\n"
+    "A plugin's run, shown with what is elided:\n\n"
+    "```text\n"
+    "$ chime run keyed_doc.ini\n"
+    "hello\n"
+    "hello\n"
+    "hello\n"
+    "{\"run_id\":\"…\",\"output\":\"…\",\"llm_result\":{…}}\n"
+    "```\n\n"
+    "A plugin whose page shows the wrong run:\n\n"
+    "```c\n"
+    "/* file: loud_doc.c */\n"
+    "#include <chime/plugin.h>\n"
+    "#include <stdio.h>\n\n"
+    "static gboolean\n"
+    "on_end (gpointer instance, ChimeEvent *event, GError **error)\n"
+    "{\n"
+    "  (void) instance;\n"
+    "  (void) event;\n"
+    "  (void) error;\n"
+    "  fprintf (stderr, \"really\\n\");\n"
+    "  return TRUE;\n"
+    "}\n\n"
+    "CHIME_SYNC_PLUGIN_DEFINE (.name = \"loud_doc\", .on_llm_end = on_end);\n"
+    "```\n\n"
+    "```ini\n"
+    "# file: loud_doc.ini\n"
+    "[pipeline]\n"
+    "prompt = Hi\n"
+    "model = m\n\n"
+    "[model m]\n"
+    "provider = fake\n\n"
+    "[handler loud]\n"
+    "plugin = loud_doc\n"
+    "```\n\n"
+    "```text\n"
+    "$ chime run loud_doc.ini >/dev/null\n"
+    "claimed\n"
     "```\n\n"
     "```c\n"
     "/* file: broken_doc.c */\n"
@@ -533,9 +633,10 @@ test_docs_extractor_self_check (void **state)
 
   g_ptr_array_add (docs, g_strdup (doc));
   n = check_docs (docs, failures);
-  if (n != 6 || strstr (failures->str, "hello_doc") != NULL || strstr (failures->str, "keyed_doc") != NULL ||
+  if (n != 7 || strstr (failures->str, "hello_doc") != NULL || strstr (failures->str, "keyed_doc") != NULL ||
       strstr (failures->str, "count_doc") != NULL)
     fail_msg ("%u examples; failures:\n%s", n, failures->str);
+  assert_string_contains (failures->str, "`chime run loud_doc.ini >/dev/null` printed\nreally\n");
   assert_string_contains (failures->str, "broken_doc.c does not compile");
   assert_string_contains (failures->str, "warns_doc.c does not compile cleanly");
   assert_string_contains (failures->str, "`./wrong_doc` (exit 0) printed\nwhat it really prints\n");
