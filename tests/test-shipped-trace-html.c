@@ -9,7 +9,10 @@
  * the run managers and frees the runtime before reading the page. */
 #include "shipped-helpers.h"
 
+#include <errno.h>
+#include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DATA_OPEN "<script id=\"chime-trace\" type=\"application/json\">"
 
@@ -287,6 +290,30 @@ test_trace_html_refuses_a_missing_folder (void **state)
   assert_string_contains (error->message, "does not exist");
 }
 
+/* A symlink at `path` is followed, as -o follows one: the page goes into
+ * its target, and the link stays a link (it was replaced by a file). */
+static void
+test_trace_html_follows_a_symlink (void **state)
+{
+  g_autofree char *target = test_path ("target.html");
+  g_autofree char *link = test_path ("link.html");
+  g_autoptr (json_t) usage = usage_metadata (1, 1, 0, 0);
+  g_autoptr (json_t) trace = NULL;
+  ChimeRuntime *runtime;
+
+  g_unlink (link);
+  g_unlink (target);
+  if (symlink (target, link) != 0)
+    fail_msg ("symlink %s: %s", link, g_strerror (errno));
+  runtime = trace_runtime (link);
+  run_with_usage (runtime, "model-a", usage);
+  chime_runtime_unref (runtime);
+
+  assert_true (g_file_test (link, G_FILE_TEST_IS_SYMLINK));
+  trace = read_trace (target);
+  assert_int_equal (json_array_size (json_object_get (trace, "runs")), 2);
+}
+
 /* Starting and stopping without an event (what `chime check` does)
  * leaves the last run's page as it was. */
 static void
@@ -312,6 +339,7 @@ main (void)
     cmocka_unit_test (test_trace_html_puts_every_root_on_one_page),
     cmocka_unit_test (test_trace_html_refuses_a_missing_folder),
     cmocka_unit_test (test_trace_html_without_events_keeps_the_last_page),
+    cmocka_unit_test (test_trace_html_follows_a_symlink),
   };
 
   return shipped_run_tests (tests, G_N_ELEMENTS (tests));

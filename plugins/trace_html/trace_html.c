@@ -26,6 +26,7 @@
  * shows "[redacted]". A page that cannot be written is reported (the run
  * ends with status 4); a missing folder is refused at start.
  */
+#include <chime/config.h>
 #include <chime/plugin.h>
 
 #include "trace-page.h"
@@ -90,8 +91,9 @@ write_page (TraceWriter *self)
   g_autoptr (json_t) trace = trace_runs_to_json (self->runs, self->title);
   g_autoptr (GString) page = trace_page_render (trace);
 
-  if (!g_file_set_contents_full (self->path, page->str, page->len,
-                                 G_FILE_SET_CONTENTS_CONSISTENT, 0644, &error))
+  /* Into the named file as -o writes: a symlink followed, only a regular
+   * file replaced atomically. */
+  if (!chime_file_set_contents (self->path, page->str, (gssize) page->len, &error))
     chime_handler_context_report_error (self->context, error);
 }
 
