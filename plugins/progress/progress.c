@@ -203,20 +203,12 @@ progress_count_locked (Progress   *self,
     case CHIME_EVENT_RETRIEVER_START:
       self->runs_started++;
       break;
-    case CHIME_EVENT_LLM_END:
-    case CHIME_EVENT_LLM_ERROR:
-    case CHIME_EVENT_CHAIN_END:
-    case CHIME_EVENT_CHAIN_ERROR:
-    case CHIME_EVENT_TOOL_END:
-    case CHIME_EVENT_TOOL_ERROR:
-    case CHIME_EVENT_RETRIEVER_END:
-    case CHIME_EVENT_RETRIEVER_ERROR:
-      self->runs_done++;
-      break;
     case CHIME_EVENT_LLM_NEW_TOKEN:
       self->tokens++;
       break;
     default:
+      if (chime_event_type_ends_run (chime_event_get_event_type (event)))
+        self->runs_done++;
       break;
     }
 }
