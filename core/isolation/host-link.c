@@ -13,17 +13,16 @@
  * it the same event again; a host that does not answer within the
  * handler's timeout is killed and restarted, and that event is given up.
  *
- * What makes that cheap: tokens are not written one system call each but
- * gathered, and written when the handler's queue is caught up, the window
- * or buffer is full, or chime waits for an answer; and a run's info (its
- * name, tags, metadata and ancestors) goes to the host once, the first
- * time one of its events does, then events name the run by id, until the
- * run's end makes both sides forget it. */
+ * What makes that cheap: events are gathered (host-outbox.c) and written
+ * when the handler's queue is caught up, the window or buffer is full, or
+ * chime waits for an answer, and answers, nearly all `{"seq":N}`, are
+ * read by hand. */
 #include "config.h"
 
 #include "host-link.h"
 #include <chime/config.h>
 #include "host-frames.h"
+#include "host-outbox.h"
 #include "host-path.h"
 #include "events/event-wire.h"
 #include "plugins/handler.h"
@@ -45,8 +44,6 @@
 #define WINDOW 256
 /* How long a hung host may take to hand over its gathered answers. */
 #define HUNG_DRAIN_US (G_USEC_PER_SEC / 2)
-/* Gathered frames are written once this many bytes wait. */
-#define FLUSH_BYTES (64 * 1024)
 
 typedef struct _InFlight InFlight;
 
@@ -65,8 +62,7 @@ struct _ChimeHostLink {
   int          fd;
   ChimeFrameReader *reader;  /* what comes back on fd */
   gboolean     died;         /* a read or write found the host gone */
-  GString     *out;          /* frames not written yet */
-  GHashTable  *sent_runs;    /* ChimeRunId * the host has the info of */
+  ChimeHostOutbox *outbox;   /* frames not written yet */
   GQueue       in_flight;    /* InFlight *, oldest first */
   InFlight    *waited_for;   /* the event a caller waits for, if any */
 };
@@ -122,8 +118,7 @@ close_host (ChimeHostLink *link,
   link->fd = -1;
   g_clear_pointer (&link->reader, chime_frame_reader_free);
   /* A new host starts knowing no run. */
-  g_string_truncate (link->out, 0);
-  g_hash_table_remove_all (link->sent_runs);
+  chime_host_outbox_reset (link->outbox);
   if (link->process == NULL)
     return;
   if (kill_it)
@@ -189,17 +184,6 @@ spawn (ChimeHostLink *link,
   return TRUE;
 }
 
-static guint
-run_id_hash (gconstpointer key)
-{
-  const ChimeRunId *id = key;
-  guint hash = 0;
-
-  /* UUIDv7: the first bytes are a time stamp, the last are random. */
-  memcpy (&hash, id->bytes + sizeof id->bytes - sizeof hash, sizeof hash);
-  return hash;
-}
-
 ChimeHostLink *
 chime_host_link_new (ChimeHandler *handler,
                      GError      **error)
@@ -216,8 +200,7 @@ chime_host_link_new (ChimeHandler *handler,
   if (link->memory_limit_mb > 0)
     json_object_set_new (link->init, "memory_limit_mb", json_integer (link->memory_limit_mb));
   link->fd = -1;
-  link->out = g_string_sized_new (FLUSH_BYTES + 4096);
-  link->sent_runs = g_hash_table_new_full (run_id_hash, (GEqualFunc) chime_run_id_equal, g_free, NULL);
+  link->outbox = chime_host_outbox_new ();
   g_queue_init (&link->in_flight);
   if (!spawn (link, error))
     {
@@ -269,64 +252,25 @@ describe_item (const InFlight *item)
 static void
 flush_out (ChimeHostLink *link)
 {
-  if (link->out->len == 0)
+  if (chime_host_outbox_size (link->outbox) == 0)
     return;
-  if (link->fd < 0 || link->died || !chime_frame_flush (link->fd, link->out, NULL))
+  if (link->fd < 0 || link->died || !chime_host_outbox_flush (link->outbox, link->fd))
     {
-      g_string_truncate (link->out, 0);
+      chime_host_outbox_reset (link->outbox);
       link->died = TRUE;
     }
 }
 
-static void
-queue_frame (ChimeHostLink *link,
-             json_t        *message)
-{
-  if (!chime_frame_append (link->out, message, NULL))
-    link->died = TRUE;
-  json_decref (message);
-}
-
-/* A token's frame, written without a JSON tree: most events are tokens. */
-static gboolean
-queue_token (ChimeHostLink *link,
-             InFlight      *item)
-{
-  gsize at = chime_frame_begin (link->out);
-
-  g_string_append_printf (link->out, "{\"seq\":%" G_GUINT64_FORMAT ",\"event\":", item->number);
-  if (!chime_event_append_token_wire (item->event, link->out))
-    {
-      g_string_truncate (link->out, at);
-      return FALSE;
-    }
-  g_string_append_c (link->out, '}');
-  if (!chime_frame_end (link->out, at, NULL))
-    link->died = TRUE;
-  return TRUE;
-}
-
-/* Gathers the event's frame, after its run's if the host lacks it. */
+/* Gathers the event's frames (host-outbox.c). */
 static void
 send_item (ChimeHostLink *link,
            InFlight      *item)
 {
-  const ChimeRunInfo *run = chime_event_get_run (item->event);
-  const ChimeRunId *id = chime_run_info_get_id (run);
-
   if (link->fd < 0 || link->died)
     return;
-  if (!g_hash_table_contains (link->sent_runs, id))
-    {
-      queue_frame (link, json_pack ("{s:o}", "run", chime_run_info_to_wire (run)));
-      g_hash_table_add (link->sent_runs, g_memdup2 (id, sizeof *id));
-    }
-  if (!queue_token (link, item))
-    queue_frame (link, json_pack ("{s:I, s:o}", "seq", (json_int_t) item->number,
-                                  "event", chime_event_to_wire (item->event, FALSE)));
-  if (chime_event_ends_run (item->event))
-    g_hash_table_remove (link->sent_runs, id);
-  if (link->out->len >= FLUSH_BYTES)
+  if (!chime_host_outbox_add (link->outbox, item->number, item->event))
+    link->died = TRUE;
+  if (chime_host_outbox_size (link->outbox) >= CHIME_HOST_OUTBOX_FLUSH_BYTES)
     flush_out (link);
 }
 
@@ -652,8 +596,7 @@ chime_host_link_free (ChimeHostLink *link)
     }
   g_queue_clear_full (&link->in_flight, (GDestroyNotify) in_flight_free);
   g_clear_object (&link->process);
-  g_string_free (link->out, TRUE);
-  g_hash_table_unref (link->sent_runs);
+  chime_host_outbox_free (link->outbox);
   json_decref (link->init);
   g_free (link->name);
   g_free (link->plugin_name);
