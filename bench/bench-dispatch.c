@@ -20,7 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
+#include "bench-usage.h"
 
 typedef struct {
   const char *name;
@@ -57,26 +57,6 @@ static const BenchCase cases[] = {
 /* The tokens: "0".."9", so handlers can check the order cheaply. */
 static const char *const digits[] = { "0", "1", "2", "3", "4", "5", "6", "7", "8", "9" };
 
-static double
-peak_rss_mb (void)
-{
-  struct rusage usage;
-
-  getrusage (RUSAGE_SELF, &usage);
-  return usage.ru_maxrss / 1024.0;
-}
-
-/* User and system time of every thread of the process. */
-static gint64
-cpu_us (void)
-{
-  struct rusage usage;
-
-  getrusage (RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec * G_USEC_PER_SEC + usage.ru_utime.tv_usec +
-         usage.ru_stime.tv_sec * G_USEC_PER_SEC + usage.ru_stime.tv_usec;
-}
-
 static guint64 floor_count;
 
 static gboolean
@@ -92,7 +72,7 @@ run_floor (guint64  n,
            double  *cpu_ns)
 {
   ChimeSyncFunc volatile func = floor_handler;
-  gint64 cpu_start = cpu_us ();
+  gint64 cpu_start = bench_cpu_us ();
   gint64 start = g_get_monotonic_time ();
 
   floor_count = 0;
@@ -100,7 +80,7 @@ run_floor (guint64  n,
     func (NULL, NULL, NULL);
   if (floor_count != n)
     g_error ("floor counted %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT, floor_count, n);
-  *cpu_ns = (cpu_us () - cpu_start) * 1000.0 / n;
+  *cpu_ns = (bench_cpu_us () - cpu_start) * 1000.0 / n;
   return (g_get_monotonic_time () - start) * 1000.0 / n;
 }
 
@@ -176,7 +156,7 @@ run_case (const BenchCase *c,
   llm = chime_callback_manager_on_chat_model_start (manager, NULL, messages, "bench", NULL, &error);
   json_decref (messages);
 
-  cpu_start = cpu_us ();
+  cpu_start = bench_cpu_us ();
   start = g_get_monotonic_time ();
   for (guint64 i = 0; i < n; i++)
     if (!chime_run_on_llm_new_token (llm, digits[i % 10], NULL, &error))
@@ -184,7 +164,7 @@ run_case (const BenchCase *c,
   emitted = g_get_monotonic_time ();
   chime_runtime_flush (runtime);
   flushed = g_get_monotonic_time ();
-  cpu_end = cpu_us ();
+  cpu_end = bench_cpu_us ();
 
   chime_run_unref (llm);
   chime_callback_manager_unref (manager);
@@ -271,7 +251,7 @@ main (int    argc,
                c->name, case_n, c->sync_handlers + c->async_handlers,
                c->delivery != NULL ? c->delivery : "none",
                wall[runs / 2], emit[runs / 2], cpu[runs / 2], wall[0], wall[runs - 1],
-               wall[runs / 2] * case_n / 1e9, emit[runs / 2] * case_n / 1e9, peak_rss_mb (),
+               wall[runs / 2] * case_n / 1e9, emit[runs / 2] * case_n / 1e9, bench_peak_rss_mb (),
                c->note != NULL ? c->note : "");
     }
   return 0;

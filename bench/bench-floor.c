@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
+#include "bench-usage.h"
 
 #define FLOOR_RING 4096
 #define FLOOR_MASK (FLOOR_RING - 1)
@@ -105,16 +105,6 @@ consumer_thread (gpointer data)
   return NULL;
 }
 
-static gint64
-cpu_us (void)
-{
-  struct rusage usage;
-
-  getrusage (RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec * G_USEC_PER_SEC + usage.ru_utime.tv_usec +
-         usage.ru_stime.tv_sec * G_USEC_PER_SEC + usage.ru_stime.tv_usec;
-}
-
 /* One run: the wall ns per event; *cpu_ns gets the CPU ns per event of
  * the process (both threads). */
 static double
@@ -132,7 +122,7 @@ run_floor (guint64  n,
   f->slab = g_aligned_alloc0 (FLOOR_RING, sizeof (FloorEvent), FLOOR_LINE);
   consumer = g_thread_new ("floor-consumer", consumer_thread, f);
   g_usleep (1000);   /* the consumer is spinning */
-  cpu_start = cpu_us ();
+  cpu_start = bench_cpu_us ();
   start = g_get_monotonic_time ();
   for (guint64 pos = 0; pos < n; pos++)
     {
@@ -150,7 +140,7 @@ run_floor (guint64  n,
       __atomic_store_n (&f->published, pos + 1, __ATOMIC_RELEASE);
     }
   g_thread_join (consumer);
-  *cpu_ns = (cpu_us () - cpu_start) * 1000.0 / n;
+  *cpu_ns = (bench_cpu_us () - cpu_start) * 1000.0 / n;
   wall = (f->ended - start) * 1000.0 / n;
   if (f->counter.count != n || f->counter.violations != 0)
     g_error ("floor: the handler saw %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
@@ -185,7 +175,6 @@ main (int    argc,
   g_autoptr (GError) error = NULL;
   g_autofree double *wall = NULL;
   g_autofree double *cpu = NULL;
-  struct rusage usage;
 
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error) || runs < 1 || n < 10)
@@ -199,12 +188,11 @@ main (int    argc,
     wall[r] = run_floor (n, &cpu[r]);
   qsort (wall, runs, sizeof (double), compare_doubles);
   qsort (cpu, runs, sizeof (double), compare_doubles);
-  getrusage (RUSAGE_SELF, &usage);
   g_print ("{\"case\":\"ring_floor\",\"n\":%" G_GINT64_FORMAT ",\"handlers\":1,\"delivery\":\"none\","
            "\"ns_per_event\":%.1f,\"cpu_ns_per_event\":%.1f,\"min_ns\":%.1f,\"max_ns\":%.1f,"
            "\"wall_s\":%.4f,\"peak_rss_mb\":%.1f,\"ok\":true,"
            "\"note\":\"one producer, one consumer, a 4096-slot ring, no locked instruction\"}\n",
            n, wall[runs / 2], cpu[runs / 2], wall[0], wall[runs - 1], wall[runs / 2] * n / 1e9,
-           usage.ru_maxrss / 1024.0);
+           bench_peak_rss_mb ());
   return 0;
 }

@@ -13,7 +13,7 @@
 #include <glib/gstdio.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/resource.h>
+#include "bench-usage.h"
 
 #include "pipeline/pipeline.h"
 
@@ -64,17 +64,6 @@ pipeline_ini (const PipelineCase *c,
   return g_string_free (ini, FALSE);
 }
 
-/* User and system time of every thread of the process. */
-static gint64
-cpu_us (void)
-{
-  struct rusage usage;
-
-  getrusage (RUSAGE_SELF, &usage);
-  return usage.ru_utime.tv_sec * G_USEC_PER_SEC + usage.ru_utime.tv_usec +
-         usage.ru_stime.tv_sec * G_USEC_PER_SEC + usage.ru_stime.tv_usec;
-}
-
 /* One run: the wall ns per token; *cpu_ns gets the CPU ns per token. */
 static double
 run_case (const PipelineCase *c,
@@ -93,13 +82,13 @@ run_case (const PipelineCase *c,
   if (pipeline == NULL)
     g_error ("%s", error->message);
   done.loop = g_main_loop_new (NULL, FALSE);
-  cpu_start = cpu_us ();
+  cpu_start = bench_cpu_us ();
   start = g_get_monotonic_time ();
   chime_pipeline_run_async (pipeline, variables, NULL, on_done, &done);
   g_main_loop_run (done.loop);
   chime_runtime_flush (chime_pipeline_get_runtime (pipeline));
   end = g_get_monotonic_time ();
-  *cpu_ns = (cpu_us () - cpu_start) * 1000.0 / n;
+  *cpu_ns = (bench_cpu_us () - cpu_start) * 1000.0 / n;
   if (done.error != NULL)
     g_error ("case %s failed: %s", c->name, done.error->message);
   chime_pipeline_free (pipeline);
@@ -157,7 +146,6 @@ main (int    argc,
     {
       g_autofree double *ns = g_new0 (double, runs);
       g_autofree double *cpu = g_new0 (double, runs);
-      struct rusage usage;
       gboolean wanted = filters == NULL;
 
       for (guint f = 0; filters != NULL && filters[f] != NULL; f++)
@@ -169,12 +157,11 @@ main (int    argc,
         ns[r] = run_case (&cases[i], n, &cpu[r]);
       qsort (ns, runs, sizeof (double), compare_doubles);
       qsort (cpu, runs, sizeof (double), compare_doubles);
-      getrusage (RUSAGE_SELF, &usage);
       g_print ("{\"case\":\"%s\",\"n\":%" G_GINT64_FORMAT ",\"handlers\":%d,\"delivery\":\"%s\","
                "\"ns_per_event\":%.1f,\"cpu_ns_per_event\":%.1f,\"min_ns\":%.1f,\"max_ns\":%.1f,\"wall_s\":%.4f,"
                "\"peak_rss_mb\":%.1f,\"ok\":true}\n",
                cases[i].name, n, cases[i].with_handler ? 1 : 0, cases[i].delivery,
-               ns[runs / 2], cpu[runs / 2], ns[0], ns[runs - 1], ns[runs / 2] * n / 1e9, usage.ru_maxrss / 1024.0);
+               ns[runs / 2], cpu[runs / 2], ns[0], ns[runs - 1], ns[runs / 2] * n / 1e9, bench_peak_rss_mb ());
     }
   return 0;
 }
