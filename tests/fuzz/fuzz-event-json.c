@@ -17,6 +17,7 @@
 
 #include <chime/chime.h>
 #include "fuzz-common.h"
+#include "fuzz-runtime.h"
 
 static ChimeRuntime *runtime;
 
@@ -26,15 +27,8 @@ int
 LLVMFuzzerInitialize (int    *argc,
                       char ***argv)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (ChimeConfig) config = NULL;
-
   fuzz_make_warnings_fatal ();
-  /* No handler: events are prepared, never delivered. */
-  config = chime_config_new_from_data ("[runtime]\nthreads = 1\n", "fuzz.ini", "/", &error);
-  g_assert_no_error (error);
-  runtime = chime_runtime_new (config, &error);
-  g_assert_no_error (error);
+  runtime = fuzz_runtime_without_handlers ();
   return 0;
 }
 

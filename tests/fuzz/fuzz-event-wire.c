@@ -21,6 +21,7 @@
 #include "events/event-private.h"
 #include "events/event-wire.h"
 #include "fuzz-common.h"
+#include "fuzz-runtime.h"
 
 static ChimeRuntime *runtime;
 static ChimeRun *run;
@@ -34,16 +35,12 @@ LLVMFuzzerInitialize (int    *argc,
                       char ***argv)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (ChimeConfig) config = NULL;
   g_autoptr (ChimeCallbackManager) manager = NULL;
   g_autoptr (json_t) messages = json_pack ("[[{s:s, s:s}]]", "type", "human", "content", "hi");
   g_autoptr (json_t) wire = NULL;
 
   fuzz_make_warnings_fatal ();
-  config = chime_config_new_from_data ("[runtime]\nthreads = 1\n", "fuzz.ini", "/", &error);
-  g_assert_no_error (error);
-  runtime = chime_runtime_new (config, &error);
-  g_assert_no_error (error);
+  runtime = fuzz_runtime_without_handlers ();
   manager = chime_runtime_new_callback_manager (runtime);
   run = chime_callback_manager_on_chat_model_start (manager, NULL, messages, "FakeChat", NULL, &error);
   g_assert_no_error (error);
