@@ -6,6 +6,7 @@
 
 #include "events/event-private.h"
 #include "events/event-wire.h"
+#include "isolation/host-frames.h"
 
 #include <string.h>
 
@@ -281,6 +282,49 @@ test_token_text_it_does_not_know (void **state)
   assert_null (chime_event_from_token_wire (good, strlen (good) - 1, runs));
 }
 
+/* The `{"seq":N` both readers of the host protocol take by hand: only
+ * what jansson reads as the same number; the rest goes to jansson. */
+static void
+test_frame_seq_is_read_as_json_reads_it (void **state)
+{
+  static const struct {
+    const char *text;
+    gsize       end;     /* 0: not taken by hand */
+    guint64     seq;
+  } cases[] = {
+    { "{\"seq\":12}", 9, 12 },
+    { "{\"seq\":0,\"event\":{}}", 8, 0 },
+    { "{\"seq\":999999999999999999}", 25, G_GUINT64_CONSTANT (999999999999999999) },
+    { "{\"seq\":9999999999999999999}", 0, 0 },       /* past a json_int_t */
+    { "{\"seq\":012}", 0, 0 },                       /* a leading zero */
+    { "{\"seq\":18446744073709551616}", 0, 0 },      /* 20 digits */
+    { "{\"seq\":}", 0, 0 },
+    { "{\"seq\":-1}", 0, 0 },
+    { "{\"seq\": 1}", 0, 0 },
+    { "{\"sequence\":1}", 0, 0 },
+    { "{\"seq\":", 0, 0 },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      guint64 seq = 77;
+      gsize end = chime_frame_read_seq (cases[i].text, strlen (cases[i].text), &seq);
+
+      assert_int_equal (end, cases[i].end);
+      if (end == 0)
+        continue;
+      assert_true (seq == cases[i].seq);
+      /* Taken by hand only where jansson reads the same number. */
+      if (cases[i].text[end] == '}')
+        {
+          g_autoptr (json_t) parsed = json_loads (cases[i].text, 0, NULL);
+
+          assert_non_null (parsed);
+          assert_true ((guint64) json_integer_value (json_object_get (parsed, "seq")) == seq);
+        }
+    }
+}
+
 static void
 assert_refused (const char *text,
                 const char *reason)
@@ -330,6 +374,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_long_and_unicode_tokens, wire_setup, wire_teardown),
     cmocka_unit_test_setup_teardown (test_tokens_by_run_id_and_text, wire_setup, wire_teardown),
     cmocka_unit_test_setup_teardown (test_token_text_it_does_not_know, wire_setup, wire_teardown),
+    cmocka_unit_test (test_frame_seq_is_read_as_json_reads_it),
     cmocka_unit_test (test_what_is_not_a_wire_event_is_refused),
   };
 

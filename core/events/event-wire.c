@@ -24,18 +24,29 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimeRunInfo, chime_run_info_unref)
  * To the wire
  * ---------------------------------------------------------------- */
 
-static json_t *
-run_id_to_wire (const ChimeRunId *id)
+/* A run id as the wire writes it: 32 lowercase hex digits. */
+#define RUN_ID_HEX_LEN (2 * sizeof ((ChimeRunId *) NULL)->bytes)
+
+static void
+run_id_to_hex (const ChimeRunId *id,
+               char              hex[RUN_ID_HEX_LEN + 1])
 {
   static const char digits[] = "0123456789abcdef";
-  char hex[2 * sizeof id->bytes + 1];
 
   for (guint i = 0; i < sizeof id->bytes; i++)
     {
       hex[2 * i] = digits[id->bytes[i] >> 4];
       hex[2 * i + 1] = digits[id->bytes[i] & 0xf];
     }
-  hex[sizeof hex - 1] = '\0';
+  hex[RUN_ID_HEX_LEN] = '\0';
+}
+
+static json_t *
+run_id_to_wire (const ChimeRunId *id)
+{
+  char hex[RUN_ID_HEX_LEN + 1];
+
+  run_id_to_hex (id, hex);
   return json_string (hex);
 }
 
@@ -65,12 +76,6 @@ set_json (json_t     *object,
 {
   if (value != NULL)
     json_object_set (object, key, value);
-}
-
-gboolean
-chime_event_ends_run (ChimeEvent *event)
-{
-  return chime_event_type_ends_run (event->type);
 }
 
 json_t *
@@ -155,18 +160,14 @@ chime_event_append_token_wire (ChimeEvent *event,
                                GString    *out)
 {
   char number[24];
+  char run_id[RUN_ID_HEX_LEN + 1];
 
   if (event->type != CHIME_EVENT_LLM_NEW_TOKEN || event->payload != NULL || event->token == NULL ||
       g_atomic_pointer_get (&event->chunk) != NULL || !g_utf8_validate (event->token, -1, NULL))
     return FALSE;
+  run_id_to_hex (&event->run->id, run_id);
   g_string_append (out, "{\"type\":\"llm_new_token\",\"run\":\"");
-  for (guint i = 0; i < sizeof event->run->id.bytes; i++)
-    {
-      static const char digits[] = "0123456789abcdef";
-
-      g_string_append_c (out, digits[event->run->id.bytes[i] >> 4]);
-      g_string_append_c (out, digits[event->run->id.bytes[i] & 0xf]);
-    }
+  g_string_append_len (out, run_id, RUN_ID_HEX_LEN);
   g_snprintf (number, sizeof number, "%" G_GINT64_FORMAT, event->monotonic_time);
   g_string_append (out, "\",\"monotonic_time\":");
   g_string_append (out, number);
@@ -468,7 +469,7 @@ chime_event_from_token_wire (const char *text,
 {
   const char *p = text;
   const char *end = text + length;
-  char run_id[2 * sizeof ((ChimeRunId *) NULL)->bytes + 1];
+  char run_id[RUN_ID_HEX_LEN + 1];
   g_autofree char *token = NULL;
   ChimeRunInfo *run;
   ChimeEvent *event;

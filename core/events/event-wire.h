@@ -16,10 +16,6 @@ json_t       *chime_run_info_to_wire   (const ChimeRunInfo *info);
 gboolean      chime_event_append_token_wire (ChimeEvent *event,
                                              GString    *out);
 
-/* Whether @event is its run's last (an end or an error): after it, both
- * sides of a wire forget the run. */
-gboolean      chime_event_ends_run     (ChimeEvent         *event);
-
 /* The event @wire describes (a new reference), or NULL with @error set
  * when @wire is not what chime_event_to_wire() makes. A run given by id
  * is looked up in @runs (id -> ChimeRunInfo *; may be NULL). */

@@ -99,6 +99,28 @@ chime_frame_append (GString *out,
   return chime_frame_end (out, at, error);
 }
 
+gsize
+chime_frame_read_seq (const char *text,
+                      gsize       length,
+                      guint64    *seq)
+{
+  static const char prefix[] = "{\"seq\":";
+  gsize start = sizeof prefix - 1;
+  gsize i = start;
+  guint64 value = 0;
+
+  if (length <= start || memcmp (text, prefix, start) != 0)
+    return 0;
+  /* At most 18 digits, so that the value fits a json_int_t as jansson
+   * reads it; no leading zero, which JSON has not either. */
+  while (i < length && g_ascii_isdigit (text[i]) && i - start < 18)
+    value = value * 10 + (guint64) (text[i++] - '0');
+  if (i == start || (i < length && g_ascii_isdigit (text[i])) || (text[start] == '0' && i - start > 1))
+    return 0;
+  *seq = value;
+  return i;
+}
+
 gboolean
 chime_frame_flush (int      fd,
                    GString *out,

@@ -36,6 +36,13 @@ gsize    chime_frame_begin  (GString  *out);
 gboolean chime_frame_end    (GString  *out,
                              gsize     at,
                              GError  **error);
+/* Reads the `{"seq":N` a frame's @text starts with (both an event and
+ * its answer do), for the readers that take the common frames by hand:
+ * sets @seq and returns the offset just past N, or 0 when @text does not
+ * start so. */
+gsize    chime_frame_read_seq (const char *text,
+                               gsize       length,
+                               guint64    *seq);
 /* Writes the frames in @out, and empties it. */
 gboolean chime_frame_flush  (int       fd,
                              GString  *out,

@@ -333,21 +333,15 @@ take_answer_text (ChimeHostLink *link,
                   const char    *text,
                   gsize          length)
 {
-  static const char prefix[] = "{\"seq\":";
   InFlight *head = g_queue_peek_head (&link->in_flight);
   g_autoptr (json_t) reply = NULL;
   guint64 seq = 0;
-  gsize i = sizeof prefix - 1;
+  gsize end = chime_frame_read_seq (text, length, &seq);
 
-  if (head != NULL && length > sizeof prefix && memcmp (text, prefix, sizeof prefix - 1) == 0)
+  if (head != NULL && end > 0 && end == length - 1 && text[end] == '}' && seq == head->number)
     {
-      while (i < length - 1 && g_ascii_isdigit (text[i]) && i < sizeof prefix + 19)
-        seq = seq * 10 + (guint64) (text[i++] - '0');
-      if (i == length - 1 && text[i] == '}' && i > sizeof prefix - 1 && seq == head->number)
-        {
-          settle_head (link, TRUE, NULL);
-          return;
-        }
+      settle_head (link, TRUE, NULL);
+      return;
     }
   reply = chime_frame_parse (text, length, NULL);
   if (reply == NULL)

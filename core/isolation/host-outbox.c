@@ -105,7 +105,8 @@ chime_host_outbox_add (ChimeHostOutbox *outbox,
   if (!add_token (outbox, seq, event, &ok))
     ok = add_message (outbox, json_pack ("{s:I, s:o}", "seq", (json_int_t) seq,
                                          "event", chime_event_to_wire (event, FALSE))) && ok;
-  if (chime_event_ends_run (event))
+  /* Its run is over: the host forgets it too. */
+  if (chime_event_type_ends_run (chime_event_get_event_type (event)))
     g_hash_table_remove (outbox->sent_runs, id);
   return ok;
 }

@@ -227,7 +227,7 @@ call (ChimeHandler *handler,
   ChimeEventType type = chime_event_get_event_type (event);
   gsize at;
 
-  if (chime_event_ends_run (event))
+  if (chime_event_type_ends_run (type))
     g_hash_table_remove (runs, run_id);
   if (!chime_handler_wants (handler, type) ||
       chime_handler_invoke_sync (handler, type, event, &error))
@@ -254,19 +254,15 @@ call_token (ChimeHandler *handler,
             const char   *text,
             gsize         length)
 {
-  static const char prefix[] = "{\"seq\":";
   static const char middle[] = ",\"event\":";
   g_autoptr (ChimeEvent) event = NULL;
-  const char *p = text + sizeof prefix - 1;
-  const char *end = text + length;
   guint64 seq = 0;
+  gsize at = chime_frame_read_seq (text, length, &seq);
+  const char *p = text + at;
+  const char *end = text + length;
 
-  if (length < sizeof prefix + sizeof middle || memcmp (text, prefix, sizeof prefix - 1) != 0 ||
-      !g_ascii_isdigit (*p) || text[length - 1] != '}')
-    return FALSE;
-  while (p < end && g_ascii_isdigit (*p))
-    seq = seq * 10 + (guint64) (*p++ - '0');
-  if ((gsize) (end - p) < sizeof middle || memcmp (p, middle, sizeof middle - 1) != 0)
+  if (at == 0 || text[length - 1] != '}' || (gsize) (end - p) < sizeof middle ||
+      memcmp (p, middle, sizeof middle - 1) != 0)
     return FALSE;
   p += sizeof middle - 1;
   event = chime_event_from_token_wire (p, (gsize) (end - 1 - p), runs);
