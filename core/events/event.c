@@ -367,7 +367,7 @@ chime_event_get_chunk (ChimeEvent *event)
     return chunk;
   /* Built on first use, not per token: most handlers never look. */
   message_id = chime_llm_message_id (&event->run->id);
-  chunk = chime_llm_chunk_new (event->token, message_id);
+  chunk = chime_llm_chunk_build (event->token, message_id);
   if (!g_atomic_pointer_compare_and_exchange (&event->chunk, NULL, chunk))
     {
       json_decref (chunk);

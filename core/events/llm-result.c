@@ -31,8 +31,8 @@ ai_message_chunk (const char *text,
 }
 
 json_t *
-chime_llm_chunk_new (const char *text,
-                     const char *message_id)
+chime_llm_chunk_build (const char *text,
+                       const char *message_id)
 {
   return json_pack ("{s:s, s:n, s:o, s:s}",
                     "text", text,

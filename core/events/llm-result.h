@@ -11,8 +11,8 @@ char   *chime_llm_message_id (const ChimeRunId *run_id);
 
 /* A ChatGenerationChunk: {"text", "message": AIMessageChunk, "type"}.
  * New reference. */
-json_t *chime_llm_chunk_new  (const char *text,
-                              const char *message_id);
+json_t *chime_llm_chunk_build (const char *text,
+                               const char *message_id);
 
 /* An LLMResult (chime_llm_result_new() builds it for a run) with one ChatGenerationChunk for the whole @text, usage and
  * response metadata on its message (any of them may be NULL). New

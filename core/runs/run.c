@@ -507,6 +507,22 @@ chime_run_on_custom_event (ChimeRun   *run,
 /* ------------------------------------------------------------------ */
 
 json_t *
+chime_llm_chunk_new (ChimeRun   *run,
+                     const char *text,
+                     json_t     *message)
+{
+  g_autofree char *message_id = NULL;
+  json_t *chunk;
+
+  g_return_val_if_fail (run != NULL && text != NULL, NULL);
+  message_id = chime_llm_message_id (&run->info->id);
+  chunk = chime_llm_chunk_build (text, message_id);
+  if (message != NULL)
+    json_object_update (json_object_get (chunk, "message"), message);
+  return chunk;
+}
+
+json_t *
 chime_llm_result_new (ChimeRun   *run,
                       const char *text,
                       json_t     *response_metadata,

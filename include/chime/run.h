@@ -183,6 +183,17 @@ CHIME_API json_t *chime_llm_result_new (ChimeRun   *run,
                                         json_t     *usage_metadata,
                                         json_t     *generation_info);
 
+/* The ChatGenerationChunk of one streamed piece of @run's output, as
+ * LangChain streams it: its AIMessageChunk has @text as content, the id
+ * "run-<run id>", and the members of @message (may be NULL) set over the
+ * defaults, e.g. {"tool_call_chunks": [{"name", "args", "id", "index",
+ * "type": "tool_call_chunk"}]} for a piece of a tool call. Pass it to
+ * chime_run_on_llm_new_token() when the token carries more than text.
+ * New reference. */
+CHIME_API json_t *chime_llm_chunk_new (ChimeRun   *run,
+                                       const char *text,
+                                       json_t     *message);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimeCallbackManager, chime_callback_manager_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimeRun, chime_run_unref)
 

@@ -208,8 +208,14 @@ on_chunk (const char *text,
   g_string_append (run->text, text);
   if (run->failing || run->cancelled)
     return TRUE;   /* the stream is being cancelled */
-  chime_pipeline_run_queue_chunk_event (run, run->llm,
-                                        chime_run_prepare_llm_new_token (run->llm, text, chunk));
+  {
+    /* A chunk that carries more than text (a piece of a tool call) is
+     * built now; a text chunk is built only if a handler reads it. */
+    g_autoptr (json_t) full = chunk != NULL ? chime_llm_chunk_new (run->llm, text, chunk) : NULL;
+
+    chime_pipeline_run_queue_chunk_event (run, run->llm,
+                                          chime_run_prepare_llm_new_token (run->llm, text, full));
+  }
   /* The parser's stream matters only to whoever watches it; its output
    * is the whole text parsed at the end either way. */
   if (run->pipeline->tap_streams || run->pipeline->on_chunk != NULL)
@@ -221,6 +227,21 @@ on_chunk (const char *text,
 
 static void end_parser (PipelineRun *run);
 
+/* The calls the model asked for go on the message of its LLMResult, as
+ * LangChain's AIMessageChunk carries them. */
+static void
+set_tool_calls (json_t                 *llm_result,
+                const ChimeModelResult *result)
+{
+  json_t *generation = json_array_get (json_array_get (json_object_get (llm_result, "generations"), 0), 0);
+  json_t *message = json_object_get (generation, "message");
+
+  if (result->tool_calls != NULL)
+    json_object_set (message, "tool_calls", result->tool_calls);
+  if (result->invalid_tool_calls != NULL)
+    json_object_set (message, "invalid_tool_calls", result->invalid_tool_calls);
+}
+
 static void
 on_model_done (const ChimeModelResult *result,
                const GError           *error,
@@ -231,6 +252,7 @@ on_model_done (const ChimeModelResult *result,
   run->stream = NULL;
   run->llm_result = chime_llm_result_new (run->llm, run->text->str, result->response_metadata,
                                           result->usage_metadata, result->generation_info);
+  set_tool_calls (run->llm_result, result);
   if (run->failing)
     {
       /* fail() cancelled the stream; go on reporting the failure. */
@@ -263,7 +285,7 @@ static const ChimeModelCallbacks model_callbacks = {
 static void
 stream_model (PipelineRun *run)
 {
-  run->stream = chime_model_stream (run->pipeline->config->model, run->messages, &model_callbacks,
+  run->stream = chime_model_stream (run->pipeline->config->model, run->messages, NULL, &model_callbacks,
                                     run, chime_runtime_get_main_context (run->runtime));
 }
 

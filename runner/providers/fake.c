@@ -216,6 +216,7 @@ static GSourceFuncs fake_source_funcs = {
 static ChimeModelStream *
 fake_stream (ChimeModel                *model,
              json_t                    *messages,
+             json_t                    *tools,
              const ChimeModelCallbacks *callbacks,
              gpointer                   user_data,
              GMainContext              *context)

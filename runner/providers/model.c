@@ -108,11 +108,12 @@ chime_model_free (ChimeModel *model)
 ChimeModelStream *
 chime_model_stream (ChimeModel                *model,
                     json_t                    *messages,
+                    json_t                    *tools,
                     const ChimeModelCallbacks *callbacks,
                     gpointer                   user_data,
                     GMainContext              *context)
 {
-  return model->provider->stream (model, messages, callbacks, user_data, context);
+  return model->provider->stream (model, messages, tools, callbacks, user_data, context);
 }
 
 void

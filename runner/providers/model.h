@@ -4,7 +4,14 @@
  * ChimeModelCallbacks. The consumer of a stream can pause it (return FALSE
  * from on_chunk) and resume it later: that is how handlers that hold up a
  * run (awaited/fenced delivery, a full queue) put back-pressure on the
- * model instead of buffering tokens without bound. */
+ * model instead of buffering tokens without bound.
+ *
+ * Messages are LangChain's, as JSON: {"type": "system" | "human" |
+ * "ai" | "tool", "content": TEXT}; an "ai" message that called tools
+ * adds "tool_calls": [{"name", "args": OBJECT, "id", "type":
+ * "tool_call"}], and a "tool" message (a tool's result) adds
+ * "tool_call_id" and "name". Tools offered to the model are
+ * [{"name", "description", "parameters": JSON Schema object}]. */
 #pragma once
 
 #include <gio/gio.h>
@@ -20,11 +27,21 @@ typedef struct {
   json_t *response_metadata;  /* {"model_name", "finish_reason"/"stop_reason", "id", ...} */
   json_t *usage_metadata;     /* {"input_tokens", "output_tokens", "total_tokens", ...} or NULL */
   json_t *generation_info;    /* {"finish_reason", ...} or NULL */
+  /* The tool calls the model asked for, assembled from its stream:
+   * [{"name", "args": OBJECT, "id", "type": "tool_call"}], or NULL. */
+  json_t *tool_calls;
+  /* Calls whose arguments did not parse as a JSON object: [{"name",
+   * "args": TEXT, "id", "error", "type": "invalid_tool_call"}], or NULL. */
+  json_t *invalid_tool_calls;
 } ChimeModelResult;
 
 typedef struct {
-  /* One chunk of output text (@chunk: the provider's chunk as JSON, may be
-   * NULL). Return FALSE to pause: no callback comes until resume. */
+  /* One chunk of output (@text: its text, may be ""). @chunk is NULL, or
+   * the AIMessageChunk members the chunk carries besides its text, for
+   * chime_llm_chunk_new(): {"tool_call_chunks": [{"name", "args": TEXT
+   * SO FAR, "id", "index", "type": "tool_call_chunk"}]} for a piece of
+   * a tool call (name and id on a call's first piece, null after).
+   * Return FALSE to pause: no callback comes until resume. */
   gboolean (*on_chunk) (const char *text,
                         json_t     *chunk,
                         gpointer    user_data);
@@ -51,8 +68,10 @@ typedef struct {
   /* Reads the section; problems go to @problems. NULL when unusable. */
   ChimeModel       *(*configure)         (ChimeConfig      *config,
                                           const char    *section);
+  /* @tools: the tools the model may call (NULL: none). */
   ChimeModelStream *(*stream)            (ChimeModel                *model,
                                           json_t                    *messages,
+                                          json_t                    *tools,
                                           const ChimeModelCallbacks *callbacks,
                                           gpointer                   user_data,
                                           GMainContext              *context);
@@ -79,6 +98,7 @@ void        chime_model_free  (ChimeModel    *model);
 
 ChimeModelStream *chime_model_stream (ChimeModel                *model,
                                       json_t                    *messages,
+                                      json_t                    *tools,
                                       const ChimeModelCallbacks *callbacks,
                                       gpointer                   user_data,
                                       GMainContext              *context);

@@ -147,6 +147,7 @@ prepare (ChimeModelStream *stream,
 ChimeModelStream *
 chime_provider_stream (ChimeModel                *model,
                        json_t                    *messages,
+                       json_t                    *tools,
                        const ChimeModelCallbacks *callbacks,
                        gpointer                   user_data,
                        GMainContext              *context)

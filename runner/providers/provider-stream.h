@@ -9,6 +9,7 @@
 
 ChimeModelStream *chime_provider_stream        (ChimeModel                *model,
                                                 json_t                    *messages,
+                                                json_t                    *tools,
                                                 const ChimeModelCallbacks *callbacks,
                                                 gpointer                   user_data,
                                                 GMainContext              *context);
