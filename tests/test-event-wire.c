@@ -141,6 +141,7 @@ test_every_event_type_comes_back_the_same (void **state)
 
       assert_int_equal (chime_event_get_event_type (back), type);
       assert_int_equal (chime_event_get_monotonic_time (back), chime_event_get_monotonic_time (event));
+      assert_int_equal (chime_event_get_sequence (back), chime_event_get_sequence (event));
       assert_string_equal (chime_event_get_token (event) != NULL ? chime_event_get_token (event) : "(none)",
                            chime_event_get_token (back) != NULL ? chime_event_get_token (back) : "(none)");
       assert_same_json (chime_event_get_chunk (event), chime_event_get_chunk (back));
@@ -242,20 +243,20 @@ test_token_text_it_does_not_know (void **state)
                                                        (GDestroyNotify) chime_run_info_unref);
   g_autofree char *id = g_strdup (chime_run_info_wire_id (run_wire));
   g_autofree char *good = g_strdup_printf ("{\"type\":\"llm_new_token\",\"run\":\"%s\","
-                                           "\"monotonic_time\":7,\"token\":\"x\"}", id);
+                                           "\"monotonic_time\":7,\"sequence\":3,\"token\":\"x\"}", id);
   g_autofree char *escaped = g_strdup_printf ("{\"type\":\"llm_new_token\",\"run\":\"%s\","
-                                              "\"monotonic_time\":7,\"token\":\"\\u00e9\"}", id);
+                                              "\"monotonic_time\":7,\"sequence\":3,\"token\":\"\\u00e9\"}", id);
   g_autofree char *spaced = g_strdup_printf ("{\"type\": \"llm_new_token\",\"run\":\"%s\","
-                                             "\"monotonic_time\":7,\"token\":\"x\"}", id);
+                                             "\"monotonic_time\":7,\"sequence\":3,\"token\":\"x\"}", id);
   g_autofree char *trailing = g_strdup_printf ("%s ", good);
   /* What the fuzzer found the hand-written reader took and jansson does
    * not: a leading zero, bytes that are not UTF-8, a raw control byte. */
   g_autofree char *leading_zero = g_strdup_printf ("{\"type\":\"llm_new_token\",\"run\":\"%s\","
-                                                   "\"monotonic_time\":07,\"token\":\"x\"}", id);
+                                                   "\"monotonic_time\":07,\"sequence\":3,\"token\":\"x\"}", id);
   g_autofree char *latin1 = g_strdup_printf ("{\"type\":\"llm_new_token\",\"run\":\"%s\","
-                                             "\"monotonic_time\":7,\"token\":\"caf\xe9\"}", id);
+                                             "\"monotonic_time\":7,\"sequence\":3,\"token\":\"caf\xe9\"}", id);
   g_autofree char *raw_tab = g_strdup_printf ("{\"type\":\"llm_new_token\",\"run\":\"%s\","
-                                              "\"monotonic_time\":7,\"token\":\"a\tb\"}", id);
+                                              "\"monotonic_time\":7,\"sequence\":3,\"token\":\"a\tb\"}", id);
   g_autoptr (ChimeEvent) unknown_run = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (json_t) parsed = json_loads (good, 0, NULL);
@@ -271,6 +272,7 @@ test_token_text_it_does_not_know (void **state)
 
     assert_non_null (event);
     assert_string_equal (chime_event_get_token (event), "x");
+    assert_int_equal (chime_event_get_sequence (event), 3);
   }
   /* \u00e9 is not a control character: chime never writes it so. */
   assert_null (chime_event_from_token_wire (escaped, strlen (escaped), runs));
