@@ -191,7 +191,7 @@ jetstream_ensure_stream (jsCtx                 *js,
 
   if (status == NATS_OK)
     {
-      ok = check_subjects (server, stream, info, error);
+      ok = stream->prefix == NULL || check_subjects (server, stream, info, error);
       jsStreamInfo_Destroy (info);
       return ok;
     }

@@ -32,7 +32,8 @@ natsConnection *jetstream_connect (const JetstreamServer *server,
 
 typedef struct {
   const char *name;
-  /* Subjects go to the stream when they start with "PREFIX.". */
+  /* Subjects go to the stream when they start with "PREFIX." (NULL: any
+   * subject of the stream will do). */
   const char *prefix;
   gboolean    create;
   /* With @create: how long messages are kept, and how long the server
