@@ -7,14 +7,20 @@
  * restarts, a connection lost) sends it again, with the same Nats-Msg-Id,
  * so that the server drops the copy it may have stored already. A message
  * not acked within publish_timeout_ms of its first attempt, or refused by
- * the stream itself, is counted lost and said in the end-of-run report. */
+ * the stream itself, is counted lost and said in the end-of-run report.
+ * Once the server has been out of reach for publish_timeout_ms, new
+ * events are counted lost at once instead of each waiting that long: a
+ * run goes on at its own pace without its events, and says so. */
 #include "jetstream-publisher.h"
 
 #include "jetstream-connect.h"
 
 struct _JetstreamPublisher {
   ChimeHandlerContext   *context;
+  natsConnection        *connection;
   jsCtx                 *js;
+  /* Main loop only: when the connection was first seen down (0: up). */
+  gint64                 down_since_us;
   jsPubOptions           publish_options;
   JetstreamPublishLimits limits;
   gint64                 start_us;
@@ -122,6 +128,7 @@ jetstream_publisher_new (natsConnection               *connection,
   natsStatus status;
 
   self->context = context;
+  self->connection = connection;
   self->limits = *limits;
   self->start_us = g_get_monotonic_time ();
   g_mutex_init (&self->lock);
@@ -152,6 +159,22 @@ jetstream_publisher_get_js (JetstreamPublisher *self)
   return self->js;
 }
 
+/* Whether the server has been out of reach for publish_timeout_ms. */
+static gboolean
+gave_up_on_server (JetstreamPublisher *self)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  if (natsConnection_Status (self->connection) == NATS_CONN_STATUS_CONNECTED)
+    {
+      self->down_since_us = 0;
+      return FALSE;
+    }
+  if (self->down_since_us == 0)
+    self->down_since_us = now;
+  return now - self->down_since_us > (gint64) self->limits.publish_timeout_ms * 1000;
+}
+
 void
 jetstream_publisher_publish (JetstreamPublisher *self,
                              natsMsg            *message,
@@ -161,6 +184,19 @@ jetstream_publisher_publish (JetstreamPublisher *self,
   natsMsg *key = message;
   natsStatus status;
 
+  if (gave_up_on_server (self))
+    {
+      g_autofree char *why = g_strdup_printf ("the NATS server was out of reach for more than "
+                                              "publish_timeout_ms (%u ms)", self->limits.publish_timeout_ms);
+
+      g_mutex_lock (&self->lock);
+      self->stats.published++;
+      count_lost (self, why);
+      g_mutex_unlock (&self->lock);
+      natsMsg_Destroy (message);
+      chime_completion_complete (completion);
+      return;
+    }
   g_mutex_lock (&self->lock);
   /* Registered first: the ack may come before js_PublishMsgAsync returns. */
   g_hash_table_insert (self->pending, key, GUINT_TO_POINTER (now_ms (self) + self->limits.publish_timeout_ms));
