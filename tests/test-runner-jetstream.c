@@ -424,6 +424,44 @@ test_server_gone_mid_run_counts_lost_events_without_hanging (void **state)
   assert_int_equal (count_lines (local), N_EVENTS);
 }
 
+/* docs/scale-out.md's two INI files, as written but for the server's
+ * address: the runner publishes, the consumer writes the audit file. */
+static void
+test_scale_out_doc_files_run_as_written (void **state)
+{
+  g_autofree char *doc = read_source_file ("docs/scale-out.md");
+  g_auto (GStrv) runner_lines = doc_block (doc, "## Two INI files", "ini", "[pipeline]");
+  g_auto (GStrv) consumer_lines = doc_block (doc, "## Two INI files", "ini", "[consume]");
+  g_autofree char *runner_text = g_strjoinv ("\n", runner_lines);
+  g_autofree char *consumer_text = g_strjoinv ("\n", consumer_lines);
+  g_autofree char *dir = NULL, *runner = NULL, *consumer = NULL, *audit = NULL;
+  g_autoptr (GString) runner_ini = g_string_new (runner_text);
+  g_autoptr (GString) consumer_ini = g_string_new (consumer_text);
+  g_autoptr (NatsServer) server = NULL;
+  g_autoptr (RunResult) run = NULL;
+  g_autoptr (RunResult) consume = NULL;
+  g_autoptr (GHashTable) ids = NULL;
+
+  if (skip_without_server ())
+    return;
+  dir = fresh_dir ("jetstream-doc");
+  server = nats_server_start (dir);
+  assert_true (g_string_replace (runner_ini, "nats://127.0.0.1:4222", server->url, 0) == 1);
+  assert_true (g_string_replace (consumer_ini, "nats://127.0.0.1:4222", server->url, 0) == 1);
+  runner = write_in (dir, "runner.ini", runner_ini->str);
+  consumer = write_in (dir, "consumer.ini", consumer_ini->str);
+  run = run_chime_in (dir, "run", runner, "--var", "topic=atoms", NULL);
+  assert_status (run, 0);
+  assert_string_contains (run->err, "bus (jetstream): ");
+  assert_string_contains (run->err, ", 0 lost");
+  consume = run_chime_in (dir, "consume", consumer, "--idle-exit-ms", "1000", NULL);
+  assert_status (consume, 0);
+  audit = g_build_filename (dir, "audit.jsonl", NULL);
+  ids = read_ids (audit);
+  assert_true (g_hash_table_size (ids) > 8);
+  assert_int_equal (g_hash_table_size (ids), count_lines (audit));
+}
+
 int
 main (void)
 {
@@ -433,6 +471,7 @@ main (void)
     cmocka_unit_test (test_server_restarted_mid_publish_loses_nothing),
     cmocka_unit_test (test_unreachable_server_is_a_clear_error_at_start),
     cmocka_unit_test (test_server_gone_mid_run_counts_lost_events_without_hanging),
+    cmocka_unit_test (test_scale_out_doc_files_run_as_written),
   };
 
   return runner_run_tests (tests, G_N_ELEMENTS (tests));
