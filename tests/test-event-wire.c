@@ -232,6 +232,49 @@ test_tokens_by_run_id_and_text (void **state)
     }
 }
 
+/* The transport text is jansson's text of the transport tree, for the
+ * tokens written by hand (run kept as text) and every other event, and
+ * reads back as the same event, its sequence and wall clock included. */
+static void
+test_transport_text_is_the_transport_tree (void **state)
+{
+  WireFixture *f = *state;
+  const char *tokens[] = { "plain", "a \"quote\" and a \\ backslash", "tab\tnew\nline\x01",
+                           "caf\xc3\xa9 \xf0\x9f\x98\x80", NULL };
+
+  for (guint i = 0; tokens[i] != NULL; i++)
+    {
+      g_autoptr (ChimeEvent) event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN,
+                                                      (ChimeRunInfo *) chime_run_get_info (f->llm), tokens[i]);
+      g_autoptr (json_t) tree = chime_event_to_transport (event);
+      g_autofree char *tree_text = json_dumps (tree, JSON_COMPACT);
+      g_autoptr (GString) text = g_string_new (NULL);
+      g_autoptr (json_t) parsed = NULL;
+      g_autoptr (ChimeEvent) back = NULL;
+      g_autoptr (GError) error = NULL;
+
+      chime_event_append_transport (event, text);
+      assert_string_equal (text->str, tree_text);
+      parsed = json_loads (text->str, 0, NULL);
+      back = chime_event_from_transport (parsed, &error);
+      assert_null (error);
+      assert_string_equal (chime_event_get_token (back), tokens[i]);
+      assert_int_equal (chime_event_get_sequence (back), chime_event_get_sequence (event));
+      assert_int_equal (chime_event_get_real_time (back), chime_event_get_real_time (event));
+      assert_same_run (chime_event_get_run (event), chime_event_get_run (back));
+    }
+  for (guint type = 0; type < CHIME_EVENT_N_TYPES; type++)
+    {
+      g_autoptr (ChimeEvent) event = full_event (f, type);
+      g_autoptr (json_t) tree = chime_event_to_transport (event);
+      g_autofree char *tree_text = json_dumps (tree, JSON_COMPACT);
+      g_autoptr (GString) text = g_string_new (NULL);
+
+      chime_event_append_transport (event, text);
+      assert_string_equal (text->str, tree_text);
+    }
+}
+
 /* What the hand-written reader does not know exactly falls back to the
  * JSON reader, which names what is wrong. */
 static void
@@ -376,6 +419,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_long_and_unicode_tokens, wire_setup, wire_teardown),
     cmocka_unit_test_setup_teardown (test_tokens_by_run_id_and_text, wire_setup, wire_teardown),
     cmocka_unit_test_setup_teardown (test_token_text_it_does_not_know, wire_setup, wire_teardown),
+    cmocka_unit_test_setup_teardown (test_transport_text_is_the_transport_tree, wire_setup, wire_teardown),
     cmocka_unit_test (test_frame_seq_is_read_as_json_reads_it),
     cmocka_unit_test (test_what_is_not_a_wire_event_is_refused),
   };

@@ -22,6 +22,9 @@ struct _ChimeRunInfo {
   /* Events made for the run so far: the next one's sequence is this + 1
    * (atomic; a run's events may be prepared on several threads). */
   guint64       n_events;
+  /* chime_run_info_to_wire() as compact JSON text, made on first use by
+   * chime_event_append_transport() (atomic). */
+  char         *wire_text;
 };
 
 /* What events other than tokens carry. Tokens are the hot path: they

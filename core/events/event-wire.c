@@ -517,6 +517,59 @@ chime_event_to_transport (ChimeEvent *event)
   return transport;
 }
 
+/* The run's wire form as text, made once per run. */
+static const char *
+run_wire_text (ChimeRunInfo *run)
+{
+  char *text = g_atomic_pointer_get (&run->wire_text);
+
+  if (text == NULL)
+    {
+      g_autoptr (json_t) wire = chime_run_info_to_wire (run);
+      char *dumped = json_dumps (wire, JSON_COMPACT);
+      char *made = g_strdup (dumped);
+
+      free (dumped);
+      if (!g_atomic_pointer_compare_and_exchange (&run->wire_text, NULL, made))
+        g_free (made);
+      text = g_atomic_pointer_get (&run->wire_text);
+    }
+  return text;
+}
+
+void
+chime_event_append_transport (ChimeEvent *event,
+                              GString    *out)
+{
+  char number[24];
+
+  if (event->type != CHIME_EVENT_LLM_NEW_TOKEN || event->payload != NULL || event->token == NULL ||
+      g_atomic_pointer_get (&event->chunk) != NULL || !g_utf8_validate (event->token, -1, NULL))
+    {
+      g_autoptr (json_t) transport = chime_event_to_transport (event);
+      char *text = json_dumps (transport, JSON_COMPACT);
+
+      g_string_append (out, text);
+      free (text);
+      return;
+    }
+  /* The keys in chime_event_to_transport()'s order. */
+  g_string_append (out, "{\"type\":\"llm_new_token\",\"run\":");
+  g_string_append (out, run_wire_text (event->run));
+  g_snprintf (number, sizeof number, "%" G_GINT64_FORMAT, event->monotonic_time);
+  g_string_append (out, ",\"monotonic_time\":");
+  g_string_append (out, number);
+  g_snprintf (number, sizeof number, "%" G_GUINT64_FORMAT, event->sequence);
+  g_string_append (out, ",\"sequence\":");
+  g_string_append (out, number);
+  g_string_append (out, ",\"token\":");
+  append_json_string (out, event->token);
+  g_snprintf (number, sizeof number, "%" G_GINT64_FORMAT, chime_event_get_real_time (event));
+  g_string_append (out, ",\"real_time\":");
+  g_string_append (out, number);
+  g_string_append_c (out, '}');
+}
+
 ChimeEvent *
 chime_event_from_transport (json_t  *transport,
                             GError **error)

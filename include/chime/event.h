@@ -166,6 +166,12 @@ CHIME_API json_t       *chime_event_to_json         (ChimeEvent *event);
  * its sequence, and its wall-clock time as "real_time" (µs since the
  * epoch). A new reference. docs/events.md has the form. */
 CHIME_API json_t       *chime_event_to_transport    (ChimeEvent *event);
+/* Appends chime_event_to_transport()'s object to @out as compact JSON
+ * text, without building it for a token (its run is written once per
+ * run and kept): what a program sending every token to another process
+ * writes. */
+CHIME_API void          chime_event_append_transport (ChimeEvent *event,
+                                                      GString    *out);
 /* The event chime_event_to_transport() made @transport of, a new reference
  * whose accessors return what the original's did (its monotonic time is
  * this machine's clock at the original's real time); NULL with @error set

@@ -30,8 +30,7 @@ typedef struct {
   natsConnection      *connection;
   JetstreamPublisher  *publisher;
   /* The body being built, kept between events. */
-  char                *body;
-  gsize                body_size;
+  GString             *body;
 } JetstreamHandler;
 
 static const ChimeConfigKey jetstream_keys[] = {
@@ -132,6 +131,7 @@ jetstream_handler_new (ChimeHandlerContext *context,
   JetstreamStream stream;
 
   self->context = context;
+  self->body = g_string_sized_new (1024);
   self->who = g_strdup_printf ("[handler %s]", chime_handler_context_get_name (context));
   self->prefix = g_strdup (chime_handler_context_get_string (context, "prefix"));
   self->stream = g_strdup (chime_handler_context_get_string (context, "stream"));
@@ -191,7 +191,8 @@ jetstream_handler_free (gpointer instance)
   jetstream_publisher_free (self->publisher);
   if (self->connection != NULL)
     natsConnection_Destroy (self->connection);
-  g_free (self->body);
+  if (self->body != NULL)
+    g_string_free (self->body, TRUE);
   g_free (self->prefix);
   g_free (self->stream);
   g_free (self->who);
@@ -206,23 +207,6 @@ root_of (const ChimeRunInfo *run)
   return run;
 }
 
-/* The event's transport form in self->body; its length. */
-static gsize
-format_body (JetstreamHandler *self,
-             ChimeEvent       *event)
-{
-  g_autoptr (json_t) transport = chime_event_to_transport (event);
-  gsize length = json_dumpb (transport, self->body, self->body_size, JSON_COMPACT);
-
-  if (length > self->body_size)
-    {
-      self->body_size = MAX (length, 2 * self->body_size);
-      self->body = g_realloc (self->body, self->body_size);
-      length = json_dumpb (transport, self->body, self->body_size, JSON_COMPACT);
-    }
-  return length;
-}
-
 static natsMsg *
 make_message (JetstreamHandler *self,
               ChimeEvent       *event)
@@ -231,14 +215,15 @@ make_message (JetstreamHandler *self,
   const char *type = chime_event_type_to_string (chime_event_get_event_type (event));
   char id[CHIME_EVENT_ID_LEN], run_id[CHIME_RUN_ID_STRING_LEN], root_id[CHIME_RUN_ID_STRING_LEN];
   char subject[512];
-  gsize length = format_body (self, event);
   natsMsg *message = NULL;
 
+  g_string_truncate (self->body, 0);
+  chime_event_append_transport (event, self->body);
   chime_event_get_id (event, id);
   chime_run_id_to_string (chime_run_info_get_id (run), run_id);
   chime_run_id_to_string (chime_run_info_get_id (root_of (run)), root_id);
   g_snprintf (subject, sizeof subject, "%s.%s.%s", self->prefix, root_id, type);
-  if (natsMsg_Create (&message, subject, NULL, self->body, (int) length) != NATS_OK)
+  if (natsMsg_Create (&message, subject, NULL, self->body->str, (int) self->body->len) != NATS_OK)
     return NULL;
   natsMsgHeader_Set (message, "Nats-Msg-Id", id);
   natsMsgHeader_Set (message, "Chime-Event", type);
