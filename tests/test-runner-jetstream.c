@@ -55,7 +55,24 @@ publisher_config (const char *dir,
   return write_in (dir, file, text);
 }
 
-/* A `chime consume` file: group @durable, @handlers after [consume]. */
+/* A `chime consume` file: group @durable, batches of 20 unless @keys (of
+ * [consume]) say otherwise, @handlers after [consume]. */
+static char *
+consumer_config_with (const char *dir,
+                      const char *name,
+                      const char *url,
+                      const char *durable,
+                      const char *keys,
+                      const char *handlers)
+{
+  g_autofree char *text = g_strdup_printf ("[consume]\nurl = %s\ndurable = %s\nack_wait_ms = 1000\n"
+                                           "fetch_wait_ms = 100\n%s\n\n%s",
+                                           url, durable, keys, handlers);
+  g_autofree char *file = g_strconcat (name, ".ini", NULL);
+
+  return write_in (dir, file, text);
+}
+
 static char *
 consumer_config (const char *dir,
                  const char *name,
@@ -63,12 +80,7 @@ consumer_config (const char *dir,
                  const char *durable,
                  const char *handlers)
 {
-  g_autofree char *text = g_strdup_printf ("[consume]\nurl = %s\ndurable = %s\nbatch = 20\nack_wait_ms = 1000\n"
-                                           "fetch_wait_ms = 100\n\n%s",
-                                           url, durable, handlers);
-  g_autofree char *file = g_strconcat (name, ".ini", NULL);
-
-  return write_in (dir, file, text);
+  return consumer_config_with (dir, name, url, durable, "batch = 20", handlers);
 }
 
 static guint
@@ -144,6 +156,21 @@ read_ids (const char *path)
                            GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (ids, id)) + 1));
     }
   return ids;
+}
+
+/* Every id of @expected is in @ids (or in @also, when not NULL). */
+static void
+assert_has_ids (GHashTable *ids,
+                GHashTable *also,
+                GHashTable *expected)
+{
+  GHashTableIter iter;
+  gpointer id;
+
+  g_hash_table_iter_init (&iter, expected);
+  while (g_hash_table_iter_next (&iter, &id, NULL))
+    if (!g_hash_table_contains (ids, id) && (also == NULL || !g_hash_table_contains (also, id)))
+      fail_msg ("event %s was not handled", (const char *) id);
 }
 
 static void
@@ -270,27 +297,15 @@ test_group_member_killed_loses_nothing (void **state)
     g_autoptr (GHashTable) a_ids = read_ids (a_file);
     g_autofree char *b_file = g_build_filename (dir, "b.jsonl", NULL);
     g_autoptr (GHashTable) b_ids = read_ids (b_file);
-    GHashTableIter iter;
-    gpointer id;
 
-    g_hash_table_iter_init (&iter, expected);
-    while (g_hash_table_iter_next (&iter, &id, NULL))
-      if (!g_hash_table_contains (a_ids, id) && !g_hash_table_contains (b_ids, id))
-        fail_msg ("event %s is in neither member's file", (const char *) id);
+    assert_has_ids (a_ids, b_ids, expected);
   }
   /* ... and exactly once in the file they share with dedupe. */
   shared = g_build_filename (dir, "shared.jsonl", NULL);
   shared_ids = read_ids (shared);
   assert_int_equal (count_lines (shared), 3 * N_EVENTS);
   assert_int_equal (g_hash_table_size (shared_ids), 3 * N_EVENTS);
-  {
-    GHashTableIter iter;
-    gpointer id;
-
-    g_hash_table_iter_init (&iter, expected);
-    while (g_hash_table_iter_next (&iter, &id, NULL))
-      assert_true (g_hash_table_contains (shared_ids, id));
-  }
+  assert_has_ids (shared_ids, NULL, expected);
   g_object_unref (consumers[0]);
   g_object_unref (consumers[1]);
 }
@@ -339,14 +354,7 @@ test_server_restarted_mid_publish_loses_nothing (void **state)
   local_ids = read_ids (local);
   consumed_ids = read_ids (consumed);
   assert_int_equal (g_hash_table_size (consumed_ids), N_EVENTS);
-  {
-    GHashTableIter iter;
-    gpointer id;
-
-    g_hash_table_iter_init (&iter, local_ids);
-    while (g_hash_table_iter_next (&iter, &id, NULL))
-      assert_true (g_hash_table_contains (consumed_ids, id));
-  }
+  assert_has_ids (consumed_ids, NULL, local_ids);
 }
 
 static void
@@ -424,6 +432,54 @@ test_server_gone_mid_run_counts_lost_events_without_hanging (void **state)
   assert_int_equal (count_lines (local), N_EVENTS);
 }
 
+/* `chime consume` of @config (counter from the test plugins) in @dir until
+ * it has been idle 1.5 s; its stderr. */
+static char *
+consume_until_idle (const char *dir,
+                    const char *config)
+{
+  const char *env[] = { "CHIME_PLUGIN_PATH=" TEST_PLUGIN_DIR, NULL };
+  RunOptions options = { .cwd = dir, .env = env };
+  g_autoptr (RunResult) result = run_chime_argv (&options, (const char *[]) { "consume", config, "--idle-exit-ms",
+                                                                              "1500", NULL });
+
+  assert_status (result, 0);
+  return g_strdup (result->err);
+}
+
+/* A handler that fails on an event: its message is nak'ed and handled
+ * again after nak_delay_ms, or terminated once delivered max_deliver
+ * times; both counted. batch = 1 names the failed event exactly. */
+static void
+test_handler_failure_naks_then_terminates (void **state)
+{
+  g_autofree char *dir = NULL;
+  g_autoptr (NatsServer) server = NULL;
+  g_autofree char *publisher = NULL, *retrying = NULL, *giving_up = NULL;
+  g_autofree char *retried = NULL, *terminated = NULL;
+  g_autoptr (RunResult) result = NULL;
+  const char *failing = "[handler count]\nplugin = counter\nfail_at = 5\n";
+
+  if (skip_without_server ())
+    return;
+  dir = fresh_dir ("jetstream-failure");
+  server = nats_server_start (dir);
+  publisher = publisher_config (dir, "runner", server->url, "", "", "");
+  result = run_chime_in (dir, "run", publisher, NULL);
+  assert_status (result, 0);
+
+  retrying = consumer_config_with (dir, "retrying", server->url, "retrying",
+                                   "batch = 1\nmax_deliver = 3\nnak_delay_ms = 100", failing);
+  retried = consume_until_idle (dir, retrying);
+  assert_string_contains (retried, "handler 'count' (counter) failed");
+  assert_string_contains (retried, "consume: 2009 events handled, 2008 acked, 1 nak'ed, 0 terminated");
+
+  giving_up = consumer_config_with (dir, "giving-up", server->url, "giving-up",
+                                    "batch = 1\nmax_deliver = 1", failing);
+  terminated = consume_until_idle (dir, giving_up);
+  assert_string_contains (terminated, "consume: 2008 events handled, 2007 acked, 0 nak'ed, 1 terminated");
+}
+
 /* docs/scale-out.md's two INI files, as written but for the server's
  * address: the runner publishes, the consumer writes the audit file. */
 static void
@@ -471,6 +527,7 @@ main (void)
     cmocka_unit_test (test_server_restarted_mid_publish_loses_nothing),
     cmocka_unit_test (test_unreachable_server_is_a_clear_error_at_start),
     cmocka_unit_test (test_server_gone_mid_run_counts_lost_events_without_hanging),
+    cmocka_unit_test (test_handler_failure_naks_then_terminates),
     cmocka_unit_test (test_scale_out_doc_files_run_as_written),
   };
 
