@@ -10,10 +10,12 @@ set -eu
 cd "$(dirname "$0")"
 
 # chromium: the trace page's tests open it in headless Chromium
-# (tests/test-runner-trace.c).
+# (tests/test-runner-trace.c). nats-server: the jetstream tests start one
+# (tests/test-runner-jetstream.c); libnats-dev: the jetstream plugin and
+# `chime consume`.
 packages="build-essential autoconf automake libtool pkg-config libltdl-dev
 libglib2.0-dev libjansson-dev libcurl4-openssl-dev libcmocka-dev
-libprotobuf-c-dev protobuf-c-compiler
+libprotobuf-c-dev protobuf-c-compiler libnats-dev nats-server
 chromium"
 
 missing=""

@@ -183,3 +183,12 @@ chime_runtime_emit_nowait (ChimeRuntime *runtime,
     return CHIME_EMIT_FAILED;
   return CHIME_EMIT_DONE;
 }
+
+gboolean
+chime_runtime_replay (ChimeRuntime *runtime,
+                      ChimeEvent   *event,
+                      GError      **error)
+{
+  g_return_val_if_fail (runtime != NULL && event != NULL, FALSE);
+  return chime_runtime_emit (runtime, chime_event_ref (event), runtime->all_mask, error);
+}

@@ -32,3 +32,4 @@ gboolean cli_set_color (const char *when);
 int  cli_command_run     (int argc, char **argv);
 int  cli_command_check   (int argc, char **argv);
 int  cli_command_plugins (int argc, char **argv);
+int  cli_command_consume (int argc, char **argv);

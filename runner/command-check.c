@@ -5,6 +5,7 @@
 #include <chime/chime.h>
 
 #include "cli.h"
+#include "consume-settings.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/pipeline-config.h"
 
@@ -28,9 +29,13 @@ check_runtime (const char  *path,
 {
   g_autoptr (GError) error = NULL;
   g_autoptr (ChimeRuntime) runtime = NULL;
+  g_autoptr (ConsumeSettings) consume = NULL;
 
   /* Its [model NAME] sections are still the runner's, not unknown. */
   chime_pipeline_accept_sections (config);
+  /* A `chime consume` file: [consume] checked as the command reads it. */
+  if (g_key_file_has_group (chime_config_get_key_file (config), "consume"))
+    consume = consume_settings_read (config);
   runtime = chime_runtime_new (config, &error);
   if (runtime == NULL)
     {

@@ -5,6 +5,7 @@
  *   chime run CONFIG --inputs FILE.jsonl [--concurrency N] [--var KEY=VALUE]...
  *             [--events FILE] [--output FILE]
  *   chime check CONFIG
+ *   chime consume CONFIG [--idle-exit-ms MS]
  *   chime plugins
  *   chime --version
  *
@@ -35,6 +36,7 @@ print_usage (FILE *out)
            "Commands:\n"
            "  run [CONFIG]    run a pipeline (without CONFIG: the built-in seed example)\n"
            "  check CONFIG    validate a configuration and start its handlers\n"
+           "  consume CONFIG  handle the events of a NATS JetStream stream (docs/scale-out.md)\n"
            "  plugins         list the plugins chime can find\n\n"
            "Options:\n"
            "  -V, --version   print the version\n"
@@ -69,7 +71,8 @@ hold_closed_standard_streams (void)
 static gboolean
 is_command (const char *name)
 {
-  return g_str_equal (name, "run") || g_str_equal (name, "check") || g_str_equal (name, "plugins");
+  return g_str_equal (name, "run") || g_str_equal (name, "check") || g_str_equal (name, "plugins") ||
+         g_str_equal (name, "consume");
 }
 
 int
@@ -95,7 +98,8 @@ main (int    argc,
   if (!chime_crash_report_install ("chime", &error))
     g_printerr ("chime: %s\n", error->message);
   /* Before anything else: a signal is never the silent default death. */
-  cli_signals_init (g_strcmp0 (command, "run") == 0 ? CLI_SIGNALS_STOP_RUN : CLI_SIGNALS_QUIT);
+  cli_signals_init (g_strcmp0 (command, "run") == 0 || g_strcmp0 (command, "consume") == 0
+                      ? CLI_SIGNALS_STOP_RUN : CLI_SIGNALS_QUIT);
   /* The user's locale for messages (GLib converts them to its charset);
    * numbers stay as C prints them, and data (the result JSON) is written
    * as UTF-8 bytes whatever the locale. */
@@ -133,6 +137,9 @@ main (int    argc,
     return cli_command_check (argc - 1, argv + 1);
   if (g_str_equal (command, "plugins"))
     return cli_command_plugins (argc - 1, argv + 1);
+  /* Its signal is a request to stop, not a failure: exit 0 (the command's). */
+  if (g_str_equal (command, "consume"))
+    return cli_command_consume (argc - 1, argv + 1);
   g_printerr ("chime: unknown command '%s'\n", command);
   print_usage (stderr);
   return CLI_EXIT_USAGE;

@@ -141,6 +141,7 @@ test_every_event_type_comes_back_the_same (void **state)
 
       assert_int_equal (chime_event_get_event_type (back), type);
       assert_int_equal (chime_event_get_monotonic_time (back), chime_event_get_monotonic_time (event));
+      assert_int_equal (chime_event_get_sequence (back), chime_event_get_sequence (event));
       assert_string_equal (chime_event_get_token (event) != NULL ? chime_event_get_token (event) : "(none)",
                            chime_event_get_token (back) != NULL ? chime_event_get_token (back) : "(none)");
       assert_same_json (chime_event_get_chunk (event), chime_event_get_chunk (back));
@@ -231,6 +232,49 @@ test_tokens_by_run_id_and_text (void **state)
     }
 }
 
+/* The transport text is jansson's text of the transport tree, for the
+ * tokens written by hand (run kept as text) and every other event, and
+ * reads back as the same event, its sequence and wall clock included. */
+static void
+test_transport_text_is_the_transport_tree (void **state)
+{
+  WireFixture *f = *state;
+  const char *tokens[] = { "plain", "a \"quote\" and a \\ backslash", "tab\tnew\nline\x01",
+                           "caf\xc3\xa9 \xf0\x9f\x98\x80", NULL };
+
+  for (guint i = 0; tokens[i] != NULL; i++)
+    {
+      g_autoptr (ChimeEvent) event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN,
+                                                      (ChimeRunInfo *) chime_run_get_info (f->llm), tokens[i]);
+      g_autoptr (json_t) tree = chime_event_to_transport (event);
+      g_autofree char *tree_text = json_dumps (tree, JSON_COMPACT);
+      g_autoptr (GString) text = g_string_new (NULL);
+      g_autoptr (json_t) parsed = NULL;
+      g_autoptr (ChimeEvent) back = NULL;
+      g_autoptr (GError) error = NULL;
+
+      chime_event_append_transport (event, text);
+      assert_string_equal (text->str, tree_text);
+      parsed = json_loads (text->str, 0, NULL);
+      back = chime_event_from_transport (parsed, &error);
+      assert_null (error);
+      assert_string_equal (chime_event_get_token (back), tokens[i]);
+      assert_int_equal (chime_event_get_sequence (back), chime_event_get_sequence (event));
+      assert_int_equal (chime_event_get_real_time (back), chime_event_get_real_time (event));
+      assert_same_run (chime_event_get_run (event), chime_event_get_run (back));
+    }
+  for (guint type = 0; type < CHIME_EVENT_N_TYPES; type++)
+    {
+      g_autoptr (ChimeEvent) event = full_event (f, type);
+      g_autoptr (json_t) tree = chime_event_to_transport (event);
+      g_autofree char *tree_text = json_dumps (tree, JSON_COMPACT);
+      g_autoptr (GString) text = g_string_new (NULL);
+
+      chime_event_append_transport (event, text);
+      assert_string_equal (text->str, tree_text);
+    }
+}
+
 /* What the hand-written reader does not know exactly falls back to the
  * JSON reader, which names what is wrong. */
 static void
@@ -242,20 +286,20 @@ test_token_text_it_does_not_know (void **state)
                                                        (GDestroyNotify) chime_run_info_unref);
   g_autofree char *id = g_strdup (chime_run_info_wire_id (run_wire));
   g_autofree char *good = g_strdup_printf ("{\"type\":\"llm_new_token\",\"run\":\"%s\","
-                                           "\"monotonic_time\":7,\"token\":\"x\"}", id);
+                                           "\"monotonic_time\":7,\"sequence\":3,\"token\":\"x\"}", id);
   g_autofree char *escaped = g_strdup_printf ("{\"type\":\"llm_new_token\",\"run\":\"%s\","
-                                              "\"monotonic_time\":7,\"token\":\"\\u00e9\"}", id);
+                                              "\"monotonic_time\":7,\"sequence\":3,\"token\":\"\\u00e9\"}", id);
   g_autofree char *spaced = g_strdup_printf ("{\"type\": \"llm_new_token\",\"run\":\"%s\","
-                                             "\"monotonic_time\":7,\"token\":\"x\"}", id);
+                                             "\"monotonic_time\":7,\"sequence\":3,\"token\":\"x\"}", id);
   g_autofree char *trailing = g_strdup_printf ("%s ", good);
   /* What the fuzzer found the hand-written reader took and jansson does
    * not: a leading zero, bytes that are not UTF-8, a raw control byte. */
   g_autofree char *leading_zero = g_strdup_printf ("{\"type\":\"llm_new_token\",\"run\":\"%s\","
-                                                   "\"monotonic_time\":07,\"token\":\"x\"}", id);
+                                                   "\"monotonic_time\":07,\"sequence\":3,\"token\":\"x\"}", id);
   g_autofree char *latin1 = g_strdup_printf ("{\"type\":\"llm_new_token\",\"run\":\"%s\","
-                                             "\"monotonic_time\":7,\"token\":\"caf\xe9\"}", id);
+                                             "\"monotonic_time\":7,\"sequence\":3,\"token\":\"caf\xe9\"}", id);
   g_autofree char *raw_tab = g_strdup_printf ("{\"type\":\"llm_new_token\",\"run\":\"%s\","
-                                              "\"monotonic_time\":7,\"token\":\"a\tb\"}", id);
+                                              "\"monotonic_time\":7,\"sequence\":3,\"token\":\"a\tb\"}", id);
   g_autoptr (ChimeEvent) unknown_run = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (json_t) parsed = json_loads (good, 0, NULL);
@@ -271,6 +315,7 @@ test_token_text_it_does_not_know (void **state)
 
     assert_non_null (event);
     assert_string_equal (chime_event_get_token (event), "x");
+    assert_int_equal (chime_event_get_sequence (event), 3);
   }
   /* \u00e9 is not a control character: chime never writes it so. */
   assert_null (chime_event_from_token_wire (escaped, strlen (escaped), runs));
@@ -374,6 +419,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_long_and_unicode_tokens, wire_setup, wire_teardown),
     cmocka_unit_test_setup_teardown (test_tokens_by_run_id_and_text, wire_setup, wire_teardown),
     cmocka_unit_test_setup_teardown (test_token_text_it_does_not_know, wire_setup, wire_teardown),
+    cmocka_unit_test_setup_teardown (test_transport_text_is_the_transport_tree, wire_setup, wire_teardown),
     cmocka_unit_test (test_frame_seq_is_read_as_json_reads_it),
     cmocka_unit_test (test_what_is_not_a_wire_event_is_refused),
   };

@@ -273,6 +273,72 @@ test_jsonl_full_device_fails_once (void **state)
 
 /* ------------------------------------------------------------------ */
 
+#define DEDUPE_CONFIG \
+  "[runtime]\ndelivery = awaited\n[handler trace]\nplugin = jsonl\npath = %s\nappend = true\ndedupe = true\n"
+
+/* dedupe = true: an event given twice (the same object, or a copy
+ * rebuilt from its transport form, as `chime consume` makes after a
+ * redelivery) is written once, with its id; the ids of the lines already
+ * in the file count (a restarted consumer appending to its file); and the
+ * half-written line a killed writer left is cut off. */
+static void
+test_jsonl_dedupe_writes_each_event_once (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = test_path ("dedupe.jsonl");
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeEvent) start = NULL;
+  g_autoptr (ChimeEvent) copy = NULL;
+  g_autoptr (json_t) transport = NULL;
+  g_auto (GStrv) lines = NULL;
+  char id[CHIME_EVENT_ID_LEN];
+  ChimeRuntime *runtime;
+  ChimeEvent *text;
+  ChimeRun *run;
+
+  /* A writer died in the middle of this line. */
+  assert_true (g_file_set_contents (path, "{\"event\":\"chain_st", -1, NULL));
+  runtime = test_runtime_new (&error, DEDUPE_CONFIG, path);
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  run = chime_callback_manager_prepare_chain_start (manager, NULL, NULL, "Root", NULL, &start);
+  transport = chime_event_to_transport (start);
+  copy = chime_event_from_transport (transport, &error);
+  assert_null (error);
+  assert_true (chime_runtime_replay (runtime, start, NULL));
+  assert_true (chime_runtime_replay (runtime, start, NULL));
+  assert_true (chime_runtime_replay (runtime, copy, NULL));
+  text = chime_run_prepare_text (run, "hello");
+  assert_true (chime_runtime_replay (runtime, text, NULL));
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+
+  /* Another writer of the file, later: what the file has is known. */
+  runtime = test_runtime_new (&error, DEDUPE_CONFIG, path);
+  assert_null (error);
+  assert_true (chime_runtime_replay (runtime, copy, NULL));
+  assert_true (chime_runtime_replay (runtime, text, NULL));
+  chime_runtime_unref (runtime);
+
+  lines = test_read_lines (path);
+  assert_int_equal (g_strv_length (lines), 2);
+  {
+    g_autoptr (json_t) first = parse_line (lines[0]);
+    g_autoptr (json_t) second = parse_line (lines[1]);
+
+    chime_event_get_id (start, id);
+    assert_string_equal (field (first, "event"), "chain_start");
+    assert_string_equal (field (first, "event_id"), id);
+    assert_true (g_str_has_suffix (id, ":1"));
+    chime_event_get_id (text, id);
+    assert_string_equal (field (second, "event"), "text");
+    assert_string_equal (field (second, "event_id"), id);
+    assert_true (g_str_has_suffix (id, ":2"));
+  }
+  chime_event_unref (text);
+  chime_run_unref (run);
+}
+
 int
 main (void)
 {
@@ -287,6 +353,7 @@ main (void)
     cmocka_unit_test (test_jsonl_requires_path),
     cmocka_unit_test (test_jsonl_writes_each_line_at_once),
     cmocka_unit_test (test_jsonl_full_device_fails_once),
+    cmocka_unit_test (test_jsonl_dedupe_writes_each_event_once),
   };
 
   return shipped_run_tests (tests, G_N_ELEMENTS (tests));

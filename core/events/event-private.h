@@ -19,6 +19,12 @@ struct _ChimeRunInfo {
   json_t       *metadata;
   gint64        start_time;
   ChimeTrace   *trace;       /* owned; shared by the whole run tree */
+  /* Events made for the run so far: the next one's sequence is this + 1
+   * (atomic; a run's events may be prepared on several threads). */
+  guint64       n_events;
+  /* chime_run_info_to_wire() as compact JSON text, made on first use by
+   * chime_event_append_transport() (atomic). */
+  char         *wire_text;
 };
 
 /* What events other than tokens carry. Tokens are the hot path: they
@@ -42,7 +48,7 @@ typedef struct {
 
 /* Room for the token text inside the event itself; longer tokens get their
  * own allocation. Chosen so an event is two cache lines. */
-#define CHIME_EVENT_INLINE_TEXT 72
+#define CHIME_EVENT_INLINE_TEXT 64
 
 struct _ChimeEvent {
   gint               ref_count;
@@ -52,6 +58,8 @@ struct _ChimeEvent {
   guint              inline_done : 1;
   ChimeRunInfo      *run;        /* owned */
   gint64             monotonic_time;
+  /* Its place among the run's events (chime_event_get_sequence()). */
+  guint64            sequence;
   const char        *token;      /* inline_text or heap_text */
   char              *heap_text;
   json_t            *chunk;
@@ -66,6 +74,9 @@ struct _ChimeEvent {
 ChimeEvent *chime_event_new (ChimeEventType  type,
                              ChimeRunInfo   *run,
                              const char     *token);
+
+/* g_get_real_time() - g_get_monotonic_time(), measured once. */
+gint64 chime_event_real_time_offset (void);
 
 /* Drops the ring's reference to @event when it reuses the event's slot:
  * without a locked instruction when it is the only one left (a handler

@@ -83,11 +83,12 @@ chime_event_to_wire (ChimeEvent *event,
                      gboolean    with_run)
 {
   const ChimeEventPayload *payload = event->payload;
-  json_t *wire = json_pack ("{s:s, s:o, s:I}",
+  json_t *wire = json_pack ("{s:s, s:o, s:I, s:I}",
                             "type", chime_event_type_to_string (event->type),
                             "run", with_run ? chime_run_info_to_wire (event->run)
                                             : run_id_to_wire (&event->run->id),
-                            "monotonic_time", (json_int_t) event->monotonic_time);
+                            "monotonic_time", (json_int_t) event->monotonic_time,
+                            "sequence", (json_int_t) event->sequence);
 
   if (event->token != NULL)
     json_object_set_new (wire, "token", json_string (event->token));
@@ -117,8 +118,8 @@ chime_event_to_wire (ChimeEvent *event,
 
 /* A token as a JSON string: quotes, backslashes and control characters
  * escaped, the rest (UTF-8) as it is. */
-static void
-append_json_string (GString    *out,
+void
+chime_wire_append_json_string (GString    *out,
                     const char *text)
 {
   static const char digits[] = "0123456789ABCDEF";
@@ -171,8 +172,11 @@ chime_event_append_token_wire (ChimeEvent *event,
   g_snprintf (number, sizeof number, "%" G_GINT64_FORMAT, event->monotonic_time);
   g_string_append (out, "\",\"monotonic_time\":");
   g_string_append (out, number);
+  g_snprintf (number, sizeof number, "%" G_GUINT64_FORMAT, event->sequence);
+  g_string_append (out, ",\"sequence\":");
+  g_string_append (out, number);
   g_string_append (out, ",\"token\":");
-  append_json_string (out, event->token);
+  chime_wire_append_json_string (out, event->token);
   g_string_append_c (out, '}');
   return TRUE;
 }
@@ -347,6 +351,7 @@ chime_event_from_wire (json_t     *wire,
 
   if (!json_is_object (wire) || type_name == NULL || !chime_event_type_from_string (type_name, &type) ||
       !json_is_integer (json_object_get (wire, "monotonic_time")) ||
+      json_integer_value (json_object_get (wire, "sequence")) < 0 ||
       (token != NULL && !json_is_string (token)))
     {
       g_set_error (error, WIRE_ERROR, 0, "not an event: no known type, no time, or a token that is not text");
@@ -369,6 +374,8 @@ chime_event_from_wire (json_t     *wire,
     return NULL;
   event = chime_event_new (type, run, json_string_value (token));
   event->monotonic_time = json_integer_value (json_object_get (wire, "monotonic_time"));
+  if (json_is_integer (json_object_get (wire, "sequence")))
+    event->sequence = (guint64) json_integer_value (json_object_get (wire, "sequence"));
   take_json (wire, "chunk", &event->chunk);
   if (event->payload != NULL && !payload_from_wire (wire, event->payload))
     {
@@ -473,7 +480,7 @@ chime_event_from_token_wire (const char *text,
   g_autofree char *token = NULL;
   ChimeRunInfo *run;
   ChimeEvent *event;
-  gint64 time;
+  gint64 time, sequence;
 
   if (!skip_literal (&p, end, "{\"type\":\"llm_new_token\",\"run\":\"") ||
       (gsize) (end - p) < sizeof run_id - 1)
@@ -482,6 +489,7 @@ chime_event_from_token_wire (const char *text,
   run_id[sizeof run_id - 1] = '\0';
   p += sizeof run_id - 1;
   if (!skip_literal (&p, end, "\",\"monotonic_time\":") || !read_integer (&p, end, &time) ||
+      !skip_literal (&p, end, ",\"sequence\":") || !read_integer (&p, end, &sequence) || sequence < 0 ||
       !skip_literal (&p, end, ",\"token\":\"") || (token = read_token_string (&p, end)) == NULL ||
       !skip_literal (&p, end, "}") || p != end)
     return NULL;
@@ -490,5 +498,6 @@ chime_event_from_token_wire (const char *text,
     return NULL;
   event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run, token);
   event->monotonic_time = time;
+  event->sequence = (guint64) sequence;
   return event;
 }

@@ -28,6 +28,11 @@ ChimeRunInfo *chime_run_info_from_wire (json_t             *wire,
 /* The id of the run @wire describes, as event wires name it. */
 const char   *chime_run_info_wire_id   (json_t             *wire);
 
+/* Appends @text as a JSON string, as jansson writes it (its short
+ * escapes, \u00XX for other control characters, UTF-8 as it is). */
+void          chime_wire_append_json_string (GString    *out,
+                                             const char *text);
+
 /* The token event chime_event_append_token_wire() wrote as @text, read
  * without a JSON parser (a new reference); NULL when @text is not exactly
  * that form or names a run not in @runs: then chime_event_from_wire()

@@ -97,8 +97,8 @@ chime_event_type_is_error (ChimeEventType type)
 
 /* The wall clock is derived from the monotonic clock, so stamping an event
  * reads one clock, not two. */
-static gint64
-real_time_offset (void)
+gint64
+chime_event_real_time_offset (void)
 {
   static gint64 offset;
   static gsize once;
@@ -240,6 +240,7 @@ chime_event_new (ChimeEventType type,
   event->inline_done = FALSE;
   event->run = event_cache_take_run (cache, run);
   event->monotonic_time = chime_event_clock_now ();
+  event->sequence = __atomic_add_fetch (&run->n_events, 1, __ATOMIC_RELAXED);
   event->token = NULL;
   event->heap_text = NULL;
   event->chunk = NULL;
@@ -345,10 +346,26 @@ chime_event_get_monotonic_time (ChimeEvent *event)
   return event->monotonic_time;
 }
 
+guint64
+chime_event_get_sequence (ChimeEvent *event)
+{
+  return event->sequence;
+}
+
+void
+chime_event_get_id (ChimeEvent *event,
+                    char        out[CHIME_EVENT_ID_LEN])
+{
+  char run_id[CHIME_RUN_ID_STRING_LEN];
+
+  chime_run_id_to_string (&event->run->id, run_id);
+  g_snprintf (out, CHIME_EVENT_ID_LEN, "%s:%" G_GUINT64_FORMAT, run_id, event->sequence);
+}
+
 gint64
 chime_event_get_real_time (ChimeEvent *event)
 {
-  return event->monotonic_time + real_time_offset ();
+  return event->monotonic_time + chime_event_real_time_offset ();
 }
 
 const char *

@@ -23,6 +23,7 @@ chime_run_info_unref (ChimeRunInfo *info)
   g_strfreev (info->tags);
   json_decref (info->metadata);
   chime_trace_unref (info->trace);
+  g_free (info->wire_text);
   g_aligned_free (info);
 }
 

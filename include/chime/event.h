@@ -105,6 +105,21 @@ CHIME_API gint64              chime_event_get_monotonic_time (ChimeEvent *event)
 /* g_get_real_time() when the event was emitted (µs since the epoch). */
 CHIME_API gint64              chime_event_get_real_time      (ChimeEvent *event);
 
+/* The event's place among the events of its run, from 1 (the run's start
+ * event) upwards in the order they were made; numbers of events made but
+ * never emitted are skipped. An event rebuilt in another process
+ * (isolation = process, `chime consume`) keeps the number it was emitted
+ * with, so (run id, sequence) names one event wherever it is handled. */
+CHIME_API guint64             chime_event_get_sequence       (ChimeEvent *event);
+
+/* The length of chime_event_get_id()'s text, its NUL included. */
+#define CHIME_EVENT_ID_LEN (CHIME_RUN_ID_STRING_LEN + 21)
+/* Writes the event's stable id, "RUN_ID:SEQUENCE"
+ * ("01a20c03-718d-725f-a177-fbc10d6726a6:42"): the same for every copy of
+ * the event (a re-publish, a redelivery), different for any other event. */
+CHIME_API void                chime_event_get_id             (ChimeEvent *event,
+                                                              char        out[CHIME_EVENT_ID_LEN]);
+
 /* llm_new_token: the token text. NULL for other events. */
 CHIME_API const char   *chime_event_get_token       (ChimeEvent *event);
 /* llm_new_token: the chunk, a ChatGenerationChunk as JSON
@@ -145,6 +160,24 @@ CHIME_API json_t       *chime_event_get_kwargs      (ChimeEvent *event);
  *  "run_type": "chat_model", "name": "...", "tags": [...],
  *  "metadata": {...}, "time": "2026-...Z", "token": "Why", ...}. */
 CHIME_API json_t       *chime_event_to_json         (ChimeEvent *event);
+/* The event as it travels between processes (the `jetstream` plugin's
+ * messages, read back by `chime consume`): every fact an accessor returns,
+ * its run's ancestors, kind and start time, its error's domain and code,
+ * its sequence, and its wall-clock time as "real_time" (µs since the
+ * epoch). A new reference. docs/events.md has the form. */
+CHIME_API json_t       *chime_event_to_transport    (ChimeEvent *event);
+/* Appends chime_event_to_transport()'s object to @out as compact JSON
+ * text, without building it for a token (its run is written once per
+ * run and kept): what a program sending every token to another process
+ * writes. */
+CHIME_API void          chime_event_append_transport (ChimeEvent *event,
+                                                      GString    *out);
+/* The event chime_event_to_transport() made @transport of, a new reference
+ * whose accessors return what the original's did (its monotonic time is
+ * this machine's clock at the original's real time); NULL with @error set
+ * when @transport is not that form. */
+CHIME_API ChimeEvent   *chime_event_from_transport  (json_t      *transport,
+                                                     GError     **error);
 /* An error as events carry it in JSON, {"message", "domain", "code"}, or
  * null for NULL. New reference. */
 CHIME_API json_t       *chime_error_to_json         (const GError *error);

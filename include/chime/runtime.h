@@ -190,6 +190,17 @@ CHIME_API const char   *chime_runtime_get_handler_failure (ChimeRuntime *runtime
 CHIME_API gboolean      chime_crash_report_install (const char  *prefix,
                                                     GError     **error);
 
+/* Delivers @event, made elsewhere (chime_event_from_transport(), say: an
+ * event another process emitted), to every handler of the runtime that
+ * wants it, as if it had been emitted here: run_inline handlers first,
+ * then the queued ones, waiting as the delivery mode says. It takes a
+ * reference of its own. FALSE with @error when a raise_error handler
+ * failed on the event's run tree (as rebuilt), or after
+ * chime_runtime_shutdown(). Use chime_runtime_flush() to know that every
+ * handler has finished it. */
+CHIME_API gboolean      chime_runtime_replay       (ChimeRuntime *runtime,
+                                                    ChimeEvent   *event,
+                                                    GError      **error);
 /* "awaited", "fenced" or "background". */
 CHIME_API const char   *chime_delivery_to_string       (ChimeDelivery delivery);
 

@@ -11,6 +11,9 @@
  *   append = false
  *   # true: fsync() after every line
  *   fsync = false
+ *   # true: each line has the event's id, and an event the file has is
+ *   # not written again (a redelivery by `chime consume`)
+ *   dedupe = false
  *
  * Every line is written with one write(2) as soon as it is made: the file
  * ends with a whole line whatever happens to the process next (another
@@ -27,6 +30,8 @@
  * proves the file can be opened) and must not wipe the last run's trace.
  */
 #include <chime/plugin.h>
+
+#include "jsonl-dedupe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +50,9 @@ typedef struct {
    * per event. */
   char                *line;
   gsize                line_size;
+  /* dedupe = true: the ids the file holds (jsonl-dedupe.c). */
+  JsonlSeen           *seen;
+  guint64              n_duplicates;
 } JsonlWriter;
 
 static const ChimeConfigKey jsonl_keys[] = {
@@ -52,6 +60,9 @@ static const ChimeConfigKey jsonl_keys[] = {
     CHIME_CONFIG_KEY_REQUIRED },
   { "append", CHIME_CONFIG_BOOL, "false", "append to the file instead of truncating it at the first event" },
   { "fsync", CHIME_CONFIG_BOOL, "false", "fsync() after every line, not only write it at once" },
+  { "dedupe", CHIME_CONFIG_BOOL, "false",
+    "write each event's id (event_id) and skip an event whose id the file has already, "
+    "even when another process wrote it (use append = true to share a file)" },
   { NULL }
 };
 
@@ -72,9 +83,11 @@ set_errno_error (GError    **error,
 static int
 open_output (const char *path,
              gboolean    append,
+             gboolean    readable,
              GError    **error)
 {
-  int fd = open (path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : 0), 0666);
+  /* dedupe reads the lines back (other writers' too). */
+  int fd = open (path, (readable ? O_RDWR : O_WRONLY) | O_CREAT | O_CLOEXEC | (append ? O_APPEND : 0), 0666);
 
   if (fd < 0)
     {
@@ -101,9 +114,12 @@ jsonl_writer_new (ChimeHandlerContext *context,
   self->path = g_strdup (chime_handler_context_get_string (context, "path"));
   self->fsync_every_line = chime_handler_context_get_bool (context, "fsync");
   self->truncate_at_first_line = !chime_handler_context_get_bool (context, "append");
-  self->fd = open_output (self->path, !self->truncate_at_first_line, error);
+  self->fd = open_output (self->path, !self->truncate_at_first_line,
+                          chime_handler_context_get_bool (context, "dedupe"), error);
   if (self->fd < 0)
     return NULL;
+  if (chime_handler_context_get_bool (context, "dedupe"))
+    self->seen = jsonl_seen_new ();
   return g_steal_pointer (&self);
 }
 
@@ -121,6 +137,10 @@ jsonl_writer_free (gpointer instance)
       set_errno_error (&error, errno, "close", self->path);
       chime_handler_context_report_error (self->context, error);
     }
+  if (self->n_duplicates > 0)
+    chime_handler_log (self->context, G_LOG_LEVEL_MESSAGE, "%" G_GUINT64_FORMAT " duplicate events skipped (dedupe)",
+                       self->n_duplicates);
+  jsonl_seen_free (self->seen);
   g_free (self->line);
   g_free (self->path);
   g_free (self);
@@ -194,6 +214,35 @@ write_all (JsonlWriter *self,
   return TRUE;
 }
 
+/* dedupe = true: the line written under the file's lock, unless a line
+ * has the event's id already. */
+static gboolean
+write_once (JsonlWriter *self,
+            ChimeEvent  *event,
+            json_t      *json,
+            GError     **error)
+{
+  char id[CHIME_EVENT_ID_LEN];
+  gsize length;
+  gboolean ok = TRUE;
+
+  chime_event_get_id (event, id);
+  if (!truncate_once (self, error) || !jsonl_seen_lock (self->seen, self->fd, self->path, error))
+    return FALSE;
+  if (jsonl_seen_contains (self->seen, id))
+    self->n_duplicates++;
+  else
+    {
+      json_object_set_new (json, "event_id", json_string (id));
+      length = format_line (self, json);
+      ok = write_all (self, self->line, length, error);
+      if (ok)
+        jsonl_seen_add (self->seen, id, length);
+    }
+  jsonl_seen_unlock (self->seen, self->fd);
+  return ok;
+}
+
 static gboolean
 jsonl_on_event (gpointer     instance,
                 ChimeEvent  *event,
@@ -202,19 +251,23 @@ jsonl_on_event (gpointer     instance,
   JsonlWriter *self = instance;
   g_autoptr (json_t) json = NULL;
   gsize length;
+  gboolean ok;
 
   /* Said once: the events after a failed write are not written, and
    * their failures would only repeat the first. */
   if (self->broken)
     return TRUE;
   json = chime_event_to_json (event);
-  length = format_line (self, json);
-  if (!truncate_once (self, error) || !write_all (self, self->line, length, error))
+  if (self->seen != NULL)
+    ok = write_once (self, event, json, error);
+  else
     {
-      self->broken = TRUE;
-      return FALSE;
+      length = format_line (self, json);
+      ok = truncate_once (self, error) && write_all (self, self->line, length, error);
     }
-  return TRUE;
+  if (!ok)
+    self->broken = TRUE;
+  return ok;
 }
 
 CHIME_SYNC_PLUGIN_DEFINE (

@@ -1,0 +1,300 @@
+/* chime consume: the events a `jetstream` handler published, handled by
+ * this file's [handler NAME] sections.
+ *
+ * A durable pull consumer ([consume] durable = GROUP) fetches up to
+ * `batch` messages, rebuilds each event (chime_event_from_transport()),
+ * gives it to the runtime (chime_runtime_replay()) and then waits until
+ * every handler has finished the batch (chime_runtime_flush(): the
+ * awaited fence). Only then are the messages acked. When a handler failed
+ * (or timed out) on the batch, its messages are nak'ed with nak_delay_ms,
+ * or terminated once delivered max_deliver times; both are counted. A
+ * member of the group that dies leaves its un-acked messages to the
+ * server, which gives them to another member after ack_wait_ms: every
+ * event is handled at least once, and its id (chime_event_get_id())
+ * tells a redelivered copy from a new event.
+ *
+ * The first SIGINT or SIGTERM stops the fetching: the batch in hand is
+ * finished and acked, and chime exits 0 (again: at once). */
+#include "config.h"
+
+#include <chime/chime.h>
+#include <stdio.h>
+
+#include "cli.h"
+#include "consume-settings.h"
+#include "jetstream-connect.h"
+#include "signals.h"
+
+typedef struct {
+  guint64 handled;
+  guint64 acked;
+  guint64 naked;
+  guint64 terminated;
+  guint64 malformed;
+} ConsumeStats;
+
+typedef struct {
+  ConsumeSettings  *settings;
+  ChimeRuntime     *runtime;
+  natsConnection   *connection;
+  jsCtx            *js;
+  natsSubscription *subscription;
+  ConsumeStats      stats;
+  gint64            idle_exit_ms;
+} Consumer;
+
+static void
+log_connection (const char *message,
+                gpointer    data)
+{
+  g_message ("consume: %s", message);
+}
+
+/* Failures and timeouts of every handler so far: a batch failed when the
+ * sum grew while it was handled. */
+static guint64
+handler_failures (ChimeRuntime *runtime)
+{
+  guint64 total = 0;
+
+  for (guint i = 0; i < chime_runtime_get_n_handlers (runtime); i++)
+    {
+      ChimeHandlerStats stats = { 0 };
+
+      chime_runtime_get_handler_stats (runtime, chime_runtime_get_handler_name (runtime, i), &stats, sizeof stats);
+      total += stats.failed + stats.timed_out;
+    }
+  return total;
+}
+
+/* Hands @message's event to the handlers; FALSE when it is not an event
+ * (terminated at once: no delivery would make it one). */
+static gboolean
+replay (Consumer *self,
+        natsMsg  *message)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (json_t) transport = json_loadb (natsMsg_GetData (message), (size_t) natsMsg_GetDataLength (message),
+                                             0, NULL);
+  g_autoptr (ChimeEvent) event = transport != NULL ? chime_event_from_transport (transport, &error) : NULL;
+
+  if (event == NULL)
+    {
+      g_warning ("consume: message on %s is not a chime event (%s): terminated", natsMsg_GetSubject (message),
+                 error != NULL ? error->message : "not JSON");
+      natsMsg_Term (message, NULL);
+      self->stats.malformed++;
+      return FALSE;
+    }
+  /* A raise_error handler's failure is counted below, with the others. */
+  chime_runtime_replay (self->runtime, event, NULL);
+  return TRUE;
+}
+
+/* A message whose batch failed: again later, or never after max_deliver. */
+static void
+refuse (Consumer *self,
+        natsMsg  *message)
+{
+  jsMsgMetaData *meta = NULL;
+  guint64 delivered = natsMsg_GetMetaData (&meta, message) == NATS_OK ? meta->NumDelivered : 1;
+
+  jsMsgMetaData_Destroy (meta);
+  if ((gint64) delivered >= self->settings->max_deliver)
+    {
+      natsMsg_Term (message, NULL);
+      self->stats.terminated++;
+    }
+  else
+    {
+      natsMsg_NakWithDelay (message, self->settings->nak_delay_ms, NULL);
+      self->stats.naked++;
+    }
+}
+
+static void
+handle_batch (Consumer    *self,
+              natsMsgList *batch)
+{
+  guint64 failures_before = handler_failures (self->runtime);
+  gboolean *replayed = g_newa (gboolean, batch->Count);
+  gboolean failed;
+
+  for (int i = 0; i < batch->Count; i++)
+    replayed[i] = replay (self, batch->Msgs[i]);
+  /* The fence: every handler has finished every event of the batch. */
+  chime_runtime_flush (self->runtime);
+  failed = handler_failures (self->runtime) != failures_before;
+  for (int i = 0; i < batch->Count; i++)
+    {
+      if (!replayed[i])
+        continue;
+      self->stats.handled++;
+      if (failed)
+        refuse (self, batch->Msgs[i]);
+      else if (natsMsg_Ack (batch->Msgs[i], NULL) == NATS_OK)
+        self->stats.acked++;
+    }
+}
+
+static gboolean
+subscribe (Consumer *self,
+           GError  **error)
+{
+  const ConsumeSettings *settings = self->settings;
+  jsSubOptions options;
+  jsErrCode code = 0;
+  natsStatus status;
+
+  jsSubOptions_Init (&options);
+  options.Stream = settings->stream;
+  options.Config.Durable = settings->durable;
+  options.Config.AckPolicy = js_AckExplicit;
+  options.Config.AckWait = settings->ack_wait_ms * 1000000;
+  options.Config.MaxAckPending = settings->max_ack_pending;
+  options.Config.MaxDeliver = settings->max_deliver;
+  options.Config.FilterSubject = settings->filter;
+  status = js_PullSubscribe (&self->subscription, self->js, settings->filter, settings->durable, NULL, &options,
+                             &code);
+  if (status == NATS_OK)
+    return TRUE;
+  {
+    g_autofree char *why = jetstream_describe_status (status);
+
+    g_set_error (error, JETSTREAM_ERROR, 0,
+                 "%s: cannot join consumer group '%s' on stream %s (filter %s): %s (error %d)",
+                 settings->who, settings->durable, settings->stream, settings->filter, why, (int) code);
+  }
+  return FALSE;
+}
+
+static gboolean
+consumer_start (Consumer *self,
+                GError  **error)
+{
+  const ConsumeSettings *settings = self->settings;
+  JetstreamServer server = {
+    .urls = (const char * const *) settings->urls,
+    .who = settings->who,
+    .connect_timeout_ms = (guint) settings->connect_timeout_ms,
+    .reconnect_wait_ms = (guint) settings->reconnect_wait_ms,
+    .log = log_connection,
+  };
+  /* The prefix is the filter's business: any subject of the stream does. */
+  JetstreamStream stream = { .name = settings->stream, .prefix = NULL };
+
+  self->connection = jetstream_connect (&server, error);
+  if (self->connection == NULL)
+    return FALSE;
+  if (natsConnection_JetStream (&self->js, self->connection, NULL) != NATS_OK)
+    {
+      g_set_error (error, JETSTREAM_ERROR, 0, "%s: cannot use JetStream", settings->who);
+      return FALSE;
+    }
+  return jetstream_ensure_stream (self->js, &server, &stream, error) && subscribe (self, error);
+}
+
+/* Fetches and handles batches until a signal, or @idle_exit_ms without a
+ * message (0: never). */
+static void
+consumer_run (Consumer *self)
+{
+  gint64 last_message = g_get_monotonic_time ();
+
+  while (cli_signals_received () == 0)
+    {
+      natsMsgList batch = { 0 };
+      natsStatus status = natsSubscription_Fetch (&batch, self->subscription, (int) self->settings->batch,
+                                                  self->settings->fetch_wait_ms, NULL);
+
+      /* Async handlers' timers and I/O between batches too. */
+      while (g_main_context_iteration (chime_runtime_get_main_context (self->runtime), FALSE))
+        ;
+      if (status == NATS_OK && batch.Count > 0)
+        {
+          handle_batch (self, &batch);
+          last_message = g_get_monotonic_time ();
+        }
+      natsMsgList_Destroy (&batch);
+      if (status != NATS_OK && status != NATS_TIMEOUT)
+        g_usleep (100 * 1000);   /* reconnecting: libnats retries meanwhile */
+      if (self->idle_exit_ms > 0 && g_get_monotonic_time () - last_message > self->idle_exit_ms * 1000)
+        break;
+    }
+}
+
+static void
+consumer_stop (Consumer *self)
+{
+  const ConsumeStats *stats = &self->stats;
+
+  if (self->connection != NULL)
+    {
+      /* The last acks leave before the connection closes. */
+      natsConnection_FlushTimeout (self->connection, 5000);
+      natsSubscription_Destroy (self->subscription);
+      natsConnection_Close (self->connection);
+    }
+  if (self->js != NULL)
+    jsCtx_Destroy (self->js);
+  if (self->connection != NULL)
+    natsConnection_Destroy (self->connection);
+  if (self->runtime != NULL)
+    chime_runtime_shutdown (self->runtime);
+  g_printerr ("chime: consume: %" G_GUINT64_FORMAT " events handled, %" G_GUINT64_FORMAT " acked, %"
+              G_GUINT64_FORMAT " nak'ed, %" G_GUINT64_FORMAT " terminated after max_deliver, %" G_GUINT64_FORMAT
+              " not events\n", stats->handled, stats->acked, stats->naked, stats->terminated, stats->malformed);
+}
+
+int
+cli_command_consume (int    argc,
+                     char **argv)
+{
+  gint idle_exit_ms = 0;
+  const GOptionEntry entries[] = {
+    { "idle-exit-ms", 0, 0, G_OPTION_ARG_INT, &idle_exit_ms,
+      "exit (status 0) after MS milliseconds without a message", "MS" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("CONFIG - handle the events of a JetStream stream");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ChimeConfig) config = NULL;
+  g_autoptr (ConsumeSettings) settings = NULL;
+  Consumer consumer = { 0 };
+  int status = CLI_EXIT_OK;
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_set_description (context,
+    "Joins the consumer group [consume] durable of the stream [consume] stream and gives\n"
+    "every event to the file's [handler NAME] sections; acks a message once every handler\n"
+    "has finished it. SIGINT/SIGTERM: finish the messages in hand, ack them, exit 0.\n\n"
+    "Exit status: 0 stopped, 1 NATS unreachable, 2 bad command line, 3 bad configuration.");
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return cli_usage_error (context, "%s", error->message);
+  if (argc != 2)
+    return cli_usage_error (context, "consume needs exactly one CONFIG");
+  if (idle_exit_ms < 0)
+    return cli_usage_error (context, "--idle-exit-ms must be 0 or more");
+  config = chime_config_new_from_file (argv[1], &error);
+  if (config != NULL)
+    settings = consume_settings_read (config);
+  if (config != NULL)
+    consumer.runtime = chime_runtime_new (config, &error);
+  if (consumer.runtime == NULL)
+    {
+      cli_print_error (error);
+      return CLI_EXIT_CONFIG;
+    }
+  consumer.settings = settings;
+  consumer.idle_exit_ms = idle_exit_ms;
+  if (consumer_start (&consumer, &error))
+    consumer_run (&consumer);
+  else
+    {
+      cli_print_error (error);
+      status = CLI_EXIT_RUN_FAILED;
+    }
+  consumer_stop (&consumer);
+  chime_runtime_unref (consumer.runtime);
+  return status;
+}
