@@ -1,6 +1,6 @@
 /* console — LangChain's ConsoleCallbackHandler (what set_debug(True) prints).
  *
- * Prints every chain, LLM, tool and retriever run as it starts, ends or fails, with
+ * Prints every chain, LLM and tool run as it starts, ends or fails, with
  * its inputs and outputs as indented JSON:
  *
  *   [chain/start] [chain:Root] Entering Chain run with input:
@@ -318,56 +318,9 @@ console_on_tool_error (gpointer     instance,
   return console_print (instance, RED, "[tool/error]", header, body, error);
 }
 
-/* Retrievers as LangChain.js's ConsoleCallbackHandler prints them (the
- * Python one has no retriever methods): the tracer's inputs {"query"}
- * and outputs {"documents"}. */
-static gboolean
-console_on_retriever_start (gpointer     instance,
-                            ChimeEvent  *event,
-                            GError     **error)
-{
-  g_autofree char *crumbs = breadcrumbs (chime_event_get_run (event));
-  g_autofree char *header = g_strdup_printf ("[%s] Entering Retriever run with input:\n", crumbs);
-  const char *query = chime_event_get_text (event);
-  g_autoptr (json_t) inputs = json_pack ("{s:s}", "query", query != NULL ? query : "");
-  g_autofree char *body = dump_json (inputs, "[inputs]");
-
-  return console_print (instance, GREEN, "[retriever/start]", header, body, error);
-}
-
-static gboolean
-console_on_retriever_end (gpointer     instance,
-                          ChimeEvent  *event,
-                          GError     **error)
-{
-  g_autofree char *crumbs = breadcrumbs (chime_event_get_run (event));
-  g_autofree char *elapsed = format_elapsed (event);
-  g_autofree char *header = g_strdup_printf ("[%s] [%s] Exiting Retriever run with output:\n",
-                                             crumbs, elapsed);
-  json_t *documents = chime_event_get_data (event);
-  g_autoptr (json_t) outputs = json_pack ("{s:O}", "documents", documents != NULL ? documents : json_null ());
-  g_autofree char *body = dump_json (outputs, "[outputs]");
-
-  return console_print (instance, BLUE, "[retriever/end]", header, body, error);
-}
-
-static gboolean
-console_on_retriever_error (gpointer     instance,
-                            ChimeEvent  *event,
-                            GError     **error)
-{
-  g_autofree char *crumbs = breadcrumbs (chime_event_get_run (event));
-  g_autofree char *elapsed = format_elapsed (event);
-  g_autofree char *header = g_strdup_printf ("[%s] [%s] Retriever run errored with error:\n",
-                                             crumbs, elapsed);
-  g_autofree char *body = dump_error (event);
-
-  return console_print (instance, RED, "[retriever/error]", header, body, error);
-}
-
 CHIME_SYNC_PLUGIN_DEFINE (
   .name = "console",
-  .description = "prints every chain, LLM, tool and retriever run with its inputs and outputs, as LangChain's debug mode",
+  .description = "prints every chain, LLM and tool run with its inputs and outputs, as LangChain's debug mode",
   .version = CHIME_VERSION_STRING,
   .config_keys = console_keys,
   .instance_new = console_new,
@@ -382,7 +335,4 @@ CHIME_SYNC_PLUGIN_DEFINE (
   .on_tool_start = console_on_tool_start,
   .on_tool_end = console_on_tool_end,
   .on_tool_error = console_on_tool_error,
-  .on_retriever_start = console_on_retriever_start,
-  .on_retriever_end = console_on_retriever_end,
-  .on_retriever_error = console_on_retriever_error,
 );
