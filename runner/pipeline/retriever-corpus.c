@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include "retriever-corpus.h"
+#include "batch-input.h"
 
 #include <chime/chime.h>
 #include <string.h>
@@ -42,16 +43,6 @@ parse_document (const char *line,
   return NULL;
 }
 
-static gboolean
-is_blank (const char *line,
-          gsize       length)
-{
-  for (gsize i = 0; i < length; i++)
-    if (!g_ascii_isspace (line[i]))
-      return FALSE;
-  return TRUE;
-}
-
 json_t *
 chime_corpus_load (const char *path,
                    GError    **error)
@@ -78,7 +69,7 @@ chime_corpus_load (const char *path,
       json_t *document;
 
       line_number++;
-      if (!is_blank (p, line_end - p))
+      if (!chime_jsonl_line_is_blank (p, line_end - p))
         {
           document = parse_document (p, line_end - p, &problem);
           if (document == NULL)

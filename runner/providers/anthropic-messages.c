@@ -189,19 +189,5 @@ chime_anthropic_add_tools (ChimeProviderModel *model,
                            json_t             *tools,
                            GError            **error)
 {
-  const char *choice;
-  json_t *wire, *tool;
-  gsize i;
-
-  if (!chime_provider_prepare_tools (model, tools, &choice, error))
-    return FALSE;
-  if (json_array_size (tools) == 0)
-    return TRUE;
-  wire = json_array ();
-  json_array_foreach (tools, i, tool)
-    json_array_append_new (wire, wire_tool (tool));
-  json_object_set_new (body, "tools", wire);
-  if (choice != NULL)
-    json_object_set_new (body, "tool_choice", wire_tool_choice (choice));
-  return TRUE;
+  return chime_provider_add_tools (model, body, tools, wire_tool, wire_tool_choice, error);
 }

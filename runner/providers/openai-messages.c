@@ -147,30 +147,21 @@ wire_tool (json_t *tool)
   return json_pack ("{s:s, s:o}", "type", "function", "function", function);
 }
 
+/* tool_choice as langchain-openai's bind_tools: "auto", "none",
+ * "required", or {"type": "function", "function": {"name"}}. */
+static json_t *
+wire_tool_choice (const char *choice)
+{
+  if (g_str_equal (choice, "auto") || g_str_equal (choice, "none") || g_str_equal (choice, "required"))
+    return json_string (choice);
+  return json_pack ("{s:s, s:{s:s}}", "type", "function", "function", "name", choice);
+}
+
 gboolean
 chime_openai_add_tools (ChimeProviderModel *model,
                         json_t             *body,
                         json_t             *tools,
                         GError            **error)
 {
-  const char *choice;
-  json_t *wire, *tool;
-  gsize i;
-
-  if (!chime_provider_prepare_tools (model, tools, &choice, error))
-    return FALSE;
-  if (json_array_size (tools) == 0)
-    return TRUE;
-  wire = json_array ();
-  json_array_foreach (tools, i, tool)
-    json_array_append_new (wire, wire_tool (tool));
-  json_object_set_new (body, "tools", wire);
-  if (choice == NULL)
-    return TRUE;
-  if (g_str_equal (choice, "auto") || g_str_equal (choice, "none") || g_str_equal (choice, "required"))
-    json_object_set_new (body, "tool_choice", json_string (choice));
-  else
-    json_object_set_new (body, "tool_choice",
-                         json_pack ("{s:s, s:{s:s}}", "type", "function", "function", "name", choice));
-  return TRUE;
+  return chime_provider_add_tools (model, body, tools, wire_tool, wire_tool_choice, error);
 }

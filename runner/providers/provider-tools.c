@@ -110,6 +110,31 @@ chime_provider_prepare_tools (ChimeProviderModel *model,
   return FALSE;
 }
 
+gboolean
+chime_provider_add_tools (ChimeProviderModel *model,
+                          json_t             *body,
+                          json_t             *tools,
+                          json_t           *(*wire_tool)   (json_t     *tool),
+                          json_t           *(*wire_choice) (const char *choice),
+                          GError            **error)
+{
+  const char *choice;
+  json_t *wire, *tool;
+  gsize i;
+
+  if (!chime_provider_prepare_tools (model, tools, &choice, error))
+    return FALSE;
+  if (json_array_size (tools) == 0)
+    return TRUE;
+  wire = json_array ();
+  json_array_foreach (tools, i, tool)
+    json_array_append_new (wire, wire_tool (tool));
+  json_object_set_new (body, "tools", wire);
+  if (choice != NULL)
+    json_object_set_new (body, "tool_choice", wire_choice (choice));
+  return TRUE;
+}
+
 json_t *
 chime_provider_tool_parameters (json_t *tool)
 {

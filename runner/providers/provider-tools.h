@@ -27,6 +27,16 @@ gboolean    chime_provider_prepare_tools   (ChimeProviderModel *model,
                                             json_t             *tools,
                                             const char        **choice,
                                             GError            **error);
+/* Adds "tools" (each of @tools made by @wire_tool) and "tool_choice"
+ * (made by @wire_choice from "auto", "none", "required" or a name, when
+ * set) to @body, when @tools offers any; FALSE with @error as
+ * chime_provider_prepare_tools(). */
+gboolean    chime_provider_add_tools       (ChimeProviderModel *model,
+                                            json_t             *body,
+                                            json_t             *tools,
+                                            json_t           *(*wire_tool)   (json_t     *tool),
+                                            json_t           *(*wire_choice) (const char *choice),
+                                            GError            **error);
 /* A tool's JSON Schema: its "parameters", or an object schema without
  * properties for a tool that takes none. New reference. */
 json_t     *chime_provider_tool_parameters (json_t *tool);
