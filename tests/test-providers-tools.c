@@ -10,6 +10,7 @@
 #include "provider-helpers.h"
 
 #include "providers/model.h"
+#include "providers/provider-tool-calls.h"
 
 #include <string.h>
 
@@ -249,6 +250,39 @@ test_anthropic_request (void **state)
                "    \"is_error\": true}]}]");
 }
 
+/* Each tool_choice in each API's words. */
+static void
+test_tool_choice_values (void **state)
+{
+  static const char *const values[] = { "auto", "none", "required", "any", "get_stock_price" };
+  static const char *const openai_wire[] = {
+    "\"auto\"", "\"none\"", "\"required\"", "\"required\"",
+    "{\"type\": \"function\", \"function\": {\"name\": \"get_stock_price\"}}",
+  };
+  static const char *const anthropic_wire[] = {
+    "{\"type\": \"auto\"}", "{\"type\": \"none\"}", "{\"type\": \"any\"}", "{\"type\": \"any\"}",
+    "{\"type\": \"tool\", \"name\": \"get_stock_price\"}",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (providers); i++)
+    for (guint v = 0; v < G_N_ELEMENTS (values); v++)
+      {
+        g_autofree char *extra = g_strdup_printf ("tool_choice = %s\n", values[v]);
+        g_autoptr (json_t) messages = hello ();
+        g_autoptr (json_t) tools = weather_tools ();
+        g_autoptr (Stream) s = stream_model (providers[i], i == 0 ? "openai-stream.sse" : "anthropic-stream.sse",
+                                             extra, messages, tools);
+        g_autoptr (json_t) body = request_body (s->key);
+        g_autoptr (json_t) expected = json_loads (i == 0 ? openai_wire[v] : anthropic_wire[v],
+                                                  JSON_DECODE_ANY, NULL);
+
+        assert_null (s->error);
+        if (!json_equal (json_object_get (body, "tool_choice"), expected))
+          fail_msg ("%s, tool_choice = %s: sent %s", providers[i]->name, values[v],
+                    json_dumps (json_object_get (body, "tool_choice"), JSON_ENCODE_ANY));
+      }
+}
+
 /* No tools offered: neither key is sent, whatever tool_choice says (the
  * APIs refuse a tool_choice without tools). */
 static void
@@ -308,6 +342,50 @@ test_tool_choice_key_checked (void **state)
   assert_false (chime_config_check (config, &error));
   assert_string_contains (error->message, "invalid value for 'tool_choice' in [model m] of m.ini (line 4): "
                                     "expected auto, none, required or the name of a tool");
+}
+
+/* ------------------------------------------------------------------ */
+/* Assembling                                                         */
+/* ------------------------------------------------------------------ */
+
+/* Pieces of parallel calls may interleave, and a later call may start
+ * first: the calls come out in index order, each with its own pieces. */
+static void
+test_interleaved_pieces (void **state)
+{
+  g_autoptr (ChimeToolCallBuffer) buffer = chime_tool_call_buffer_new ();
+  g_autoptr (json_t) calls = NULL;
+  g_autoptr (json_t) invalid = NULL;
+
+  assert_null (chime_tool_call_buffer_add (buffer, 1, "call_b", "b", "{\"x\":"));
+  assert_null (chime_tool_call_buffer_add (buffer, 0, "call_a", "a", ""));
+  assert_null (chime_tool_call_buffer_add (buffer, 1, NULL, NULL, " 2}"));
+  assert_null (chime_tool_call_buffer_add (buffer, 0, NULL, NULL, "{\"y\": \"z\"}"));
+  /* An id said again (as some OpenAI-compatible servers do) changes nothing. */
+  assert_null (chime_tool_call_buffer_add (buffer, 0, "call_a", NULL, NULL));
+  chime_tool_call_buffer_finish (buffer, &calls, &invalid);
+  assert_null (invalid);
+  assert_json (calls, "[{\"name\": \"a\", \"args\": {\"y\": \"z\"}, \"id\": \"call_a\", \"type\": \"tool_call\"},"
+                      " {\"name\": \"b\", \"args\": {\"x\": 2}, \"id\": \"call_b\", \"type\": \"tool_call\"}]");
+}
+
+/* A reply holds at most CHIME_TOOL_CALLS_MAX calls of at most
+ * CHIME_TOOL_CALL_MAX_ARGS bytes of arguments each. */
+static void
+test_tool_call_bounds (void **state)
+{
+  g_autoptr (ChimeToolCallBuffer) buffer = chime_tool_call_buffer_new ();
+  g_autofree char *big = g_strnfill (CHIME_TOOL_CALL_MAX_ARGS, 'a');
+  g_autofree char *too_many = NULL;
+  g_autofree char *too_long = NULL;
+
+  for (gint64 i = 0; i < CHIME_TOOL_CALLS_MAX; i++)
+    assert_null (chime_tool_call_buffer_add (buffer, i, NULL, "t", "{}"));
+  too_many = chime_tool_call_buffer_add (buffer, CHIME_TOOL_CALLS_MAX, NULL, "t", "{}");
+  assert_string_equal (too_many, "the model asked for more than 128 tool calls in one reply");
+  assert_null (chime_tool_call_buffer_add (buffer, 0, NULL, NULL, big + 2));
+  too_long = chime_tool_call_buffer_add (buffer, 0, NULL, NULL, "b");
+  assert_string_equal (too_long, "the arguments of tool call 0 (t) are longer than 1048576 bytes");
 }
 
 /* ------------------------------------------------------------------ */
@@ -477,9 +555,12 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_openai_request),
     cmocka_unit_test (test_anthropic_request),
+    cmocka_unit_test (test_tool_choice_values),
     cmocka_unit_test (test_no_tools_no_keys),
     cmocka_unit_test (test_bad_tools_refused),
     cmocka_unit_test (test_tool_choice_key_checked),
+    cmocka_unit_test (test_interleaved_pieces),
+    cmocka_unit_test (test_tool_call_bounds),
     cmocka_unit_test (test_openai_parallel_calls),
     cmocka_unit_test (test_anthropic_parallel_calls),
     cmocka_unit_test (test_malformed_arguments),
