@@ -272,3 +272,13 @@ chime_batch_input_free (ChimeBatchInput *input)
   g_clear_object (&input->buffer);
   g_free (input);
 }
+
+gboolean
+chime_jsonl_line_is_blank (const char *line,
+                           gsize       length)
+{
+  for (gsize i = 0; i < length; i++)
+    if (!g_ascii_isspace (line[i]))
+      return FALSE;
+  return TRUE;
+}

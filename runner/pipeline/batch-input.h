@@ -42,4 +42,9 @@ guint64          chime_batch_input_get_line_number  (ChimeBatchInput     *input)
 
 void             chime_batch_input_free             (ChimeBatchInput     *input);
 
+/* A JSON Lines line that holds no value: spaces only. A line with a NUL
+ * is not blank (g_strstrip() would stop at it), and so fails to parse. */
+gboolean         chime_jsonl_line_is_blank          (const char          *line,
+                                                     gsize                length);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimeBatchInput, chime_batch_input_free)

@@ -273,18 +273,6 @@ stop_on_error (Batch  *batch,
   g_clear_error (&error);
 }
 
-/* Blank lines (spaces only) are no input; g_strstrip() stops at a NUL,
- * so a line with one is an input, and fails. */
-static gboolean
-is_blank (const char *line,
-          gsize       length)
-{
-  for (gsize i = 0; i < length; i++)
-    if (!g_ascii_isspace (line[i]))
-      return FALSE;
-  return TRUE;
-}
-
 static void
 on_line (GObject      *source,
          GAsyncResult *result,
@@ -300,7 +288,7 @@ on_line (GObject      *source,
     stop_on_error (batch, error);
   else if (line == NULL)
     batch->eof = TRUE;
-  else if (!is_blank (line, length))
+  else if (!chime_jsonl_line_is_blank (line, length))
     start_input (batch, line, length);
   pump (batch);
 }

@@ -7,7 +7,8 @@
 #include <string.h>
 
 static const char *const pipeline_keys[] = {
-  "prompt", "prompt_file", "system", "model", "parser", "tags", "metadata", "name", NULL
+  "prompt", "prompt_file", "system", "model", "parser", "tags", "metadata", "name", "retriever",
+  "query_variable", NULL
 };
 
 /* The largest prompt_file read: a prompt is text for a model's context
@@ -25,6 +26,8 @@ chime_pipeline_config_free (ChimePipelineConfig *config)
   g_free (config->system);
   g_free (config->prompt);
   chime_model_free (config->model);
+  chime_retriever_free (config->retriever);
+  g_free (config->query_variable);
   g_strfreev (config->tags);
   if (config->metadata != NULL)
     json_decref (config->metadata);
@@ -148,6 +151,43 @@ chime_pipeline_accept_sections (ChimeConfig *ini)
 {
   chime_config_accept_section (ini, "pipeline", FALSE);
   chime_config_accept_section (ini, "model", TRUE);
+  chime_config_accept_section (ini, "retriever", TRUE);
+}
+
+static gboolean
+remove_variable (GPtrArray  *variables,
+                 const char *name)
+{
+  guint index;
+
+  if (!g_ptr_array_find_with_equal_func (variables, name, g_str_equal, &index))
+    return FALSE;
+  g_ptr_array_remove_index (variables, index);
+  return TRUE;
+}
+
+/* `retriever = NAME`: the retriever fills {context} from the input's
+ * query_variable, so the input gives the query and not the context. */
+static void
+read_retriever (ChimePipelineConfig *config,
+                ChimeConfig         *ini)
+{
+  g_autofree char *name = chime_config_read_string (ini, "pipeline", "retriever", NULL);
+
+  config->query_variable = chime_config_read_string (ini, "pipeline", "query_variable", "question");
+  if (name == NULL)
+    return;
+  config->retriever = chime_retriever_new (ini, name);
+  if (config->prompt != NULL && !remove_variable (config->variables, "context"))
+    {
+      g_autofree char *location = chime_config_describe_location (ini, "pipeline", "retriever");
+
+      chime_config_add_problem (ini, "'retriever = %s'%s, but the prompt has no {context}, where the "
+                                "documents it finds go: add {context} to 'prompt' or 'system'",
+                                name, location);
+    }
+  if (!g_ptr_array_find_with_equal_func (config->variables, config->query_variable, g_str_equal, NULL))
+    g_ptr_array_add (config->variables, g_strdup (config->query_variable));
 }
 
 ChimePipelineConfig *
@@ -179,6 +219,7 @@ chime_pipeline_config_read (ChimeConfig      *ini)
   config->parser = parser;
   config->tags = chime_config_read_list (ini, "pipeline", "tags", NULL);
   config->metadata = read_metadata (ini);
+  read_retriever (config, ini);
 
   model_name = chime_config_read_string (ini, "pipeline", "model", NULL);
   if (model_name == NULL)

@@ -8,6 +8,7 @@
 #include <chime/chime.h>
 #include "providers/model.h"
 #include "output-parser.h"
+#include "retriever.h"
 
 typedef struct {
   char                 *name;           /* the root run's name */
@@ -17,14 +18,16 @@ typedef struct {
   ChimeOutputParserKind parser;
   char                **tags;
   json_t               *metadata;       /* an object */
-  GPtrArray            *variables;      /* names the templates use */
+  GPtrArray            *variables;      /* names the input must give */
+  ChimeRetriever       *retriever;      /* fills {context}, or NULL */
+  char                 *query_variable; /* the retriever's query; with retriever only */
 } ChimePipelineConfig;
 
 /* Reads [pipeline] and the [model NAME] it names. Returns NULL when the
  * file has no [pipeline] section (a problem of @ini says so); otherwise a
  * config, usable only when @ini recorded no problem. */
 ChimePipelineConfig *chime_pipeline_config_read (ChimeConfig      *ini);
-/* Declares [pipeline] and [model NAME] as the runner's sections of @ini, so
+/* Declares [pipeline], [model NAME] and [retriever NAME] as the runner's sections of @ini, so
  * the runtime does not report them as unknown. */
 void                 chime_pipeline_accept_sections (ChimeConfig *ini);
 void                 chime_pipeline_config_free (ChimePipelineConfig *config);

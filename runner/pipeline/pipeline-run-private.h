@@ -32,7 +32,9 @@ struct _PipelineRun {
   ChimeRun         *root;
   ChimeRun         *step;       /* the prompt or parser run */
   ChimeRun         *llm;
-  gboolean          root_open, step_open, llm_open;
+  ChimeRun         *retriever;
+  gboolean          root_open, step_open, llm_open, retriever_open;
+  Step              after_retrieval;
   ChimeModelStream *stream;
   /* The parser transforms the model's stream as it comes. */
   ChimeParserStream *parser;
@@ -77,6 +79,15 @@ struct _PipelineRun {
 void     chime_pipeline_run_fail       (PipelineRun *run,
                                         GError      *error);
 void     chime_pipeline_run_fail_next  (PipelineRun *run);
+
+/* The callback manager of the sequence's step @tag ("seq:step:1"). */
+ChimeCallbackManager *chime_pipeline_run_step_manager (PipelineRun *run,
+                                                       const char  *tag);
+
+/* retriever-step.c */
+/* Runs the retriever on the query, fills {context}, then runs @next. */
+void     chime_pipeline_run_retrieve   (PipelineRun *run,
+                                        Step         next);
 
 /* pipeline-emit.c */
 /* Emits @event (taking it) on @target's handlers, then runs @next. */

@@ -2,7 +2,8 @@
  * through the sequence as LangChain's RunnableSequence.stream() does.
  *
  * Runs nest as LangChain's: a root chain run, and children for the prompt
- * (seq:step:1), the chat model (seq:step:2) and the parser (seq:step:3).
+ * (seq:step:1), the chat model (seq:step:2) and the parser (seq:step:3);
+ * with a retriever, it is step 1 and the others follow (retriever-step.c).
  * The parser starts before the model's first chunk and transforms each
  * chunk as it comes; what it yields is the sequence's stream. With a
  * stream handler (astream_events), each step's output chunks are tapped
@@ -26,6 +27,7 @@ pipeline_run_free (PipelineRun *run)
   g_clear_pointer (&run->root, chime_run_unref);
   g_clear_pointer (&run->step, chime_run_unref);
   g_clear_pointer (&run->llm, chime_run_unref);
+  g_clear_pointer (&run->retriever, chime_run_unref);
   g_clear_pointer (&run->inputs, json_decref);
   g_clear_pointer (&run->messages, json_decref);
   g_string_free (run->text, TRUE);
@@ -39,6 +41,7 @@ pipeline_run_free (PipelineRun *run)
   g_free (run);
 }
 
+static void start_first_step (PipelineRun *run);
 static void start_prompt (PipelineRun *run);
 static void render_prompt (PipelineRun *run);
 static void start_model (PipelineRun *run);
@@ -59,16 +62,34 @@ start_root (PipelineRun *run)
   run->root = chime_callback_manager_prepare_chain_start (run->root_manager, NULL, run->inputs,
                                                           config->name, NULL, &event);
   run->root_open = TRUE;
-  chime_pipeline_run_emit (run, run->root, event, start_prompt);
+  chime_pipeline_run_emit (run, run->root, event, start_first_step);
+}
+
+static void
+start_first_step (PipelineRun *run)
+{
+  if (run->pipeline->config->retriever != NULL)
+    chime_pipeline_run_retrieve (run, start_prompt);
+  else
+    start_prompt (run);
+}
+
+/* "seq:step:N" of the @n-th step after the retriever, which is step 1
+ * when there is one. */
+static char *
+step_tag (PipelineRun *run,
+          guint        n)
+{
+  return g_strdup_printf ("seq:step:%u", n + (run->pipeline->config->retriever != NULL ? 1 : 0));
 }
 
 /* The callback manager of step @tag. LangChain configures each step with
  * the sequence's config, whose tags it adds again to the child manager:
  * adding moves a tag to the end, so the step tag comes first
  * (["seq:step:1", "jokes"]). */
-static ChimeCallbackManager *
-step_manager (PipelineRun *run,
-              const char  *tag)
+ChimeCallbackManager *
+chime_pipeline_run_step_manager (PipelineRun *run,
+                                 const char  *tag)
 {
   ChimeCallbackManager *child = chime_run_get_child (run->root, tag);
 
@@ -85,7 +106,7 @@ start_step (PipelineRun *run,
             json_t      *inputs,
             Step         next)
 {
-  g_autoptr (ChimeCallbackManager) child = step_manager (run, tag);
+  g_autoptr (ChimeCallbackManager) child = chime_pipeline_run_step_manager (run, tag);
   ChimeEvent *event;
 
   g_clear_pointer (&run->step, chime_run_unref);
@@ -108,7 +129,9 @@ end_step (PipelineRun *run,
 static void
 start_prompt (PipelineRun *run)
 {
-  start_step (run, "seq:step:1", "ChatPromptTemplate", "prompt", run->inputs, render_prompt);
+  g_autofree char *tag = step_tag (run, 1);
+
+  start_step (run, tag, "ChatPromptTemplate", "prompt", run->inputs, render_prompt);
 }
 
 static json_t *
@@ -152,7 +175,8 @@ static void
 start_model (PipelineRun *run)
 {
   ChimeModel *model = run->pipeline->config->model;
-  g_autoptr (ChimeCallbackManager) child = step_manager (run, "seq:step:2");
+  g_autofree char *tag = step_tag (run, 2);
+  g_autoptr (ChimeCallbackManager) child = chime_pipeline_run_step_manager (run, tag);
   g_autoptr (json_t) serialized = NULL;
   g_autoptr (json_t) kwargs = NULL;
   g_autoptr (json_t) ls_params = chime_model_ls_params (model);
@@ -297,9 +321,10 @@ start_parser (PipelineRun *run)
 {
   ChimeOutputParserKind kind = run->pipeline->config->parser;
   g_autoptr (json_t) placeholder = json_pack ("{s:s}", "input", "");
+  g_autofree char *tag = step_tag (run, 3);
 
   run->parser = chime_parser_stream_new (kind);
-  start_step (run, "seq:step:3", chime_output_parser_name (kind), "parser", placeholder,
+  start_step (run, tag, chime_output_parser_name (kind), "parser", placeholder,
               stream_model);
 }
 
@@ -379,6 +404,13 @@ chime_pipeline_run_fail_next (PipelineRun *run)
       chime_pipeline_run_emit (run, run->llm,
                                chime_run_prepare_llm_error (run->llm, run->failure, run->llm_result),
                                next);
+      return;
+    }
+  if (run->retriever_open)
+    {
+      run->retriever_open = FALSE;
+      chime_pipeline_run_emit (run, run->retriever,
+                               chime_run_prepare_retriever_error (run->retriever, run->failure), next);
       return;
     }
   if (run->step_open)

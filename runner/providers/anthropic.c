@@ -2,13 +2,15 @@
  *
  * Events are typed: message_start carries the id, the model and the input
  * usage; content_block_delta events with a text_delta carry the tokens;
- * message_delta carries the stop reason and the (cumulative) output
- * usage; message_stop ends the stream; ping keeps it alive; error fails
+ * content_block_start of a tool_use block and its input_json_delta
+ * deltas are the pieces of a tool call; message_delta carries the stop
+ * reason and the (cumulative) output usage; message_stop ends the stream; ping keeps it alive; error fails
  * it. Event types the API adds later are skipped, as the SDK does. */
 #include "config.h"
 
 #include "model-providers.h"
 #include "pipeline/pipeline-error.h"
+#include "anthropic-messages.h"
 #include "provider-common.h"
 
 #include <string.h>
@@ -17,7 +19,9 @@ static const char *const anthropic_keys[] = {
   CHIME_PROVIDER_COMMON_KEYS, "anthropic_version", "system", NULL
 };
 
-static const char *const anthropic_reserved_keys[] = { "model", "messages", "stream", NULL };
+static const char *const anthropic_reserved_keys[] = {
+  "model", "messages", "stream", "tools", "tool_choice", NULL
+};
 
 typedef struct {
   ChimeProviderModel parent;
@@ -35,8 +39,11 @@ typedef struct {
   gint64  output_tokens;
   gint64  cache_read;
   gint64  cache_creation;
-  /* Deltas that are not text (tool input, thinking), per type. */
+  /* Deltas that are neither text nor a tool call's input (thinking,
+   * a server tool's input), per type. */
   json_t *skipped_deltas;
+  /* The indexes of the content blocks that are tool_use blocks. */
+  GArray *tool_blocks;
 } AnthropicState;
 
 /* chime's system messages and the `system` key both become the
@@ -44,42 +51,19 @@ typedef struct {
 static json_t *
 anthropic_build_body (ChimeProviderModel *model,
                       json_t             *messages,
+                      json_t             *tools,
                       GError            **error)
 {
   AnthropicModel *self = (AnthropicModel *) model;
   g_autoptr (GPtrArray) system = g_ptr_array_new ();
-  json_t *wire = json_array ();
-  json_t *body;
-  gsize i;
-  json_t *message;
+  json_t *wire;
+  g_autoptr (json_t) body = NULL;
 
   if (self->system != NULL)
     g_ptr_array_add (system, self->system);
-  json_array_foreach (messages, i, message)
-    {
-      const char *type = json_string_value (json_object_get (message, "type"));
-      json_t *content = json_object_get (message, "content");
-      const char *role = NULL;
-
-      if (g_strcmp0 (type, "system") == 0 && json_is_string (content))
-        {
-          g_ptr_array_add (system, (gpointer) json_string_value (content));
-          continue;
-        }
-      if (g_strcmp0 (type, "human") == 0 || g_strcmp0 (type, "user") == 0)
-        role = "user";
-      else if (g_strcmp0 (type, "ai") == 0 || g_strcmp0 (type, "assistant") == 0)
-        role = "assistant";
-      if (role == NULL)
-        {
-          g_set_error (error, CHIME_PIPELINE_ERROR, CHIME_PIPELINE_ERROR_MODEL,
-                       "anthropic: cannot send a message of type '%s'", type != NULL ? type : "(none)");
-          json_decref (wire);
-          return NULL;
-        }
-      json_array_append_new (wire, json_pack ("{s:s, s:o}", "role", role, "content",
-                                              content != NULL ? json_incref (content) : json_string ("")));
-    }
+  wire = chime_anthropic_messages (messages, system, error);
+  if (wire == NULL)
+    return NULL;
   body = json_pack ("{s:s, s:I, s:o, s:b}", "model", model->parent.model_name,
                     "max_tokens", (json_int_t) model->max_tokens, "messages", wire, "stream", TRUE);
   if (system->len > 0)
@@ -94,7 +78,9 @@ anthropic_build_body (ChimeProviderModel *model,
     json_object_set_new (body, "temperature", json_real (model->temperature));
   if (model->stop[0] != NULL)
     json_object_set_new (body, "stop_sequences", chime_provider_strv_to_json ((const char * const *) model->stop));
-  return body;
+  if (!chime_anthropic_add_tools (model, body, tools, error))
+    return NULL;
+  return g_steal_pointer (&body);
 }
 
 static void
@@ -117,6 +103,7 @@ anthropic_state_new (ChimeProviderModel *model)
   state->input_tokens = state->output_tokens = -1;
   state->cache_read = state->cache_creation = -1;
   state->skipped_deltas = json_object ();
+  state->tool_blocks = g_array_new (FALSE, FALSE, sizeof (gint64));
   return state;
 }
 
@@ -130,6 +117,7 @@ anthropic_state_free (gpointer data)
   g_free (state->stop_reason);
   g_clear_pointer (&state->stop_sequence, json_decref);
   json_decref (state->skipped_deltas);
+  g_array_unref (state->tool_blocks);
   g_free (state);
 }
 
@@ -184,6 +172,48 @@ on_message_start (ChimeModelStream *stream,
     take_usage (stream, state, message, &usage_at);
 }
 
+/* The event's block index; FALSE after failing the stream. */
+static gboolean
+block_index (ChimeModelStream *stream,
+             json_t           *event,
+             gint64           *index)
+{
+  static const ChimeFieldPath at = { NULL, "index", 0 };
+  json_t *value;
+
+  if (!chime_provider_stream_member (stream, event, &at, CHIME_FIELD_INTEGER, &value))
+    return FALSE;
+  *index = value != NULL ? json_integer_value (value) : 0;
+  return TRUE;
+}
+
+static gboolean
+is_tool_block (AnthropicState *state,
+               gint64          index)
+{
+  for (guint i = 0; i < state->tool_blocks->len; i++)
+    if (g_array_index (state->tool_blocks, gint64, i) == index)
+      return TRUE;
+  return FALSE;
+}
+
+/* A piece of the arguments of a tool_use block: a tool call chunk of the
+ * block's index, as langchain-anthropic reports it. */
+static void
+on_tool_input (ChimeModelStream     *stream,
+               json_t               *delta,
+               const ChimeFieldPath *delta_at,
+               gint64                index)
+{
+  ChimeFieldPath partial_at = { delta_at, "partial_json", 0 };
+  g_autoptr (json_t) pieces = json_array ();
+  const char *partial;
+
+  if (chime_provider_stream_string (stream, delta, &partial_at, &partial) &&
+      chime_provider_stream_tool_piece (stream, pieces, index, NULL, NULL, partial != NULL ? partial : ""))
+    chime_provider_stream_tool_chunk (stream, "", pieces);
+}
+
 static void
 on_content_block_delta (ChimeModelStream *stream,
                         AnthropicState   *state,
@@ -194,10 +224,16 @@ on_content_block_delta (ChimeModelStream *stream,
   static const ChimeFieldPath text_at = { &at, "text", 0 };
   json_t *delta;
   const char *type, *text;
+  gint64 index;
 
   if (!chime_provider_stream_member (stream, event, &at, CHIME_FIELD_OBJECT, &delta) ||
-      !chime_provider_stream_string (stream, delta, &type_at, &type))
+      !chime_provider_stream_string (stream, delta, &type_at, &type) || !block_index (stream, event, &index))
     return;
+  if (g_strcmp0 (type, "input_json_delta") == 0 && is_tool_block (state, index))
+    {
+      on_tool_input (stream, delta, &at, index);
+      return;
+    }
   if (g_strcmp0 (type, "text_delta") != 0)
     {
       const char *key = type != NULL ? type : "unknown";
@@ -212,9 +248,33 @@ on_content_block_delta (ChimeModelStream *stream,
     chime_provider_stream_token (stream, text);
 }
 
-/* A text block may start with text of its own. */
+/* A tool_use block names its call: the call's first chunk, with its id
+ * and name and no arguments yet. */
+static void
+on_tool_use_start (ChimeModelStream     *stream,
+                   AnthropicState       *state,
+                   json_t               *block,
+                   const ChimeFieldPath *block_at,
+                   gint64                index)
+{
+  ChimeFieldPath id_at = { block_at, "id", 0 };
+  ChimeFieldPath name_at = { block_at, "name", 0 };
+  g_autoptr (json_t) pieces = json_array ();
+  const char *id, *name;
+
+  if (!chime_provider_stream_string (stream, block, &id_at, &id) ||
+      !chime_provider_stream_string (stream, block, &name_at, &name))
+    return;
+  g_array_append_val (state->tool_blocks, index);
+  if (chime_provider_stream_tool_piece (stream, pieces, index, id, name, ""))
+    chime_provider_stream_tool_chunk (stream, "", pieces);
+}
+
+/* A text block may start with text of its own; a tool_use block starts
+ * a tool call. */
 static void
 on_content_block_start (ChimeModelStream *stream,
+                        AnthropicState   *state,
                         json_t           *event)
 {
   static const ChimeFieldPath at = { NULL, "content_block", 0 };
@@ -222,11 +282,17 @@ on_content_block_start (ChimeModelStream *stream,
   static const ChimeFieldPath text_at = { &at, "text", 0 };
   json_t *block;
   const char *type, *text;
+  gint64 index;
 
   if (!chime_provider_stream_member (stream, event, &at, CHIME_FIELD_OBJECT, &block) ||
-      !chime_provider_stream_string (stream, block, &type_at, &type) ||
-      g_strcmp0 (type, "text") != 0 ||
-      !chime_provider_stream_string (stream, block, &text_at, &text))
+      !chime_provider_stream_string (stream, block, &type_at, &type) || !block_index (stream, event, &index))
+    return;
+  if (g_strcmp0 (type, "tool_use") == 0)
+    {
+      on_tool_use_start (stream, state, block, &at, index);
+      return;
+    }
+  if (g_strcmp0 (type, "text") != 0 || !chime_provider_stream_string (stream, block, &text_at, &text))
     return;
   if (text != NULL && text[0] != '\0')
     chime_provider_stream_token (stream, text);
@@ -299,7 +365,7 @@ anthropic_handle_event (ChimeModelStream    *stream,
   else if (g_str_equal (type, "content_block_delta"))
     on_content_block_delta (stream, state, event);
   else if (g_str_equal (type, "content_block_start"))
-    on_content_block_start (stream, event);
+    on_content_block_start (stream, state, event);
   else if (g_str_equal (type, "message_delta"))
     on_message_delta (stream, state, event);
   else if (g_str_equal (type, "message_stop"))

@@ -38,9 +38,12 @@ typedef struct {
 typedef struct {
   /* One chunk of output (@text: its text, may be ""). @chunk is NULL, or
    * the AIMessageChunk members the chunk carries besides its text, for
-   * chime_llm_chunk_new(): {"tool_call_chunks": [{"name", "args": TEXT
-   * SO FAR, "id", "index", "type": "tool_call_chunk"}]} for a piece of
-   * a tool call (name and id on a call's first piece, null after).
+   * chime_llm_chunk_new(): {"tool_call_chunks": [{"name", "args": TEXT,
+   * "id", "index", "type": "tool_call_chunk"}]} for a piece of a tool
+   * call (name and id on a call's first piece, null after; args the
+   * fragment of the arguments' JSON text this piece adds, not the text
+   * so far: LangChain's chunks carry each delta, and adding the chunks
+   * up joins them).
    * Return FALSE to pause: no callback comes until resume. */
   gboolean (*on_chunk) (const char *text,
                         json_t     *chunk,

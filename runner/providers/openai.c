@@ -9,13 +9,14 @@
 
 #include "model-providers.h"
 #include "pipeline/pipeline-error.h"
+#include "openai-messages.h"
 #include "provider-common.h"
 
 #include <string.h>
 
 static const char *const openai_keys[] = { CHIME_PROVIDER_COMMON_KEYS, NULL };
 
-static const char *const openai_reserved_keys[] = { "model", "messages", "stream", NULL };
+static const char *const openai_reserved_keys[] = { "model", "messages", "stream", "tools", "tool_choice", NULL };
 
 /* The counts of a usage chunk; -1: not said. */
 typedef struct {
@@ -35,47 +36,17 @@ typedef struct {
   OpenAIUsage usage;
 } OpenAIState;
 
-static const char *
-role_for_type (const char *type)
-{
-  static const char *const roles[][2] = {
-    { "human", "user" }, { "user", "user" },
-    { "ai", "assistant" }, { "assistant", "assistant" },
-    { "system", "system" }, { "developer", "developer" },
-  };
-
-  for (gsize i = 0; type != NULL && i < G_N_ELEMENTS (roles); i++)
-    if (g_str_equal (type, roles[i][0]))
-      return roles[i][1];
-  return NULL;
-}
-
 static json_t *
 openai_build_body (ChimeProviderModel *model,
                    json_t             *messages,
+                   json_t             *tools,
                    GError            **error)
 {
-  json_t *wire = json_array ();
-  json_t *body;
-  gsize i;
-  json_t *message;
+  json_t *wire = chime_openai_messages (model, messages, error);
+  g_autoptr (json_t) body = NULL;
 
-  json_array_foreach (messages, i, message)
-    {
-      const char *type = json_string_value (json_object_get (message, "type"));
-      const char *role = role_for_type (type);
-      json_t *content = json_object_get (message, "content");
-
-      if (role == NULL)
-        {
-          g_set_error (error, CHIME_PIPELINE_ERROR, CHIME_PIPELINE_ERROR_MODEL,
-                       "openai: cannot send a message of type '%s'", type != NULL ? type : "(none)");
-          json_decref (wire);
-          return NULL;
-        }
-      json_array_append_new (wire, json_pack ("{s:s, s:o}", "role", role, "content",
-                                              content != NULL ? json_incref (content) : json_string ("")));
-    }
+  if (wire == NULL)
+    return NULL;
   body = json_pack ("{s:s, s:o, s:b, s:{s:b}}", "model", model->parent.model_name, "messages", wire,
                     "stream", TRUE, "stream_options", "include_usage", TRUE);
   if (model->has_temperature)
@@ -84,7 +55,9 @@ openai_build_body (ChimeProviderModel *model,
     json_object_set_new (body, "max_tokens", json_integer (model->max_tokens));
   if (model->stop[0] != NULL)
     json_object_set_new (body, "stop", chime_provider_strv_to_json ((const char * const *) model->stop));
-  return body;
+  if (!chime_openai_add_tools (model, body, tools, error))
+    return NULL;
+  return g_steal_pointer (&body);
 }
 
 static void
@@ -183,13 +156,72 @@ read_usage (ChimeModelStream *stream,
          read_count (stream, completion, &completion_at, "reasoning_tokens", &counts->reasoning);
 }
 
-/* The first choice's finish_reason and token (*@content, NULL: none).
- * With n > 1 other choices stream too; chime follows the first. */
+/* One of delta.tool_calls: a piece of the call its index names (the
+ * first piece says id, type and function.name, later ones only index
+ * and a fragment of function.arguments). */
+static gboolean
+read_tool_call (ChimeModelStream     *stream,
+                json_t               *call,
+                const ChimeFieldPath *call_at,
+                json_t               *pieces)
+{
+  ChimeFieldPath index_at = { call_at, "index", 0 };
+  ChimeFieldPath id_at = { call_at, "id", 0 };
+  ChimeFieldPath function_at = { call_at, "function", 0 };
+  ChimeFieldPath name_at = { &function_at, "name", 0 };
+  ChimeFieldPath arguments_at = { &function_at, "arguments", 0 };
+  json_t *index, *function;
+  const char *id, *name = NULL, *arguments = NULL;
+
+  if (!chime_provider_stream_check (stream, call, call_at, CHIME_FIELD_OBJECT) ||
+      !chime_provider_stream_member (stream, call, &index_at, CHIME_FIELD_INTEGER, &index) ||
+      !chime_provider_stream_string (stream, call, &id_at, &id) ||
+      !chime_provider_stream_member (stream, call, &function_at, CHIME_FIELD_OBJECT, &function))
+    return FALSE;
+  if (function != NULL && (!chime_provider_stream_string (stream, function, &name_at, &name) ||
+                           !chime_provider_stream_string (stream, function, &arguments_at, &arguments)))
+    return FALSE;
+  if (index == NULL)
+    {
+      chime_provider_stream_fail (stream, "a tool call piece without its index: %s",
+                                  "choices[0].delta.tool_calls[].index is missing");
+      return FALSE;
+    }
+  return chime_provider_stream_tool_piece (stream, pieces, json_integer_value (index), id, name, arguments);
+}
+
+/* delta.tool_calls of the first choice, as tool_call_chunks in @pieces. */
+static gboolean
+read_tool_calls (ChimeModelStream     *stream,
+                 json_t               *delta,
+                 const ChimeFieldPath *delta_at,
+                 json_t               *pieces)
+{
+  ChimeFieldPath at = { delta_at, "tool_calls", 0 };
+  json_t *calls, *call;
+  gsize i;
+
+  if (!chime_provider_stream_member (stream, delta, &at, CHIME_FIELD_ARRAY, &calls))
+    return FALSE;
+  json_array_foreach (calls, i, call)
+    {
+      ChimeFieldPath call_at = { &at, NULL, i };
+
+      if (!read_tool_call (stream, call, &call_at, pieces))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* The first choice's finish_reason, token (*@content, NULL: none) and
+ * pieces of tool calls (added to @pieces). With n > 1 other choices
+ * stream too; chime follows the first. */
 static gboolean
 read_choices (ChimeModelStream *stream,
               OpenAIState      *state,
               json_t           *chunk,
-              const char      **content)
+              const char      **content,
+              json_t           *pieces)
 {
   static const ChimeFieldPath at = { NULL, "choices", 0 };
   json_t *choices, *choice;
@@ -214,7 +246,8 @@ read_choices (ChimeModelStream *stream,
         continue;
       if (!chime_provider_stream_keep_string (stream, &state->finish_reason, choice, &finish_at) ||
           !chime_provider_stream_member (stream, choice, &delta_at, CHIME_FIELD_OBJECT, &delta) ||
-          !chime_provider_stream_string (stream, delta, &content_at, content))
+          !chime_provider_stream_string (stream, delta, &content_at, content) ||
+          (delta != NULL && !read_tool_calls (stream, delta, &delta_at, pieces)))
         return FALSE;
     }
   return TRUE;
@@ -227,6 +260,7 @@ openai_handle_event (ChimeModelStream    *stream,
 {
   OpenAIState *state = data;
   g_autoptr (json_t) chunk = NULL;
+  g_autoptr (json_t) pieces = json_array ();
   const char *content;
 
   if (g_str_has_prefix (event->data, "[DONE]"))
@@ -246,10 +280,13 @@ openai_handle_event (ChimeModelStream    *stream,
       return;
     }
   if (!read_metadata (stream, state, chunk) || !read_usage (stream, state, chunk) ||
-      !read_choices (stream, state, chunk, &content))
+      !read_choices (stream, state, chunk, &content, pieces))
     return;
-  /* Last: the consumer may pause the stream on it. */
-  if (content != NULL && content[0] != '\0')
+  /* Last: the consumer may pause the stream on it. A piece of a tool
+   * call is a chunk of its own, with whatever text came beside it. */
+  if (json_array_size (pieces) > 0)
+    chime_provider_stream_tool_chunk (stream, content != NULL ? content : "", pieces);
+  else if (content != NULL && content[0] != '\0')
     chime_provider_stream_token (stream, content);
 }
 

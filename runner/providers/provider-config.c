@@ -7,6 +7,7 @@
 
 #include "provider-config.h"
 #include "provider-errors.h"
+#include "provider-tools.h"
 
 #include <string.h>
 #include <sys/stat.h>
@@ -231,6 +232,28 @@ read_extra_body (ChimeProviderModel *model,
   return g_steal_pointer (&body);
 }
 
+/* `tool_choice`: auto, none, required (any, Anthropic's word, too) or
+ * the name of the one tool the model must call. Sent only with tools. */
+static char *
+read_tool_choice (ChimeConfig *config,
+                  const char  *section)
+{
+  g_autofree char *value = chime_config_read_string (config, section, "tool_choice", NULL);
+
+  if (value == NULL)
+    return NULL;
+  if (g_str_equal (value, "any"))
+    return g_strdup ("required");
+  if (!chime_provider_is_tool_name (value))
+    {
+      report (config, section, "tool_choice", "invalid value for 'tool_choice'",
+              ": expected auto, none, required or the name of a tool (letters, digits, _ and -, "
+              "up to 64)");
+      return NULL;
+    }
+  return g_steal_pointer (&value);
+}
+
 gboolean
 chime_provider_model_read (ChimeProviderModel     *model,
                            const ChimeProviderOps *ops,
@@ -259,6 +282,7 @@ chime_provider_model_read (ChimeProviderModel     *model,
   model->stop = read_stop (config, section);
   model->headers = read_headers (config, section);
   model->extra_body = read_extra_body (model, config, section);
+  model->tool_choice = read_tool_choice (config, section);
   chime_config_read_double (config, section, "timeout_s", 600.0, 0.001, 86400.0, &model->timeout_s);
   chime_config_read_double (config, section, "connect_timeout_s", 10.0, 0.001, 3600.0,
                             &model->connect_timeout_s);
@@ -276,6 +300,7 @@ chime_provider_model_clear (ChimeProviderModel *model)
   g_strfreev (model->stop);
   g_strfreev (model->headers);
   g_clear_pointer (&model->extra_body, json_decref);
+  g_free (model->tool_choice);
   g_clear_pointer (&model->client, chime_http_client_unref);
 }
 

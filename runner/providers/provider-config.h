@@ -11,7 +11,7 @@
 /* The keys every HTTP provider reads (with `model`), NULL-terminated. */
 #define CHIME_PROVIDER_COMMON_KEYS                                              \
   "model", "base_url", "api_key_env", "api_key_file", "temperature", "max_tokens", \
-  "stop", "headers", "extra_body", "timeout_s", "connect_timeout_s", "max_retries"
+  "stop", "headers", "extra_body", "timeout_s", "connect_timeout_s", "max_retries", "tool_choice"
 
 /* Reads the common keys into @model; FALSE when a problem was reported. */
 gboolean chime_provider_model_read          (ChimeProviderModel     *model,

@@ -29,6 +29,7 @@ typedef struct {
   char                  **stop;               /* never NULL */
   char                  **headers;            /* "Name: value", never NULL */
   json_t                 *extra_body;         /* an object, or NULL */
+  char                   *tool_choice;        /* auto, none, required or a tool's name; NULL: not sent */
   gdouble                 timeout_s;
   gdouble                 connect_timeout_s;
   gint64                  max_retries;
@@ -54,10 +55,12 @@ struct _ChimeProviderOps {
   /* Request body keys extra_body must not set. NULL-terminated. */
   const char *const *reserved_body_keys;
 
-  /* The JSON body for @messages (chime's [{"type", "content"}]); NULL with
-   * @error when a message cannot be sent. New reference. */
+  /* The JSON body for @messages (model.h's shapes) offering @tools
+   * (NULL: none); NULL with @error when a message or a tool cannot be
+   * sent. New reference. */
   json_t   *(*build_body)   (ChimeProviderModel *model,
                              json_t             *messages,
+                             json_t             *tools,
                              GError            **error);
   /* Adds the authentication and protocol headers ("Name: value"). */
   void      (*add_headers)  (ChimeProviderModel *model,

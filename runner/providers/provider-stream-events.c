@@ -38,6 +38,43 @@ chime_provider_stream_token (ChimeModelStream *stream,
     stream->paused = TRUE;
 }
 
+gboolean
+chime_provider_stream_tool_piece (ChimeModelStream *stream,
+                                  json_t           *pieces,
+                                  gint64            index,
+                                  const char       *id,
+                                  const char       *name,
+                                  const char       *args)
+{
+  g_autofree char *problem = NULL;
+
+  if (stream->tool_calls == NULL)
+    stream->tool_calls = chime_tool_call_buffer_new ();
+  problem = chime_tool_call_buffer_add (stream->tool_calls, index, id, name, args);
+  if (problem != NULL)
+    {
+      chime_provider_stream_fail (stream, "%s", problem);
+      return FALSE;
+    }
+  json_array_append_new (pieces, chime_tool_call_chunk_new (index, id, name, args));
+  return TRUE;
+}
+
+void
+chime_provider_stream_tool_chunk (ChimeModelStream *stream,
+                                  const char       *text,
+                                  json_t           *pieces)
+{
+  g_autoptr (json_t) chunk = json_pack ("{s:O}", "tool_call_chunks", pieces);
+
+  g_return_if_fail (!stream->paused);
+
+  stream->n_tokens++;
+  stream->n_tool_chunks++;
+  if (!stream->callbacks->on_chunk (text, chunk, stream->user_data))
+    stream->paused = TRUE;
+}
+
 void
 chime_provider_stream_terminate (ChimeModelStream *stream)
 {
@@ -97,6 +134,7 @@ handle_in_full (ChimeModelStream    *stream,
                 const ChimeSseEvent *event)
 {
   guint64 n_tokens = stream->n_tokens;
+  guint64 n_tool_chunks = stream->n_tool_chunks;
   gboolean learn = stream->template_misses < MAX_TEMPLATE_MISSES;
 
   /* chime_provider_stream_token() keeps a copy only for learning. */
@@ -108,7 +146,8 @@ handle_in_full (ChimeModelStream    *stream,
       stream->last_token = NULL;
     }
   stream->ops->handle_event (stream, stream->state, event);
-  if (learn && stream->n_tokens == n_tokens + 1 && stream->stream_error == NULL && !stream->terminated)
+  if (learn && stream->n_tokens == n_tokens + 1 && stream->n_tool_chunks == n_tool_chunks &&
+      stream->stream_error == NULL && !stream->terminated)
     stream->template_armed = chime_token_template_learn (stream->template, event->event, event->data,
                                                          event->data_len, stream->last_token->str);
 }

@@ -11,6 +11,7 @@
 #include <chime/chime.h>
 #include "provider-model.h"
 #include "sse-parser.h"
+#include "provider-tool-calls.h"
 #include "token-template.h"
 
 /* What the stream's source does at its next dispatch. */
@@ -37,7 +38,9 @@ struct _ChimeModelStream {
   ChimeHttpTransfer         *transfer;
   guint                      attempts;
   gdouble                    slept;           /* seconds of backoff so far */
-  guint64                    n_tokens;
+  guint64                    n_tokens;        /* and tool call chunks */
+  guint64                    n_tool_chunks;
+  ChimeToolCallBuffer       *tool_calls;
   gboolean                   paused;
   gboolean                   cancelled;
   GError                    *error;           /* how the stream ends */

@@ -51,6 +51,7 @@ stream_free (ChimeModelStream *stream)
   if (stream->last_token != NULL)
     g_string_free (stream->last_token, TRUE);
   g_clear_error (&stream->stream_error);
+  g_clear_pointer (&stream->tool_calls, chime_tool_call_buffer_free);
   g_free (stream->should_retry);
   if (stream->state != NULL)
     stream->ops->state_free (stream->state);
@@ -87,10 +88,14 @@ report_done (ChimeModelStream *stream)
   ChimeModelResult result = { 0 };
 
   stream->ops->fill_result (stream->model, stream->state, &result);
+  if (stream->tool_calls != NULL)
+    chime_tool_call_buffer_finish (stream->tool_calls, &result.tool_calls, &result.invalid_tool_calls);
   stream->callbacks->on_done (&result, stream->error, stream->user_data);
   g_clear_pointer (&result.response_metadata, json_decref);
   g_clear_pointer (&result.usage_metadata, json_decref);
   g_clear_pointer (&result.generation_info, json_decref);
+  g_clear_pointer (&result.tool_calls, json_decref);
+  g_clear_pointer (&result.invalid_tool_calls, json_decref);
   stream_free (stream);
 }
 
@@ -122,6 +127,7 @@ static GSourceFuncs stream_source_funcs = {
 static gboolean
 prepare (ChimeModelStream *stream,
          json_t           *messages,
+         json_t           *tools,
          GError          **error)
 {
   ChimeProviderModel *model = stream->model;
@@ -131,7 +137,7 @@ prepare (ChimeModelStream *stream,
   stream->api_key = chime_provider_model_load_api_key (model, error);
   if (stream->api_key == NULL)
     return FALSE;
-  body = stream->ops->build_body (model, messages, error);
+  body = stream->ops->build_body (model, messages, tools, error);
   if (body == NULL)
     return FALSE;
   if (model->extra_body != NULL)
@@ -173,7 +179,7 @@ chime_provider_stream (ChimeModel                *model,
 
   /* Even a stream that cannot start reports through on_done, later: the
    * caller has not seen the stream yet. */
-  if (!prepare (stream, messages, &error))
+  if (!prepare (stream, messages, tools, &error))
     finish (stream, error);
   else
     start_attempt (stream);

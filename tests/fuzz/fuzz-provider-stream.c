@@ -6,8 +6,10 @@
  * The body is read twice: with token templates, as streams run, and
  * without. Templates only skip parsing events handle_event would treat
  * alike, so both must give the same tokens, the same end and the same
- * result. The consumer pauses the stream now and then, as a full queue
- * does, and every token must be non-empty valid UTF-8.
+ * result (the tool calls assembled included). The consumer pauses the
+ * stream now and then, as a full queue does, and every token must be
+ * non-empty valid UTF-8, unless it is a piece of a tool call (text "",
+ * its tool_call_chunks beside it).
  *
  * Input: byte 0 picks the provider (even: openai, odd: anthropic), bytes
  * 1-4 seed the piece sizes, byte 5 how often the consumer pauses (every
@@ -39,9 +41,18 @@ on_chunk (const char *text,
 {
   Consumer *consumer = user_data;
 
-  if (text[0] == '\0' || !g_utf8_validate (text, -1, NULL))
+  if ((text[0] == '\0' && chunk == NULL) || !g_utf8_validate (text, -1, NULL))
     fuzz_fail ("a token must be non-empty valid UTF-8", "text", text);
   g_string_append_printf (consumer->log, "%" G_GSIZE_FORMAT ":%s", strlen (text), text);
+  if (chunk != NULL)
+    {
+      char *pieces = json_dumps (chunk, JSON_COMPACT | JSON_SORT_KEYS);
+
+      if (pieces == NULL || !g_utf8_validate (pieces, -1, NULL))
+        fuzz_fail ("a tool call chunk must serialise to UTF-8 JSON", "chunk", pieces);
+      g_string_append_printf (consumer->log, "+%s", pieces);
+      free (pieces);
+    }
   consumer->n_tokens++;
   return consumer->pause_every == 0 || consumer->n_tokens % consumer->pause_every != 0;
 }
@@ -103,6 +114,7 @@ stream_free (ChimeModelStream *stream)
   if (stream->last_token != NULL)
     g_string_free (stream->last_token, TRUE);
   g_clear_error (&stream->stream_error);
+  chime_tool_call_buffer_free (stream->tool_calls);
   stream->ops->state_free (stream->state);
   g_free (stream);
 }
@@ -127,7 +139,7 @@ static void
 log_end (ChimeModelStream *stream,
          GString          *log)
 {
-  ChimeModelResult result = { NULL, NULL, NULL };
+  ChimeModelResult result = { NULL, NULL, NULL, NULL, NULL };
 
   if (stream->stream_error != NULL)
     {
@@ -138,12 +150,18 @@ log_end (ChimeModelStream *stream,
     }
   g_string_append_printf (log, "|terminated %d", stream->terminated);
   stream->ops->fill_result (stream->model, stream->state, &result);
+  if (stream->tool_calls != NULL)
+    chime_tool_call_buffer_finish (stream->tool_calls, &result.tool_calls, &result.invalid_tool_calls);
   log_json (log, "response_metadata", result.response_metadata);
   log_json (log, "usage_metadata", result.usage_metadata);
   log_json (log, "generation_info", result.generation_info);
+  log_json (log, "tool_calls", result.tool_calls);
+  log_json (log, "invalid_tool_calls", result.invalid_tool_calls);
   g_clear_pointer (&result.response_metadata, json_decref);
   g_clear_pointer (&result.usage_metadata, json_decref);
   g_clear_pointer (&result.generation_info, json_decref);
+  g_clear_pointer (&result.tool_calls, json_decref);
+  g_clear_pointer (&result.invalid_tool_calls, json_decref);
 }
 
 static gboolean
