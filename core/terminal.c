@@ -78,7 +78,7 @@ chime_terminal_write_stdout (const char *text,
                              gsize       length,
                              GError    **error)
 {
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&lock);
+  g_autoptr (GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new (&lock);
   gboolean shared = status != NULL && same_terminal ();
 
   if (shared)
@@ -102,7 +102,7 @@ chime_terminal_set_status (const char *line,
                            gboolean    final,
                            GError    **error)
 {
-  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&lock);
+  g_autoptr (GMutexLocker) locker G_GNUC_UNUSED = g_mutex_locker_new (&lock);
   gboolean ok = TRUE;
 
   g_return_val_if_fail (line != NULL, FALSE);

@@ -96,7 +96,7 @@ tsc_is_invariant (void)
 {
   unsigned int eax, ebx, ecx, edx;
 
-  if (__get_cpuid_max (0x80000000, NULL) < 0x80000007)
+  if ((unsigned int) __get_cpuid_max (0x80000000, NULL) < 0x80000007u)
     return FALSE;
   __cpuid (0x80000007, eax, ebx, ecx, edx);
   return (edx & (1u << 8)) != 0;
