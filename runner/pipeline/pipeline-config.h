@@ -8,6 +8,7 @@
 #include <chime/chime.h>
 #include "providers/model.h"
 #include "output-parser.h"
+#include "agent-config.h"
 
 typedef struct {
   char                 *name;           /* the root run's name */
@@ -18,13 +19,14 @@ typedef struct {
   char                **tags;
   json_t               *metadata;       /* an object */
   GPtrArray            *variables;      /* names the templates use */
+  ChimeAgentConfig     *agent;          /* [agent], or NULL: a plain sequence */
 } ChimePipelineConfig;
 
 /* Reads [pipeline] and the [model NAME] it names. Returns NULL when the
  * file has no [pipeline] section (a problem of @ini says so); otherwise a
  * config, usable only when @ini recorded no problem. */
 ChimePipelineConfig *chime_pipeline_config_read (ChimeConfig      *ini);
-/* Declares [pipeline] and [model NAME] as the runner's sections of @ini, so
+/* Declares [pipeline], [model NAME], [agent] and [tool NAME] as the runner's sections of @ini, so
  * the runtime does not report them as unknown. */
 void                 chime_pipeline_accept_sections (ChimeConfig *ini);
 void                 chime_pipeline_config_free (ChimePipelineConfig *config);

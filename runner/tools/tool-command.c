@@ -207,10 +207,17 @@ call_free (CommandCall *call)
   g_free (call);
 }
 
+/* What the command wrote, as text (an empty array has no data). */
+static char *
+bytes_text (GByteArray *bytes)
+{
+  return g_utf8_make_valid (bytes->len > 0 ? (const char *) bytes->data : "", bytes->len);
+}
+
 static char *
 stderr_text (CommandCall *call)
 {
-  g_autofree char *text = g_utf8_make_valid ((const char *) call->err->data, call->err->len);
+  g_autofree char *text = bytes_text (call->err);
 
   g_strstrip (text);
   if (text[0] == '\0')
@@ -259,7 +266,7 @@ call_step_done (CommandCall *call)
   error = call_error (call);
   if (error == NULL)
     {
-      output = g_utf8_make_valid ((const char *) call->out->data, call->out->len);
+      output = bytes_text (call->out);
       g_strchomp (output);
     }
   call->done (output, error, call->user_data);
