@@ -433,6 +433,53 @@ test_configuration_problems (void **state)
   (void) state;
 }
 
+#define PLUGIN_TOOLS \
+  "[tool count_words]\nplugin = test_tools\n"                              \
+  "[tool wait]\nplugin = test_tools\nplugin_tool = later\n"                 \
+  "[tool broken]\nplugin = test_tools\ndescription = fails, said the INI\n"
+
+/* A plugin's tools: a sync one on a worker thread that dispatches a
+ * custom event through its run (reaching handlers as custom_event, a
+ * child of nothing but on the tool run's id), an async one on the main
+ * loop, and one that fails. Description and schema are the descriptor's
+ * unless the INI says otherwise. */
+static void
+test_plugin_tools_and_custom_events (void **state)
+{
+  g_autofree char *ini = agent_ini (
+    "[[{\"name\": \"count_words\", \"args\": {\"text\": \"a b c d\"}}, "
+    "{\"name\": \"wait\", \"args\": {\"ms\": 50}}, {\"name\": \"broken\"}]]",
+    "tools = count_words wait broken", PLUGIN_TOOLS);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (json_t) result = run_agent (ini, &error);
+  g_autoptr (json_t) events = NULL;
+  g_autofree char *order = NULL;
+  json_t *tool, *custom;
+
+  if (error != NULL)
+    fail_msg ("%s", error->message);
+  events = read_trace ();
+  order = event_order (events);
+  tool = find_event (events, "tool_start", "count_words", 0);
+  custom = find_event (events, "custom_event", NULL, 0);
+  assert_non_null (strstr (order, "tool_start count_words\nagent_action AgentExecutor\ntool_start wait\n"
+                                  "agent_action AgentExecutor\ntool_start broken\n"
+                                  "custom_event count_words\n"
+                                  "tool_end count_words\ntool_end wait\ntool_error broken\n"));
+  assert_string_equal (str (custom, "run_id"), str (tool, "run_id"));
+  assert_string_equal (str (custom, "event_name"), "words_counted");
+  assert_int_equal (json_integer_value (json_object_get (json_object_get (custom, "data"), "words")), 4);
+  /* A sync tool runs on a worker thread, not the main loop. */
+  assert_true (json_is_false (json_object_get (json_object_get (custom, "data"), "on_main_thread")));
+  assert_string_equal (str (find_event (events, "tool_end", "count_words", 0), "outputs"), "4");
+  assert_string_equal (str (find_event (events, "tool_end", "wait", 0), "outputs"), "waited");
+  assert_string_equal (str (json_object_get (tool, "serialized"), "description"), "Counts the words of a text");
+  assert_string_equal (str (json_object_get (find_event (events, "tool_start", "broken", 0), "serialized"),
+                            "description"), "fails, said the INI");
+  assert_tool_error (events, "broken", "broken on purpose");
+  (void) state;
+}
+
 int
 main (void)
 {
@@ -446,6 +493,7 @@ main (void)
     cmocka_unit_test (test_max_iterations),
     cmocka_unit_test (test_fake_model_streams_tool_call_chunks),
     cmocka_unit_test (test_configuration_problems),
+    cmocka_unit_test (test_plugin_tools_and_custom_events),
   };
 
   test_set_plugin_path (SHIPPED_PLUGIN_DIR);

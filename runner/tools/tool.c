@@ -8,7 +8,7 @@
 #include <string.h>
 
 static const char *const tool_keys[] = {
-  "description", "parameters", "command", "timeout_ms", "env", NULL
+  "description", "parameters", "command", "timeout_ms", "env", "plugin", "plugin_tool", NULL
 };
 
 #define PARAMETERS_EXAMPLE \
@@ -20,16 +20,20 @@ chime_tools_accept_sections (ChimeConfig *config)
   chime_config_accept_section (config, "tool", TRUE);
 }
 
-/* The schema of a tool's arguments; a tool without one takes an empty
- * object, as LangChain's tools without args_schema. */
+/* The schema of a tool's arguments: the section's, else its kind's; a
+ * tool without one takes an empty object, as LangChain's tools without
+ * args_schema. */
 static json_t *
 read_parameters (ChimeConfig *config,
-                 const char  *section)
+                 const char  *section,
+                 json_t      *default_value)
 {
   json_t *parameters = chime_config_read_json_value (config, section, "parameters", JSON_OBJECT,
                                                      PARAMETERS_EXAMPLE);
   json_t *type;
 
+  if (parameters == NULL && default_value != NULL)
+    return json_incref (default_value);
   if (parameters == NULL)
     return json_pack ("{s:s, s:{}}", "type", "object", "properties");
   type = json_object_get (parameters, "type");
@@ -51,6 +55,7 @@ chime_tool_new (ChimeConfig *config,
   g_autofree char *section = g_strdup_printf ("tool %s", name);
   g_autofree char *description = NULL;
   g_autoptr (json_t) parameters = NULL;
+  GKeyFile *keys = chime_config_get_key_file (config);
   ChimeTool *tool;
 
   if (!g_key_file_has_group (chime_config_get_key_file (config), section))
@@ -60,22 +65,34 @@ chime_tool_new (ChimeConfig *config,
       return NULL;
     }
   chime_config_check_keys (config, section, tool_keys);
-  description = chime_config_read_string (config, section, "description", NULL);
-  if (description == NULL)
+  if (g_key_file_has_key (keys, section, "plugin", NULL) && g_key_file_has_key (keys, section, "command", NULL))
+    {
+      g_autofree char *location = chime_config_describe_location (config, section, NULL);
+      chime_config_add_problem (config, "'command' and 'plugin' are both set%s; a tool is one or the "
+                                "other", location);
+      return NULL;
+    }
+  tool = g_key_file_has_key (keys, section, "plugin", NULL) ? chime_plugin_tool_new (config, section, name)
+                                                            : chime_command_tool_new (config, section);
+  description = chime_config_read_string (config, section, "description",
+                                          tool != NULL ? tool->description : NULL);
+  /* (A plugin that did not load has said why.) */
+  if (description == NULL && (tool != NULL || !g_key_file_has_key (keys, section, "plugin", NULL)))
     {
       g_autofree char *location = chime_config_describe_location (config, section, NULL);
       chime_config_add_problem (config, "missing required key 'description'%s: what the tool does, "
                                 "for the model to decide when to call it", location);
     }
-  parameters = read_parameters (config, section);
-  tool = chime_command_tool_new (config, section);
+  parameters = read_parameters (config, section, tool != NULL ? tool->parameters : NULL);
   if (tool == NULL || description == NULL)
     {
       g_clear_pointer (&tool, chime_tool_free);
       return NULL;
     }
   tool->name = g_strdup (name);
+  g_free (tool->description);
   tool->description = g_steal_pointer (&description);
+  g_clear_pointer (&tool->parameters, json_decref);
   tool->parameters = g_steal_pointer (&parameters);
   return tool;
 }

@@ -2,7 +2,7 @@
  *
  * A tool has a name, a description and a JSON Schema object for its
  * arguments (what a model is offered), and a kind that runs it: a command
- * (tool-command.c) today. Running one never blocks the main loop: the
+ * (tool-command.c) or a plugin's tool (tool-plugin.c). Running one never blocks the main loop: the
  * kind reports through a ChimeToolDoneFunc on the context it was given. */
 #pragma once
 
@@ -72,5 +72,11 @@ void       chime_tool_invoke (ChimeTool        *tool,
  * into a tool of that kind; NULL after recording a problem. */
 ChimeTool *chime_command_tool_new (ChimeConfig *config,
                                    const char  *section);
+
+/* tool-plugin.c: the `plugin` kind (a tool a plugin declares, ABI 2.2);
+ * its description and parameters are the descriptor's. */
+ChimeTool *chime_plugin_tool_new (ChimeConfig *config,
+                                  const char  *section,
+                                  const char  *name);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimeTool, chime_tool_free)
