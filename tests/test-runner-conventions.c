@@ -425,8 +425,8 @@ test_plugins_doc_lists_every_plugin (void **state)
         fail_msg ("docs/plugins.md has no row for the installed plugin %s", name);
       n++;
     }
-  assert_int_equal (n, 12);
-  assert_string_contains (doc, "chime installs twelve handler plugins");
+  assert_int_equal (n, 13);
+  assert_string_contains (doc, "chime installs twelve handler plugins and one tool plugin");
 }
 
 /* --events FILE, relative, lands in the current folder (as
