@@ -151,6 +151,18 @@ test_check_finds_a_missing_tool_command (void **state)
   (void) state;
 }
 
+/* `chime plugins` shows a tool plugin's tools. */
+static void
+test_plugins_lists_tools (void **state)
+{
+  g_autoptr (RunResult) result = run_chime_in (NULL, "plugins", NULL);
+
+  assert_status (result, 0);
+  assert_string_contains (result->out, "word_tools (sync) — the word_count tool (the agent example's tool plugin)\n");
+  assert_string_contains (result->out, "    tool word_count (sync): Counts the words of a text\n");
+  (void) state;
+}
+
 int
 main (void)
 {
@@ -158,6 +170,7 @@ main (void)
     cmocka_unit_test (test_agent_example),
     cmocka_unit_test (test_agent_example_events),
     cmocka_unit_test (test_check_finds_a_missing_tool_command),
+    cmocka_unit_test (test_plugins_lists_tools),
   };
 
   return runner_run_tests (tests, G_N_ELEMENTS (tests));
