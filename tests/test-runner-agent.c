@@ -96,6 +96,26 @@ test_agent_example (void **state)
   (void) state;
 }
 
+/* With colour, stdout paints as LangChain's AgentExecutor asks: the
+ * agent's logs green, each tool's output in its own colour. */
+static void
+test_agent_example_colours (void **state)
+{
+  g_autofree char *dir = fresh_dir ("agent-colour");
+  g_autofree char *config = copy_agent_example (dir);
+  const char *args[] = { "run", config, NULL };
+  const char *env[] = { "CHIME_COLOR=always", NULL };
+  RunOptions options = { .cwd = dir, .env = env };
+  g_autoptr (RunResult) result = run_chime_argv (&options, args);
+
+  assert_status (result, 0);
+  assert_string_contains (result->out, "\033[32;1m\033[1;3m\nInvoking: `shout` with `{\"text\":\"hello agents\"}`\n");
+  assert_string_contains (result->out, "\033[36;1m\033[1;3mHELLO AGENTS\033[0m");
+  assert_string_contains (result->out, "\033[33;1m\033[1;3m2\033[0m");
+  assert_string_contains (result->out, "\033[32;1m\033[1;3mHELLO AGENTS has 2 words.\033[0m\n");
+  (void) state;
+}
+
 /* --events: LangChain's v2 shapes for tools and custom events. */
 static void
 test_agent_example_events (void **state)
@@ -169,6 +189,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_agent_example),
     cmocka_unit_test (test_agent_example_events),
+    cmocka_unit_test (test_agent_example_colours),
     cmocka_unit_test (test_check_finds_a_missing_tool_command),
     cmocka_unit_test (test_plugins_lists_tools),
   };
