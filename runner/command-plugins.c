@@ -34,6 +34,9 @@ describe_plugin (const char         *name,
                key->default_value != NULL ? key->default_value : "",
                key->description != NULL ? key->description : "");
     }
+  for (const ChimeToolDescriptor *tool = chime_plugin_get_tools (plugin); tool != NULL && tool->name != NULL; tool++)
+    g_print ("    tool %s (%s): %s\n", tool->name, tool->invoke != NULL ? "sync" : "async",
+             tool->description != NULL ? tool->description : "");
 }
 
 int

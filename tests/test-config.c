@@ -167,7 +167,7 @@ test_bad_abi (void **state)
   g_autofree char *message = config_error ("[handler x]\nplugin = bad_abi\n");
 
   assert_string_contains (message, "/tests/plugins/");
-  assert_string_contains (message, "was built for plugin ABI 99.0, but this chime provides ABI 2.1");
+  assert_string_contains (message, "was built for plugin ABI 99.0, but this chime provides ABI 2.2");
   assert_string_contains (message, "rebuild it against chime " CHIME_VERSION_STRING);
   assert_string_contains (message, "[handler x] of pipeline-");
 }

@@ -1,4 +1,4 @@
-/* The plugin ABI (2.1) as a host enforces it: which built plugins load,
+/* The plugin ABI (2.2) as a host enforces it: which built plugins load,
  * which are refused and with what message, and how a plugin built with
  * fewer event slots than the host knows is called. Each test plugin is a
  * real shared object in tests/plugins, loaded with libltdl. */
@@ -27,8 +27,8 @@ test_abi_1_is_refused (void **state)
   g_autofree char *message = refusal ("abi_1");
 
   assert_string_contains (message, "/tests/plugins/.libs/abi_1.so");
-  assert_string_contains (message, "was built for plugin ABI 1.0, but this chime provides ABI 2.1 "
-                          "(it loads plugins built for 2.0 to 2.1)");
+  assert_string_contains (message, "was built for plugin ABI 1.0, but this chime provides ABI 2.2 "
+                          "(it loads plugins built for 2.0 to 2.2)");
   assert_string_contains (message, "rebuild it against chime " CHIME_VERSION_STRING);
   assert_string_contains (message, "[handler x] of ");
 }
@@ -38,7 +38,7 @@ test_future_major_is_refused (void **state)
 {
   g_autofree char *message = refusal ("bad_abi");
 
-  assert_string_contains (message, "bad_abi.so was built for plugin ABI 99.0, but this chime provides ABI 2.1");
+  assert_string_contains (message, "bad_abi.so was built for plugin ABI 99.0, but this chime provides ABI 2.2");
   assert_string_contains (message, "rebuild it against chime " CHIME_VERSION_STRING);
 }
 
@@ -68,6 +68,37 @@ test_flag_newer_than_the_plugin_abi_is_refused (void **state)
                           "which it was built for, defines only 0x1");
   assert_string_contains (message, "CHIME_PLUGIN_WANTS_STREAM needs ABI 2.1");
   assert_string_contains (message, "rebuild it against chime " CHIME_VERSION_STRING);
+}
+
+/* Tools came with 2.2, in a word 2.1 kept reserved. */
+static void
+test_tools_need_abi_2_2 (void **state)
+{
+  g_autofree char *message = refusal ("abi_old_tools");
+
+  assert_string_contains (message, "abi_old_tools.so declares tools, which need plugin ABI 2.2, but was "
+                          "built for 2.1");
+}
+
+/* A plugin with tools and no handler entry point loads, and a host reads
+ * its tools in its own layout. */
+static void
+test_tool_plugin_loads (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) path = chime_plugin_get_search_path (NULL);
+  const ChimePlugin *plugin = chime_plugin_load ("test_tools", (const char * const *) path, &error);
+  const ChimeToolDescriptor *tools;
+
+  assert_null (error);
+  tools = chime_plugin_get_tools (plugin);
+  assert_non_null (tools);
+  assert_string_equal (tools[0].name, "count_words");
+  assert_non_null (tools[0].invoke);
+  assert_string_equal (tools[1].name, "later");
+  assert_non_null (tools[1].invoke_async);
+  assert_string_equal (tools[2].name, "broken");
+  assert_null (tools[3].name);
 }
 
 static void
@@ -229,6 +260,8 @@ main (void)
     cmocka_unit_test (test_newer_minor_is_refused),
     cmocka_unit_test (test_flag_newer_than_the_plugin_abi_is_refused),
     cmocka_unit_test (test_reserved_space_must_be_zero),
+    cmocka_unit_test (test_tools_need_abi_2_2),
+    cmocka_unit_test (test_tool_plugin_loads),
     cmocka_unit_test (test_fewer_event_slots),
     cmocka_unit_test (test_stats_copied_with_their_size),
     cmocka_unit_test (test_handler_and_plugin_info),

@@ -426,7 +426,7 @@ test_plugins_doc_lists_every_plugin (void **state)
       n++;
     }
   assert_int_equal (n, 13);
-  assert_string_contains (doc, "chime installs thirteen handler plugins");
+  assert_string_contains (doc, "chime installs thirteen handler plugins and one tool plugin");
 }
 
 /* --events FILE, relative, lands in the current folder (as

@@ -96,6 +96,14 @@ check_abi (const char                  *path,
                    CHIME_PLUGIN_ABI_MAJOR, CHIME_PLUGIN_ABI_MAJOR, CHIME_PLUGIN_ABI_MINOR);
       return FALSE;
     }
+  if (descriptor->abi_minor < 2 && descriptor->tools != NULL)
+    {
+      g_set_error (error, CHIME_CONFIG_ERROR, CHIME_CONFIG_ERROR_PLUGIN,
+                   "plugin %s declares tools, which need plugin ABI %d.2, but was built for "
+                   "%u.%u; " REBUILD_HINT, path, CHIME_PLUGIN_ABI_MAJOR, descriptor->abi_major,
+                   descriptor->abi_minor);
+      return FALSE;
+    }
   for (guint i = 0; i < G_N_ELEMENTS (descriptor->_chime_reserved); i++)
     if (descriptor->_chime_reserved[i] != NULL)
       {
@@ -132,6 +140,8 @@ has_entry_point (const ChimePluginDescriptor *descriptor)
 {
   const gpointer *slots = entry_slots (descriptor);
 
+  if (descriptor->tools != NULL && descriptor->tools[0].name != NULL)
+    return TRUE;   /* a tool plugin */
   for (guint i = 0; i <= n_event_slots (descriptor); i++)
     if (slots[i] != NULL)
       return TRUE;
@@ -268,6 +278,7 @@ open_locked (const char *requested,
   lt_dlhandle handle;
   const ChimePluginDescriptor *descriptor;
   ChimeConfigKey *keys = NULL;
+  ChimeToolDescriptor *tools = NULL;
   ChimePlugin *plugin;
 
   lt_dladvise_init (&advise);
@@ -298,8 +309,10 @@ open_locked (const char *requested,
       return NULL;
     }
   if (!validate_descriptor (path, descriptor, error) ||
-      (keys = copy_keys (path, descriptor, error)) == NULL)
+      (keys = copy_keys (path, descriptor, error)) == NULL ||
+      !chime_plugin_copy_tools (path, descriptor, &tools, error))
     {
+      g_free (keys);
       lt_dlclose (handle);
       return NULL;
     }
@@ -307,6 +320,7 @@ open_locked (const char *requested,
   plugin->path = g_strdup (path);
   plugin->descriptor = descriptor;
   plugin->keys = keys;
+  plugin->tools = tools;
   copy_entry_points (plugin, descriptor);
   g_hash_table_insert (loaded, g_strdup (requested), plugin);
   return plugin;

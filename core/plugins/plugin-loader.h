@@ -22,7 +22,18 @@ struct _ChimePlugin {
    * event newer than the plugin). */
   gpointer                     catch_all;
   gpointer                     entries[CHIME_EVENT_N_TYPES];
+  /* Its tools in this header's layout, ending with a NULL name; NULL for
+   * none (plugin-tools.c). */
+  ChimeToolDescriptor         *tools;
 };
+
+/* Checks the descriptor's tools and copies them into this header's
+ * layout (*@out NULL when there are none). FALSE with @error naming the
+ * file and the tool. */
+gboolean chime_plugin_copy_tools (const char                  *path,
+                                  const ChimePluginDescriptor *descriptor,
+                                  ChimeToolDescriptor        **out,
+                                  GError                     **error);
 
 /* The folder of the libchime this code was loaded from (LIBDIR), or NULL
  * when that cannot be told. Plugins and the plugin host are found from it,

@@ -504,6 +504,23 @@ chime_run_on_custom_event (ChimeRun   *run,
   return emit_prepared (run, chime_run_prepare_custom_event (run, name, data), error);
 }
 
+gboolean
+chime_run_dispatch_custom_event (ChimeRun   *run,
+                                 const char *name,
+                                 json_t     *data,
+                                 GError    **error)
+{
+  g_return_val_if_fail (run != NULL && name != NULL, FALSE);
+  if (g_str_has_prefix (name, "chime."))
+    {
+      g_set_error (error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
+                   "custom event names starting with \"chime.\" are chime's own; '%s' was not "
+                   "dispatched (choose another name)", name);
+      return FALSE;
+    }
+  return chime_run_on_custom_event (run, name, data, error);
+}
+
 /* ------------------------------------------------------------------ */
 
 json_t *

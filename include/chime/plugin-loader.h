@@ -50,6 +50,25 @@ CHIME_API ChimePluginFlags     chime_plugin_get_flags       (const ChimePlugin *
  * ending with a NULL key. */
 CHIME_API const ChimeConfigKey *chime_plugin_get_config_keys (const ChimePlugin *plugin);
 
+/* The tools the plugin provides (ABI 2.2) in this header's layout,
+ * ending with a NULL name; NULL when it provides none. */
+CHIME_API const ChimeToolDescriptor *chime_plugin_get_tools (const ChimePlugin *plugin);
+
+/* How a tool call ended: @output or @error, both taken. */
+typedef void (*ChimeToolCallDoneFunc) (char     *output,
+                                       GError   *error,
+                                       gpointer  user_data);
+
+/* Calls @tool with @args (a JSON object) as the tool run @run: a sync
+ * tool on a worker thread, an async one from here. @done is called once
+ * on @context, never inside this call. */
+CHIME_API void chime_tool_call_start (const ChimeToolDescriptor *tool,
+                                      json_t                    *args,
+                                      ChimeRun                  *run,
+                                      GMainContext              *context,
+                                      ChimeToolCallDoneFunc      done,
+                                      gpointer                   user_data);
+
 /* "string", "integer", "boolean", "number", "list", "path" or "choice". */
 CHIME_API const char *chime_config_type_to_string (ChimeConfigType type);
 

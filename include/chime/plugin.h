@@ -1,4 +1,4 @@
-/* chime — the plugin ABI (2.1).
+/* chime — the plugin ABI (2.2).
  *
  * A plugin is a shared object that exports one data symbol,
  * `chime_plugin_descriptor`. Define it with CHIME_SYNC_PLUGIN_DEFINE or
@@ -40,7 +40,8 @@
  * new config key field goes at the end of ChimeConfigKey (the descriptor
  * says its size), a new flag is a new ChimePluginFlags bit (which a
  * descriptor of an older minor must not set). Structs the host fills for a
- * caller carry their size. 2.1 added CHIME_PLUGIN_WANTS_STREAM.
+ * caller carry their size. 2.1 added CHIME_PLUGIN_WANTS_STREAM; 2.2 added
+ * tools (the descriptor's @tools, in what was its first reserved word).
  */
 #pragma once
 
@@ -130,6 +131,48 @@ typedef struct {
 
 typedef struct _ChimeHandlerContext ChimeHandlerContext;
 typedef struct _ChimeCompletion ChimeCompletion;
+typedef struct _ChimeToolCall ChimeToolCall;
+typedef struct _ChimeRun ChimeRun;
+
+/* A sync tool: runs on a worker thread and returns its output (newly
+ * allocated text), or NULL with @error set. */
+typedef char *(*ChimeToolSyncFunc)  (gpointer        user_data,
+                                     ChimeToolCall  *call,
+                                     GError        **error);
+/* An async tool: called on the main loop; ends the call exactly once,
+ * now or later, from any thread, with chime_tool_call_return() or
+ * chime_tool_call_fail(). */
+typedef void  (*ChimeToolAsyncFunc) (gpointer        user_data,
+                                     ChimeToolCall  *call);
+
+/**
+ * ChimeToolDescriptor: one tool a plugin provides (ABI 2.2). Arrays of
+ * them end with an entry whose @name is NULL.
+ *
+ * @struct_size: sizeof (ChimeToolDescriptor) as the plugin was compiled
+ *   (CHIME_TOOL_DESCRIPTOR_SIZE); the host reads only the fields it
+ *   covers, so later minors can add fields at the end.
+ * @name: what `plugin_tool` in a `[tool NAME]` section selects (default:
+ *   the section's NAME).
+ * @description: what the model reads to decide when to call it.
+ * @parameters: a JSON Schema object for its arguments, as JSON text
+ *   (NULL: no arguments).
+ * @invoke: the sync entry point, or NULL.
+ * @invoke_async: the async entry point, or NULL; exactly one is set.
+ * @user_data: passed to the entry point.
+ */
+typedef struct {
+  guint32             struct_size;
+  const char         *name;
+  const char         *description;
+  const char         *parameters;
+  ChimeToolSyncFunc   invoke;
+  ChimeToolAsyncFunc  invoke_async;
+  gpointer            user_data;
+  gpointer            _chime_reserved[4];
+} ChimeToolDescriptor;
+
+#define CHIME_TOOL_DESCRIPTOR_SIZE ((guint32) sizeof (ChimeToolDescriptor))
 
 /* A sync entry point: return TRUE when handled, or FALSE with @error set. */
 typedef gboolean (*ChimeSyncFunc) (gpointer     instance,
@@ -167,6 +210,8 @@ typedef void (*ChimeAsyncFunc) (gpointer         instance,
  *   Optional: without it, entry points receive NULL as their instance.
  *   Return NULL and set @error to refuse the configuration.
  * @instance_free: frees an instance, after its last event. Optional.
+ * @tools: the tools the plugin provides (ABI 2.2), ending with a NULL
+ *   name; may be NULL. A plugin with tools needs no event entry point.
  * @_chime_reserved: space for fields of later minors; must be zero.
  */
 #define CHIME_PLUGIN_DESCRIPTOR_HEAD                                        \
@@ -183,7 +228,8 @@ typedef void (*ChimeAsyncFunc) (gpointer         instance,
   gpointer            (*instance_new)  (ChimeHandlerContext *context,       \
                                         GError             **error);        \
   void                (*instance_free) (gpointer instance);                 \
-  gpointer              _chime_reserved[8];
+  const ChimeToolDescriptor *tools;                                         \
+  gpointer              _chime_reserved[7];
 
 /* One entry point per event, in ChimeEventType order; a minor that adds an
  * event appends its slot here. A NULL entry means "not implemented": the
@@ -358,6 +404,21 @@ CHIME_API void chime_handler_log (ChimeHandlerContext *context,
  * caller's. */
 CHIME_API void chime_handler_context_report_error (ChimeHandlerContext *context,
                                                    const GError        *error);
+
+/* The arguments of a tool call: a JSON object (borrowed). */
+CHIME_API json_t       *chime_tool_call_get_args  (ChimeToolCall *call);
+/* The call's tool run: dispatch custom events through it
+ * (chime_run_dispatch_custom_event() in chime/run.h). Borrowed, valid
+ * until the call ends. */
+CHIME_API ChimeRun     *chime_tool_call_get_run   (ChimeToolCall *call);
+/* The main context the run's events and an async tool's timers use. */
+CHIME_API GMainContext *chime_tool_call_get_main_context (ChimeToolCall *call);
+/* Ends an async tool's call with its output (copied). Thread-safe. */
+CHIME_API void          chime_tool_call_return    (ChimeToolCall *call,
+                                                   const char    *output);
+/* Ends an async tool's call with an error (taken). Thread-safe. */
+CHIME_API void          chime_tool_call_fail      (ChimeToolCall *call,
+                                                   GError        *error);
 
 /* Completes an async entry point successfully. Thread-safe; exactly once. */
 CHIME_API void        chime_completion_complete  (ChimeCompletion *completion);

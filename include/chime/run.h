@@ -170,6 +170,17 @@ CHIME_API gboolean chime_run_on_text            (ChimeRun *run, const char *text
 CHIME_API gboolean chime_run_on_retry           (ChimeRun *run, json_t *retry_state, GError **error);
 /* Any run: a custom event (LangChain's dispatch_custom_event). */
 CHIME_API gboolean chime_run_on_custom_event    (ChimeRun *run, const char *name, json_t *data, GError **error);
+/* LangChain's dispatch_custom_event (@name, @data) inside @run, for code
+ * a run calls (a tool plugin, with chime_tool_call_get_run()): the same
+ * event as chime_run_on_custom_event(), reaching handlers as
+ * on_custom_event with @run's id, tags and metadata, but names starting
+ * with "chime." (chime's own, CHIME_STREAM_EVENT) are refused with
+ * CHIME_HANDLER_ERROR_FAILED, so that user code cannot forge a stream.
+ * Callable from any thread; waits for handlers as the delivery mode says. */
+CHIME_API gboolean chime_run_dispatch_custom_event (ChimeRun   *run,
+                                                    const char *name,
+                                                    json_t     *data,
+                                                    GError    **error);
 
 /* The LLMResult a streamed chat model run ends with, as LangChain builds
  * it: one ChatGenerationChunk with the whole @text, its AIMessageChunk

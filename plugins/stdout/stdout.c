@@ -8,7 +8,12 @@
  *
  *   [handler verbose]
  *   plugin = stdout
- *   color = auto        # auto | always | never: bold banners
+ *   color = auto        # auto | always | never: bold banners, coloured agent logs
+ *
+ * With colour, agent logs are green and each tool's output has the
+ * colour of that tool, as LangChain's AgentExecutor asks for them: its
+ * tools get blue, yellow and pink in turn (green and red excluded), here
+ * in the order the tools first answer.
  */
 #include <chime/plugin.h>
 
@@ -20,9 +25,15 @@
 #define RESET "\033[0m"
 
 typedef struct {
-  gboolean color;   /* wrap the banners in ANSI bold */
-  gboolean broken;  /* stdout failed: said once, nothing more written */
+  gboolean    color;        /* wrap the banners in ANSI bold */
+  gboolean    broken;       /* stdout failed: said once, nothing more written */
+  GHashTable *tool_colors;  /* tool name -> its index in tool_colors + 1 */
 } StdoutHandler;
+
+/* LangChain's _TEXT_COLOR_MAPPING codes: green for the agent, then the
+ * tools' colours. */
+#define GREEN "32;1"
+static const char *const tool_colors[] = { "36;1" /* blue */, "33;1" /* yellow */, "38;5;200" /* pink */ };
 
 static const ChimeConfigKey stdout_keys[] = {
   { "color", CHIME_CONFIG_CHOICE, "auto",
@@ -37,13 +48,42 @@ stdout_handler_new (ChimeHandlerContext *context,
   g_autofree StdoutHandler *self = g_new0 (StdoutHandler, 1);
 
   self->color = printing_wants_color (context);
+  self->tool_colors = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   return g_steal_pointer (&self);
 }
 
 static void
 stdout_handler_free (gpointer instance)
 {
-  g_free (instance);
+  StdoutHandler *self = instance;
+
+  g_hash_table_unref (self->tool_colors);
+  g_free (self);
+}
+
+/* LangChain's get_colored_text, when colour is on. Newly allocated. */
+static char *
+colored (StdoutHandler *self,
+         const char    *text,
+         const char    *code)
+{
+  if (!self->color)
+    return g_strdup (text);
+  return g_strdup_printf ("\033[%sm\033[1;3m%s\033[0m", code, text);
+}
+
+static const char *
+tool_color (StdoutHandler *self,
+            const char    *tool)
+{
+  guint index = GPOINTER_TO_UINT (g_hash_table_lookup (self->tool_colors, tool != NULL ? tool : ""));
+
+  if (index == 0)
+    {
+      index = g_hash_table_size (self->tool_colors) % G_N_ELEMENTS (tool_colors) + 1;
+      g_hash_table_insert (self->tool_colors, g_strdup (tool != NULL ? tool : ""), GUINT_TO_POINTER (index));
+    }
+  return tool_colors[index - 1];
 }
 
 /* In one write and flushed, as LangChain's print_text shows every piece
@@ -103,11 +143,13 @@ write_agent_log (StdoutHandler *self,
                  GError       **error)
 {
   const char *log = json_string_value (json_object_get (chime_event_get_data (event), "log"));
+  g_autofree char *painted = NULL;
   g_autofree char *text = NULL;
 
   if (log == NULL)
     return TRUE;
-  text = g_strconcat (log, end, NULL);
+  painted = colored (self, log, GREEN);
+  text = g_strconcat (painted, end, NULL);
   return write_stdout (self, text, error);
 }
 
@@ -133,16 +175,21 @@ stdout_on_tool_end (gpointer     instance,
                     ChimeEvent  *event,
                     GError     **error)
 {
+  StdoutHandler *self = instance;
   json_t *output = chime_event_get_outputs (event);
+  const char *tool = chime_run_info_get_name (chime_event_get_run (event));
   g_autofree char *text = NULL;
+  g_autofree char *painted = NULL;
 
   if (output == NULL)
     return TRUE;
-  if (json_is_string (output))
-    return write_stdout (instance, json_string_value (output), error);
   /* jansson allocates with malloc(), which g_free() accepts. */
-  text = json_dumps (output, JSON_COMPACT | JSON_ENCODE_ANY);
-  return text == NULL || write_stdout (instance, text, error);
+  text = json_is_string (output) ? g_strdup (json_string_value (output))
+                                 : json_dumps (output, JSON_COMPACT | JSON_ENCODE_ANY);
+  if (text == NULL)
+    return TRUE;
+  painted = colored (self, text, tool_color (self, tool));
+  return write_stdout (self, painted, error);
 }
 
 CHIME_SYNC_PLUGIN_DEFINE (

@@ -28,6 +28,7 @@ chime_pipeline_config_free (ChimePipelineConfig *config)
   chime_model_free (config->model);
   chime_retriever_free (config->retriever);
   g_free (config->query_variable);
+  chime_agent_config_free (config->agent);
   g_strfreev (config->tags);
   if (config->metadata != NULL)
     json_decref (config->metadata);
@@ -152,6 +153,8 @@ chime_pipeline_accept_sections (ChimeConfig *ini)
   chime_config_accept_section (ini, "pipeline", FALSE);
   chime_config_accept_section (ini, "model", TRUE);
   chime_config_accept_section (ini, "retriever", TRUE);
+  chime_config_accept_section (ini, "agent", FALSE);
+  chime_tools_accept_sections (ini);
 }
 
 static gboolean
@@ -231,5 +234,6 @@ chime_pipeline_config_read (ChimeConfig      *ini)
   else
     config->model = chime_model_new (ini, model_name);
   check_other_models (ini, model_name);
+  config->agent = chime_agent_config_read (ini);
   return config;
 }

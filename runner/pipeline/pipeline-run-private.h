@@ -7,6 +7,7 @@
 #include "parser-stream.h"
 
 typedef struct _PipelineRun PipelineRun;
+typedef struct _PipelineAgent PipelineAgent;
 
 /* At most three events per chunk: the token, the parser's, the root's. */
 #define PIPELINE_CHUNK_EVENTS 3
@@ -29,7 +30,9 @@ struct _PipelineRun {
   gboolean          cancelled;
 
   ChimeCallbackManager *root_manager;
-  ChimeRun         *root;
+  /* An agent's executor and its turns (pipeline-agent.c), or NULL. */
+  PipelineAgent    *agent;
+  ChimeRun         *root;       /* the sequence (of this turn) */
   ChimeRun         *step;       /* the prompt or parser run */
   ChimeRun         *llm;
   ChimeRun         *retriever;
@@ -43,6 +46,7 @@ struct _PipelineRun {
   json_t           *messages;
   GString          *text;
   json_t           *llm_result;
+  json_t           *tool_calls, *invalid_tool_calls;   /* the model's, or NULL */
   json_t           *output;
   GError           *failure;
   gboolean          failing;
@@ -79,6 +83,34 @@ struct _PipelineRun {
 void     chime_pipeline_run_fail       (PipelineRun *run,
                                         GError      *error);
 void     chime_pipeline_run_fail_next  (PipelineRun *run);
+/* Runs the sequence again (an agent's next turn). */
+void     chime_pipeline_run_next_turn  (PipelineRun *run);
+/* Returns the run's result: the last step. */
+void     chime_pipeline_run_complete   (PipelineRun *run);
+
+/* pipeline-agent.c */
+PipelineAgent        *chime_pipeline_agent_new  (ChimeAgentConfig *config);
+void                  chime_pipeline_agent_free (PipelineAgent *agent);
+/* Opens the executor's chain run, then runs @next. */
+void                  chime_pipeline_agent_start (PipelineRun *run,
+                                                  Step         next);
+ChimeRun             *chime_pipeline_agent_get_executor (PipelineAgent *agent);
+/* The manager of a turn's sequence run: a child of the executor. */
+ChimeCallbackManager *chime_pipeline_agent_sequence_manager (PipelineAgent *agent);
+/* A turn's sequence inputs: the run's, with "intermediate_steps". New. */
+json_t               *chime_pipeline_agent_sequence_inputs (PipelineRun *run);
+/* Appends the conversation's ai and tool messages so far to @messages. */
+void                  chime_pipeline_agent_add_scratchpad (PipelineAgent *agent,
+                                                           json_t        *messages);
+/* The tools offered to the model (borrowed). */
+json_t               *chime_pipeline_agent_get_tools (PipelineAgent *agent);
+/* The sequence has ended: run the tools it asked for, or finish. */
+void                  chime_pipeline_agent_after_turn (PipelineRun *run);
+void                  chime_pipeline_agent_cancel (PipelineAgent *agent);
+/* The failure report of the tool runs and the executor: emits the next
+ * error event and returns TRUE, FALSE when none is left. */
+gboolean              chime_pipeline_agent_fail_next (PipelineRun *run,
+                                                      Step         next);
 
 /* The callback manager of the sequence's step @tag ("seq:step:1"). */
 ChimeCallbackManager *chime_pipeline_run_step_manager (PipelineRun *run,

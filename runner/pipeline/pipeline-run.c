@@ -9,7 +9,9 @@
  * stream handler (astream_events), each step's output chunks are tapped
  * as chime.stream custom events on its run, in LangChain's order: the
  * model's token, the parser's chunk, the sequence's chunk. Emitting and
- * waiting is pipeline-emit.c. */
+ * waiting is pipeline-emit.c. With [agent], the sequence is one turn of
+ * an agent's executor, run again after each turn that calls tools
+ * (pipeline-agent.c). */
 #include "config.h"
 
 #include "pipeline-run-private.h"
@@ -32,8 +34,11 @@ pipeline_run_free (PipelineRun *run)
   g_clear_pointer (&run->messages, json_decref);
   g_string_free (run->text, TRUE);
   g_clear_pointer (&run->llm_result, json_decref);
+  g_clear_pointer (&run->tool_calls, json_decref);
+  g_clear_pointer (&run->invalid_tool_calls, json_decref);
   g_clear_pointer (&run->output, json_decref);
   g_clear_error (&run->failure);
+  chime_pipeline_agent_free (run->agent);
   g_clear_pointer (&run->emit_event, chime_event_unref);
   g_queue_clear_full (&run->held_retries, (GDestroyNotify) chime_event_unref);
   chime_pipeline_run_clear_chunk_events (run);
@@ -42,25 +47,52 @@ pipeline_run_free (PipelineRun *run)
 }
 
 static void start_first_step (PipelineRun *run);
+static void start_sequence (PipelineRun *run);
 static void start_prompt (PipelineRun *run);
 static void render_prompt (PipelineRun *run);
 static void start_model (PipelineRun *run);
 static void stream_model (PipelineRun *run);
 static void start_parser (PipelineRun *run);
 static void end_root (PipelineRun *run);
-static void complete (PipelineRun *run);
 
 static void
 start_root (PipelineRun *run)
 {
   ChimePipelineConfig *config = run->pipeline->config;
-  ChimeEvent *event;
 
   run->root_manager = chime_runtime_new_callback_manager (run->runtime);
   chime_callback_manager_add_tags (run->root_manager, (const char * const *) config->tags, TRUE);
   chime_callback_manager_add_metadata (run->root_manager, config->metadata, TRUE);
-  run->root = chime_callback_manager_prepare_chain_start (run->root_manager, NULL, run->inputs,
-                                                          config->name, NULL, &event);
+  if (config->agent != NULL)
+    {
+      run->agent = chime_pipeline_agent_new (config->agent);
+      chime_pipeline_agent_start (run, start_sequence);
+    }
+  else
+    start_sequence (run);
+}
+
+/* The sequence's run: the root, or a turn of the agent's executor. */
+static void
+start_sequence (PipelineRun *run)
+{
+  ChimePipelineConfig *config = run->pipeline->config;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (json_t) inputs = NULL;
+  ChimeEvent *event;
+
+  if (run->agent != NULL)
+    {
+      manager = chime_pipeline_agent_sequence_manager (run->agent);
+      inputs = chime_pipeline_agent_sequence_inputs (run);
+    }
+  else
+    {
+      manager = chime_callback_manager_ref (run->root_manager);
+      inputs = json_incref (run->inputs);
+    }
+  run->root = chime_callback_manager_prepare_chain_start (manager, NULL, inputs, config->name,
+                                                          NULL, &event);
   run->root_open = TRUE;
   chime_pipeline_run_emit (run, run->root, event, start_first_step);
 }
@@ -81,6 +113,22 @@ step_tag (PipelineRun *run,
           guint        n)
 {
   return g_strdup_printf ("seq:step:%u", n + (run->pipeline->config->retriever != NULL ? 1 : 0));
+}
+
+void
+chime_pipeline_run_next_turn (PipelineRun *run)
+{
+  g_clear_pointer (&run->root, chime_run_unref);
+  g_clear_pointer (&run->step, chime_run_unref);
+  g_clear_pointer (&run->llm, chime_run_unref);
+  g_clear_pointer (&run->messages, json_decref);
+  g_string_truncate (run->text, 0);
+  g_clear_pointer (&run->llm_result, json_decref);
+  g_clear_pointer (&run->tool_calls, json_decref);
+  g_clear_pointer (&run->invalid_tool_calls, json_decref);
+  g_clear_pointer (&run->output, json_decref);
+  g_clear_pointer (&run->parser, chime_parser_stream_free);
+  start_sequence (run);
 }
 
 /* The callback manager of step @tag. LangChain configures each step with
@@ -167,6 +215,8 @@ render_prompt (PipelineRun *run)
       return;
     }
   json_array_append_new (run->messages, message ("human", human));
+  if (run->agent != NULL)
+    chime_pipeline_agent_add_scratchpad (run->agent, run->messages);
   outputs = json_pack ("{s:O}", "messages", run->messages);
   end_step (run, outputs, start_model);
 }
@@ -277,6 +327,9 @@ on_model_done (const ChimeModelResult *result,
   run->llm_result = chime_llm_result_new (run->llm, run->text->str, result->response_metadata,
                                           result->usage_metadata, result->generation_info);
   set_tool_calls (run->llm_result, result);
+  run->tool_calls = result->tool_calls != NULL ? json_incref (result->tool_calls) : NULL;
+  run->invalid_tool_calls = result->invalid_tool_calls != NULL
+                              ? json_incref (result->invalid_tool_calls) : NULL;
   if (run->failing)
     {
       /* fail() cancelled the stream; go on reporting the failure. */
@@ -309,7 +362,9 @@ static const ChimeModelCallbacks model_callbacks = {
 static void
 stream_model (PipelineRun *run)
 {
-  run->stream = chime_model_stream (run->pipeline->config->model, run->messages, NULL, &model_callbacks,
+  json_t *tools = run->agent != NULL ? chime_pipeline_agent_get_tools (run->agent) : NULL;
+
+  run->stream = chime_model_stream (run->pipeline->config->model, run->messages, tools, &model_callbacks,
                                     run, chime_runtime_get_main_context (run->runtime));
 }
 
@@ -360,17 +415,19 @@ end_root (PipelineRun *run)
 {
   run->root_open = FALSE;
   chime_pipeline_run_emit (run, run->root, chime_run_prepare_chain_end (run->root, run->output),
-                           complete);
+                           run->agent != NULL ? chime_pipeline_agent_after_turn
+                                              : chime_pipeline_run_complete);
 }
 
-static void
-complete (PipelineRun *run)
+void
+chime_pipeline_run_complete (PipelineRun *run)
 {
   GTask *task = run->task;
+  ChimeRun *root = run->agent != NULL ? chime_pipeline_agent_get_executor (run->agent) : run->root;
   char run_id[CHIME_RUN_ID_STRING_LEN];
   json_t *result;
 
-  chime_run_id_to_string (chime_run_info_get_id (chime_run_get_info (run->root)), run_id);
+  chime_run_id_to_string (chime_run_info_get_id (chime_run_get_info (root)), run_id);
   result = json_pack ("{s:s, s:O, s:O}",
                       "run_id", run_id,
                       "output", run->output,
@@ -427,6 +484,8 @@ chime_pipeline_run_fail_next (PipelineRun *run)
                                next);
       return;
     }
+  if (run->agent != NULL && chime_pipeline_agent_fail_next (run, next))
+    return;
   g_task_return_error (task, g_error_copy (run->failure));
   g_object_unref (task);
 }
@@ -454,6 +513,8 @@ on_cancelled (GCancellable *cancellable,
   run->cancelled = TRUE;
   if (run->stream != NULL && !run->failing)
     chime_model_stream_cancel (run->pipeline->config->model, run->stream);
+  if (run->agent != NULL)
+    chime_pipeline_agent_cancel (run->agent);
 }
 
 static json_t *

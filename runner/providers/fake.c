@@ -1,9 +1,15 @@
 /* The fake chat model: streams a configured response in configured chunks,
  * with an optional delay between chunks and an optional injected failure.
- * It needs no network, so the seed example and the tests run anywhere. */
+ * It needs no network, so the seed example and the tests run anywhere.
+ *
+ * With `tool_calls`, it scripts an agent's conversation: turn N (the
+ * number of ai messages in its input) makes the calls of the array's
+ * item N, streamed as tool_call_chunks; a turn past the array answers
+ * with the response. The calls are fake-tool-calls.c. */
 #include "config.h"
 
 #include "model.h"
+#include "fake-tool-calls.h"
 #include "pipeline/pipeline-error.h"
 
 #include <chime/event.h>
@@ -15,7 +21,8 @@
 #define CHUNKS_PER_DISPATCH 64
 
 static const char *const fake_keys[] = {
-  "model", "response", "chunking", "chunks", "chunk_delay_ms", "fail_after", NULL
+  "model", "response", "chunking", "chunks", "chunk_delay_ms", "fail_after",
+  "tool_calls", NULL
 };
 
 static const char *const chunking_names[] = { "word", "char", "none", NULL };
@@ -29,6 +36,7 @@ typedef struct {
   char     **chunks;       /* NULL-terminated */
   gint64     delay_ms;
   gint64     fail_after;   /* -1: never */
+  json_t    *tool_calls;   /* the script's turns, or NULL */
 } FakeModel;
 
 struct _ChimeModelStream {
@@ -37,6 +45,8 @@ struct _ChimeModelStream {
   gpointer                   user_data;
   GSource                   *source;
   guint                      next;
+  /* A turn that calls tools streams these instead of the chunks. */
+  ChimeFakeToolTurn         *turn;
   gint64                     input_tokens;
   gboolean                   cancelled;
 };
@@ -101,6 +111,7 @@ fake_configure (ChimeConfig *config,
     model->chunks = split_words (response);
   if (model->chunks == NULL)
     model->chunks = g_new0 (char *, 1);
+  model->tool_calls = chime_fake_tool_calls_read (config, section);
   return &model->parent;
 }
 
@@ -110,6 +121,7 @@ fake_free (ChimeModel *model)
   FakeModel *self = (FakeModel *) model;
 
   g_strfreev (self->chunks);
+  g_clear_pointer (&self->tool_calls, json_decref);
   g_free (self);
 }
 
@@ -157,10 +169,15 @@ finish (ChimeModelStream *stream,
                                         "finish_reason", error == NULL ? "stop" : "error");
   result.usage_metadata = chime_usage_metadata_new (stream->input_tokens, stream->next);
   result.generation_info = json_pack ("{s:s}", "finish_reason", error == NULL ? "stop" : "error");
+  if (stream->turn != NULL)
+    chime_fake_tool_turn_fill_result (stream->turn, &result);
   stream->callbacks->on_done (&result, owned, stream->user_data);
   json_decref (result.response_metadata);
   json_decref (result.usage_metadata);
   json_decref (result.generation_info);
+  g_clear_pointer (&result.tool_calls, json_decref);
+  g_clear_pointer (&result.invalid_tool_calls, json_decref);
+  g_clear_pointer (&stream->turn, chime_fake_tool_turn_free);
   g_free (stream);
 }
 
@@ -175,7 +192,10 @@ fake_dispatch (GSource    *source,
   g_source_set_ready_time (source, -1);
   for (guint n = 0; n < CHUNKS_PER_DISPATCH; n++)
     {
-      const char *chunk = model->chunks[stream->next];
+      json_t *piece = NULL;
+      const char *chunk = stream->turn != NULL
+                            ? chime_fake_tool_turn_get_piece (stream->turn, stream->next, &piece)
+                            : model->chunks[stream->next];
 
       if (stream->cancelled)
         {
@@ -197,7 +217,7 @@ fake_dispatch (GSource    *source,
           return G_SOURCE_CONTINUE;
         }
       stream->next++;
-      if (!stream->callbacks->on_chunk (chunk, NULL, stream->user_data))
+      if (!stream->callbacks->on_chunk (chunk, piece, stream->user_data))
         return G_SOURCE_CONTINUE;   /* paused: resume() wakes us */
       if (model->delay_ms > 0)
         {
@@ -228,6 +248,8 @@ fake_stream (ChimeModel                *model,
   stream->callbacks = callbacks;
   stream->user_data = user_data;
   stream->input_tokens = count_words (messages);
+  if (self->tool_calls != NULL)
+    stream->turn = chime_fake_tool_turn_new (self->tool_calls, messages);
   stream->source = g_source_new (&fake_source_funcs, sizeof (GSource));
   g_source_set_callback (stream->source, NULL, stream, NULL);
   g_source_set_name (stream->source, "chime fake model");
