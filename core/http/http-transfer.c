@@ -139,7 +139,7 @@ watchdog_dispatch (GSource    *source,
   else
     {
       g_source_set_ready_time (source, -1);
-      abort_transfer (transfer, g_error_new (CHIME_HTTP_ERROR, CHIME_HTTP_ERROR_IDLE_TIMEOUT,
+      abort_transfer (transfer, g_error_new (CHIME_HTTP_CURL_ERROR, CHIME_HTTP_ERROR_IDLE_TIMEOUT,
                                              "nothing received for %g s",
                                              (double) transfer->idle_us / G_USEC_PER_SEC));
     }
@@ -176,7 +176,7 @@ on_curl_header (char  *data,
   transfer->header_bytes += length;
   if (transfer->header_bytes > CHIME_HTTP_MAX_HEADER_SIZE)
     {
-      abort_transfer (transfer, g_error_new (CHIME_HTTP_ERROR, CHIME_HTTP_ERROR_FAILED,
+      abort_transfer (transfer, g_error_new (CHIME_HTTP_CURL_ERROR, CHIME_HTTP_ERROR_FAILED,
                                              "the response headers exceed the HTTP client's limit of %d bytes "
                                              "(CHIME_HTTP_MAX_HEADER_SIZE): %" G_GSIZE_FORMAT " bytes so far, "
                                              "in %u lines", CHIME_HTTP_MAX_HEADER_SIZE, transfer->header_bytes,
@@ -263,7 +263,7 @@ transfer_free (ChimeHttpTransfer *transfer)
   g_clear_error (&transfer->abort_error);
   g_free (transfer->body);
   g_free (transfer);
-  chime_http_client_unref (client);
+  chime_http_curl_client_unref (client);
 }
 
 /* Reports the end and frees the transfer. Only from the dispatch. */
@@ -317,7 +317,7 @@ start_now (ChimeHttpTransfer *transfer)
 
   if (code != CURLM_OK)
     {
-      complete (transfer, g_error_new (CHIME_HTTP_ERROR, CHIME_HTTP_ERROR_FAILED,
+      complete (transfer, g_error_new (CHIME_HTTP_CURL_ERROR, CHIME_HTTP_ERROR_FAILED,
                                        "cannot start the request: %s", curl_multi_strerror (code)));
       return;
     }
@@ -396,7 +396,7 @@ on_curl_done (ChimeHttpClientItem *item,
     return;   /* on its way out already */
   if (is_header_line_refused (transfer, result))
     {
-      complete (transfer, g_error_new (CHIME_HTTP_ERROR, CHIME_HTTP_ERROR_FAILED,
+      complete (transfer, g_error_new (CHIME_HTTP_CURL_ERROR, CHIME_HTTP_ERROR_FAILED,
                                        "the response headers exceed the HTTP client's limit of %d bytes "
                                        "(CHIME_HTTP_MAX_HEADER_SIZE): one header line alone is over libcurl's "
                                        "limit of %d bytes", CHIME_HTTP_MAX_HEADER_SIZE, CURL_MAX_HTTP_HEADER));
@@ -474,7 +474,7 @@ set_options (ChimeHttpTransfer      *transfer,
 }
 
 ChimeHttpTransfer *
-chime_http_transfer_start (GMainContext             *context,
+chime_http_curl_transfer_start (GMainContext             *context,
                            const ChimeHttpRequest   *request,
                            const ChimeHttpCallbacks *callbacks,
                            gpointer                  user_data)
@@ -486,7 +486,7 @@ chime_http_transfer_start (GMainContext             *context,
                         NULL);
 
   transfer = g_new0 (ChimeHttpTransfer, 1);
-  transfer->client = chime_http_client_get_for_context (context);
+  transfer->client = chime_http_curl_client_get_for_context (context);
   transfer->callbacks = callbacks;
   transfer->user_data = user_data;
   transfer->item.funcs = &item_funcs;
@@ -518,7 +518,7 @@ chime_http_transfer_start (GMainContext             *context,
 }
 
 void
-chime_http_transfer_resume (ChimeHttpTransfer *transfer)
+chime_http_curl_transfer_resume (ChimeHttpTransfer *transfer)
 {
   g_return_if_fail (transfer != NULL);
 
@@ -527,22 +527,22 @@ chime_http_transfer_resume (ChimeHttpTransfer *transfer)
 }
 
 void
-chime_http_transfer_cancel (ChimeHttpTransfer *transfer)
+chime_http_curl_transfer_cancel (ChimeHttpTransfer *transfer)
 {
   g_return_if_fail (transfer != NULL);
 
-  abort_transfer (transfer, g_error_new_literal (CHIME_HTTP_ERROR, CHIME_HTTP_ERROR_CANCELLED,
+  abort_transfer (transfer, g_error_new_literal (CHIME_HTTP_CURL_ERROR, CHIME_HTTP_ERROR_CANCELLED,
                                                  "the request was cancelled"));
 }
 
 guint
-chime_http_transfer_get_status (ChimeHttpTransfer *transfer)
+chime_http_curl_transfer_get_status (ChimeHttpTransfer *transfer)
 {
   return transfer->status;
 }
 
 const char *
-chime_http_transfer_get_header (ChimeHttpTransfer *transfer,
+chime_http_curl_transfer_get_header (ChimeHttpTransfer *transfer,
                                 const char        *name)
 {
   gsize length = strlen (name);
