@@ -2,6 +2,7 @@
  * the stream the sequence yields as the parser transforms the model's
  * chunks. */
 #include "test-helpers.h"
+#include "json-compact.h"
 
 #include "pipeline/parser-stream.h"
 #include "pipeline/pipeline.h"
@@ -174,6 +175,38 @@ test_fake_chunks_read_as_jansson_reads_them (void **state)
           g_autofree char *text = json_dumps (chunks, JSON_COMPACT);
           fail_msg ("chunks = %s streamed %s", values[i], text);
         }
+    }
+}
+
+/* The runner writes results with its own compact writer: byte for byte
+ * what jansson writes, for every kind of value and every byte that needs
+ * an escape (json-compact.h says why). */
+static void
+test_compact_json_is_janssons (void **state)
+{
+  static const char *const texts[] = {
+    "{\"output\":\"a \\\"quoted\\\" \\\\ line\\nnext\\ttab\\r\\b\\f\\u0001\\u001f\\u007f /\","
+      "\"n\":-42,\"big\":9007199254740993,\"r\":0.1,\"e\":1e300,\"t\":true,\"f\":false,\"z\":null,"
+      "\"utf8\":\"\xc3\xa9\xe2\x80\xa8\xf0\x9f\x98\x80\",\"\\u00e9 key\\n\":[],\"o\":{},"
+      "\"nested\":[[1,2.5,[\"x\"]],{\"a\":{\"b\":[null]}}]}",
+    "[\"\",\"\\u0000\"]",
+    "\"just a string\"",
+    "3",
+    "-0.0",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (texts); i++)
+    {
+      g_autoptr (json_t) value = json_loads (texts[i], JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+      g_autofree char *expected = NULL;
+      g_autofree char *written = NULL;
+      gsize length;
+
+      assert_non_null (value);
+      expected = json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY);
+      written = chime_json_dump_compact (value, &length);
+      assert_string_equal (written, expected);
+      assert_int_equal (length, strlen (expected));
     }
 }
 
@@ -366,6 +399,7 @@ main (void)
     cmocka_unit_test (test_handler_failure_without_raise_error),
     cmocka_unit_test (test_fake_chunks_must_be_strings),
     cmocka_unit_test (test_fake_chunks_read_as_jansson_reads_them),
+    cmocka_unit_test (test_compact_json_is_janssons),
     cmocka_unit_test (test_partial_json),
     cmocka_unit_test (test_str_parser_streams_each_chunk),
     cmocka_unit_test (test_json_parser_streams_partial_objects),
