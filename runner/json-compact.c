@@ -15,6 +15,21 @@ needs_escape (guchar c)
   return c < 0x20 || c == '"' || c == '\\';
 }
 
+/* Whether any of the 8 bytes of @word needs an escape: a byte below 0x20,
+ * a quote or a backslash (the "has a zero byte" test of bit hacks, on
+ * the word itself and on its XORs with the two characters). */
+static inline gboolean
+word_needs_escape (guint64 word)
+{
+  const guint64 ones = G_GUINT64_CONSTANT (0x0101010101010101);
+  const guint64 highs = G_GUINT64_CONSTANT (0x8080808080808080);
+  guint64 quote = word ^ (ones * '"');
+  guint64 backslash = word ^ (ones * '\\');
+  guint64 below_space = (word - ones * 0x20) & ~word;
+
+  return ((below_space | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash)) & highs) != 0;
+}
+
 static void
 append_string (GString    *out,
                const char *text,
@@ -28,7 +43,12 @@ append_string (GString    *out,
     {
       const char *run = p;
       guchar c;
+      guint64 word;
 
+      /* Eight bytes at a time while none needs an escape: the output of
+       * a run is mostly such bytes. */
+      while (end - p >= 8 && (memcpy (&word, p, 8), !word_needs_escape (word)))
+        p += 8;
       while (p < end && !needs_escape ((guchar) *p))
         p++;
       g_string_append_len (out, run, p - run);

@@ -39,7 +39,7 @@ static const ChimeHttpBackend *
 open_backend (GError **error)
 {
   g_autofree char *path = module_path ();
-  GModule *module = g_module_open (path, G_MODULE_BIND_LOCAL);
+  GModule *module = g_module_open (path, G_MODULE_BIND_LOCAL | G_MODULE_BIND_LAZY);
   ChimeHttpBackendFunc get_backend = NULL;
   const ChimeHttpBackend *table;
 

@@ -14,6 +14,7 @@
 #include "pipeline-run-private.h"
 #include "pipeline-error.h"
 #include "prompt.h"
+#include "string-append.h"
 
 static void
 pipeline_run_free (PipelineRun *run)
@@ -205,7 +206,7 @@ on_chunk (const char *text,
   PipelineRun *run = data;
   g_autoptr (json_t) parsed = NULL;
 
-  g_string_append (run->text, text);
+  chime_string_append_bytes (run->text, text, strlen (text));
   if (run->failing || run->cancelled)
     return TRUE;   /* the stream is being cancelled */
   chime_pipeline_run_queue_chunk_event (run, run->llm,

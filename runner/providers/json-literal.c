@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "json-literal.h"
+#include "string-append.h"
 
 static gboolean
 read_hex4 (const char **p,
@@ -65,7 +66,7 @@ chime_json_decode_string_literal (const char *p,
 
       while (p < end && *p != '"' && *p != '\\' && (guchar) *p >= 0x20)
         p++;
-      g_string_append_len (out, run, p - run);
+      chime_string_append_bytes (out, run, p - run);
       if (p == end || (guchar) *p < 0x20)
         return NULL;
       if (*p == '"')

@@ -32,7 +32,7 @@ chime_provider_stream_token (ChimeModelStream *stream,
   g_return_if_fail (!stream->paused);
 
   stream->n_tokens++;
-  if (stream->last_token != NULL)
+  if (stream->learning)
     g_string_assign (stream->last_token, text);
   if (!stream->callbacks->on_chunk (text, NULL, stream->user_data))
     stream->paused = TRUE;
@@ -107,22 +107,42 @@ handle_in_full (ChimeModelStream    *stream,
       g_string_free (stream->last_token, TRUE);
       stream->last_token = NULL;
     }
+  stream->learning = learn;
   stream->ops->handle_event (stream, stream->state, event);
+  stream->learning = FALSE;
   if (learn && stream->n_tokens == n_tokens + 1 && stream->stream_error == NULL && !stream->terminated)
     stream->template_armed = chime_token_template_learn (stream->template, event->event, event->data,
                                                          event->data_len, stream->last_token->str);
 }
 
+static gboolean
+stream_stopped (ChimeModelStream *stream)
+{
+  return stream->paused || stream->terminated || stream->stream_error != NULL || stream->cancelled;
+}
+
+static void handle_sse_event (const ChimeSseEvent *event,
+                              ChimeModelStream    *stream);
+
+/* After the end, an error or a pause, nothing more is looked at: the
+ * parser stops right after the event that caused it, and feed() returns
+ * what it used. */
 static void
 on_sse_event (const ChimeSseEvent *event,
               gpointer             user_data)
 {
   ChimeModelStream *stream = user_data;
 
-  /* After the end, an error or a pause, nothing more is looked at: the
-   * line-by-line feeding stops right after such an event anyway. */
-  if (stream->terminated || stream->stream_error != NULL || stream->cancelled)
-    return;
+  if (!stream_stopped (stream))
+    handle_sse_event (event, stream);
+  if (stream_stopped (stream))
+    chime_sse_parser_stop (stream->parser);
+}
+
+static void
+handle_sse_event (const ChimeSseEvent *event,
+                  ChimeModelStream    *stream)
+{
   if (stream->template_armed)
     {
       const char *token = chime_token_template_match (stream->template, event->event, event->data,
@@ -156,24 +176,16 @@ chime_provider_stream_feed (ChimeModelStream *stream,
                             const char       *data,
                             gsize             length)
 {
-  const char *end = data + length;
-  const char *p = data;
+  const GError *error;
+  gsize used;
 
-  while (p < end && !stream->paused && !stream->terminated && stream->stream_error == NULL &&
-         !stream->cancelled)
-    {
-      /* memchr rather than a loop over the bytes, which cost as much as
-       * all the rest of a token's way through here. */
-      const char *lf = memchr (p, '\n', end - p);
-      const char *cr = memchr (p, '\r', (lf != NULL ? lf : end) - p);
-      const char *eol = cr != NULL ? cr + 1 : lf != NULL ? lf + 1 : end;
-      const GError *error;
-
-      chime_sse_parser_feed (stream->parser, p, eol - p);
-      p = eol;
-      error = chime_sse_parser_get_error (stream->parser);
-      if (error != NULL)
-        chime_provider_stream_fail (stream, "the event stream is malformed: %s", error->message);
-    }
-  return p - data;
+  if (length == 0 || stream_stopped (stream))
+    return 0;
+  /* The parser goes through the whole piece, unless an event stops the
+   * stream (on_sse_event): then it returns what it used. */
+  used = chime_sse_parser_feed (stream->parser, data, length);
+  error = chime_sse_parser_get_error (stream->parser);
+  if (error != NULL)
+    chime_provider_stream_fail (stream, "the event stream is malformed: %s", error->message);
+  return used;
 }
