@@ -53,24 +53,28 @@ read_unicode_escape (const char **p,
  * Those are left to jansson. */
 const char *
 chime_json_decode_string_literal (const char *p,
-                       const char *end,
-                       GString    *out)
+                                  const char *end,
+                                  GString    *out)
 {
   static const char simple_escapes[] = "\"\"\\\\//b\bf\fn\nr\rt\t";
+  /* The bytes copied as they are, OR'ed: ASCII needs no UTF-8 check (what
+   * escapes add is valid by construction). */
+  guchar copied = 0;
 
-  g_string_truncate (out, 0);
+  out->len = 0;
+  out->str[0] = '\0';
   for (p++; p < end;)
     {
       const char *run = p;
       const char *escape;
 
       while (p < end && *p != '"' && *p != '\\' && (guchar) *p >= 0x20)
-        p++;
+        copied |= (guchar) *p++;
       chime_string_append_bytes (out, run, p - run);
       if (p == end || (guchar) *p < 0x20)
         return NULL;
       if (*p == '"')
-        return g_utf8_validate_len (out->str, out->len, NULL) ? p + 1 : NULL;
+        return copied < 0x80 || g_utf8_validate_len (out->str, out->len, NULL) ? p + 1 : NULL;
       if (++p == end)
         return NULL;
       if (*p == 'u')
