@@ -135,7 +135,9 @@ on_sse_event (const ChimeSseEvent *event,
 
   if (!stream_stopped (stream))
     handle_sse_event (event, stream);
-  if (stream_stopped (stream))
+  /* With a template, the next event may be taken from the raw bytes
+   * (take_raw_event): the parser hands back after each event. */
+  if (stream_stopped (stream) || stream->template_armed)
     chime_sse_parser_stop (stream->parser);
 }
 
@@ -171,21 +173,59 @@ chime_provider_stream_begin_events (ChimeModelStream *stream)
   stream->template_misses = 0;
 }
 
+/* A token event taken straight from the stream's bytes at @p: a line
+ * "data: " + data the template matches, then a blank line, with the SSE
+ * parser between events. Parsing it would change nothing in the parser
+ * (no id, event type or retry field), so only the token is handled.
+ * Returns the bytes of the event, or 0 for the parser to read it. */
+static gsize
+take_raw_event (ChimeModelStream *stream,
+                const char       *p,
+                const char       *end)
+{
+  static const char field[] = "data: ";
+  const gsize field_len = sizeof field - 1;
+  gsize max_length = chime_sse_parser_get_max_line_length (stream->parser);
+  const char *data_end;
+  const char *token;
+
+  if (!stream->template_armed || (gsize) (end - p) < field_len || memcmp (p, field, field_len) != 0 ||
+      !chime_sse_parser_is_between_events (stream->parser))
+    return 0;
+  token = chime_token_template_match_raw (stream->template, p + field_len, end, &data_end);
+  /* The parser's bounds, that it would fail the stream on: the line, and
+   * the data with its LF. */
+  if (token == NULL || end - data_end < 2 || data_end[0] != '\n' || data_end[1] != '\n' ||
+      (gsize) (data_end - p) > max_length || (gsize) (data_end - p - field_len) + 1 > max_length)
+    return 0;
+  stream->template_misses = 0;
+  chime_provider_stream_token (stream, token);
+  return (gsize) (data_end + 2 - p);
+}
+
 gsize
 chime_provider_stream_feed (ChimeModelStream *stream,
                             const char       *data,
                             gsize             length)
 {
-  const GError *error;
-  gsize used;
+  gsize used = 0;
 
-  if (length == 0 || stream_stopped (stream))
-    return 0;
-  /* The parser goes through the whole piece, unless an event stops the
-   * stream (on_sse_event): then it returns what it used. */
-  used = chime_sse_parser_feed (stream->parser, data, length);
-  error = chime_sse_parser_get_error (stream->parser);
-  if (error != NULL)
-    chime_provider_stream_fail (stream, "the event stream is malformed: %s", error->message);
+  while (used < length && !stream_stopped (stream))
+    {
+      gsize taken = take_raw_event (stream, data + used, data + length);
+      const GError *error;
+
+      if (taken > 0)
+        {
+          used += taken;
+          continue;
+        }
+      /* The parser goes on until an event stops the stream or leaves a
+       * template armed (on_sse_event), and returns what it used. */
+      used += chime_sse_parser_feed (stream->parser, data + used, length - used);
+      error = chime_sse_parser_get_error (stream->parser);
+      if (error != NULL)
+        chime_provider_stream_fail (stream, "the event stream is malformed: %s", error->message);
+    }
   return used;
 }

@@ -528,6 +528,17 @@ chime_sse_parser_stop (ChimeSseParser *parser)
   parser->stopped = TRUE;
 }
 
+/* Whether the parser is between two events with nothing pending (no
+ * partial line or event, no byte order mark or CR to finish): a caller
+ * may then take an event's bytes without it when they hold nothing but
+ * one data line and a blank line, which would change nothing else here. */
+gboolean
+chime_sse_parser_is_between_events (ChimeSseParser *parser)
+{
+  return parser->error == NULL && !parser->finished && !parser->at_stream_start &&
+         !parser->skip_lf && !parser->in_event && parser->line->len == 0;
+}
+
 static gboolean
 holds_partial_event (ChimeSseParser *parser)
 {

@@ -64,6 +64,7 @@ gsize           chime_sse_parser_feed                 (ChimeSseParser   *parser,
                                                        const char       *data,
                                                        gsize             length);
 void            chime_sse_parser_stop                 (ChimeSseParser   *parser);
+gboolean        chime_sse_parser_is_between_events    (ChimeSseParser   *parser);
 void            chime_sse_parser_finish               (ChimeSseParser   *parser);
 
 gboolean        chime_sse_parser_has_partial          (ChimeSseParser   *parser);

@@ -113,3 +113,31 @@ chime_token_template_match (ChimeTokenTemplate *template,
     return NULL;
   return template->token->str;
 }
+
+const char *
+chime_token_template_match_raw (ChimeTokenTemplate *template,
+                                const char         *data,
+                                const char         *end,
+                                const char        **data_end)
+{
+  const char *old = template->data->str;
+  gsize suffix_len = template->data->len - template->end;
+  const char *literal_end;
+
+  if (!template->valid || strcmp (template->event_type, "message") != 0 ||
+      (gsize) (end - data) < template->start + suffix_len + 2 ||
+      data[template->start] != '"' ||
+      memcmp (data, old, template->start) != 0)
+    return NULL;
+  /* The literal ends at its first unescaped quote; what follows must be
+   * the remembered suffix, and the data ends there (the caller checks
+   * that a line end follows). A line is the same bytes as the data that
+   * match() would be given, so the answer is the same. */
+  literal_end = chime_json_decode_string_literal (data + template->start, end, template->token);
+  if (literal_end == NULL || template->token->len == 0 ||
+      (gsize) (end - literal_end) < suffix_len ||
+      memcmp (literal_end, old + template->end, suffix_len) != 0)
+    return NULL;
+  *data_end = literal_end + suffix_len;
+  return template->token->str;
+}
