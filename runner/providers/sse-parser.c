@@ -463,7 +463,6 @@ restart_stream (ChimeSseParser *parser)
   parser->bom_matched = 0;
 }
 
-/* chime_sse_parser_feed(): the bytes used. */
 static gsize
 feed (ChimeSseParser *parser,
       const char     *data,
@@ -488,19 +487,11 @@ feed (ChimeSseParser *parser,
   return skipped + feed_lines (parser, data, length);
 }
 
-/**
- * chime_sse_parser_feed:
- * @parser: a parser
- * @data: (array length=length): the next bytes of the stream
- * @length: the number of bytes in @data
- *
- * Parses @data, calling the event function for each event completed by
- * it. Does nothing once the parser is in an error state.
- *
- * Returns: the bytes used: all of them, unless the event function called
- *   chime_sse_parser_stop(); then up to the end of the line that
- *   dispatched that event, and the caller feeds the rest later.
- */
+/* Parses @data, calling the event function for each event completed by
+ * it; nothing once in an error state. Returns the bytes used: all, unless
+ * the event function called chime_sse_parser_stop(), then up to the end
+ * of the line that dispatched that event (the caller feeds the rest
+ * later). */
 gsize
 chime_sse_parser_feed (ChimeSseParser *parser,
                        const char     *data,
@@ -512,14 +503,8 @@ chime_sse_parser_feed (ChimeSseParser *parser,
   return feed (parser, data, length);
 }
 
-/**
- * chime_sse_parser_stop:
- * @parser: a parser
- *
- * From the event function: parse nothing more of the bytes being fed
- * (a consumer that pauses or has seen the end), so that
- * chime_sse_parser_feed() returns right after the current event.
- */
+/* From the event function: parse nothing more of the bytes being fed (a
+ * consumer that pauses or has seen the end). */
 void
 chime_sse_parser_stop (ChimeSseParser *parser)
 {
@@ -548,14 +533,9 @@ holds_partial_event (ChimeSseParser *parser)
          (parser->at_stream_start && parser->bom_matched > 0);
 }
 
-/**
- * chime_sse_parser_finish:
- * @parser: a parser
- *
- * Ends the stream. As the standard says, an event not yet ended by a blank
- * line is discarded, not dispatched; chime_sse_parser_has_partial() tells
- * whether that happened, which usually means the stream was cut short.
- */
+/* Ends the stream. As the standard says, an event not yet ended by a
+ * blank line is discarded, not dispatched; chime_sse_parser_has_partial()
+ * tells whether that happened (usually: the stream was cut short). */
 void
 chime_sse_parser_finish (ChimeSseParser *parser)
 {
@@ -568,15 +548,10 @@ chime_sse_parser_finish (ChimeSseParser *parser)
   parser->finished = TRUE;
 }
 
-/**
- * chime_sse_parser_has_partial:
- * @parser: a parser
- *
- * Returns: before chime_sse_parser_finish(), whether the parser holds an
- *   incomplete event (an unterminated line, or fields not yet followed by
- *   a blank line); after it, whether it discarded one. After an error,
- *   always %TRUE.
- */
+/* Before chime_sse_parser_finish(), whether the parser holds an
+ * incomplete event (an unterminated line, or fields not yet followed by a
+ * blank line); after it, whether it discarded one. After an error,
+ * always TRUE. */
 gboolean
 chime_sse_parser_has_partial (ChimeSseParser *parser)
 {
@@ -587,12 +562,7 @@ chime_sse_parser_has_partial (ChimeSseParser *parser)
   return holds_partial_event (parser);
 }
 
-/**
- * chime_sse_parser_get_error:
- * @parser: a parser
- *
- * Returns: (nullable) (transfer none): why the parser stopped, or %NULL.
- */
+/* Why the parser stopped, or NULL. */
 const GError *
 chime_sse_parser_get_error (ChimeSseParser *parser)
 {
