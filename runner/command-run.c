@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "json-compact.h"
 #include "log-writer.h"
 #include "pipeline/batch.h"
 #include "pipeline/pipeline.h"
@@ -86,7 +87,8 @@ write_result (json_t        *result,
               gboolean       quiet,
               GError       **error)
 {
-  g_autofree char *text = json_dumps (result, pretty ? JSON_INDENT (2) : JSON_COMPACT);
+  g_autofree char *text = pretty ? json_dumps (result, JSON_INDENT (2))
+                                 : chime_json_dump_compact (result, NULL);
 
   if (out != NULL)
     {

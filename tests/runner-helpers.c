@@ -124,8 +124,10 @@ child_environment (const char * const *extra)
   g_autofree char *libdir = installed (LIBDIR, NULL);
 
   /* The installed chime must find its plugins next to itself, and its
-   * library in the install tree, not in the build tree. */
+   * library and its HTTP module in the install tree, not in the build
+   * tree. */
   env = g_environ_unsetenv (env, "CHIME_PLUGIN_PATH");
+  env = g_environ_unsetenv (env, "CHIME_HTTP_MODULE");
   env = g_environ_setenv (env, "LD_LIBRARY_PATH", libdir, TRUE);
   for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
     {

@@ -2,6 +2,7 @@
  * the stream the sequence yields as the parser transforms the model's
  * chunks. */
 #include "test-helpers.h"
+#include "json-compact.h"
 
 #include "pipeline/parser-stream.h"
 #include "pipeline/pipeline.h"
@@ -123,11 +124,14 @@ test_handler_failure_without_raise_error (void **state)
 static void
 test_fake_chunks_must_be_strings (void **state)
 {
-  static const char *const values[] = { "[\"a\", 2]", "not json" };
-  static const char *const expected[] = {
-    "invalid value for 'chunks' in [model m] of test.ini (line 6): element 1 is not a string",
+  static const char *const values[] = { "[\"a\", 2]", "not json", "[\"a\", \"b\",]", "[\"a\"] x",
+                                        "[\"a\\u0000b\"]", "[\"\\ud800\"]" };
+  static const char *const bad_json =
     "invalid value for 'chunks' in [model m] of test.ini (line 6): expected a JSON array of strings "
-      "like [\"Hello\", \" world\"]: ",
+    "like [\"Hello\", \" world\"]: ";
+  const char *const expected[] = {
+    "invalid value for 'chunks' in [model m] of test.ini (line 6): element 1 is not a string",
+    bad_json, bad_json, bad_json, bad_json, bad_json,
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (values); i++)
@@ -139,6 +143,70 @@ test_fake_chunks_must_be_strings (void **state)
 
       assert_null (result);
       assert_string_contains (error->message, expected[i]);
+    }
+}
+
+/* The fake model streams exactly the strings jansson reads from its
+ * chunks (they are read without jansson when they can be: a 50,000-chunk
+ * list as a jansson tree was most of a long run's memory). */
+static void
+test_fake_chunks_read_as_jansson_reads_them (void **state)
+{
+  static const char *const values[] = {
+    "[\"a\\nb\", \"\\u00e9\\t\", \"\\ud83d\\ude00\", \"\\\"q\\\" \\\\ \\/\", \"\", \" sp \", \"\xc3\xa9\"]",
+    "  [ \"x\" ,\"y\"\t]  ",
+    "[]",
+    "[\"\\b\\f\\r\"]",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (values); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (json_t) chunks = json_array ();
+      g_autofree char *ini = g_strdup_printf ("[pipeline]\nprompt = count\nmodel = m\n"
+                                              "[model m]\nprovider = fake\nchunks = %s\n", values[i]);
+      g_autoptr (json_t) result = run_pipeline_streaming (ini, chunks, &error);
+      g_autoptr (json_t) expected = json_loads (values[i], 0, NULL);
+
+      assert_null (error);
+      assert_non_null (expected);
+      if (!json_equal (chunks, expected))
+        {
+          g_autofree char *text = json_dumps (chunks, JSON_COMPACT);
+          fail_msg ("chunks = %s streamed %s", values[i], text);
+        }
+    }
+}
+
+/* The runner writes results with its own compact writer: byte for byte
+ * what jansson writes, for every kind of value and every byte that needs
+ * an escape (json-compact.h says why). */
+static void
+test_compact_json_is_janssons (void **state)
+{
+  static const char *const texts[] = {
+    "{\"output\":\"a \\\"quoted\\\" \\\\ line\\nnext\\ttab\\r\\b\\f\\u0001\\u001f\\u007f /\","
+      "\"n\":-42,\"big\":9007199254740993,\"r\":0.1,\"e\":1e300,\"t\":true,\"f\":false,\"z\":null,"
+      "\"utf8\":\"\xc3\xa9\xe2\x80\xa8\xf0\x9f\x98\x80\",\"\\u00e9 key\\n\":[],\"o\":{},"
+      "\"nested\":[[1,2.5,[\"x\"]],{\"a\":{\"b\":[null]}}]}",
+    "[\"\",\"\\u0000\"]",
+    "\"just a string\"",
+    "3",
+    "-0.0",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (texts); i++)
+    {
+      g_autoptr (json_t) value = json_loads (texts[i], JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+      g_autofree char *expected = NULL;
+      g_autofree char *written = NULL;
+      gsize length;
+
+      assert_non_null (value);
+      expected = json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY);
+      written = chime_json_dump_compact (value, &length);
+      assert_string_equal (written, expected);
+      assert_int_equal (length, strlen (expected));
     }
 }
 
@@ -330,6 +398,8 @@ main (void)
     cmocka_unit_test (test_raise_error_on_tokens_background),
     cmocka_unit_test (test_handler_failure_without_raise_error),
     cmocka_unit_test (test_fake_chunks_must_be_strings),
+    cmocka_unit_test (test_fake_chunks_read_as_jansson_reads_them),
+    cmocka_unit_test (test_compact_json_is_janssons),
     cmocka_unit_test (test_partial_json),
     cmocka_unit_test (test_str_parser_streams_each_chunk),
     cmocka_unit_test (test_json_parser_streams_partial_objects),

@@ -96,6 +96,19 @@ template_match (ChimeTokenTemplate *template,
   return chime_token_template_match (template, "message", data, strlen (data));
 }
 
+/* The raw-stream match as take_raw_event() uses it: @data followed by
+ * more of the stream; a match must end exactly where @data does. */
+static const char *
+template_match_raw (ChimeTokenTemplate *template,
+                    const char         *data)
+{
+  g_autofree char *stream = g_strconcat (data, "\n\ndata: more", NULL);
+  const char *data_end = NULL;
+  const char *token = chime_token_template_match_raw (template, stream, stream + strlen (stream), &data_end);
+
+  return token != NULL && data_end == stream + strlen (data) ? token : NULL;
+}
+
 static void
 test_token_template_unit (void **state)
 {
@@ -133,12 +146,29 @@ test_token_template_unit (void **state)
   /* The token may be any text, even one found elsewhere in the event. */
   assert_string_equal (template_match (template, TPL_PREFIX "\"m\"" TPL_SUFFIX), "m");
   for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
-    if (template_match (template, refused[i]) != NULL)
+    if (template_match (template, refused[i]) != NULL || template_match_raw (template, refused[i]) != NULL)
       fail_msg ("matched: %s", refused[i]);
+  /* In the raw stream, the same answers. */
+  assert_string_equal (template_match_raw (template, TPL_PREFIX "\" there\"" TPL_SUFFIX), " there");
+  assert_string_equal (template_match_raw (template, TPL_PREFIX "\"a\\\"b\\\\c\"" TPL_SUFFIX), "a\"b\\c");
+  {
+    /* A stream that ends inside the literal or the suffix is left to the
+     * parser, which waits for the rest. */
+    const char *cut = TPL_PREFIX "\"there\"},\"fin";
+    const char *data_end = NULL;
+
+    assert_null (chime_token_template_match_raw (template, cut, cut + strlen (cut), &data_end));
+    assert_null (chime_token_template_match_raw (template, cut, cut + strlen (TPL_PREFIX) + 3, &data_end));
+  }
   /* Another SSE event type is another event. */
   assert_null (chime_token_template_match (template, "content_block_delta", learned, strlen (learned)));
   chime_token_template_forget (template);
   assert_null (template_match (template, learned));
+  /* Raw matches are for `message` events only: other types have an
+   * `event:` line before their data. */
+  assert_true (chime_token_template_learn (template, "content_block_delta", learned, strlen (learned), "Hi"));
+  assert_null (template_match_raw (template, learned));
+  chime_token_template_forget (template);
 
   /* The token is found by its decoded text. */
   learned = TPL_PREFIX "\"line\\n\\u00e9\"" TPL_SUFFIX;
@@ -204,6 +234,33 @@ test_token_template_streams (void **state)
     }
 }
 
+/* Token events that the template matches but that are more than one
+ * data line and a blank line in the raw stream (CRLF or CR line ends,
+ * a comment, an id, no space after "data:", an explicit event type, a
+ * field after the data, extra blank lines) go through the SSE parser;
+ * those between are taken from the raw bytes. Every token arrives, in
+ * order, either way. */
+static void
+test_token_template_line_forms (void **state)
+{
+  g_autoptr (Case) c = case_new (&openai, &(CaseSpec) { .fixture = "openai-template-forms.sse" });
+  g_autoptr (json_t) tokens = NULL;
+  g_autoptr (GString) text = g_string_new (NULL);
+
+  run_case (c);
+  assert_succeeded (c);
+  tokens = trace_events (c, "llm_new_token");
+  assert_int_equal (json_array_size (tokens), 9);
+  for (guint j = 0; j < 9; j++)
+    {
+      g_autofree char *expected = g_strdup_printf ("t%u", j + 1);
+
+      assert_string_equal (json_string_value (json_object_get (json_array_get (tokens, j), "token")), expected);
+      g_string_append (text, expected);
+    }
+  assert_string_equal (json_string_value (json_object_get (c->result, "output")), text->str);
+}
+
 /* ------------------------------------------------------------------ */
 
 int
@@ -213,6 +270,7 @@ main (void)
     cmocka_unit_test (test_replay),
     cmocka_unit_test (test_token_template_unit),
     cmocka_unit_test (test_token_template_streams),
+    cmocka_unit_test (test_token_template_line_forms),
   };
 
   return provider_tests_run (tests, G_N_ELEMENTS (tests));

@@ -205,6 +205,17 @@ test_retry_helpers (void **state)
   assert_true (chime_provider_parse_retry_after ("1500", "9", 0) == 1.5);
   assert_true (chime_provider_parse_retry_after (NULL, "2.5", 0) == 2.5);
   assert_true (chime_provider_parse_retry_after (NULL, "Thu, 01 Jan 1970 00:00:30 GMT", 10) == 20.0);
+  /* An HTTP-date in any of its three forms (RFC 9110, 5.6.7); nothing
+   * else that looks like one. */
+  assert_true (chime_provider_parse_retry_after (NULL, "Sun, 06 Nov 1994 08:49:37 GMT", 784111770) == 7.0);
+  assert_true (chime_provider_parse_retry_after (NULL, "Sunday, 06-Nov-94 08:49:37 GMT", 784111770) == 7.0);
+  assert_true (chime_provider_parse_retry_after (NULL, "Sun Nov  6 08:49:37 1994", 784111770) == 7.0);
+  assert_true (chime_provider_parse_retry_after (NULL, "Wed, 03 Dec 2026 12:00:05 GMT  ", 1796299200) == 5.0);
+  assert_true (isnan (chime_provider_parse_retry_after (NULL, "Sun, 06 Nov 1994 08:49:37 PST", 0)));
+  assert_true (isnan (chime_provider_parse_retry_after (NULL, "Sun, 06 Foo 1994 08:49:37 GMT", 0)));
+  assert_true (isnan (chime_provider_parse_retry_after (NULL, "Sun, 31 Feb 1994 08:49:37 GMT", 0)));
+  assert_true (isnan (chime_provider_parse_retry_after (NULL, "Sun, 06 Nov 1994 08:49:37 GMT x", 0)));
+  assert_true (isnan (chime_provider_parse_retry_after (NULL, "Sun, 06 Nov 1994", 0)));
   assert_true (isnan (chime_provider_parse_retry_after (NULL, "soon", 0)));
   assert_true (isnan (chime_provider_parse_retry_after (NULL, NULL, 0)));
 

@@ -329,6 +329,73 @@ test_provider_key_file_mode (void **state)
     }
 }
 
+/* ------------------------------------------------------------------
+ * The HTTP module: loaded by the first request, not at start-up
+ * ---------------------------------------------------------------- */
+
+/* The shared objects the dynamic linker opened for a run (LD_DEBUG=files
+ * lists each as "file=NAME [0];  needed by" or "...dynamically loaded by"). */
+static gboolean
+run_opened (const RunResult *result,
+            const char      *name)
+{
+  g_autofree char *needle = g_strdup_printf ("file=%s", name);
+
+  return strstr (result->err, needle) != NULL;
+}
+
+/* A fake-model run loads neither the HTTP module nor libcurl and its TLS
+ * stack; a run of an HTTP provider loads them, at its first request. */
+static void
+test_http_module_loaded_on_first_request (void **state)
+{
+  g_autofree char *dir = fresh_dir ("http-module");
+  g_autofree char *fake = write_in (dir, "fake.ini",
+                                    "[pipeline]\nprompt = hi\nmodel = m\n"
+                                    "[model m]\nprovider = fake\nchunks = [\"a\", \"b\"]\n");
+  g_autofree char *config = mock_config (dir, &mock_openai, "runner-http-module", NULL, NULL);
+  g_autofree char *setting = key_setting (&mock_openai);
+  const char *env[] = { setting, "LD_DEBUG=files", NULL };
+  const char *fake_args[] = { "run", fake, NULL };
+  const char *http_args[] = { "run", config, NULL };
+  RunOptions options = { .cwd = dir, .env = env };
+  g_autoptr (RunResult) fake_run = run_chime_argv (&options, fake_args);
+  g_autoptr (RunResult) http_run = run_chime_argv (&options, http_args);
+
+  assert_status (fake_run, 0);
+  assert_false (run_opened (fake_run, "libcurl"));
+  assert_false (run_opened (fake_run, "libgnutls"));
+  assert_false (run_opened (fake_run, "chime-http-curl"));
+  assert_status (http_run, 0);
+  assert_true (run_opened (http_run, "libcurl"));
+  assert_string_contains (http_run->err, "/chime/chime-http-curl.so [0];  dynamically loaded by");
+  assert_int_equal (mock_count_requests ("runner-http-module"), 1);
+}
+
+/* Without the module, a request fails at once, saying why and how to fix
+ * it, and is not retried. */
+static void
+test_http_module_missing (void **state)
+{
+  g_autofree char *dir = fresh_dir ("http-module-missing");
+  g_autofree char *config = mock_config (dir, &mock_openai, "runner-http-missing", NULL, NULL);
+  g_autofree char *setting = key_setting (&mock_openai);
+  g_autofree char *module = g_build_filename (dir, "nowhere", "chime-http-curl.so", NULL);
+  g_autofree char *module_setting = g_strdup_printf ("CHIME_HTTP_MODULE=%s", module);
+  const char *env[] = { setting, module_setting, NULL };
+  const char *args[] = { "run", config, NULL };
+  RunOptions options = { .cwd = dir, .env = env };
+  g_autoptr (RunResult) result = run_chime_argv (&options, args);
+
+  assert_status (result, 1);
+  assert_string_contains (result->err, "HTTP is not available: chime's HTTP module did not load (");
+  assert_string_contains (result->err, module);
+  assert_string_contains (result->err, "install chime completely, or set CHIME_HTTP_MODULE to the "
+                                       "path of chime-http-curl.so");
+  assert_null (strstr (result->err, "retry"));
+  assert_int_equal (mock_count_requests ("runner-http-missing"), 0);
+}
+
 /* ------------------------------------------------------------------ */
 
 int
@@ -340,6 +407,8 @@ main (void)
     cmocka_unit_test (test_provider_errors),
     cmocka_unit_test (test_provider_missing_key),
     cmocka_unit_test (test_provider_key_file_mode),
+    cmocka_unit_test (test_http_module_loaded_on_first_request),
+    cmocka_unit_test (test_http_module_missing),
   };
 
   return runner_run_tests (tests, G_N_ELEMENTS (tests));

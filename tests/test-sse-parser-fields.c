@@ -231,11 +231,51 @@ test_utf8_split (void **state)
     }
 }
 
+/* An event function that stops the parser after every event it gets. */
+static void
+record_and_stop (const ChimeSseEvent *event,
+                 gpointer             user_data)
+{
+  ChimeSseParser **parser = user_data;
+
+  g_assert_cmpstr (event->event, ==, "message");
+  chime_sse_parser_stop (*parser);
+}
+
+/* A consumer that pauses stops the parser from its event function: feed
+ * returns right after the line that dispatched the event, whatever line
+ * ends the piece uses, and the rest is parsed when fed again. */
+static void
+test_stop_from_the_event_function (void **state)
+{
+  static const char piece[] = "data: a\r\n\r\ndata: b\rdata: c\n\n: note\ndata: d\r\rdata: e\n";
+  ChimeSseParser *parser = chime_sse_parser_new (record_and_stop, &parser);
+  gsize length = strlen (piece);
+  gsize used = 0;
+  gsize stops[5];
+  guint n = 0;
+
+  while (used < length && n < G_N_ELEMENTS (stops))
+    {
+      used += chime_sse_parser_feed (parser, piece + used, length - used);
+      stops[n++] = used;
+    }
+  assert_int_equal (n, 4);
+  assert_int_equal (stops[0], strlen ("data: a\r\n\r"));
+  assert_int_equal (stops[1], strlen ("data: a\r\n\r\ndata: b\rdata: c\n\n"));
+  assert_int_equal (stops[2], length - strlen ("data: e\n"));
+  /* The last event never ended: all of the piece was used. */
+  assert_int_equal (stops[3], length);
+  assert_true (chime_sse_parser_has_partial (parser));
+  chime_sse_parser_free (parser);
+}
+
 int
 main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_multiline_data),
+    cmocka_unit_test (test_stop_from_the_event_function),
     cmocka_unit_test (test_field_parsing),
     cmocka_unit_test (test_comments),
     cmocka_unit_test (test_bom),

@@ -30,6 +30,21 @@ chime_barrier_init (void)
   g_once_init_leave (&once, 1);
 }
 
+#if defined(__linux__) && defined(__GNUC__)
+/* Registering costs a synchronize_rcu() in the kernel (about 12 ms here,
+ * more than the rest of `chime run`'s start-up) unless the process has a
+ * single thread, when it is a plain store. By the first dispatcher GLib
+ * has started threads of its own, so register while libchime is being
+ * loaded: before main() that is almost always the only thread. A library
+ * loaded into a running threaded program pays the slow registration here
+ * instead, once, as it would have in chime_dispatcher_new(). */
+__attribute__ ((constructor)) static void
+register_while_single_threaded (void)
+{
+  chime_barrier_init ();
+}
+#endif
+
 void
 chime_barrier_heavy (void)
 {

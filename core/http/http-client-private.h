@@ -13,6 +13,27 @@
 
 G_BEGIN_DECLS
 
+/* CHIME_HTTP_ERROR inside the module, which links no libchime (see
+ * http-backend.h): the same quark, found by the name errors.c gives it. */
+#define CHIME_HTTP_CURL_ERROR (g_quark_from_static_string ("chime-http-error-quark"))
+
+/* The module's implementation of <chime/http.h> and of the counters of
+ * http-client.h (http-transfer.c, http-client.c); libchime reaches them
+ * through the module's ChimeHttpBackend (http-curl-module.c). */
+ChimeHttpTransfer *chime_http_curl_transfer_start         (GMainContext             *context,
+                                                          const ChimeHttpRequest   *request,
+                                                          const ChimeHttpCallbacks *callbacks,
+                                                          gpointer                  user_data);
+void               chime_http_curl_transfer_resume        (ChimeHttpTransfer *transfer);
+void               chime_http_curl_transfer_cancel        (ChimeHttpTransfer *transfer);
+guint              chime_http_curl_transfer_get_status    (ChimeHttpTransfer *transfer);
+const char        *chime_http_curl_transfer_get_header    (ChimeHttpTransfer *transfer,
+                                                          const char        *name);
+ChimeHttpClient   *chime_http_curl_client_get_for_context (GMainContext *context);
+void               chime_http_curl_client_unref           (ChimeHttpClient *client);
+void               chime_http_curl_get_stats              (ChimeHttpStats *stats);
+void               chime_http_curl_reset_stats            (void);
+
 typedef struct _ChimeHttpClientItem ChimeHttpClientItem;
 
 /* What the client's dispatch hands back to a transfer. Both are called

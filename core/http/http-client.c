@@ -27,7 +27,7 @@ static GMutex stats_lock;
 static ChimeHttpStats stats;
 
 void
-chime_http_get_stats (ChimeHttpStats *out)
+chime_http_curl_get_stats (ChimeHttpStats *out)
 {
   g_mutex_lock (&stats_lock);
   *out = stats;
@@ -35,7 +35,7 @@ chime_http_get_stats (ChimeHttpStats *out)
 }
 
 void
-chime_http_reset_stats (void)
+chime_http_curl_reset_stats (void)
 {
   g_mutex_lock (&stats_lock);
   stats.started = stats.finished = stats.pauses = 0;
@@ -231,7 +231,7 @@ chime_http_error_from_curl (CURLcode    code,
       kind = CHIME_HTTP_ERROR_FAILED;
       break;
     }
-  return g_error_new_literal (CHIME_HTTP_ERROR, kind, message);
+  return g_error_new_literal (CHIME_HTTP_CURL_ERROR, kind, message);
 }
 
 /* ------------------------------------------------------------------
@@ -348,7 +348,7 @@ client_dispatch (GSource    *source,
   process_timer (client);
   process_finished (client);
   update_ready_time (client);
-  chime_http_client_unref (client);
+  chime_http_curl_client_unref (client);
   return G_SOURCE_CONTINUE;
 }
 
@@ -427,7 +427,7 @@ client_ref (ChimeHttpClient *client)
 }
 
 ChimeHttpClient *
-chime_http_client_get_for_context (GMainContext *context)
+chime_http_curl_client_get_for_context (GMainContext *context)
 {
   ChimeHttpClient *client;
 
@@ -450,7 +450,7 @@ chime_http_client_get_for_context (GMainContext *context)
 }
 
 void
-chime_http_client_unref (ChimeHttpClient *client)
+chime_http_curl_client_unref (ChimeHttpClient *client)
 {
   gboolean last;
 

@@ -70,7 +70,8 @@ CHIME_API GQuark chime_http_error_quark (void);
  *   timeout.
  * @CHIME_HTTP_ERROR_IDLE_TIMEOUT: nothing was received for the idle timeout.
  * @CHIME_HTTP_ERROR_INVALID: a request that no retry can fix: bad URL,
- *   unsupported scheme, TLS certificate refused.
+ *   unsupported scheme, TLS certificate refused, or chime's HTTP module
+ *   (libcurl, loaded at the first request) could not be loaded.
  * @CHIME_HTTP_ERROR_FAILED: any other transport failure (connection reset,
  *   truncated body), response headers larger than
  *   CHIME_HTTP_MAX_HEADER_SIZE, or a response body larger than
@@ -196,9 +197,10 @@ typedef struct _ChimeHttpClient ChimeHttpClient;
 
 /* Keeps the HTTP client of @context, and with it its connection cache,
  * alive between transfers: a model that streams many times holds one.
- * Returns a reference. */
+ * Returns a reference, or NULL when chime's HTTP module cannot be loaded
+ * (transfers then fail with CHIME_HTTP_ERROR_INVALID, saying why). */
 CHIME_API ChimeHttpClient *chime_http_client_get_for_context (GMainContext    *context);
-/* Drops a reference. */
+/* Drops a reference (NULL is ignored). */
 CHIME_API void             chime_http_client_unref           (ChimeHttpClient *client);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimeHttpClient, chime_http_client_unref)

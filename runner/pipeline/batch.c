@@ -9,6 +9,7 @@
 
 #include "batch.h"
 #include "batch-input.h"
+#include "json-compact.h"
 #include "pipeline-error.h"
 
 #include <errno.h>
@@ -55,21 +56,20 @@ static void
 write_line (Batch  *batch,
             json_t *line)
 {
-  g_autofree char *text = NULL;
-  char *dumped;
+  g_autoptr (GString) text = NULL;
 
   if (batch->error != NULL)
     return;
-  dumped = json_dumps (line, JSON_COMPACT);
-  text = g_strconcat (dumped, "\n", NULL);
-  free (dumped);
+  text = g_string_sized_new (4096);
+  chime_json_append_compact (text, line);
+  g_string_append_c (text, '\n');
   if (batch->out != NULL)
     {
-      g_output_stream_write_all (batch->out, text, strlen (text), NULL, NULL, &batch->error);
+      g_output_stream_write_all (batch->out, text->str, text->len, NULL, NULL, &batch->error);
       return;
     }
   /* Through stdio, like everything else the runner prints. */
-  if (fputs (text, stdout) < 0 || fflush (stdout) != 0)
+  if (fputs (text->str, stdout) < 0 || fflush (stdout) != 0)
     g_set_error (&batch->error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot write the results: %s",
                  g_strerror (errno));
 }

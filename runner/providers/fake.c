@@ -8,6 +8,7 @@
  * with the response. The calls are fake-tool-calls.c. */
 #include "config.h"
 
+#include "fake-chunks.h"
 #include "model.h"
 #include "fake-tool-calls.h"
 #include "pipeline/pipeline-error.h"
@@ -33,7 +34,7 @@ enum { CHUNKING_WORD, CHUNKING_CHAR, CHUNKING_NONE };
 
 typedef struct {
   ChimeModel parent;
-  char     **chunks;       /* NULL-terminated */
+  ChimeFakeChunks chunks;
   gint64     delay_ms;
   gint64     fail_after;   /* -1: never */
   json_t    *tool_calls;   /* the script's turns, or NULL */
@@ -44,7 +45,8 @@ struct _ChimeModelStream {
   const ChimeModelCallbacks *callbacks;
   gpointer                   user_data;
   GSource                   *source;
-  guint                      next;
+  guint                      next;     /* the next chunk's number */
+  gsize                      offset;   /* and where it is in model->chunks */
   /* A turn that calls tools streams these instead of the chunks. */
   ChimeFakeToolTurn         *turn;
   gint64                     input_tokens;
@@ -53,10 +55,10 @@ struct _ChimeModelStream {
 
 /* Splits @text into chunks that each start with the whitespace before a
  * word, as streaming APIs tend to: "Why", " don't", " scientists". */
-static char **
-split_words (const char *text)
+static void
+split_words (ChimeFakeChunks *chunks,
+             const char      *text)
 {
-  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
   const char *start = text, *p = text;
 
   while (*p != '\0')
@@ -65,28 +67,18 @@ split_words (const char *text)
         p++;
       while (*p != '\0' && !g_ascii_isspace (*p))
         p++;
-      {
-        g_autofree char *chunk = g_strndup (start, p - start);
-        g_strv_builder_add (builder, chunk);
-      }
+      chime_fake_chunks_append (chunks, start, p - start);
       start = p;
     }
-  return g_strv_builder_end (builder);
 }
 
-static char **
-split_chars (const char *text)
+static void
+split_chars (ChimeFakeChunks *chunks,
+             const char      *text)
 {
-  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
-
   for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
-    {
-      g_autofree char *chunk = g_strndup (p, g_utf8_next_char (p) - p);
-      g_strv_builder_add (builder, chunk);
-    }
-  return g_strv_builder_end (builder);
+    chime_fake_chunks_append (chunks, p, g_utf8_next_char (p) - p);
 }
-
 
 static ChimeModel *
 fake_configure (ChimeConfig *config,
@@ -102,15 +94,13 @@ fake_configure (ChimeConfig *config,
   chime_config_read_int (config, section, "fail_after", -1, -1, G_MAXINT32, &model->fail_after);
 
   if (g_key_file_has_key (chime_config_get_key_file (config), section, "chunks", NULL))
-    model->chunks = chime_config_read_json_strings (config, section, "chunks", "[\"Hello\", \" world\"]");
+    chime_fake_chunks_read_json (&model->chunks, config, section, "chunks", "[\"Hello\", \" world\"]");
   else if (chunking == CHUNKING_CHAR)
-    model->chunks = split_chars (response);
+    split_chars (&model->chunks, response);
   else if (chunking == CHUNKING_NONE)
-    model->chunks = g_strdupv ((char *[]) { response, NULL });
+    chime_fake_chunks_append (&model->chunks, response, strlen (response));
   else
-    model->chunks = split_words (response);
-  if (model->chunks == NULL)
-    model->chunks = g_new0 (char *, 1);
+    split_words (&model->chunks, response);
   model->tool_calls = chime_fake_tool_calls_read (config, section);
   return &model->parent;
 }
@@ -120,7 +110,7 @@ fake_free (ChimeModel *model)
 {
   FakeModel *self = (FakeModel *) model;
 
-  g_strfreev (self->chunks);
+  chime_fake_chunks_clear (&self->chunks);
   g_clear_pointer (&self->tool_calls, json_decref);
   g_free (self);
 }
@@ -193,9 +183,7 @@ fake_dispatch (GSource    *source,
   for (guint n = 0; n < CHUNKS_PER_DISPATCH; n++)
     {
       json_t *piece = NULL;
-      const char *chunk = stream->turn != NULL
-                            ? chime_fake_tool_turn_get_piece (stream->turn, stream->next, &piece)
-                            : model->chunks[stream->next];
+      const char *chunk;
 
       if (stream->cancelled)
         {
@@ -211,6 +199,12 @@ fake_dispatch (GSource    *source,
                                        stream->next, model->fail_after));
           return G_SOURCE_CONTINUE;
         }
+      if (stream->turn != NULL)
+        chunk = chime_fake_tool_turn_get_piece (stream->turn, stream->next, &piece);
+      else if (stream->next < model->chunks.n)
+        chunk = chime_fake_chunks_at (&model->chunks, stream->offset, &stream->offset);
+      else
+        chunk = NULL;
       if (chunk == NULL)
         {
           finish (stream, NULL);

@@ -10,7 +10,6 @@
 #include "provider-errors.h"
 #include "pipeline/pipeline-error.h"
 
-#include <curl/curl.h>
 #include <math.h>
 #include <string.h>
 
@@ -234,6 +233,50 @@ chime_provider_exception_type (guint status)
  * Retries
  * ---------------------------------------------------------------- */
 
+/* The index of month name @name (0 for "Jan"), or -1. */
+static int
+month_index (const char *name)
+{
+  static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+  const char *found = strlen (name) == 3 ? strstr (months, name) : NULL;
+
+  return found != NULL && (found - months) % 3 == 0 ? (int) (found - months) / 3 : -1;
+}
+
+/* An HTTP-date (RFC 9110, 5.6.7) as Unix time, or -1: the IMF-fixdate
+ * servers send ("Sun, 06 Nov 1994 08:49:37 GMT") and the two obsolete
+ * forms a recipient must still read (RFC 850's "Sunday, 06-Nov-94
+ * 08:49:37 GMT", asctime's "Sun Nov  6 08:49:37 1994"). Parsed here
+ * rather than by libcurl, which the runner does not link (only chime's
+ * HTTP module does). */
+static gint64
+parse_http_date (const char *text)
+{
+  const char *comma = strchr (text, ',');
+  char month[4] = "", zone[4] = "";
+  int day, year, hour, minute, second, end = -1, month_number;
+  const char *rest = comma != NULL ? comma + 1 : text;
+  g_autoptr (GDateTime) date = NULL;
+
+  if (comma != NULL &&
+      sscanf (rest, " %2d %3s %4d %2d:%2d:%2d %3s%n", &day, month, &year, &hour, &minute, &second,
+              zone, &end) != 7 &&
+      sscanf (rest, " %2d-%3[A-Za-z]-%2d %2d:%2d:%2d %3s%n", &day, month, &year, &hour, &minute,
+              &second, zone, &end) == 7)
+    /* Two-digit years: RFC 9110 reads one more than 50 years ahead as
+     * the past; the century of today's dates is enough for a retry. */
+    year += year < 70 ? 2000 : 1900;
+  else if (comma == NULL &&
+           sscanf (rest, "%*3s %3s %2d %2d:%2d:%2d %4d%n", month, &day, &hour, &minute, &second,
+                   &year, &end) == 6)
+    strcpy (zone, "GMT");
+  if (end < 0 || rest[end + strspn (rest + end, " \t")] != '\0' || strcmp (zone, "GMT") != 0 ||
+      (month_number = month_index (month)) < 0)
+    return -1;
+  date = g_date_time_new_utc (year, month_number + 1, day, hour, minute, second);
+  return date != NULL ? g_date_time_to_unix (date) : -1;
+}
+
 gdouble
 chime_provider_parse_retry_after (const char *retry_after_ms,
                                   const char *retry_after,
@@ -241,7 +284,7 @@ chime_provider_parse_retry_after (const char *retry_after_ms,
 {
   char *end;
   gdouble value;
-  time_t date;
+  gint64 date;
 
   if (retry_after_ms != NULL)
     {
@@ -254,10 +297,10 @@ chime_provider_parse_retry_after (const char *retry_after_ms,
   value = g_ascii_strtod (retry_after, &end);
   if (end != retry_after && *end == '\0' && isfinite (value))
     return value;
-  date = curl_getdate (retry_after, NULL);
-  if (date == (time_t) -1)
+  date = parse_http_date (retry_after);
+  if (date == -1)
     return NAN;
-  return (gdouble) ((gint64) date - now_unix);
+  return (gdouble) (date - now_unix);
 }
 
 gdouble

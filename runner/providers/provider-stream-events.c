@@ -32,7 +32,7 @@ chime_provider_stream_token (ChimeModelStream *stream,
   g_return_if_fail (!stream->paused);
 
   stream->n_tokens++;
-  if (stream->last_token != NULL)
+  if (stream->learning)
     g_string_assign (stream->last_token, text);
   if (!stream->callbacks->on_chunk (text, NULL, stream->user_data))
     stream->paused = TRUE;
@@ -145,23 +145,45 @@ handle_in_full (ChimeModelStream    *stream,
       g_string_free (stream->last_token, TRUE);
       stream->last_token = NULL;
     }
+  stream->learning = learn;
   stream->ops->handle_event (stream, stream->state, event);
+  stream->learning = FALSE;
   if (learn && stream->n_tokens == n_tokens + 1 && stream->n_tool_chunks == n_tool_chunks &&
       stream->stream_error == NULL && !stream->terminated)
     stream->template_armed = chime_token_template_learn (stream->template, event->event, event->data,
                                                          event->data_len, stream->last_token->str);
 }
 
+static gboolean
+stream_stopped (ChimeModelStream *stream)
+{
+  return stream->paused || stream->terminated || stream->stream_error != NULL || stream->cancelled;
+}
+
+static void handle_sse_event (const ChimeSseEvent *event,
+                              ChimeModelStream    *stream);
+
+/* After the end, an error or a pause, nothing more is looked at: the
+ * parser stops right after the event that caused it, and feed() returns
+ * what it used. */
 static void
 on_sse_event (const ChimeSseEvent *event,
               gpointer             user_data)
 {
   ChimeModelStream *stream = user_data;
 
-  /* After the end, an error or a pause, nothing more is looked at: the
-   * line-by-line feeding stops right after such an event anyway. */
-  if (stream->terminated || stream->stream_error != NULL || stream->cancelled)
-    return;
+  if (!stream_stopped (stream))
+    handle_sse_event (event, stream);
+  /* With a template, the next event may be taken from the raw bytes
+   * (take_raw_event): the parser hands back after each event. */
+  if (stream_stopped (stream) || stream->template_armed)
+    chime_sse_parser_stop (stream->parser);
+}
+
+static void
+handle_sse_event (const ChimeSseEvent *event,
+                  ChimeModelStream    *stream)
+{
   if (stream->template_armed)
     {
       const char *token = chime_token_template_match (stream->template, event->event, event->data,
@@ -190,29 +212,59 @@ chime_provider_stream_begin_events (ChimeModelStream *stream)
   stream->template_misses = 0;
 }
 
+/* A token event taken straight from the stream's bytes at @p: a line
+ * "data: " + data the template matches, then a blank line, with the SSE
+ * parser between events. Parsing it would change nothing in the parser
+ * (no id, event type or retry field), so only the token is handled.
+ * Returns the bytes of the event, or 0 for the parser to read it. */
+static gsize
+take_raw_event (ChimeModelStream *stream,
+                const char       *p,
+                const char       *end)
+{
+  static const char field[] = "data: ";
+  const gsize field_len = sizeof field - 1;
+  gsize max_length = chime_sse_parser_get_max_line_length (stream->parser);
+  const char *data_end;
+  const char *token;
+
+  if (!stream->template_armed || (gsize) (end - p) < field_len || memcmp (p, field, field_len) != 0 ||
+      !chime_sse_parser_is_between_events (stream->parser))
+    return 0;
+  token = chime_token_template_match_raw (stream->template, p + field_len, end, &data_end);
+  /* The parser's bounds, that it would fail the stream on: the line, and
+   * the data with its LF. */
+  if (token == NULL || end - data_end < 2 || data_end[0] != '\n' || data_end[1] != '\n' ||
+      (gsize) (data_end - p) > max_length || (gsize) (data_end - p - field_len) + 1 > max_length)
+    return 0;
+  stream->template_misses = 0;
+  chime_provider_stream_token (stream, token);
+  return (gsize) (data_end + 2 - p);
+}
+
 gsize
 chime_provider_stream_feed (ChimeModelStream *stream,
                             const char       *data,
                             gsize             length)
 {
-  const char *end = data + length;
-  const char *p = data;
+  gsize used = 0;
 
-  while (p < end && !stream->paused && !stream->terminated && stream->stream_error == NULL &&
-         !stream->cancelled)
+  while (used < length && !stream_stopped (stream))
     {
-      /* memchr rather than a loop over the bytes, which cost as much as
-       * all the rest of a token's way through here. */
-      const char *lf = memchr (p, '\n', end - p);
-      const char *cr = memchr (p, '\r', (lf != NULL ? lf : end) - p);
-      const char *eol = cr != NULL ? cr + 1 : lf != NULL ? lf + 1 : end;
+      gsize taken = take_raw_event (stream, data + used, data + length);
       const GError *error;
 
-      chime_sse_parser_feed (stream->parser, p, eol - p);
-      p = eol;
+      if (taken > 0)
+        {
+          used += taken;
+          continue;
+        }
+      /* The parser goes on until an event stops the stream or leaves a
+       * template armed (on_sse_event), and returns what it used. */
+      used += chime_sse_parser_feed (stream->parser, data + used, length - used);
       error = chime_sse_parser_get_error (stream->parser);
       if (error != NULL)
         chime_provider_stream_fail (stream, "the event stream is malformed: %s", error->message);
     }
-  return p - data;
+  return used;
 }

@@ -55,6 +55,7 @@ struct _ChimeModelStream {
   gboolean                   template_armed;  /* it holds an event */
   guint                      template_misses; /* armed, then missed, in a row */
   GString                   *last_token;      /* of the event being handled */
+  gboolean                   learning;        /* in handle_in_full: keep last_token */
   gboolean                   terminated;
   GError                    *stream_error;    /* a failure inside a 2xx stream */
   gdouble                    retry_after;

@@ -12,6 +12,7 @@
 #include "config.h"
 
 #include "sse-parser.h"
+#include "string-append.h"
 
 #include <string.h>
 
@@ -50,6 +51,15 @@ struct _ChimeSseParser
   guint    finished : 1;
   /* What finish() found; has_partial() reports it until the next feed. */
   guint    partial_at_finish : 1;
+  /* An `id` field has set id_buffer since the last blank line: only then
+   * do the two id buffers differ (copying one to the other at every
+   * event cost as much as the rest of a token's parsing). */
+  guint    id_set : 1;
+  /* chime_sse_parser_stop() was called by the event function. */
+  guint    stopped : 1;
+  /* A data field has been seen since the last blank line: data holds
+   * the data lines joined with LF (no LF after the last one). */
+  guint    data_seen : 1;
 };
 
 static const guchar utf8_bom[] = { 0xef, 0xbb, 0xbf };
@@ -132,9 +142,12 @@ static void
 clear_pending (ChimeSseParser *parser)
 {
   /* An id from an event that never completed is forgotten. */
-  g_string_assign (parser->id_buffer, parser->last_event_id->str);
+  if (parser->id_set)
+    g_string_assign (parser->id_buffer, parser->last_event_id->str);
+  parser->id_set = FALSE;
   g_string_truncate (parser->line, 0);
   g_string_truncate (parser->data, 0);
+  parser->data_seen = FALSE;
   g_string_truncate (parser->event_type, 0);
   parser->in_event = FALSE;
   parser->skip_lf = FALSE;
@@ -157,18 +170,17 @@ dispatch (ChimeSseParser *parser)
   ChimeSseEvent event;
 
   parser->in_event = FALSE;
-  g_string_assign (parser->last_event_id, parser->id_buffer->str);
+  if (parser->id_set)
+    g_string_assign (parser->last_event_id, parser->id_buffer->str);
+  parser->id_set = FALSE;
 
   /* An event without data is not an event (`event: ping` alone fires
    * nothing in a browser), but it still ends the event type. */
-  if (parser->data->len == 0)
+  if (!parser->data_seen)
     {
       g_string_truncate (parser->event_type, 0);
       return;
     }
-
-  /* Every data line appended an LF; the last one is not part of the data. */
-  g_string_truncate (parser->data, parser->data->len - 1);
 
   event.event = parser->event_type->len > 0 ? parser->event_type->str : "message";
   event.data = parser->data->str;
@@ -178,6 +190,7 @@ dispatch (ChimeSseParser *parser)
   parser->func (&event, parser->user_data);
 
   g_string_truncate (parser->data, 0);
+  parser->data_seen = FALSE;
   g_string_truncate (parser->event_type, 0);
 }
 
@@ -224,13 +237,18 @@ process_field (ChimeSseParser *parser,
 {
   if (field_is (name, name_len, "data"))
     {
-      if (parser->data->len + value_len + 1 > parser->max_line_length)
+      /* The bound counts an LF after every line, the last one too. */
+      gsize separator = parser->data_seen ? 1 : 0;
+
+      if (parser->data->len + separator + value_len + 1 > parser->max_line_length)
         {
           fail (parser, CHIME_SSE_ERROR_EVENT_TOO_LARGE, "the data of one event");
           return;
         }
-      g_string_append_len (parser->data, value, value_len);
-      g_string_append_c (parser->data, '\n');
+      if (separator > 0)
+        chime_string_append_bytes (parser->data, "\n", 1);
+      chime_string_append_bytes (parser->data, value, value_len);
+      parser->data_seen = TRUE;
     }
   else if (field_is (name, name_len, "event"))
     {
@@ -244,6 +262,7 @@ process_field (ChimeSseParser *parser,
         {
           g_string_truncate (parser->id_buffer, 0);
           g_string_append_len (parser->id_buffer, value, value_len);
+          parser->id_set = TRUE;
         }
     }
   else if (field_is (name, name_len, "retry"))
@@ -299,18 +318,32 @@ process_line (ChimeSseParser *parser,
     }
 }
 
-/* The first CR or LF, or NULL. Two memchr() calls rather than one loop
- * over the bytes: memchr looks at many bytes per instruction, and lines
- * of LLM streams are a few hundred bytes of JSON, which a byte loop made
- * the most expensive part of parsing. */
+/* Where the next CR of the piece being parsed is (see find_line_end). */
+typedef struct {
+  const char *cr;         /* NULL: none after the last search's start */
+  gboolean    searched;
+} CrCache;
+
+/* The first CR or LF from @p, or NULL. Lines of LLM streams are a few
+ * hundred bytes of JSON, which a loop over the bytes made the most
+ * expensive part of parsing; memchr looks at many bytes per instruction.
+ * CRs are rare (most servers end lines with LF alone), so @cache keeps
+ * where the next one is, from one search over the rest of the piece:
+ * each line then costs one memchr, for its LF. */
 static const char *
 find_line_end (const char *p,
-               const char *end)
+               const char *end,
+               CrCache    *cache)
 {
-  const char *lf = memchr (p, '\n', end - p);
-  const char *cr = memchr (p, '\r', (lf != NULL ? lf : end) - p);
+  const char *lf;
 
-  return cr != NULL ? cr : lf;
+  if (!cache->searched || (cache->cr != NULL && cache->cr < p))
+    {
+      cache->cr = memchr (p, '\r', end - p);
+      cache->searched = TRUE;
+    }
+  lf = memchr (p, '\n', (cache->cr != NULL ? cache->cr : end) - p);
+  return lf != NULL ? lf : cache->cr;
 }
 
 /* Adds to the unterminated line, or fails when it would grow too long.
@@ -330,13 +363,17 @@ append_to_line (ChimeSseParser *parser,
   return TRUE;
 }
 
-static void
+/* Parses the lines of @data; returns how many bytes it used: all of them,
+ * unless the event function stopped it (chime_sse_parser_stop()) at the
+ * line that dispatched its event. */
+static gsize
 feed_lines (ChimeSseParser *parser,
             const char     *data,
             gsize           length)
 {
   const char *p = data;
   const char *end = data + length;
+  CrCache cr = { NULL, FALSE };
 
   while (p < end && parser->error == NULL)
     {
@@ -352,11 +389,11 @@ feed_lines (ChimeSseParser *parser,
             }
         }
 
-      line_end = find_line_end (p, end);
+      line_end = find_line_end (p, end, &cr);
       if (line_end == NULL)
         {
           append_to_line (parser, p, (gsize) (end - p));
-          return;
+          return length;
         }
 
       if (parser->line->len == 0)
@@ -365,14 +402,14 @@ feed_lines (ChimeSseParser *parser,
           if ((gsize) (line_end - p) > parser->max_line_length)
             {
               fail (parser, CHIME_SSE_ERROR_LINE_TOO_LONG, "a line");
-              return;
+              return length;
             }
           process_line (parser, p, (gsize) (line_end - p));
         }
       else
         {
           if (!append_to_line (parser, p, (gsize) (line_end - p)))
-            return;
+            return length;
           process_line (parser, parser->line->str, parser->line->len);
           g_string_truncate (parser->line, 0);
         }
@@ -380,7 +417,10 @@ feed_lines (ChimeSseParser *parser,
       p = line_end + 1;
       if (*line_end == '\r')
         parser->skip_lf = TRUE;
+      if (parser->stopped)
+        return (gsize) (p - data);
     }
+  return length;
 }
 
 /* Consumes the part of a leading byte order mark found at the start of
@@ -423,37 +463,65 @@ restart_stream (ChimeSseParser *parser)
   parser->bom_matched = 0;
 }
 
-/**
- * chime_sse_parser_feed:
- * @parser: a parser
- * @data: (array length=length): the next bytes of the stream
- * @length: the number of bytes in @data
- *
- * Parses @data, calling the event function for each event completed by
- * it. Does nothing once the parser is in an error state.
- */
-void
-chime_sse_parser_feed (ChimeSseParser *parser,
-                       const char     *data,
-                       gsize           length)
+static gsize
+feed (ChimeSseParser *parser,
+      const char     *data,
+      gsize           length)
 {
-  g_return_if_fail (parser != NULL);
-  g_return_if_fail (data != NULL || length == 0);
+  gsize skipped = 0;
 
   if (parser->finished)
     restart_stream (parser);
   if (parser->error != NULL)
-    return;
+    return length;
 
   if (parser->at_stream_start)
     {
-      gsize skipped = skip_bom (parser, data, length);
-
+      skipped = skip_bom (parser, data, length);
       data += skipped;
       length -= skipped;
     }
-  if (!parser->at_stream_start)
-    feed_lines (parser, data, length);
+  if (parser->at_stream_start)
+    return skipped + length;
+  parser->stopped = FALSE;
+  return skipped + feed_lines (parser, data, length);
+}
+
+/* Parses @data, calling the event function for each event completed by
+ * it; nothing once in an error state. Returns the bytes used: all, unless
+ * the event function called chime_sse_parser_stop(), then up to the end
+ * of the line that dispatched that event (the caller feeds the rest
+ * later). */
+gsize
+chime_sse_parser_feed (ChimeSseParser *parser,
+                       const char     *data,
+                       gsize           length)
+{
+  g_return_val_if_fail (parser != NULL, length);
+  g_return_val_if_fail (data != NULL || length == 0, length);
+
+  return feed (parser, data, length);
+}
+
+/* From the event function: parse nothing more of the bytes being fed (a
+ * consumer that pauses or has seen the end). */
+void
+chime_sse_parser_stop (ChimeSseParser *parser)
+{
+  g_return_if_fail (parser != NULL);
+
+  parser->stopped = TRUE;
+}
+
+/* Whether the parser is between two events with nothing pending (no
+ * partial line or event, no byte order mark or CR to finish): a caller
+ * may then take an event's bytes without it when they hold nothing but
+ * one data line and a blank line, which would change nothing else here. */
+gboolean
+chime_sse_parser_is_between_events (ChimeSseParser *parser)
+{
+  return parser->error == NULL && !parser->finished && !parser->at_stream_start &&
+         !parser->skip_lf && !parser->in_event && parser->line->len == 0;
 }
 
 static gboolean
@@ -465,14 +533,9 @@ holds_partial_event (ChimeSseParser *parser)
          (parser->at_stream_start && parser->bom_matched > 0);
 }
 
-/**
- * chime_sse_parser_finish:
- * @parser: a parser
- *
- * Ends the stream. As the standard says, an event not yet ended by a blank
- * line is discarded, not dispatched; chime_sse_parser_has_partial() tells
- * whether that happened, which usually means the stream was cut short.
- */
+/* Ends the stream. As the standard says, an event not yet ended by a
+ * blank line is discarded, not dispatched; chime_sse_parser_has_partial()
+ * tells whether that happened (usually: the stream was cut short). */
 void
 chime_sse_parser_finish (ChimeSseParser *parser)
 {
@@ -485,15 +548,10 @@ chime_sse_parser_finish (ChimeSseParser *parser)
   parser->finished = TRUE;
 }
 
-/**
- * chime_sse_parser_has_partial:
- * @parser: a parser
- *
- * Returns: before chime_sse_parser_finish(), whether the parser holds an
- *   incomplete event (an unterminated line, or fields not yet followed by
- *   a blank line); after it, whether it discarded one. After an error,
- *   always %TRUE.
- */
+/* Before chime_sse_parser_finish(), whether the parser holds an
+ * incomplete event (an unterminated line, or fields not yet followed by a
+ * blank line); after it, whether it discarded one. After an error,
+ * always TRUE. */
 gboolean
 chime_sse_parser_has_partial (ChimeSseParser *parser)
 {
@@ -504,12 +562,7 @@ chime_sse_parser_has_partial (ChimeSseParser *parser)
   return holds_partial_event (parser);
 }
 
-/**
- * chime_sse_parser_get_error:
- * @parser: a parser
- *
- * Returns: (nullable) (transfer none): why the parser stopped, or %NULL.
- */
+/* Why the parser stopped, or NULL. */
 const GError *
 chime_sse_parser_get_error (ChimeSseParser *parser)
 {

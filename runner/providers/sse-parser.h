@@ -46,7 +46,7 @@ typedef struct _ChimeSseParser ChimeSseParser;
 
 /* Called for every dispatched event. @event and its strings belong to the
  * parser and are valid only during the call. The callback must not feed,
- * finish or free the parser. */
+ * finish or free the parser; it may stop it (chime_sse_parser_stop()). */
 typedef void (*ChimeSseEventFunc) (const ChimeSseEvent *event,
                                    gpointer             user_data);
 
@@ -60,9 +60,11 @@ void            chime_sse_parser_set_max_line_length  (ChimeSseParser   *parser,
                                                        gsize             max_length);
 gsize           chime_sse_parser_get_max_line_length  (ChimeSseParser   *parser);
 
-void            chime_sse_parser_feed                 (ChimeSseParser   *parser,
+gsize           chime_sse_parser_feed                 (ChimeSseParser   *parser,
                                                        const char       *data,
                                                        gsize             length);
+void            chime_sse_parser_stop                 (ChimeSseParser   *parser);
+gboolean        chime_sse_parser_is_between_events    (ChimeSseParser   *parser);
 void            chime_sse_parser_finish               (ChimeSseParser   *parser);
 
 gboolean        chime_sse_parser_has_partial          (ChimeSseParser   *parser);

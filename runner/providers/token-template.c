@@ -1,11 +1,12 @@
 /* Token templates: taking the token straight out of a streamed event
  * that looks like the last one that yielded a token (token-template.h
  * says why, and when that is safe). The one JSON parsing done here is of
- * string literals, kept to exactly what jansson would decode the same
- * way; anything else is left to jansson. */
+ * string literals (json-literal.c), kept to exactly what jansson would
+ * decode the same way; anything else is left to jansson. */
 #include "config.h"
 
 #include "token-template.h"
+#include "json-literal.h"
 
 #include <string.h>
 
@@ -45,95 +46,6 @@ chime_token_template_forget (ChimeTokenTemplate *template)
   template->valid = FALSE;
 }
 
-static gboolean
-read_hex4 (const char **p,
-           const char  *end,
-           gunichar    *value)
-{
-  *value = 0;
-  if (end - *p < 4)
-    return FALSE;
-  for (guint i = 0; i < 4; i++)
-    {
-      int digit = g_ascii_xdigit_value ((*p)[i]);
-
-      if (digit < 0)
-        return FALSE;
-      *value = *value * 16 + (gunichar) digit;
-    }
-  *p += 4;
-  return TRUE;
-}
-
-/* The code point of a \u escape whose four digits start at *@p, joining a
- * surrogate pair; 0 when jansson would refuse it or keep it out of a C
- * string (\u0000, a lone surrogate). */
-static gunichar
-read_unicode_escape (const char **p,
-                     const char  *end)
-{
-  gunichar high, low;
-
-  if (!read_hex4 (p, end, &high) || high == 0 || (high >= 0xdc00 && high < 0xe000))
-    return 0;
-  if (high < 0xd800 || high >= 0xdc00)
-    return high;
-  if (end - *p < 2 || (*p)[0] != '\\' || (*p)[1] != 'u')
-    return 0;
-  *p += 2;
-  if (!read_hex4 (p, end, &low) || low < 0xdc00 || low >= 0xe000)
-    return 0;
-  return 0x10000 + ((high - 0xd800) << 10) + (low - 0xdc00);
-}
-
-/* Decodes the JSON string literal whose opening quote is at @p into @out.
- * Returns the byte after its closing quote, or NULL when it is not one that
- * jansson would turn into the same C string: unterminated before @end, a raw
- * control character, a bad escape, \u0000, a lone surrogate, invalid UTF-8.
- * Those are left to jansson. */
-static const char *
-decode_string_literal (const char *p,
-                       const char *end,
-                       GString    *out)
-{
-  static const char simple_escapes[] = "\"\"\\\\//b\bf\fn\nr\rt\t";
-
-  g_string_truncate (out, 0);
-  for (p++; p < end;)
-    {
-      const char *run = p;
-      const char *escape;
-
-      while (p < end && *p != '"' && *p != '\\' && (guchar) *p >= 0x20)
-        p++;
-      g_string_append_len (out, run, p - run);
-      if (p == end || (guchar) *p < 0x20)
-        return NULL;
-      if (*p == '"')
-        return g_utf8_validate_len (out->str, out->len, NULL) ? p + 1 : NULL;
-      if (++p == end)
-        return NULL;
-      if (*p == 'u')
-        {
-          gunichar c;
-
-          p++;
-          c = read_unicode_escape (&p, end);
-          if (c == 0)
-            return NULL;
-          g_string_append_unichar (out, c);
-          continue;
-        }
-      for (escape = simple_escapes; *escape != '\0' && *escape != *p; escape += 2)
-        ;
-      if (*escape == '\0')
-        return NULL;
-      g_string_append_c (out, escape[1]);
-      p++;
-    }
-  return NULL;
-}
-
 gboolean
 chime_token_template_learn (ChimeTokenTemplate *template,
                             const char         *event_type,
@@ -151,7 +63,7 @@ chime_token_template_learn (ChimeTokenTemplate *template,
    * there is no quote: each quote found starts a literal. */
   while ((p = memchr (p, '"', end - p)) != NULL)
     {
-      const char *after = decode_string_literal (p, end, template->token);
+      const char *after = chime_json_decode_string_literal (p, end, template->token);
 
       if (after == NULL)
         return FALSE;
@@ -196,8 +108,36 @@ chime_token_template_match (ChimeTokenTemplate *template,
       strcmp (event_type, template->event_type) != 0)
     return NULL;
   /* The whole middle must be one literal: `"a","b"` ends early. */
-  if (decode_string_literal (data + template->start, literal_end, template->token) != literal_end ||
+  if (chime_json_decode_string_literal (data + template->start, literal_end, template->token) != literal_end ||
       template->token->len == 0)
     return NULL;
+  return template->token->str;
+}
+
+const char *
+chime_token_template_match_raw (ChimeTokenTemplate *template,
+                                const char         *data,
+                                const char         *end,
+                                const char        **data_end)
+{
+  const char *old = template->data->str;
+  gsize suffix_len = template->data->len - template->end;
+  const char *literal_end;
+
+  if (!template->valid || strcmp (template->event_type, "message") != 0 ||
+      (gsize) (end - data) < template->start + suffix_len + 2 ||
+      data[template->start] != '"' ||
+      memcmp (data, old, template->start) != 0)
+    return NULL;
+  /* The literal ends at its first unescaped quote; what follows must be
+   * the remembered suffix, and the data ends there (the caller checks
+   * that a line end follows). A line is the same bytes as the data that
+   * match() would be given, so the answer is the same. */
+  literal_end = chime_json_decode_string_literal (data + template->start, end, template->token);
+  if (literal_end == NULL || template->token->len == 0 ||
+      (gsize) (end - literal_end) < suffix_len ||
+      memcmp (literal_end, old + template->end, suffix_len) != 0)
+    return NULL;
+  *data_end = literal_end + suffix_len;
   return template->token->str;
 }

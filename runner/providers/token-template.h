@@ -33,6 +33,14 @@ const char         *chime_token_template_match  (ChimeTokenTemplate *template,
                                                  const char         *event_type,
                                                  const char         *data,
                                                  gsize               length);
+/* The same for an event seen in the raw stream, before any SSE parsing:
+ * the data of a `message` event starts at @data, its end unknown, the
+ * stream's bytes ending at @end. On a match, *@data_end is the byte after
+ * the data. */
+const char         *chime_token_template_match_raw (ChimeTokenTemplate *template,
+                                                    const char         *data,
+                                                    const char         *end,
+                                                    const char        **data_end);
 void                chime_token_template_forget (ChimeTokenTemplate *template);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimeTokenTemplate, chime_token_template_free)
