@@ -33,6 +33,12 @@ barrier_passed (ChimeDispatcher *d,
 void
 chime_consumer_wake_parked (ChimeDispatcher *d)
 {
+  /* Nobody parked (the common case): a parker counts itself before it
+   * parks and looks at the barrier again after its heavy barrier, so it
+   * cannot be left parked by this relaxed look, as in
+   * chime_consumer_notify_progress. */
+  if (__atomic_load_n (&d->n_parked, __ATOMIC_RELAXED) == 0)
+    return;
   for (guint i = 0; i < d->n_consumers; i++)
     {
       ChimeConsumer *consumer = d->consumers[i];
@@ -50,15 +56,12 @@ chime_consumer_wake_parked (ChimeDispatcher *d)
     }
 }
 
-/* Progress was stored (a `done`, a release cursor): wakes whoever waits
- * for it. Every waiter registers in a count, runs the heavy barrier and
- * then looks (wait.c, and pass_fence below); so this side, on
- * every awaited event, needs only the light one (barrier.h), where a
- * full fence cost an awaited event a fifth of its time. */
+/* Progress was stored and some waiter is registered
+ * (chime_consumer_notify_progress, consumer.h, made the barrier and the
+ * first look). */
 void
-chime_consumer_notify_progress (ChimeDispatcher *d)
+chime_consumer_notify_waiters (ChimeDispatcher *d)
 {
-  chime_barrier_light ();
   if (__atomic_load_n (&d->n_parked, __ATOMIC_RELAXED) > 0)
     chime_consumer_wake_parked (d);
   if (__atomic_load_n (&d->n_cond_waiters, __ATOMIC_RELAXED) > 0)
@@ -199,6 +202,10 @@ chime_consumer_pass_fence (ChimeConsumer *consumer,
   guint64 parked = CONSUMER_PARKED_AT (pos);
 
   chime_consumer_publish_done (consumer, pos);
+  /* Every handler there already (always, with one handler, or awaited):
+   * helping would find nobody behind. */
+  if (barrier_passed (d, pos))
+    return TRUE;
   chime_consumer_help_laggards (d, pos);
   if (barrier_passed (d, pos))
     return TRUE;

@@ -101,5 +101,11 @@ void          chime_run_info_unref (ChimeRunInfo *info);
 
 /* Events whose delivery is a fence in the fenced mode: start, end, error. */
 gboolean chime_event_type_is_fence (ChimeEventType type);
-/* Error events are never refused because of an earlier handler failure. */
-gboolean chime_event_type_is_error (ChimeEventType type);
+/* Error events are never refused because of an earlier handler failure.
+ * Inline: every emit asks, twice. */
+static inline gboolean
+chime_event_type_is_error (ChimeEventType type)
+{
+  return type == CHIME_EVENT_LLM_ERROR || type == CHIME_EVENT_CHAIN_ERROR ||
+         type == CHIME_EVENT_TOOL_ERROR || type == CHIME_EVENT_RETRIEVER_ERROR;
+}

@@ -88,13 +88,6 @@ chime_event_type_is_fence (ChimeEventType type)
     }
 }
 
-gboolean
-chime_event_type_is_error (ChimeEventType type)
-{
-  return type == CHIME_EVENT_LLM_ERROR || type == CHIME_EVENT_CHAIN_ERROR ||
-         type == CHIME_EVENT_TOOL_ERROR || type == CHIME_EVENT_RETRIEVER_ERROR;
-}
-
 /* The wall clock is derived from the monotonic clock, so stamping an event
  * reads one clock, not two. */
 static gint64
