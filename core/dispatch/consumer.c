@@ -20,16 +20,6 @@
 #include "barrier.h"
 #include "events/event-clock.h"
 
-static gboolean
-barrier_passed (ChimeDispatcher *d,
-                guint64          pos)
-{
-  for (guint i = 0; i < d->n_consumers; i++)
-    if (__atomic_load_n (&d->consumers[i]->done, __ATOMIC_ACQUIRE) < pos)
-      return FALSE;
-  return TRUE;
-}
-
 void
 chime_consumer_wake_parked (ChimeDispatcher *d)
 {
@@ -45,7 +35,7 @@ chime_consumer_wake_parked (ChimeDispatcher *d)
       guint64 state = __atomic_load_n (&consumer->state, __ATOMIC_ACQUIRE);
 
       if (CONSUMER_STATE_KIND (state) != CONSUMER_PARKED ||
-          !barrier_passed (d, CONSUMER_PARKED_POS (state)))
+          !chime_consumer_barrier_passed (d, CONSUMER_PARKED_POS (state)))
         continue;
       if (__atomic_compare_exchange_n (&consumer->state, &state, CONSUMER_RUNNING, FALSE,
                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
@@ -78,17 +68,6 @@ chime_consumer_notify_waiters (ChimeDispatcher *d)
     g_main_context_wakeup (d->main_context);
   if (__atomic_load_n (&d->n_async_waiters, __ATOMIC_RELAXED) > 0)
     g_source_set_ready_time (d->progress_source, 0);
-}
-
-void
-chime_consumer_publish_done (ChimeConsumer *consumer,
-                             guint64        done)
-{
-  /* Under drop policies `done` moves under the consumer's lock (a
-   * dropping emitter may move it too); only notify here. */
-  if (consumer->dispatcher->drop == NULL)
-    chime_consumer_store_done (consumer, done);
-  chime_consumer_notify_progress (consumer->dispatcher);
 }
 
 gboolean
@@ -195,19 +174,14 @@ chime_consumer_help_laggards (ChimeDispatcher *d,
 }
 
 gboolean
-chime_consumer_pass_fence (ChimeConsumer *consumer,
-                           guint64        pos)
+chime_consumer_pass_fence_behind (ChimeConsumer *consumer,
+                                  guint64        pos)
 {
   ChimeDispatcher *d = consumer->dispatcher;
   guint64 parked = CONSUMER_PARKED_AT (pos);
 
-  chime_consumer_publish_done (consumer, pos);
-  /* Every handler there already (always, with one handler, or awaited):
-   * helping would find nobody behind. */
-  if (barrier_passed (d, pos))
-    return TRUE;
   chime_consumer_help_laggards (d, pos);
-  if (barrier_passed (d, pos))
+  if (chime_consumer_barrier_passed (d, pos))
     return TRUE;
 
   __atomic_add_fetch (&d->n_parked, 1, __ATOMIC_SEQ_CST);
@@ -216,7 +190,7 @@ chime_consumer_pass_fence (ChimeConsumer *consumer,
   /* The last consumer to arrive may have looked before we parked: the
    * heavy side of notify_progress's barrier. */
   chime_barrier_heavy ();
-  if (barrier_passed (d, pos) &&
+  if (chime_consumer_barrier_passed (d, pos) &&
       __atomic_compare_exchange_n (&consumer->state, &parked, CONSUMER_RUNNING, FALSE,
                                    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
     {

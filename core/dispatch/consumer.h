@@ -26,9 +26,6 @@ chime_consumer_wake (ChimeConsumer *consumer)
     chime_consumer_schedule (consumer);
 }
 
-/* Publishes the consumer's progress and wakes whoever waits on it. */
-void     chime_consumer_publish_done     (ChimeConsumer   *consumer,
-                                          guint64          done);
 /* The consumer found nothing at @pos: become IDLE unless something arrived
  * meanwhile. TRUE when it went idle (the caller must stop), FALSE when it
  * claimed itself back (the caller continues, from `done`: while it was
@@ -39,8 +36,12 @@ gboolean chime_consumer_go_idle          (ChimeConsumer   *consumer,
  * handler has handled everything before it; else the consumer parks and
  * FALSE is returned (the caller must stop: whoever completes the barrier
  * schedules it again). */
-gboolean chime_consumer_pass_fence       (ChimeConsumer   *consumer,
-                                          guint64          pos);
+static inline gboolean chime_consumer_pass_fence (ChimeConsumer *consumer,
+                                                  guint64        pos);
+/* chime_consumer_pass_fence when some handler is behind: helps it, or
+ * parks. */
+gboolean chime_consumer_pass_fence_behind (ChimeConsumer  *consumer,
+                                           guint64         pos);
 
 /* The waking side of chime_consumer_notify_progress, when some waiter is
  * registered. */
@@ -69,3 +70,39 @@ void     chime_consumer_wake_parked      (ChimeDispatcher *d);
  * them, and schedules (or, caller_runs, runs) those with work there. */
 void     chime_consumer_help_laggards    (ChimeDispatcher *d,
                                           guint64          target);
+
+/* Publishes the consumer's progress and wakes whoever waits on it. Inline:
+ * an awaited event publishes twice (at its fence and when it is done). */
+static inline void
+chime_consumer_publish_done (ChimeConsumer *consumer,
+                             guint64        done)
+{
+  /* Under drop policies `done` moves under the consumer's lock (a
+   * dropping emitter may move it too); only notify here. */
+  if (consumer->dispatcher->drop == NULL)
+    chime_consumer_store_done (consumer, done);
+  chime_consumer_notify_progress (consumer->dispatcher);
+}
+
+/* Whether every consumer has handled everything before @pos. */
+static inline gboolean
+chime_consumer_barrier_passed (ChimeDispatcher *d,
+                               guint64          pos)
+{
+  for (guint i = 0; i < d->n_consumers; i++)
+    if (__atomic_load_n (&d->consumers[i]->done, __ATOMIC_ACQUIRE) < pos)
+      return FALSE;
+  return TRUE;
+}
+
+static inline gboolean
+chime_consumer_pass_fence (ChimeConsumer *consumer,
+                           guint64        pos)
+{
+  chime_consumer_publish_done (consumer, pos);
+  /* Every handler there already (always, with one handler, or awaited):
+   * helping would find nobody behind. */
+  if (G_LIKELY (chime_consumer_barrier_passed (consumer->dispatcher, pos)))
+    return TRUE;
+  return chime_consumer_pass_fence_behind (consumer, pos);
+}
