@@ -21,14 +21,8 @@
 #include "events/event-clock.h"
 
 void
-chime_consumer_wake_parked (ChimeDispatcher *d)
+chime_consumer_unpark (ChimeDispatcher *d)
 {
-  /* Nobody parked (the common case): a parker counts itself before it
-   * parks and looks at the barrier again after its heavy barrier, so it
-   * cannot be left parked by this relaxed look, as in
-   * chime_consumer_notify_progress. */
-  if (__atomic_load_n (&d->n_parked, __ATOMIC_RELAXED) == 0)
-    return;
   for (guint i = 0; i < d->n_consumers; i++)
     {
       ChimeConsumer *consumer = d->consumers[i];
@@ -52,8 +46,7 @@ chime_consumer_wake_parked (ChimeDispatcher *d)
 void
 chime_consumer_notify_waiters (ChimeDispatcher *d)
 {
-  if (__atomic_load_n (&d->n_parked, __ATOMIC_RELAXED) > 0)
-    chime_consumer_wake_parked (d);
+  chime_consumer_wake_parked (d);
   if (__atomic_load_n (&d->n_cond_waiters, __ATOMIC_RELAXED) > 0)
     {
       g_mutex_lock (&d->wait_lock);
@@ -70,9 +63,11 @@ chime_consumer_notify_waiters (ChimeDispatcher *d)
     g_source_set_ready_time (d->progress_source, 0);
 }
 
-gboolean
-chime_consumer_go_idle (ChimeConsumer *consumer,
-                        guint64        pos)
+/* chime_consumer_go_idle, inlined where an emitter that ran a handler
+ * itself (caller_runs) gives it up, once per awaited event. */
+static inline __attribute__ ((always_inline)) gboolean
+go_idle (ChimeConsumer *consumer,
+         guint64        pos)
 {
   ChimeDispatcher *d = consumer->dispatcher;
   guint64 idle = CONSUMER_IDLE;
@@ -101,6 +96,13 @@ chime_consumer_go_idle (ChimeConsumer *consumer,
       return FALSE;
     }
   return TRUE;
+}
+
+gboolean
+chime_consumer_go_idle (ChimeConsumer *consumer,
+                        guint64        pos)
+{
+  return go_idle (consumer, pos);
 }
 
 /* Advances an IDLE consumer over positions below @target that are not for
@@ -158,7 +160,7 @@ help_consumer (ChimeConsumer *consumer,
         return;
       pos = consumer->done;
     }
-  if (!chime_consumer_go_idle (consumer, pos))
+  if (!go_idle (consumer, pos))
     {
       CHIME_OWNER_DROP (consumer);
       chime_consumer_schedule (consumer);

@@ -64,8 +64,20 @@ chime_consumer_notify_progress (ChimeDispatcher *d)
                    __atomic_load_n (&d->n_async_waiters, __ATOMIC_RELAXED)) != 0))
     chime_consumer_notify_waiters (d);
 }
-/* Schedules every parked consumer whose fence barrier has been passed. */
-void     chime_consumer_wake_parked      (ChimeDispatcher *d);
+/* chime_consumer_wake_parked when some consumer is parked. */
+void     chime_consumer_unpark           (ChimeDispatcher *d);
+
+/* Schedules every parked consumer whose fence barrier has been passed.
+ * Inline: nobody is parked in the common case, and a parker counts itself
+ * before it parks and looks at the barrier again after its heavy barrier,
+ * so it cannot be left parked by this relaxed look (as in
+ * chime_consumer_notify_progress). */
+static inline void
+chime_consumer_wake_parked (ChimeDispatcher *d)
+{
+  if (__atomic_load_n (&d->n_parked, __ATOMIC_RELAXED) > 0)
+    chime_consumer_unpark (d);
+}
 /* Moves idle consumers over positions below @target that are not for
  * them, and schedules (or, caller_runs, runs) those with work there. */
 void     chime_consumer_help_laggards    (ChimeDispatcher *d,
