@@ -71,23 +71,6 @@ chime_event_type_ends_run (ChimeEventType type)
     }
 }
 
-gboolean
-chime_event_type_is_fence (ChimeEventType type)
-{
-  switch (type)
-    {
-    case CHIME_EVENT_LLM_NEW_TOKEN:
-    case CHIME_EVENT_TEXT:
-    case CHIME_EVENT_RETRY:
-    case CHIME_EVENT_CUSTOM_EVENT:
-    case CHIME_EVENT_AGENT_ACTION:
-    case CHIME_EVENT_AGENT_FINISH:
-      return FALSE;
-    default:
-      return TRUE;
-    }
-}
-
 /* The wall clock is derived from the monotonic clock, so stamping an event
  * reads one clock, not two. */
 static gint64
