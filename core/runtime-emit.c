@@ -92,13 +92,14 @@ static guint64
 queue_or_drop (ChimeRuntime *runtime,
                ChimeEvent   *event,
                guint64       mask,
+               gboolean      wait,
                gboolean      claimed,
                guint64       pos)
 {
+  /* An event its emitter waits for is a fence. */
   if (claimed)
     {
-      chime_dispatcher_fill (runtime->dispatcher, pos, event, mask & runtime->queued_mask,
-                             needs_wait (runtime, event->type, mask));
+      chime_dispatcher_fill (runtime->dispatcher, pos, event, mask & runtime->queued_mask, wait);
       return pos + 1;
     }
   chime_event_unref (event);
@@ -135,7 +136,7 @@ chime_runtime_emit (ChimeRuntime *runtime,
    * other emitters, which publish in claim order. */
   if (queued)
     chime_dispatcher_claim (runtime->dispatcher, TRUE, &pos);
-  end = queue_or_drop (runtime, event, mask, queued, pos);
+  end = queue_or_drop (runtime, event, mask, wait, queued, pos);
   if (wait && end > 0)
     chime_dispatcher_wait (runtime->dispatcher, end);
   return is_error || chime_trace_check (trace, error);
@@ -152,6 +153,7 @@ chime_runtime_emit_nowait (ChimeRuntime *runtime,
   ChimeTrace *trace = event->run->trace;   /* the caller's run keeps it alive */
   guint64 mask = handler_mask & runtime->type_masks[type];
   gboolean queued = (mask & runtime->queued_mask) != 0;
+  gboolean wait = needs_wait (runtime, type, mask);
   guint64 pos = 0, end;
 
   *ticket = 0;
@@ -171,8 +173,8 @@ chime_runtime_emit_nowait (ChimeRuntime *runtime,
   if (queued && !chime_dispatcher_claim (runtime->dispatcher, FALSE, &pos))
     return CHIME_EMIT_WOULD_BLOCK;
   /* From here on the event belongs to the ring: do not touch it. */
-  end = queue_or_drop (runtime, event, mask, queued, pos);
-  if (needs_wait (runtime, type, mask) && end > 0 &&
+  end = queue_or_drop (runtime, event, mask, wait, queued, pos);
+  if (wait && end > 0 &&
       !chime_dispatcher_is_done (runtime->dispatcher, end))
     {
       *ticket = end;

@@ -20,18 +20,8 @@
 #include "barrier.h"
 #include "events/event-clock.h"
 
-static gboolean
-barrier_passed (ChimeDispatcher *d,
-                guint64          pos)
-{
-  for (guint i = 0; i < d->n_consumers; i++)
-    if (__atomic_load_n (&d->consumers[i]->done, __ATOMIC_ACQUIRE) < pos)
-      return FALSE;
-  return TRUE;
-}
-
 void
-chime_consumer_wake_parked (ChimeDispatcher *d)
+chime_consumer_unpark (ChimeDispatcher *d)
 {
   for (guint i = 0; i < d->n_consumers; i++)
     {
@@ -39,7 +29,7 @@ chime_consumer_wake_parked (ChimeDispatcher *d)
       guint64 state = __atomic_load_n (&consumer->state, __ATOMIC_ACQUIRE);
 
       if (CONSUMER_STATE_KIND (state) != CONSUMER_PARKED ||
-          !barrier_passed (d, CONSUMER_PARKED_POS (state)))
+          !chime_consumer_barrier_passed (d, CONSUMER_PARKED_POS (state)))
         continue;
       if (__atomic_compare_exchange_n (&consumer->state, &state, CONSUMER_RUNNING, FALSE,
                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
@@ -50,17 +40,13 @@ chime_consumer_wake_parked (ChimeDispatcher *d)
     }
 }
 
-/* Progress was stored (a `done`, a release cursor): wakes whoever waits
- * for it. Every waiter registers in a count, runs the heavy barrier and
- * then looks (wait.c, and pass_fence below); so this side, on
- * every awaited event, needs only the light one (barrier.h), where a
- * full fence cost an awaited event a fifth of its time. */
+/* Progress was stored and some waiter is registered
+ * (chime_consumer_notify_progress, consumer.h, made the barrier and the
+ * first look). */
 void
-chime_consumer_notify_progress (ChimeDispatcher *d)
+chime_consumer_notify_waiters (ChimeDispatcher *d)
 {
-  chime_barrier_light ();
-  if (__atomic_load_n (&d->n_parked, __ATOMIC_RELAXED) > 0)
-    chime_consumer_wake_parked (d);
+  chime_consumer_wake_parked (d);
   if (__atomic_load_n (&d->n_cond_waiters, __ATOMIC_RELAXED) > 0)
     {
       g_mutex_lock (&d->wait_lock);
@@ -77,20 +63,11 @@ chime_consumer_notify_progress (ChimeDispatcher *d)
     g_source_set_ready_time (d->progress_source, 0);
 }
 
-void
-chime_consumer_publish_done (ChimeConsumer *consumer,
-                             guint64        done)
-{
-  /* Under drop policies `done` moves under the consumer's lock (a
-   * dropping emitter may move it too); only notify here. */
-  if (consumer->dispatcher->drop == NULL)
-    chime_consumer_store_done (consumer, done);
-  chime_consumer_notify_progress (consumer->dispatcher);
-}
-
-gboolean
-chime_consumer_go_idle (ChimeConsumer *consumer,
-                        guint64        pos)
+/* chime_consumer_go_idle, inlined where an emitter that ran a handler
+ * itself (caller_runs) gives it up, once per awaited event. */
+static inline __attribute__ ((always_inline)) gboolean
+go_idle (ChimeConsumer *consumer,
+         guint64        pos)
 {
   ChimeDispatcher *d = consumer->dispatcher;
   guint64 idle = CONSUMER_IDLE;
@@ -119,6 +96,13 @@ chime_consumer_go_idle (ChimeConsumer *consumer,
       return FALSE;
     }
   return TRUE;
+}
+
+gboolean
+chime_consumer_go_idle (ChimeConsumer *consumer,
+                        guint64        pos)
+{
+  return go_idle (consumer, pos);
 }
 
 /* Advances an IDLE consumer over positions below @target that are not for
@@ -176,7 +160,7 @@ help_consumer (ChimeConsumer *consumer,
         return;
       pos = consumer->done;
     }
-  if (!chime_consumer_go_idle (consumer, pos))
+  if (!go_idle (consumer, pos))
     {
       CHIME_OWNER_DROP (consumer);
       chime_consumer_schedule (consumer);
@@ -192,15 +176,14 @@ chime_consumer_help_laggards (ChimeDispatcher *d,
 }
 
 gboolean
-chime_consumer_pass_fence (ChimeConsumer *consumer,
-                           guint64        pos)
+chime_consumer_pass_fence_behind (ChimeConsumer *consumer,
+                                  guint64        pos)
 {
   ChimeDispatcher *d = consumer->dispatcher;
   guint64 parked = CONSUMER_PARKED_AT (pos);
 
-  chime_consumer_publish_done (consumer, pos);
   chime_consumer_help_laggards (d, pos);
-  if (barrier_passed (d, pos))
+  if (chime_consumer_barrier_passed (d, pos))
     return TRUE;
 
   __atomic_add_fetch (&d->n_parked, 1, __ATOMIC_SEQ_CST);
@@ -209,7 +192,7 @@ chime_consumer_pass_fence (ChimeConsumer *consumer,
   /* The last consumer to arrive may have looked before we parked: the
    * heavy side of notify_progress's barrier. */
   chime_barrier_heavy ();
-  if (barrier_passed (d, pos) &&
+  if (chime_consumer_barrier_passed (d, pos) &&
       __atomic_compare_exchange_n (&consumer->state, &parked, CONSUMER_RUNNING, FALSE,
                                    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
     {

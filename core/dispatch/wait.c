@@ -147,20 +147,13 @@ sleep_on_progress (ChimeDispatcher *d,
  * Blocking
  * ---------------------------------------------------------------- */
 
+/* wait_for once helping was not enough: spins, then blocks. */
 static void
-wait_for (ChimeDispatcher *d,
-          WaitPredicate    predicate,
-          guint64          arg,
-          guint64          help_target)
+wait_longer (ChimeDispatcher *d,
+             WaitPredicate    predicate,
+             guint64          arg,
+             guint64          help_target)
 {
-  if (predicate (d, arg))
-    return;
-  chime_consumer_help_laggards (d, help_target);
-  chime_consumer_wake_parked (d);
-  /* Helping often was the whole wait (caller_runs): look again before the
-   * first pause, which alone costs more than an awaited event. */
-  if (predicate (d, arg))
-    return;
   if (d->n_async > 0 && g_main_context_acquire (d->main_context))
     {
       /* Async handlers move only while some thread iterates the main
@@ -198,6 +191,26 @@ block:
       else
         sleep_on_progress (d, predicate, arg);
     }
+}
+
+/* Inline, so that each caller's predicate is a direct call: an awaited
+ * event that its emitter handles itself (caller_runs) never gets past
+ * the second look. */
+static inline __attribute__ ((always_inline)) void
+wait_for (ChimeDispatcher *d,
+          WaitPredicate    predicate,
+          guint64          arg,
+          guint64          help_target)
+{
+  if (predicate (d, arg))
+    return;
+  chime_consumer_help_laggards (d, help_target);
+  chime_consumer_wake_parked (d);
+  /* Helping often was the whole wait (caller_runs): look again before the
+   * first pause, which alone costs more than an awaited event. */
+  if (predicate (d, arg))
+    return;
+  wait_longer (d, predicate, arg, help_target);
 }
 
 void

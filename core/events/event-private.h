@@ -110,7 +110,27 @@ chime_event_set_json (json_t **field,
 ChimeRunInfo *chime_run_info_ref   (ChimeRunInfo *info);
 void          chime_run_info_unref (ChimeRunInfo *info);
 
-/* Events whose delivery is a fence in the fenced mode: start, end, error. */
-gboolean chime_event_type_is_fence (ChimeEventType type);
-/* Error events are never refused because of an earlier handler failure. */
-gboolean chime_event_type_is_error (ChimeEventType type);
+/* Events whose delivery is a fence in the fenced mode: start, end, error.
+ * Every other type is one of these (a bit each); inline, because the
+ * fenced mode asks for every event. */
+#define CHIME_EVENT_NOT_FENCES                                                     \
+  ((G_GUINT64_CONSTANT (1) << CHIME_EVENT_LLM_NEW_TOKEN) |                         \
+   (G_GUINT64_CONSTANT (1) << CHIME_EVENT_TEXT) |                                  \
+   (G_GUINT64_CONSTANT (1) << CHIME_EVENT_RETRY) |                                 \
+   (G_GUINT64_CONSTANT (1) << CHIME_EVENT_CUSTOM_EVENT) |                          \
+   (G_GUINT64_CONSTANT (1) << CHIME_EVENT_AGENT_ACTION) |                          \
+   (G_GUINT64_CONSTANT (1) << CHIME_EVENT_AGENT_FINISH))
+
+static inline gboolean
+chime_event_type_is_fence (ChimeEventType type)
+{
+  return ((CHIME_EVENT_NOT_FENCES >> type) & 1) == 0;
+}
+/* Error events are never refused because of an earlier handler failure.
+ * Inline: every emit asks, twice. */
+static inline gboolean
+chime_event_type_is_error (ChimeEventType type)
+{
+  return type == CHIME_EVENT_LLM_ERROR || type == CHIME_EVENT_CHAIN_ERROR ||
+         type == CHIME_EVENT_TOOL_ERROR || type == CHIME_EVENT_RETRIEVER_ERROR;
+}

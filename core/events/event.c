@@ -71,30 +71,6 @@ chime_event_type_ends_run (ChimeEventType type)
     }
 }
 
-gboolean
-chime_event_type_is_fence (ChimeEventType type)
-{
-  switch (type)
-    {
-    case CHIME_EVENT_LLM_NEW_TOKEN:
-    case CHIME_EVENT_TEXT:
-    case CHIME_EVENT_RETRY:
-    case CHIME_EVENT_CUSTOM_EVENT:
-    case CHIME_EVENT_AGENT_ACTION:
-    case CHIME_EVENT_AGENT_FINISH:
-      return FALSE;
-    default:
-      return TRUE;
-    }
-}
-
-gboolean
-chime_event_type_is_error (ChimeEventType type)
-{
-  return type == CHIME_EVENT_LLM_ERROR || type == CHIME_EVENT_CHAIN_ERROR ||
-         type == CHIME_EVENT_TOOL_ERROR || type == CHIME_EVENT_RETRIEVER_ERROR;
-}
-
 /* The wall clock is derived from the monotonic clock, so stamping an event
  * reads one clock, not two. */
 gint64
@@ -247,12 +223,16 @@ chime_event_new (ChimeEventType type,
   event->payload = type == CHIME_EVENT_LLM_NEW_TOKEN ? NULL : g_new0 (ChimeEventPayload, 1);
   if (token != NULL)
     {
-      gsize size = strlen (token) + 1;
+      gsize i = 0;
 
-      if (size <= sizeof event->inline_text)
-        event->token = memcpy (event->inline_text, token, size);
+      /* Tokens are a few bytes: copying up to the NUL costs less than
+       * strlen and memcpy, two calls per token. */
+      while (i < sizeof event->inline_text && (event->inline_text[i] = token[i]) != '\0')
+        i++;
+      if (G_LIKELY (i < sizeof event->inline_text))
+        event->token = event->inline_text;
       else
-        event->token = event->heap_text = g_memdup2 (token, size);
+        event->token = event->heap_text = g_memdup2 (token, strlen (token) + 1);
     }
   return event;
 }
@@ -288,7 +268,9 @@ chime_event_free (ChimeEvent *event)
 {
   EventCache *cache = event_cache ();
 
-  g_free (event->heap_text);
+  /* A token event has neither (tokens fit inline_text): no call then. */
+  if (G_UNLIKELY (event->heap_text != NULL))
+    g_free (event->heap_text);
   if (event->chunk != NULL)
     json_decref (event->chunk);
   if (event->payload != NULL)

@@ -3,11 +3,6 @@
 
 #include "trace.h"
 
-struct _ChimeTrace {
-  gint    ref_count;
-  GError *failure;   /* set once, atomically; read without a lock */
-};
-
 ChimeTrace *
 chime_trace_new (void)
 {
@@ -43,14 +38,13 @@ chime_trace_fail (ChimeTrace   *trace,
     g_error_free (copy);
 }
 
+/* chime_trace_check's slow side: a failure is recorded. */
 gboolean
-chime_trace_check (ChimeTrace *trace,
-                   GError    **error)
+chime_trace_check_failed (ChimeTrace *trace,
+                          GError    **error)
 {
   GError *failure = g_atomic_pointer_get (&trace->failure);
 
-  if (G_LIKELY (failure == NULL))
-    return TRUE;
   if (error != NULL)
     *error = g_error_copy (failure);
   return FALSE;

@@ -269,29 +269,64 @@ chime_handler_can_fall_back (ChimeHandler *handler,
          !(handler->settings.ignore & CHIME_IGNORE_LLM);
 }
 
+/* The body of chime_handler_invoke_sync, inlined into the sync call of
+ * every event. */
+static inline __attribute__ ((always_inline)) gboolean
+invoke_in_process (ChimeHandler  *handler,
+                   ChimeEventType type,
+                   ChimeEvent    *event,
+                   GError       **error)
+{
+  ChimeSyncFunc func = handler->entries[type];
+  ChimeCrashContext saved = chime_crash_context_enter (handler, type, event);
+  gboolean ok;
+
+  ok = func (handler->instance, event, error);
+  if (G_UNLIKELY (!ok) && chime_handler_can_fall_back (handler, event, *error))
+    {
+      ChimeSyncFunc llm_start = handler->plugin->entries[CHIME_EVENT_LLM_START];
+      g_clear_error (error);
+      chime_crash_context.entry = CHIME_EVENT_LLM_START;
+      ok = llm_start (handler->instance, event, error);
+    }
+  chime_crash_context_leave (&saved);
+  return ok;
+}
+
 gboolean
 chime_handler_invoke_sync (ChimeHandler  *handler,
                            ChimeEventType type,
                            ChimeEvent    *event,
                            GError       **error)
 {
-  ChimeSyncFunc func = handler->entries[type];
   g_autoptr (GError) local_error = NULL;
-  ChimeCrashContext saved = chime_crash_context_enter (handler, type, event);
-  gboolean ok;
+  gboolean ok = invoke_in_process (handler, type, event, &local_error);
 
-  ok = func (handler->instance, event, &local_error);
-  if (!ok && chime_handler_can_fall_back (handler, event, local_error))
-    {
-      ChimeSyncFunc llm_start = handler->plugin->entries[CHIME_EVENT_LLM_START];
-      g_clear_error (&local_error);
-      chime_crash_context.entry = CHIME_EVENT_LLM_START;
-      ok = llm_start (handler->instance, event, &local_error);
-    }
-  chime_crash_context_leave (&saved);
   if (!ok)
     g_propagate_error (error, g_steal_pointer (&local_error));
   return ok;
+}
+
+/* A sync call failed with @local_error (taken; NULL when the entry point
+ * returned FALSE without one): reports it unless it was a declined
+ * chat model start with nothing to fall back to. */
+static gboolean
+sync_call_failed (ChimeHandler *handler,
+                  ChimeEvent   *event,
+                  GError       *local_error,
+                  GError      **error)
+{
+  if (declined_into_no_op_fallback (handler, event, local_error))
+    {
+      g_clear_error (&local_error);
+      return TRUE;
+    }
+  if (local_error == NULL)
+    g_set_error (&local_error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
+                 "the handler returned FALSE without an error");
+  chime_handler_report_failure (handler, event, local_error);
+  g_propagate_error (error, local_error);
+  return FALSE;
 }
 
 gboolean
@@ -300,7 +335,7 @@ chime_handler_call_sync (ChimeHandler  *handler,
                          ChimeEvent    *event,
                          GError       **error)
 {
-  g_autoptr (GError) local_error = NULL;
+  GError *local_error = NULL;
   gboolean ok;
 
   if (G_UNLIKELY (handler->link != NULL))
@@ -314,23 +349,21 @@ chime_handler_call_sync (ChimeHandler  *handler,
       ok = chime_host_link_call (handler->link, event, &local_error);
     }
   else
-    ok = chime_handler_invoke_sync (handler, type, event, &local_error);
+    ok = invoke_in_process (handler, type, event, &local_error);
   chime_handler_count_delivered (handler);
-  if (ok || declined_into_no_op_fallback (handler, event, local_error))
-    return TRUE;
-  if (local_error == NULL)
-    g_set_error (&local_error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
-                 "the handler returned FALSE without an error");
-  chime_handler_report_failure (handler, event, local_error);
-  g_propagate_error (error, g_steal_pointer (&local_error));
-  return FALSE;
+  if (G_LIKELY (ok))
+    {
+      if (G_UNLIKELY (local_error != NULL))   /* a plugin that set one anyway */
+        g_error_free (local_error);
+      return TRUE;
+    }
+  return sync_call_failed (handler, event, local_error, error);
 }
 
 void
-chime_handler_caught_up (ChimeHandler *handler)
+chime_handler_flush_host (ChimeHandler *handler)
 {
-  if (G_UNLIKELY (handler->link != NULL))
-    chime_host_link_flush (handler->link);
+  chime_host_link_flush (handler->link);
 }
 
 void

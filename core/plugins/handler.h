@@ -137,10 +137,18 @@ void     chime_handler_report_failure (ChimeHandler *handler,
 void     chime_handler_report_failure_outside (ChimeHandler *handler,
                                                const GError *failure);
 void     chime_handler_count_delivered (ChimeHandler *handler);
+/* chime_handler_caught_up for an isolated handler. */
+void     chime_handler_flush_host (ChimeHandler *handler);
 /* The handler's queue is caught up: what was gathered for it must not
  * wait for a later event (an isolated handler's host gets the tokens
- * sent so far). Called by the thread running the handler. */
-void     chime_handler_caught_up (ChimeHandler *handler);
+ * sent so far). Called by the thread running the handler. Inline: every
+ * drain that stops calls it, and only isolated handlers have a link. */
+static inline void
+chime_handler_caught_up (ChimeHandler *handler)
+{
+  if (G_UNLIKELY (handler->link != NULL))
+    chime_handler_flush_host (handler);
+}
 /* Events the handler will never get, since its host stopped after
  * max_restarts crashes: the one rule for them, counted as failed without
  * a report each (the stop itself was reported once). */

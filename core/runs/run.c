@@ -188,10 +188,12 @@ chime_run_when_ready (ChimeRun          *run,
 #define REQUIRE_KIND(run, expected)                                        \
   g_return_val_if_fail ((run) != NULL && (run)->info->kind == (expected), NULL)
 
-ChimeEvent *
-chime_run_prepare_llm_new_token (ChimeRun   *run,
-                                 const char *token,
-                                 json_t     *chunk)
+/* Inline: chime_run_on_llm_new_token, once per token, builds its event
+ * here rather than through a call. */
+static inline ChimeEvent *
+prepare_token (ChimeRun   *run,
+               const char *token,
+               json_t     *chunk)
 {
   ChimeEvent *event;
 
@@ -199,6 +201,14 @@ chime_run_prepare_llm_new_token (ChimeRun   *run,
   event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run->info, token != NULL ? token : "");
   chime_event_set_json (&event->chunk, chunk);
   return event;
+}
+
+ChimeEvent *
+chime_run_prepare_llm_new_token (ChimeRun   *run,
+                                 const char *token,
+                                 json_t     *chunk)
+{
+  return prepare_token (run, token, chunk);
 }
 
 /* An event whose payload carries @value as its data (agent actions,
@@ -395,7 +405,12 @@ chime_run_on_llm_new_token (ChimeRun   *run,
                             json_t     *chunk,
                             GError    **error)
 {
-  return emit_prepared (run, chime_run_prepare_llm_new_token (run, token, chunk), error);
+  ChimeEvent *event = prepare_token (run, token, chunk);
+
+  /* A token is never a custom event: no stream check (handlers_for). */
+  if (event == NULL)
+    return FALSE;
+  return chime_runtime_emit (run->runtime, event, run->handlers, error);
 }
 
 gboolean
