@@ -236,6 +236,104 @@ test_flush_async (void **state)
   assert_int_equal (g_strv_length (lines), 3);
 }
 
+/* ------------------------------------------------------------------
+ * Event numbers (chime_event_get_sequence)
+ * ---------------------------------------------------------------- */
+
+/* The next event of @run, prepared and dropped: its number. */
+static guint64
+next_number (ChimeRun *run)
+{
+  g_autoptr (json_t) data = json_object ();
+  g_autoptr (ChimeEvent) event = chime_run_prepare_custom_event (run, "numbered", data);
+
+  return chime_event_get_sequence (event);
+}
+
+/* One thread numbers a run's events 1, 2, 3 ... with no gap, even while
+ * it makes events of another run in between: numbers are taken in
+ * blocks, and a block starts small. */
+static void
+test_events_of_a_run_are_numbered_from_one (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ChimeRuntime) runtime = test_runtime_new (&error, "%s", "");
+  g_autoptr (ChimeCallbackManager) manager = chime_runtime_new_callback_manager (runtime);
+  g_autoptr (json_t) inputs = json_object ();
+  g_autoptr (ChimeRun) a = NULL;
+  g_autoptr (ChimeRun) b = NULL;
+  g_autoptr (ChimeEvent) a_start = NULL;
+  g_autoptr (ChimeEvent) b_start = NULL;
+
+  assert_null (error);
+  a = chime_callback_manager_prepare_chain_start (manager, NULL, inputs, "A", NULL, &a_start);
+  b = chime_callback_manager_prepare_chain_start (manager, NULL, inputs, "B", NULL, &b_start);
+  assert_int_equal (chime_event_get_sequence (a_start), 1);
+  assert_int_equal (chime_event_get_sequence (b_start), 1);
+  assert_int_equal (next_number (a), 2);
+  assert_int_equal (next_number (b), 2);
+  assert_int_equal (next_number (a), 3);
+  for (guint64 n = 4; n < 1000; n++)
+    assert_int_equal (next_number (a), n);
+}
+
+#define NUMBERING_THREADS 4
+#define NUMBERS_PER_THREAD 20000
+
+typedef struct {
+  ChimeRun *run;
+  guint64   numbers[NUMBERS_PER_THREAD];
+} Numbering;
+
+static gpointer
+take_numbers (gpointer data)
+{
+  Numbering *numbering = data;
+
+  for (guint i = 0; i < NUMBERS_PER_THREAD; i++)
+    numbering->numbers[i] = next_number (numbering->run);
+  return NULL;
+}
+
+/* Threads making events of one run at once get numbers no other event of
+ * the run has (the id `chime consume` and dedupe key on), each thread's
+ * rising in the order it made them. */
+static void
+test_events_made_on_several_threads_have_numbers_of_their_own (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ChimeRuntime) runtime = test_runtime_new (&error, "%s", "");
+  g_autoptr (ChimeCallbackManager) manager = chime_runtime_new_callback_manager (runtime);
+  g_autoptr (json_t) inputs = json_object ();
+  g_autoptr (ChimeEvent) start = NULL;
+  g_autoptr (ChimeRun) run = chime_callback_manager_prepare_chain_start (manager, NULL, inputs, "Chain", NULL,
+                                                                        &start);
+  g_autoptr (GHashTable) seen = g_hash_table_new (g_int64_hash, g_int64_equal);
+  Numbering *numbering = g_new0 (Numbering, NUMBERING_THREADS);
+  GThread *threads[NUMBERING_THREADS];
+
+  for (guint t = 0; t < NUMBERING_THREADS; t++)
+    {
+      numbering[t].run = run;
+      threads[t] = g_thread_new ("numbers", take_numbers, &numbering[t]);
+    }
+  for (guint t = 0; t < NUMBERING_THREADS; t++)
+    g_thread_join (threads[t]);
+  for (guint t = 0; t < NUMBERING_THREADS; t++)
+    for (guint i = 0; i < NUMBERS_PER_THREAD; i++)
+      {
+        guint64 *number = &numbering[t].numbers[i];
+
+        assert_true (*number > 1);   /* 1 is the start event's */
+        if (i > 0)
+          assert_true (*number > numbering[t].numbers[i - 1]);
+        if (!g_hash_table_add (seen, number))
+          fail_msg ("event number %" G_GUINT64_FORMAT " given twice", *number);
+      }
+  assert_int_equal (g_hash_table_size (seen), NUMBERING_THREADS * NUMBERS_PER_THREAD);
+  g_free (numbering);
+}
+
 int
 main (void)
 {
@@ -245,6 +343,8 @@ main (void)
     cmocka_unit_test (test_would_block_leaves_the_event_to_offer_again),
     cmocka_unit_test (test_raise_error_failure_reaches_the_emitter),
     cmocka_unit_test (test_flush_async),
+    cmocka_unit_test (test_events_of_a_run_are_numbered_from_one),
+    cmocka_unit_test (test_events_made_on_several_threads_have_numbers_of_their_own),
   };
 
   return test_run_group (tests, G_N_ELEMENTS (tests));

@@ -19,8 +19,9 @@ struct _ChimeRunInfo {
   json_t       *metadata;
   gint64        start_time;
   ChimeTrace   *trace;       /* owned; shared by the whole run tree */
-  /* Events made for the run so far: the next one's sequence is this + 1
-   * (atomic; a run's events may be prepared on several threads). */
+  /* The highest event number given out for the run (atomic: a run's
+   * events may be prepared on several threads, which take numbers in
+   * blocks, see event.c). */
   guint64       n_events;
   /* chime_run_info_to_wire() as compact JSON text, made on first use by
    * chime_event_append_transport() (atomic). */

@@ -105,9 +105,12 @@ CHIME_API gint64              chime_event_get_monotonic_time (ChimeEvent *event)
 /* g_get_real_time() when the event was emitted (µs since the epoch). */
 CHIME_API gint64              chime_event_get_real_time      (ChimeEvent *event);
 
-/* The event's place among the events of its run, from 1 (the run's start
- * event) upwards in the order they were made; numbers of events made but
- * never emitted are skipped. An event rebuilt in another process
+/* The event's number among the events of its run, unique in the run: from
+ * 1 (the run's start event) upwards in the order they were made on each
+ * thread. Numbers are not dense: those of events made but never emitted
+ * are skipped, and so are some when a thread moves between runs (it takes
+ * numbers in blocks); events of one run made on several threads at once
+ * are numbered in no order between the threads. An event rebuilt in another process
  * (isolation = process, `chime consume`) keeps the number it was emitted
  * with, so (run id, sequence) names one event wherever it is handled. */
 CHIME_API guint64             chime_event_get_sequence       (ChimeEvent *event);
