@@ -221,6 +221,18 @@ guint mock_port (void);
 /* How many requests the server logged with X-Mock-Key @key. */
 guint mock_count_requests (const char *key);
 
+/* The requests the server logged with X-Mock-Key @key, in arrival order:
+ * objects with "seq", "method", "path", "headers" and "body" (text). */
+json_t *mock_requests (const char *key);
+
+/* @text, the example examples/@file_name, with its base_url's scheme,
+ * host and port replaced by the mock server's (the path stays), so that
+ * it runs with no network; @headers ("Name: value; ...", or NULL) are
+ * added to its model's request headers. */
+char *example_on_mock (const char *text,
+                       const char *file_name,
+                       const char *headers);
+
 /* Fails the test when @text (@what) holds the API key. */
 void assert_no_secret (const char *what,
                        const char *text);
