@@ -442,6 +442,19 @@ mock_stop (void)
   g_clear_pointer (&mock.log_path, g_free);
 }
 
+char *
+replace_all (const char *text,
+             const char *from,
+             const char *to)
+{
+  g_autoptr (GString) changed = g_string_new (text);
+
+  if (strstr (text, from) == NULL)
+    fail_msg ("expected \"%s\" in:\n%s", from, text);
+  g_string_replace (changed, from, to, 0);
+  return g_string_free (g_steal_pointer (&changed), FALSE);
+}
+
 json_t *
 mock_requests (const char *key)
 {

@@ -204,6 +204,12 @@ char **doc_block (const char *text,
                   const char *lang,
                   const char *needle);
 
+/* @text with every @from replaced by @to; fails the test when @text has
+ * no @from, so that a changed template cannot go unnoticed. */
+char *replace_all (const char *text,
+                   const char *from,
+                   const char *to);
+
 /* ------------------------------------------------------------------
  * Real providers, on the mock LLM server (tests/mock-llm-server.c)
  *

@@ -243,11 +243,13 @@ request_body (json_t *request)
 
 /* @example in @dir, its base_url on the mock server, which answers the
  * first turn with a call of shout and the second (the one that carries
- * the tool's result) with text; a jsonl handler writes trace.jsonl. */
+ * the tool's result) with text; a jsonl handler writes trace.jsonl.
+ * @command (NULL: the example's) replaces the tool's command line. */
 static char *
 copy_wire_agent (const char      *dir,
                  const WireAgent *agent,
-                 const char      *mock_key)
+                 const char      *mock_key,
+                 const char      *command)
 {
   g_autofree char *relative = g_build_filename ("examples", agent->example, NULL);
   g_autofree char *text = read_source_file (relative);
@@ -255,7 +257,9 @@ copy_wire_agent (const char      *dir,
                                               "X-Mock-Arg: %s-agent-tool-call.sse,%s-agent-answer.sse",
                                               mock_key, agent->provider, agent->provider);
   g_autofree char *on_mock = example_on_mock (text, agent->example, headers);
-  g_autofree char *with_trace = g_strconcat (on_mock, "\n[handler trace]\nplugin = jsonl\npath = trace.jsonl\n",
+  g_autofree char *commanded = command != NULL ? replace_all (on_mock, "command = sh shout.sh", command)
+                                               : g_strdup (on_mock);
+  g_autofree char *with_trace = g_strconcat (commanded, "\n[handler trace]\nplugin = jsonl\npath = trace.jsonl\n",
                                              NULL);
   g_autofree char *script = read_source_file ("examples/shout.sh");
 
@@ -312,7 +316,7 @@ test_agent_on_http_providers (void **state)
       const WireAgent *agent = &wire_agents[a];
       g_autofree char *mock_key = g_strdup_printf ("agent-%s", agent->provider);
       g_autofree char *dir = fresh_dir (mock_key);
-      g_autofree char *config = copy_wire_agent (dir, agent, mock_key);
+      g_autofree char *config = copy_wire_agent (dir, agent, mock_key, NULL);
       g_autofree char *trace = g_build_filename (dir, "trace.jsonl", NULL);
       const char *args[] = { "run", config, NULL };
       RunOptions options = { .cwd = dir, .env = env };
@@ -357,6 +361,61 @@ test_agent_on_http_providers (void **state)
   (void) state;
 }
 
+/* A tool that fails, on each wire: the model reads "Error: ..." as the
+ * call's result, and Anthropic's tool_result says is_error, as
+ * langchain-anthropic sends a ToolMessage with status "error". */
+static void
+test_agent_failed_tool_on_http_providers (void **state)
+{
+  static const char *const env[] = {
+    "OPENAI_API_KEY=" MOCK_API_KEY, "ANTHROPIC_API_KEY=" MOCK_API_KEY, NULL
+  };
+  static const char *const error_text =
+    "Error: tool 'shout' failed: `sh fail.sh` exited with status 3: no voice left";
+
+  for (gsize a = 0; a < G_N_ELEMENTS (wire_agents); a++)
+    {
+      const WireAgent *agent = &wire_agents[a];
+      g_autofree char *mock_key = g_strdup_printf ("agent-fail-%s", agent->provider);
+      g_autofree char *dir = fresh_dir (mock_key);
+      g_autofree char *config = copy_wire_agent (dir, agent, mock_key, "command = sh fail.sh");
+      g_autofree char *script = write_in (dir, "fail.sh", "echo 'no voice left' >&2\nexit 3\n");
+      g_autofree char *trace = g_build_filename (dir, "trace.jsonl", NULL);
+      const char *args[] = { "run", config, NULL };
+      RunOptions options = { .cwd = dir, .env = env };
+      g_autoptr (RunResult) result = run_chime_argv (&options, args);
+      g_autoptr (json_t) events = NULL;
+      g_autoptr (json_t) requests = NULL;
+      g_autoptr (json_t) second = NULL;
+      g_autoptr (json_t) expected = NULL;
+      json_t *messages, *answer;
+
+      assert_status (result, 0);
+      events = read_json_lines (trace);
+      assert_int_equal (count_events (events, "tool_error"), 1);
+      assert_int_equal (count_events (events, "tool_end"), 0);
+      assert_int_equal (count_events (events, "agent_finish"), 1);
+      requests = mock_requests (mock_key);
+      assert_int_equal (json_array_size (requests), 2);
+      second = request_body (json_array_get (requests, 1));
+      messages = json_object_get (second, "messages");
+      answer = json_array_get (messages, json_array_size (messages) - 1);
+      if (g_str_equal (agent->provider, "anthropic"))
+        expected = json_pack ("{s:s, s:[{s:s, s:s, s:s, s:b}]}", "role", "user", "content", "type", "tool_result",
+                              "tool_use_id", agent->call_id, "content", error_text, "is_error", TRUE);
+      else
+        expected = json_pack ("{s:s, s:s, s:s}", "role", "tool", "content", error_text,
+                              "tool_call_id", agent->call_id);
+      if (!json_equal (answer, expected))
+        {
+          g_autofree char *text = json_dumps (answer, JSON_SORT_KEYS);
+
+          fail_msg ("%s: the tool's failure went back as %s", agent->example, text);
+        }
+    }
+  (void) state;
+}
+
 int
 main (void)
 {
@@ -367,6 +426,7 @@ main (void)
     cmocka_unit_test (test_check_finds_a_missing_tool_command),
     cmocka_unit_test (test_plugins_lists_tools),
     cmocka_unit_test (test_agent_on_http_providers),
+    cmocka_unit_test (test_agent_failed_tool_on_http_providers),
   };
 
   return runner_run_tests (tests, G_N_ELEMENTS (tests));
