@@ -267,6 +267,33 @@ copy_wire_agent (const char      *dir,
   return write_in (dir, agent->example, with_trace);
 }
 
+/* The API keys of both examples, set to the test's key. */
+static const char *const wire_env[] = {
+  "OPENAI_API_KEY=" MOCK_API_KEY, "ANTHROPIC_API_KEY=" MOCK_API_KEY, NULL
+};
+
+/* Runs @agent's example copied into @dir (see copy_wire_agent) and
+ * returns what chime did; @events gets the trace's events. */
+static RunResult *
+run_wire_agent (const char      *dir,
+                const WireAgent *agent,
+                const char      *mock_key,
+                const char      *command,
+                json_t         **events)
+{
+  g_autofree char *config = copy_wire_agent (dir, agent, mock_key, command);
+  g_autofree char *trace = g_build_filename (dir, "trace.jsonl", NULL);
+  const char *args[] = { "run", config, NULL };
+  RunOptions options = { .cwd = dir, .env = wire_env };
+  RunResult *result = run_chime_argv (&options, args);
+
+  if (result->status != 0)
+    fail_msg ("%s exited with %d\nstdout:\n%s\nstderr:\n%s", agent->example, result->status,
+              result->out, result->err);
+  *events = read_json_lines (trace);
+  return result;
+}
+
 /* Two requests: the first offers shout and holds no reply of the model;
  * the second carries the model's tool call and the tool's output, in the
  * API's own shape, and still offers the tool. */
@@ -307,31 +334,18 @@ assert_wire_requests (const WireAgent *agent,
 static void
 test_agent_on_http_providers (void **state)
 {
-  static const char *const env[] = {
-    "OPENAI_API_KEY=" MOCK_API_KEY, "ANTHROPIC_API_KEY=" MOCK_API_KEY, NULL
-  };
-
   for (gsize a = 0; a < G_N_ELEMENTS (wire_agents); a++)
     {
       const WireAgent *agent = &wire_agents[a];
       g_autofree char *mock_key = g_strdup_printf ("agent-%s", agent->provider);
       g_autofree char *dir = fresh_dir (mock_key);
-      g_autofree char *config = copy_wire_agent (dir, agent, mock_key, NULL);
-      g_autofree char *trace = g_build_filename (dir, "trace.jsonl", NULL);
-      const char *args[] = { "run", config, NULL };
-      RunOptions options = { .cwd = dir, .env = env };
-      g_autoptr (RunResult) result = run_chime_argv (&options, args);
-      g_autoptr (json_t) output = NULL;
       g_autoptr (json_t) events = NULL;
+      g_autoptr (RunResult) result = run_wire_agent (dir, agent, mock_key, NULL, &events);
+      g_autoptr (json_t) output = find_result (result->out);
       json_t *action;
       gsize at;
 
-      if (result->status != 0)
-        fail_msg ("%s exited with %d\nstdout:\n%s\nstderr:\n%s", agent->example, result->status,
-                  result->out, result->err);
-      output = find_result (result->out);
       assert_string_equal (member (output, "output"), "It says HELLO AGENTS.");
-      events = read_json_lines (trace);
       assert_int_equal (count_events (events, "chat_model_start"), 2);
       assert_int_equal (count_events (events, "agent_action"), 1);
       assert_int_equal (count_events (events, "tool_start"), 1);
@@ -367,9 +381,6 @@ test_agent_on_http_providers (void **state)
 static void
 test_agent_failed_tool_on_http_providers (void **state)
 {
-  static const char *const env[] = {
-    "OPENAI_API_KEY=" MOCK_API_KEY, "ANTHROPIC_API_KEY=" MOCK_API_KEY, NULL
-  };
   static const char *const error_text =
     "Error: tool 'shout' failed: `sh fail.sh` exited with status 3: no voice left";
 
@@ -378,20 +389,14 @@ test_agent_failed_tool_on_http_providers (void **state)
       const WireAgent *agent = &wire_agents[a];
       g_autofree char *mock_key = g_strdup_printf ("agent-fail-%s", agent->provider);
       g_autofree char *dir = fresh_dir (mock_key);
-      g_autofree char *config = copy_wire_agent (dir, agent, mock_key, "command = sh fail.sh");
       g_autofree char *script = write_in (dir, "fail.sh", "echo 'no voice left' >&2\nexit 3\n");
-      g_autofree char *trace = g_build_filename (dir, "trace.jsonl", NULL);
-      const char *args[] = { "run", config, NULL };
-      RunOptions options = { .cwd = dir, .env = env };
-      g_autoptr (RunResult) result = run_chime_argv (&options, args);
       g_autoptr (json_t) events = NULL;
+      g_autoptr (RunResult) result = run_wire_agent (dir, agent, mock_key, "command = sh fail.sh", &events);
       g_autoptr (json_t) requests = NULL;
       g_autoptr (json_t) second = NULL;
       g_autoptr (json_t) expected = NULL;
       json_t *messages, *answer;
 
-      assert_status (result, 0);
-      events = read_json_lines (trace);
       assert_int_equal (count_events (events, "tool_error"), 1);
       assert_int_equal (count_events (events, "tool_end"), 0);
       assert_int_equal (count_events (events, "agent_finish"), 1);
