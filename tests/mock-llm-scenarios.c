@@ -65,6 +65,49 @@ scenario_ok (Exchange              *exchange,
   replay (exchange, &plan);
 }
 
+/* The model's turn a request asks for: 1 plus the assistant messages it
+ * carries (both APIs send the conversation so far, so no state is kept
+ * between requests, as with the fake model's scripted tool_calls). */
+static guint
+request_turn (json_t *body)
+{
+  json_t *messages = json_object_get (body, "messages");
+  json_t *message;
+  gsize i;
+  guint turn = 1;
+
+  json_array_foreach (messages, i, message)
+    if (g_strcmp0 (json_string_value (json_object_get (message, "role")), "assistant") == 0)
+      turn++;
+  return turn;
+}
+
+/* X-Mock-Arg `FIXTURE,FIXTURE,...`: the fixture of the request's turn
+ * (see request_turn), so that one set of headers plays a whole agent run:
+ * a tool call first, the answer once the tool results are back. */
+static void
+scenario_turns (Exchange              *exchange,
+                const ScenarioContext *context)
+{
+  g_auto (GStrv) fixtures = g_strsplit (context->arg != NULL ? context->arg : "", ",", -1);
+  guint turn = request_turn (context->body);
+  Replay plan = { NULL, G_MAXUINT, 0, FALSE, REPLAY_END_NORMAL };
+
+  if (context->arg == NULL || context->arg[0] == '\0')
+    {
+      send_mock_error (exchange, "turns needs X-Mock-Arg: the fixtures of the turns, comma-separated");
+      return;
+    }
+  if (turn > g_strv_length (fixtures))
+    {
+      send_mock_error (exchange, "the request is turn %u, but X-Mock-Arg '%s' names fixtures for %u",
+                       turn, context->arg, g_strv_length (fixtures));
+      return;
+    }
+  plan.fixture = g_strstrip (fixtures[turn - 1]);
+  replay (exchange, &plan);
+}
+
 static void
 scenario_status (Exchange              *exchange,
                  const ScenarioContext *context)
@@ -456,6 +499,7 @@ static const struct
   { "redirect", scenario_redirect },
   { "encoded", scenario_encoded },
   { "big-headers", scenario_big_headers },
+  { "turns", scenario_turns },
 };
 
 ScenarioFunc

@@ -35,6 +35,10 @@
  *                  for STATUS) with an unasked-for Content-Encoding
  *   big-headers    X-Mock-Arg "N[,single]": N more bytes of response
  *                  headers before the fixture, in 1 KiB lines or in one
+ *   turns          X-Mock-Arg "FIXTURE,FIXTURE,...": the fixture of the
+ *                  request's turn, 1 plus the assistant messages it holds
+ *                  (an agent's tool call first, its answer once the tool
+ *                  results are back)
  *
  * N is X-Mock-Arg (1 when absent for stall, disconnect and error-event).
  *
@@ -368,6 +372,7 @@ answer (Exchange *exchange)
   stream = json_is_true (json_object_get (json, "stream"));
 
   context.arg = request_header (request, "x-mock-arg");
+  context.body = json;
   context.fixture = request_header (request, "x-mock-fixture");
   if (context.fixture == NULL)
     {

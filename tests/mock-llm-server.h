@@ -168,11 +168,13 @@ void send_huge (Exchange *exchange,
 
 /* Scenarios (mock-llm-scenarios.c) */
 
-/* What a scenario is given: the fixture to replay and X-Mock-Arg. */
+/* What a scenario is given: the fixture to replay, X-Mock-Arg and the
+ * request's JSON body. */
 typedef struct
 {
   const char *fixture;
   const char *arg;
+  json_t     *body;
 } ScenarioContext;
 
 typedef void (*ScenarioFunc) (Exchange              *exchange,

@@ -444,22 +444,72 @@ mock_stop (void)
   g_clear_pointer (&mock.log_path, g_free);
 }
 
-guint
-mock_count_requests (const char *key)
+char *
+replace_all (const char *text,
+             const char *from,
+             const char *to)
+{
+  g_autoptr (GString) changed = g_string_new (text);
+
+  if (strstr (text, from) == NULL)
+    fail_msg ("expected \"%s\" in:\n%s", from, text);
+  g_string_replace (changed, from, to, 0);
+  return g_string_free (g_steal_pointer (&changed), FALSE);
+}
+
+json_t *
+mock_requests (const char *key)
 {
   g_autofree char *text = read_text (mock.log_path);
   g_auto (GStrv) lines = split_lines (text != NULL ? text : "");
-  guint n = 0;
+  json_t *requests = json_array ();
 
   for (guint i = 0; lines[i] != NULL; i++)
     {
-      g_autoptr (json_t) request = json_loads (lines[i], 0, NULL);
+      json_t *request = json_loads (lines[i], 0, NULL);
       json_t *headers = json_object_get (request, "headers");
 
       if (g_strcmp0 (json_string_value (json_object_get (headers, "x-mock-key")), key) == 0)
-        n++;
+        json_array_append_new (requests, request);
+      else
+        json_decref (request);
     }
-  return n;
+  return requests;
+}
+
+guint
+mock_count_requests (const char *key)
+{
+  g_autoptr (json_t) requests = mock_requests (key);
+
+  return json_array_size (requests);
+}
+
+char *
+example_on_mock (const char *text,
+                 const char *file_name,
+                 const char *headers)
+{
+  g_autoptr (GRegex) regex = g_regex_new ("^(\\s*base_url\\s*=\\s*)https?://[^/\\s]+(\\S*)\\s*$",
+                                          G_REGEX_MULTILINE, 0, NULL);
+  g_autoptr (GRegex) keyless = g_regex_new ("^\\s*api_key_env\\s*=\\s*$", G_REGEX_MULTILINE, 0, NULL);
+  g_autoptr (GPtrArray) all = g_ptr_array_new ();
+  g_autofree char *joined = NULL;
+  g_autofree char *replacement = NULL;
+
+  /* A local server that wants no key: the mock server plays one when told. */
+  if (g_regex_match (keyless, text, 0, NULL))
+    g_ptr_array_add (all, "X-Mock-Auth: none");
+  if (headers != NULL)
+    g_ptr_array_add (all, (char *) headers);
+  g_ptr_array_add (all, NULL);
+  joined = g_strjoinv ("; ", (char **) all->pdata);
+  replacement = g_strdup_printf ("\\1http://127.0.0.1:%u\\2%s%s", mock_port (),
+                                 joined[0] != '\0' ? "\nheaders = " : "", joined);
+  if (!g_regex_match (regex, text, 0, NULL))
+    fail_msg ("examples/%s calls a real API: it must set base_url, which the tests point at "
+              "the mock server", file_name);
+  return g_regex_replace (regex, text, -1, 0, replacement, 0, NULL);
 }
 
 void

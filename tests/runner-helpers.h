@@ -204,6 +204,12 @@ char **doc_block (const char *text,
                   const char *lang,
                   const char *needle);
 
+/* @text with every @from replaced by @to; fails the test when @text has
+ * no @from, so that a changed template cannot go unnoticed. */
+char *replace_all (const char *text,
+                   const char *from,
+                   const char *to);
+
 /* ------------------------------------------------------------------
  * Real providers, on the mock LLM server (tests/mock-llm-server.c)
  *
@@ -220,6 +226,18 @@ guint mock_port (void);
 
 /* How many requests the server logged with X-Mock-Key @key. */
 guint mock_count_requests (const char *key);
+
+/* The requests the server logged with X-Mock-Key @key, in arrival order:
+ * objects with "seq", "method", "path", "headers" and "body" (text). */
+json_t *mock_requests (const char *key);
+
+/* @text, the example examples/@file_name, with its base_url's scheme,
+ * host and port replaced by the mock server's (the path stays), so that
+ * it runs with no network; @headers ("Name: value; ...", or NULL) are
+ * added to its model's request headers. */
+char *example_on_mock (const char *text,
+                       const char *file_name,
+                       const char *headers);
 
 /* Fails the test when @text (@what) holds the API key. */
 void assert_no_secret (const char *what,

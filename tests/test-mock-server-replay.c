@@ -1,7 +1,8 @@
 /* What the mock LLM server streams: the recorded streams and replies
  * (tests/fixtures) byte for byte, with the providers' headers, and each
  * scenario that changes how a stream is sent or ends (slow, delay,
- * stall, disconnect, no-terminator, error-event, huge). */
+ * stall, disconnect, no-terminator, error-event, huge), and the fixture
+ * each turn of an agent gets (turns). */
 #include "mock-client.h"
 
 #include "providers/sse-parser.h"
@@ -280,6 +281,49 @@ test_huge (void **state)
   assert_true (g_str_has_prefix (g_ptr_array_index (anthropic_events, n + 4), "message_stop\t"));
 }
 
+/* turns: the fixture of the request's turn, 1 plus the assistant
+ * messages it carries, in both APIs; a turn past the list, or no list,
+ * is a mistake in driving the mock. */
+static void
+test_turns (void **state)
+{
+  static const char *const arg = "X-Mock-Arg: openai-agent-tool-call.sse, openai-agent-answer.sse";
+  static const char *const second_turn =
+    "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"},"
+    "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[]},{\"role\":\"tool\",\"content\":\"x\","
+    "\"tool_call_id\":\"c\"}]}";
+  static const char *const third_turn =
+    "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":\"assistant\",\"content\":\"a\"},"
+    "{\"role\":\"assistant\",\"content\":\"b\"}]}";
+  static const char *const anthropic_second =
+    "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":9,\"stream\":true,\"messages\":["
+    "{\"role\":\"user\",\"content\":\"Hi\"},{\"role\":\"assistant\",\"content\":[]},"
+    "{\"role\":\"user\",\"content\":[]}]}";
+  g_autoptr (Reply) first = post (OPENAI_PATH, OPENAI_BODY, "X-Mock-Scenario: turns", arg, NULL);
+  g_autoptr (Reply) second = post (OPENAI_PATH, second_turn, "X-Mock-Scenario: turns", arg, NULL);
+  g_autoptr (Reply) past = post (OPENAI_PATH, third_turn, "X-Mock-Scenario: turns", arg, NULL);
+  g_autoptr (Reply) unlisted = post (OPENAI_PATH, OPENAI_BODY, "X-Mock-Scenario: turns", NULL);
+  g_autoptr (Reply) anthropic = post (ANTHROPIC_PATH, anthropic_second, "X-Mock-Scenario: turns",
+                                      "X-Mock-Arg: anthropic-agent-tool-call.sse,anthropic-agent-answer.sse",
+                                      NULL);
+  g_autoptr (json_t) past_json = NULL;
+  g_autoptr (json_t) unlisted_json = NULL;
+
+  assert_body_is_fixture (first, "openai-agent-tool-call.sse");
+  assert_body_is_fixture (second, "openai-agent-answer.sse");
+  assert_body_is_fixture (anthropic, "anthropic-agent-answer.sse");
+  assert_int_equal (past->status, 400);
+  past_json = reply_json (past);
+  assert_string_equal (json_string_value (json_object_get (past_json, "mock_error")),
+                       "the request is turn 3, but X-Mock-Arg 'openai-agent-tool-call.sse, "
+                       "openai-agent-answer.sse' names fixtures for 2");
+  assert_int_equal (unlisted->status, 400);
+  unlisted_json = reply_json (unlisted);
+  assert_string_equal (json_string_value (json_object_get (unlisted_json, "mock_error")),
+                       "turns needs X-Mock-Arg: the fixtures of the turns, comma-separated");
+  (void) state;
+}
+
 int
 main (void)
 {
@@ -294,6 +338,7 @@ main (void)
     cmocka_unit_test (test_no_terminator),
     cmocka_unit_test (test_error_event),
     cmocka_unit_test (test_huge),
+    cmocka_unit_test (test_turns),
   };
 
   return mock_client_run_tests (tests, G_N_ELEMENTS (tests));

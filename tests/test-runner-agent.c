@@ -1,7 +1,9 @@
 /* The agent example (examples/agent.ini) through the installed chime:
  * the fake model calls a command tool and a plugin's tool (which
  * dispatches a custom event); what the handlers, `--events` and
- * `chime check` see. */
+ * `chime check` see. Then the same agent on OpenAI and Anthropic
+ * (examples/openai-agent.ini, anthropic-agent.ini) against the mock LLM
+ * server: what goes over the wire on each turn. */
 #include "runner-helpers.h"
 
 #include <string.h>
@@ -183,6 +185,242 @@ test_plugins_lists_tools (void **state)
   (void) state;
 }
 
+/* ------------------------------------------------------------------
+ * The same agent on the HTTP providers, on the mock LLM server
+ * ---------------------------------------------------------------- */
+
+typedef struct
+{
+  const char *example;
+  const char *provider;
+  /* The second request's messages from the model's reply on: the ai
+   * message with its tool call and the tool's result, in the API's shape. */
+  const char *tool_turn_messages;
+  /* Where they start in that request (OpenAI sends the system prompt as a
+   * message, Anthropic beside the messages). */
+  gsize       tool_turn_at;
+  const char *call_id;
+} WireAgent;
+
+static const WireAgent wire_agents[] = {
+  { "openai-agent.ini", "openai",
+    "[{\"role\": \"assistant\", \"content\": null, \"tool_calls\": [{\"id\": \"call_shout_1\", "
+    "\"type\": \"function\", \"function\": {\"name\": \"shout\", "
+    "\"arguments\": \"{\\\"text\\\":\\\"hello agents\\\"}\"}}]},"
+    " {\"role\": \"tool\", \"content\": \"HELLO AGENTS\", \"tool_call_id\": \"call_shout_1\"}]",
+    2, "call_shout_1" },
+  { "anthropic-agent.ini", "anthropic",
+    "[{\"role\": \"assistant\", \"content\": [{\"type\": \"tool_use\", \"id\": \"toolu_01Shout\", "
+    "\"name\": \"shout\", \"input\": {\"text\": \"hello agents\"}}]},"
+    " {\"role\": \"user\", \"content\": [{\"type\": \"tool_result\", \"tool_use_id\": \"toolu_01Shout\", "
+    "\"content\": \"HELLO AGENTS\"}]}]",
+    1, "toolu_01Shout" },
+};
+
+/* The position of the first event @type at or after @from; fails when
+ * there is none. */
+static gsize
+event_index (json_t     *events,
+             const char *type,
+             gsize       from)
+{
+  for (gsize i = from; i < json_array_size (events); i++)
+    if (g_strcmp0 (member (json_array_get (events, i), "event"), type) == 0)
+      return i;
+  fail_msg ("no %s event after event %" G_GSIZE_FORMAT, type, from);
+  return 0;
+}
+
+/* The JSON body of a request the mock server logged. */
+static json_t *
+request_body (json_t *request)
+{
+  json_t *body = json_loads (member (request, "body"), 0, NULL);
+
+  assert_non_null (body);
+  return body;
+}
+
+/* @example in @dir, its base_url on the mock server, which answers the
+ * first turn with a call of shout and the second (the one that carries
+ * the tool's result) with text; a jsonl handler writes trace.jsonl.
+ * @command (NULL: the example's) replaces the tool's command line. */
+static char *
+copy_wire_agent (const char      *dir,
+                 const WireAgent *agent,
+                 const char      *mock_key,
+                 const char      *command)
+{
+  g_autofree char *relative = g_build_filename ("examples", agent->example, NULL);
+  g_autofree char *text = read_source_file (relative);
+  g_autofree char *headers = g_strdup_printf ("X-Mock-Key: %s; X-Mock-Scenario: turns; "
+                                              "X-Mock-Arg: %s-agent-tool-call.sse,%s-agent-answer.sse",
+                                              mock_key, agent->provider, agent->provider);
+  g_autofree char *on_mock = example_on_mock (text, agent->example, headers);
+  g_autofree char *commanded = command != NULL ? replace_all (on_mock, "command = sh shout.sh", command)
+                                               : g_strdup (on_mock);
+  g_autofree char *with_trace = g_strconcat (commanded, "\n[handler trace]\nplugin = jsonl\npath = trace.jsonl\n",
+                                             NULL);
+  g_autofree char *script = read_source_file ("examples/shout.sh");
+
+  g_free (write_in (dir, "shout.sh", script));
+  return write_in (dir, agent->example, with_trace);
+}
+
+/* The API keys of both examples, set to the test's key. */
+static const char *const wire_env[] = {
+  "OPENAI_API_KEY=" MOCK_API_KEY, "ANTHROPIC_API_KEY=" MOCK_API_KEY, NULL
+};
+
+/* Runs @agent's example copied into @dir (see copy_wire_agent) and
+ * returns what chime did; @events gets the trace's events. */
+static RunResult *
+run_wire_agent (const char      *dir,
+                const WireAgent *agent,
+                const char      *mock_key,
+                const char      *command,
+                json_t         **events)
+{
+  g_autofree char *config = copy_wire_agent (dir, agent, mock_key, command);
+  g_autofree char *trace = g_build_filename (dir, "trace.jsonl", NULL);
+  const char *args[] = { "run", config, NULL };
+  RunOptions options = { .cwd = dir, .env = wire_env };
+  RunResult *result = run_chime_argv (&options, args);
+
+  if (result->status != 0)
+    fail_msg ("%s exited with %d\nstdout:\n%s\nstderr:\n%s", agent->example, result->status,
+              result->out, result->err);
+  *events = read_json_lines (trace);
+  return result;
+}
+
+/* Two requests: the first offers shout and holds no reply of the model;
+ * the second carries the model's tool call and the tool's output, in the
+ * API's own shape, and still offers the tool. */
+static void
+assert_wire_requests (const WireAgent *agent,
+                      const char      *mock_key)
+{
+  g_autoptr (json_t) requests = mock_requests (mock_key);
+  g_autoptr (json_t) first = NULL;
+  g_autoptr (json_t) second = NULL;
+  g_autoptr (json_t) expected = json_loads (agent->tool_turn_messages, 0, NULL);
+  g_autoptr (json_t) sent = json_array ();
+  json_t *messages;
+
+  assert_non_null (expected);
+  assert_int_equal (json_array_size (requests), 2);
+  first = request_body (json_array_get (requests, 0));
+  second = request_body (json_array_get (requests, 1));
+  assert_int_equal (json_array_size (json_object_get (first, "messages")), agent->tool_turn_at);
+  assert_int_equal (json_array_size (json_object_get (first, "tools")), 1);
+  assert_true (json_equal (json_object_get (first, "tools"), json_object_get (second, "tools")));
+
+  messages = json_object_get (second, "messages");
+  assert_true (json_equal (json_array_get (messages, 0), json_array_get (json_object_get (first, "messages"), 0)));
+  for (gsize i = agent->tool_turn_at; i < json_array_size (messages); i++)
+    json_array_append (sent, json_array_get (messages, i));
+  if (!json_equal (sent, expected))
+    {
+      g_autofree char *text = json_dumps (sent, JSON_SORT_KEYS);
+
+      fail_msg ("%s: the second request's messages after the prompt are %s", agent->example, text);
+    }
+}
+
+/* The agent of agent.ini on each HTTP provider: turn 1 streams a call of
+ * shout, the command runs, turn 2 sends its output back and streams the
+ * answer. Events in LangChain's order, the requests in each API's shape. */
+static void
+test_agent_on_http_providers (void **state)
+{
+  for (gsize a = 0; a < G_N_ELEMENTS (wire_agents); a++)
+    {
+      const WireAgent *agent = &wire_agents[a];
+      g_autofree char *mock_key = g_strdup_printf ("agent-%s", agent->provider);
+      g_autofree char *dir = fresh_dir (mock_key);
+      g_autoptr (json_t) events = NULL;
+      g_autoptr (RunResult) result = run_wire_agent (dir, agent, mock_key, NULL, &events);
+      g_autoptr (json_t) output = find_result (result->out);
+      json_t *action;
+      gsize at;
+
+      assert_string_equal (member (output, "output"), "It says HELLO AGENTS.");
+      assert_int_equal (count_events (events, "chat_model_start"), 2);
+      assert_int_equal (count_events (events, "agent_action"), 1);
+      assert_int_equal (count_events (events, "tool_start"), 1);
+      assert_int_equal (count_events (events, "tool_error"), 0);
+
+      /* agent_action, tool_start, tool_end, the second model turn, agent_finish. */
+      at = event_index (events, "agent_action", 0);
+      action = json_object_get (json_array_get (events, at), "data");
+      assert_string_equal (member (action, "tool"), "shout");
+      assert_string_equal (member (action, "tool_call_id"), agent->call_id);
+      assert_string_equal (member (json_object_get (action, "tool_input"), "text"), "hello agents");
+      at = event_index (events, "tool_start", at);
+      at = event_index (events, "tool_end", at);
+      assert_string_equal (member (json_array_get (events, at), "outputs"), "HELLO AGENTS");
+      at = event_index (events, "chat_model_start", at);
+      at = event_index (events, "agent_finish", at);
+      assert_string_equal (member (json_object_get (json_object_get (json_array_get (events, at), "data"),
+                                                    "return_values"), "output"), "It says HELLO AGENTS.");
+      assert_int_equal (event_index (events, "chain_end", at), json_array_size (events) - 1);
+
+      assert_wire_requests (agent, mock_key);
+      assert_string_contains (result->out, "\nInvoking: `shout` with `{\"text\":\"hello agents\"}`\n");
+      assert_string_contains (result->out, "It says HELLO AGENTS.\n");
+      assert_no_secret ("stdout", result->out);
+      assert_no_secret ("stderr", result->err);
+    }
+  (void) state;
+}
+
+/* A tool that fails, on each wire: the model reads "Error: ..." as the
+ * call's result, and Anthropic's tool_result says is_error, as
+ * langchain-anthropic sends a ToolMessage with status "error". */
+static void
+test_agent_failed_tool_on_http_providers (void **state)
+{
+  static const char *const error_text =
+    "Error: tool 'shout' failed: `sh fail.sh` exited with status 3: no voice left";
+
+  for (gsize a = 0; a < G_N_ELEMENTS (wire_agents); a++)
+    {
+      const WireAgent *agent = &wire_agents[a];
+      g_autofree char *mock_key = g_strdup_printf ("agent-fail-%s", agent->provider);
+      g_autofree char *dir = fresh_dir (mock_key);
+      g_autofree char *script = write_in (dir, "fail.sh", "echo 'no voice left' >&2\nexit 3\n");
+      g_autoptr (json_t) events = NULL;
+      g_autoptr (RunResult) result = run_wire_agent (dir, agent, mock_key, "command = sh fail.sh", &events);
+      g_autoptr (json_t) requests = NULL;
+      g_autoptr (json_t) second = NULL;
+      g_autoptr (json_t) expected = NULL;
+      json_t *messages, *answer;
+
+      assert_int_equal (count_events (events, "tool_error"), 1);
+      assert_int_equal (count_events (events, "tool_end"), 0);
+      assert_int_equal (count_events (events, "agent_finish"), 1);
+      requests = mock_requests (mock_key);
+      assert_int_equal (json_array_size (requests), 2);
+      second = request_body (json_array_get (requests, 1));
+      messages = json_object_get (second, "messages");
+      answer = json_array_get (messages, json_array_size (messages) - 1);
+      if (g_str_equal (agent->provider, "anthropic"))
+        expected = json_pack ("{s:s, s:[{s:s, s:s, s:s, s:b}]}", "role", "user", "content", "type", "tool_result",
+                              "tool_use_id", agent->call_id, "content", error_text, "is_error", TRUE);
+      else
+        expected = json_pack ("{s:s, s:s, s:s}", "role", "tool", "content", error_text,
+                              "tool_call_id", agent->call_id);
+      if (!json_equal (answer, expected))
+        {
+          g_autofree char *text = json_dumps (answer, JSON_SORT_KEYS);
+
+          fail_msg ("%s: the tool's failure went back as %s", agent->example, text);
+        }
+    }
+  (void) state;
+}
+
 int
 main (void)
 {
@@ -192,6 +430,8 @@ main (void)
     cmocka_unit_test (test_agent_example_colours),
     cmocka_unit_test (test_check_finds_a_missing_tool_command),
     cmocka_unit_test (test_plugins_lists_tools),
+    cmocka_unit_test (test_agent_on_http_providers),
+    cmocka_unit_test (test_agent_failed_tool_on_http_providers),
   };
 
   return runner_run_tests (tests, G_N_ELEMENTS (tests));

@@ -74,26 +74,6 @@ example_real_provider (const char *text)
   return g_match_info_fetch (match, 1);
 }
 
-/* @text with its base_url's scheme, host and port replaced by the mock
- * server's (the path stays), so the example runs with no network. */
-static char *
-example_on_mock (const char *text,
-                 const char *file_name)
-{
-  g_autoptr (GRegex) regex = g_regex_new ("^(\\s*base_url\\s*=\\s*)https?://[^/\\s]+(\\S*)\\s*$",
-                                          G_REGEX_MULTILINE, 0, NULL);
-  g_autoptr (GRegex) keyless = g_regex_new ("^\\s*api_key_env\\s*=\\s*$", G_REGEX_MULTILINE, 0, NULL);
-  /* A local server that wants no key: the mock server plays one when told. */
-  g_autofree char *replacement = g_strdup_printf ("\\1http://127.0.0.1:%u\\2%s", mock_port (),
-                                                  g_regex_match (keyless, text, 0, NULL)
-                                                    ? "\nheaders = X-Mock-Auth: none" : "");
-
-  if (!g_regex_match (regex, text, 0, NULL))
-    fail_msg ("examples/%s calls a real API: it must set base_url, which the tests point at "
-              "the mock server", file_name);
-  return g_regex_replace (regex, text, -1, 0, replacement, 0, NULL);
-}
-
 /* The API keys the examples read, set to the test's key. */
 static const char *const example_key_settings[] = {
   "OPENAI_API_KEY=" MOCK_API_KEY, "ANTHROPIC_API_KEY=" MOCK_API_KEY, NULL
@@ -145,10 +125,17 @@ test_examples_all_run (void **state)
       if (provider != NULL)
         {
           /* A copy that calls the mock server instead of the real API. */
-          g_autofree char *on_mock = example_on_mock (text, file_name);
+          g_autofree char *on_mock = example_on_mock (text, file_name, NULL);
 
           run_dir = fresh_dir ("example");
           run_path = write_in (run_dir, file_name, on_mock);
+          /* The agent examples' tool command, beside the copy. */
+          if (strstr (text, "shout.sh") != NULL)
+            {
+              g_autofree char *script = read_source_file ("examples/shout.sh");
+
+              g_free (write_in (run_dir, "shout.sh", script));
+            }
           g_strv_builder_addv (env_builder, (const char **) example_key_settings);
           n_real++;
         }
@@ -193,15 +180,17 @@ test_examples_all_run (void **state)
           assert_string_contains (result->out, "Hi! I just woke up. Your llm is ending\n");
         }
     }
-  /* openai.ini, anthropic.ini and local-llama.ini at least. */
-  assert_true (n_real >= 3);
+  /* openai.ini, anthropic.ini, local-llama.ini and the two agents at least. */
+  assert_true (n_real >= 5);
 }
 
 /* `chime check` on the examples that call real APIs needs no key. */
 static void
 test_examples_check_without_key (void **state)
 {
-  static const char *const examples[] = { "openai.ini", "anthropic.ini", "local-llama.ini" };
+  static const char *const examples[] = {
+    "openai.ini", "anthropic.ini", "local-llama.ini", "openai-agent.ini", "anthropic-agent.ini"
+  };
   const char *env[] = { "OPENAI_API_KEY", "ANTHROPIC_API_KEY", NULL };
   RunOptions options = { .env = env };
 
@@ -224,7 +213,7 @@ test_example_batch (void **state)
 {
   g_autofree char *dir = fresh_dir ("example-batch");
   g_autofree char *text = read_source_file ("examples/openai.ini");
-  g_autofree char *on_mock = example_on_mock (text, "openai.ini");
+  g_autofree char *on_mock = example_on_mock (text, "openai.ini", NULL);
   g_autofree char *config = write_in (dir, "openai.ini", on_mock);
   g_autofree char *inputs = g_build_filename (SRCDIR, "examples", "batch.jsonl", NULL);
   g_autofree char *inputs_text = read_text (inputs);

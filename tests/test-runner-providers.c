@@ -66,21 +66,6 @@ static const MockProvider mock_anthropic = {
                "\"ls_model_type\": \"chat\", \"ls_temperature\": 0.25, \"ls_max_tokens\": 1024}",
 };
 
-/* @text with every @from replaced by @to; fails the test when @text has
- * no @from, so that a changed template cannot go unnoticed. */
-static char *
-replace_all (const char *text,
-             const char *from,
-             const char *to)
-{
-  g_autoptr (GString) changed = g_string_new (text);
-
-  if (strstr (text, from) == NULL)
-    fail_msg ("expected \"%s\" in:\n%s", from, text);
-  g_string_replace (changed, from, to, 0);
-  return g_string_free (g_steal_pointer (&changed), FALSE);
-}
-
 #define MOCK_HEADERS_LINE "headers = [\"X-Mock-Scenario: ok\"]"
 
 /* The provider's test configuration in @dir, pointed at the mock server,

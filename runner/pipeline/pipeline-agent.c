@@ -329,10 +329,16 @@ add_results (PipelineRun *run)
     {
       AgentCall *call = agent->calls->pdata[i];
       g_autofree char *seen = observation (call);
+      json_t *message = json_pack ("{s:s, s:s, s:s, s:s}", "type", "tool", "content", seen,
+                                   "tool_call_id", call->id, "name", call->name);
 
-      json_array_append_new (agent->scratchpad,
-                             json_pack ("{s:s, s:s, s:s, s:s}", "type", "tool", "content", seen,
-                                        "tool_call_id", call->id, "name", call->name));
+      /* LangChain's ToolMessage(status="error"), as a tool run with
+       * handle_tool_error answers: Anthropic then gets the result with
+       * is_error, so the model knows the "Error: ..." text is a failure
+       * and not the tool's output. */
+      if (call->error != NULL)
+        json_object_set_new (message, "status", json_string ("error"));
+      json_array_append_new (agent->scratchpad, message);
       json_array_append_new (agent->steps, json_pack ("[o, s]", agent_action (run, call), seen));
     }
 }
