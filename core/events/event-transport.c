@@ -41,12 +41,19 @@ run_wire_text (ChimeRunInfo *run)
   return text;
 }
 
+static void
+append_int64 (GString *out,
+              gint64   value)
+{
+  char digits[20];
+
+  g_string_append_len (out, digits, (gssize) chime_wire_format_int64 (digits, value));
+}
+
 void
 chime_event_append_transport (ChimeEvent *event,
                               GString    *out)
 {
-  char number[24];
-
   if (event->type != CHIME_EVENT_LLM_NEW_TOKEN || event->payload != NULL || event->token == NULL ||
       g_atomic_pointer_get (&event->chunk) != NULL || !g_utf8_validate (event->token, -1, NULL))
     {
@@ -60,17 +67,14 @@ chime_event_append_transport (ChimeEvent *event,
   /* The keys in chime_event_to_transport()'s order. */
   g_string_append (out, "{\"type\":\"llm_new_token\",\"run\":");
   g_string_append (out, run_wire_text (event->run));
-  g_snprintf (number, sizeof number, "%" G_GINT64_FORMAT, event->monotonic_time);
   g_string_append (out, ",\"monotonic_time\":");
-  g_string_append (out, number);
-  g_snprintf (number, sizeof number, "%" G_GUINT64_FORMAT, event->sequence);
+  append_int64 (out, event->monotonic_time);
   g_string_append (out, ",\"sequence\":");
-  g_string_append (out, number);
+  append_int64 (out, (gint64) event->sequence);
   g_string_append (out, ",\"token\":");
   chime_wire_append_json_string (out, event->token);
-  g_snprintf (number, sizeof number, "%" G_GINT64_FORMAT, chime_event_get_real_time (event));
   g_string_append (out, ",\"real_time\":");
-  g_string_append (out, number);
+  append_int64 (out, chime_event_get_real_time (event));
   g_string_append_c (out, '}');
 }
 

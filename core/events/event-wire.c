@@ -116,6 +116,27 @@ chime_event_to_wire (ChimeEvent *event,
   return wire;
 }
 
+gsize
+chime_wire_format_int64 (char   out[20],
+                         gint64 value)
+{
+  char reversed[20];
+  guint64 magnitude = value < 0 ? 0 - (guint64) value : (guint64) value;
+  gsize n = 0, length = 0;
+
+  do
+    {
+      reversed[n++] = (char) ('0' + magnitude % 10);
+      magnitude /= 10;
+    }
+  while (magnitude != 0);
+  if (value < 0)
+    out[length++] = '-';
+  while (n > 0)
+    out[length++] = reversed[--n];
+  return length;
+}
+
 /* A token as a JSON string: quotes, backslashes and control characters
  * escaped, the rest (UTF-8) as it is. */
 void

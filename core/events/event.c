@@ -3,6 +3,7 @@
 
 #include "event-private.h"
 #include "event-clock.h"
+#include "event-wire.h"
 #include "llm-result.h"
 #include "trace.h"
 
@@ -374,10 +375,14 @@ void
 chime_event_get_id (ChimeEvent *event,
                     char        out[CHIME_EVENT_ID_LEN])
 {
-  char run_id[CHIME_RUN_ID_STRING_LEN];
+  gsize length;
 
-  chime_run_id_to_string (&event->run->id, run_id);
-  g_snprintf (out, CHIME_EVENT_ID_LEN, "%s:%" G_GUINT64_FORMAT, run_id, event->sequence);
+  /* By hand: printf was most of this, once per published event. */
+  chime_run_id_to_string (&event->run->id, out);
+  length = strlen (out);
+  out[length++] = ':';
+  length += chime_wire_format_int64 (out + length, (gint64) event->sequence);
+  out[length] = '\0';
 }
 
 gint64

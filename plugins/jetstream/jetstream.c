@@ -21,6 +21,12 @@
 #include "jetstream-publisher.h"
 
 typedef struct {
+  gboolean   known;
+  ChimeRunId id;
+  char       text[CHIME_RUN_ID_STRING_LEN];
+} JetstreamRunText;
+
+typedef struct {
   ChimeHandlerContext *context;
   char                *who;
   JetstreamServer      server;
@@ -30,8 +36,13 @@ typedef struct {
   gboolean             headers;
   natsConnection      *connection;
   JetstreamPublisher  *publisher;
-  /* The body being built, kept between events. */
+  /* The body and subject being built, kept between events. */
   GString             *body;
+  GString             *subject;
+  /* The last event's run and root run ids and their text: a run's events
+   * come one after another, and formatting ids was a tenth of the cost. */
+  JetstreamRunText     run_text;
+  JetstreamRunText     root_text;
 } JetstreamHandler;
 
 static const ChimeConfigKey jetstream_keys[] = {
@@ -136,6 +147,7 @@ jetstream_handler_new (ChimeHandlerContext *context,
 
   self->context = context;
   self->body = g_string_sized_new (1024);
+  self->subject = g_string_sized_new (128);
   self->who = g_strdup_printf ("[handler %s]", chime_handler_context_get_name (context));
   self->prefix = g_strdup (chime_handler_context_get_string (context, "prefix"));
   self->stream = g_strdup (chime_handler_context_get_string (context, "stream"));
@@ -198,6 +210,8 @@ jetstream_handler_free (gpointer instance)
     natsConnection_Destroy (self->connection);
   if (self->body != NULL)
     g_string_free (self->body, TRUE);
+  if (self->subject != NULL)
+    g_string_free (self->subject, TRUE);
   g_free (self->prefix);
   g_free (self->stream);
   g_free (self->who);
@@ -212,23 +226,42 @@ root_of (const ChimeRunInfo *run)
   return run;
 }
 
+/* @run's id as text, formatted only when it differs from the last one. */
+static const char *
+run_text (JetstreamRunText   *cache,
+          const ChimeRunInfo *run)
+{
+  const ChimeRunId *id = chime_run_info_get_id (run);
+
+  if (!cache->known || !chime_run_id_equal (&cache->id, id))
+    {
+      cache->id = *id;
+      cache->known = TRUE;
+      chime_run_id_to_string (id, cache->text);
+    }
+  return cache->text;
+}
+
 static natsMsg *
 make_message (JetstreamHandler *self,
               ChimeEvent       *event)
 {
   const ChimeRunInfo *run = chime_event_get_run (event);
   const char *type = chime_event_type_to_string (chime_event_get_event_type (event));
-  char id[CHIME_EVENT_ID_LEN], run_id[CHIME_RUN_ID_STRING_LEN], root_id[CHIME_RUN_ID_STRING_LEN];
-  char subject[512];
+  const char *run_id = run_text (&self->run_text, run);
+  const char *root_id = run_text (&self->root_text, root_of (run));
+  char id[CHIME_EVENT_ID_LEN];
   natsMsg *message = NULL;
 
   g_string_truncate (self->body, 0);
   chime_event_append_transport (event, self->body);
   chime_event_get_id (event, id);
-  chime_run_id_to_string (chime_run_info_get_id (run), run_id);
-  chime_run_id_to_string (chime_run_info_get_id (root_of (run)), root_id);
-  g_snprintf (subject, sizeof subject, "%s.%s.%s", self->prefix, root_id, type);
-  if (natsMsg_Create (&message, subject, NULL, self->body->str, (int) self->body->len) != NATS_OK)
+  g_string_assign (self->subject, self->prefix);
+  g_string_append_c (self->subject, '.');
+  g_string_append (self->subject, root_id);
+  g_string_append_c (self->subject, '.');
+  g_string_append (self->subject, type);
+  if (natsMsg_Create (&message, self->subject->str, NULL, self->body->str, (int) self->body->len) != NATS_OK)
     return NULL;
   natsMsgHeader_Set (message, "Nats-Msg-Id", id);
   /* Each header is a few allocations in libnats: about 2 us of the
