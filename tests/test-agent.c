@@ -5,29 +5,13 @@
  * run tree, tools in parallel with results in call order, what a failing,
  * hanging or malformed tool call becomes, and max_iterations. */
 #include "test-helpers.h"
+#include "pipeline-helpers.h"
 
 #include "pipeline/pipeline.h"
 #include "pipeline/pipeline-error.h"
 
 #include <glib/gstdio.h>
 #include <string.h>
-
-typedef struct {
-  GMainLoop *loop;
-  json_t    *result;
-  GError    *error;
-} Done;
-
-static void
-on_done (GObject      *source,
-         GAsyncResult *result,
-         gpointer      data)
-{
-  Done *done = data;
-
-  done->result = chime_pipeline_run_finish (NULL, result, &done->error);
-  g_main_loop_quit (done->loop);
-}
 
 /* The INI of an agent whose fake model makes the calls of @script
  * (tool_calls) and then answers "Done.", with @tools (INI text) and the
@@ -54,19 +38,12 @@ run_agent (const char *ini,
 {
   g_autoptr (GHashTable) variables = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr (ChimePipeline) pipeline = NULL;
-  Done done = { 0 };
 
   g_hash_table_insert (variables, "text", "one two three");
   pipeline = chime_pipeline_new_from_data (ini, "agent.ini", test_tmpdir (), NULL, variables, error);
   if (pipeline == NULL)
     return NULL;
-  done.loop = g_main_loop_new (NULL, FALSE);
-  chime_pipeline_run_async (pipeline, variables, NULL, on_done, &done);
-  g_main_loop_run (done.loop);
-  g_main_loop_unref (done.loop);
-  if (done.error != NULL)
-    g_propagate_error (error, done.error);
-  return done.result;
+  return test_pipeline_run (pipeline, variables, error);
 }
 
 /* The events jsonl wrote (the pipeline is freed, so all are there). */

@@ -2,29 +2,13 @@
  * the stream the sequence yields as the parser transforms the model's
  * chunks. */
 #include "test-helpers.h"
+#include "pipeline-helpers.h"
 #include "json-compact.h"
 
 #include "pipeline/parser-stream.h"
 #include "pipeline/pipeline.h"
 
 #include <string.h>
-
-typedef struct {
-  GMainLoop *loop;
-  json_t    *result;
-  GError    *error;
-} Done;
-
-static void
-on_done (GObject      *source,
-         GAsyncResult *result,
-         gpointer      data)
-{
-  Done *done = data;
-
-  done->result = chime_pipeline_run_finish (NULL, result, &done->error);
-  g_main_loop_quit (done->loop);
-}
 
 static void
 collect_chunk (json_t  *chunk,
@@ -42,20 +26,13 @@ run_pipeline_streaming (const char *ini,
 {
   g_autoptr (GHashTable) variables = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr (ChimePipeline) pipeline = NULL;
-  Done done = { 0 };
 
   pipeline = chime_pipeline_new_from_data (ini, "test.ini", test_tmpdir (), NULL, variables, error);
   if (pipeline == NULL)
     return NULL;
   if (chunks != NULL)
     chime_pipeline_set_chunk_func (pipeline, collect_chunk, chunks);
-  done.loop = g_main_loop_new (NULL, FALSE);
-  chime_pipeline_run_async (pipeline, variables, NULL, on_done, &done);
-  g_main_loop_run (done.loop);
-  g_main_loop_unref (done.loop);
-  if (done.error != NULL)
-    g_propagate_error (error, done.error);
-  return done.result;
+  return test_pipeline_run (pipeline, variables, error);
 }
 
 static json_t *
