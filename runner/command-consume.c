@@ -39,6 +39,9 @@ typedef struct {
   natsConnection   *connection;
   jsCtx            *js;
   natsSubscription *subscription;
+  /* The connection's callbacks are given this: it lives as long as the
+   * connection, not only while connecting. */
+  JetstreamServer   server;
   ConsumeStats      stats;
   gint64            idle_exit_ms;
 } Consumer;
@@ -173,17 +176,17 @@ consumer_start (Consumer *self,
                 GError  **error)
 {
   const ConsumeSettings *settings = self->settings;
-  JetstreamServer server = {
+  /* The prefix is the filter's business: any subject of the stream does. */
+  JetstreamStream stream = { .name = settings->stream, .prefix = NULL };
+
+  self->server = (JetstreamServer) {
     .urls = (const char * const *) settings->urls,
     .who = settings->who,
     .connect_timeout_ms = (guint) settings->connect_timeout_ms,
     .reconnect_wait_ms = (guint) settings->reconnect_wait_ms,
     .log = log_connection,
   };
-  /* The prefix is the filter's business: any subject of the stream does. */
-  JetstreamStream stream = { .name = settings->stream, .prefix = NULL };
-
-  self->connection = jetstream_connect (&server, error);
+  self->connection = jetstream_connect (&self->server, error);
   if (self->connection == NULL)
     return FALSE;
   if (natsConnection_JetStream (&self->js, self->connection, NULL) != NATS_OK)
@@ -191,7 +194,7 @@ consumer_start (Consumer *self,
       g_set_error (error, JETSTREAM_ERROR, 0, "%s: cannot use JetStream", settings->who);
       return FALSE;
     }
-  return jetstream_ensure_stream (self->js, &server, &stream, error) && subscribe (self, error);
+  return jetstream_ensure_stream (self->js, &self->server, &stream, error) && subscribe (self, error);
 }
 
 /* Fetches and handles batches until a signal, or @idle_exit_ms without a

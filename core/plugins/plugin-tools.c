@@ -100,7 +100,11 @@ struct _ChimeToolCall {
   gpointer                   user_data;
   char                      *output;
   GError                    *error;
-  gint                       ended;   /* atomic */
+  /* atomic: 0, then 1 once ended (claimed by end_call), then 2 once
+   * output and error are set: report() reads them after seeing 2, so
+   * the hand-over from a pool thread is ordered by this, not by
+   * GMainContext's internal lock alone. */
+  gint                       ended;
 };
 
 json_t *
@@ -126,6 +130,7 @@ report (gpointer data)
 {
   ChimeToolCall *call = data;
 
+  g_assert (g_atomic_int_get (&call->ended) == 2);
   call->done (g_steal_pointer (&call->output), g_steal_pointer (&call->error), call->user_data);
   json_decref (call->args);
   chime_run_unref (call->run);
@@ -151,6 +156,7 @@ end_call (ChimeToolCall *call,
     }
   call->output = output;
   call->error = error;
+  g_atomic_int_set (&call->ended, 2);
   source = g_idle_source_new ();
   g_source_set_callback (source, report, call, NULL);
   g_source_attach (source, call->context);
