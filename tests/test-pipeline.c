@@ -185,6 +185,28 @@ test_compact_json_is_janssons (void **state)
       assert_string_equal (written, expected);
       assert_int_equal (length, strlen (expected));
     }
+  /* Each byte that needs an escape (and DEL and a UTF-8 é, which need
+   * none), at every place of a run of 40 bytes that the writer scans
+   * sixteen and eight at a time. */
+  for (guint at = 0; at < 39; at++)
+    for (const char *special = "\"\\\n\001\037\177\xc3"; *special != '\0'; special++)
+      {
+        char text[41];
+        g_autoptr (json_t) value = NULL;
+        g_autofree char *expected = NULL;
+        g_autofree char *written = NULL;
+
+        memset (text, 'a', 40);
+        text[40] = '\0';
+        text[at] = *special;
+        if ((guchar) *special == 0xc3)
+          text[at + 1] = (char) 0xa9;
+        value = json_string (text);
+        assert_non_null (value);
+        expected = json_dumps (value, JSON_COMPACT | JSON_ENCODE_ANY);
+        written = chime_json_dump_compact (value, NULL);
+        assert_string_equal (written, expected);
+      }
 }
 
 /* ------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include "config/config-private.h"
 #include "config/suggest.h"
 #include "events/uuid.h"
+#include "events/llm-result.h"
 #include "dispatch/barrier.h"
 
 #include <linux/membarrier.h>
@@ -224,6 +225,30 @@ test_event_clock_follows_the_monotonic_clock (void **state)
   assert_true (stamps > 0);
 }
 
+/* The text of an LLMResult, as the generation's text and the message's
+ * content: ASCII of every length around the word size (checked a word at
+ * a time), UTF-8 kept as it is, and text that is not UTF-8 refused (no
+ * result) as jansson refuses it. */
+static void
+test_llm_result_text (void **state)
+{
+  const char *texts[] = { "", "a", "1234567", "12345678", "123456789", "hello world, 16+",
+                          "h\xc3\xa9llo w\xc3\xb6rld \xe2\x9c\x93", "12345678\xf0\x9f\x99\x82" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (texts); i++)
+    {
+      g_autoptr (json_t) result = chime_llm_result_build (texts[i], "run-x", NULL, NULL, NULL);
+      json_t *generation = json_array_get (json_array_get (json_object_get (result, "generations"), 0), 0);
+
+      assert_non_null (generation);
+      assert_string_equal (json_string_value (json_object_get (generation, "text")), texts[i]);
+      assert_string_equal (json_string_value (json_object_get (json_object_get (generation, "message"), "content")),
+                           texts[i]);
+    }
+  assert_null (chime_llm_result_build ("12345678\xff", "run-x", NULL, NULL, NULL));
+  assert_null (chime_llm_result_build ("\xc3", "run-x", NULL, NULL, NULL));
+}
+
 /* membarrier registration is done while libchime loads, before any
  * dispatcher: later, with GLib's threads running, it costs the kernel a
  * synchronize_rcu() (12 ms of every `chime run` before). This test runs
@@ -251,6 +276,7 @@ main (void)
     cmocka_unit_test (test_parse_bool),
     cmocka_unit_test (test_event_json),
     cmocka_unit_test (test_event_json_not_utf8),
+    cmocka_unit_test (test_llm_result_text),
     cmocka_unit_test (test_event_type_names),
     cmocka_unit_test (test_fence_classes),
   };

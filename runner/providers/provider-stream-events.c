@@ -214,22 +214,22 @@ chime_provider_stream_begin_events (ChimeModelStream *stream)
 
 /* A token event taken straight from the stream's bytes at @p: a line
  * "data: " + data the template matches, then a blank line, with the SSE
- * parser between events. Parsing it would change nothing in the parser
- * (no id, event type or retry field), so only the token is handled.
- * Returns the bytes of the event, or 0 for the parser to read it. */
+ * parser between events (the caller knows it is). Parsing it would change
+ * nothing in the parser (no id, event type or retry field), so only the
+ * token is handled. @max_length is the parser's line bound. Returns the
+ * bytes of the event, or 0 for the parser to read it. */
 static gsize
 take_raw_event (ChimeModelStream *stream,
                 const char       *p,
-                const char       *end)
+                const char       *end,
+                gsize             max_length)
 {
   static const char field[] = "data: ";
   const gsize field_len = sizeof field - 1;
-  gsize max_length = chime_sse_parser_get_max_line_length (stream->parser);
   const char *data_end;
   const char *token;
 
-  if (!stream->template_armed || (gsize) (end - p) < field_len || memcmp (p, field, field_len) != 0 ||
-      !chime_sse_parser_is_between_events (stream->parser))
+  if (!stream->template_armed || (gsize) (end - p) < field_len || memcmp (p, field, field_len) != 0)
     return 0;
   token = chime_token_template_match_raw (stream->template, p + field_len, end, &data_end);
   /* The parser's bounds, that it would fail the stream on: the line, and
@@ -248,10 +248,15 @@ chime_provider_stream_feed (ChimeModelStream *stream,
                             gsize             length)
 {
   gsize used = 0;
+  /* Asked of the parser once per piece and again only after it read
+   * something: a raw event leaves it as it was, between events, with the
+   * same bound (two calls per token before). */
+  gsize max_length = chime_sse_parser_get_max_line_length (stream->parser);
+  gboolean between = chime_sse_parser_is_between_events (stream->parser);
 
   while (used < length && !stream_stopped (stream))
     {
-      gsize taken = take_raw_event (stream, data + used, data + length);
+      gsize taken = between ? take_raw_event (stream, data + used, data + length, max_length) : 0;
       const GError *error;
 
       if (taken > 0)
@@ -262,6 +267,7 @@ chime_provider_stream_feed (ChimeModelStream *stream,
       /* The parser goes on until an event stops the stream or leaves a
        * template armed (on_sse_event), and returns what it used. */
       used += chime_sse_parser_feed (stream->parser, data + used, length - used);
+      between = chime_sse_parser_is_between_events (stream->parser);
       error = chime_sse_parser_get_error (stream->parser);
       if (error != NULL)
         chime_provider_stream_fail (stream, "the event stream is malformed: %s", error->message);

@@ -14,6 +14,7 @@ struct _ChimeTokenTemplate {
   gboolean  valid;
   GString  *data;         /* the event the template was learned from */
   char     *event_type;
+  gboolean  is_message;   /* event_type is "message", which raw events are */
   gsize     start;        /* the token literal's opening quote in data */
   gsize     end;          /* just after its closing quote */
   GString  *token;        /* the last token decoded */
@@ -87,6 +88,8 @@ chime_token_template_learn (ChimeTokenTemplate *template,
       g_free (template->event_type);
       template->event_type = g_strdup (event_type);
     }
+  /* Asked of every raw event: once here, not a strcmp per token. */
+  template->is_message = g_strcmp0 (event_type, "message") == 0;
   template->valid = TRUE;
   return TRUE;
 }
@@ -124,7 +127,7 @@ chime_token_template_match_raw (ChimeTokenTemplate *template,
   gsize suffix_len = template->data->len - template->end;
   const char *literal_end;
 
-  if (!template->valid || strcmp (template->event_type, "message") != 0 ||
+  if (!template->valid || !template->is_message ||
       (gsize) (end - data) < template->start + suffix_len + 2 ||
       data[template->start] != '"' ||
       memcmp (data, old, template->start) != 0)
