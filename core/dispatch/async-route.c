@@ -73,8 +73,12 @@ finish (ChimeCompletion *completion,
     {
       completion->error = error;
       __atomic_store_n (&completion->state, COMPLETION_DONE, __ATOMIC_RELEASE);
-      /* Completed inside the call: the dispatch loop is looking. */
-      if (source->dispatching && g_main_context_is_owner (g_source_get_context (consumer->source)))
+      /* Completed inside the call: the dispatch loop is looking.
+       * dispatching belongs to the thread that owns the context: a
+       * completion from any other thread (a client library's own, as
+       * libnats's ack handler) must not read it, so ownership is asked
+       * first. */
+      if (g_main_context_is_owner (g_source_get_context (consumer->source)) && source->dispatching)
         return;
       g_source_set_ready_time (consumer->source, 0);
       return;

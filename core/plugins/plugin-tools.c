@@ -145,6 +145,7 @@ end_call (ChimeToolCall *call,
           char          *output,
           GError        *error)
 {
+  GMainContext *context;
   GSource *source;
 
   if (!g_atomic_int_compare_and_exchange (&call->ended, 0, 1))
@@ -156,10 +157,12 @@ end_call (ChimeToolCall *call,
     }
   call->output = output;
   call->error = error;
-  g_atomic_int_set (&call->ended, 2);
   source = g_idle_source_new ();
   g_source_set_callback (source, report, call, NULL);
-  g_source_attach (source, call->context);
+  context = call->context;
+  /* From here report() may run and free the call: only locals below. */
+  g_atomic_int_set (&call->ended, 2);
+  g_source_attach (source, context);
   g_source_unref (source);
 }
 
