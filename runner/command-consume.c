@@ -244,6 +244,11 @@ consumer_stop (Consumer *self)
     natsConnection_Destroy (self->connection);
   if (self->runtime != NULL)
     chime_runtime_shutdown (self->runtime);
+  /* Every connection is gone now, the handlers' (a jetstream handler of
+   * the file) too: wait for libnats's threads, whose callbacks read
+   * self->server, before self (on the caller's stack) goes. */
+  if (self->connection != NULL)
+    nats_CloseAndWait (2000);
   g_printerr ("chime: consume: %" G_GUINT64_FORMAT " events handled, %" G_GUINT64_FORMAT " acked, %"
               G_GUINT64_FORMAT " nak'ed, %" G_GUINT64_FORMAT " terminated after max_deliver, %" G_GUINT64_FORMAT
               " not events\n", stats->handled, stats->acked, stats->naked, stats->terminated, stats->malformed);

@@ -10,8 +10,9 @@
  * from the handler itself, whatever the main loop is doing: an async
  * handler that blocks the loop cannot make chime unkillable.
  *
- * No signal is blocked: processes started by handlers inherit a blocked
- * mask, and would then not hear SIGTERM. */
+ * No signal is blocked, except on the signal thread itself: processes
+ * started by handlers inherit a blocked mask, and would then not hear
+ * SIGTERM. */
 #include "config.h"
 
 #include "signals.h"
@@ -19,6 +20,7 @@
 #include <glib-unix.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -141,9 +143,23 @@ cli_signals_init (CliSignalMode signal_mode)
   __atomic_store_n (&mode, (int) signal_mode, __ATOMIC_SEQ_CST);
   if (mode == CLI_SIGNALS_STOP_RUN)
     {
+      sigset_t stop, old;
+
       if (!g_unix_open_pipe (wake_fds, FD_CLOEXEC, NULL))
         g_error ("chime: cannot make a pipe for signals: %s", g_strerror (errno));
+      /* The signal thread is born with SIGINT and SIGTERM blocked, so the
+       * handler never runs on it: it only reads what the handler wrote.
+       * A signal that came to it while it was starting would otherwise be
+       * handled only once it reached its read(), and under
+       * ThreadSanitizer (which defers a signal to the thread's next
+       * intercepted call) not at all when it got there first. It starts
+       * no process, so its mask is nobody's inheritance. */
+      sigemptyset (&stop);
+      sigaddset (&stop, SIGINT);
+      sigaddset (&stop, SIGTERM);
+      pthread_sigmask (SIG_BLOCK, &stop, &old);
       g_thread_unref (g_thread_new ("chime-signals", signal_thread, NULL));
+      pthread_sigmask (SIG_SETMASK, &old, NULL);
     }
   action.sa_handler = on_signal;
   sigemptyset (&action.sa_mask);

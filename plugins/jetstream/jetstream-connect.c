@@ -37,8 +37,11 @@ say (natsConnection *connection,
   char url[256] = "";
   g_autofree char *message = NULL;
 
-  /* natsConnection_Close() disconnects too: not news. */
-  if (server->log == NULL || natsConnection_IsClosed (connection))
+  /* natsConnection_Close() disconnects too: not news. It is asked first,
+   * before @server is read: libnats may call this from its own thread
+   * after the connection's owner closed it and let @server go (the
+   * callback's reference keeps the connection itself valid). */
+  if (natsConnection_IsClosed (connection) || server->log == NULL)
     return;
   natsConnection_GetConnectedUrl (connection, url, sizeof url);
   message = g_strdup_printf ("%s%s%s", what, url[0] != '\0' ? " " : "", url);
