@@ -230,8 +230,9 @@ static void
 consumer_stop (Consumer *self)
 {
   const ConsumeStats *stats = &self->stats;
+  gboolean connected = self->connection != NULL;
 
-  if (self->connection != NULL)
+  if (connected)
     {
       /* The last acks leave before the connection closes. */
       natsConnection_FlushTimeout (self->connection, 5000);
@@ -241,13 +242,13 @@ consumer_stop (Consumer *self)
   if (self->js != NULL)
     jsCtx_Destroy (self->js);
   if (self->connection != NULL)
-    natsConnection_Destroy (self->connection);
+    natsConnection_Destroy (g_steal_pointer (&self->connection));
   if (self->runtime != NULL)
     chime_runtime_shutdown (self->runtime);
   /* Every connection is gone now, the handlers' (a jetstream handler of
    * the file) too: wait for libnats's threads, whose callbacks read
    * self->server, before self (on the caller's stack) goes. */
-  if (self->connection != NULL)
+  if (connected)
     nats_CloseAndWait (2000);
   g_printerr ("chime: consume: %" G_GUINT64_FORMAT " events handled, %" G_GUINT64_FORMAT " acked, %"
               G_GUINT64_FORMAT " nak'ed, %" G_GUINT64_FORMAT " terminated after max_deliver, %" G_GUINT64_FORMAT
