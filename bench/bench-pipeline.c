@@ -16,6 +16,7 @@
 #include "bench-usage.h"
 
 #include "pipeline/pipeline.h"
+#include "pipeline-helpers.h"
 
 typedef struct {
   const char *name;
@@ -28,23 +29,6 @@ static const PipelineCase cases[] = {
   { "pipeline_stream_nocb", FALSE, "fenced" },
   { "pipeline_stream_1h_awaited", TRUE, "awaited" },
 };
-
-typedef struct {
-  GMainLoop *loop;
-  json_t    *result;
-  GError    *error;
-} Done;
-
-static void
-on_done (GObject      *source,
-         GAsyncResult *result,
-         gpointer      data)
-{
-  Done *done = data;
-
-  done->result = chime_pipeline_run_finish (NULL, result, &done->error);
-  g_main_loop_quit (done->loop);
-}
 
 static char *
 pipeline_ini (const PipelineCase *c,
@@ -76,24 +60,20 @@ run_case (const PipelineCase *c,
   g_autoptr (GError) error = NULL;
   g_autoptr (GHashTable) variables = g_hash_table_new (g_str_hash, g_str_equal);
   ChimePipeline *pipeline = chime_pipeline_new_from_data (ini, c->name, dir, NULL, NULL, &error);
-  Done done = { 0 };
+  g_autoptr (json_t) result = NULL;
   gint64 start, end, cpu_start;
 
   if (pipeline == NULL)
     g_error ("%s", error->message);
-  done.loop = g_main_loop_new (NULL, FALSE);
   cpu_start = bench_cpu_us ();
   start = g_get_monotonic_time ();
-  chime_pipeline_run_async (pipeline, variables, NULL, on_done, &done);
-  g_main_loop_run (done.loop);
+  result = test_pipeline_run (pipeline, variables, &error);
   chime_runtime_flush (chime_pipeline_get_runtime (pipeline));
   end = g_get_monotonic_time ();
   *cpu_ns = (bench_cpu_us () - cpu_start) * 1000.0 / n;
-  if (done.error != NULL)
-    g_error ("case %s failed: %s", c->name, done.error->message);
+  if (result == NULL)
+    g_error ("case %s failed: %s", c->name, error->message);
   chime_pipeline_free (pipeline);
-  json_decref (done.result);
-  g_main_loop_unref (done.loop);
 
   if (c->with_handler)
     {
