@@ -339,6 +339,89 @@ test_jsonl_dedupe_writes_each_event_once (void **state)
   chime_run_unref (run);
 }
 
+/* A copy of @event, as `chime consume` would rebuild it, numbered
+ * @sequence in its run. */
+static ChimeEvent *
+renumbered (ChimeEvent *event,
+            gint64      sequence)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (json_t) transport = chime_event_to_transport (event);
+  ChimeEvent *copy;
+
+  json_object_set_new (transport, "sequence", json_integer (sequence));
+  copy = chime_event_from_transport (transport, &error);
+  assert_null (error);
+  return copy;
+}
+
+/* Replays @event numbered @sequence into @runtime. */
+static void
+replay_numbered (ChimeRuntime *runtime,
+                 ChimeEvent   *event,
+                 gint64        sequence)
+{
+  g_autoptr (ChimeEvent) copy = renumbered (event, sequence);
+
+  assert_true (chime_runtime_replay (runtime, copy, NULL));
+}
+
+/* dedupe keeps a run's ids as ranges of sequence numbers: events that
+ * come back out of order, around gaps and inside ranges already joined,
+ * are each written once. With dedupe_runs = 1 only the run seen last is
+ * remembered: the bound on memory, which forgets an older run's ids. */
+static void
+test_jsonl_dedupe_remembers_ranges_of_a_bounded_number_of_runs (void **state)
+{
+  static const gint64 order[] = { 5, 3, 4, 3, 5, 1, 9, 2, 1, 4, 9 };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = test_path ("ranges.jsonl");
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeEvent) first = NULL;
+  g_autoptr (ChimeEvent) second = NULL;
+  g_auto (GStrv) lines = NULL;
+  ChimeRuntime *runtime;
+  ChimeRun *one, *two;
+
+  runtime = test_runtime_new (&error, DEDUPE_CONFIG "dedupe_runs = 1\n", path);
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  one = chime_callback_manager_prepare_chain_start (manager, NULL, NULL, "One", NULL, &first);
+  two = chime_callback_manager_prepare_chain_start (manager, NULL, NULL, "Two", NULL, &second);
+  for (guint i = 0; i < G_N_ELEMENTS (order); i++)
+    replay_numbered (runtime, first, order[i]);
+  /* 1 to 5 and 9 are written; run Two's event makes run One the older. */
+  replay_numbered (runtime, second, 1);
+  replay_numbered (runtime, second, 1);
+  replay_numbered (runtime, first, 3);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+
+  lines = test_read_lines (path);
+  assert_int_equal (g_strv_length (lines), 6 + 1 + 1);
+  {
+    g_autoptr (json_t) last = parse_line (lines[7]);
+
+    assert_string_equal (field (last, "name"), "One");
+    assert_true (g_str_has_suffix (field (last, "event_id"), ":3"));
+  }
+  chime_run_unref (one);
+  chime_run_unref (two);
+}
+
+/* dedupe_runs must be a positive number, said with the handler's name. */
+static void
+test_jsonl_dedupe_runs_must_be_positive (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *path = test_path ("never.jsonl");
+  ChimeRuntime *runtime = test_runtime_new (&error, DEDUPE_CONFIG "dedupe_runs = 0\n", path);
+
+  assert_null (runtime);
+  assert_non_null (error);
+  assert_non_null (strstr (error->message, "key 'dedupe_runs' of [handler trace] is 0: give a number from 1 to"));
+}
+
 int
 main (void)
 {
@@ -354,6 +437,8 @@ main (void)
     cmocka_unit_test (test_jsonl_writes_each_line_at_once),
     cmocka_unit_test (test_jsonl_full_device_fails_once),
     cmocka_unit_test (test_jsonl_dedupe_writes_each_event_once),
+    cmocka_unit_test (test_jsonl_dedupe_remembers_ranges_of_a_bounded_number_of_runs),
+    cmocka_unit_test (test_jsonl_dedupe_runs_must_be_positive),
   };
 
   return shipped_run_tests (tests, G_N_ELEMENTS (tests));

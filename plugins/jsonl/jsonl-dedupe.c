@@ -6,11 +6,18 @@
  * consume` group on one machine, a restarted consumer appending to its
  * old file) take an flock(2) around the check and the write, and each
  * reads the lines the others appended since its last look: an event
- * redelivered to another member is written once. The ids are kept in
- * memory (about 60 bytes per event). */
+ * redelivered to another member is written once.
+ *
+ * An id is RUN_ID:SEQUENCE, and a run numbers its events 1, 2, 3 ...
+ * (with a gap where an emitting thread left a run for another), so the
+ * ids are kept per run as ranges of sequence numbers: a run of any length
+ * costs a few dozen bytes, not 60 per event. The runs are bounded too: past
+ * max_runs, the run seen least recently is forgotten, as a broker forgets
+ * message ids after its duplicate window. */
 #include "jsonl-dedupe.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -18,20 +25,179 @@
 
 #define ID_KEY "\"event_id\":\""
 #define READ_CHUNK (64 * 1024)
+/* Longer than any run id (36 characters): a longer one is not chime's. */
+#define RUN_ID_MAX 64
+
+typedef struct {
+  guint64 first;
+  guint64 last;
+} SequenceRange;
+
+/* The sequence numbers of one run's events the file holds. */
+typedef struct {
+  char   *run_id;
+  GArray *ranges;  /* SequenceRange, sorted, neither overlapping nor touching */
+  GList   link;    /* in JsonlSeen.recent, data = this */
+} SeenRun;
 
 struct _JsonlSeen {
-  GHashTable *ids;
+  GHashTable *runs;    /* run id -> SeenRun */
+  GQueue      recent;  /* SeenRun, the one seen last at the head */
+  guint       max_runs;
   /* Everything before this offset has been read (it ends a line). */
   goffset     scanned;
   GString    *partial;
 };
 
+static void
+seen_run_free (gpointer data)
+{
+  SeenRun *run = data;
+
+  g_array_unref (run->ranges);
+  g_free (run->run_id);
+  g_free (run);
+}
+
+/* Splits "RUN_ID:SEQUENCE" at its last colon. FALSE for anything else
+ * (a line some other program wrote). */
+static gboolean
+split_id (const char *id,
+          gsize       length,
+          gsize      *run_length,
+          guint64    *sequence)
+{
+  const char *colon = length > 0 ? g_strrstr_len (id, length, ":") : NULL;
+  guint64 value = 0;
+
+  if (colon == NULL || colon == id || colon + 1 == id + length || colon - id >= RUN_ID_MAX)
+    return FALSE;
+  for (const char *p = colon + 1; p < id + length; p++)
+    {
+      if (*p < '0' || *p > '9' || value > (G_MAXUINT64 - 9) / 10)
+        return FALSE;
+      value = value * 10 + (guint64) (*p - '0');
+    }
+  *run_length = colon - id;
+  *sequence = value;
+  return TRUE;
+}
+
+/* The index of the first range that ends at or after @sequence. */
+static guint
+find_range (GArray  *ranges,
+            guint64  sequence)
+{
+  guint low = 0, high = ranges->len;
+
+  while (low < high)
+    {
+      guint middle = low + (high - low) / 2;
+
+      if (g_array_index (ranges, SequenceRange, middle).last < sequence)
+        low = middle + 1;
+      else
+        high = middle;
+    }
+  return low;
+}
+
+static gboolean
+run_has (SeenRun *run,
+         guint64  sequence)
+{
+  guint i = find_range (run->ranges, sequence);
+
+  return i < run->ranges->len && g_array_index (run->ranges, SequenceRange, i).first <= sequence;
+}
+
+/* Adds @sequence, growing or joining the ranges it touches. */
+static void
+run_add (SeenRun *run,
+         guint64  sequence)
+{
+  GArray *ranges = run->ranges;
+  guint i = find_range (ranges, sequence);
+  SequenceRange *next = i < ranges->len ? &g_array_index (ranges, SequenceRange, i) : NULL;
+  SequenceRange *previous = i > 0 ? &g_array_index (ranges, SequenceRange, i - 1) : NULL;
+  gboolean after_previous = previous != NULL && previous->last + 1 == sequence;
+  gboolean before_next = next != NULL && sequence + 1 == next->first;
+  SequenceRange single = { sequence, sequence };
+
+  if (next != NULL && next->first <= sequence)
+    return;
+  if (after_previous && before_next)
+    {
+      previous->last = next->last;
+      g_array_remove_index (ranges, i);
+    }
+  else if (after_previous)
+    previous->last = sequence;
+  else if (before_next)
+    next->first = sequence;
+  else
+    g_array_insert_val (ranges, i, single);
+}
+
+/* The run of @run_id, made the most recent; created when @create, the
+ * least recent one forgotten past max_runs. */
+static SeenRun *
+lookup_run (JsonlSeen  *self,
+            const char *run_id,
+            gsize       length,
+            gboolean    create)
+{
+  char key[RUN_ID_MAX];
+  SeenRun *run;
+
+  memcpy (key, run_id, length);
+  key[length] = '\0';
+  run = g_hash_table_lookup (self->runs, key);
+
+  if (run != NULL)
+    {
+      g_queue_unlink (&self->recent, &run->link);
+      g_queue_push_head_link (&self->recent, &run->link);
+      return run;
+    }
+  if (!create)
+    return NULL;
+  if (g_hash_table_size (self->runs) >= self->max_runs)
+    {
+      GList *oldest = g_queue_pop_tail_link (&self->recent);
+
+      g_hash_table_remove (self->runs, ((SeenRun *) oldest->data)->run_id);
+    }
+  run = g_new0 (SeenRun, 1);
+  run->run_id = g_strdup (key);
+  run->ranges = g_array_new (FALSE, FALSE, sizeof (SequenceRange));
+  run->link.data = run;
+  g_hash_table_insert (self->runs, run->run_id, run);
+  g_queue_push_head_link (&self->recent, &run->link);
+  return run;
+}
+
+/* Notes the id @id of @length bytes; one that is not RUN:SEQUENCE is
+ * ignored. */
+static void
+note_id (JsonlSeen  *self,
+         const char *id,
+         gsize       length)
+{
+  gsize run_length;
+  guint64 sequence;
+
+  if (split_id (id, length, &run_length, &sequence))
+    run_add (lookup_run (self, id, run_length, TRUE), sequence);
+}
+
 JsonlSeen *
-jsonl_seen_new (void)
+jsonl_seen_new (guint max_runs)
 {
   JsonlSeen *self = g_new0 (JsonlSeen, 1);
 
-  self->ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->runs = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, seen_run_free);
+  self->max_runs = MAX (max_runs, 1);
   self->partial = g_string_new (NULL);
   return self;
 }
@@ -41,7 +207,7 @@ jsonl_seen_free (JsonlSeen *self)
 {
   if (self == NULL)
     return;
-  g_hash_table_unref (self->ids);
+  g_hash_table_unref (self->runs);
   g_string_free (self->partial, TRUE);
   g_free (self);
 }
@@ -60,7 +226,7 @@ note_line (JsonlSeen  *self,
   start += strlen (ID_KEY);
   end = memchr (start, '"', length - (start - line));
   if (end != NULL)
-    g_hash_table_add (self->ids, g_strndup (start, end - start));
+    note_id (self, start, end - start);
 }
 
 /* Reads from self->scanned to @size, line by line. */
@@ -122,7 +288,8 @@ jsonl_seen_lock (JsonlSeen   *self,
   /* Truncated by someone: start again. */
   if (info.st_size < self->scanned)
     {
-      g_hash_table_remove_all (self->ids);
+      g_hash_table_remove_all (self->runs);
+      g_queue_init (&self->recent);
       self->scanned = 0;
     }
   if (!catch_up (self, fd, info.st_size, path, error))
@@ -146,7 +313,14 @@ gboolean
 jsonl_seen_contains (JsonlSeen  *self,
                      const char *id)
 {
-  return g_hash_table_contains (self->ids, id);
+  gsize run_length;
+  guint64 sequence;
+  SeenRun *run;
+
+  if (!split_id (id, strlen (id), &run_length, &sequence))
+    return FALSE;
+  run = lookup_run (self, id, run_length, FALSE);
+  return run != NULL && run_has (run, sequence);
 }
 
 void
@@ -154,7 +328,7 @@ jsonl_seen_add (JsonlSeen  *self,
                 const char *id,
                 gsize       length)
 {
-  g_hash_table_add (self->ids, g_strdup (id));
+  note_id (self, id, strlen (id));
   self->scanned += length;
 }
 

@@ -5,7 +5,8 @@
 
 typedef struct _JsonlSeen JsonlSeen;
 
-JsonlSeen *jsonl_seen_new  (void);
+/* Remembers the ids of at most @max_runs runs, the ones seen last. */
+JsonlSeen *jsonl_seen_new  (guint max_runs);
 void       jsonl_seen_free (JsonlSeen *seen);
 
 /* Takes the file's lock and reads what was appended since the last call,

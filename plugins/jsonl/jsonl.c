@@ -14,6 +14,8 @@
  *   # true: each line has the event's id, and an event the file has is
  *   # not written again (a redelivery by `chime consume`)
  *   dedupe = false
+ *   # with dedupe: how many runs' ids are remembered
+ *   dedupe_runs = 100000
  *
  * Every line is written with one write(2) as soon as it is made: the file
  * ends with a whole line whatever happens to the process next (another
@@ -63,6 +65,8 @@ static const ChimeConfigKey jsonl_keys[] = {
   { "dedupe", CHIME_CONFIG_BOOL, "false",
     "write each event's id (event_id) and skip an event whose id the file has already, "
     "even when another process wrote it (use append = true to share a file)" },
+  { "dedupe_runs", CHIME_CONFIG_INT, "100000",
+    "with dedupe: the ids of this many runs are remembered, the ones seen last" },
   { NULL }
 };
 
@@ -119,7 +123,18 @@ jsonl_writer_new (ChimeHandlerContext *context,
   if (self->fd < 0)
     return NULL;
   if (chime_handler_context_get_bool (context, "dedupe"))
-    self->seen = jsonl_seen_new ();
+    {
+      gint64 max_runs = chime_handler_context_get_int (context, "dedupe_runs");
+
+      if (max_runs < 1 || max_runs > G_MAXINT32)
+        {
+          g_set_error (error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
+                       "key 'dedupe_runs' of [handler %s] is %" G_GINT64_FORMAT ": give a number from 1 to %d",
+                       chime_handler_context_get_name (context), max_runs, G_MAXINT32);
+          return NULL;
+        }
+      self->seen = jsonl_seen_new ((guint) max_runs);
+    }
   return g_steal_pointer (&self);
 }
 
