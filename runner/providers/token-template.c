@@ -41,6 +41,12 @@ chime_token_template_free (ChimeTokenTemplate *template)
   g_free (template);
 }
 
+gsize
+chime_token_template_get_token_length (const ChimeTokenTemplate *template)
+{
+  return template->token->len;
+}
+
 void
 chime_token_template_forget (ChimeTokenTemplate *template)
 {
