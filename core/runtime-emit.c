@@ -6,6 +6,7 @@
 
 #include "runtime-private.h"
 #include "events/trace.h"
+#include "dispatch/consumer.h"
 
 #include <gio/gio.h>
 
@@ -106,6 +107,21 @@ queue_or_drop (ChimeRuntime *runtime,
   return chime_dispatcher_get_head (runtime->dispatcher);
 }
 
+/* Whether everything below @end is handled, once this thread has run
+ * what it may itself: with awaited delivery a sync handler's consumer is
+ * not woken (caller_runs), its emitter runs it. Without this look every
+ * awaited event was PENDING, and chime_run_when_ready ran the handler here
+ * anyway, then took a round of the main loop to say so (~2 us a token). */
+static gboolean
+handled_here (ChimeDispatcher *dispatcher,
+              guint64          end)
+{
+  if (chime_dispatcher_is_done (dispatcher, end))
+    return TRUE;
+  chime_consumer_help_laggards (dispatcher, end);
+  return chime_dispatcher_is_done (dispatcher, end);
+}
+
 gboolean
 chime_runtime_emit (ChimeRuntime *runtime,
                     ChimeEvent   *event,
@@ -174,8 +190,7 @@ chime_runtime_emit_nowait (ChimeRuntime *runtime,
     return CHIME_EMIT_WOULD_BLOCK;
   /* From here on the event belongs to the ring: do not touch it. */
   end = queue_or_drop (runtime, event, mask, wait, queued, pos);
-  if (wait && end > 0 &&
-      !chime_dispatcher_is_done (runtime->dispatcher, end))
+  if (wait && end > 0 && !handled_here (runtime->dispatcher, end))
     {
       *ticket = end;
       return CHIME_EMIT_PENDING;

@@ -14,16 +14,20 @@
  * tells a redelivered copy from a new event.
  *
  * The first SIGINT or SIGTERM stops the fetching: the batch in hand is
- * finished and acked, and chime exits 0 (again: at once). */
+ * finished and acked, and chime exits 0 (again: at once).
+ *
+ * This file is the module chime-consume (consume-module.h says why), so
+ * only this command loads libnats. */
 #include "config.h"
 
 #include <chime/chime.h>
+#include <gmodule.h>
 #include <stdio.h>
 
 #include "cli.h"
+#include "consume-module.h"
 #include "consume-settings.h"
 #include "jetstream-connect.h"
-#include "signals.h"
 
 typedef struct {
   guint64 handled;
@@ -34,6 +38,7 @@ typedef struct {
 } ConsumeStats;
 
 typedef struct {
+  const ChimeConsumeHost *host;
   ConsumeSettings  *settings;
   ChimeRuntime     *runtime;
   natsConnection   *connection;
@@ -204,7 +209,7 @@ consumer_run (Consumer *self)
 {
   gint64 last_message = g_get_monotonic_time ();
 
-  while (cli_signals_received () == 0)
+  while (self->host->signals_received () == 0)
     {
       natsMsgList batch = { 0 };
       natsStatus status = natsSubscription_Fetch (&batch, self->subscription, (int) self->settings->batch,
@@ -256,8 +261,9 @@ consumer_stop (Consumer *self)
 }
 
 int
-cli_command_consume (int    argc,
-                     char **argv)
+chime_consume_module_main (const ChimeConsumeHost *host,
+                           int                     argc,
+                           char                  **argv)
 {
   gint idle_exit_ms = 0;
   const GOptionEntry entries[] = {
@@ -272,6 +278,12 @@ cli_command_consume (int    argc,
   Consumer consumer = { 0 };
   int status = CLI_EXIT_OK;
 
+  if (host == NULL || host->size != sizeof *host)
+    {
+      g_printerr ("chime: consume: its module was built for another chime; reinstall chime\n");
+      return CLI_EXIT_RUN_FAILED;
+    }
+  consumer.host = host;
   g_option_context_add_main_entries (context, entries, NULL);
   g_option_context_set_description (context,
     "Joins the consumer group [consume] durable of the stream [consume] stream and gives\n"

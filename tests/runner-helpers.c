@@ -124,10 +124,11 @@ child_environment (const char * const *extra)
   g_autofree char *libdir = installed (LIBDIR, NULL);
 
   /* The installed chime must find its plugins next to itself, and its
-   * library and its HTTP module in the install tree, not in the build
-   * tree. */
+   * library and its HTTP and consume modules in the install tree, not in
+   * the build tree. */
   env = g_environ_unsetenv (env, "CHIME_PLUGIN_PATH");
   env = g_environ_unsetenv (env, "CHIME_HTTP_MODULE");
+  env = g_environ_unsetenv (env, "CHIME_CONSUME_MODULE");
   env = g_environ_setenv (env, "LD_LIBRARY_PATH", libdir, TRUE);
   for (guint i = 0; extra != NULL && extra[i] != NULL; i++)
     {
@@ -392,6 +393,15 @@ run_chime_in (const char *cwd,
   va_end (ap);
   g_ptr_array_add (args, NULL);
   return run_chime_argv (&options, (const char * const *) args->pdata);
+}
+
+gboolean
+run_opened (const RunResult *result,
+            const char      *name)
+{
+  g_autofree char *needle = g_strdup_printf ("file=%s", name);
+
+  return strstr (result->err, needle) != NULL;
 }
 
 RunResult *

@@ -155,6 +155,12 @@ RunResult *run_chime_in (const char *cwd,
                          const char *first,
                          ...) G_GNUC_NULL_TERMINATED;
 
+/* Whether the dynamic linker opened the shared object @name (a prefix of
+ * its file name) in a run with LD_DEBUG=files in its environment, which
+ * lists each as "file=NAME [0];  needed by" or "...dynamically loaded by". */
+gboolean run_opened (const RunResult *result,
+                     const char      *name);
+
 #define assert_status(result, expected)                                              \
   do {                                                                                \
     if ((result)->status != (expected))                                               \

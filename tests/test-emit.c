@@ -101,6 +101,44 @@ test_tokens_are_done_at_once (void **state)
   assert_int_equal (stats.delivered, 101);
 }
 
+/* Awaited delivery to a sync handler: the emitter may run the handler
+ * itself (as chime_run_on_llm_new_token does), so every token is DONE at
+ * once, handled in order, with no round of the main loop in between. A
+ * PENDING here cost each awaited pipeline token ~2 us: a wait queued, a
+ * heavy barrier and a main-loop round to learn what was known at once. */
+static void
+test_awaited_tokens_to_a_sync_handler_are_done_at_once (void **state)
+{
+  g_autofree char *log = test_path ("awaited.log");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ChimeRuntime) runtime = test_runtime_new (&error, "[runtime]\ndelivery = awaited\n"
+                                                       "[handler r]\nplugin = recorder_sync\nlog = %s\n",
+                                                       log);
+  g_autoptr (ChimeCallbackManager) manager = chime_runtime_new_callback_manager (runtime);
+  g_autoptr (json_t) messages = test_messages ("human", "hi", NULL);
+  g_autoptr (ChimeRun) llm = chime_callback_manager_on_chat_model_start (manager, NULL, messages, "M",
+                                                                          NULL, &error);
+  g_auto (GStrv) lines = NULL;
+
+  assert_non_null (llm);
+  for (guint i = 0; i < 100; i++)
+    {
+      g_autofree char *token = g_strdup_printf ("%u", i);
+      guint64 ticket = 1;
+
+      assert_int_equal (chime_run_emit_nowait (llm, chime_run_prepare_llm_new_token (llm, token, NULL),
+                                               &ticket, &error),
+                        CHIME_EMIT_DONE);
+      assert_int_equal (ticket, 0);
+    }
+  /* Handled already, in order: nothing was left for a flush. */
+  lines = test_read_lines (log);
+  assert_int_equal (g_strv_length (lines), 101);
+  assert_string_equal (lines[0], "r chat_model_start Human: hi");
+  assert_string_equal (lines[1], "r llm_new_token 0");
+  assert_string_equal (lines[100], "r llm_new_token 99");
+}
+
 /* A full ring (the smallest, 16 events, and a slow handler) answers
  * WOULD_BLOCK and leaves the event with the emitter, which offers the same
  * event again once called back: every token arrives, in order. */
@@ -340,6 +378,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_pending_start_calls_back_once_handled),
     cmocka_unit_test (test_tokens_are_done_at_once),
+    cmocka_unit_test (test_awaited_tokens_to_a_sync_handler_are_done_at_once),
     cmocka_unit_test (test_would_block_leaves_the_event_to_offer_again),
     cmocka_unit_test (test_raise_error_failure_reaches_the_emitter),
     cmocka_unit_test (test_flush_async),

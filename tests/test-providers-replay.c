@@ -6,6 +6,7 @@
 #include "provider-helpers.h"
 
 #include "providers/provider-common.h"
+#include "providers/json-literal.h"
 
 #include <string.h>
 
@@ -263,12 +264,47 @@ test_token_template_line_forms (void **state)
 
 /* ------------------------------------------------------------------ */
 
+/* The token literal decoder against jansson, one byte at a time: every
+ * byte a literal may hold as it is is decoded as jansson decodes it; a
+ * quote ends the literal there; a control character, a backslash before a
+ * letter that is no escape, and a byte that is not UTF-8 on its own are
+ * refused (left to jansson, which refuses them too). */
+static void
+test_literal_decoder_reads_each_byte_as_jansson (void **state)
+{
+  g_autoptr (GString) out = g_string_new (NULL);
+
+  for (guint b = 1; b < 256; b++)
+    {
+      char literal[] = { '"', 'a', (char) b, 'z', '"' };
+      const char *end = literal + sizeof literal;
+      const char *after = chime_json_decode_string_literal (literal, end, out);
+      g_autofree char *array = g_strdup_printf ("[%.*s]", (int) sizeof literal, literal);
+      g_autoptr (json_t) parsed = json_loads (array, 0, NULL);
+
+      if (b == '"')
+        {
+          assert_ptr_equal (after, literal + 3);
+          assert_string_equal (out->str, "a");
+        }
+      else if (parsed != NULL)
+        {
+          if (after != end)
+            fail_msg ("byte 0x%02x: jansson reads the literal, the decoder does not", b);
+          assert_string_equal (out->str, json_string_value (json_array_get (parsed, 0)));
+        }
+      else if (after != NULL)
+        fail_msg ("byte 0x%02x: jansson refuses the literal, the decoder does not", b);
+    }
+}
+
 int
 main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_replay),
     cmocka_unit_test (test_token_template_unit),
+    cmocka_unit_test (test_literal_decoder_reads_each_byte_as_jansson),
     cmocka_unit_test (test_token_template_streams),
     cmocka_unit_test (test_token_template_line_forms),
   };

@@ -45,11 +45,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (Stream, stream_free)
 
 static gboolean
 on_chunk (const char *text,
+          gsize       length,
           json_t     *chunk,
           gpointer    user_data)
 {
   Stream *s = user_data;
 
+  assert_int_equal (length, strlen (text));
   json_array_append_new (s->chunks, json_pack ("{s:s, s:O}", "text", text, "chunk",
                                                chunk != NULL ? chunk : json_null ()));
   return TRUE;

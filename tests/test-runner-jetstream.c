@@ -398,6 +398,58 @@ test_unreachable_server_is_a_clear_error_at_start (void **state)
                                         "or set create_stream = true");
 }
 
+/* libnats is the consume module's: a run never loads it (nor the module),
+ * `chime consume` does, when it starts. No server is needed: the consumer
+ * fails to connect, after loading them. */
+static void
+test_only_consume_loads_libnats (void **state)
+{
+  g_autofree char *dir = fresh_dir ("jetstream-lazy");
+  g_autofree char *url = g_strdup_printf ("nats://127.0.0.1:%u", nats_free_port ());
+  g_autofree char *fake = write_in (dir, "fake.ini", "[pipeline]\nprompt = hi\nmodel = m\n"
+                                                     "[model m]\nprovider = fake\nchunks = [\"a\"]\n");
+  g_autofree char *consumer = consumer_config (dir, "consumer", url, "g", "");
+  const char *env[] = { "LD_DEBUG=files", NULL };
+  const char *run_args[] = { "run", fake, NULL };
+  const char *consume_args[] = { "consume", consumer, NULL };
+  RunOptions options = { .cwd = dir, .env = env };
+  g_autoptr (RunResult) run = run_chime_argv (&options, run_args);
+  g_autoptr (RunResult) consume = run_chime_argv (&options, consume_args);
+
+  assert_status (run, 0);
+  assert_false (run_opened (run, "libnats"));
+  assert_false (run_opened (run, "libprotobuf-c"));
+  assert_false (run_opened (run, "chime-consume"));
+  assert_status (consume, 1);
+  assert_string_contains (consume->err, "/chime/chime-consume.so [0];  dynamically loaded by");
+  assert_true (run_opened (consume, "libnats"));
+  assert_string_contains (consume->err, "[consume] of consumer.ini: cannot connect to NATS at");
+}
+
+/* Without its module, `chime consume` says so and how to fix it (exit 1);
+ * the other commands do not need it. */
+static void
+test_consume_module_missing (void **state)
+{
+  g_autofree char *dir = fresh_dir ("jetstream-no-module");
+  g_autofree char *consumer = consumer_config (dir, "consumer", "nats://127.0.0.1:1", "g", "");
+  g_autofree char *module = g_build_filename (dir, "nowhere", "chime-consume.so", NULL);
+  g_autofree char *module_setting = g_strdup_printf ("CHIME_CONSUME_MODULE=%s", module);
+  const char *env[] = { module_setting, NULL };
+  const char *consume_args[] = { "consume", consumer, NULL };
+  const char *check_args[] = { "check", consumer, NULL };
+  RunOptions options = { .cwd = dir, .env = env };
+  g_autoptr (RunResult) consume = run_chime_argv (&options, consume_args);
+  g_autoptr (RunResult) check = run_chime_argv (&options, check_args);
+
+  assert_status (consume, 1);
+  assert_string_contains (consume->err, "chime: consume is not available: its module did not load (");
+  assert_string_contains (consume->err, module);
+  assert_string_contains (consume->err, "install chime completely, or set CHIME_CONSUME_MODULE to the "
+                                        "path of chime-consume.so");
+  assert_status (check, 0);
+}
+
 static void
 test_server_gone_mid_run_counts_lost_events_without_hanging (void **state)
 {
@@ -526,6 +578,8 @@ main (void)
     cmocka_unit_test (test_group_member_killed_loses_nothing),
     cmocka_unit_test (test_server_restarted_mid_publish_loses_nothing),
     cmocka_unit_test (test_unreachable_server_is_a_clear_error_at_start),
+    cmocka_unit_test (test_only_consume_loads_libnats),
+    cmocka_unit_test (test_consume_module_missing),
     cmocka_unit_test (test_server_gone_mid_run_counts_lost_events_without_hanging),
     cmocka_unit_test (test_handler_failure_naks_then_terminates),
     cmocka_unit_test (test_scale_out_doc_files_run_as_written),

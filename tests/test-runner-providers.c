@@ -318,17 +318,6 @@ test_provider_key_file_mode (void **state)
  * The HTTP module: loaded by the first request, not at start-up
  * ---------------------------------------------------------------- */
 
-/* The shared objects the dynamic linker opened for a run (LD_DEBUG=files
- * lists each as "file=NAME [0];  needed by" or "...dynamically loaded by"). */
-static gboolean
-run_opened (const RunResult *result,
-            const char      *name)
-{
-  g_autofree char *needle = g_strdup_printf ("file=%s", name);
-
-  return strstr (result->err, needle) != NULL;
-}
-
 /* A fake-model run loads neither the HTTP module nor libcurl and its TLS
  * stack; a run of an HTTP provider loads them, at its first request. */
 static void

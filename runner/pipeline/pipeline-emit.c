@@ -243,6 +243,33 @@ resume_chunk_room (PipelineRun  *run,
     resume_model (run, failure);
 }
 
+/* Goes on as the runtime answered the offer of a chunk's event on
+ * @target (taken unless WOULD_BLOCK; @error, taken, with FAILED): TRUE
+ * when the next may be offered at once. */
+static gboolean
+answer_chunk_offer (PipelineRun    *run,
+                    ChimeRun       *target,
+                    ChimeEmitStatus status,
+                    guint64         ticket,
+                    GError         *error)
+{
+  switch (status)
+    {
+    case CHIME_EMIT_WOULD_BLOCK:
+      wait_ready (run, target, ticket, resume_chunk_room);
+      return FALSE;
+    case CHIME_EMIT_FAILED:
+      chime_pipeline_run_fail (run, error);
+      return FALSE;
+    case CHIME_EMIT_PENDING:
+      wait_ready (run, target, ticket, resume_chunk_delivered);
+      return FALSE;
+    case CHIME_EMIT_DONE:
+    default:
+      return TRUE;
+    }
+}
+
 gboolean
 chime_pipeline_run_offer_chunk_events (PipelineRun *run)
 {
@@ -256,29 +283,38 @@ chime_pipeline_run_offer_chunk_events (PipelineRun *run)
     }
   while ((pending = peek_chunk_event (run)) != NULL)
     {
-      g_autoptr (GError) error = NULL;
+      GError *error = NULL;
       ChimeRun *target = pending->target;
+      ChimeEmitStatus status = chime_run_emit_nowait (target, pending->event, &ticket, &error);
 
-      switch (chime_run_emit_nowait (target, pending->event, &ticket, &error))
-        {
-        case CHIME_EMIT_WOULD_BLOCK:
-          wait_ready (run, target, ticket, resume_chunk_room);
-          return FALSE;
-        case CHIME_EMIT_FAILED:
-          pop_chunk_event (run);   /* the runtime took the event */
-          chime_pipeline_run_fail (run, g_steal_pointer (&error));
-          return FALSE;
-        case CHIME_EMIT_PENDING:
-          pop_chunk_event (run);
-          wait_ready (run, target, ticket, resume_chunk_delivered);
-          return FALSE;
-        case CHIME_EMIT_DONE:
-        default:
-          pop_chunk_event (run);
-          break;
-        }
+      if (status != CHIME_EMIT_WOULD_BLOCK)
+        pop_chunk_event (run);   /* the runtime took the event */
+      if (!answer_chunk_offer (run, target, status, ticket, error))
+        return FALSE;
     }
   return TRUE;
+}
+
+gboolean
+chime_pipeline_run_offer_token (PipelineRun *run,
+                                ChimeEvent  *event)
+{
+  GError *error = NULL;
+  ChimeEmitStatus status;
+  guint64 ticket;
+
+  /* Behind events still waiting for room, or held retries: in order. */
+  if (G_UNLIKELY (run->n_chunk_events > 0 || run->held_retries.length > 0))
+    {
+      chime_pipeline_run_queue_chunk_event (run, run->llm, event);
+      return chime_pipeline_run_offer_chunk_events (run);
+    }
+  status = chime_run_emit_nowait (run->llm, event, &ticket, &error);
+  if (G_LIKELY (status == CHIME_EMIT_DONE))
+    return TRUE;
+  if (status == CHIME_EMIT_WOULD_BLOCK)
+    chime_pipeline_run_queue_chunk_event (run, run->llm, event);   /* still ours */
+  return answer_chunk_offer (run, run->llm, status, ticket, error);
 }
 
 /* While a failure is reported: the chunk's events still waiting for room

@@ -272,32 +272,55 @@ stream_output_chunk (PipelineRun *run,
                                         chime_run_prepare_custom_event (run->root, CHIME_STREAM_EVENT, data));
 }
 
+/* A chunk that carries more than text (a piece of a tool call) is built
+ * now; a text chunk is built only if a handler reads it. */
+static ChimeEvent *
+new_token_event (PipelineRun *run,
+                 const char  *text,
+                 json_t      *chunk)
+{
+  g_autoptr (json_t) full = NULL;
+
+  if (G_LIKELY (chunk == NULL))
+    return chime_run_prepare_llm_new_token (run->llm, text, NULL);
+  full = chime_llm_chunk_new (run->llm, text, chunk);
+  return chime_run_prepare_llm_new_token (run->llm, text, full);
+}
+
+/* A chunk somebody watches the parser's stream of: the token, then what
+ * the parser yields for it. */
+static gboolean
+offer_watched_chunk (PipelineRun *run,
+                     const char  *text,
+                     ChimeEvent  *token)
+{
+  g_autoptr (json_t) parsed = NULL;
+
+  chime_pipeline_run_queue_chunk_event (run, run->llm, token);
+  parsed = chime_parser_stream_feed (run->parser, text);
+  if (parsed != NULL)
+    stream_output_chunk (run, parsed);
+  return chime_pipeline_run_offer_chunk_events (run);
+}
+
 static gboolean
 on_chunk (const char *text,
+          gsize       length,
           json_t     *chunk,
           gpointer    data)
 {
   PipelineRun *run = data;
-  g_autoptr (json_t) parsed = NULL;
+  ChimeEvent *token;
 
-  chime_string_append_bytes (run->text, text, strlen (text));
+  chime_string_append_bytes (run->text, text, length);
   if (run->failing || run->cancelled)
     return TRUE;   /* the stream is being cancelled */
-  {
-    /* A chunk that carries more than text (a piece of a tool call) is
-     * built now; a text chunk is built only if a handler reads it. */
-    g_autoptr (json_t) full = chunk != NULL ? chime_llm_chunk_new (run->llm, text, chunk) : NULL;
-
-    chime_pipeline_run_queue_chunk_event (run, run->llm,
-                                          chime_run_prepare_llm_new_token (run->llm, text, full));
-  }
+  token = new_token_event (run, text, chunk);
   /* The parser's stream matters only to whoever watches it; its output
    * is the whole text parsed at the end either way. */
-  if (run->pipeline->tap_streams || run->pipeline->on_chunk != NULL)
-    parsed = chime_parser_stream_feed (run->parser, text);
-  if (parsed != NULL)
-    stream_output_chunk (run, parsed);
-  return chime_pipeline_run_offer_chunk_events (run);
+  if (G_LIKELY (!run->pipeline->tap_streams && run->pipeline->on_chunk == NULL))
+    return chime_pipeline_run_offer_token (run, token);
+  return offer_watched_chunk (run, text, token);
 }
 
 static void end_parser (PipelineRun *run);

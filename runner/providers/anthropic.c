@@ -245,7 +245,7 @@ on_content_block_delta (ChimeModelStream *stream,
   if (!chime_provider_stream_string (stream, delta, &text_at, &text))
     return;
   if (text != NULL && text[0] != '\0')
-    chime_provider_stream_token (stream, text);
+    chime_provider_stream_token (stream, text, strlen (text));
 }
 
 /* A tool_use block names its call: the call's first chunk, with its id
@@ -295,7 +295,7 @@ on_content_block_start (ChimeModelStream *stream,
   if (g_strcmp0 (type, "text") != 0 || !chime_provider_stream_string (stream, block, &text_at, &text))
     return;
   if (text != NULL && text[0] != '\0')
-    chime_provider_stream_token (stream, text);
+    chime_provider_stream_token (stream, text, strlen (text));
 }
 
 static void

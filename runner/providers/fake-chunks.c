@@ -22,17 +22,6 @@ chime_fake_chunks_append (ChimeFakeChunks *chunks,
   chunks->n++;
 }
 
-const char *
-chime_fake_chunks_at (const ChimeFakeChunks *chunks,
-                      gsize                  offset,
-                      gsize                 *next)
-{
-  const char *chunk = chunks->text + offset;
-
-  *next = offset + strlen (chunk) + 1;
-  return chunk;
-}
-
 void
 chime_fake_chunks_clear (ChimeFakeChunks *chunks)
 {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chime/config.h>
+#include <string.h>
 
 G_BEGIN_DECLS
 
@@ -30,11 +31,21 @@ gboolean    chime_fake_chunks_read_json  (ChimeFakeChunks *chunks,
 void        chime_fake_chunks_append     (ChimeFakeChunks *chunks,
                                           const char      *chunk,
                                           gsize            length);
-/* The chunk at byte @offset of the text and, in *@next, the offset of the
- * one after it. */
-const char *chime_fake_chunks_at         (const ChimeFakeChunks *chunks,
-                                          gsize                  offset,
-                                          gsize                 *next);
 void        chime_fake_chunks_clear      (ChimeFakeChunks *chunks);
+
+/* The chunk at byte @offset of the text, its length in *@length and, in
+ * *@next, the offset of the one after it. Inline: once per token. */
+static inline const char *
+chime_fake_chunks_at (const ChimeFakeChunks *chunks,
+                      gsize                  offset,
+                      gsize                 *next,
+                      gsize                 *length)
+{
+  const char *chunk = chunks->text + offset;
+
+  *length = strlen (chunk);
+  *next = offset + *length + 1;
+  return chunk;
+}
 
 G_END_DECLS

@@ -184,6 +184,7 @@ fake_dispatch (GSource    *source,
     {
       json_t *piece = NULL;
       const char *chunk;
+      gsize length = 0;
 
       if (stream->cancelled)
         {
@@ -200,9 +201,12 @@ fake_dispatch (GSource    *source,
           return G_SOURCE_CONTINUE;
         }
       if (stream->turn != NULL)
-        chunk = chime_fake_tool_turn_get_piece (stream->turn, stream->next, &piece);
+        {
+          chunk = chime_fake_tool_turn_get_piece (stream->turn, stream->next, &piece);
+          length = chunk != NULL ? strlen (chunk) : 0;
+        }
       else if (stream->next < model->chunks.n)
-        chunk = chime_fake_chunks_at (&model->chunks, stream->offset, &stream->offset);
+        chunk = chime_fake_chunks_at (&model->chunks, stream->offset, &stream->offset, &length);
       else
         chunk = NULL;
       if (chunk == NULL)
@@ -211,7 +215,7 @@ fake_dispatch (GSource    *source,
           return G_SOURCE_CONTINUE;
         }
       stream->next++;
-      if (!stream->callbacks->on_chunk (chunk, piece, stream->user_data))
+      if (!stream->callbacks->on_chunk (chunk, length, piece, stream->user_data))
         return G_SOURCE_CONTINUE;   /* paused: resume() wakes us */
       if (model->delay_ms > 0)
         {

@@ -36,7 +36,9 @@ typedef struct {
 } ChimeModelResult;
 
 typedef struct {
-  /* One chunk of output (@text: its text, may be ""). @chunk is NULL, or
+  /* One chunk of output (@text: its text, may be "", @length bytes long:
+   * every provider knows it, and the consumer copies the text once per
+   * token). @chunk is NULL, or
    * the AIMessageChunk members the chunk carries besides its text, for
    * chime_llm_chunk_new(): {"tool_call_chunks": [{"name", "args": TEXT,
    * "id", "index", "type": "tool_call_chunk"}]} for a piece of a tool
@@ -46,6 +48,7 @@ typedef struct {
    * up joins them).
    * Return FALSE to pause: no callback comes until resume. */
   gboolean (*on_chunk) (const char *text,
+                        gsize       length,
                         json_t     *chunk,
                         gpointer    user_data);
   /* The stream is over: @error is NULL on success. Called exactly once; the

@@ -287,7 +287,7 @@ openai_handle_event (ChimeModelStream    *stream,
   if (json_array_size (pieces) > 0)
     chime_provider_stream_tool_chunk (stream, content != NULL ? content : "", pieces);
   else if (content != NULL && content[0] != '\0')
-    chime_provider_stream_token (stream, content);
+    chime_provider_stream_token (stream, content, strlen (content));
 }
 
 static json_t *

@@ -27,14 +27,18 @@
 
 void
 chime_provider_stream_token (ChimeModelStream *stream,
-                             const char       *text)
+                             const char       *text,
+                             gsize             length)
 {
   g_return_if_fail (!stream->paused);
 
   stream->n_tokens++;
   if (stream->learning)
-    g_string_assign (stream->last_token, text);
-  if (!stream->callbacks->on_chunk (text, NULL, stream->user_data))
+    {
+      g_string_truncate (stream->last_token, 0);
+      g_string_append_len (stream->last_token, text, length);
+    }
+  if (!stream->callbacks->on_chunk (text, length, NULL, stream->user_data))
     stream->paused = TRUE;
 }
 
@@ -71,7 +75,7 @@ chime_provider_stream_tool_chunk (ChimeModelStream *stream,
 
   stream->n_tokens++;
   stream->n_tool_chunks++;
-  if (!stream->callbacks->on_chunk (text, chunk, stream->user_data))
+  if (!stream->callbacks->on_chunk (text, strlen (text), chunk, stream->user_data))
     stream->paused = TRUE;
 }
 
@@ -192,7 +196,7 @@ handle_sse_event (const ChimeSseEvent *event,
       if (token != NULL)
         {
           stream->template_misses = 0;
-          chime_provider_stream_token (stream, token);
+          chime_provider_stream_token (stream, token, chime_token_template_get_token_length (stream->template));
           return;
         }
       stream->template_armed = FALSE;
@@ -238,7 +242,7 @@ take_raw_event (ChimeModelStream *stream,
       (gsize) (data_end - p) > max_length || (gsize) (data_end - p - field_len) + 1 > max_length)
     return 0;
   stream->template_misses = 0;
-  chime_provider_stream_token (stream, token);
+  chime_provider_stream_token (stream, token, chime_token_template_get_token_length (stream->template));
   return (gsize) (data_end + 2 - p);
 }
 

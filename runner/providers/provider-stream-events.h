@@ -8,10 +8,11 @@
 #include "provider-model.h"
 #include "sse-parser.h"
 
-/* Hands one token to the consumer. At most one per event: the consumer
- * may pause the stream, and then nothing more must reach it. */
+/* Hands one token (@length bytes) to the consumer. At most one per event:
+ * the consumer may pause the stream, and then nothing more must reach it. */
 void      chime_provider_stream_token     (ChimeModelStream    *stream,
-                                           const char          *text);
+                                           const char          *text,
+                                           gsize                length);
 /* Adds a piece of the tool call @index (@id, @name: NULL when the
  * piece does not say; @args: a fragment of its arguments) to the calls
  * the result reports, and its tool_call_chunk to @pieces. FALSE after

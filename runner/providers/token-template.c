@@ -15,8 +15,11 @@ struct _ChimeTokenTemplate {
   GString  *data;         /* the event the template was learned from */
   char     *event_type;
   gboolean  is_message;   /* event_type is "message", which raw events are */
+  gboolean  raw_valid;    /* valid and is_message: raw events may match */
   gsize     start;        /* the token literal's opening quote in data */
   gsize     end;          /* just after its closing quote */
+  gsize     suffix_len;   /* bytes of data after the literal */
+  gsize     min_length;   /* the shortest data that may match: "" as token */
   GString  *token;        /* the last token decoded */
 };
 
@@ -41,10 +44,17 @@ chime_token_template_free (ChimeTokenTemplate *template)
   g_free (template);
 }
 
+gsize
+chime_token_template_get_token_length (const ChimeTokenTemplate *template)
+{
+  return template->token->len;
+}
+
 void
 chime_token_template_forget (ChimeTokenTemplate *template)
 {
   template->valid = FALSE;
+  template->raw_valid = FALSE;
 }
 
 gboolean
@@ -60,6 +70,7 @@ chime_token_template_learn (ChimeTokenTemplate *template,
   guint matches = 0;
 
   template->valid = FALSE;
+  template->raw_valid = FALSE;
   /* The data is a JSON text jansson accepted, so outside string literals
    * there is no quote: each quote found starts a literal. */
   while ((p = memchr (p, '"', end - p)) != NULL)
@@ -88,9 +99,12 @@ chime_token_template_learn (ChimeTokenTemplate *template,
       g_free (template->event_type);
       template->event_type = g_strdup (event_type);
     }
-  /* Asked of every raw event: once here, not a strcmp per token. */
+  /* Asked of every raw event: once here, not per token. */
   template->is_message = g_strcmp0 (event_type, "message") == 0;
+  template->suffix_len = length - template->end;
+  template->min_length = template->start + template->suffix_len + 2;
   template->valid = TRUE;
+  template->raw_valid = template->is_message;
   return TRUE;
 }
 
@@ -124,13 +138,11 @@ chime_token_template_match_raw (ChimeTokenTemplate *template,
                                 const char        **data_end)
 {
   const char *old = template->data->str;
-  gsize suffix_len = template->data->len - template->end;
+  gsize suffix_len = template->suffix_len;
   const char *literal_end;
 
-  if (!template->valid || !template->is_message ||
-      (gsize) (end - data) < template->start + suffix_len + 2 ||
-      data[template->start] != '"' ||
-      memcmp (data, old, template->start) != 0)
+  if (!template->raw_valid || (gsize) (end - data) < template->min_length ||
+      data[template->start] != '"' || memcmp (data, old, template->start) != 0)
     return NULL;
   /* The literal ends at its first unescaped quote; what follows must be
    * the remembered suffix, and the data ends there (the caller checks

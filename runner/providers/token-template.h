@@ -41,6 +41,8 @@ const char         *chime_token_template_match_raw (ChimeTokenTemplate *template
                                                     const char         *data,
                                                     const char         *end,
                                                     const char        **data_end);
+/* The length of the token the last match returned. */
+gsize               chime_token_template_get_token_length (const ChimeTokenTemplate *template);
 void                chime_token_template_forget (ChimeTokenTemplate *template);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimeTokenTemplate, chime_token_template_free)

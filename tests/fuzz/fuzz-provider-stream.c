@@ -36,6 +36,7 @@ typedef struct {
 
 static gboolean
 on_chunk (const char *text,
+          gsize       length,
           json_t     *chunk,
           gpointer    user_data)
 {
@@ -43,6 +44,8 @@ on_chunk (const char *text,
 
   if ((text[0] == '\0' && chunk == NULL) || !g_utf8_validate (text, -1, NULL))
     fuzz_fail ("a token must be non-empty valid UTF-8", "text", text);
+  if (length != strlen (text))
+    fuzz_fail ("a token's length must be its text's", "text", text);
   g_string_append_printf (consumer->log, "%" G_GSIZE_FORMAT ":%s", strlen (text), text);
   if (chunk != NULL)
     {
