@@ -162,7 +162,7 @@ event_cache_free (gpointer data)
     thread_cache = NULL;
   event_cache_drop_run_refs (cache);
   for (guint i = 0; i < cache->n; i++)
-    g_free (cache->events[i]);
+    g_aligned_free (cache->events[i]);
   g_free (cache);
 }
 
@@ -246,7 +246,8 @@ chime_event_new (ChimeEventType type,
                  const char    *token)
 {
   EventCache *cache = event_cache ();
-  ChimeEvent *event = cache->n > 0 ? cache->events[--cache->n] : g_new (ChimeEvent, 1);
+  ChimeEvent *event = cache->n > 0 ? cache->events[--cache->n]
+                                    : g_aligned_alloc (1, sizeof (ChimeEvent), CHIME_EVENT_ALIGN);
 
   event->ref_count = 1;
   event->type = type;
@@ -255,7 +256,6 @@ chime_event_new (ChimeEventType type,
   event->monotonic_time = chime_event_clock_now ();
   event->sequence = event_cache_take_sequence (cache, run);
   event->token = NULL;
-  event->heap_text = NULL;
   event->chunk = NULL;
   event->payload = type == CHIME_EVENT_LLM_NEW_TOKEN ? NULL : g_new0 (ChimeEventPayload, 1);
   if (token != NULL)
@@ -269,7 +269,7 @@ chime_event_new (ChimeEventType type,
       if (G_LIKELY (i < sizeof event->inline_text))
         event->token = event->inline_text;
       else
-        event->token = event->heap_text = g_memdup2 (token, strlen (token) + 1);
+        event->token = g_memdup2 (token, strlen (token) + 1);
     }
   return event;
 }
@@ -306,8 +306,8 @@ chime_event_free (ChimeEvent *event)
   EventCache *cache = event_cache ();
 
   /* A token event has neither (tokens fit inline_text): no call then. */
-  if (G_UNLIKELY (event->heap_text != NULL))
-    g_free (event->heap_text);
+  if (G_UNLIKELY (event->token != NULL && event->token != event->inline_text))
+    g_free ((char *) event->token);
   if (event->chunk != NULL)
     json_decref (event->chunk);
   if (event->payload != NULL)
@@ -316,7 +316,7 @@ chime_event_free (ChimeEvent *event)
   if (cache->n < EVENT_CACHE_SIZE)
     cache->events[cache->n++] = event;
   else
-    g_free (event);
+    g_aligned_free (event);
 }
 
 ChimeEvent *
