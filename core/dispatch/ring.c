@@ -273,6 +273,28 @@ chime_dispatcher_publish (ChimeDispatcher *d,
   return pos;
 }
 
+gboolean
+chime_dispatcher_publish_token (ChimeDispatcher *d,
+                                ChimeRunInfo    *run,
+                                const char      *token,
+                                json_t          *chunk,
+                                guint64          call_mask)
+{
+  ChimeSlot *slot;
+  ChimeEvent *event;
+  guint64 pos;
+
+  /* Drop policies may hand the slot's event to a consumer's overflow. */
+  if (d->drop != NULL)
+    return FALSE;
+  claim (d, TRUE, &pos);
+  slot = &d->ring[pos & d->mask];
+  event = chime_event_renew_token (slot->event, run, token);
+  chime_event_set_json (&event->chunk, chunk);
+  publish_slot (d, pos, slot, event, call_mask, FALSE);
+  return TRUE;
+}
+
 guint64
 chime_dispatcher_get_head (ChimeDispatcher *d)
 {
