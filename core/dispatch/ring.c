@@ -76,8 +76,8 @@ become_multi (ChimeDispatcher *d)
 }
 
 /* The owner's claim of @pos: FALSE when another thread has begun to emit
- * (then the caller claims with a CAS). */
-static gboolean
+ * (then the caller claims with a CAS). Inline: once per event. */
+static inline gboolean
 plain_claim (ChimeDispatcher *d,
              guint64          pos)
 {

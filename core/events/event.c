@@ -195,15 +195,12 @@ event_cache_take_run (EventCache   *cache,
   return chime_run_info_ref (run);
 }
 
-/* The next number of an event of @run made on this thread. */
+/* event_cache_take_sequence when the block is used up or of another run. */
 static guint64
-event_cache_take_sequence (EventCache   *cache,
-                           ChimeRunInfo *run)
+event_cache_refill_sequence (EventCache   *cache,
+                             ChimeRunInfo *run,
+                             gboolean      same_run)
 {
-  gboolean same_run = memcmp (&cache->seq_run, &run->id, sizeof run->id) == 0;
-
-  if (G_LIKELY (same_run && cache->seq_next < cache->seq_end))
-    return cache->seq_next++;
   if (same_run)
     cache->seq_block = MIN (cache->seq_block * 2, SEQUENCE_BLOCK_MAX);
   else
@@ -214,6 +211,19 @@ event_cache_take_sequence (EventCache   *cache,
   cache->seq_end = __atomic_add_fetch (&run->n_events, cache->seq_block, __ATOMIC_RELAXED) + 1;
   cache->seq_next = cache->seq_end - cache->seq_block;
   return cache->seq_next++;
+}
+
+/* The next number of an event of @run made on this thread. Inline: once
+ * per token. */
+static inline guint64
+event_cache_take_sequence (EventCache   *cache,
+                           ChimeRunInfo *run)
+{
+  gboolean same_run = memcmp (&cache->seq_run, &run->id, sizeof run->id) == 0;
+
+  if (G_LIKELY (same_run && cache->seq_next < cache->seq_end))
+    return cache->seq_next++;
+  return event_cache_refill_sequence (cache, run, same_run);
 }
 
 /* Keeps the run reference of a freed event. */
