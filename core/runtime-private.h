@@ -39,6 +39,15 @@ gboolean        chime_runtime_emit        (ChimeRuntime *runtime,
                                            ChimeEvent   *event,
                                            guint64       handler_mask,
                                            GError      **error);
+/* chime_runtime_emit of a token of @run (@token not NULL, @chunk may be),
+ * without making an event when it needs nothing but the ring: no
+ * run_inline handler takes it and nobody waits for it. */
+gboolean        chime_runtime_emit_token  (ChimeRuntime *runtime,
+                                           ChimeRunInfo *run,
+                                           const char   *token,
+                                           json_t       *chunk,
+                                           guint64       handler_mask,
+                                           GError      **error);
 /* The same without ever blocking; see ChimeEmitStatus (chime/emit.h). On
  * CHIME_EMIT_WOULD_BLOCK the event is not consumed. */
 ChimeEmitStatus chime_runtime_emit_nowait (ChimeRuntime *runtime,

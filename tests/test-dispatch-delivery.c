@@ -292,6 +292,53 @@ test_background_flush_loses_nothing (void **state)
   assert_int_equal (report_int (async_report, "order_violations"), 0);
 }
 
+/* Four handlers taking turns on one pool thread (each gives it up after
+ * a quantum of events), the ring a quarter of a turn: drains store their
+ * progress a batch at a time and the emitter waits for a batch of room,
+ * yet the llm_end fence returns with every token handled by every
+ * handler, in order, none handled twice at once. */
+static void
+test_handlers_sharing_a_thread_reach_every_fence (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *reports[4] = { NULL };
+  g_autoptr (GString) ini = g_string_new ("[runtime]\nthreads = 1\ndelivery = fenced\nqueue_limit = 256\n");
+  ChimeRuntime *runtime;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeRun) llm = NULL;
+
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("turns-%u.json", i);
+
+      reports[i] = test_path (name);
+      g_string_append_printf (ini, "[handler h%u]\nplugin = recorder_sync\nreport = %s\n", i, reports[i]);
+    }
+  runtime = test_runtime_new (&error, "%s", ini->str);
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  llm = start_chat (manager);
+  emit_tokens (llm, 1, 5000);
+  end_llm (llm);
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("h%u", i);
+
+      assert_int_equal (stats_of (runtime, name).delivered, 5002);
+    }
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autoptr (json_t) report = test_read_json (reports[i]);
+
+      assert_int_equal (report_count (report, "llm_new_token"), 5000);
+      assert_int_equal (report_int (report, "order_violations"), 0);
+      assert_int_equal (report_int (report, "overlaps"), 0);
+    }
+}
+
 /* Freeing the runtime without a flush still delivers everything. */
 static void
 test_free_drains (void **state)
@@ -330,6 +377,7 @@ main (void)
     cmocka_unit_test (test_fenced_end_waits_for_everything_before),
     cmocka_unit_test (test_awaited_waits_on_every_event),
     cmocka_unit_test (test_background_flush_loses_nothing),
+    cmocka_unit_test (test_handlers_sharing_a_thread_reach_every_fence),
     cmocka_unit_test (test_free_drains),
   };
 

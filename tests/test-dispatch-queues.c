@@ -1,6 +1,8 @@
 /* Bounded queues: what each on_full policy (block, drop_newest,
  * drop_oldest) keeps of a burst a slow handler cannot follow, and that
- * every event is either delivered or counted as dropped. */
+ * every event is either delivered or counted as dropped; and that a
+ * ring slot reused lap after lap never changes an event a handler still
+ * holds, nor lets the waiting emitter get ahead of a full ring. */
 #include "dispatch-helpers.h"
 
 #include <string.h>
@@ -119,6 +121,74 @@ test_on_full_drop_oldest (void **state)
   run_on_full_test ("drop_oldest", TRUE);
 }
 
+/* ------------------------------------------------------------------
+ * Slots reused lap after lap. A token is made in the ring slot it goes
+ * to, out of the event that slot held a lap before, when nobody else
+ * holds that one: a handler keeping references to every third token,
+ * the last 20 of them, on a 16-slot ring (so that some slots are reused
+ * in place and some not) must find every one unchanged; short and long tokens
+ * alternate (a long one has its own allocation), the handler has every
+ * chunk built (cached in the event), and tokens of a second run come
+ * between (an event of another run is not reused). Numbers go up and
+ * times never back.
+ * ---------------------------------------------------------------- */
+
+#define LAP_TOKENS 3000
+
+/* "TOKENS KEPT_CHANGED CHUNK_MISMATCHES SEQUENCE_VIOLATIONS TIME_VIOLATIONS" */
+static void
+assert_keeper_report (const char *path,
+                      guint64     tokens)
+{
+  g_autofree char *text = NULL;
+  guint64 counts[5] = { 0 };
+
+  assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  assert_int_equal (sscanf (text, "%" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT
+                            " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT, &counts[0], &counts[1],
+                            &counts[2], &counts[3], &counts[4]), 5);
+  assert_int_equal (counts[0], tokens);
+  assert_int_equal (counts[1], 0);   /* a kept event changed */
+  assert_int_equal (counts[2], 0);   /* a chunk of another token */
+  assert_int_equal (counts[3], 0);   /* numbers not going up */
+  assert_int_equal (counts[4], 0);   /* times going back */
+}
+
+static void
+test_reused_slots_keep_held_events (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *report = test_path ("keeper.txt");
+  g_autofree char *long_token = g_strnfill (100, 'x');
+  ChimeRuntime *runtime;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeRun) llm = NULL;
+  g_autoptr (ChimeRun) other = NULL;
+
+  runtime = test_runtime_new (&error,
+                              "[runtime]\nqueue_limit = 16\n"
+                              "[handler keeper]\nplugin = token_keeper\nkeep = 20\nkeep_every = 3\nreport = %s\n",
+                              report);
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  llm = start_chat (manager);
+  other = start_chat (manager);
+  for (guint i = 0; i < LAP_TOKENS; i++)
+    {
+      g_autofree char *token = g_strdup_printf ("%u%s", i, i % 4 == 0 ? long_token : "");
+
+      assert_true (chime_run_on_llm_new_token (i % 50 == 49 ? other : llm, token, NULL, &error));
+      assert_null (error);
+    }
+  end_llm (llm);
+  end_llm (other);
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&other, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+  assert_keeper_report (report, LAP_TOKENS);
+}
+
 /* ------------------------------------------------------------------ */
 
 int
@@ -128,6 +198,7 @@ main (void)
     cmocka_unit_test (test_on_full_block),
     cmocka_unit_test (test_on_full_drop_newest),
     cmocka_unit_test (test_on_full_drop_oldest),
+    cmocka_unit_test (test_reused_slots_keep_held_events),
   };
 
   return test_run_group (tests, G_N_ELEMENTS (tests));

@@ -253,6 +253,20 @@ chime_consumer_store_done (ChimeConsumer *consumer,
 #endif
 }
 
+/* The batch in which a drain stores its progress, and by which an emitter
+ * waiting for room waits past the one slot it needs: 64, or a sixteenth
+ * of a small ring. Each store of a consumer's `done` that an emitter reads
+ * is a cache line crossing cores both ways; one per event, with the
+ * emitter waiting on the ring a slot at a time, kept the two threads in
+ * lockstep (docs/benchmarks.md, "The third round"). Where a drain stops
+ * (caught up, at a fence, at its limit, yielding its thread) it stores
+ * the exact position, so flushes, fences and waiters see every event. */
+static inline guint64
+chime_dispatcher_batch (ChimeDispatcher *d)
+{
+  return CLAMP (d->size / 16, 1, 64);
+}
+
 static inline guint64
 chime_dispatcher_published (ChimeDispatcher *d)
 {
@@ -292,6 +306,20 @@ chime_cpu_relax (void)
   __builtin_ia32_pause ();
 #elif defined(__aarch64__)
   __asm__ __volatile__ ("yield");
+#endif
+}
+
+/* Asks for the cache line of @address, to be written: a hint, which
+ * never faults. */
+static inline void
+chime_prefetch_for_write (gconstpointer address)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  /* PREFETCHW; a no-op where the processor lacks it. __builtin_prefetch
+   * makes it only with -mprfchw, a read prefetch otherwise. */
+  __asm__ __volatile__ ("prefetchw %0" : : "m" (*(const char *) address));
+#else
+  __builtin_prefetch (address, 1, 3);
 #endif
 }
 

@@ -59,6 +59,16 @@ void     chime_dispatcher_fill        (ChimeDispatcher *dispatcher,
                                        ChimeEvent      *event,
                                        guint64          call_mask,
                                        gboolean         fence);
+/* Publishes a token of @run for @call_mask (never a fence), its event
+ * made in the slot it goes to (chime_event_renew_token), with @chunk (may
+ * be NULL; a reference is taken). Waits for room as
+ * chime_dispatcher_publish does. FALSE, having done nothing, under a drop
+ * policy: then the caller publishes an event of its own. */
+gboolean chime_dispatcher_publish_token (ChimeDispatcher *dispatcher,
+                                         ChimeRunInfo    *run,
+                                         const char      *token,
+                                         json_t          *chunk,
+                                         guint64          call_mask);
 
 /* Whether every handler has handled every position below @end. */
 gboolean chime_dispatcher_is_done     (ChimeDispatcher *dispatcher,

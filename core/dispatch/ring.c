@@ -76,8 +76,8 @@ become_multi (ChimeDispatcher *d)
 }
 
 /* The owner's claim of @pos: FALSE when another thread has begun to emit
- * (then the caller claims with a CAS). */
-static gboolean
+ * (then the caller claims with a CAS). Inline: once per event. */
+static inline gboolean
 plain_claim (ChimeDispatcher *d,
              guint64          pos)
 {
@@ -157,23 +157,54 @@ claimed:
     }
 }
 
-static inline __attribute__ ((always_inline)) void
-fill_slot (ChimeDispatcher *d,
-           guint64          pos,
-           ChimeEvent      *event,
-           guint64          call_mask,
-           gboolean         fence)
-{
-  ChimeSlot *slot = &d->ring[pos & d->mask];
+/* How many positions ahead an emitter asks for its slot's lines. */
+#define PREFETCH_AHEAD 8
 
-  /* Every consumer has released the previous occupant; usually the ring's
-   * reference is the last one. */
-  if (slot->event != NULL)
-    chime_event_unref_from_ring (slot->event);
-  if (d->drop != NULL)
-    call_mask = chime_drop_policy_admit (d, pos, call_mask);
-  slot->event = event;
+/* Takes the lines of a slot PREFETCH_AHEAD positions on, and of its
+ * event, for writing, before this thread writes them. The handler's core
+ * read them a lap ago: a store to them waits for that core to give them
+ * up, and with a few dozen stores per event the store buffer filled
+ * behind one such wait per event (row 1 of the benchmark was one
+ * cross-core round trip an event, docs/benchmarks.md). A prefetch does
+ * not wait. Not when the ring is nearly full, where a consumer may still
+ * be reading them, nor while several threads emit, where another may be
+ * filling that slot, nor under a drop policy, which moves events out of
+ * slots. The event there is the next to be written: in place
+ * for a token (chime_event_renew_token), or the one freed there, which
+ * the event cache gives to the next event. */
+static inline void
+prefetch_ahead (ChimeDispatcher *d,
+                guint64          pos)
+{
+  guint64 ahead = pos + PREFETCH_AHEAD;
+  const ChimeSlot *slot;
+  const ChimeEvent *event;
+
+  if (ahead >= __atomic_load_n (&d->gating, __ATOMIC_RELAXED) + d->size ||
+      __atomic_load_n (&d->multi, __ATOMIC_RELAXED) || d->drop != NULL)
+    return;
+  slot = &d->ring[ahead & d->mask];
+  event = __atomic_load_n (&slot->event, __ATOMIC_RELAXED);
+  chime_prefetch_for_write (slot);
+  if (event != NULL)
+    chime_prefetch_for_write (event);
+}
+
+/* Stores @event in @slot (whose previous event has been released),
+ * publishes it and wakes the consumers it is for. */
+static inline __attribute__ ((always_inline)) void
+publish_slot (ChimeDispatcher *d,
+              guint64          pos,
+              ChimeSlot       *slot,
+              ChimeEvent      *event,
+              guint64          call_mask,
+              gboolean         fence)
+{
+  /* Relaxed atomic: prefetch_ahead() may look at it from another
+   * emitting thread; consumers read it after the published cursor. */
+  __atomic_store_n (&slot->event, event, __ATOMIC_RELAXED);
   slot->word = chime_slot_word (call_mask, event->type, fence);
+  prefetch_ahead (d, pos);
 
   /* Publish in claim order: wait for emitters that claimed earlier. */
   while (G_UNLIKELY (__atomic_load_n (&d->published, __ATOMIC_ACQUIRE) != pos))
@@ -191,6 +222,24 @@ fill_slot (ChimeDispatcher *d,
       if ((call_mask & consumer->bit) && !(d->caller_runs && !consumer->is_async))
         chime_consumer_wake (consumer);
     }
+}
+
+static inline __attribute__ ((always_inline)) void
+fill_slot (ChimeDispatcher *d,
+           guint64          pos,
+           ChimeEvent      *event,
+           guint64          call_mask,
+           gboolean         fence)
+{
+  ChimeSlot *slot = &d->ring[pos & d->mask];
+
+  /* Every consumer has released the previous occupant; usually the ring's
+   * reference is the last one. */
+  if (slot->event != NULL)
+    chime_event_unref_from_ring (slot->event);
+  if (d->drop != NULL)
+    call_mask = chime_drop_policy_admit (d, pos, call_mask);
+  publish_slot (d, pos, slot, event, call_mask, fence);
 }
 
 gboolean
@@ -222,6 +271,28 @@ chime_dispatcher_publish (ChimeDispatcher *d,
   claim (d, TRUE, &pos);
   fill_slot (d, pos, event, call_mask, fence);
   return pos;
+}
+
+gboolean
+chime_dispatcher_publish_token (ChimeDispatcher *d,
+                                ChimeRunInfo    *run,
+                                const char      *token,
+                                json_t          *chunk,
+                                guint64          call_mask)
+{
+  ChimeSlot *slot;
+  ChimeEvent *event;
+  guint64 pos;
+
+  /* Drop policies may hand the slot's event to a consumer's overflow. */
+  if (d->drop != NULL)
+    return FALSE;
+  claim (d, TRUE, &pos);
+  slot = &d->ring[pos & d->mask];
+  event = chime_event_renew_token (slot->event, run, token);
+  chime_event_set_json (&event->chunk, chunk);
+  publish_slot (d, pos, slot, event, call_mask, FALSE);
+  return TRUE;
 }
 
 guint64

@@ -82,6 +82,7 @@ yield_turn (ChimeConsumer *consumer,
 
   if (chime_dispatcher_published (d) <= pos || !others_waiting (d))
     return FALSE;
+  chime_consumer_publish_done (consumer, pos);
   CHIME_OWNER_DROP (consumer);
   sync_route_schedule (consumer);
   return TRUE;
@@ -121,6 +122,7 @@ run_block (ChimeConsumer *consumer,
   const guint64 bit = consumer->bit;
   guint64 pos = consumer->done;
   guint64 available = chime_dispatcher_published (d);
+  const guint64 batch_mask = chime_dispatcher_batch (d) - 1;
   guint budget = QUANTUM;
 
   for (;;)
@@ -162,9 +164,15 @@ run_block (ChimeConsumer *consumer,
             chime_handler_call_sync (handler, chime_slot_type (word), slot->event, NULL);
         }
       pos++;
-      chime_consumer_store_done (consumer, pos);
-      if (pos % NOTIFY_EVERY == 0)
-        chime_consumer_publish_done (consumer, pos);
+      /* Progress a batch at a time (chime_dispatcher_batch), announced
+       * to waiters every NOTIFY_EVERY events. */
+      if ((pos & batch_mask) == 0)
+        {
+          if (pos % NOTIFY_EVERY == 0)
+            chime_consumer_publish_done (consumer, pos);
+          else
+            chime_consumer_store_done (consumer, pos);
+        }
       if (--budget == 0 && yield_turn (consumer, pos))
         return FALSE;
       if (budget == 0)

@@ -227,11 +227,15 @@ chime_dispatcher_has_room (ChimeDispatcher *d,
   return room_for (d, pos);
 }
 
+/* Waits until there is room for a batch more than @pos needs: once the
+ * ring is full the emitter then waits once a batch rather than once an
+ * event. The room is always reached: the ring has more slots than a
+ * batch, and consumers can handle everything up to @pos. */
 void
 chime_dispatcher_wait_for_room (ChimeDispatcher *d,
                                 guint64          pos)
 {
-  wait_for (d, room_for, pos, pos);
+  wait_for (d, room_for, pos + chime_dispatcher_batch (d), pos);
 }
 
 void

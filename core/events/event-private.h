@@ -48,8 +48,14 @@ typedef struct {
 } ChimeEventPayload;
 
 /* Room for the token text inside the event itself; longer tokens get their
- * own allocation. Chosen so an event is two cache lines. */
-#define CHIME_EVENT_INLINE_TEXT 64
+ * own allocation. An event is two cache lines, allocated on a line
+ * boundary, and the text begins in the first: a token of up to 7 bytes
+ * is written to one line only. Each line an emitter writes was read by
+ * the handler's core a ring lap earlier and must be taken back from it,
+ * which is most of what an event costs on the ring (docs/benchmarks.md,
+ * "The third round"). */
+#define CHIME_EVENT_INLINE_TEXT 72
+#define CHIME_EVENT_ALIGN 64
 
 struct _ChimeEvent {
   gint               ref_count;
@@ -61,12 +67,14 @@ struct _ChimeEvent {
   gint64             monotonic_time;
   /* Its place among the run's events (chime_event_get_sequence()). */
   guint64            sequence;
-  const char        *token;      /* inline_text or heap_text */
-  char              *heap_text;
+  /* inline_text, or an allocation of its own when it did not fit. */
+  const char        *token;
   json_t            *chunk;
   ChimeEventPayload *payload;    /* NULL for llm_new_token */
   char               inline_text[CHIME_EVENT_INLINE_TEXT];
-};
+} __attribute__ ((aligned (CHIME_EVENT_ALIGN)));
+
+G_STATIC_ASSERT (sizeof (ChimeEvent) == 2 * CHIME_EVENT_ALIGN);
 
 /* Creates an event of @type for @run (a new reference to @run is taken),
  * stamped now. @token (may be NULL) is copied and becomes the token.
@@ -75,6 +83,14 @@ struct _ChimeEvent {
 ChimeEvent *chime_event_new (ChimeEventType  type,
                              ChimeRunInfo   *run,
                              const char     *token);
+
+/* A token event of @run (as chime_event_new), made from @old, the ring's
+ * reference to the event in the slot the token goes to (NULL: none):
+ * @old itself when nobody else holds it, it is a token of @run and
+ * @token fits inline; else @old is released and a new event made. */
+ChimeEvent *chime_event_renew_token (ChimeEvent   *old,
+                                     ChimeRunInfo *run,
+                                     const char   *token);
 
 /* g_get_real_time() - g_get_monotonic_time(), measured once. */
 gint64 chime_event_real_time_offset (void);

@@ -162,7 +162,7 @@ event_cache_free (gpointer data)
     thread_cache = NULL;
   event_cache_drop_run_refs (cache);
   for (guint i = 0; i < cache->n; i++)
-    g_free (cache->events[i]);
+    g_aligned_free (cache->events[i]);
   g_free (cache);
 }
 
@@ -195,15 +195,12 @@ event_cache_take_run (EventCache   *cache,
   return chime_run_info_ref (run);
 }
 
-/* The next number of an event of @run made on this thread. */
+/* event_cache_take_sequence when the block is used up or of another run. */
 static guint64
-event_cache_take_sequence (EventCache   *cache,
-                           ChimeRunInfo *run)
+event_cache_refill_sequence (EventCache   *cache,
+                             ChimeRunInfo *run,
+                             gboolean      same_run)
 {
-  gboolean same_run = memcmp (&cache->seq_run, &run->id, sizeof run->id) == 0;
-
-  if (G_LIKELY (same_run && cache->seq_next < cache->seq_end))
-    return cache->seq_next++;
   if (same_run)
     cache->seq_block = MIN (cache->seq_block * 2, SEQUENCE_BLOCK_MAX);
   else
@@ -214,6 +211,19 @@ event_cache_take_sequence (EventCache   *cache,
   cache->seq_end = __atomic_add_fetch (&run->n_events, cache->seq_block, __ATOMIC_RELAXED) + 1;
   cache->seq_next = cache->seq_end - cache->seq_block;
   return cache->seq_next++;
+}
+
+/* The next number of an event of @run made on this thread. Inline: once
+ * per token. */
+static inline guint64
+event_cache_take_sequence (EventCache   *cache,
+                           ChimeRunInfo *run)
+{
+  gboolean same_run = memcmp (&cache->seq_run, &run->id, sizeof run->id) == 0;
+
+  if (G_LIKELY (same_run && cache->seq_next < cache->seq_end))
+    return cache->seq_next++;
+  return event_cache_refill_sequence (cache, run, same_run);
 }
 
 /* Keeps the run reference of a freed event. */
@@ -246,7 +256,8 @@ chime_event_new (ChimeEventType type,
                  const char    *token)
 {
   EventCache *cache = event_cache ();
-  ChimeEvent *event = cache->n > 0 ? cache->events[--cache->n] : g_new (ChimeEvent, 1);
+  ChimeEvent *event = cache->n > 0 ? cache->events[--cache->n]
+                                    : g_aligned_alloc (1, sizeof (ChimeEvent), CHIME_EVENT_ALIGN);
 
   event->ref_count = 1;
   event->type = type;
@@ -255,7 +266,6 @@ chime_event_new (ChimeEventType type,
   event->monotonic_time = chime_event_clock_now ();
   event->sequence = event_cache_take_sequence (cache, run);
   event->token = NULL;
-  event->heap_text = NULL;
   event->chunk = NULL;
   event->payload = type == CHIME_EVENT_LLM_NEW_TOKEN ? NULL : g_new0 (ChimeEventPayload, 1);
   if (token != NULL)
@@ -269,9 +279,47 @@ chime_event_new (ChimeEventType type,
       if (G_LIKELY (i < sizeof event->inline_text))
         event->token = event->inline_text;
       else
-        event->token = event->heap_text = g_memdup2 (token, strlen (token) + 1);
+        event->token = g_memdup2 (token, strlen (token) + 1);
     }
   return event;
+}
+
+/* The ring's event of a slot made the event of a new token of @run in
+ * place: the stream's events then stay where the ring is, each written
+ * once a lap, and a token costs no trip through the cache, no run
+ * reference and no free. */
+ChimeEvent *
+chime_event_renew_token (ChimeEvent   *old,
+                         ChimeRunInfo *run,
+                         const char   *token)
+{
+  EventCache *cache;
+  gsize i = 0;
+
+  /* Ours alone (acquire: as chime_event_unref_from_ring), a token of the
+   * same run, the token short: else the long way. */
+  if (old == NULL || __atomic_load_n (&old->ref_count, __ATOMIC_ACQUIRE) != 1 ||
+      old->run != run || old->payload != NULL || old->token != old->inline_text)
+    {
+      if (old != NULL)
+        chime_event_unref_from_ring (old);
+      return chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run, token);
+    }
+  while (i < sizeof old->inline_text && (old->inline_text[i] = token[i]) != '\0')
+    i++;
+  if (G_UNLIKELY (i == sizeof old->inline_text))
+    old->token = g_memdup2 (token, strlen (token) + 1);
+  /* A handler may have had the chunk built (chime_event_get_chunk). */
+  if (G_UNLIKELY (old->chunk != NULL))
+    {
+      json_decref (old->chunk);
+      old->chunk = NULL;
+    }
+  cache = event_cache ();
+  old->inline_done = FALSE;
+  old->monotonic_time = chime_event_clock_now ();
+  old->sequence = event_cache_take_sequence (cache, run);
+  return old;
 }
 
 static void
@@ -306,8 +354,8 @@ chime_event_free (ChimeEvent *event)
   EventCache *cache = event_cache ();
 
   /* A token event has neither (tokens fit inline_text): no call then. */
-  if (G_UNLIKELY (event->heap_text != NULL))
-    g_free (event->heap_text);
+  if (G_UNLIKELY (event->token != NULL && event->token != event->inline_text))
+    g_free ((char *) event->token);
   if (event->chunk != NULL)
     json_decref (event->chunk);
   if (event->payload != NULL)
@@ -316,7 +364,7 @@ chime_event_free (ChimeEvent *event)
   if (cache->n < EVENT_CACHE_SIZE)
     cache->events[cache->n++] = event;
   else
-    g_free (event);
+    g_aligned_free (event);
 }
 
 ChimeEvent *

@@ -188,9 +188,7 @@ chime_run_when_ready (ChimeRun          *run,
 #define REQUIRE_KIND(run, expected)                                        \
   g_return_val_if_fail ((run) != NULL && (run)->info->kind == (expected), NULL)
 
-/* Inline: chime_run_on_llm_new_token, once per token, builds its event
- * here rather than through a call. */
-static inline ChimeEvent *
+static ChimeEvent *
 prepare_token (ChimeRun   *run,
                const char *token,
                json_t     *chunk)
@@ -405,12 +403,10 @@ chime_run_on_llm_new_token (ChimeRun   *run,
                             json_t     *chunk,
                             GError    **error)
 {
-  ChimeEvent *event = prepare_token (run, token, chunk);
-
+  g_return_val_if_fail (run != NULL && run->info->kind == CHIME_RUN_KIND_LLM, FALSE);
   /* A token is never a custom event: no stream check (handlers_for). */
-  if (event == NULL)
-    return FALSE;
-  return chime_runtime_emit (run->runtime, event, run->handlers, error);
+  return chime_runtime_emit_token (run->runtime, run->info, token != NULL ? token : "", chunk,
+                                   run->handlers, error);
 }
 
 gboolean
