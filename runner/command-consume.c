@@ -51,6 +51,8 @@ typedef struct {
   JetstreamServer   server;
   ConsumeStats      stats;
   gint64            idle_exit_ms;
+  /* Reads a message's lines; a run's tokens share its run. */
+  ChimeTransportReader *reader;
 } Consumer;
 
 static void
@@ -88,29 +90,13 @@ stream_sequence (natsMsg *message)
   return sequence;
 }
 
-/* The event on @line (@length bytes) of a message, or NULL with @error. */
-static ChimeEvent *
-read_event (const char *line,
-            gsize       length,
-            GError    **error)
-{
-  json_error_t problem;
-  g_autoptr (json_t) transport = json_loadb (line, length, 0, &problem);
-
-  if (transport == NULL)
-    {
-      g_set_error (error, JETSTREAM_ERROR, 0, "not JSON (%s)", problem.text);
-      return NULL;
-    }
-  return chime_event_from_transport (transport, error);
-}
-
 /* The @count events of @message's body, one a line; NULL with @error
  * when the lines are not @count or one is not an event. */
 static GPtrArray *
-read_events (natsMsg *message,
-             guint    count,
-             GError **error)
+read_events (Consumer *self,
+             natsMsg  *message,
+             guint     count,
+             GError  **error)
 {
   const char *line = natsMsg_GetData (message);
   const char *end = line + natsMsg_GetDataLength (message);
@@ -131,7 +117,7 @@ read_events (natsMsg *message,
       const char *newline = memchr (line, '\n', (size_t) (end - line));
       const char *stop = newline != NULL ? newline : end;
       g_autoptr (GError) why = NULL;
-      ChimeEvent *event = read_event (line, (gsize) (stop - line), &why);
+      ChimeEvent *event = chime_transport_reader_read (self->reader, line, (gsize) (stop - line), &why);
 
       if (event == NULL)
         {
@@ -161,7 +147,7 @@ replay (Consumer *self,
     g_set_error (&error, JETSTREAM_ERROR, 0, "its %s header is not a number from 1 to %u", JETSTREAM_COUNT_HEADER,
                  JETSTREAM_MAX_COUNT);
   else
-    events = read_events (message, count, &error);
+    events = read_events (self, message, count, &error);
   if (events == NULL)
     {
       g_warning ("consume: message %" G_GUINT64_FORMAT " of stream %s (subject %s) is not whole: %s; terminated",
@@ -387,6 +373,7 @@ cli_command_consume (int    argc,
     }
   consumer.settings = settings;
   consumer.idle_exit_ms = idle_exit_ms;
+  consumer.reader = chime_transport_reader_new ();
   if (consumer_start (&consumer, &error))
     consumer_run (&consumer);
   else
@@ -395,6 +382,7 @@ cli_command_consume (int    argc,
       status = CLI_EXIT_RUN_FAILED;
     }
   consumer_stop (&consumer);
+  chime_transport_reader_free (consumer.reader);
   chime_runtime_unref (consumer.runtime);
   return status;
 }
