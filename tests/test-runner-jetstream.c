@@ -188,6 +188,26 @@ assert_published (const char *err,
   assert_string_contains (err, ", 0 lost");
 }
 
+/* A fresh folder @name (*@out_dir) with a server (*@out_server), and the
+ * publisher's run (@bus_keys) into it, exit 0 with every event acked. */
+static RunResult *
+published_run (const char  *name,
+               const char  *bus_keys,
+               char       **out_dir,
+               NatsServer **out_server)
+{
+  g_autofree char *publisher = NULL;
+  RunResult *result;
+
+  *out_dir = fresh_dir (name);
+  *out_server = nats_server_start (*out_dir);
+  publisher = publisher_config (*out_dir, "runner", (*out_server)->url, "", bus_keys, "");
+  result = run_chime_in (*out_dir, "run", publisher, NULL);
+  assert_status (result, 0);
+  assert_published (result->err, N_EVENTS);
+  return result;
+}
+
 /* ------------------------------------------------------------------ */
 
 static void
@@ -195,19 +215,14 @@ test_consumer_hands_its_handlers_the_runners_events (void **state)
 {
   g_autofree char *dir = NULL;
   g_autoptr (NatsServer) server = NULL;
-  g_autofree char *publisher = NULL, *consumer = NULL, *consumed = NULL, *local = NULL, *err_path = NULL;
+  g_autofree char *consumer = NULL, *consumed = NULL, *local = NULL, *err_path = NULL;
   g_autofree char *local_text = NULL, *consumed_text = NULL, *err = NULL;
   g_autoptr (GSubprocess) process = NULL;
   g_autoptr (RunResult) result = NULL;
 
   if (skip_without_server ())
     return;
-  dir = fresh_dir ("jetstream-same");
-  server = nats_server_start (dir);
-  publisher = publisher_config (dir, "runner", server->url, "", "", "");
-  result = run_chime_in (dir, "run", publisher, NULL);
-  assert_status (result, 0);
-  assert_published (result->err, N_EVENTS);
+  result = published_run ("jetstream-same", "", &dir, &server);
 
   consumer = consumer_config (dir, "consumer", server->url, "audit",
                               "[handler out]\nplugin = jsonl\npath = consumed.jsonl\n");
@@ -486,19 +501,15 @@ test_handler_failure_naks_then_terminates (void **state)
 {
   g_autofree char *dir = NULL;
   g_autoptr (NatsServer) server = NULL;
-  g_autofree char *publisher = NULL, *retrying = NULL, *giving_up = NULL;
+  g_autofree char *retrying = NULL, *giving_up = NULL;
   g_autofree char *retried = NULL, *terminated = NULL;
   g_autoptr (RunResult) result = NULL;
   const char *failing = "[handler count]\nplugin = counter\nfail_at = 5\n";
 
   if (skip_without_server ())
     return;
-  dir = fresh_dir ("jetstream-failure");
-  server = nats_server_start (dir);
   /* A message per event, so that the nak'ed message is the one event. */
-  publisher = publisher_config (dir, "runner", server->url, "", "batch_max = 1", "");
-  result = run_chime_in (dir, "run", publisher, NULL);
-  assert_status (result, 0);
+  result = published_run ("jetstream-failure", "batch_max = 1", &dir, &server);
 
   retrying = consumer_config_with (dir, "retrying", server->url, "retrying",
                                    "batch = 1\nmax_deliver = 3\nnak_delay_ms = 100", failing);
@@ -520,7 +531,7 @@ test_default_batching_sends_far_fewer_messages_than_events (void **state)
 {
   g_autofree char *dir = NULL;
   g_autoptr (NatsServer) server = NULL;
-  g_autofree char *publisher = NULL, *consumer = NULL, *local_text = NULL, *consumed_text = NULL;
+  g_autofree char *consumer = NULL, *local_text = NULL, *consumed_text = NULL;
   g_autofree char *local = NULL, *consumed = NULL, *report = NULL;
   g_autoptr (RunResult) run = NULL;
   g_autoptr (RunResult) consume = NULL;
@@ -528,12 +539,7 @@ test_default_batching_sends_far_fewer_messages_than_events (void **state)
 
   if (skip_without_server ())
     return;
-  dir = fresh_dir ("jetstream-batched");
-  server = nats_server_start (dir);
-  publisher = publisher_config (dir, "runner", server->url, "", "", "");
-  run = run_chime_in (dir, "run", publisher, NULL);
-  assert_status (run, 0);
-  assert_published (run->err, N_EVENTS);
+  run = published_run ("jetstream-batched", "", &dir, &server);
   messages = nats_stream_message_count (server->url, "CHIME_EVENTS");
   /* 2,000 tokens are at least 8 messages of batch_max (256) events. */
   assert_true (messages >= 8);
@@ -562,17 +568,11 @@ test_batch_max_1_sends_a_message_per_event (void **state)
 {
   g_autofree char *dir = NULL;
   g_autoptr (NatsServer) server = NULL;
-  g_autofree char *publisher = NULL;
   g_autoptr (RunResult) run = NULL;
 
   if (skip_without_server ())
     return;
-  dir = fresh_dir ("jetstream-unbatched");
-  server = nats_server_start (dir);
-  publisher = publisher_config (dir, "runner", server->url, "", "batch_max = 1", "");
-  run = run_chime_in (dir, "run", publisher, NULL);
-  assert_status (run, 0);
-  assert_published (run->err, N_EVENTS);
+  run = published_run ("jetstream-unbatched", "batch_max = 1", &dir, &server);
   assert_string_contains (run->err, "; 2008 messages");
   assert_int_equal (nats_stream_message_count (server->url, "CHIME_EVENTS"), N_EVENTS);
 }
