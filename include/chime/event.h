@@ -190,7 +190,9 @@ CHIME_API ChimeEvent   *chime_event_from_transport  (json_t      *transport,
  */
 typedef struct _ChimeTransportReader ChimeTransportReader;
 
+/* A reader that knows no run yet. */
 CHIME_API ChimeTransportReader *chime_transport_reader_new  (void);
+/* Frees @reader and drops its run; the events it made keep theirs. */
 CHIME_API void                  chime_transport_reader_free (ChimeTransportReader *reader);
 /* The event whose transport form is the @length bytes at @text (compact
  * or not), a new reference, as chime_event_from_transport() would make
