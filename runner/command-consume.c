@@ -2,12 +2,16 @@
  * this file's [handler NAME] sections.
  *
  * A durable pull consumer ([consume] durable = GROUP) fetches up to
- * `batch` messages, rebuilds each event (chime_event_from_transport()),
- * gives it to the runtime (chime_runtime_replay()) and then waits until
- * every handler has finished the batch (chime_runtime_flush(): the
- * awaited fence). Only then are the messages acked. When a handler failed
- * (or timed out) on the batch, its messages are nak'ed with nak_delay_ms,
- * or terminated once delivered max_deliver times; both are counted. A
+ * `batch` messages, splits each into its events (a message carries one or
+ * several, jetstream-message.c), rebuilds each event
+ * (chime_event_from_transport()), gives them to the runtime in order
+ * (chime_runtime_replay()) and then waits until every handler has
+ * finished the batch (chime_runtime_flush(): the awaited fence). Only then
+ * are the messages acked. When a handler failed (or timed out) on the
+ * batch, its messages are nak'ed with nak_delay_ms, or terminated once
+ * delivered max_deliver times; both are counted, in events. A message
+ * that is not whole (a torn line, a count that does not match) is
+ * terminated at once, none of its events handled, and counted. A
  * member of the group that dies leaves its un-acked messages to the
  * server, which gives them to another member after ack_wait_ms: every
  * event is handled at least once, and its id (chime_event_get_id())
@@ -23,11 +27,13 @@
 #include <chime/chime.h>
 #include <gmodule.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 #include "consume-module.h"
 #include "consume-settings.h"
 #include "jetstream-connect.h"
+#include "jetstream-message.h"
 
 typedef struct {
   guint64 handled;
@@ -35,6 +41,7 @@ typedef struct {
   guint64 naked;
   guint64 terminated;
   guint64 malformed;
+  guint64 messages;
 } ConsumeStats;
 
 typedef struct {
@@ -49,6 +56,8 @@ typedef struct {
   JetstreamServer   server;
   ConsumeStats      stats;
   gint64            idle_exit_ms;
+  /* Reads a message's lines; a run's tokens share its run. */
+  ChimeTransportReader *reader;
 } Consumer;
 
 static void
@@ -75,34 +84,94 @@ handler_failures (ChimeRuntime *runtime)
   return total;
 }
 
-/* Hands @message's event to the handlers; FALSE when it is not an event
- * (terminated at once: no delivery would make it one). */
-static gboolean
+/* The stream sequence of @message, for messages about it (0: unknown). */
+static guint64
+stream_sequence (natsMsg *message)
+{
+  jsMsgMetaData *meta = NULL;
+  guint64 sequence = natsMsg_GetMetaData (&meta, message) == NATS_OK ? meta->Sequence.Stream : 0;
+
+  jsMsgMetaData_Destroy (meta);
+  return sequence;
+}
+
+/* The @count events of @message's body, one a line; NULL with @error
+ * when the lines are not @count or one is not an event. */
+static GPtrArray *
+read_events (Consumer *self,
+             natsMsg  *message,
+             guint     count,
+             GError  **error)
+{
+  const char *line = natsMsg_GetData (message);
+  const char *end = line + natsMsg_GetDataLength (message);
+  g_autoptr (GPtrArray) events = NULL;
+  guint n_lines = 1;
+
+  for (const char *p = line; (p = memchr (p, '\n', (size_t) (end - p))) != NULL; p++)
+    n_lines++;
+  if (n_lines != count)
+    {
+      g_set_error (error, JETSTREAM_ERROR, 0, "it has %u events, not the %u its %s header says", n_lines, count,
+                   JETSTREAM_COUNT_HEADER);
+      return NULL;
+    }
+  events = g_ptr_array_new_full (count, (GDestroyNotify) chime_event_unref);
+  for (guint i = 0; i < count; i++)
+    {
+      const char *newline = memchr (line, '\n', (size_t) (end - line));
+      const char *stop = newline != NULL ? newline : end;
+      g_autoptr (GError) why = NULL;
+      ChimeEvent *event = chime_transport_reader_read (self->reader, line, (gsize) (stop - line), &why);
+
+      if (event == NULL)
+        {
+          g_set_error (error, JETSTREAM_ERROR, 0, "line %u of %u is not a chime event: %s", i + 1, count,
+                       why->message);
+          return NULL;
+        }
+      g_ptr_array_add (events, event);
+      line = stop + 1;
+    }
+  return g_steal_pointer (&events);
+}
+
+/* Hands @message's events to the handlers, in order; how many, or 0 when
+ * it is not whole (terminated at once, none of its events handled: no
+ * delivery would make it whole). */
+static guint
 replay (Consumer *self,
         natsMsg  *message)
 {
   g_autoptr (GError) error = NULL;
-  g_autoptr (json_t) transport = json_loadb (natsMsg_GetData (message), (size_t) natsMsg_GetDataLength (message),
-                                             0, NULL);
-  g_autoptr (ChimeEvent) event = transport != NULL ? chime_event_from_transport (transport, &error) : NULL;
+  guint count = jetstream_message_get_count (message);
+  g_autoptr (GPtrArray) events = NULL;
 
-  if (event == NULL)
+  self->stats.messages++;
+  if (count == 0)
+    g_set_error (&error, JETSTREAM_ERROR, 0, "its %s header is not a number from 1 to %u", JETSTREAM_COUNT_HEADER,
+                 JETSTREAM_MAX_COUNT);
+  else
+    events = read_events (self, message, count, &error);
+  if (events == NULL)
     {
-      g_warning ("consume: message on %s is not a chime event (%s): terminated", natsMsg_GetSubject (message),
-                 error != NULL ? error->message : "not JSON");
+      g_warning ("consume: message %" G_GUINT64_FORMAT " of stream %s (subject %s) is not whole: %s; terminated",
+                 stream_sequence (message), self->settings->stream, natsMsg_GetSubject (message), error->message);
       natsMsg_Term (message, NULL);
       self->stats.malformed++;
-      return FALSE;
+      return 0;
     }
   /* A raise_error handler's failure is counted below, with the others. */
-  chime_runtime_replay (self->runtime, event, NULL);
-  return TRUE;
+  for (guint i = 0; i < events->len; i++)
+    chime_runtime_replay (self->runtime, events->pdata[i], NULL);
+  return count;
 }
 
 /* A message whose batch failed: again later, or never after max_deliver. */
 static void
 refuse (Consumer *self,
-        natsMsg  *message)
+        natsMsg  *message,
+        guint     n_events)
 {
   jsMsgMetaData *meta = NULL;
   guint64 delivered = natsMsg_GetMetaData (&meta, message) == NATS_OK ? meta->NumDelivered : 1;
@@ -111,12 +180,14 @@ refuse (Consumer *self,
   if ((gint64) delivered >= self->settings->max_deliver)
     {
       natsMsg_Term (message, NULL);
-      self->stats.terminated++;
+      self->stats.terminated += n_events;
     }
   else
     {
+      /* The whole message comes again: its events that were handled are
+       * handled twice (their ids tell; jsonl dedupe skips them). */
       natsMsg_NakWithDelay (message, self->settings->nak_delay_ms, NULL);
-      self->stats.naked++;
+      self->stats.naked += n_events;
     }
 }
 
@@ -125,23 +196,28 @@ handle_batch (Consumer    *self,
               natsMsgList *batch)
 {
   guint64 failures_before = handler_failures (self->runtime);
-  gboolean *replayed = g_newa (gboolean, batch->Count);
+  guint *replayed = g_newa (guint, batch->Count);
+  GMainContext *context = chime_runtime_get_main_context (self->runtime);
   gboolean failed;
 
   for (int i = 0; i < batch->Count; i++)
     replayed[i] = replay (self, batch->Msgs[i]);
   /* The fence: every handler has finished every event of the batch. */
   chime_runtime_flush (self->runtime);
+  /* What handlers left for an idle main loop (a jetstream handler's last
+   * message) goes before the acks. */
+  while (g_main_context_iteration (context, FALSE))
+    ;
   failed = handler_failures (self->runtime) != failures_before;
   for (int i = 0; i < batch->Count; i++)
     {
-      if (!replayed[i])
+      if (replayed[i] == 0)
         continue;
-      self->stats.handled++;
+      self->stats.handled += replayed[i];
       if (failed)
-        refuse (self, batch->Msgs[i]);
+        refuse (self, batch->Msgs[i], replayed[i]);
       else if (natsMsg_Ack (batch->Msgs[i], NULL) == NATS_OK)
-        self->stats.acked++;
+        self->stats.acked += replayed[i];
     }
 }
 
@@ -256,8 +332,9 @@ consumer_stop (Consumer *self)
   if (connected)
     nats_CloseAndWait (2000);
   g_printerr ("chime: consume: %" G_GUINT64_FORMAT " events handled, %" G_GUINT64_FORMAT " acked, %"
-              G_GUINT64_FORMAT " nak'ed, %" G_GUINT64_FORMAT " terminated after max_deliver, %" G_GUINT64_FORMAT
-              " not events\n", stats->handled, stats->acked, stats->naked, stats->terminated, stats->malformed);
+              G_GUINT64_FORMAT " nak'ed, %" G_GUINT64_FORMAT " terminated after max_deliver; %" G_GUINT64_FORMAT
+              " messages, %" G_GUINT64_FORMAT " not whole\n", stats->handled, stats->acked, stats->naked,
+              stats->terminated, stats->messages, stats->malformed);
 }
 
 int
@@ -308,6 +385,7 @@ chime_consume_module_main (const ChimeConsumeHost *host,
     }
   consumer.settings = settings;
   consumer.idle_exit_ms = idle_exit_ms;
+  consumer.reader = chime_transport_reader_new ();
   if (consumer_start (&consumer, &error))
     consumer_run (&consumer);
   else
@@ -316,6 +394,7 @@ chime_consume_module_main (const ChimeConsumeHost *host,
       status = CLI_EXIT_RUN_FAILED;
     }
   consumer_stop (&consumer);
+  chime_transport_reader_free (consumer.reader);
   chime_runtime_unref (consumer.runtime);
   return status;
 }

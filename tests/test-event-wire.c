@@ -275,6 +275,86 @@ test_transport_text_is_the_transport_tree (void **state)
     }
 }
 
+/* @event's transport text through @reader: the event
+ * chime_event_from_transport() makes of it, accessor for accessor. */
+static ChimeEvent *
+read_back (ChimeTransportReader *reader,
+           ChimeEvent           *event)
+{
+  g_autoptr (GString) text = g_string_new (NULL);
+  g_autoptr (json_t) parsed = NULL;
+  g_autoptr (ChimeEvent) expected = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (json_t) expected_json = NULL;
+  g_autoptr (json_t) actual_json = NULL;
+  ChimeEvent *back;
+
+  chime_event_append_transport (event, text);
+  parsed = json_loads (text->str, 0, NULL);
+  expected = chime_event_from_transport (parsed, &error);
+  assert_null (error);
+  back = chime_transport_reader_read (reader, text->str, text->len, &error);
+  assert_null (error);
+  assert_non_null (back);
+  assert_int_equal (chime_event_get_event_type (back), chime_event_get_event_type (expected));
+  assert_int_equal (chime_event_get_sequence (back), chime_event_get_sequence (expected));
+  assert_int_equal (chime_event_get_real_time (back), chime_event_get_real_time (expected));
+  assert_same_run (chime_event_get_run (expected), chime_event_get_run (back));
+  expected_json = chime_event_to_json (expected);
+  actual_json = chime_event_to_json (back);
+  assert_same_json (expected_json, actual_json);
+  return back;
+}
+
+/* A reader of transport texts one after another reads each as
+ * chime_event_from_transport() does; a run's consecutive tokens share one
+ * rebuilt run, and a token of another run or any other event is read in
+ * full; text that is not an event is an error saying why. */
+static void
+test_transport_reader_reads_as_from_transport (void **state)
+{
+  WireFixture *f = *state;
+  g_autoptr (ChimeTransportReader) reader = chime_transport_reader_new ();
+  ChimeRunInfo *llm = (ChimeRunInfo *) chime_run_get_info (f->llm);
+  ChimeRunInfo *root = (ChimeRunInfo *) chime_run_get_info (f->root);
+  const char *tokens[] = { "plain", "a \"quote\" and a \\ backslash", "tab\tnew\nline\x01",
+                           "caf\xc3\xa9 \xf0\x9f\x98\x80", NULL };
+  g_autoptr (ChimeEvent) first = NULL;
+  g_autoptr (GError) error = NULL;
+  const char *torn = "{\"type\":\"llm_new_token\",\"run\":{\"id\":\"01";
+
+  for (guint i = 0; tokens[i] != NULL; i++)
+    {
+      g_autoptr (ChimeEvent) event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, llm, tokens[i]);
+      g_autoptr (ChimeEvent) back = read_back (reader, event);
+
+      assert_string_equal (chime_event_get_token (back), tokens[i]);
+      if (first == NULL)
+        first = chime_event_ref (back);
+      else
+        assert_ptr_equal (chime_event_get_run (back), chime_event_get_run (first));
+    }
+  for (guint type = 0; type < CHIME_EVENT_N_TYPES; type++)
+    {
+      g_autoptr (ChimeEvent) event = full_event (f, type);
+      g_autoptr (ChimeEvent) back = read_back (reader, event);
+    }
+  {
+    g_autoptr (ChimeEvent) of_root = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, root, "root's");
+    g_autoptr (ChimeEvent) back = read_back (reader, of_root);
+    g_autoptr (ChimeEvent) again = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, llm, "again");
+    g_autoptr (ChimeEvent) again_back = read_back (reader, again);
+
+    assert_string_equal (chime_event_get_token (back), "root's");
+    assert_true (chime_event_get_run (again_back) != chime_event_get_run (back));
+  }
+  assert_null (chime_transport_reader_read (reader, torn, strlen (torn), &error));
+  assert_true (g_str_has_prefix (error->message, "not JSON ("));
+  g_clear_error (&error);
+  assert_null (chime_transport_reader_read (reader, "{\"type\":\"text\"}", 15, &error));
+  assert_string_equal (error->message, "not a chime event: no run object or no real_time");
+}
+
 /* What the hand-written reader does not know exactly falls back to the
  * JSON reader, which names what is wrong. */
 static void
@@ -420,6 +500,7 @@ main (void)
     cmocka_unit_test_setup_teardown (test_tokens_by_run_id_and_text, wire_setup, wire_teardown),
     cmocka_unit_test_setup_teardown (test_token_text_it_does_not_know, wire_setup, wire_teardown),
     cmocka_unit_test_setup_teardown (test_transport_text_is_the_transport_tree, wire_setup, wire_teardown),
+    cmocka_unit_test_setup_teardown (test_transport_reader_reads_as_from_transport, wire_setup, wire_teardown),
     cmocka_unit_test (test_frame_seq_is_read_as_json_reads_it),
     cmocka_unit_test (test_what_is_not_a_wire_event_is_refused),
   };

@@ -5,10 +5,14 @@
  * What a consumer hands its handlers is what the runner's handlers got,
  * byte for byte; three runners and a consumer group of two, one member
  * SIGKILLed mid-run, lose nothing, tear no line, and a dedupe file has
- * each event once; a server restarted mid-publish costs no event and adds
- * no duplicate; a server that cannot be reached is a clear error at start
- * and, mid-run, events counted lost within the timeouts, never a hang.
+ * each event once; a run's events share few messages (batch_max = 1: one
+ * each), counted in the stream itself; a server restarted mid-publish
+ * costs no event and adds no duplicate, batched or not; a message that is
+ * not whole is terminated with a clear error; a server that cannot be
+ * reached is a clear error at start and, mid-run, events counted lost
+ * within the timeouts, never a hang.
  * Without nats-server every test is skipped, saying why. */
+#include "nats-client.h"
 #include "nats-helpers.h"
 #include "runner-helpers.h"
 
@@ -184,6 +188,26 @@ assert_published (const char *err,
   assert_string_contains (err, ", 0 lost");
 }
 
+/* A fresh folder @name (*@out_dir) with a server (*@out_server), and the
+ * publisher's run (@bus_keys) into it, exit 0 with every event acked. */
+static RunResult *
+published_run (const char  *name,
+               const char  *bus_keys,
+               char       **out_dir,
+               NatsServer **out_server)
+{
+  g_autofree char *publisher = NULL;
+  RunResult *result;
+
+  *out_dir = fresh_dir (name);
+  *out_server = nats_server_start (*out_dir);
+  publisher = publisher_config (*out_dir, "runner", (*out_server)->url, "", bus_keys, "");
+  result = run_chime_in (*out_dir, "run", publisher, NULL);
+  assert_status (result, 0);
+  assert_published (result->err, N_EVENTS);
+  return result;
+}
+
 /* ------------------------------------------------------------------ */
 
 static void
@@ -191,19 +215,14 @@ test_consumer_hands_its_handlers_the_runners_events (void **state)
 {
   g_autofree char *dir = NULL;
   g_autoptr (NatsServer) server = NULL;
-  g_autofree char *publisher = NULL, *consumer = NULL, *consumed = NULL, *local = NULL, *err_path = NULL;
+  g_autofree char *consumer = NULL, *consumed = NULL, *local = NULL, *err_path = NULL;
   g_autofree char *local_text = NULL, *consumed_text = NULL, *err = NULL;
   g_autoptr (GSubprocess) process = NULL;
   g_autoptr (RunResult) result = NULL;
 
   if (skip_without_server ())
     return;
-  dir = fresh_dir ("jetstream-same");
-  server = nats_server_start (dir);
-  publisher = publisher_config (dir, "runner", server->url, "", "", "");
-  result = run_chime_in (dir, "run", publisher, NULL);
-  assert_status (result, 0);
-  assert_published (result->err, N_EVENTS);
+  result = published_run ("jetstream-same", "", &dir, &server);
 
   consumer = consumer_config (dir, "consumer", server->url, "audit",
                               "[handler out]\nplugin = jsonl\npath = consumed.jsonl\n");
@@ -310,25 +329,28 @@ test_group_member_killed_loses_nothing (void **state)
   g_object_unref (consumers[1]);
 }
 
-static void
-test_server_restarted_mid_publish_loses_nothing (void **state)
+/* A run of ~3 s of tokens (with @bus_keys) whose server is SIGKILLed and
+ * restarted mid-publish: the runner reconnects, loses nothing, and the
+ * stream has every event once (a re-published copy was dropped by the
+ * server's window); how many messages the stream holds. */
+static guint64
+restart_mid_publish (const char *name,
+                     const char *bus_keys)
 {
   g_autofree char *dir = NULL;
   g_autoptr (NatsServer) server = NULL;
-  g_autofree char *publisher = NULL, *consumer = NULL, *err_path = NULL, *err = NULL;
+  g_autofree char *publisher = NULL, *consumer = NULL, *err_path = NULL, *err = NULL, *keys = NULL;
   g_autofree char *local = NULL, *consumed = NULL, *consumer_err = NULL;
   g_autoptr (GSubprocess) runner = NULL;
   g_autoptr (GSubprocess) process = NULL;
   g_autoptr (GHashTable) local_ids = NULL;
   g_autoptr (GHashTable) consumed_ids = NULL;
 
-  if (skip_without_server ())
-    return;
-  dir = fresh_dir ("jetstream-restart");
+  dir = fresh_dir (name);
   server = nats_server_start (dir);
-  /* About 3 s of tokens; an attempt's ack is awaited 500 ms. */
-  publisher = publisher_config (dir, "runner", server->url, "chunk_delay_ms = 1", "ack_timeout_ms = 500",
-                                "dedupe = true");
+  /* An attempt's ack is awaited 500 ms. */
+  keys = g_strdup_printf ("ack_timeout_ms = 500\n%s", bus_keys);
+  publisher = publisher_config (dir, "runner", server->url, "chunk_delay_ms = 1", keys, "dedupe = true");
   local = g_build_filename (dir, "runner.jsonl", NULL);
   err_path = g_build_filename (dir, "runner.err", NULL);
   runner = start_chime (dir, (const char *[]) { "run", publisher, NULL }, err_path);
@@ -355,6 +377,30 @@ test_server_restarted_mid_publish_loses_nothing (void **state)
   consumed_ids = read_ids (consumed);
   assert_int_equal (g_hash_table_size (consumed_ids), N_EVENTS);
   assert_has_ids (consumed_ids, NULL, local_ids);
+  return nats_stream_message_count (server->url, "CHIME_EVENTS");
+}
+
+static void
+test_server_restarted_mid_publish_loses_nothing (void **state)
+{
+  if (skip_without_server ())
+    return;
+  /* A token a millisecond, each sent as soon as the loop is idle: nearly
+   * a message per event. */
+  restart_mid_publish ("jetstream-restart", "");
+}
+
+/* The same with events gathered for 20 ms: a re-published message is a
+ * batch, which the server's window drops whole. */
+static void
+test_server_restarted_mid_publish_loses_no_batched_event (void **state)
+{
+  guint64 messages;
+
+  if (skip_without_server ())
+    return;
+  messages = restart_mid_publish ("jetstream-restart-batched", "linger_ms = 20");
+  assert_true (messages * 4 < N_EVENTS);
 }
 
 static void
@@ -507,18 +553,15 @@ test_handler_failure_naks_then_terminates (void **state)
 {
   g_autofree char *dir = NULL;
   g_autoptr (NatsServer) server = NULL;
-  g_autofree char *publisher = NULL, *retrying = NULL, *giving_up = NULL;
+  g_autofree char *retrying = NULL, *giving_up = NULL;
   g_autofree char *retried = NULL, *terminated = NULL;
   g_autoptr (RunResult) result = NULL;
   const char *failing = "[handler count]\nplugin = counter\nfail_at = 5\n";
 
   if (skip_without_server ())
     return;
-  dir = fresh_dir ("jetstream-failure");
-  server = nats_server_start (dir);
-  publisher = publisher_config (dir, "runner", server->url, "", "", "");
-  result = run_chime_in (dir, "run", publisher, NULL);
-  assert_status (result, 0);
+  /* A message per event, so that the nak'ed message is the one event. */
+  result = published_run ("jetstream-failure", "batch_max = 1", &dir, &server);
 
   retrying = consumer_config_with (dir, "retrying", server->url, "retrying",
                                    "batch = 1\nmax_deliver = 3\nnak_delay_ms = 100", failing);
@@ -530,6 +573,110 @@ test_handler_failure_naks_then_terminates (void **state)
                                     "batch = 1\nmax_deliver = 1", failing);
   terminated = consume_until_idle (dir, giving_up);
   assert_string_contains (terminated, "consume: 2008 events handled, 2007 acked, 0 nak'ed, 1 terminated");
+}
+
+/* With the default batching a 2,000-token run is a few messages in the
+ * stream (counted there), and a consumer hands its handlers every event,
+ * in order, as the runner's own handler got them. */
+static void
+test_default_batching_sends_far_fewer_messages_than_events (void **state)
+{
+  g_autofree char *dir = NULL;
+  g_autoptr (NatsServer) server = NULL;
+  g_autofree char *consumer = NULL, *local_text = NULL, *consumed_text = NULL;
+  g_autofree char *local = NULL, *consumed = NULL, *report = NULL;
+  g_autoptr (RunResult) run = NULL;
+  g_autoptr (RunResult) consume = NULL;
+  guint64 messages;
+
+  if (skip_without_server ())
+    return;
+  run = published_run ("jetstream-batched", "", &dir, &server);
+  messages = nats_stream_message_count (server->url, "CHIME_EVENTS");
+  /* 2,000 tokens are at least 8 messages of batch_max (256) events. */
+  assert_true (messages >= 8);
+  assert_true (messages * 20 < N_EVENTS);
+  report = g_strdup_printf ("; %" G_GUINT64_FORMAT " messages", messages);
+  assert_string_contains (run->err, report);
+
+  consumer = consumer_config (dir, "consumer", server->url, "batched",
+                              "[handler out]\nplugin = jsonl\npath = consumed.jsonl\n");
+  consume = run_chime_in (dir, "consume", consumer, "--idle-exit-ms", "1000", NULL);
+  assert_status (consume, 0);
+  g_free (report);
+  report = g_strdup_printf ("consume: 2008 events handled, 2008 acked, 0 nak'ed, 0 terminated after max_deliver; %"
+                            G_GUINT64_FORMAT " messages, 0 not whole", messages);
+  assert_string_contains (consume->err, report);
+  local = g_build_filename (dir, "runner.jsonl", NULL);
+  consumed = g_build_filename (dir, "consumed.jsonl", NULL);
+  local_text = read_text (local);
+  consumed_text = read_text (consumed);
+  assert_string_equal (consumed_text, local_text);
+}
+
+/* batch_max = 1: a message per event, as before batching. */
+static void
+test_batch_max_1_sends_a_message_per_event (void **state)
+{
+  g_autofree char *dir = NULL;
+  g_autoptr (NatsServer) server = NULL;
+  g_autoptr (RunResult) run = NULL;
+
+  if (skip_without_server ())
+    return;
+  run = published_run ("jetstream-unbatched", "batch_max = 1", &dir, &server);
+  assert_string_contains (run->err, "; 2008 messages");
+  assert_int_equal (nats_stream_message_count (server->url, "CHIME_EVENTS"), N_EVENTS);
+}
+
+/* Messages that are not whole: terminated at once (never redelivered),
+ * each named by its stream sequence with what is wrong, and counted. */
+static void
+test_message_not_whole_is_terminated_with_a_clear_error (void **state)
+{
+  /* Counted before any line is read: what the lines are does not matter. */
+  const char *event = "{\"type\":\"text\"}";
+  g_autofree char *dir = NULL;
+  g_autoptr (NatsServer) server = NULL;
+  g_autofree char *publisher = NULL, *consumer = NULL, *torn = NULL, *short_body = NULL;
+  g_autofree char *torn_error = NULL, *short_error = NULL, *bad_count_error = NULL;
+  g_autoptr (RunResult) check = NULL;
+  g_autoptr (RunResult) consume = NULL;
+  guint64 torn_at, short_at, bad_count_at;
+
+  if (skip_without_server ())
+    return;
+  dir = fresh_dir ("jetstream-not-whole");
+  server = nats_server_start (dir);
+  /* `chime check` starts the handler, which creates the stream. */
+  publisher = publisher_config (dir, "runner", server->url, "", "", "");
+  check = run_chime_in (dir, "check", publisher, NULL);
+  assert_status (check, 0);
+  torn = g_strdup ("{\"type\":\"te\n{\"type\":\"text\"}");
+  short_body = g_strdup_printf ("%s\n%s", event, event);
+  torn_at = nats_publish_raw (server->url, "chime.events.r.text", "Chime-Count", "2", torn);
+  short_at = nats_publish_raw (server->url, "chime.events.r.text", "Chime-Count", "3", short_body);
+  bad_count_at = nats_publish_raw (server->url, "chime.events.r.text", "Chime-Count", "many", event);
+
+  /* ack_wait_ms is 1 s: a message left un-acked would come back. */
+  consumer = consumer_config (dir, "consumer", server->url, "strict",
+                              "[handler out]\nplugin = jsonl\npath = out.jsonl\n");
+  consume = run_chime_in (dir, "consume", consumer, "--idle-exit-ms", "2000", NULL);
+  assert_status (consume, 0);
+  torn_error = g_strdup_printf ("consume: message %" G_GUINT64_FORMAT " of stream CHIME_EVENTS (subject "
+                                "chime.events.r.text) is not whole: line 1 of 2 is not a chime event: not JSON (",
+                                torn_at);
+  short_error = g_strdup_printf ("consume: message %" G_GUINT64_FORMAT " of stream CHIME_EVENTS (subject "
+                                 "chime.events.r.text) is not whole: it has 2 events, not the 3 its Chime-Count "
+                                 "header says; terminated", short_at);
+  bad_count_error = g_strdup_printf ("consume: message %" G_GUINT64_FORMAT " of stream CHIME_EVENTS (subject "
+                                     "chime.events.r.text) is not whole: its Chime-Count header is not a number "
+                                     "from 1 to 65535; terminated", bad_count_at);
+  assert_string_contains (consume->err, torn_error);
+  assert_string_contains (consume->err, short_error);
+  assert_string_contains (consume->err, bad_count_error);
+  assert_string_contains (consume->err, "consume: 0 events handled, 0 acked, 0 nak'ed, 0 terminated after "
+                                        "max_deliver; 3 messages, 3 not whole");
 }
 
 /* docs/scale-out.md's two INI files, as written but for the server's
@@ -577,11 +724,15 @@ main (void)
     cmocka_unit_test (test_consumer_hands_its_handlers_the_runners_events),
     cmocka_unit_test (test_group_member_killed_loses_nothing),
     cmocka_unit_test (test_server_restarted_mid_publish_loses_nothing),
+    cmocka_unit_test (test_server_restarted_mid_publish_loses_no_batched_event),
     cmocka_unit_test (test_unreachable_server_is_a_clear_error_at_start),
     cmocka_unit_test (test_only_consume_loads_libnats),
     cmocka_unit_test (test_consume_module_missing),
     cmocka_unit_test (test_server_gone_mid_run_counts_lost_events_without_hanging),
     cmocka_unit_test (test_handler_failure_naks_then_terminates),
+    cmocka_unit_test (test_default_batching_sends_far_fewer_messages_than_events),
+    cmocka_unit_test (test_batch_max_1_sends_a_message_per_event),
+    cmocka_unit_test (test_message_not_whole_is_terminated_with_a_clear_error),
     cmocka_unit_test (test_scale_out_doc_files_run_as_written),
   };
 

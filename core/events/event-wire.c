@@ -411,8 +411,8 @@ chime_event_from_wire (json_t     *wire,
  * A token's text, read back without a JSON tree
  * ---------------------------------------------------------------- */
 
-static gboolean
-skip_literal (const char **p,
+gboolean
+chime_wire_skip_literal (const char **p,
               const char  *end,
               const char  *literal)
 {
@@ -424,8 +424,8 @@ skip_literal (const char **p,
   return TRUE;
 }
 
-static gboolean
-read_integer (const char **p,
+gboolean
+chime_wire_read_integer (const char **p,
               const char  *end,
               gint64      *out)
 {
@@ -447,8 +447,8 @@ read_integer (const char **p,
 
 /* The string chime_event_append_token_wire() wrote: only \" \\ \n \t
  * \r \b \f and \u00XX for a control character. */
-static char *
-read_token_string (const char **p,
+char *
+chime_wire_read_string (const char **p,
                    const char  *end)
 {
   g_autoptr (GString) token = g_string_sized_new (16);
@@ -503,16 +503,18 @@ chime_event_from_token_wire (const char *text,
   ChimeEvent *event;
   gint64 time, sequence;
 
-  if (!skip_literal (&p, end, "{\"type\":\"llm_new_token\",\"run\":\"") ||
+  if (!chime_wire_skip_literal (&p, end, "{\"type\":\"llm_new_token\",\"run\":\"") ||
       (gsize) (end - p) < sizeof run_id - 1)
     return NULL;
   memcpy (run_id, p, sizeof run_id - 1);
   run_id[sizeof run_id - 1] = '\0';
   p += sizeof run_id - 1;
-  if (!skip_literal (&p, end, "\",\"monotonic_time\":") || !read_integer (&p, end, &time) ||
-      !skip_literal (&p, end, ",\"sequence\":") || !read_integer (&p, end, &sequence) || sequence < 0 ||
-      !skip_literal (&p, end, ",\"token\":\"") || (token = read_token_string (&p, end)) == NULL ||
-      !skip_literal (&p, end, "}") || p != end)
+  if (!chime_wire_skip_literal (&p, end, "\",\"monotonic_time\":") ||
+      !chime_wire_read_integer (&p, end, &time) ||
+      !chime_wire_skip_literal (&p, end, ",\"sequence\":") ||
+      !chime_wire_read_integer (&p, end, &sequence) || sequence < 0 ||
+      !chime_wire_skip_literal (&p, end, ",\"token\":\"") || (token = chime_wire_read_string (&p, end)) == NULL ||
+      !chime_wire_skip_literal (&p, end, "}") || p != end)
     return NULL;
   run = runs != NULL ? g_hash_table_lookup (runs, run_id) : NULL;
   if (run == NULL)

@@ -39,6 +39,21 @@ void          chime_wire_append_json_string (GString    *out,
 gsize         chime_wire_format_int64 (char   out[20],
                                        gint64 value);
 
+/* Readers of the text the writers above make, without a JSON parser:
+ * each moves *@p past what it read, or returns FALSE (NULL) when the text
+ * there is not that form (a JSON reader then reads it, or says what is
+ * wrong). @literal, exactly; an integer as jansson writes one; a string's
+ * body after its opening quote, as chime_wire_append_json_string() writes
+ * it (a new string; its closing quote read too). */
+gboolean      chime_wire_skip_literal (const char **p,
+                                       const char  *end,
+                                       const char  *literal);
+gboolean      chime_wire_read_integer (const char **p,
+                                       const char  *end,
+                                       gint64      *out);
+char         *chime_wire_read_string  (const char **p,
+                                       const char  *end);
+
 /* The token event chime_event_append_token_wire() wrote as @text, read
  * without a JSON parser (a new reference); NULL when @text is not exactly
  * that form or names a run not in @runs: then chime_event_from_wire()

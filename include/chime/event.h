@@ -181,6 +181,26 @@ CHIME_API void          chime_event_append_transport (ChimeEvent *event,
  * when @transport is not that form. */
 CHIME_API ChimeEvent   *chime_event_from_transport  (json_t      *transport,
                                                      GError     **error);
+
+/**
+ * ChimeTransportReader: reads transport forms as text, one after another
+ * (the lines of a `jetstream` message). It keeps the last run it read: a
+ * token that chime_event_append_transport() wrote, of that run, is read
+ * without a JSON tree and shares that run with the events before it.
+ */
+typedef struct _ChimeTransportReader ChimeTransportReader;
+
+/* A reader that knows no run yet. */
+CHIME_API ChimeTransportReader *chime_transport_reader_new  (void);
+/* Frees @reader and drops its run; the events it made keep theirs. */
+CHIME_API void                  chime_transport_reader_free (ChimeTransportReader *reader);
+/* The event whose transport form is the @length bytes at @text (compact
+ * or not), a new reference, as chime_event_from_transport() would make
+ * it; NULL with @error set when the text is not JSON or not that form. */
+CHIME_API ChimeEvent           *chime_transport_reader_read (ChimeTransportReader *reader,
+                                                             const char           *text,
+                                                             gsize                 length,
+                                                             GError              **error);
 /* An error as events carry it in JSON, {"message", "domain", "code"}, or
  * null for NULL. New reference. */
 CHIME_API json_t       *chime_error_to_json         (const GError *error);
@@ -211,6 +231,7 @@ CHIME_API void     chime_run_id_to_string (const ChimeRunId *id,
 CHIME_API gboolean chime_run_id_equal     (const ChimeRunId *a,
                                            const ChimeRunId *b);
 
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimeTransportReader, chime_transport_reader_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimeEvent, chime_event_unref)
 
 /* g_autoptr (json_t) for jansson values; define CHIME_NO_JSON_AUTOPTR

@@ -1,6 +1,8 @@
 /* jetstream — publishing with a bounded number of un-acked messages.
  *
- * Publishes are asynchronous (js_PublishMsgAsync): the main loop hands a
+ * A message carries one event or several (jetstream-batch.c): the window,
+ * the retries and the deadlines are the message's, the counts (published,
+ * acked, lost) are of its events. Publishes are asynchronous (js_PublishMsgAsync): the main loop hands a
  * message to libnats and goes on; the server's ack comes back on a libnats
  * thread (on_ack). Until then the message counts as pending. A timeout or
  * a refusal that is not the stream's own (no responders while JetStream
@@ -14,6 +16,7 @@
 #include "jetstream-publisher.h"
 
 #include "jetstream-connect.h"
+#include "jetstream-message.h"
 
 struct _JetstreamPublisher {
   ChimeHandlerContext   *context;
@@ -29,7 +32,7 @@ struct _JetstreamPublisher {
   /* Published, neither acked nor lost: natsMsg * -> its deadline, in ms
    * since start_us. */
   GHashTable            *pending;
-  /* The completion of the event that filled the window. */
+  /* The completion of the event that came while the window was full. */
   ChimeCompletion       *held;
   gboolean               closing;
   JetstreamPublishStats  stats;
@@ -54,11 +57,13 @@ settle (JetstreamPublisher *self,
   return NULL;
 }
 
+/* Called with the lock held: @n_events more lost, @why the last reason. */
 static void
 count_lost (JetstreamPublisher *self,
+            guint               n_events,
             const char         *why)
 {
-  self->stats.lost++;
+  self->stats.lost += n_events;
   g_free (self->last_failure);
   self->last_failure = g_strdup (why);
 }
@@ -86,20 +91,22 @@ on_ack (jsCtx       *js,
   JetstreamPublisher *self = data;
   ChimeCompletion *released = NULL;
   natsMsg *resend = message;
+  /* Our own messages: the count header is ours, and right. */
+  guint n_events = jetstream_message_get_count (message);
 
   g_mutex_lock (&self->lock);
   if (ack != NULL)
     {
-      self->stats.acked++;
+      self->stats.acked += n_events;
       if (ack->Duplicate)
-        self->stats.duplicates++;
+        self->stats.duplicates += n_events;
       released = settle (self, message);
     }
   else if (should_retry (self, message, failure) &&
            js_PublishMsgAsync (js, &resend, &self->publish_options) == NATS_OK)
     {
       /* libnats owns it again, under the same pointer. */
-      self->stats.retried++;
+      self->stats.retried += n_events;
       message = NULL;
     }
   else
@@ -108,7 +115,7 @@ on_ack (jsCtx       *js,
                                               failure->ErrText != NULL ? ": " : "",
                                               failure->ErrText != NULL ? failure->ErrText : "");
 
-      count_lost (self, why);
+      count_lost (self, n_events, why);
       released = settle (self, message);
     }
   g_mutex_unlock (&self->lock);
@@ -178,9 +185,8 @@ gave_up_on_server (JetstreamPublisher *self)
 void
 jetstream_publisher_publish (JetstreamPublisher *self,
                              natsMsg            *message,
-                             ChimeCompletion    *completion)
+                             guint               n_events)
 {
-  ChimeCompletion *late = NULL;
   natsMsg *key = message;
   natsStatus status;
 
@@ -190,27 +196,49 @@ jetstream_publisher_publish (JetstreamPublisher *self,
                                               "publish_timeout_ms (%u ms)", self->limits.publish_timeout_ms);
 
       g_mutex_lock (&self->lock);
-      self->stats.published++;
-      count_lost (self, why);
+      self->stats.published += n_events;
+      count_lost (self, n_events, why);
       g_mutex_unlock (&self->lock);
       natsMsg_Destroy (message);
-      chime_completion_complete (completion);
       return;
     }
   g_mutex_lock (&self->lock);
   /* Registered first: the ack may come before js_PublishMsgAsync returns. */
   g_hash_table_insert (self->pending, key, GUINT_TO_POINTER (now_ms (self) + self->limits.publish_timeout_ms));
-  self->stats.published++;
+  self->stats.published += n_events;
+  self->stats.messages++;
   g_mutex_unlock (&self->lock);
   status = js_PublishMsgAsync (self->js, &message, &self->publish_options);
-  g_mutex_lock (&self->lock);
   if (status != NATS_OK)
     {
       g_autofree char *why = jetstream_describe_status (status);
 
-      count_lost (self, why);
+      g_mutex_lock (&self->lock);
+      count_lost (self, n_events, why);
       g_hash_table_remove (self->pending, key);
+      g_mutex_unlock (&self->lock);
     }
+  natsMsg_Destroy (message);
+}
+
+void
+jetstream_publisher_count_lost (JetstreamPublisher *self,
+                                guint               n_events,
+                                const char         *why)
+{
+  g_mutex_lock (&self->lock);
+  self->stats.published += n_events;
+  count_lost (self, n_events, why);
+  g_mutex_unlock (&self->lock);
+}
+
+void
+jetstream_publisher_complete_when_room (JetstreamPublisher *self,
+                                        ChimeCompletion    *completion)
+{
+  ChimeCompletion *late = NULL;
+
+  g_mutex_lock (&self->lock);
   if (g_hash_table_size (self->pending) >= self->limits.max_pending)
     {
       /* A completion still held timed out in the runtime already. */
@@ -219,7 +247,6 @@ jetstream_publisher_publish (JetstreamPublisher *self,
       completion = NULL;
     }
   g_mutex_unlock (&self->lock);
-  natsMsg_Destroy (message);
   if (late != NULL)
     chime_completion_complete (late);
   if (completion != NULL)
@@ -239,7 +266,7 @@ jetstream_publisher_finish (JetstreamPublisher *self,
   jsPubOptions_Init (&options);
   options.MaxWait = timeout_ms;
   g_mutex_lock (&self->lock);
-  published = self->stats.published > 0;
+  published = self->stats.messages > 0;
   g_mutex_unlock (&self->lock);
   /* libnats 3.4 has no pending list before the first asynchronous
    * publish, and its calls on that list crash then. */
@@ -256,7 +283,7 @@ jetstream_publisher_finish (JetstreamPublisher *self,
       g_mutex_lock (&self->lock);
       for (int i = 0; i < left.Count; i++)
         {
-          count_lost (self, why);
+          count_lost (self, jetstream_message_get_count (left.Msgs[i]), why);
           g_hash_table_remove (self->pending, left.Msgs[i]);
         }
       g_mutex_unlock (&self->lock);

@@ -7,24 +7,28 @@
  *   stream = CHIME_EVENTS
  *   prefix = chime.events
  *
- * Each event is one message on PREFIX.ROOT_RUN_ID.EVENT, its body the
- * event's transport form (chime_event_to_transport(), docs/events.md), its
- * headers the event's type and run ids and Nats-Msg-Id, the event's stable
- * id (chime_event_get_id()): a message sent again after a timeout or a
- * reconnection is dropped by the server within the stream's duplicate
- * window. Publishing is asynchronous with at most max_pending messages
- * waiting for their ack (jetstream-publisher.c); the end of the run waits
- * up to flush_timeout_ms for the last acks and reports what was lost. */
+ * A message on PREFIX.ROOT_RUN_ID.EVENT carries a run of consecutive
+ * events of one root run and one type, their transport forms
+ * (chime_event_to_transport(), docs/events.md) one a line, with a stable
+ * Nats-Msg-Id: a message sent again after a timeout or a reconnection is
+ * dropped by the server within the stream's duplicate window
+ * (jetstream-batch.c). A libnats message costs more than the events it
+ * carries (its headers, its ack), which is why events share one.
+ *
+ * The message being filled is sent when the next event has another root
+ * run or type, at batch_max events or batch_bytes, at shutdown, and else
+ * as soon as the main loop has nothing else to do (linger_ms = 0: a burst
+ * becomes few messages, a lone event leaves at once), or linger_ms after
+ * its first event. Each event completes once it is in the message, unless
+ * max_pending messages wait for their ack (jetstream-publisher.c); the end
+ * of the run waits up to flush_timeout_ms for the last acks and reports
+ * what was lost. */
 #include <chime/plugin.h>
 
+#include "jetstream-batch.h"
 #include "jetstream-connect.h"
+#include "jetstream-message.h"
 #include "jetstream-publisher.h"
-
-typedef struct {
-  gboolean   known;
-  ChimeRunId id;
-  char       text[CHIME_RUN_ID_STRING_LEN];
-} JetstreamRunText;
 
 typedef struct {
   ChimeHandlerContext *context;
@@ -33,16 +37,15 @@ typedef struct {
   char                *prefix;
   char                *stream;
   guint                flush_timeout_ms;
-  gboolean             headers;
+  guint                batch_max;
+  guint                batch_bytes;
+  guint                linger_ms;
   natsConnection      *connection;
   JetstreamPublisher  *publisher;
-  /* The body and subject being built, kept between events. */
-  GString             *body;
-  GString             *subject;
-  /* The last event's run and root run ids and their text: a run's events
-   * come one after another, and formatting ids was a tenth of the cost. */
-  JetstreamRunText     run_text;
-  JetstreamRunText     root_text;
+  /* The message being filled (main loop only). */
+  JetstreamBatch      *batch;
+  /* Sends it when the main loop is idle, or linger_ms after it opened. */
+  GSource             *closer;
 } JetstreamHandler;
 
 static const ChimeConfigKey jetstream_keys[] = {
@@ -56,14 +59,20 @@ static const ChimeConfigKey jetstream_keys[] = {
   { "max_age_s", CHIME_CONFIG_INT, "86400", "with create_stream: how long the stream keeps events" },
   { "duplicate_window_ms", CHIME_CONFIG_INT, "120000",
     "with create_stream: how long the server drops a re-published event (by Nats-Msg-Id)" },
+  { "batch_max", CHIME_CONFIG_INT, "256",
+    "events a message carries at most (1: a message per event); a message has events of one root run and type" },
+  { "batch_bytes", CHIME_CONFIG_INT, "262144",
+    "a message is sent once its events take this many bytes (keep it under the server's max_payload)" },
+  { "linger_ms", CHIME_CONFIG_INT, "0",
+    "0: a message is sent as soon as the main loop has nothing else to do; N: up to N ms after its first event" },
   { "max_pending", CHIME_CONFIG_INT, "4096",
-    "publishes waiting for their ack at most; then events wait (the runtime's on_full applies)" },
+    "messages waiting for their ack at most; then events wait (the runtime's on_full applies)" },
   { "ack_timeout_ms", CHIME_CONFIG_INT, "5000", "wait for one attempt's ack before publishing again" },
-  { "publish_timeout_ms", CHIME_CONFIG_INT, "60000", "after this, an event not acked is counted lost" },
+  { "publish_timeout_ms", CHIME_CONFIG_INT, "60000", "after this, a message not acked is counted lost (its events)" },
   { "flush_timeout_ms", CHIME_CONFIG_INT, "10000", "the end of the run waits this long for the last acks" },
   { "headers", CHIME_CONFIG_BOOL, "true",
     "add the Chime-Event, Chime-Run-Id, Chime-Root-Run-Id and Chime-Parent-Run-Id headers "
-    "(false: Nats-Msg-Id only, the cheapest to publish)" },
+    "(false: Nats-Msg-Id and Chime-Count only, the cheapest to publish)" },
   { "connect_timeout_ms", CHIME_CONFIG_INT, "2000", "the first connection's timeout" },
   { "reconnect_wait_ms", CHIME_CONFIG_INT, "250", "pause between reconnection attempts" },
   { NULL }
@@ -78,24 +87,35 @@ log_connection (const char *message,
   chime_handler_log (self->context, G_LOG_LEVEL_MESSAGE, "%s", message);
 }
 
-/* A positive key, or FALSE with @error naming it. */
+/* A key from @min to @max, or FALSE with @error naming it. */
+static gboolean
+read_number (ChimeHandlerContext *context,
+             const char          *key,
+             gint64               min,
+             gint64               max,
+             guint               *out,
+             GError             **error)
+{
+  gint64 value = chime_handler_context_get_int (context, key);
+
+  if (value < min || value > max)
+    {
+      g_set_error (error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
+                   "key '%s' of [handler %s] is %" G_GINT64_FORMAT ": give a number from %" G_GINT64_FORMAT
+                   " to %" G_GINT64_FORMAT, key, chime_handler_context_get_name (context), value, min, max);
+      return FALSE;
+    }
+  *out = (guint) value;
+  return TRUE;
+}
+
 static gboolean
 read_positive (ChimeHandlerContext *context,
                const char          *key,
                guint               *out,
                GError             **error)
 {
-  gint64 value = chime_handler_context_get_int (context, key);
-
-  if (value <= 0 || value > G_MAXINT32)
-    {
-      g_set_error (error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
-                   "key '%s' of [handler %s] is %" G_GINT64_FORMAT ": give a number from 1 to %d",
-                   key, chime_handler_context_get_name (context), value, G_MAXINT32);
-      return FALSE;
-    }
-  *out = (guint) value;
-  return TRUE;
+  return read_number (context, key, 1, G_MAXINT32, out, error);
 }
 
 static void jetstream_handler_free (gpointer instance);
@@ -125,7 +145,10 @@ read_settings (JetstreamHandler       *self,
       !read_positive (context, "connect_timeout_ms", &self->server.connect_timeout_ms, error) ||
       !read_positive (context, "reconnect_wait_ms", &self->server.reconnect_wait_ms, error) ||
       !read_positive (context, "max_age_s", &max_age_s, error) ||
-      !read_positive (context, "duplicate_window_ms", &window_ms, error))
+      !read_positive (context, "duplicate_window_ms", &window_ms, error) ||
+      !read_number (context, "batch_max", 1, JETSTREAM_MAX_COUNT, &self->batch_max, error) ||
+      !read_positive (context, "batch_bytes", &self->batch_bytes, error) ||
+      !read_number (context, "linger_ms", 0, 60000, &self->linger_ms, error))
     return FALSE;
   *stream = (JetstreamStream) {
     .name = self->stream,
@@ -137,6 +160,53 @@ read_settings (JetstreamHandler       *self,
   return TRUE;
 }
 
+static void close_batch (JetstreamHandler *self);
+
+static gboolean
+closer_dispatch (GSource    *source,
+                 GSourceFunc callback,
+                 gpointer    user_data)
+{
+  g_source_set_ready_time (source, -1);
+  close_batch (user_data);
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs closer_funcs = {
+  .dispatch = closer_dispatch,
+};
+
+/* The source that sends the message being filled: at the idle priority
+ * with no linger (it runs when the loop has nothing else ready, so the
+ * events queued meanwhile join the message first), else at the default
+ * priority, linger_ms after the message's first event. */
+static void
+attach_closer (JetstreamHandler *self)
+{
+  self->closer = g_source_new (&closer_funcs, sizeof (GSource));
+  g_source_set_callback (self->closer, NULL, self, NULL);
+  g_source_set_priority (self->closer, self->linger_ms == 0 ? G_PRIORITY_DEFAULT_IDLE : G_PRIORITY_DEFAULT);
+  g_source_set_name (self->closer, "chime jetstream batch");
+  g_source_attach (self->closer, chime_handler_context_get_main_context (self->context));
+}
+
+/* A message a little over batch_bytes must still be one the server takes. */
+static gboolean
+check_batch_bytes (JetstreamHandler *self,
+                   GError          **error)
+{
+  int64_t max_payload = natsConnection_GetMaxPayload (self->connection);
+
+  if (max_payload <= 0 || (int64_t) self->batch_bytes * 2 <= max_payload)
+    return TRUE;
+  g_set_error (error, CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
+               "key 'batch_bytes' of [handler %s] is %u: the NATS server takes messages of at most %" G_GINT64_FORMAT
+               " bytes (its max_payload), and a message can pass batch_bytes by one event: give at most %"
+               G_GINT64_FORMAT, chime_handler_context_get_name (self->context), self->batch_bytes,
+               (gint64) max_payload, (gint64) max_payload / 2);
+  return FALSE;
+}
+
 static gpointer
 jetstream_handler_new (ChimeHandlerContext *context,
                        GError             **error)
@@ -146,24 +216,23 @@ jetstream_handler_new (ChimeHandlerContext *context,
   JetstreamStream stream;
 
   self->context = context;
-  self->body = g_string_sized_new (1024);
-  self->subject = g_string_sized_new (128);
   self->who = g_strdup_printf ("[handler %s]", chime_handler_context_get_name (context));
   self->prefix = g_strdup (chime_handler_context_get_string (context, "prefix"));
   self->stream = g_strdup (chime_handler_context_get_string (context, "stream"));
-  self->headers = chime_handler_context_get_bool (context, "headers");
+  self->batch = jetstream_batch_new (self->prefix, chime_handler_context_get_bool (context, "headers"));
   self->server.who = self->who;
   self->server.log = log_connection;
   self->server.log_data = self;
   if (!read_settings (self, &limits, &stream, error))
     return NULL;
   self->connection = jetstream_connect (&self->server, error);
-  if (self->connection == NULL)
+  if (self->connection == NULL || !check_batch_bytes (self, error))
     return NULL;
   self->publisher = jetstream_publisher_new (self->connection, context, &limits, error);
   if (self->publisher == NULL ||
       !jetstream_ensure_stream (jetstream_publisher_get_js (self->publisher), &self->server, &stream, error))
     return NULL;
+  attach_closer (self);
   return g_steal_pointer (&self);
 }
 
@@ -181,8 +250,9 @@ report (JetstreamHandler *self)
   chime_handler_log (self->context, G_LOG_LEVEL_MESSAGE,
                      "%" G_GUINT64_FORMAT " events published to stream %s, %" G_GUINT64_FORMAT " acked (%"
                      G_GUINT64_FORMAT " duplicates dropped by the server), %" G_GUINT64_FORMAT " retried, %"
-                     G_GUINT64_FORMAT " lost",
-                     stats.published, self->stream, stats.acked, stats.duplicates, stats.retried, stats.lost);
+                     G_GUINT64_FORMAT " lost; %" G_GUINT64_FORMAT " messages",
+                     stats.published, self->stream, stats.acked, stats.duplicates, stats.retried, stats.lost,
+                     stats.messages);
   if (stats.lost > 0)
     {
       g_autoptr (GError) error = g_error_new (CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
@@ -198,8 +268,15 @@ jetstream_handler_free (gpointer instance)
 {
   JetstreamHandler *self = instance;
 
+  if (self->closer != NULL)
+    {
+      g_source_destroy (self->closer);
+      g_source_unref (self->closer);
+    }
   if (self->publisher != NULL)
     {
+      /* The last message goes too, then every ack is awaited. */
+      close_batch (self);
       jetstream_publisher_finish (self->publisher, self->flush_timeout_ms);
       report (self);
     }
@@ -208,77 +285,27 @@ jetstream_handler_free (gpointer instance)
   jetstream_publisher_free (self->publisher);
   if (self->connection != NULL)
     natsConnection_Destroy (self->connection);
-  if (self->body != NULL)
-    g_string_free (self->body, TRUE);
-  if (self->subject != NULL)
-    g_string_free (self->subject, TRUE);
+  jetstream_batch_free (self->batch);
   g_free (self->prefix);
   g_free (self->stream);
   g_free (self->who);
   g_free (self);
 }
 
-static const ChimeRunInfo *
-root_of (const ChimeRunInfo *run)
+/* Sends the message being filled, if any. */
+static void
+close_batch (JetstreamHandler *self)
 {
-  while (chime_run_info_get_parent (run) != NULL)
-    run = chime_run_info_get_parent (run);
-  return run;
-}
+  guint n_events = jetstream_batch_get_count (self->batch);
+  natsMsg *message;
 
-/* @run's id as text, formatted only when it differs from the last one. */
-static const char *
-run_text (JetstreamRunText   *cache,
-          const ChimeRunInfo *run)
-{
-  const ChimeRunId *id = chime_run_info_get_id (run);
-
-  if (!cache->known || !chime_run_id_equal (&cache->id, id))
-    {
-      cache->id = *id;
-      cache->known = TRUE;
-      chime_run_id_to_string (id, cache->text);
-    }
-  return cache->text;
-}
-
-static natsMsg *
-make_message (JetstreamHandler *self,
-              ChimeEvent       *event)
-{
-  const ChimeRunInfo *run = chime_event_get_run (event);
-  const char *type = chime_event_type_to_string (chime_event_get_event_type (event));
-  const char *run_id = run_text (&self->run_text, run);
-  const char *root_id = run_text (&self->root_text, root_of (run));
-  char id[CHIME_EVENT_ID_LEN];
-  natsMsg *message = NULL;
-
-  g_string_truncate (self->body, 0);
-  chime_event_append_transport (event, self->body);
-  chime_event_get_id (event, id);
-  g_string_assign (self->subject, self->prefix);
-  g_string_append_c (self->subject, '.');
-  g_string_append (self->subject, root_id);
-  g_string_append_c (self->subject, '.');
-  g_string_append (self->subject, type);
-  if (natsMsg_Create (&message, self->subject->str, NULL, self->body->str, (int) self->body->len) != NATS_OK)
-    return NULL;
-  natsMsgHeader_Set (message, "Nats-Msg-Id", id);
-  /* Each header is a few allocations in libnats: about 2 us of the
-   * runner's CPU per event for the four. */
-  if (!self->headers)
-    return message;
-  natsMsgHeader_Set (message, "Chime-Event", type);
-  natsMsgHeader_Set (message, "Chime-Run-Id", run_id);
-  natsMsgHeader_Set (message, "Chime-Root-Run-Id", root_id);
-  if (chime_run_info_get_parent_id (run) != NULL)
-    {
-      char parent_id[CHIME_RUN_ID_STRING_LEN];
-
-      chime_run_id_to_string (chime_run_info_get_parent_id (run), parent_id);
-      natsMsgHeader_Set (message, "Chime-Parent-Run-Id", parent_id);
-    }
-  return message;
+  if (n_events == 0)
+    return;
+  message = jetstream_batch_close (self->batch);
+  if (message != NULL)
+    jetstream_publisher_publish (self->publisher, message, n_events);
+  else
+    jetstream_publisher_count_lost (self->publisher, n_events, "cannot make a NATS message (out of memory)");
 }
 
 static void
@@ -287,15 +314,22 @@ jetstream_on_event (gpointer         instance,
                     ChimeCompletion *completion)
 {
   JetstreamHandler *self = instance;
-  natsMsg *message = make_message (self, event);
 
-  if (message == NULL)
+  if (!jetstream_batch_add (self->batch, event))
     {
-      chime_completion_fail (completion, g_error_new (CHIME_HANDLER_ERROR, CHIME_HANDLER_ERROR_FAILED,
-                                                      "cannot make a NATS message (out of memory)"));
-      return;
+      /* Another root run or type: a message of its own. */
+      close_batch (self);
+      jetstream_batch_add (self->batch, event);
     }
-  jetstream_publisher_publish (self->publisher, message, completion);
+  if (jetstream_batch_get_count (self->batch) >= self->batch_max ||
+      jetstream_batch_get_size (self->batch) >= self->batch_bytes)
+    close_batch (self);
+  else if (jetstream_batch_get_count (self->batch) == 1)
+    g_source_set_ready_time (self->closer, self->linger_ms == 0
+                                             ? 0 : g_get_monotonic_time () + (gint64) self->linger_ms * 1000);
+  /* The event is in a message (sent or being filled): it is done, unless
+   * max_pending messages wait for their ack. */
+  jetstream_publisher_complete_when_room (self->publisher, completion);
 }
 
 CHIME_ASYNC_PLUGIN_DEFINE (
