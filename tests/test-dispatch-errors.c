@@ -91,6 +91,36 @@ test_raise_error_fails_the_run (void **state)
   test_log_capture_stop ();
 }
 
+/* Awaited: a raise_error handler's failure fails the very call that
+ * emitted the event it refused, and the handler beside it still got it. */
+static void
+test_raise_error_awaited_fails_the_call (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  ChimeRuntime *runtime;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeRun) llm = NULL;
+
+  test_log_capture_start ();
+  runtime = test_runtime_new (&error,
+                              "[runtime]\ndelivery = awaited\n"
+                              "[handler strict]\nplugin = recorder_sync\nfail_on = llm_new_token\n"
+                              "raise_error = true\n"
+                              "[handler other]\nplugin = recorder_sync\n");
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  llm = start_chat (manager);
+  assert_false (chime_run_on_llm_new_token (llm, "1", NULL, &error));
+  assert_non_null (error);
+  assert_string_contains (error->message, "recorder strict refuses llm_new_token");
+  assert_int_equal (stats_of (runtime, "strict").failed, 1);
+  assert_int_equal (stats_of (runtime, "other").delivered, 2);
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+  test_log_capture_stop ();
+}
+
 /* A run_inline raise_error handler fails the very call that emitted. */
 static void
 test_raise_error_inline_is_immediate (void **state)
@@ -210,6 +240,7 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_handler_error_is_logged_not_raised),
     cmocka_unit_test (test_raise_error_fails_the_run),
+    cmocka_unit_test (test_raise_error_awaited_fails_the_call),
     cmocka_unit_test (test_raise_error_inline_is_immediate),
     cmocka_unit_test (test_async_timeout),
     cmocka_unit_test (test_loop_watchdog_names_a_blocking_async_handler),
