@@ -20,6 +20,9 @@
 /* Events per main-loop dispatch, so one busy handler cannot starve the
  * loop. */
 #define BUDGET 256
+/* Progress is announced to waiters every this many events, and whenever
+ * run() stops (as the sync route does). */
+#define NOTIFY_EVERY 64
 
 enum {
   COMPLETION_PENDING,
@@ -115,7 +118,10 @@ chime_completion_fail (ChimeCompletion *completion,
   finish (completion, error);
 }
 
-/* The consumer has finished (or abandoned) the event in flight. */
+/* The consumer has finished the event in flight. Its progress is stored,
+ * not announced: run() announces it when it stops and every NOTIFY_EVERY
+ * events, where a notification per event cost an event about a tenth of
+ * its time. */
 static void
 end_in_flight (ChimeConsumer *consumer)
 {
@@ -128,7 +134,8 @@ end_in_flight (ChimeConsumer *consumer)
     g_clear_pointer (&consumer->completion->event, chime_event_unref);
   if (d->drop != NULL)
     chime_drop_policy_settle (consumer);
-  chime_consumer_publish_done (consumer, done);
+  else
+    chime_consumer_store_done (consumer, done);
 }
 
 static void
@@ -308,7 +315,13 @@ run (ChimeConsumer *consumer)
       if (!block)
         chime_event_unref (event);   /* the completion holds its own */
       if (!settle_in_flight (consumer))
-        return;
+        {
+          /* Pending: what came before it is done. */
+          chime_consumer_notify_progress (d);
+          return;
+        }
+      if ((pos + 1) % NOTIFY_EVERY == 0)
+        chime_consumer_notify_progress (d);
     }
   /* Budget spent: continue on the next loop iteration. */
   chime_consumer_publish_done (consumer, block ? consumer->done : 0);
