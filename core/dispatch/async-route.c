@@ -33,7 +33,12 @@ enum {
 
 struct _ChimeCompletion {
   ChimeConsumer *consumer;
-  ChimeEvent    *event;        /* a reference, held while in flight */
+  /* Under the block policy, borrowed from the ring while in flight (the
+   * ring keeps it until the consumer's `done` passes it), and a
+   * reference once abandoned; under drop policies, a reference: see
+   * own_event(). A reference per call cost two locked instructions. */
+  ChimeEvent    *event;
+  gboolean       owns_event;
   gint           state;
   GError        *error;        /* written before state becomes DONE */
   gboolean       is_fallback;  /* this call is the llm_start fallback */
@@ -47,12 +52,35 @@ typedef struct {
   gconstpointer  dispatching;
 } AsyncSource;
 
+/* Lets go of the completion's event. */
+static void
+drop_event (ChimeCompletion *completion)
+{
+  if (completion->owns_event)
+    g_clear_pointer (&completion->event, chime_event_unref);
+  completion->event = NULL;
+  completion->owns_event = FALSE;
+}
+
+/* Makes the completion's event its own reference: before the consumer's
+ * `done` moves past an event whose call may still use it (a call cut off
+ * by its timeout may complete, and read its event, later). */
+static void
+own_event (ChimeCompletion *completion)
+{
+  if (completion->event != NULL && !completion->owns_event)
+    {
+      chime_event_ref (completion->event);
+      completion->owns_event = TRUE;
+    }
+}
+
 void
 chime_completion_free (ChimeCompletion *completion)
 {
   if (completion == NULL)
     return;
-  g_clear_pointer (&completion->event, chime_event_unref);
+  drop_event (completion);
   g_clear_error (&completion->error);
   g_free (completion);
 }
@@ -131,17 +159,20 @@ end_in_flight (ChimeConsumer *consumer)
   consumer->in_flight = FALSE;
   consumer->deadline = 0;
   if (consumer->completion != NULL)
-    g_clear_pointer (&consumer->completion->event, chime_event_unref);
+    drop_event (consumer->completion);
   if (d->drop != NULL)
     chime_drop_policy_settle (consumer);
   else
     chime_consumer_store_done (consumer, done);
 }
 
+/* Calls the handler for @event, at @pos; @event is borrowed from the
+ * ring, or (@owned) a reference the completion takes over. */
 static void
 start_call (ChimeConsumer *consumer,
             guint64        pos,
             ChimeEvent    *event,
+            gboolean       owned,
             gboolean       fallback)
 {
   ChimeHandler *handler = consumer->handler;
@@ -154,10 +185,12 @@ start_call (ChimeConsumer *consumer,
     }
   if (completion->event != event)
     {
-      g_clear_pointer (&completion->event, chime_event_unref);
-      completion->event = chime_event_ref (event);
+      drop_event (completion);
+      completion->event = event;
+      completion->owns_event = owned;
     }
-  g_clear_error (&completion->error);
+  if (completion->error != NULL)
+    g_clear_error (&completion->error);
   completion->is_fallback = fallback;
   __atomic_store_n (&completion->state, COMPLETION_PENDING, __ATOMIC_RELEASE);
   consumer->in_flight = TRUE;
@@ -188,6 +221,7 @@ abandon (ChimeConsumer *consumer)
                        "did not complete within its timeout of %" G_GINT64_FORMAT " ms",
                        consumer->handler->settings.timeout_ms);
   chime_handler_report_failure (consumer->handler, completion->event, error);
+  own_event (completion);
   consumer->completion = NULL;
   g_mutex_lock (&d->async_lock);
   g_ptr_array_add (d->abandoned, completion);
@@ -237,7 +271,7 @@ settle_in_flight (ChimeConsumer *consumer)
       chime_handler_can_fall_back (handler, completion->event, completion->error))
     {
       /* LangChain's NotImplementedError fallback: retry as llm_start. */
-      start_call (consumer, consumer->in_flight_pos, completion->event, TRUE);
+      start_call (consumer, consumer->in_flight_pos, completion->event, completion->owns_event, TRUE);
       return settle_in_flight (consumer);
     }
   chime_handler_count_delivered (handler);
@@ -311,9 +345,9 @@ run (ChimeConsumer *consumer)
             chime_consumer_store_done (consumer, pos + 1);
           continue;
         }
-      start_call (consumer, pos, event, FALSE);
-      if (!block)
-        chime_event_unref (event);   /* the completion holds its own */
+      /* Under drop policies the event taken is a reference: the
+       * completion's now. */
+      start_call (consumer, pos, event, !block, FALSE);
       if (!settle_in_flight (consumer))
         {
           /* Pending: what came before it is done. */
