@@ -148,6 +148,10 @@ chime_runtime_emit (ChimeRuntime *runtime,
       chime_event_unref (event);
       return FALSE;
     }
+  /* Awaited, with every queued handler free: handled here and now. */
+  if (queued && wait &&
+      chime_dispatcher_run_now (runtime->dispatcher, event, mask & runtime->queued_mask))
+    return is_error || chime_trace_check (trace, error);
   /* Inline handlers ran before the claim: a slow one must not hold up
    * other emitters, which publish in claim order. */
   if (queued)

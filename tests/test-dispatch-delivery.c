@@ -34,7 +34,8 @@ emitter_thread (gpointer data)
 }
 
 static void
-run_order_test (const char *delivery)
+run_order_test (const char *delivery,
+                const char *fourth_plugin)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *reports[4] = { NULL };
@@ -53,8 +54,9 @@ run_order_test (const char *delivery)
                               "[handler a]\nplugin = recorder_sync\nreport = %s\n"
                               "[handler b]\nplugin = recorder_sync\nreport = %s\n"
                               "[handler c]\nplugin = recorder_sync\nreport = %s\n"
-                              "[handler d]\nplugin = recorder_async\nreport = %s\n",
-                              delivery, reports[0], reports[1], reports[2], reports[3]);
+                              "[handler d]\nplugin = %s\nreport = %s\n",
+                              delivery, reports[0], reports[1], reports[2], fourth_plugin,
+                              reports[3]);
   assert_null (error);
   manager = chime_runtime_new_callback_manager (runtime);
   args.manager = manager;
@@ -81,13 +83,23 @@ run_order_test (const char *delivery)
 static void
 test_order_background (void **state)
 {
-  run_order_test ("background");
+  run_order_test ("background", "recorder_async");
 }
 
 static void
 test_order_fenced (void **state)
 {
-  run_order_test ("fenced");
+  run_order_test ("fenced", "recorder_async");
+}
+
+/* Awaited with sync handlers only: an emitter that finds every handler
+ * free calls them itself, at once (core/dispatch/caller-runs.c); the
+ * others, finding them taken or with work queued, go through the ring.
+ * Four emitters keep both paths and the moves between them busy. */
+static void
+test_order_awaited (void **state)
+{
+  run_order_test ("awaited", "recorder_sync");
 }
 
 /* ------------------------------------------------------------------
@@ -251,6 +263,134 @@ test_awaited_waits_on_every_event (void **state)
   chime_runtime_unref (runtime);
 }
 
+/* Awaited, one emitting thread: sync handlers run on the emitter's own
+ * thread, as LangChain's sync manager runs them, except one found slow,
+ * which moves to the pool so that slow handlers work in parallel. */
+static void
+test_awaited_handlers_run_on_the_emitter (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *fast_report = test_path ("awaited-fast.json");
+  g_autofree char *slow_report = test_path ("awaited-slow.json");
+  ChimeRuntime *runtime;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeRun) llm = NULL;
+  g_autoptr (json_t) fast = NULL;
+  g_autoptr (json_t) slow = NULL;
+
+  runtime = test_runtime_new (&error,
+                              "[runtime]\ndelivery = awaited\nthreads = 2\n"
+                              "[handler fast]\nplugin = recorder_sync\nreport = %s\n"
+                              "[handler slow]\nplugin = recorder_sync\ndelay_us = 200\nreport = %s\n",
+                              fast_report, slow_report);
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  llm = start_chat (manager);
+  for (guint i = 1; i <= 200; i++)
+    {
+      emit_tokens (llm, i, 1);
+      assert_int_equal (stats_of (runtime, "fast").delivered, 1 + i);
+      assert_int_equal (stats_of (runtime, "slow").delivered, 1 + i);
+    }
+  end_llm (llm);
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+
+  fast = test_read_json (fast_report);
+  slow = test_read_json (slow_report);
+  assert_int_equal (report_count (fast, "llm_new_token"), 200);
+  assert_int_equal (report_count (slow, "llm_new_token"), 200);
+  assert_int_equal (report_int (fast, "order_violations"), 0);
+  assert_int_equal (report_int (slow, "order_violations"), 0);
+  assert_int_equal (report_int (fast, "threads"), 1);
+  assert_true (report_int (slow, "threads") >= 2);
+}
+
+/* Awaited: an event left pending by chime_run_emit_nowait() reaches the
+ * handlers before the next one its thread emits, though nobody waited
+ * for it (a waiting emitter handles only what comes before its event
+ * first). */
+static void
+test_awaited_after_nowait_keeps_order (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *log = test_path ("awaited-nowait.log");
+  ChimeRuntime *runtime;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeRun) llm = NULL;
+  g_auto (GStrv) lines = NULL;
+  ChimeEmitStatus status;
+  guint64 ticket;
+
+  runtime = test_runtime_new (&error,
+                              "[runtime]\ndelivery = awaited\n"
+                              "[handler s]\nplugin = recorder_sync\nlog = %s\n", log);
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  llm = start_chat (manager);
+  status = chime_run_emit_nowait (llm, chime_run_prepare_llm_new_token (llm, "1", NULL),
+                                  &ticket, &error);
+  assert_true (status == CHIME_EMIT_PENDING || status == CHIME_EMIT_DONE);
+  emit_tokens (llm, 2, 1);
+  assert_int_equal (stats_of (runtime, "s").delivered, 3);
+  end_llm (llm);
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+
+  lines = test_read_lines (log);
+  assert_int_equal (g_strv_length (lines), 4);
+  assert_string_equal (lines[1], "s llm_new_token 1");
+  assert_string_equal (lines[2], "s llm_new_token 2");
+}
+
+/* Awaited, an isolated handler: its host gets each event when the
+ * emitter's call returns, not with a later one (its tokens are gathered
+ * for the host until its queue is caught up). */
+static void
+test_awaited_isolated_handler_gets_each_event (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *log = test_path ("awaited-isolated.log");
+  g_autofree char *host = g_build_filename (g_getenv ("CHIME_TEST_BUILDDIR"), "chime-plugin-host", NULL);
+  ChimeRuntime *runtime;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeRun) llm = NULL;
+
+  g_setenv ("CHIME_PLUGIN_HOST", host, TRUE);
+  runtime = test_runtime_new (&error,
+                              "[runtime]\ndelivery = awaited\n"
+                              "[handler iso]\nplugin = recorder_sync\nisolation = process\nlog = %s\n",
+                              log);
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  llm = start_chat (manager);
+  for (guint i = 1; i <= 3; i++)
+    {
+      g_autofree char *line = g_strdup_printf ("iso llm_new_token %u", i);
+      gint64 deadline = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
+      gboolean seen = FALSE;
+
+      emit_tokens (llm, i, 1);
+      while (!seen && g_get_monotonic_time () < deadline)
+        {
+          g_auto (GStrv) lines = test_read_lines (log);
+
+          seen = lines != NULL && test_find_line (lines, line, 0) >= 0;
+          if (!seen)
+            g_usleep (2000);
+        }
+      if (!seen)
+        fail_msg ("the host had not handled token %u 10 s after its emit returned", i);
+    }
+  end_llm (llm);
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+  g_unsetenv ("CHIME_PLUGIN_HOST");
+}
+
 /* Background: nothing waits, yet flush delivers everything, in order. */
 static void
 test_background_flush_loses_nothing (void **state)
@@ -373,9 +513,13 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_order_background),
     cmocka_unit_test (test_order_fenced),
+    cmocka_unit_test (test_order_awaited),
     cmocka_unit_test (test_second_emitter_joins_a_stream),
     cmocka_unit_test (test_fenced_end_waits_for_everything_before),
     cmocka_unit_test (test_awaited_waits_on_every_event),
+    cmocka_unit_test (test_awaited_handlers_run_on_the_emitter),
+    cmocka_unit_test (test_awaited_after_nowait_keeps_order),
+    cmocka_unit_test (test_awaited_isolated_handler_gets_each_event),
     cmocka_unit_test (test_background_flush_loses_nothing),
     cmocka_unit_test (test_handlers_sharing_a_thread_reach_every_fence),
     cmocka_unit_test (test_free_drains),

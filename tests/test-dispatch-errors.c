@@ -91,6 +91,36 @@ test_raise_error_fails_the_run (void **state)
   test_log_capture_stop ();
 }
 
+/* Awaited: a raise_error handler's failure fails the very call that
+ * emitted the event it refused, and the handler beside it still got it. */
+static void
+test_raise_error_awaited_fails_the_call (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  ChimeRuntime *runtime;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeRun) llm = NULL;
+
+  test_log_capture_start ();
+  runtime = test_runtime_new (&error,
+                              "[runtime]\ndelivery = awaited\n"
+                              "[handler strict]\nplugin = recorder_sync\nfail_on = llm_new_token\n"
+                              "raise_error = true\n"
+                              "[handler other]\nplugin = recorder_sync\n");
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  llm = start_chat (manager);
+  assert_false (chime_run_on_llm_new_token (llm, "1", NULL, &error));
+  assert_non_null (error);
+  assert_string_contains (error->message, "recorder strict refuses llm_new_token");
+  assert_int_equal (stats_of (runtime, "strict").failed, 1);
+  assert_int_equal (stats_of (runtime, "other").delivered, 2);
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+  test_log_capture_stop ();
+}
+
 /* A run_inline raise_error handler fails the very call that emitted. */
 static void
 test_raise_error_inline_is_immediate (void **state)
@@ -153,6 +183,49 @@ test_async_timeout (void **state)
   test_log_capture_stop ();
 }
 
+/* A call cut off by its timeout may still complete, and read its event
+ * from the completion then: the event stays alive for it, though the
+ * ring has since reused its slot many times over (queue_limit 16). */
+static void
+test_async_late_completion_still_has_its_event (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *report = test_path ("late.json");
+  ChimeRuntime *runtime;
+  g_autoptr (ChimeCallbackManager) manager = NULL;
+  g_autoptr (ChimeRun) llm = NULL;
+  g_autoptr (json_t) json = NULL;
+  gint64 until;
+
+  test_log_capture_start ();
+  runtime = test_runtime_new (&error,
+                              "[runtime]\ndelivery = fenced\nqueue_limit = 16\n"
+                              "[handler late]\nplugin = recorder_async\nlate_on = chat_model_start\n"
+                              "delay_us = 300000\ntimeout_ms = 50\nreport = %s\n", report);
+  assert_null (error);
+  manager = chime_runtime_new_callback_manager (runtime);
+  llm = start_chat (manager);
+  emit_tokens (llm, 1, 64);
+  end_llm (llm);
+  chime_runtime_flush (runtime);
+  until = g_get_monotonic_time () + 600 * G_TIME_SPAN_MILLISECOND;
+  /* The late completion comes from a timer on the main context. */
+  while (g_get_monotonic_time () < until)
+    if (!g_main_context_iteration (NULL, FALSE))
+      g_usleep (1000);
+  assert_int_equal (stats_of (runtime, "late").timed_out, 1);
+  assert_true (test_log_contains ("handler 'late' (recorder_async) completed chat_model_start "
+                                  "after its timeout"));
+  g_clear_pointer (&llm, chime_run_unref);
+  g_clear_pointer (&manager, chime_callback_manager_unref);
+  chime_runtime_unref (runtime);
+  json = test_read_json (report);
+  assert_int_equal (report_count (json, "chat_model_start"), 1);
+  assert_int_equal (report_count (json, "llm_new_token"), 64);
+  assert_int_equal (report_count (json, "llm_end"), 1);
+  test_log_capture_stop ();
+}
+
 /* An async handler that blocks in its entry point holds the main loop,
  * and its own timeout cannot cut it off (the deadline is a source of that
  * same loop): the watchdog names the handler and the entry point. */
@@ -210,8 +283,10 @@ main (void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (test_handler_error_is_logged_not_raised),
     cmocka_unit_test (test_raise_error_fails_the_run),
+    cmocka_unit_test (test_raise_error_awaited_fails_the_call),
     cmocka_unit_test (test_raise_error_inline_is_immediate),
     cmocka_unit_test (test_async_timeout),
+    cmocka_unit_test (test_async_late_completion_still_has_its_event),
     cmocka_unit_test (test_loop_watchdog_names_a_blocking_async_handler),
     cmocka_unit_test (test_loop_watchdog_is_quiet_for_short_calls),
     cmocka_unit_test (test_loop_watchdog_off),

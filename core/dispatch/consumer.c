@@ -149,7 +149,9 @@ help_consumer (ChimeConsumer *consumer,
       gint64 started = timed ? chime_event_clock_now () : 0;
       gboolean still_owned = consumer->route->run_until (consumer, target);
 
-      if (timed)
+      /* The timing is the owner's to write: a run that gave the consumer
+       * up (idle, parked, re-queued) may already have another owner. */
+      if (timed && still_owned)
         {
           if (chime_event_clock_now () - started <= SLOW_CALL_US)
             consumer->slow_samples = 0;

@@ -10,6 +10,7 @@
  *   async-route.c  async handlers on the GLib main loop
  *   drop-policy.c  the non-blocking policies (drop_oldest, drop_newest)
  *   wait.c         blocking waits, when_done, flush
+ *   caller-runs.c  an awaited event its emitter handles at once, off the ring
  *   loop-watchdog.c  says when an async call holds the main loop too long
  *   dispatcher.c   construction: the ring, the consumers and their routes
  *

@@ -8,7 +8,7 @@
  *
  * This is the API the runtime uses. Construction is in dispatcher.c;
  * claim, fill, publish and get_head in ring.c; is_done, wait, when_done
- * and flush in wait.c. The other files of core/dispatch/ are internal
+ * and flush in wait.c; run_now in caller-runs.c. The other files of core/dispatch/ are internal
  * (dispatch-types.h lists them). */
 #pragma once
 
@@ -69,6 +69,16 @@ gboolean chime_dispatcher_publish_token (ChimeDispatcher *dispatcher,
                                          const char      *token,
                                          json_t          *chunk,
                                          guint64          call_mask);
+
+/* An awaited event its emitter handles itself (caller_runs): calls the
+ * handlers in @call_mask for @event at once, on this thread, when every
+ * handler is sync, idle and has handled everything published, and then
+ * takes the reference (the event gets no ring position). FALSE, the
+ * reference still the caller's, otherwise (or without caller_runs):
+ * publish the event and wait for it then. */
+gboolean chime_dispatcher_run_now     (ChimeDispatcher *dispatcher,
+                                       ChimeEvent      *event,
+                                       guint64          call_mask);
 
 /* Whether every handler has handled every position below @end. */
 gboolean chime_dispatcher_is_done     (ChimeDispatcher *dispatcher,

@@ -1,12 +1,14 @@
 /* An async recorder: see recorder.h. With delay_us it completes each event
  * later, from a timer on the runtime's main context; with hang_on it never
- * completes events of that type (for timeout tests). */
+ * completes events of that type (for timeout tests); with late_on it
+ * completes only events of that type later, by delay_us, reading the
+ * event from its completion then rather than keeping a reference. */
 #include "recorder.h"
 
 typedef struct {
   Recorder        *self;
   ChimeCompletion *completion;
-  ChimeEvent      *event;
+  ChimeEvent      *event;       /* NULL: chime_completion_get_event() */
 } Pending;
 
 static gboolean
@@ -15,11 +17,14 @@ complete_later (gpointer data)
   Pending *pending = data;
   g_autoptr (GError) error = NULL;
 
-  if (recorder_record (pending->self, pending->event, &error))
+  ChimeEvent *event = pending->event != NULL ? pending->event
+                                             : chime_completion_get_event (pending->completion);
+
+  if (recorder_record (pending->self, event, &error))
     chime_completion_complete (pending->completion);
   else
     chime_completion_fail (pending->completion, g_steal_pointer (&error));
-  chime_event_unref (pending->event);
+  g_clear_pointer (&pending->event, chime_event_unref);
   g_free (pending);
   return G_SOURCE_REMOVE;
 }
@@ -31,20 +36,22 @@ on_event (gpointer         instance,
 {
   Recorder *self = instance;
   const char *hang_on = chime_handler_context_get_string (self->context, "hang_on");
+  const char *late_on = chime_handler_context_get_string (self->context, "late_on");
+  const char *type = chime_event_type_to_string (chime_event_get_event_type (event));
+  gboolean late = late_on[0] != '\0' && g_str_equal (late_on, type);
   g_autoptr (GError) error = NULL;
 
-  if (hang_on[0] != '\0' &&
-      g_str_equal (hang_on, chime_event_type_to_string (chime_event_get_event_type (event))))
+  if (hang_on[0] != '\0' && g_str_equal (hang_on, type))
     return;   /* never completes: the runtime's timeout must cut it off */
 
-  if (self->delay_us > 0)
+  if (self->delay_us > 0 && (late || late_on[0] == '\0'))
     {
       Pending *pending = g_new0 (Pending, 1);
       GSource *timer = g_timeout_source_new (self->delay_us / 1000);
 
       pending->self = self;
       pending->completion = completion;
-      pending->event = chime_event_ref (event);
+      pending->event = late ? NULL : chime_event_ref (event);
       g_source_set_callback (timer, complete_later, pending, NULL);
       g_source_attach (timer, chime_handler_context_get_main_context (self->context));
       g_source_unref (timer);
@@ -62,6 +69,8 @@ static const ChimeConfigKey async_keys[] = {
   { "fail_on", CHIME_CONFIG_STRING, "", "fail every event of this type" },
   { "delay_us", CHIME_CONFIG_INT, "0", "complete every event this much later" },
   { "hang_on", CHIME_CONFIG_STRING, "", "never complete events of this type" },
+  { "late_on", CHIME_CONFIG_STRING, "", "complete only events of this type, delay_us later, "
+    "reading the event from the completion" },
   { NULL }
 };
 
