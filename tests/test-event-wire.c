@@ -353,6 +353,17 @@ test_transport_reader_reads_as_from_transport (void **state)
   g_clear_error (&error);
   assert_null (chime_transport_reader_read (reader, "{\"type\":\"text\"}", 15, &error));
   assert_string_equal (error->message, "not a chime event: no run object or no real_time");
+  g_clear_error (&error);
+  /* A line whose run has no name, as a message off the network may
+   * carry: refused, not an event that crashes its first handler. */
+  {
+    const char *nameless = "{\"type\":\"text\",\"run\":{\"id\":\"01a23bc1f3f9737d9087bf4e645edfe5\",\"kind\":0,"
+                           "\"run_type\":\"chain\",\"tags\":[],\"metadata\":{},\"start_time\":1},"
+                           "\"monotonic_time\":2,\"sequence\":1,\"text\":\"t\",\"real_time\":3}";
+
+    assert_null (chime_transport_reader_read (reader, nameless, strlen (nameless), &error));
+    assert_string_contains (error->message, "a run of the event is not well formed");
+  }
 }
 
 /* What the hand-written reader does not know exactly falls back to the
@@ -467,7 +478,7 @@ static void
 test_what_is_not_a_wire_event_is_refused (void **state)
 {
   static const char run[] = "{\"id\": \"0123456789abcdef0123456789abcdef\", \"kind\": 1, "
-                            "\"tags\": [], \"start_time\": 5}";
+                            "\"run_type\": \"llm\", \"name\": \"Fake\", \"tags\": [], \"start_time\": 5}";
   g_autofree char *no_type = g_strdup_printf ("{\"run\": %s, \"monotonic_time\": 1}", run);
   g_autofree char *bad_type = g_strdup_printf ("{\"type\": \"llm_new_tokens\", \"run\": %s, \"monotonic_time\": 1}",
                                                run);
@@ -482,12 +493,22 @@ test_what_is_not_a_wire_event_is_refused (void **state)
   assert_refused (number_token, "not an event");
   assert_refused (number_text, "the text event's payload is not well formed");
   assert_refused ("{\"type\": \"text\", \"monotonic_time\": 1, \"run\": {\"id\": \"xyz\", \"kind\": 0, "
-                  "\"tags\": [], \"start_time\": 5}}", "a run id of the event is not 32 hex digits");
+                  "\"run_type\": \"chain\", \"name\": \"C\", \"tags\": [], \"start_time\": 5}}", "a run id of the event is not 32 hex digits");
   assert_refused ("{\"type\": \"text\", \"monotonic_time\": 1, \"run\": {\"id\": "
                   "\"0123456789abcdef0123456789abcdef\", \"kind\": 9, \"tags\": [], \"start_time\": 5}}",
                   "a run of the event is not well formed");
   assert_refused ("{\"type\": \"text\", \"monotonic_time\": 1, \"run\": {\"id\": "
                   "\"0123456789abcdef0123456789abcdef\", \"kind\": 0, \"tags\": [3], \"start_time\": 5}}",
+                  "a run of the event is not well formed");
+  /* A run without its name or type (found by fuzz-event-wire: it was
+   * taken, and its event crashed chime_event_to_json). */
+  assert_refused ("{\"type\": \"text\", \"text\": \"t\", \"monotonic_time\": 1, \"run\": {\"id\": "
+                  "\"0123456789abcdef0123456789abcdef\", \"kind\": 0, \"run_type\": \"chain\", \"nbme\": \"C\", "
+                  "\"tags\": [], \"start_time\": 5}}",
+                  "a run of the event is not well formed");
+  assert_refused ("{\"type\": \"text\", \"text\": \"t\", \"monotonic_time\": 1, \"run\": {\"id\": "
+                  "\"0123456789abcdef0123456789abcdef\", \"kind\": 0, \"run_type\": 7, \"name\": \"C\", "
+                  "\"tags\": [], \"start_time\": 5}}",
                   "a run of the event is not well formed");
 }
 

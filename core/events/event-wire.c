@@ -268,6 +268,10 @@ run_info_from_wire_at (json_t  *wire,
   if (depth > 1000 || !json_is_object (wire) || !strings_only (tags) ||
       (metadata != NULL && !json_is_object (metadata)) ||
       !json_is_integer (json_object_get (wire, "start_time")) ||
+      /* Every run has both; a run without them would crash its first
+       * reader (chime_event_to_json). */
+      !json_is_string (json_object_get (wire, "run_type")) ||
+      !json_is_string (json_object_get (wire, "name")) ||
       kind < CHIME_RUN_KIND_CHAIN || kind > CHIME_RUN_KIND_RETRIEVER)
     {
       g_set_error (error, WIRE_ERROR, 0, "a run of the event is not well formed");

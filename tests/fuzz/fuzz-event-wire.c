@@ -10,6 +10,13 @@
  *     event with the same token and time (so the hand-written reader
  *     never takes what the JSON reader would read otherwise).
  *
+ *   - the transport reader (core/events/event-transport-reader.c), which
+ *     `chime consume` runs on every line a NATS message brings, reads a
+ *     token's transport text, and any text at all, as
+ *     chime_event_from_transport() does: the same event, or a refusal
+ *     from both, also when its hand-written path for a known run's
+ *     tokens is the one taken.
+ *
  * Input: the first string is the token; the rest of the input is also
  * tried as a frame's text, with the fuzzer's run id spliced in when it
  * says "RUN". */
@@ -101,6 +108,76 @@ check_text (const char *text,
                chime_event_get_token (event));
 }
 
+/* The event jansson and chime_event_from_transport() make of @text, as
+ * JSON text; NULL when either refuses it. */
+static char *
+from_transport_json (const char *text,
+                     gsize       length)
+{
+  g_autoptr (json_t) parsed = json_loadb (text, length, 0, NULL);
+  g_autoptr (ChimeEvent) event = NULL;
+  g_autoptr (json_t) json = NULL;
+
+  if (parsed == NULL)
+    return NULL;
+  event = chime_event_from_transport (parsed, NULL);
+  if (event == NULL)
+    return NULL;
+  json = chime_event_to_json (event);
+  return json_dumps (json, JSON_COMPACT | JSON_SORT_KEYS);
+}
+
+/* @reader's event of @text agrees with chime_event_from_transport()'s. */
+static void
+check_reader_text (ChimeTransportReader *reader,
+                   const char           *text,
+                   gsize                 length)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ChimeEvent) event = chime_transport_reader_read (reader, text, length, &error);
+  g_autofree char *expected = from_transport_json (text, length);
+  g_autoptr (json_t) json = NULL;
+  g_autofree char *got = NULL;
+
+  if (event == NULL)
+    {
+      if (error == NULL)
+        fuzz_fail ("the transport reader refused without an error", "(an error)", text);
+      if (expected != NULL)
+        fuzz_fail ("the transport reader refused what from_transport reads", expected, text);
+      return;
+    }
+  if (expected == NULL)
+    fuzz_fail ("the transport reader took what from_transport refuses", "(refused)", text);
+  json = chime_event_to_json (event);
+  got = json_dumps (json, JSON_COMPACT | JSON_SORT_KEYS);
+  if (g_strcmp0 (expected, got) != 0)
+    fuzz_fail ("the transport reader and from_transport read different events", expected, got);
+}
+
+/* The token's transport text, read after the run is known (the reader's
+ * hand-written path) and then @text: both as from_transport reads them. */
+static void
+check_transport_reader (const char *token,
+                        const char *text,
+                        gsize       length)
+{
+  g_autoptr (ChimeTransportReader) reader = chime_transport_reader_new ();
+  g_autoptr (ChimeEvent) first = chime_event_new (CHIME_EVENT_TEXT,
+                                                  (ChimeRunInfo *) chime_run_get_info (run), "first");
+  g_autoptr (ChimeEvent) event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN,
+                                                  (ChimeRunInfo *) chime_run_get_info (run), token);
+  g_autoptr (GString) first_text = g_string_new (NULL);
+  g_autoptr (GString) token_text = g_string_new (NULL);
+
+  chime_event_append_transport (first, first_text);
+  check_reader_text (reader, first_text->str, first_text->len);
+  chime_event_append_transport (event, token_text);
+  check_reader_text (reader, token_text->str, token_text->len);
+  check_reader_text (reader, token_text->str, token_text->len);
+  check_reader_text (reader, text, length);
+}
+
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 int
@@ -116,5 +193,6 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
 
   check_token (token);
   check_text (text, strlen (text));
+  check_transport_reader (token, text, strlen (text));
   return 0;
 }
