@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "runtime-private.h"
+#include "async-answer.h"
 #include "plugins/plugin-loader.h"
 
 #include <string.h>
@@ -203,21 +204,23 @@ chime_runtime_flush (ChimeRuntime *runtime)
 /* A flush_async in progress. The dispatcher's wait owns it; a cancel
  * answers early, on the same main context, so the two never race. */
 typedef struct {
-  GTask   *task;            /* NULL once answered */
-  GSource *cancel_source;
+  ChimeAsyncAnswer *answer;   /* NULL once answered */
+  GCancellable     *cancellable;
+  GSource          *cancel_source;
 } FlushWait;
 
 static void
 flush_answer (FlushWait *wait,
               GError    *error)
 {
-  if (wait->task == NULL)
+  if (wait->answer == NULL)
     return;
-  if (error != NULL)
-    g_task_return_error (wait->task, error);
-  else
-    g_task_return_boolean (wait->task, TRUE);
-  g_clear_object (&wait->task);
+  /* As the GTask it was: a flush done once the caller had cancelled it
+   * still answers that it was cancelled. */
+  if (error == NULL && wait->cancellable != NULL)
+    g_cancellable_set_error_if_cancelled (wait->cancellable, &error);
+  g_clear_object (&wait->cancellable);
+  chime_async_answer_return (g_steal_pointer (&wait->answer), error);
   if (wait->cancel_source != NULL)
     {
       g_source_destroy (wait->cancel_source);
@@ -254,8 +257,7 @@ chime_runtime_flush_async (ChimeRuntime       *runtime,
 
   g_return_if_fail (runtime != NULL);
   wait = g_new0 (FlushWait, 1);
-  wait->task = g_task_new (NULL, cancellable, callback, user_data);
-  g_task_set_source_tag (wait->task, chime_runtime_flush_async);
+  wait->answer = chime_async_answer_new (chime_runtime_flush_async, callback, user_data);
   if (runtime->dispatcher == NULL)
     {
       flush_answer (wait, NULL);
@@ -264,6 +266,7 @@ chime_runtime_flush_async (ChimeRuntime       *runtime,
     }
   if (cancellable != NULL)
     {
+      wait->cancellable = g_object_ref (cancellable);
       wait->cancel_source = g_cancellable_source_new (cancellable);
       g_source_set_callback (wait->cancel_source, G_SOURCE_FUNC (flush_cancelled), wait, NULL);
       g_source_attach (wait->cancel_source, runtime->main_context);
@@ -277,8 +280,7 @@ chime_runtime_flush_finish (ChimeRuntime *runtime,
                             GAsyncResult *result,
                             GError      **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
-  return g_task_propagate_boolean (G_TASK (result), error);
+  return chime_async_answer_propagate (result, chime_runtime_flush_async, error);
 }
 
 ChimeDelivery

@@ -26,13 +26,14 @@ typedef struct {
 } RunState;
 
 static void
-on_run_done (GObject      *source,
-             GAsyncResult *result,
-             gpointer      data)
+on_run_done (json_t  *result,
+             GError  *error,
+             gpointer data)
 {
   RunState *state = data;
 
-  state->result = chime_pipeline_run_finish (NULL, result, &state->error);
+  state->result = result;
+  state->error = error;
   g_main_loop_quit (state->loop);
 }
 

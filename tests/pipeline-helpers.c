@@ -10,13 +10,14 @@ typedef struct {
 } Done;
 
 static void
-on_done (GObject      *source,
-         GAsyncResult *result,
-         gpointer      data)
+on_done (json_t  *result,
+         GError  *error,
+         gpointer data)
 {
   Done *done = data;
 
-  done->result = chime_pipeline_run_finish (NULL, result, &done->error);
+  done->result = result;
+  done->error = error;
   g_main_loop_quit (done->loop);
 }
 

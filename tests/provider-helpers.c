@@ -183,14 +183,15 @@ typedef struct {
 } Running;
 
 static void
-on_case_done (GObject      *source,
-              GAsyncResult *result,
-              gpointer      data)
+on_case_done (json_t  *result,
+              GError  *error,
+              gpointer data)
 {
   Running *running = data;
   Case *c = running->c;
 
-  c->result = chime_pipeline_run_finish (NULL, result, &c->error);
+  c->result = result;
+  c->error = error;
   c->elapsed = (g_get_monotonic_time () - c->started) / (gdouble) G_USEC_PER_SEC;
   if (--running->waiter->pending == 0)
     g_main_loop_quit (running->waiter->loop);

@@ -111,14 +111,13 @@ add_failure (Batch        *batch,
 }
 
 static void
-on_run_done (GObject      *source,
-             GAsyncResult *result,
-             gpointer      data)
+on_run_done (json_t  *output,
+             GError  *failure,
+             gpointer data)
 {
   BatchRun *run = data;
   Batch *batch = run->batch;
-  g_autoptr (GError) error = NULL;
-  json_t *output = chime_pipeline_run_finish (batch->pipeline, result, &error);
+  g_autoptr (GError) error = failure;
 
   batch->running--;
   if (output == NULL)

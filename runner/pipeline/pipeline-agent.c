@@ -264,12 +264,12 @@ on_tool_done (char     *output,
               gpointer  data)
 {
   AgentCall *call = data;
-  GTask *task = call->owner->task;
+  PipelineRun *run = call->owner;
 
   call->output = output;
   call->error = error;
-  tool_finished (call->owner);
-  g_object_unref (task);
+  tool_finished (run);
+  chime_pipeline_run_unref (run);
 }
 
 /* Every call's start is out: run the tools, all at once. */
@@ -287,7 +287,7 @@ run_tools (PipelineRun *run)
       if (call->error != NULL)
         continue;
       agent->running++;
-      g_object_ref (run->task);
+      chime_pipeline_run_ref (run);
       chime_tool_invoke (call->tool, call->args, call->run, agent->cancellable, context,
                          on_tool_done, call);
     }

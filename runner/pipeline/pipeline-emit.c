@@ -26,13 +26,12 @@ on_ready (const GError *failure,
           gpointer      data)
 {
   PipelineRun *run = data;
-  GTask *task = run->task;
   Resume resume = run->resume;
 
   run->waiting = FALSE;
   run->resume = NULL;
   resume (run, failure);
-  g_object_unref (task);
+  chime_pipeline_run_unref (run);
 }
 
 /* Goes on with @resume once @ticket of @target is ready. */
@@ -45,7 +44,7 @@ wait_ready (PipelineRun *run,
   g_return_if_fail (!run->waiting);
   run->waiting = TRUE;
   run->resume = resume;
-  g_object_ref (run->task);
+  chime_pipeline_run_ref (run);
   chime_run_when_ready (target, ticket, on_ready, run);
 }
 

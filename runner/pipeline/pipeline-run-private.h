@@ -23,7 +23,16 @@ typedef void (*Resume) (PipelineRun *run, const GError *failure);
 struct _PipelineRun {
   ChimePipeline    *pipeline;
   ChimeRuntime     *runtime;
-  GTask            *task;
+  /* pipeline-answer.c: the references (the run's own, dropped when it
+   * answers, one per wait and per running tool), whom to answer, and the
+   * answer while it waits for an idle. */
+  guint             ref_count;
+  ChimePipelineDoneFunc done;
+  gpointer          done_data;
+  GMainContext     *context;
+  gint64            started;    /* monotonic µs, as a source's time */
+  json_t           *answer_result;
+  GError           *answer_error;
   GHashTable       *variables;
   GCancellable     *cancellable;
   gulong            cancel_handler;
@@ -73,13 +82,14 @@ struct _PipelineRun {
    * with. There is never more than one: a failure (a signal's
    * cancellation, say) that starts while the run waits for room or for
    * its handlers does not wait a second time, it changes what the wait
-   * goes on with. The wait holds a reference to the task, so the run
+   * goes on with. The wait holds a reference to the run, so the run
    * outlives every callback the runtime still owes it. */
   gboolean          waiting;
   Resume            resume;
 };
 
 /* pipeline-run.c */
+void     chime_pipeline_run_free       (PipelineRun *run);
 void     chime_pipeline_run_fail       (PipelineRun *run,
                                         GError      *error);
 void     chime_pipeline_run_fail_next  (PipelineRun *run);
@@ -87,6 +97,15 @@ void     chime_pipeline_run_fail_next  (PipelineRun *run);
 void     chime_pipeline_run_next_turn  (PipelineRun *run);
 /* Returns the run's result: the last step. */
 void     chime_pipeline_run_complete   (PipelineRun *run);
+
+/* pipeline-answer.c */
+void     chime_pipeline_run_ref        (PipelineRun *run);
+void     chime_pipeline_run_unref      (PipelineRun *run);
+/* Answers the caller with @result or @error (both taken), once, and
+ * drops the run's own reference. */
+void     chime_pipeline_run_answer     (PipelineRun *run,
+                                        json_t      *result,
+                                        GError      *error);
 
 /* pipeline-agent.c */
 PipelineAgent        *chime_pipeline_agent_new  (ChimeAgentConfig *config);

@@ -19,8 +19,8 @@
 #include "prompt.h"
 #include "string-append.h"
 
-static void
-pipeline_run_free (PipelineRun *run)
+void
+chime_pipeline_run_free (PipelineRun *run)
 {
   if (run->cancel_handler != 0)
     g_cancellable_disconnect (run->cancellable, run->cancel_handler);
@@ -44,6 +44,7 @@ pipeline_run_free (PipelineRun *run)
   g_queue_clear_full (&run->held_retries, (GDestroyNotify) chime_event_unref);
   chime_pipeline_run_clear_chunk_events (run);
   chime_parser_stream_free (run->parser);
+  g_main_context_unref (run->context);
   g_free (run);
 }
 
@@ -453,7 +454,6 @@ end_root (PipelineRun *run)
 void
 chime_pipeline_run_complete (PipelineRun *run)
 {
-  GTask *task = run->task;
   ChimeRun *root = run->agent != NULL ? chime_pipeline_agent_get_executor (run->agent) : run->root;
   char run_id[CHIME_RUN_ID_STRING_LEN];
   json_t *result;
@@ -464,8 +464,7 @@ chime_pipeline_run_complete (PipelineRun *run)
                       "output", run->output,
                       "llm_result", run->llm_result);
 
-  g_task_return_pointer (task, result, (GDestroyNotify) json_decref);
-  g_object_unref (task);
+  chime_pipeline_run_answer (run, result, NULL);
 }
 
 /* ------------------------------------------------------------------
@@ -476,7 +475,6 @@ void
 chime_pipeline_run_fail_next (PipelineRun *run)
 {
   Step next = chime_pipeline_run_fail_next;
-  GTask *task = run->task;
 
   if (run->stream != NULL)
     {
@@ -517,8 +515,7 @@ chime_pipeline_run_fail_next (PipelineRun *run)
     }
   if (run->agent != NULL && chime_pipeline_agent_fail_next (run, next))
     return;
-  g_task_return_error (task, g_error_copy (run->failure));
-  g_object_unref (task);
+  chime_pipeline_run_answer (run, NULL, g_error_copy (run->failure));
 }
 
 void
@@ -562,11 +559,11 @@ variables_to_json (GHashTable *variables)
 }
 
 void
-chime_pipeline_run_async (ChimePipeline      *pipeline,
-                          GHashTable         *variables,
-                          GCancellable       *cancellable,
-                          GAsyncReadyCallback callback,
-                          gpointer            user_data)
+chime_pipeline_run_async (ChimePipeline        *pipeline,
+                          GHashTable           *variables,
+                          GCancellable         *cancellable,
+                          ChimePipelineDoneFunc done,
+                          gpointer              user_data)
 {
   PipelineRun *run = g_new0 (PipelineRun, 1);
 
@@ -575,23 +572,15 @@ chime_pipeline_run_async (ChimePipeline      *pipeline,
   run->variables = g_hash_table_ref (variables);
   run->inputs = variables_to_json (variables);
   run->text = g_string_new (NULL);
-  run->task = g_task_new (NULL, cancellable, callback, user_data);
-  g_task_set_source_tag (run->task, chime_pipeline_run_async);
-  g_task_set_task_data (run->task, run, (GDestroyNotify) pipeline_run_free);
-  g_task_set_check_cancellable (run->task, FALSE);
+  run->ref_count = 1;
+  run->done = done;
+  run->done_data = user_data;
+  run->context = g_main_context_ref_thread_default ();
   if (cancellable != NULL)
     {
       run->cancellable = g_object_ref (cancellable);
       run->cancel_handler = g_cancellable_connect (cancellable, G_CALLBACK (on_cancelled), run, NULL);
     }
+  run->started = g_get_monotonic_time ();
   start_root (run);
-}
-
-json_t *
-chime_pipeline_run_finish (ChimePipeline *pipeline,
-                           GAsyncResult  *result,
-                           GError       **error)
-{
-  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
-  return g_task_propagate_pointer (G_TASK (result), error);
 }

@@ -50,16 +50,21 @@ void           chime_pipeline_set_chunk_func (ChimePipeline         *pipeline,
                                               ChimePipelineChunkFunc func,
                                               gpointer               user_data);
 
+/* A run's answer: @result (the caller's) on success, else @error (the
+ * caller's). */
+typedef void (*ChimePipelineDoneFunc) (json_t  *result,
+                                       GError  *error,
+                                       gpointer user_data);
+
 /* Runs the pipeline once with @variables. The result is
  * {"run_id", "output", "llm_result"}. Cancelling stops the model, reports
- * llm_error/chain_error to the handlers and fails with CANCELLED. */
-void           chime_pipeline_run_async     (ChimePipeline      *pipeline,
-                                             GHashTable         *variables,
-                                             GCancellable       *cancellable,
-                                             GAsyncReadyCallback callback,
-                                             gpointer            user_data);
-json_t        *chime_pipeline_run_finish    (ChimePipeline *pipeline,
-                                             GAsyncResult  *result,
-                                             GError       **error);
+ * llm_error/chain_error to the handlers and fails with CANCELLED. @done
+ * is called once, on the thread-default main context of the call, never
+ * from inside this call (as a GTask's callback). */
+void           chime_pipeline_run_async     (ChimePipeline        *pipeline,
+                                             GHashTable           *variables,
+                                             GCancellable         *cancellable,
+                                             ChimePipelineDoneFunc done,
+                                             gpointer              user_data);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (ChimePipeline, chime_pipeline_free)
