@@ -7,6 +7,7 @@
 
 #include "pipeline/parser-stream.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/pipeline-error.h"
 
 #include <string.h>
 
@@ -388,6 +389,54 @@ test_no_stream_chunks_without_a_handler_wanting_them (void **state)
   assert_int_equal (tokens->len, 2);
 }
 
+typedef struct {
+  GMainLoop *loop;
+  guint      calls;
+  json_t    *result;
+  GError    *error;
+} Answer;
+
+static void
+on_answer (json_t  *result,
+           GError  *error,
+           gpointer data)
+{
+  Answer *answer = data;
+
+  answer->calls++;
+  answer->result = result;
+  answer->error = error;
+  g_main_loop_quit (answer->loop);
+}
+
+/* A run cancelled before it starts ends as it starts, but its answer
+ * still comes from the main loop, once, and not from inside the call
+ * (as a GTask's would). */
+static void
+test_a_run_answers_from_the_loop_once (void **state)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) variables = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr (GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  g_autoptr (ChimePipeline) pipeline = chime_pipeline_new_from_data (
+    "[pipeline]\nprompt = hi\nmodel = m\n[model m]\nprovider = fake\nchunks = [\"a\"]\n",
+    "test.ini", test_tmpdir (), NULL, variables, &error);
+  Answer answer = { loop };
+
+  assert_non_null (pipeline);
+  g_cancellable_cancel (cancellable);
+  chime_pipeline_run_async (pipeline, variables, cancellable, on_answer, &answer);
+  assert_int_equal (answer.calls, 0);
+  g_main_loop_run (loop);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  assert_int_equal (answer.calls, 1);
+  assert_null (answer.result);
+  assert_true (g_error_matches (answer.error, CHIME_PIPELINE_ERROR, CHIME_PIPELINE_ERROR_CANCELLED));
+  g_clear_error (&answer.error);
+}
+
 int
 main (void)
 {
@@ -405,6 +454,7 @@ main (void)
     cmocka_unit_test (test_stream_stops_at_the_failure),
     cmocka_unit_test (test_stream_chunks_reach_only_handlers_wanting_them),
     cmocka_unit_test (test_no_stream_chunks_without_a_handler_wanting_them),
+    cmocka_unit_test (test_a_run_answers_from_the_loop_once),
   };
 
   return test_run_group (tests, G_N_ELEMENTS (tests));
