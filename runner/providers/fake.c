@@ -175,6 +175,69 @@ finish (ChimeModelStream *stream,
   g_free (stream);
 }
 
+/* The next chunk, or NULL once the stream has finished: cancelled, at
+ * fail_after, or at the end. */
+static const char *
+next_chunk (ChimeModelStream *stream,
+            gsize            *length,
+            json_t          **piece)
+{
+  FakeModel *model = stream->model;
+  const char *chunk = NULL;
+
+  if (stream->cancelled)
+    {
+      finish (stream, g_error_new_literal (CHIME_PIPELINE_ERROR, CHIME_PIPELINE_ERROR_CANCELLED,
+                                           "the run was cancelled"));
+      return NULL;
+    }
+  if (model->fail_after >= 0 && stream->next == (guint) model->fail_after)
+    {
+      finish (stream, g_error_new (CHIME_PIPELINE_ERROR, CHIME_PIPELINE_ERROR_MODEL,
+                                   "fake model %s failed after %u chunks (fail_after = %"
+                                   G_GINT64_FORMAT ")", model->parent.model_name,
+                                   stream->next, model->fail_after));
+      return NULL;
+    }
+  if (stream->turn != NULL)
+    {
+      chunk = chime_fake_tool_turn_get_piece (stream->turn, stream->next, piece);
+      *length = chunk != NULL ? strlen (chunk) : 0;
+    }
+  else if (stream->next < model->chunks.n)
+    chunk = chime_fake_chunks_at (&model->chunks, stream->offset, &stream->offset, length);
+  if (chunk == NULL)
+    finish (stream, NULL);
+  return chunk;
+}
+
+/* Up to @n plain chunks (no tool turn, no delay) while nothing is due:
+ * per token, only the questions that can change between tokens. The
+ * rest (the end, fail_after) is the bound worked out once. FALSE when
+ * the stream paused. */
+static gboolean
+deliver_plain (ChimeModelStream *stream,
+               guint             n)
+{
+  FakeModel *model = stream->model;
+  guint end = model->chunks.n;
+
+  if (model->fail_after >= 0 && (guint64) model->fail_after < end)
+    end = model->fail_after;
+  if (end - MIN (stream->next, end) < n)
+    n = end - MIN (stream->next, end);
+  for (; n > 0 && !stream->cancelled; n--)
+    {
+      gsize length;
+      const char *chunk = chime_fake_chunks_at (&model->chunks, stream->offset, &stream->offset, &length);
+
+      stream->next++;
+      if (!stream->callbacks->on_chunk (chunk, length, NULL, stream->user_data))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 fake_dispatch (GSource    *source,
                GSourceFunc callback,
@@ -182,42 +245,25 @@ fake_dispatch (GSource    *source,
 {
   ChimeModelStream *stream = user_data;
   FakeModel *model = stream->model;
+  guint n = 0;
 
   g_source_set_ready_time (source, -1);
-  for (guint n = 0; n < CHUNKS_PER_DISPATCH; n++)
+  if (stream->turn == NULL && model->delay_ms == 0)
+    {
+      /* The last one of the round goes the whole way: it may end the
+       * stream (its end, fail_after, a cancellation). */
+      if (!deliver_plain (stream, CHUNKS_PER_DISPATCH - 1))
+        return G_SOURCE_CONTINUE;   /* paused: resume() wakes us */
+      n = CHUNKS_PER_DISPATCH - 1;
+    }
+  for (; n < CHUNKS_PER_DISPATCH; n++)
     {
       json_t *piece = NULL;
-      const char *chunk;
       gsize length = 0;
+      const char *chunk = next_chunk (stream, &length, &piece);
 
-      if (stream->cancelled)
-        {
-          finish (stream, g_error_new_literal (CHIME_PIPELINE_ERROR, CHIME_PIPELINE_ERROR_CANCELLED,
-                                               "the run was cancelled"));
-          return G_SOURCE_CONTINUE;
-        }
-      if (model->fail_after >= 0 && stream->next == (guint) model->fail_after)
-        {
-          finish (stream, g_error_new (CHIME_PIPELINE_ERROR, CHIME_PIPELINE_ERROR_MODEL,
-                                       "fake model %s failed after %u chunks (fail_after = %"
-                                       G_GINT64_FORMAT ")", model->parent.model_name,
-                                       stream->next, model->fail_after));
-          return G_SOURCE_CONTINUE;
-        }
-      if (stream->turn != NULL)
-        {
-          chunk = chime_fake_tool_turn_get_piece (stream->turn, stream->next, &piece);
-          length = chunk != NULL ? strlen (chunk) : 0;
-        }
-      else if (stream->next < model->chunks.n)
-        chunk = chime_fake_chunks_at (&model->chunks, stream->offset, &stream->offset, &length);
-      else
-        chunk = NULL;
       if (chunk == NULL)
-        {
-          finish (stream, NULL);
-          return G_SOURCE_CONTINUE;
-        }
+        return G_SOURCE_CONTINUE;
       stream->next++;
       if (!stream->callbacks->on_chunk (chunk, length, piece, stream->user_data))
         return G_SOURCE_CONTINUE;   /* paused: resume() wakes us */
