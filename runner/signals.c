@@ -2,17 +2,22 @@
  *
  * The handlers are installed first thing in main(), before a file is read
  * or a thread started, so that a signal during start-up is not the silent
- * default death. A signal handler may do next to nothing, so it writes the
- * signal's number to a pipe, and a thread of its own reads it and does the
- * rest: it says what happens on stderr and hands the cancellation to the
- * main context, where the run's callbacks all run (a cancellable cancelled
- * on another thread would call them there). The second signal ends chime
- * from the handler itself, whatever the main loop is doing: an async
- * handler that blocks the loop cannot make chime unkillable.
+ * default death. A signal handler may do next to nothing: it says what
+ * happens on stderr with write(2) of a constant (once: whoever says it
+ * first, the handler or the main thread, takes a flag), and writes the
+ * signal's number to a pipe that the main context watches, where the
+ * cancellation is handed over (the run's callbacks all run there; a
+ * cancellable cancelled on another thread would call them on it). The
+ * second signal ends chime from the handler itself, whatever the main
+ * loop is doing: an async handler that blocks the loop cannot make chime
+ * unkillable.
  *
- * No signal is blocked, except on the signal thread itself: processes
- * started by handlers inherit a blocked mask, and would then not hear
- * SIGTERM. */
+ * There was a thread reading the pipe: every `chime run` started it, and
+ * it cost about 0.13 ms of a fake-model run's start-up (bench row s1),
+ * most of it the exit waiting for it to be killed.
+ *
+ * No signal is blocked: processes started by handlers inherit a blocked
+ * mask, and would then not hear SIGTERM. */
 #include "config.h"
 
 #include "signals.h"
@@ -20,7 +25,6 @@
 #include <glib-unix.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,12 +36,6 @@ static int wake_fds[2] = { -1, -1 };
 static int n_signals;       /* atomic: how many arrived */
 static int first_signal;    /* atomic: the first one's number */
 static GCancellable *watched;   /* main context only */
-
-static const char *
-signal_verb (int signal_number)
-{
-  return signal_number == SIGINT ? "interrupted" : "terminated";
-}
 
 /* write(2) of a constant: async-signal-safe. */
 static void
@@ -57,6 +55,8 @@ say (const char *text)
       left -= (gsize) n;
     }
 }
+
+static void tell_stopping (int signal_number);
 
 static void
 on_signal (int signal_number)
@@ -86,53 +86,41 @@ on_signal (int signal_number)
       say (signal_number == SIGINT ? "chime: interrupted\n" : "chime: terminated\n");
       _exit (128 + signal_number);
     }
+  tell_stopping (signal_number);
   while (write (wake_fds[1], &byte, 1) < 0 && errno == EINTR)
     ;
   errno = saved_errno;
 }
 
-/* Says once what happens, from the signal thread or, when the main
- * thread saw the signal first (cli_signals_watch), from the main thread,
- * so that it is said before that run can end and chime exit. */
-static GMutex told_lock;
-static gboolean told;   /* guarded by told_lock */
+/* Says once what happens, from the handler or, when the main thread
+ * looks first (cli_signals_received), from the main thread, so that it is
+ * said before that run can end and chime exit. */
+static int told;   /* atomic */
 
 static void
 tell_stopping (int signal_number)
 {
-  g_mutex_lock (&told_lock);
-  if (!told)
-    g_printerr ("chime: %s; stopping the run and flushing every handler (again to quit at once)\n",
-                signal_verb (signal_number));
-  told = TRUE;
-  g_mutex_unlock (&told_lock);
+  int expected = 0;
+
+  if (__atomic_compare_exchange_n (&told, &expected, 1, FALSE, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+    say (signal_number == SIGINT
+           ? "chime: interrupted; stopping the run and flushing every handler (again to quit at once)\n"
+           : "chime: terminated; stopping the run and flushing every handler (again to quit at once)\n");
 }
 
+/* On the main context: the handler wrote the signal's number. */
 static gboolean
-cancel_watched (gpointer data)
-{
-  if (watched != NULL)
-    g_cancellable_cancel (watched);
-  return G_SOURCE_REMOVE;
-}
-
-static gpointer
-signal_thread (gpointer data)
+on_wake (gint         fd,
+         GIOCondition condition,
+         gpointer     data)
 {
   unsigned char byte;
-  gssize n;
 
-  do
-    n = read (wake_fds[0], &byte, 1);
-  while (n < 0 && errno == EINTR);
-  if (n != 1)
-    return NULL;
-  tell_stopping (byte);
-  /* A source, not g_main_context_invoke(): that calls the function right
-   * here when nobody owns the main context (the main thread has not
-   * started its loop yet), and `watched` is the main thread's. */
-  g_idle_add_full (G_PRIORITY_DEFAULT, cancel_watched, NULL, NULL);
-  return NULL;
+  while (read (fd, &byte, 1) < 0 && errno == EINTR)
+    ;
+  if (watched != NULL)
+    g_cancellable_cancel (watched);
+  return G_SOURCE_CONTINUE;
 }
 
 void
@@ -143,23 +131,9 @@ cli_signals_init (CliSignalMode signal_mode)
   __atomic_store_n (&mode, (int) signal_mode, __ATOMIC_SEQ_CST);
   if (mode == CLI_SIGNALS_STOP_RUN)
     {
-      sigset_t stop, old;
-
       if (!g_unix_open_pipe (wake_fds, FD_CLOEXEC, NULL))
         g_error ("chime: cannot make a pipe for signals: %s", g_strerror (errno));
-      /* The signal thread is born with SIGINT and SIGTERM blocked, so the
-       * handler never runs on it: it only reads what the handler wrote.
-       * A signal that came to it while it was starting would otherwise be
-       * handled only once it reached its read(), and under
-       * ThreadSanitizer (which defers a signal to the thread's next
-       * intercepted call) not at all when it got there first. It starts
-       * no process, so its mask is nobody's inheritance. */
-      sigemptyset (&stop);
-      sigaddset (&stop, SIGINT);
-      sigaddset (&stop, SIGTERM);
-      pthread_sigmask (SIG_BLOCK, &stop, &old);
-      g_thread_unref (g_thread_new ("chime-signals", signal_thread, NULL));
-      pthread_sigmask (SIG_SETMASK, &old, NULL);
+      g_unix_fd_add (wake_fds[0], G_IO_IN, on_wake, NULL);
     }
   action.sa_handler = on_signal;
   sigemptyset (&action.sa_mask);
