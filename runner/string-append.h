@@ -29,6 +29,21 @@ chime_string_append_bytes (GString    *string,
     }
   else
     g_string_set_size (string, old + length);
+  if (length <= 8)
+    {
+      /* A token is a few bytes: copied here, without the call of memcpy
+       * (16 instructions and the call for one byte, bench row 5a). The
+       * loop's constant bound keeps the compiler from making it memcpy. */
+      char *to = string->str + old;
+
+      for (gsize i = 0; i < 8; i++)
+        {
+          if (i == length)
+            return;
+          to[i] = bytes[i];
+        }
+      return;
+    }
   memcpy (string->str + old, bytes, length);
 }
 

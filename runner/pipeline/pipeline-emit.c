@@ -295,22 +295,20 @@ chime_pipeline_run_offer_chunk_events (PipelineRun *run)
 }
 
 gboolean
-chime_pipeline_run_offer_token (PipelineRun *run,
-                                ChimeEvent  *event)
+chime_pipeline_run_offer_token_behind (PipelineRun *run,
+                                       ChimeEvent  *event)
 {
-  GError *error = NULL;
-  ChimeEmitStatus status;
-  guint64 ticket;
+  chime_pipeline_run_queue_chunk_event (run, run->llm, event);
+  return chime_pipeline_run_offer_chunk_events (run);
+}
 
-  /* Behind events still waiting for room, or held retries: in order. */
-  if (G_UNLIKELY (run->n_chunk_events > 0 || run->held_retries.length > 0))
-    {
-      chime_pipeline_run_queue_chunk_event (run, run->llm, event);
-      return chime_pipeline_run_offer_chunk_events (run);
-    }
-  status = chime_run_emit_nowait (run->llm, event, &ticket, &error);
-  if (G_LIKELY (status == CHIME_EMIT_DONE))
-    return TRUE;
+gboolean
+chime_pipeline_run_answer_token_offer (PipelineRun    *run,
+                                       ChimeEvent     *event,
+                                       ChimeEmitStatus status,
+                                       guint64         ticket,
+                                       GError         *error)
+{
   if (status == CHIME_EMIT_WOULD_BLOCK)
     chime_pipeline_run_queue_chunk_event (run, run->llm, event);   /* still ours */
   return answer_chunk_offer (run, run->llm, status, ticket, error);

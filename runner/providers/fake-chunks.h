@@ -42,9 +42,17 @@ chime_fake_chunks_at (const ChimeFakeChunks *chunks,
                       gsize                 *length)
 {
   const char *chunk = chunks->text + offset;
+  gsize n = 0;
 
-  *length = strlen (chunk);
-  *next = offset + *length + 1;
+  /* Chunks are tokens, a few bytes: a bounded scan to the NUL costs less
+   * than a call of strlen (13 instructions and the call, bench row 5a);
+   * the bound keeps the compiler from making it strlen again. */
+  while (n < 16 && chunk[n] != '\0')
+    n++;
+  if (G_UNLIKELY (n == 16))
+    n += strlen (chunk + 16);
+  *length = n;
+  *next = offset + n + 1;
   return chunk;
 }
 
