@@ -420,6 +420,127 @@ test_handlers_sharing_a_thread_reach_every_fence (void **state)
     }
 }
 
+/* ------------------------------------------------------------------
+ * The async route's batched announcement. An async handler's progress
+ * is stored at each event and announced every 64 events (NOTIFY_EVERY in
+ * core/dispatch/async-route.c) and when its run stops. A sync handler
+ * parked at a fence the async handler does not receive (it ignores
+ * chains, so it passes the fence without announcing it) can only be woken
+ * by such an announcement. Here the async handler, still in its first
+ * run, holds the main loop at token 100 until the sync handler has
+ * handled token 1, after the fence: only the announcement at 64 events
+ * releases it. Were it lost, the async handler would give up after 10 s
+ * and fail token 100; the emitter (emit_nowait) never waits, so no
+ * waiter's own timer can wake the sync handler instead.
+ * ---------------------------------------------------------------- */
+
+#define BATCH_TOKENS 200
+
+/* Emits @event without waiting: a fence is PENDING, a token DONE. */
+static void
+emit_nowait (ChimeRun   *run,
+             ChimeEvent *event)
+{
+  g_autoptr (GError) error = NULL;
+  guint64 ticket;
+  ChimeEmitStatus status = chime_run_emit_nowait (run, event, &ticket, &error);
+
+  assert_null (error);
+  assert_true (status == CHIME_EMIT_PENDING || status == CHIME_EMIT_DONE);
+}
+
+/* The index of the line @line (all of it) in @lines from @from, or -1. */
+static int
+line_index (char * const *lines,
+            const char   *line,
+            int           from)
+{
+  for (int i = MAX (from, 0); lines[i] != NULL; i++)
+    if (strcmp (lines[i], line) == 0)
+      return i;
+  return -1;
+}
+
+/* Whether @lines has "HANDLER llm_new_token 1" to "... @count", each
+ * after the one before. */
+static gboolean
+tokens_in_order (char * const *lines,
+                 const char   *handler,
+                 guint         count)
+{
+  int at = -1;
+
+  for (guint i = 1; i <= count; i++)
+    {
+      g_autofree char *line = g_strdup_printf ("%s llm_new_token %u", handler, i);
+
+      if ((at = line_index (lines, line, at + 1)) < 0)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+test_async_progress_is_announced_in_batches (void **state)
+{
+  DispatchFixture *f = *state;
+  g_autofree char *log = test_path ("async-batch.log");
+  g_autoptr (json_t) messages = test_messages ("human", "hi", NULL);
+  g_autoptr (json_t) inputs = json_pack ("{s:s}", "input", "hi");
+  g_autoptr (json_t) result = json_pack ("{s:[]}", "generations");
+  g_autoptr (json_t) outputs = json_pack ("{s:s}", "output", "done");
+  ChimeEvent *event = NULL;
+  gint64 deadline;
+  g_auto (GStrv) lines = NULL;
+  ChimeHandlerStats sync_stats, async_stats;
+
+  dispatch_start (f, "[runtime]\ndelivery = fenced\nqueue_limit = 1024\n"
+                     "[handler s]\nplugin = recorder_sync\nlog = %s\n"
+                     "[handler a]\nplugin = recorder_async\nignore = chain\nlog = %s\n"
+                     "wait_at_token = 100\nwait_for_line = s llm_new_token 1\n", log, log);
+  /* Position 0, a fence for both; 1, a fence for s alone; then the
+   * tokens, which a handles in its first run (nobody iterates the main
+   * loop before the flush below). */
+  f->llm = chime_callback_manager_prepare_chat_model_start (f->manager, NULL, messages, "FakeChat",
+                                                            NULL, &event);
+  emit_nowait (f->llm, event);
+  f->chain = chime_callback_manager_prepare_chain_start (f->manager, NULL, inputs, "Chain", NULL,
+                                                         &event);
+  emit_nowait (f->chain, event);
+  for (guint i = 1; i <= BATCH_TOKENS; i++)
+    {
+      char token[16];
+
+      g_snprintf (token, sizeof token, "%u", i);
+      emit_nowait (f->llm, chime_run_prepare_llm_new_token (f->llm, token, NULL));
+    }
+  emit_nowait (f->llm, chime_run_prepare_llm_end (f->llm, result));
+  emit_nowait (f->chain, chime_run_prepare_chain_end (f->chain, outputs));
+  /* s handles chat_model_start and parks at chain_start, where a, whose
+   * main loop has not run yet, is behind. (Were s slower than the sleep
+   * and a already past, the test would pass without testing anything.) */
+  deadline = g_get_monotonic_time () + 10 * G_TIME_SPAN_SECOND;
+  while (stats_of (f->runtime, "s").delivered < 1 && g_get_monotonic_time () < deadline)
+    g_usleep (1000);
+  assert_int_equal (stats_of (f->runtime, "s").delivered, 1);
+  g_usleep (5000);
+  chime_runtime_flush (f->runtime);
+
+  sync_stats = stats_of (f->runtime, "s");
+  async_stats = stats_of (f->runtime, "a");
+  assert_int_equal (async_stats.failed, 0);
+  assert_int_equal (async_stats.delivered, BATCH_TOKENS + 2);
+  assert_int_equal (sync_stats.failed, 0);
+  assert_int_equal (sync_stats.delivered, BATCH_TOKENS + 4);
+  lines = test_read_lines (log);
+  assert_int_equal (g_strv_length (lines), 2 * BATCH_TOKENS + 6);
+  assert_true (tokens_in_order (lines, "a", BATCH_TOKENS));
+  assert_true (tokens_in_order (lines, "s", BATCH_TOKENS));
+  /* What the wait at token 100 saw. */
+  assert_true (line_index (lines, "s llm_new_token 1", 0) >= 0);
+  assert_true (line_index (lines, "s llm_new_token 1", 0) < line_index (lines, "a llm_new_token 100", 0));
+}
+
 /* Freeing the runtime without a flush still delivers everything. */
 static void
 test_free_drains (void **state)
@@ -458,6 +579,7 @@ main (void)
     CASE (test_awaited_isolated_handler_gets_each_event),
     CASE (test_background_flush_loses_nothing),
     CASE (test_handlers_sharing_a_thread_reach_every_fence),
+    CASE (test_async_progress_is_announced_in_batches),
     CASE (test_free_drains),
   };
 
