@@ -163,30 +163,15 @@ chime_runtime_emit (ChimeRuntime *runtime,
 }
 
 gboolean
-chime_runtime_emit_token (ChimeRuntime *runtime,
-                          ChimeRunInfo *run,
-                          const char   *token,
-                          json_t       *chunk,
-                          guint64       handler_mask,
-                          GError      **error)
+chime_runtime_emit_token_slow (ChimeRuntime *runtime,
+                               ChimeRunInfo *run,
+                               const char   *token,
+                               json_t       *chunk,
+                               guint64       handler_mask,
+                               GError      **error)
 {
-  guint64 mask = handler_mask & runtime->type_masks[CHIME_EVENT_LLM_NEW_TOKEN];
-  ChimeEvent *event;
+  ChimeEvent *event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run, token);
 
-  /* The token path of a stream: the event is made in its ring slot. What
-   * the general path would do first (the trace check) and last (the
-   * check again) it does too. */
-  if (G_LIKELY (runtime->dispatcher != NULL && (mask & runtime->queued_mask) != 0 &&
-                !(mask & runtime->inline_mask) &&
-                !needs_wait (runtime, CHIME_EVENT_LLM_NEW_TOKEN, mask)))
-    {
-      if (!chime_trace_check (run->trace, error))
-        return FALSE;
-      if (chime_dispatcher_publish_token (runtime->dispatcher, run, token, chunk,
-                                          mask & runtime->queued_mask))
-        return chime_trace_check (run->trace, error);
-    }
-  event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run, token);
   chime_event_set_json (&event->chunk, chunk);
   return chime_runtime_emit (runtime, event, handler_mask, error);
 }

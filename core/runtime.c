@@ -42,6 +42,9 @@ compute_masks (ChimeRuntime *runtime)
         if (chime_handler_wants (handler, type))
           runtime->type_masks[type] |= handler->bit;
     }
+  /* As needs_wait() (runtime-emit.c) says of a token. */
+  if (runtime->settings.delivery != CHIME_DELIVERY_AWAITED)
+    runtime->token_ring_mask = runtime->queued_mask & ~runtime->raise_mask;
 }
 
 static void

@@ -60,10 +60,11 @@ void     chime_dispatcher_fill        (ChimeDispatcher *dispatcher,
                                        guint64          call_mask,
                                        gboolean         fence);
 /* Publishes a token of @run for @call_mask (never a fence), its event
- * made in the slot it goes to (chime_event_renew_token), with @chunk (may
- * be NULL; a reference is taken). Waits for room as
+ * made in the slot it goes to (chime_event_renew_token_in_place), with
+ * @chunk (may be NULL; a reference is taken). Waits for room as
  * chime_dispatcher_publish does. FALSE, having done nothing, under a drop
- * policy: then the caller publishes an event of its own. */
+ * policy or with caller_runs: then the caller publishes an event of its
+ * own. */
 gboolean chime_dispatcher_publish_token (ChimeDispatcher *dispatcher,
                                          ChimeRunInfo    *run,
                                          const char      *token,

@@ -86,14 +86,6 @@ ChimeEvent *chime_event_new (ChimeEventType  type,
                              ChimeRunInfo   *run,
                              const char     *token);
 
-/* A token event of @run (as chime_event_new), made from @old, the ring's
- * reference to the event in the slot the token goes to (NULL: none):
- * @old itself when nobody else holds it, it is a token of @run and
- * @token fits inline; else @old is released and a new event made. */
-ChimeEvent *chime_event_renew_token (ChimeEvent   *old,
-                                     ChimeRunInfo *run,
-                                     const char   *token);
-
 /* g_get_real_time() - g_get_monotonic_time(), measured once. */
 gint64 chime_event_real_time_offset (void);
 
