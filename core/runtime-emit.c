@@ -177,6 +177,27 @@ chime_runtime_emit_token_slow (ChimeRuntime *runtime,
 }
 
 ChimeEmitStatus
+chime_runtime_emit_token_nowait_slow (ChimeRuntime *runtime,
+                                      ChimeRunInfo *run,
+                                      const char   *token,
+                                      json_t       *chunk,
+                                      guint64       handler_mask,
+                                      ChimeEvent  **held,
+                                      guint64      *ticket,
+                                      GError      **error)
+{
+  ChimeEvent *event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run, token);
+  ChimeEmitStatus status;
+
+  chime_event_set_json (&event->chunk, chunk);
+  status = chime_runtime_emit_nowait (runtime, event, handler_mask, ticket, error);
+  /* Not consumed: the caller's, with its run_inline handlers had. */
+  if (status == CHIME_EMIT_WOULD_BLOCK)
+    *held = event;
+  return status;
+}
+
+ChimeEmitStatus
 chime_runtime_emit_nowait (ChimeRuntime *runtime,
                            ChimeEvent   *event,
                            guint64       handler_mask,

@@ -80,6 +80,56 @@ chime_runtime_emit_token (ChimeRuntime *runtime,
     }
   return chime_runtime_emit_token_slow (runtime, run, token, chunk, handler_mask, error);
 }
+
+/* chime_runtime_emit_token_nowait() when the token needs more than the
+ * ring. */
+ChimeEmitStatus chime_runtime_emit_token_nowait_slow (ChimeRuntime *runtime,
+                                                      ChimeRunInfo *run,
+                                                      const char   *token,
+                                                      json_t       *chunk,
+                                                      guint64       handler_mask,
+                                                      ChimeEvent  **held,
+                                                      guint64      *ticket,
+                                                      GError      **error);
+
+/* chime_runtime_emit_token() without ever blocking, as
+ * chime_runtime_emit_nowait() answers; on CHIME_EMIT_WOULD_BLOCK *@held is
+ * the token's event, not emitted, the caller's to offer again. Inline into
+ * chime_run_emit_token_nowait(), the token path of a pipeline. */
+static inline ChimeEmitStatus
+chime_runtime_emit_token_nowait (ChimeRuntime *runtime,
+                                 ChimeRunInfo *run,
+                                 const char   *token,
+                                 json_t       *chunk,
+                                 guint64       handler_mask,
+                                 ChimeEvent  **held,
+                                 guint64      *ticket,
+                                 GError      **error)
+{
+  guint64 mask = handler_mask & runtime->type_masks[CHIME_EVENT_LLM_NEW_TOKEN];
+
+  *held = NULL;
+  *ticket = 0;
+  if (G_LIKELY (mask != 0 && (mask & ~runtime->token_ring_mask) == 0 && runtime->dispatcher != NULL))
+    {
+      if (!chime_trace_check (run->trace, error))
+        return CHIME_EMIT_FAILED;
+      switch (chime_dispatcher_try_publish_token (runtime->dispatcher, run, token, chunk, mask))
+        {
+        case CHIME_TOKEN_PUBLISHED:
+          return chime_trace_check (run->trace, error) ? CHIME_EMIT_DONE : CHIME_EMIT_FAILED;
+        case CHIME_TOKEN_NO_ROOM:
+          /* The ticket of a full ring is 0: "when there is room". */
+          *held = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run, token);
+          chime_event_set_json (&(*held)->chunk, chunk);
+          return CHIME_EMIT_WOULD_BLOCK;
+        case CHIME_TOKEN_ELSEWHERE:
+          break;
+        }
+    }
+  return chime_runtime_emit_token_nowait_slow (runtime, run, token, chunk, handler_mask, held, ticket,
+                                               error);
+}
 /* The same without ever blocking; see ChimeEmitStatus (chime/emit.h). On
  * CHIME_EMIT_WOULD_BLOCK the event is not consumed. */
 ChimeEmitStatus chime_runtime_emit_nowait (ChimeRuntime *runtime,

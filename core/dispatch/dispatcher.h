@@ -70,6 +70,20 @@ gboolean chime_dispatcher_publish_token (ChimeDispatcher *dispatcher,
                                          const char      *token,
                                          json_t          *chunk,
                                          guint64          call_mask);
+/* How chime_dispatcher_try_publish_token() went: published; not this way
+ * (a drop policy, or caller_runs: the caller emits an event of its own);
+ * or no room, nothing done. */
+typedef enum {
+  CHIME_TOKEN_PUBLISHED,
+  CHIME_TOKEN_ELSEWHERE,
+  CHIME_TOKEN_NO_ROOM,
+} ChimeTokenPublish;
+/* chime_dispatcher_publish_token() without waiting for room. */
+ChimeTokenPublish chime_dispatcher_try_publish_token (ChimeDispatcher *dispatcher,
+                                                      ChimeRunInfo    *run,
+                                                      const char      *token,
+                                                      json_t          *chunk,
+                                                      guint64          call_mask);
 
 /* An awaited event its emitter handles itself (caller_runs): calls the
  * handlers in @call_mask for @event at once, on this thread, when every

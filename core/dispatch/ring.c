@@ -277,12 +277,14 @@ chime_dispatcher_publish (ChimeDispatcher *d,
   return pos;
 }
 
-gboolean
-chime_dispatcher_publish_token (ChimeDispatcher *d,
-                                ChimeRunInfo    *run,
-                                const char      *token,
-                                json_t          *chunk,
-                                guint64          call_mask)
+/* Both token entry points; @may_wait is a constant in each. */
+static inline __attribute__ ((always_inline)) ChimeTokenPublish
+publish_token (ChimeDispatcher *d,
+               ChimeRunInfo    *run,
+               const char      *token,
+               json_t          *chunk,
+               guint64          call_mask,
+               gboolean         may_wait)
 {
   ChimeSlot *slot;
   ChimeEvent *event;
@@ -292,8 +294,9 @@ chime_dispatcher_publish_token (ChimeDispatcher *d,
    * with caller_runs (awaited delivery) every token is waited for, which
    * this path does not do. */
   if (G_UNLIKELY (d->drop != NULL || d->caller_runs))
-    return FALSE;
-  claim (d, TRUE, &pos);
+    return CHIME_TOKEN_ELSEWHERE;
+  if (!claim (d, may_wait, &pos))
+    return CHIME_TOKEN_NO_ROOM;
   slot = &d->ring[pos & d->mask];
   event = slot->event;
   if (G_UNLIKELY (!chime_event_renew_token_in_place (event, run, token)))
@@ -305,7 +308,27 @@ chime_dispatcher_publish_token (ChimeDispatcher *d,
   if (G_UNLIKELY (chunk != NULL))
     chime_event_set_json (&event->chunk, chunk);
   publish_slot (d, pos, slot, event, call_mask, FALSE, FALSE);
-  return TRUE;
+  return CHIME_TOKEN_PUBLISHED;
+}
+
+gboolean
+chime_dispatcher_publish_token (ChimeDispatcher *d,
+                                ChimeRunInfo    *run,
+                                const char      *token,
+                                json_t          *chunk,
+                                guint64          call_mask)
+{
+  return publish_token (d, run, token, chunk, call_mask, TRUE) == CHIME_TOKEN_PUBLISHED;
+}
+
+ChimeTokenPublish
+chime_dispatcher_try_publish_token (ChimeDispatcher *d,
+                                    ChimeRunInfo    *run,
+                                    const char      *token,
+                                    json_t          *chunk,
+                                    guint64          call_mask)
+{
+  return publish_token (d, run, token, chunk, call_mask, FALSE);
 }
 
 guint64
