@@ -109,9 +109,12 @@ queue_or_drop (ChimeRuntime *runtime,
 
 /* Whether everything below @end is handled, once this thread has run
  * what it may itself: with awaited delivery a sync handler's consumer is
- * not woken (caller_runs), its emitter runs it. Without this look every
- * awaited event was PENDING, and chime_run_when_ready ran the handler here
- * anyway, then took a round of the main loop to say so (~2 us a token). */
+ * not woken (caller_runs), its emitter runs it. This is the nowait side
+ * of chime_dispatcher_wait, for an event chime_dispatcher_run_now could
+ * not take (a handler was busy or behind). Without this look every such
+ * awaited event was PENDING, and chime_run_when_ready ran the handler
+ * here anyway, then took a round of the main loop to say so (~2 us a
+ * token). */
 static gboolean
 handled_here (ChimeDispatcher *dispatcher,
               guint64          end)
@@ -224,6 +227,12 @@ chime_runtime_emit_nowait (ChimeRuntime *runtime,
       chime_event_unref (event);
       return CHIME_EMIT_FAILED;
     }
+  /* Awaited, with every queued handler free: handled here and now, as
+   * chime_runtime_emit does. */
+  if (queued && wait &&
+      chime_dispatcher_run_now (runtime->dispatcher, event, mask & runtime->queued_mask))
+    return chime_event_type_is_error (type) || chime_trace_check (trace, error) ? CHIME_EMIT_DONE
+                                                                               : CHIME_EMIT_FAILED;
   /* The ticket of a full ring is 0: "when there is room". */
   if (queued && !chime_dispatcher_claim (runtime->dispatcher, FALSE, &pos))
     return CHIME_EMIT_WOULD_BLOCK;
