@@ -134,11 +134,14 @@ void     chime_pipeline_run_queue_chunk_event (PipelineRun *run,
 /* Offers the chunk's events; TRUE when the runtime took them all, FALSE
  * when the model must pause (it is resumed once they are taken). */
 gboolean chime_pipeline_run_offer_chunk_events (PipelineRun *run);
-/* The same for a chunk whose one event is @event (taken), its token on
- * the model's run: offered at once, without the queue, when nothing is
- * waiting before it (every chunk of a stream nobody taps). */
+/* The same for a chunk whose one event is the token @text (with @chunk,
+ * may be NULL, borrowed) on the model's run: offered at once, without the
+ * queue and without making an event beforehand
+ * (chime_run_emit_token_nowait), when nothing is waiting before it (every
+ * chunk of a stream nobody taps). */
 gboolean chime_pipeline_run_offer_token (PipelineRun *run,
-                                         ChimeEvent  *event);
+                                         const char  *text,
+                                         json_t      *chunk);
 void     chime_pipeline_run_clear_chunk_events (PipelineRun *run);
 /* A retry of the model: emitted without holding the stream up. */
 void     chime_pipeline_run_emit_retry (PipelineRun *run,
