@@ -109,9 +109,12 @@ queue_or_drop (ChimeRuntime *runtime,
 
 /* Whether everything below @end is handled, once this thread has run
  * what it may itself: with awaited delivery a sync handler's consumer is
- * not woken (caller_runs), its emitter runs it. Without this look every
- * awaited event was PENDING, and chime_run_when_ready ran the handler here
- * anyway, then took a round of the main loop to say so (~2 us a token). */
+ * not woken (caller_runs), its emitter runs it. This is the nowait side
+ * of chime_dispatcher_wait, for an event chime_dispatcher_run_now could
+ * not take (a handler was busy or behind). Without this look every such
+ * awaited event was PENDING, and chime_run_when_ready ran the handler
+ * here anyway, then took a round of the main loop to say so (~2 us a
+ * token). */
 static gboolean
 handled_here (ChimeDispatcher *dispatcher,
               guint64          end)
@@ -163,32 +166,38 @@ chime_runtime_emit (ChimeRuntime *runtime,
 }
 
 gboolean
-chime_runtime_emit_token (ChimeRuntime *runtime,
-                          ChimeRunInfo *run,
-                          const char   *token,
-                          json_t       *chunk,
-                          guint64       handler_mask,
-                          GError      **error)
+chime_runtime_emit_token_slow (ChimeRuntime *runtime,
+                               ChimeRunInfo *run,
+                               const char   *token,
+                               json_t       *chunk,
+                               guint64       handler_mask,
+                               GError      **error)
 {
-  guint64 mask = handler_mask & runtime->type_masks[CHIME_EVENT_LLM_NEW_TOKEN];
-  ChimeEvent *event;
+  ChimeEvent *event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run, token);
 
-  /* The token path of a stream: the event is made in its ring slot. What
-   * the general path would do first (the trace check) and last (the
-   * check again) it does too. */
-  if (G_LIKELY (runtime->dispatcher != NULL && (mask & runtime->queued_mask) != 0 &&
-                !(mask & runtime->inline_mask) &&
-                !needs_wait (runtime, CHIME_EVENT_LLM_NEW_TOKEN, mask)))
-    {
-      if (!chime_trace_check (run->trace, error))
-        return FALSE;
-      if (chime_dispatcher_publish_token (runtime->dispatcher, run, token, chunk,
-                                          mask & runtime->queued_mask))
-        return chime_trace_check (run->trace, error);
-    }
-  event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run, token);
   chime_event_set_json (&event->chunk, chunk);
   return chime_runtime_emit (runtime, event, handler_mask, error);
+}
+
+ChimeEmitStatus
+chime_runtime_emit_token_nowait_slow (ChimeRuntime *runtime,
+                                      ChimeRunInfo *run,
+                                      const char   *token,
+                                      json_t       *chunk,
+                                      guint64       handler_mask,
+                                      ChimeEvent  **held,
+                                      guint64      *ticket,
+                                      GError      **error)
+{
+  ChimeEvent *event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run, token);
+  ChimeEmitStatus status;
+
+  chime_event_set_json (&event->chunk, chunk);
+  status = chime_runtime_emit_nowait (runtime, event, handler_mask, ticket, error);
+  /* Not consumed: the caller's, with its run_inline handlers had. */
+  if (status == CHIME_EMIT_WOULD_BLOCK)
+    *held = event;
+  return status;
 }
 
 ChimeEmitStatus
@@ -218,6 +227,12 @@ chime_runtime_emit_nowait (ChimeRuntime *runtime,
       chime_event_unref (event);
       return CHIME_EMIT_FAILED;
     }
+  /* Awaited, with every queued handler free: handled here and now, as
+   * chime_runtime_emit does. */
+  if (queued && wait &&
+      chime_dispatcher_run_now (runtime->dispatcher, event, mask & runtime->queued_mask))
+    return chime_event_type_is_error (type) || chime_trace_check (trace, error) ? CHIME_EMIT_DONE
+                                                                               : CHIME_EMIT_FAILED;
   /* The ticket of a full ring is 0: "when there is room". */
   if (queued && !chime_dispatcher_claim (runtime->dispatcher, FALSE, &pos))
     return CHIME_EMIT_WOULD_BLOCK;

@@ -8,6 +8,7 @@
 #include "runtime-config.h"
 #include "dispatch/dispatcher.h"
 #include "events/event-private.h"
+#include "events/trace.h"
 #include "plugins/handler.h"
 
 struct _ChimeRuntime {
@@ -27,6 +28,11 @@ struct _ChimeRuntime {
   guint64              raise_mask;        /* queued handlers with raise_error */
   guint64              stream_mask;       /* plugins with CHIME_PLUGIN_WANTS_STREAM */
   guint64              type_masks[CHIME_EVENT_N_TYPES];
+  /* The handlers a token may reach through the ring alone: queued ones,
+   * without raise_error, unless delivery is awaited (then every token is
+   * waited for). chime_runtime_emit_token() takes its short way when
+   * every handler of the token is one of these. */
+  guint64              token_ring_mask;
   GMainContext        *main_context;
   ChimeDispatcher     *dispatcher;        /* NULL once shut down */
 };
@@ -39,15 +45,91 @@ gboolean        chime_runtime_emit        (ChimeRuntime *runtime,
                                            ChimeEvent   *event,
                                            guint64       handler_mask,
                                            GError      **error);
+/* chime_runtime_emit_token() when the token needs more than the ring. */
+gboolean        chime_runtime_emit_token_slow (ChimeRuntime *runtime,
+                                               ChimeRunInfo *run,
+                                               const char   *token,
+                                               json_t       *chunk,
+                                               guint64       handler_mask,
+                                               GError      **error);
+
 /* chime_runtime_emit of a token of @run (@token not NULL, @chunk may be),
  * without making an event when it needs nothing but the ring: no
- * run_inline handler takes it and nobody waits for it. */
-gboolean        chime_runtime_emit_token  (ChimeRuntime *runtime,
-                                           ChimeRunInfo *run,
-                                           const char   *token,
-                                           json_t       *chunk,
-                                           guint64       handler_mask,
-                                           GError      **error);
+ * run_inline handler takes it and nobody waits for it. What the general
+ * path does first (the trace check) and last (the check again) it does
+ * too. Inline into chime_run_on_llm_new_token(): each call and its
+ * prologue on this path cost a stream as much as the ring's own work
+ * (docs/benchmarks.md, "The fourth round"). */
+static inline gboolean
+chime_runtime_emit_token (ChimeRuntime *runtime,
+                          ChimeRunInfo *run,
+                          const char   *token,
+                          json_t       *chunk,
+                          guint64       handler_mask,
+                          GError      **error)
+{
+  guint64 mask = handler_mask & runtime->type_masks[CHIME_EVENT_LLM_NEW_TOKEN];
+
+  if (G_LIKELY (mask != 0 && (mask & ~runtime->token_ring_mask) == 0 && runtime->dispatcher != NULL))
+    {
+      if (!chime_trace_check (run->trace, error))
+        return FALSE;
+      /* FALSE under a drop policy, which may move the slot's event. */
+      if (G_LIKELY (chime_dispatcher_publish_token (runtime->dispatcher, run, token, chunk, mask)))
+        return chime_trace_check (run->trace, error);
+    }
+  return chime_runtime_emit_token_slow (runtime, run, token, chunk, handler_mask, error);
+}
+
+/* chime_runtime_emit_token_nowait() when the token needs more than the
+ * ring. */
+ChimeEmitStatus chime_runtime_emit_token_nowait_slow (ChimeRuntime *runtime,
+                                                      ChimeRunInfo *run,
+                                                      const char   *token,
+                                                      json_t       *chunk,
+                                                      guint64       handler_mask,
+                                                      ChimeEvent  **held,
+                                                      guint64      *ticket,
+                                                      GError      **error);
+
+/* chime_runtime_emit_token() without ever blocking, as
+ * chime_runtime_emit_nowait() answers; on CHIME_EMIT_WOULD_BLOCK *@held is
+ * the token's event, not emitted, the caller's to offer again. Inline into
+ * chime_run_emit_token_nowait(), the token path of a pipeline. */
+static inline ChimeEmitStatus
+chime_runtime_emit_token_nowait (ChimeRuntime *runtime,
+                                 ChimeRunInfo *run,
+                                 const char   *token,
+                                 json_t       *chunk,
+                                 guint64       handler_mask,
+                                 ChimeEvent  **held,
+                                 guint64      *ticket,
+                                 GError      **error)
+{
+  guint64 mask = handler_mask & runtime->type_masks[CHIME_EVENT_LLM_NEW_TOKEN];
+
+  *held = NULL;
+  *ticket = 0;
+  if (G_LIKELY (mask != 0 && (mask & ~runtime->token_ring_mask) == 0 && runtime->dispatcher != NULL))
+    {
+      if (!chime_trace_check (run->trace, error))
+        return CHIME_EMIT_FAILED;
+      switch (chime_dispatcher_try_publish_token (runtime->dispatcher, run, token, chunk, mask))
+        {
+        case CHIME_TOKEN_PUBLISHED:
+          return chime_trace_check (run->trace, error) ? CHIME_EMIT_DONE : CHIME_EMIT_FAILED;
+        case CHIME_TOKEN_NO_ROOM:
+          /* The ticket of a full ring is 0: "when there is room". */
+          *held = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run, token);
+          chime_event_set_json (&(*held)->chunk, chunk);
+          return CHIME_EMIT_WOULD_BLOCK;
+        case CHIME_TOKEN_ELSEWHERE:
+          break;
+        }
+    }
+  return chime_runtime_emit_token_nowait_slow (runtime, run, token, chunk, handler_mask, held, ticket,
+                                               error);
+}
 /* The same without ever blocking; see ChimeEmitStatus (chime/emit.h). On
  * CHIME_EMIT_WOULD_BLOCK the event is not consumed. */
 ChimeEmitStatus chime_runtime_emit_nowait (ChimeRuntime *runtime,

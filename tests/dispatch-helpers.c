@@ -87,3 +87,64 @@ stats_of (ChimeRuntime *runtime,
   assert_true (chime_runtime_get_handler_stats (runtime, name, &stats, sizeof stats));
   return stats;
 }
+
+int
+dispatch_setup (void **state)
+{
+  *state = g_new0 (DispatchFixture, 1);
+  return 0;
+}
+
+int
+dispatch_setup_capturing_log (void **state)
+{
+  DispatchFixture *fixture;
+
+  dispatch_setup (state);
+  fixture = *state;
+  fixture->capturing_log = TRUE;
+  test_log_capture_start ();
+  return 0;
+}
+
+int
+dispatch_teardown (void **state)
+{
+  DispatchFixture *fixture = *state;
+
+  dispatch_stop (fixture);
+  /* After the runtime is freed: its shutdown may still log. */
+  if (fixture->capturing_log)
+    test_log_capture_stop ();
+  g_free (fixture);
+  return 0;
+}
+
+void
+dispatch_start (DispatchFixture *fixture,
+                const char      *format,
+                ...)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *ini = NULL;
+  va_list args;
+
+  va_start (args, format);
+  ini = g_strdup_vprintf (format, args);
+  va_end (args);
+  fixture->runtime = test_runtime_new (&error, "%s", ini);
+  if (fixture->runtime == NULL)
+    fail_msg ("the runtime was refused: %s\n%s", error != NULL ? error->message : "(no error)", ini);
+  assert_null (error);
+  fixture->manager = chime_runtime_new_callback_manager (fixture->runtime);
+}
+
+void
+dispatch_stop (DispatchFixture *fixture)
+{
+  g_clear_pointer (&fixture->llm, chime_run_unref);
+  g_clear_pointer (&fixture->child, chime_callback_manager_unref);
+  g_clear_pointer (&fixture->chain, chime_run_unref);
+  g_clear_pointer (&fixture->manager, chime_callback_manager_unref);
+  g_clear_pointer (&fixture->runtime, chime_runtime_unref);
+}

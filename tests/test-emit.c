@@ -190,6 +190,140 @@ test_would_block_leaves_the_event_to_offer_again (void **state)
   assert_string_equal (lines[64], "slow llm_new_token 63");
 }
 
+/* chime_run_emit_token_nowait(): a stream's tokens offered as text, with
+ * the answers chime_run_emit_nowait() gives their prepared events. With
+ * fenced delivery each is DONE at once, nothing handed back, and the
+ * handler has every token in order. */
+static void
+test_tokens_offered_as_text_are_done_at_once (void **state)
+{
+  g_autofree char *log = test_path ("text.log");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ChimeRuntime) runtime = test_runtime_new (&error, "[handler r]\nplugin = recorder_sync\n"
+                                                       "log = %s\n", log);
+  g_autoptr (ChimeCallbackManager) manager = chime_runtime_new_callback_manager (runtime);
+  g_autoptr (json_t) messages = test_messages ("human", "hi", NULL);
+  g_autoptr (ChimeRun) llm = chime_callback_manager_on_chat_model_start (manager, NULL, messages, "M",
+                                                                          NULL, &error);
+  g_auto (GStrv) lines = NULL;
+
+  assert_non_null (llm);
+  /* Fewer than the ring holds: a full one would answer WOULD_BLOCK. */
+  for (guint i = 0; i < 500; i++)
+    {
+      g_autofree char *token = g_strdup_printf ("%u", i);
+      g_autoptr (json_t) chunk = json_pack ("{s:s}", "content", token);
+      ChimeEvent *held = GINT_TO_POINTER (1);
+      guint64 ticket = 1;
+
+      assert_int_equal (chime_run_emit_token_nowait (llm, token, chunk, &held, &ticket, &error),
+                        CHIME_EMIT_DONE);
+      assert_null (held);
+      assert_int_equal (ticket, 0);
+    }
+  chime_runtime_flush (runtime);
+  lines = test_read_lines (log);
+  assert_int_equal (g_strv_length (lines), 501);
+  assert_string_equal (lines[1], "r llm_new_token 0");
+  assert_string_equal (lines[500], "r llm_new_token 499");
+}
+
+/* A full ring (16 events, a slow handler): WOULD_BLOCK hands the token
+ * back as its event, with its text and chunk, to offer again with
+ * chime_run_emit_nowait() once called back; every token arrives, in
+ * order, none twice. */
+static void
+test_a_token_without_room_is_handed_back_as_its_event (void **state)
+{
+  g_autofree char *log = test_path ("text-full.log");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ChimeRuntime) runtime = test_runtime_new (&error, "[runtime]\nqueue_limit = 16\n"
+                                                       "delivery = background\n"
+                                                       "[handler slow]\nplugin = recorder_sync\n"
+                                                       "delay_us = 500\nlog = %s\n", log);
+  g_autoptr (ChimeCallbackManager) manager = chime_runtime_new_callback_manager (runtime);
+  g_autoptr (json_t) messages = test_messages ("human", "hi", NULL);
+  g_autoptr (ChimeRun) llm = chime_callback_manager_on_chat_model_start (manager, NULL, messages, "M",
+                                                                          NULL, &error);
+  g_auto (GStrv) lines = NULL;
+  guint would_block = 0;
+
+  for (guint i = 0; i < 64; i++)
+    {
+      g_autofree char *token = g_strdup_printf ("%u", i);
+      g_autoptr (json_t) chunk = json_pack ("{s:i}", "n", (json_int_t) i);
+      ChimeEvent *held = NULL;
+      ChimeEmitStatus status;
+      guint64 ticket;
+
+      status = chime_run_emit_token_nowait (llm, token, chunk, &held, &ticket, &error);
+      while (status == CHIME_EMIT_WOULD_BLOCK)
+        {
+          Ready ready = { 0 };
+
+          would_block++;
+          assert_non_null (held);
+          assert_int_equal (chime_event_get_event_type (held), CHIME_EVENT_LLM_NEW_TOKEN);
+          assert_string_equal (chime_event_get_token (held), token);
+          assert_true (json_equal (chime_event_get_chunk (held), chunk));
+          chime_run_when_ready (llm, ticket, on_ready, &ready);
+          wait_ready (&ready);
+          status = chime_run_emit_nowait (llm, held, &ticket, &error);
+        }
+      assert_int_equal (status, CHIME_EMIT_DONE);
+    }
+  assert_true (would_block > 0);
+  chime_runtime_shutdown (runtime);
+  lines = test_read_lines (log);
+  assert_int_equal (g_strv_length (lines), 65);
+  for (guint i = 0; i < 64; i++)
+    {
+      g_autofree char *expected = g_strdup_printf ("slow llm_new_token %u", i);
+
+      assert_string_equal (lines[i + 1], expected);
+    }
+}
+
+/* Where a token needs more than the ring — a run_inline handler, awaited
+ * delivery — chime_run_emit_token_nowait() takes the prepared event's
+ * way, with its answers: the inline handler has each token once, before
+ * the queued one, and awaited tokens to a sync handler are DONE at once. */
+static void
+test_tokens_offered_as_text_the_long_way (void **state)
+{
+  g_autofree char *log = test_path ("text-long.log");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (ChimeRuntime) runtime = test_runtime_new (&error, "[runtime]\ndelivery = awaited\n"
+                                                       "[handler first]\nplugin = recorder_sync\n"
+                                                       "run_inline = true\nlog = %s\n"
+                                                       "[handler second]\nplugin = recorder_sync\n"
+                                                       "log = %s\n", log, log);
+  g_autoptr (ChimeCallbackManager) manager = chime_runtime_new_callback_manager (runtime);
+  g_autoptr (json_t) messages = test_messages ("human", "hi", NULL);
+  g_autoptr (ChimeRun) llm = chime_callback_manager_on_chat_model_start (manager, NULL, messages, "M",
+                                                                          NULL, &error);
+  g_auto (GStrv) lines = NULL;
+
+  assert_non_null (llm);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *token = g_strdup_printf ("%u", i);
+      ChimeEvent *held = NULL;
+      guint64 ticket = 1;
+
+      assert_int_equal (chime_run_emit_token_nowait (llm, token, NULL, &held, &ticket, &error),
+                        CHIME_EMIT_DONE);
+      assert_null (held);
+      assert_int_equal (ticket, 0);
+    }
+  lines = test_read_lines (log);
+  assert_int_equal (g_strv_length (lines), 8);
+  assert_string_equal (lines[2], "first llm_new_token 0");
+  assert_string_equal (lines[3], "second llm_new_token 0");
+  assert_string_equal (lines[6], "first llm_new_token 2");
+  assert_string_equal (lines[7], "second llm_new_token 2");
+}
+
 /* A raise_error handler's failure reaches the emitter: the wait for the
  * event it failed on calls back with the failure, and the run tree's next
  * emission fails. */
@@ -380,6 +514,9 @@ main (void)
     cmocka_unit_test (test_tokens_are_done_at_once),
     cmocka_unit_test (test_awaited_tokens_to_a_sync_handler_are_done_at_once),
     cmocka_unit_test (test_would_block_leaves_the_event_to_offer_again),
+    cmocka_unit_test (test_tokens_offered_as_text_are_done_at_once),
+    cmocka_unit_test (test_a_token_without_room_is_handed_back_as_its_event),
+    cmocka_unit_test (test_tokens_offered_as_text_the_long_way),
     cmocka_unit_test (test_raise_error_failure_reaches_the_emitter),
     cmocka_unit_test (test_flush_async),
     cmocka_unit_test (test_events_of_a_run_are_numbered_from_one),

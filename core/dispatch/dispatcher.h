@@ -60,15 +60,30 @@ void     chime_dispatcher_fill        (ChimeDispatcher *dispatcher,
                                        guint64          call_mask,
                                        gboolean         fence);
 /* Publishes a token of @run for @call_mask (never a fence), its event
- * made in the slot it goes to (chime_event_renew_token), with @chunk (may
- * be NULL; a reference is taken). Waits for room as
+ * made in the slot it goes to (chime_event_renew_token_in_place), with
+ * @chunk (may be NULL; a reference is taken). Waits for room as
  * chime_dispatcher_publish does. FALSE, having done nothing, under a drop
- * policy: then the caller publishes an event of its own. */
+ * policy or with caller_runs: then the caller publishes an event of its
+ * own. */
 gboolean chime_dispatcher_publish_token (ChimeDispatcher *dispatcher,
                                          ChimeRunInfo    *run,
                                          const char      *token,
                                          json_t          *chunk,
                                          guint64          call_mask);
+/* How chime_dispatcher_try_publish_token() went: published; not this way
+ * (a drop policy, or caller_runs: the caller emits an event of its own);
+ * or no room, nothing done. */
+typedef enum {
+  CHIME_TOKEN_PUBLISHED,
+  CHIME_TOKEN_ELSEWHERE,
+  CHIME_TOKEN_NO_ROOM,
+} ChimeTokenPublish;
+/* chime_dispatcher_publish_token() without waiting for room. */
+ChimeTokenPublish chime_dispatcher_try_publish_token (ChimeDispatcher *dispatcher,
+                                                      ChimeRunInfo    *run,
+                                                      const char      *token,
+                                                      json_t          *chunk,
+                                                      guint64          call_mask);
 
 /* An awaited event its emitter handles itself (caller_runs): calls the
  * handlers in @call_mask for @event at once, on this thread, when every

@@ -23,6 +23,7 @@
 #include "drop-policy.h"
 #include "wait.h"
 #include "barrier.h"
+#include "events/event-cache.h"
 
 /* The single-emitter fast claim.
  *
@@ -170,7 +171,7 @@ claimed:
  * be reading them, nor while several threads emit, where another may be
  * filling that slot, nor under a drop policy, which moves events out of
  * slots. The event there is the next to be written: in place
- * for a token (chime_event_renew_token), or the one freed there, which
+ * for a token (chime_event_renew_token_in_place), or the one freed there, which
  * the event cache gives to the next event. */
 static inline void
 prefetch_ahead (ChimeDispatcher *d,
@@ -191,14 +192,17 @@ prefetch_ahead (ChimeDispatcher *d,
 }
 
 /* Stores @event in @slot (whose previous event has been released),
- * publishes it and wakes the consumers it is for. */
+ * publishes it and wakes the consumers it is for. @caller_runs is the
+ * dispatcher's, or FALSE where it is known to be (the token path: a
+ * constant there saves a test per consumer). */
 static inline __attribute__ ((always_inline)) void
 publish_slot (ChimeDispatcher *d,
               guint64          pos,
               ChimeSlot       *slot,
               ChimeEvent      *event,
               guint64          call_mask,
-              gboolean         fence)
+              gboolean         fence,
+              gboolean         caller_runs)
 {
   /* Relaxed atomic: prefetch_ahead() may look at it from another
    * emitting thread; consumers read it after the published cursor. */
@@ -219,7 +223,7 @@ publish_slot (ChimeDispatcher *d,
       ChimeConsumer *consumer = d->consumers[i];
 
       /* With caller_runs the emitter's own wait runs sync consumers. */
-      if ((call_mask & consumer->bit) && !(d->caller_runs && !consumer->is_async))
+      if ((call_mask & consumer->bit) && !(caller_runs && !consumer->is_async))
         chime_consumer_wake (consumer);
     }
 }
@@ -239,7 +243,7 @@ fill_slot (ChimeDispatcher *d,
     chime_event_unref_from_ring (slot->event);
   if (d->drop != NULL)
     call_mask = chime_drop_policy_admit (d, pos, call_mask);
-  publish_slot (d, pos, slot, event, call_mask, fence);
+  publish_slot (d, pos, slot, event, call_mask, fence, d->caller_runs);
 }
 
 gboolean
@@ -273,6 +277,40 @@ chime_dispatcher_publish (ChimeDispatcher *d,
   return pos;
 }
 
+/* Both token entry points; @may_wait is a constant in each. */
+static inline __attribute__ ((always_inline)) ChimeTokenPublish
+publish_token (ChimeDispatcher *d,
+               ChimeRunInfo    *run,
+               const char      *token,
+               json_t          *chunk,
+               guint64          call_mask,
+               gboolean         may_wait)
+{
+  ChimeSlot *slot;
+  ChimeEvent *event;
+  guint64 pos;
+
+  /* Drop policies may hand the slot's event to a consumer's overflow;
+   * with caller_runs (awaited delivery) every token is waited for, which
+   * this path does not do. */
+  if (G_UNLIKELY (d->drop != NULL || d->caller_runs))
+    return CHIME_TOKEN_ELSEWHERE;
+  if (!claim (d, may_wait, &pos))
+    return CHIME_TOKEN_NO_ROOM;
+  slot = &d->ring[pos & d->mask];
+  event = slot->event;
+  if (G_UNLIKELY (!chime_event_renew_token_in_place (event, run, token)))
+    {
+      if (event != NULL)
+        chime_event_unref_from_ring (event);
+      event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run, token);
+    }
+  if (G_UNLIKELY (chunk != NULL))
+    chime_event_set_json (&event->chunk, chunk);
+  publish_slot (d, pos, slot, event, call_mask, FALSE, FALSE);
+  return CHIME_TOKEN_PUBLISHED;
+}
+
 gboolean
 chime_dispatcher_publish_token (ChimeDispatcher *d,
                                 ChimeRunInfo    *run,
@@ -280,19 +318,17 @@ chime_dispatcher_publish_token (ChimeDispatcher *d,
                                 json_t          *chunk,
                                 guint64          call_mask)
 {
-  ChimeSlot *slot;
-  ChimeEvent *event;
-  guint64 pos;
+  return publish_token (d, run, token, chunk, call_mask, TRUE) == CHIME_TOKEN_PUBLISHED;
+}
 
-  /* Drop policies may hand the slot's event to a consumer's overflow. */
-  if (d->drop != NULL)
-    return FALSE;
-  claim (d, TRUE, &pos);
-  slot = &d->ring[pos & d->mask];
-  event = chime_event_renew_token (slot->event, run, token);
-  chime_event_set_json (&event->chunk, chunk);
-  publish_slot (d, pos, slot, event, call_mask, FALSE);
-  return TRUE;
+ChimeTokenPublish
+chime_dispatcher_try_publish_token (ChimeDispatcher *d,
+                                    ChimeRunInfo    *run,
+                                    const char      *token,
+                                    json_t          *chunk,
+                                    guint64          call_mask)
+{
+  return publish_token (d, run, token, chunk, call_mask, FALSE);
 }
 
 guint64

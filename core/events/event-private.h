@@ -63,6 +63,8 @@ struct _ChimeEvent {
   /* The run_inline handlers have had it (an emission that found the ring
    * full is retried without calling them twice). */
   guint              inline_done : 1;
+  /* How far into its allocation the event begins (event_alloc()). */
+  guint              alloc_offset : 6;
   ChimeRunInfo      *run;        /* owned */
   gint64             monotonic_time;
   /* Its place among the run's events (chime_event_get_sequence()). */
@@ -83,14 +85,6 @@ G_STATIC_ASSERT (sizeof (ChimeEvent) == 2 * CHIME_EVENT_ALIGN);
 ChimeEvent *chime_event_new (ChimeEventType  type,
                              ChimeRunInfo   *run,
                              const char     *token);
-
-/* A token event of @run (as chime_event_new), made from @old, the ring's
- * reference to the event in the slot the token goes to (NULL: none):
- * @old itself when nobody else holds it, it is a token of @run and
- * @token fits inline; else @old is released and a new event made. */
-ChimeEvent *chime_event_renew_token (ChimeEvent   *old,
-                                     ChimeRunInfo *run,
-                                     const char   *token);
 
 /* g_get_real_time() - g_get_monotonic_time(), measured once. */
 gint64 chime_event_real_time_offset (void);

@@ -2,7 +2,7 @@
 #include "config.h"
 
 #include "event-private.h"
-#include "event-clock.h"
+#include "event-cache.h"
 #include "event-wire.h"
 #include "llm-result.h"
 #include "trace.h"
@@ -88,183 +88,21 @@ chime_event_real_time_offset (void)
   return offset;
 }
 
-/* A per-thread stack of free events. In a pipeline the emitting thread
- * both creates events and frees them (when it reuses their ring slot), so
- * recycling them here keeps the token path away from malloc.
- *
- * The cache also keeps references to one run: an event freed here gives
- * its run reference to the cache instead of dropping it, and the next
- * event of that run created here takes it back. In the steady state of a
- * stream the emitter frees an event of the run for every one it creates,
- * so the run's counter is not touched per event: a locked increment and
- * decrement there cost the ring more than the rest of an emit together
- * (docs/benchmarks.md). The references are returned when the thread
- * moves to another run, when the run is finished on this thread
- * (chime_event_cache_drop_run) and when the thread exits. */
-#define EVENT_CACHE_SIZE 256
-
-/* Event numbers (chime_event_get_sequence) are taken from the run's
- * counter in blocks, for the same reason: a locked add per event on the
- * emitter cost row 1 of the benchmark 20 ns of its 85. A thread's first
- * event of a run takes one number, and each refill while the thread stays
- * on that run takes twice as many, up to SEQUENCE_BLOCK_MAX, so a short
- * run numbers its events 1, 2, 3 ... and a stream pays one add per 64
- * tokens. Numbers left in a block when the thread moves to another run
- * are skipped. The block is keyed by the run's id, not its address: a
- * run freed and another made at the same address must not use it. */
-#define SEQUENCE_BLOCK_MAX 64
-
-typedef struct {
-  guint         n;
-  ChimeRunInfo *run;        /* NULL, or the run the cache holds references of */
-  gint          run_refs;
-  ChimeRunId    seq_run;    /* the run whose numbers seq_next..seq_end are */
-  guint64       seq_next;
-  guint64       seq_end;    /* seq_next == seq_end: none left */
-  guint64       seq_block;  /* the size of the last block taken */
-  ChimeEvent   *events[EVENT_CACHE_SIZE];
-} EventCache;
-
-/* Gives back @n references to @info at once. */
-static void
-run_info_drop_refs (ChimeRunInfo *info,
-                    gint          n)
-{
-  if (n <= 0)
-    return;
-  if (n > 1)
-    g_atomic_int_add (&info->ref_count, -(n - 1));
-  chime_run_info_unref (info);
-}
-
-static void
-event_cache_drop_run_refs (EventCache *cache)
-{
-  ChimeRunInfo *run = cache->run;
-  gint n = cache->run_refs;
-
-  cache->run = NULL;
-  cache->run_refs = 0;
-  if (run != NULL)
-    run_info_drop_refs (run, n);
-}
-
-/* The thread's cache, without a call: GPrivate only frees it at thread
- * exit. */
-static __thread EventCache *thread_cache __attribute__ ((tls_model ("initial-exec")));
-
-static void
-event_cache_free (gpointer data)
-{
-  EventCache *cache = data;
-
-  if (thread_cache == cache)
-    thread_cache = NULL;
-  event_cache_drop_run_refs (cache);
-  for (guint i = 0; i < cache->n; i++)
-    g_aligned_free (cache->events[i]);
-  g_free (cache);
-}
-
-static GPrivate event_cache_key = G_PRIVATE_INIT (event_cache_free);
-
-static EventCache *
-event_cache (void)
-{
-  EventCache *cache = thread_cache;
-
-  if (G_UNLIKELY (cache == NULL))
-    {
-      cache = g_new0 (EventCache, 1);
-      g_private_set (&event_cache_key, cache);
-      thread_cache = cache;
-    }
-  return cache;
-}
-
-/* A reference to @run for a new event, from the cache when it has one. */
-static ChimeRunInfo *
-event_cache_take_run (EventCache   *cache,
-                      ChimeRunInfo *run)
-{
-  if (G_LIKELY (cache->run == run && cache->run_refs > 0))
-    {
-      cache->run_refs--;
-      return run;
-    }
-  return chime_run_info_ref (run);
-}
-
-/* event_cache_take_sequence when the block is used up or of another run. */
-static guint64
-event_cache_refill_sequence (EventCache   *cache,
-                             ChimeRunInfo *run,
-                             gboolean      same_run)
-{
-  if (same_run)
-    cache->seq_block = MIN (cache->seq_block * 2, SEQUENCE_BLOCK_MAX);
-  else
-    {
-      cache->seq_run = run->id;
-      cache->seq_block = 1;
-    }
-  cache->seq_end = __atomic_add_fetch (&run->n_events, cache->seq_block, __ATOMIC_RELAXED) + 1;
-  cache->seq_next = cache->seq_end - cache->seq_block;
-  return cache->seq_next++;
-}
-
-/* The next number of an event of @run made on this thread. Inline: once
- * per token. */
-static inline guint64
-event_cache_take_sequence (EventCache   *cache,
-                           ChimeRunInfo *run)
-{
-  gboolean same_run = memcmp (&cache->seq_run, &run->id, sizeof run->id) == 0;
-
-  if (G_LIKELY (same_run && cache->seq_next < cache->seq_end))
-    return cache->seq_next++;
-  return event_cache_refill_sequence (cache, run, same_run);
-}
-
-/* Keeps the run reference of a freed event. */
-static void
-event_cache_give_run (EventCache   *cache,
-                      ChimeRunInfo *run)
-{
-  if (G_LIKELY (cache->run == run))
-    {
-      cache->run_refs++;
-      return;
-    }
-  event_cache_drop_run_refs (cache);
-  cache->run = run;
-  cache->run_refs = 1;
-}
-
-void
-chime_event_cache_drop_run (ChimeRunInfo *run)
-{
-  EventCache *cache = thread_cache;
-
-  if (cache != NULL && (run == NULL || cache->run == run))
-    event_cache_drop_run_refs (cache);
-}
-
 ChimeEvent *
 chime_event_new (ChimeEventType type,
                  ChimeRunInfo  *run,
                  const char    *token)
 {
-  EventCache *cache = event_cache ();
+  ChimeEventCache *cache = chime_event_cache_get ();
   ChimeEvent *event = cache->n > 0 ? cache->events[--cache->n]
-                                    : g_aligned_alloc (1, sizeof (ChimeEvent), CHIME_EVENT_ALIGN);
+                                    : chime_event_alloc ();
 
   event->ref_count = 1;
   event->type = type;
   event->inline_done = FALSE;
-  event->run = event_cache_take_run (cache, run);
+  event->run = chime_event_cache_take_run (cache, run);
   event->monotonic_time = chime_event_clock_now ();
-  event->sequence = event_cache_take_sequence (cache, run);
+  event->sequence = chime_event_cache_take_sequence (cache, run);
   event->token = NULL;
   event->chunk = NULL;
   event->payload = type == CHIME_EVENT_LLM_NEW_TOKEN ? NULL : g_new0 (ChimeEventPayload, 1);
@@ -282,44 +120,6 @@ chime_event_new (ChimeEventType type,
         event->token = g_memdup2 (token, strlen (token) + 1);
     }
   return event;
-}
-
-/* The ring's event of a slot made the event of a new token of @run in
- * place: the stream's events then stay where the ring is, each written
- * once a lap, and a token costs no trip through the cache, no run
- * reference and no free. */
-ChimeEvent *
-chime_event_renew_token (ChimeEvent   *old,
-                         ChimeRunInfo *run,
-                         const char   *token)
-{
-  EventCache *cache;
-  gsize i = 0;
-
-  /* Ours alone (acquire: as chime_event_unref_from_ring), a token of the
-   * same run, the token short: else the long way. */
-  if (old == NULL || __atomic_load_n (&old->ref_count, __ATOMIC_ACQUIRE) != 1 ||
-      old->run != run || old->payload != NULL || old->token != old->inline_text)
-    {
-      if (old != NULL)
-        chime_event_unref_from_ring (old);
-      return chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run, token);
-    }
-  while (i < sizeof old->inline_text && (old->inline_text[i] = token[i]) != '\0')
-    i++;
-  if (G_UNLIKELY (i == sizeof old->inline_text))
-    old->token = g_memdup2 (token, strlen (token) + 1);
-  /* A handler may have had the chunk built (chime_event_get_chunk). */
-  if (G_UNLIKELY (old->chunk != NULL))
-    {
-      json_decref (old->chunk);
-      old->chunk = NULL;
-    }
-  cache = event_cache ();
-  old->inline_done = FALSE;
-  old->monotonic_time = chime_event_clock_now ();
-  old->sequence = event_cache_take_sequence (cache, run);
-  return old;
 }
 
 static void
@@ -351,7 +151,7 @@ payload_free (ChimeEventPayload *payload)
 static void
 chime_event_free (ChimeEvent *event)
 {
-  EventCache *cache = event_cache ();
+  ChimeEventCache *cache = chime_event_cache_get ();
 
   /* A token event has neither (tokens fit inline_text): no call then. */
   if (G_UNLIKELY (event->token != NULL && event->token != event->inline_text))
@@ -360,11 +160,11 @@ chime_event_free (ChimeEvent *event)
     json_decref (event->chunk);
   if (event->payload != NULL)
     payload_free (event->payload);
-  event_cache_give_run (cache, event->run);
+  chime_event_cache_give_run (cache, event->run);
   if (cache->n < EVENT_CACHE_SIZE)
     cache->events[cache->n++] = event;
   else
-    g_aligned_free (event);
+    chime_event_release (event);
 }
 
 ChimeEvent *

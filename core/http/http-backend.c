@@ -1,10 +1,10 @@
 /* libchime's chime_http_* functions: they open the HTTP module at their
  * first call and forward to it (http-backend.h says why it is a module).
  *
- * Where the module is: CHIME_HTTP_MODULE (the build tree's tests and
- * benchmarks set it), else LIBDIR/chime/chime-http-curl.so beside the
- * libchime that is running (an installation moved elsewhere), else where
- * it was installed. It is opened once; if that fails, every transfer fails
+ * Where the module is (chime_module_find()): CHIME_HTTP_MODULE (the build
+ * tree's tests and benchmarks set it), else LIBDIR/chime/chime-http-curl.so
+ * beside the libchime that is running (an installation moved elsewhere),
+ * else where it was installed. It is opened once; if that fails, every transfer fails
  * with the reason (CHIME_HTTP_ERROR_INVALID: no retry can fix it), from
  * the main context, as any failed transfer does. */
 #include "config.h"
@@ -12,34 +12,20 @@
 #include <gmodule.h>
 
 #include "http-backend.h"
-#include "plugins/plugin-loader.h"
+#include <chime/plugin-loader.h>
+
+#define MODULE_FILE CHIME_HTTP_MODULE_NAME "." G_MODULE_SUFFIX
 
 static const ChimeHttpBackend *backend;
 static char *backend_error;   /* why there is no backend */
 
-static char *
-module_path (void)
-{
-  const char *env = g_getenv ("CHIME_HTTP_MODULE");
-  g_autofree char *beside = NULL;
-
-  if (env != NULL && env[0] != '\0')
-    return g_strdup (env);
-  if (chime_library_dir () != NULL)
-    {
-      beside = g_build_filename (chime_library_dir (), "chime",
-                                 CHIME_HTTP_MODULE_NAME "." G_MODULE_SUFFIX, NULL);
-      if (g_file_test (beside, G_FILE_TEST_EXISTS))
-        return g_steal_pointer (&beside);
-    }
-  return g_strdup (CHIME_HTTP_MODULE_PATH);
-}
-
 static const ChimeHttpBackend *
 open_backend (GError **error)
 {
-  g_autofree char *path = module_path ();
-  GModule *module = g_module_open (path, G_MODULE_BIND_LOCAL | G_MODULE_BIND_LAZY);
+  g_autoptr (GError) not_found = NULL;
+  g_autofree char *path = chime_module_find (MODULE_FILE, "CHIME_HTTP_MODULE", &not_found);
+  GModule *module = path != NULL ? g_module_open (path, G_MODULE_BIND_LOCAL | G_MODULE_BIND_LAZY)
+                                 : NULL;
   ChimeHttpBackendFunc get_backend = NULL;
   const ChimeHttpBackend *table;
 
@@ -47,8 +33,8 @@ open_backend (GError **error)
     {
       g_set_error (error, CHIME_HTTP_ERROR, CHIME_HTTP_ERROR_INVALID,
                    "HTTP is not available: chime's HTTP module did not load (%s); install chime "
-                   "completely, or set CHIME_HTTP_MODULE to the path of " CHIME_HTTP_MODULE_NAME
-                   "." G_MODULE_SUFFIX, g_module_error ());
+                   "completely, or set CHIME_HTTP_MODULE to the path of " MODULE_FILE,
+                   path != NULL ? g_module_error () : not_found->message);
       return NULL;
     }
   if (!g_module_symbol (module, CHIME_HTTP_BACKEND_SYMBOL, (gpointer *) &get_backend) ||

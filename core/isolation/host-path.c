@@ -1,31 +1,24 @@
 /* Where chime-plugin-host is: CHIME_PLUGIN_HOST (the build tree's tests
  * set it), else beside the plugins of the libchime that is running,
  * LIBDIR/chime/chime-plugin-host (an internal program, as Debian keeps
- * them in /usr/lib/PACKAGE). */
+ * them in /usr/lib/PACKAGE), else where it was installed: the search of
+ * chime_module_find(). */
 #include "config.h"
 
 #include "host-path.h"
-#include "plugins/plugin-loader.h"
+#include <chime/plugin-loader.h>
 
 #include <gio/gio.h>
 
 char *
 chime_plugin_host_path (GError **error)
 {
-  const char *env = g_getenv ("CHIME_PLUGIN_HOST");
-  g_autofree char *beside = NULL;
+  g_autoptr (GError) not_found = NULL;
+  char *path = chime_module_find ("chime-plugin-host", "CHIME_PLUGIN_HOST", &not_found);
 
-  if (env != NULL && env[0] != '\0')
-    return g_strdup (env);
-  if (chime_library_dir () != NULL)
-    {
-      beside = g_build_filename (chime_library_dir (), "chime", "chime-plugin-host", NULL);
-      if (g_file_test (beside, G_FILE_TEST_IS_EXECUTABLE))
-        return g_steal_pointer (&beside);
-    }
-  g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-               "isolation = process needs chime-plugin-host, which is not at %s: install chime "
-               "completely, or set CHIME_PLUGIN_HOST to its path",
-               beside != NULL ? beside : "LIBDIR/chime/chime-plugin-host");
-  return NULL;
+  if (path == NULL)
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                 "isolation = process needs chime-plugin-host (%s): install chime completely, "
+                 "or set CHIME_PLUGIN_HOST to its path", not_found->message);
+  return path;
 }

@@ -144,6 +144,20 @@ chime_run_emit_nowait (ChimeRun   *run,
   return chime_runtime_emit_nowait (run->runtime, event, handlers_for (run, event), ticket, error);
 }
 
+ChimeEmitStatus
+chime_run_emit_token_nowait (ChimeRun   *run,
+                             const char *token,
+                             json_t     *chunk,
+                             ChimeEvent **held,
+                             guint64    *ticket,
+                             GError    **error)
+{
+  g_return_val_if_fail (run != NULL && run->info->kind == CHIME_RUN_KIND_LLM, CHIME_EMIT_FAILED);
+  g_return_val_if_fail (held != NULL && ticket != NULL, CHIME_EMIT_FAILED);
+  return chime_runtime_emit_token_nowait (run->runtime, run->info, token != NULL ? token : "", chunk,
+                                          run->handlers, held, ticket, error);
+}
+
 typedef struct {
   ChimeRun          *run;
   ChimeEmitReadyFunc callback;

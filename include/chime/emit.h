@@ -17,6 +17,10 @@
  *   CHIME_EMIT_FAILED       a raise_error handler failed this run tree
  *                           (@error); the event was dropped.
  *
+ * A stream's tokens need no prepared event: chime_run_emit_token_nowait()
+ * offers a token's text and chunk with the same answers, and makes the
+ * event only if it must hand it back (WOULD_BLOCK).
+ *
  *   static void on_ready (const GError *failure, gpointer data)
  *   {
  *     Step *step = data;
@@ -72,6 +76,20 @@ CHIME_API ChimeEmitStatus chime_run_emit_nowait (ChimeRun   *run,
                                                  ChimeEvent *event,
                                                  guint64    *ticket,
                                                  GError    **error);
+/* A token of @run offered as chime_run_emit_nowait() offers
+ * chime_run_prepare_llm_new_token (run, token, chunk), with the same
+ * answers, but without making an event beforehand: when the token needs
+ * nothing but the ring (no run_inline handler, nobody waits for it), it
+ * is made in its ring slot, as chime_run_on_llm_new_token() makes it. The
+ * token path of an emitter on the main loop. On CHIME_EMIT_WOULD_BLOCK
+ * *@held is the token's event (a new reference; NULL on every other
+ * answer), the caller's to offer again with chime_run_emit_nowait(). */
+CHIME_API ChimeEmitStatus chime_run_emit_token_nowait (ChimeRun    *run,
+                                                       const char  *token,
+                                                       json_t      *chunk,
+                                                       ChimeEvent **held,
+                                                       guint64     *ticket,
+                                                       GError     **error);
 /* Calls @callback once @ticket's condition holds: the event was handled by
  * every handler that waits for it (PENDING), or there is room to offer
  * again (WOULD_BLOCK). The callback runs from the runtime's main context,

@@ -8,6 +8,8 @@
  * so a moved installation finds its plugins), then in the folder chime was
  * configured to install them in. A plugin, once loaded, stays loaded for
  * the life of the process: code that may still run is never unloaded.
+ * chime's own modules (HTTP, `chime consume`) and programs are found the
+ * same way, beside the loaded libchime first (chime_module_find()).
  */
 #pragma once
 
@@ -68,6 +70,19 @@ CHIME_API void chime_tool_call_start (const ChimeToolDescriptor *tool,
                                       GMainContext              *context,
                                       ChimeToolCallDoneFunc      done,
                                       gpointer                   user_data);
+
+/* Finds chime's own module or program @name (its file name in
+ * LIBDIR/chime, such as "chime-consume.so" or "chime-plugin-host"): the
+ * path in the environment variable @env_var when it is set and not empty
+ * (as it is: opening it reports a wrong one), else LIBDIR/chime/@name
+ * beside the libchime that is running (an installation moved elsewhere or
+ * installed under DESTDIR), else the folder chime was configured to
+ * install it in. Newly allocated; NULL when it is in neither folder, with
+ * a G_IO_ERROR_NOT_FOUND error that names @name, the folders and
+ * @env_var. */
+CHIME_API char *chime_module_find (const char *name,
+                                   const char *env_var,
+                                   GError    **error);
 
 /* "string", "integer", "boolean", "number", "list", "path" or "choice". */
 CHIME_API const char *chime_config_type_to_string (ChimeConfigType type);

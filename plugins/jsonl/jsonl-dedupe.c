@@ -34,7 +34,7 @@ typedef struct {
 } SequenceRange;
 
 /* The sequence numbers of one run's events the file holds. */
-typedef struct {
+typedef struct _JsonlSeenRun {
   char   *run_id;
   GArray *ranges;  /* SequenceRange, sorted, neither overlapping nor touching */
   GList   link;    /* in JsonlSeen.recent, data = this */
@@ -102,22 +102,23 @@ find_range (GArray  *ranges,
   return low;
 }
 
+/* Whether the range at @i (find_range()'s for @sequence) holds it. */
 static gboolean
-run_has (SeenRun *run,
-         guint64  sequence)
+run_has_at (SeenRun *run,
+            guint    i,
+            guint64  sequence)
 {
-  guint i = find_range (run->ranges, sequence);
-
   return i < run->ranges->len && g_array_index (run->ranges, SequenceRange, i).first <= sequence;
 }
 
-/* Adds @sequence, growing or joining the ranges it touches. */
+/* Adds @sequence, whose find_range() is @i, growing or joining the ranges
+ * it touches. */
 static void
-run_add (SeenRun *run,
-         guint64  sequence)
+run_add_at (SeenRun *run,
+            guint    i,
+            guint64  sequence)
 {
   GArray *ranges = run->ranges;
-  guint i = find_range (ranges, sequence);
   SequenceRange *next = i < ranges->len ? &g_array_index (ranges, SequenceRange, i) : NULL;
   SequenceRange *previous = i > 0 ? &g_array_index (ranges, SequenceRange, i - 1) : NULL;
   gboolean after_previous = previous != NULL && previous->last + 1 == sequence;
@@ -139,13 +140,12 @@ run_add (SeenRun *run,
     g_array_insert_val (ranges, i, single);
 }
 
-/* The run of @run_id, made the most recent; created when @create, the
- * least recent one forgotten past max_runs. */
+/* The run of @run_id (@length bytes), made the most recent; NULL when
+ * it is not known. */
 static SeenRun *
 lookup_run (JsonlSeen  *self,
             const char *run_id,
-            gsize       length,
-            gboolean    create)
+            gsize       length)
 {
   char key[RUN_ID_MAX];
   SeenRun *run;
@@ -153,15 +153,23 @@ lookup_run (JsonlSeen  *self,
   memcpy (key, run_id, length);
   key[length] = '\0';
   run = g_hash_table_lookup (self->runs, key);
-
   if (run != NULL)
     {
       g_queue_unlink (&self->recent, &run->link);
       g_queue_push_head_link (&self->recent, &run->link);
-      return run;
     }
-  if (!create)
-    return NULL;
+  return run;
+}
+
+/* A new run, not known yet, the most recent; the least recent one is
+ * forgotten past max_runs. */
+static SeenRun *
+new_run (JsonlSeen  *self,
+         const char *run_id,
+         gsize       length)
+{
+  SeenRun *run;
+
   if (g_hash_table_size (self->runs) >= self->max_runs)
     {
       GList *oldest = g_queue_pop_tail_link (&self->recent);
@@ -169,7 +177,7 @@ lookup_run (JsonlSeen  *self,
       g_hash_table_remove (self->runs, ((SeenRun *) oldest->data)->run_id);
     }
   run = g_new0 (SeenRun, 1);
-  run->run_id = g_strdup (key);
+  run->run_id = g_strndup (run_id, length);
   run->ranges = g_array_new (FALSE, FALSE, sizeof (SequenceRange));
   run->link.data = run;
   g_hash_table_insert (self->runs, run->run_id, run);
@@ -177,18 +185,49 @@ lookup_run (JsonlSeen  *self,
   return run;
 }
 
-/* Notes the id @id of @length bytes; one that is not RUN:SEQUENCE is
- * ignored. */
+/* Where @id (@length bytes) is or would go. FALSE for an id that is not
+ * RUN:SEQUENCE (@place->run_length is 0 then). */
+static gboolean
+find_place (JsonlSeen      *self,
+            const char     *id,
+            gsize           length,
+            JsonlSeenPlace *place)
+{
+  *place = (JsonlSeenPlace) { .id = id };
+  if (!split_id (id, length, &place->run_length, &place->sequence))
+    {
+      place->run_length = 0;
+      return FALSE;
+    }
+  place->run = lookup_run (self, id, place->run_length);
+  if (place->run != NULL)
+    place->range = find_range (place->run->ranges, place->sequence);
+  return TRUE;
+}
+
+/* Notes the id at @place; one that is not RUN:SEQUENCE is ignored. */
+static void
+note_place (JsonlSeen      *self,
+            JsonlSeenPlace *place)
+{
+  if (place->run_length == 0)
+    return;
+  /* A new run has no range: the sequence goes at index 0. */
+  if (place->run == NULL)
+    place->run = new_run (self, place->id, place->run_length);
+  run_add_at (place->run, place->range, place->sequence);
+}
+
+/* Notes the id @id of @length bytes, read from the file. */
 static void
 note_id (JsonlSeen  *self,
          const char *id,
          gsize       length)
 {
-  gsize run_length;
-  guint64 sequence;
+  JsonlSeenPlace place;
 
-  if (split_id (id, length, &run_length, &sequence))
-    run_add (lookup_run (self, id, run_length, TRUE), sequence);
+  if (find_place (self, id, length, &place))
+    note_place (self, &place);
 }
 
 JsonlSeen *
@@ -310,25 +349,20 @@ jsonl_seen_lock (JsonlSeen   *self,
 }
 
 gboolean
-jsonl_seen_contains (JsonlSeen  *self,
-                     const char *id)
+jsonl_seen_contains (JsonlSeen      *self,
+                     const char     *id,
+                     JsonlSeenPlace *place)
 {
-  gsize run_length;
-  guint64 sequence;
-  SeenRun *run;
-
-  if (!split_id (id, strlen (id), &run_length, &sequence))
-    return FALSE;
-  run = lookup_run (self, id, run_length, FALSE);
-  return run != NULL && run_has (run, sequence);
+  return find_place (self, id, strlen (id), place) && place->run != NULL &&
+         run_has_at (place->run, place->range, place->sequence);
 }
 
 void
-jsonl_seen_add (JsonlSeen  *self,
-                const char *id,
-                gsize       length)
+jsonl_seen_add (JsonlSeen      *self,
+                JsonlSeenPlace *place,
+                gsize           length)
 {
-  note_id (self, id, strlen (id));
+  note_place (self, place);
   self->scanned += length;
 }
 

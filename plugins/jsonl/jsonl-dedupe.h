@@ -17,12 +17,27 @@ gboolean   jsonl_seen_lock      (JsonlSeen   *seen,
                                  int          fd,
                                  const char  *path,
                                  GError     **error);
-/* Whether a line of the file has the id @id. */
-gboolean   jsonl_seen_contains  (JsonlSeen   *seen,
-                                 const char  *id);
-/* Notes the line of @length bytes just appended, with the id @id. */
-void       jsonl_seen_add       (JsonlSeen   *seen,
-                                 const char  *id,
-                                 gsize        length);
+/* Where an id is, or would go, among the ones a JsonlSeen holds: what
+ * jsonl_seen_contains() found, so that jsonl_seen_add() notes the id
+ * without splitting it or looking its run up again. Valid until the next
+ * call on the JsonlSeen; @id must live as long. */
+typedef struct {
+  const char           *id;
+  gsize                 run_length;  /* 0: not RUN:SEQUENCE, never noted */
+  guint64               sequence;
+  struct _JsonlSeenRun *run;         /* NULL: a run not known yet */
+  guint                 range;       /* the first of its ranges ending at or after sequence */
+} JsonlSeenPlace;
+
+/* Whether a line of the file has the id @id; @place is where it is or
+ * would go, for jsonl_seen_add(). */
+gboolean   jsonl_seen_contains  (JsonlSeen      *seen,
+                                 const char     *id,
+                                 JsonlSeenPlace *place);
+/* Notes the line of @length bytes just appended, with the id that
+ * jsonl_seen_contains() found not there at @place. */
+void       jsonl_seen_add       (JsonlSeen      *seen,
+                                 JsonlSeenPlace *place,
+                                 gsize           length);
 void       jsonl_seen_unlock    (JsonlSeen   *seen,
                                  int          fd);

@@ -238,13 +238,14 @@ write_once (JsonlWriter *self,
             GError     **error)
 {
   char id[CHIME_EVENT_ID_LEN];
+  JsonlSeenPlace place;
   gsize length;
   gboolean ok = TRUE;
 
   chime_event_get_id (event, id);
   if (!truncate_once (self, error) || !jsonl_seen_lock (self->seen, self->fd, self->path, error))
     return FALSE;
-  if (jsonl_seen_contains (self->seen, id))
+  if (jsonl_seen_contains (self->seen, id, &place))
     self->n_duplicates++;
   else
     {
@@ -252,7 +253,7 @@ write_once (JsonlWriter *self,
       length = format_line (self, json);
       ok = write_all (self, self->line, length, error);
       if (ok)
-        jsonl_seen_add (self->seen, id, length);
+        jsonl_seen_add (self->seen, &place, length);
     }
   jsonl_seen_unlock (self->seen, self->fd);
   return ok;

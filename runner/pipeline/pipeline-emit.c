@@ -295,22 +295,27 @@ chime_pipeline_run_offer_chunk_events (PipelineRun *run)
 }
 
 gboolean
-chime_pipeline_run_offer_token_behind (PipelineRun *run,
-                                       ChimeEvent  *event)
+chime_pipeline_run_offer_token (PipelineRun *run,
+                                const char  *text,
+                                json_t      *chunk)
 {
-  chime_pipeline_run_queue_chunk_event (run, run->llm, event);
-  return chime_pipeline_run_offer_chunk_events (run);
-}
+  GError *error = NULL;
+  ChimeEmitStatus status;
+  ChimeEvent *held;
+  guint64 ticket;
 
-gboolean
-chime_pipeline_run_answer_token_offer (PipelineRun    *run,
-                                       ChimeEvent     *event,
-                                       ChimeEmitStatus status,
-                                       guint64         ticket,
-                                       GError         *error)
-{
+  /* Behind events still waiting for room, or held retries: in order. */
+  if (G_UNLIKELY (run->n_chunk_events > 0 || run->held_retries.length > 0))
+    {
+      chime_pipeline_run_queue_chunk_event (run, run->llm,
+                                            chime_run_prepare_llm_new_token (run->llm, text, chunk));
+      return chime_pipeline_run_offer_chunk_events (run);
+    }
+  status = chime_run_emit_token_nowait (run->llm, text, chunk, &held, &ticket, &error);
+  if (G_LIKELY (status == CHIME_EMIT_DONE))
+    return TRUE;
   if (status == CHIME_EMIT_WOULD_BLOCK)
-    chime_pipeline_run_queue_chunk_event (run, run->llm, event);   /* still ours */
+    chime_pipeline_run_queue_chunk_event (run, run->llm, held);   /* to offer again */
   return answer_chunk_offer (run, run->llm, status, ticket, error);
 }
 

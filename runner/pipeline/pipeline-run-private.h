@@ -153,37 +153,14 @@ void     chime_pipeline_run_queue_chunk_event (PipelineRun *run,
 /* Offers the chunk's events; TRUE when the runtime took them all, FALSE
  * when the model must pause (it is resumed once they are taken). */
 gboolean chime_pipeline_run_offer_chunk_events (PipelineRun *run);
-/* chime_pipeline_run_offer_token()'s other cases: @event behind events
- * still waiting (queued, then all offered), and the answer to an offer
- * that was not DONE. */
-gboolean chime_pipeline_run_offer_token_behind  (PipelineRun    *run,
-                                                 ChimeEvent     *event);
-gboolean chime_pipeline_run_answer_token_offer  (PipelineRun    *run,
-                                                 ChimeEvent     *event,
-                                                 ChimeEmitStatus status,
-                                                 guint64         ticket,
-                                                 GError         *error);
-
-/* The same for a chunk whose one event is @event (taken), its token on
- * the model's run: offered at once, without the queue, when nothing is
- * waiting before it (every chunk of a stream nobody taps). Inline: once
- * per token, and the common answer is DONE. */
-static inline gboolean
-chime_pipeline_run_offer_token (PipelineRun *run,
-                                ChimeEvent  *event)
-{
-  GError *error = NULL;
-  ChimeEmitStatus status;
-  guint64 ticket;
-
-  /* Behind events still waiting for room, or held retries: in order. */
-  if (G_UNLIKELY (run->n_chunk_events > 0 || run->held_retries.length > 0))
-    return chime_pipeline_run_offer_token_behind (run, event);
-  status = chime_run_emit_nowait (run->llm, event, &ticket, &error);
-  if (G_LIKELY (status == CHIME_EMIT_DONE))
-    return TRUE;
-  return chime_pipeline_run_answer_token_offer (run, event, status, ticket, error);
-}
+/* The same for a chunk whose one event is the token @text (with @chunk,
+ * may be NULL, borrowed) on the model's run: offered at once, without the
+ * queue and without making an event beforehand
+ * (chime_run_emit_token_nowait), when nothing is waiting before it (every
+ * chunk of a stream nobody taps). */
+gboolean chime_pipeline_run_offer_token (PipelineRun *run,
+                                         const char  *text,
+                                         json_t      *chunk);
 void     chime_pipeline_run_clear_chunk_events (PipelineRun *run);
 /* A retry of the model: emitted without holding the stream up. */
 void     chime_pipeline_run_emit_retry (PipelineRun *run,

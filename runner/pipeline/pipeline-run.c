@@ -311,17 +311,20 @@ on_chunk (const char *text,
           gpointer    data)
 {
   PipelineRun *run = data;
-  ChimeEvent *token;
+  g_autoptr (json_t) full = NULL;
 
   chime_string_append_bytes (run->text, text, length);
   if (run->failing || run->cancelled)
     return TRUE;   /* the stream is being cancelled */
-  token = new_token_event (run, text, chunk);
   /* The parser's stream matters only to whoever watches it; its output
    * is the whole text parsed at the end either way. */
-  if (G_LIKELY (!run->pipeline->tap_streams && run->pipeline->on_chunk == NULL))
-    return chime_pipeline_run_offer_token (run, token);
-  return offer_watched_chunk (run, text, token);
+  if (G_UNLIKELY (run->pipeline->tap_streams || run->pipeline->on_chunk != NULL))
+    return offer_watched_chunk (run, text, new_token_event (run, text, chunk));
+  /* A chunk that carries more than text (a piece of a tool call) is
+   * built now; a text chunk is built only if a handler reads it. */
+  if (G_UNLIKELY (chunk != NULL))
+    full = chime_llm_chunk_new (run->llm, text, chunk);
+  return chime_pipeline_run_offer_token (run, text, full);
 }
 
 static void end_parser (PipelineRun *run);

@@ -2,8 +2,17 @@
  * later, from a timer on the runtime's main context; with hang_on it never
  * completes events of that type (for timeout tests); with late_on it
  * completes only events of that type later, by delay_us, reading the
- * event from its completion then rather than keeping a reference. */
+ * event from its completion then rather than keeping a reference. With
+ * wait_at_token it blocks in its call for that token, holding the main
+ * loop, until its log holds the line wait_for_line (written there by
+ * another handler sharing the log): a test that only the other handler's
+ * progress can release (gives up, failing the event, after 10 s). */
 #include "recorder.h"
+
+#include <string.h>
+
+/* How long wait_at_token waits at most: a hang's bound, not a timing. */
+#define WAIT_FOR_LINE_US (10 * G_USEC_PER_SEC)
 
 typedef struct {
   Recorder        *self;
@@ -27,6 +36,47 @@ complete_later (gpointer data)
   g_clear_pointer (&pending->event, chime_event_unref);
   g_free (pending);
   return G_SOURCE_REMOVE;
+}
+
+static gboolean
+log_has_line (const char *path,
+              const char *line)
+{
+  g_autofree char *contents = NULL;
+  g_auto (GStrv) lines = NULL;
+
+  if (!g_file_get_contents (path, &contents, NULL, NULL))
+    return FALSE;
+  lines = g_strsplit (contents, "\n", -1);
+  return g_strv_contains ((const char * const *) lines, line);
+}
+
+/* wait_at_token: FALSE with @error when wait_for_line never appeared. */
+static gboolean
+wait_for_line (Recorder   *self,
+               ChimeEvent *event,
+               GError    **error)
+{
+  const char *at = chime_handler_context_get_string (self->context, "wait_at_token");
+  const char *line = chime_handler_context_get_string (self->context, "wait_for_line");
+  const char *log = chime_handler_context_get_string (self->context, "log");
+  const char *token = chime_event_get_token (event);
+  gint64 give_up;
+
+  if (at[0] == '\0' || token == NULL || strcmp (token, at) != 0 || log == NULL)
+    return TRUE;
+  give_up = g_get_monotonic_time () + WAIT_FOR_LINE_US;
+  while (!log_has_line (log, line))
+    {
+      if (g_get_monotonic_time () > give_up)
+        {
+          g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+                       "gave up at token %s: '%s' never appeared in %s", at, line, log);
+          return FALSE;
+        }
+      g_usleep (1000);
+    }
+  return TRUE;
 }
 
 static void
@@ -57,7 +107,7 @@ on_event (gpointer         instance,
       g_source_unref (timer);
       return;
     }
-  if (recorder_record (self, event, &error))
+  if (wait_for_line (self, event, &error) && recorder_record (self, event, &error))
     chime_completion_complete (completion);
   else
     chime_completion_fail (completion, g_steal_pointer (&error));
@@ -71,6 +121,8 @@ static const ChimeConfigKey async_keys[] = {
   { "hang_on", CHIME_CONFIG_STRING, "", "never complete events of this type" },
   { "late_on", CHIME_CONFIG_STRING, "", "complete only events of this type, delay_us later, "
     "reading the event from the completion" },
+  { "wait_at_token", CHIME_CONFIG_STRING, "", "at this token, block until the log holds wait_for_line" },
+  { "wait_for_line", CHIME_CONFIG_STRING, "", "the line wait_at_token waits for" },
   { NULL }
 };
 
