@@ -32,26 +32,23 @@ cache_drop_run_refs (ChimeEventCache *cache)
  * exit. */
 __thread ChimeEventCache *chime_event_thread_cache __attribute__ ((tls_model ("initial-exec")));
 
-/* An event on a line boundary, from malloc itself: posix_memalign costs
- * some 600 instructions an event and splits the heap around each, and a
- * fresh ring's first lap makes an event for every slot (row 2a of the
- * benchmark, 20,000 tokens in a fresh process, paid 100 instructions a
- * token for it). The offset is below 64: it fits 6 bits. */
+/* An event on a line boundary. posix_memalign costs some 600
+ * instructions an event, and a fresh ring's first lap makes one per slot
+ * (row 2a of the benchmark, 20,000 tokens in a fresh process); aligning
+ * by hand inside a plain g_malloc() block cost a third of that, but its
+ * layout (events 208 bytes apart) made row 2c, four handlers on a full
+ * ring, 40 -> 50-75 ns: the events' lines are what crosses between cores
+ * (docs/benchmarks.md, "The fourth round"). */
 ChimeEvent *
 chime_event_alloc (void)
 {
-  char *block = g_malloc (sizeof (ChimeEvent) + CHIME_EVENT_ALIGN - 1);
-  gsize offset = (gsize) (-(guintptr) block & (CHIME_EVENT_ALIGN - 1));
-  ChimeEvent *event = (ChimeEvent *) (gpointer) (block + offset);
-
-  event->alloc_offset = offset;
-  return event;
+  return g_aligned_alloc (1, sizeof (ChimeEvent), CHIME_EVENT_ALIGN);
 }
 
 void
 chime_event_release (ChimeEvent *event)
 {
-  g_free ((char *) event - event->alloc_offset);
+  g_aligned_free (event);
 }
 
 static void

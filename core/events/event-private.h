@@ -63,8 +63,6 @@ struct _ChimeEvent {
   /* The run_inline handlers have had it (an emission that found the ring
    * full is retried without calling them twice). */
   guint              inline_done : 1;
-  /* How far into its allocation the event begins (event_alloc()). */
-  guint              alloc_offset : 6;
   ChimeRunInfo      *run;        /* owned */
   gint64             monotonic_time;
   /* Its place among the run's events (chime_event_get_sequence()). */
