@@ -21,7 +21,7 @@
  * on the monotonic clock, in microseconds, that never goes back on the
  * thread. It is made as chime makes it (core/events/event-clock.h): an
  * rdtsc extrapolated from a reading of the clock, with the same
- * arithmetic, so the row says what the floor is for an event that must
+ * arithmetic, so that it says what the floor is for an event that must
  * carry its time. It is not a row of bench/run's table: on the VM chime is
  * measured on, the rdtsc alone makes this loop 10 times slower (80 ns
  * against 8), slower than chime's row 1 with the same stamp, whose

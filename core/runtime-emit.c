@@ -173,10 +173,7 @@ chime_runtime_emit_token_slow (ChimeRuntime *runtime,
                                guint64       handler_mask,
                                GError      **error)
 {
-  ChimeEvent *event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run, token);
-
-  chime_event_set_json (&event->chunk, chunk);
-  return chime_runtime_emit (runtime, event, handler_mask, error);
+  return chime_runtime_emit (runtime, chime_event_new_token (run, token, chunk), handler_mask, error);
 }
 
 ChimeEmitStatus
@@ -189,10 +186,9 @@ chime_runtime_emit_token_nowait_slow (ChimeRuntime *runtime,
                                       guint64      *ticket,
                                       GError      **error)
 {
-  ChimeEvent *event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run, token);
+  ChimeEvent *event = chime_event_new_token (run, token, chunk);
   ChimeEmitStatus status;
 
-  chime_event_set_json (&event->chunk, chunk);
   status = chime_runtime_emit_nowait (runtime, event, handler_mask, ticket, error);
   /* Not consumed: the caller's, with its run_inline handlers had. */
   if (status == CHIME_EMIT_WOULD_BLOCK)

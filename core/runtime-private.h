@@ -45,6 +45,16 @@ gboolean        chime_runtime_emit        (ChimeRuntime *runtime,
                                            ChimeEvent   *event,
                                            guint64       handler_mask,
                                            GError      **error);
+/* Whether a token for the handlers of @mask (those of the run that want
+ * tokens) needs nothing but the ring: every one is in token_ring_mask,
+ * and the runtime is not shut down. */
+static inline gboolean
+chime_runtime_token_rides_ring (ChimeRuntime *runtime,
+                                guint64       mask)
+{
+  return mask != 0 && (mask & ~runtime->token_ring_mask) == 0 && runtime->dispatcher != NULL;
+}
+
 /* chime_runtime_emit_token() when the token needs more than the ring. */
 gboolean        chime_runtime_emit_token_slow (ChimeRuntime *runtime,
                                                ChimeRunInfo *run,
@@ -70,7 +80,7 @@ chime_runtime_emit_token (ChimeRuntime *runtime,
 {
   guint64 mask = handler_mask & runtime->type_masks[CHIME_EVENT_LLM_NEW_TOKEN];
 
-  if (G_LIKELY (mask != 0 && (mask & ~runtime->token_ring_mask) == 0 && runtime->dispatcher != NULL))
+  if (G_LIKELY (chime_runtime_token_rides_ring (runtime, mask)))
     {
       if (!chime_trace_check (run->trace, error))
         return FALSE;
@@ -110,7 +120,7 @@ chime_runtime_emit_token_nowait (ChimeRuntime *runtime,
 
   *held = NULL;
   *ticket = 0;
-  if (G_LIKELY (mask != 0 && (mask & ~runtime->token_ring_mask) == 0 && runtime->dispatcher != NULL))
+  if (G_LIKELY (chime_runtime_token_rides_ring (runtime, mask)))
     {
       if (!chime_trace_check (run->trace, error))
         return CHIME_EMIT_FAILED;
@@ -120,8 +130,7 @@ chime_runtime_emit_token_nowait (ChimeRuntime *runtime,
           return chime_trace_check (run->trace, error) ? CHIME_EMIT_DONE : CHIME_EMIT_FAILED;
         case CHIME_TOKEN_NO_ROOM:
           /* The ticket of a full ring is 0: "when there is room". */
-          *held = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run, token);
-          chime_event_set_json (&(*held)->chunk, chunk);
+          *held = chime_event_new_token (run, token, chunk);
           return CHIME_EMIT_WOULD_BLOCK;
         case CHIME_TOKEN_ELSEWHERE:
           break;

@@ -116,6 +116,19 @@ chime_event_set_json (json_t **field,
     *field = json_incref (value);
 }
 
+/* A token event of @run: @token (not NULL) copied, a reference to @chunk
+ * (may be NULL) taken. */
+static inline ChimeEvent *
+chime_event_new_token (ChimeRunInfo *run,
+                       const char   *token,
+                       json_t       *chunk)
+{
+  ChimeEvent *event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run, token);
+
+  chime_event_set_json (&event->chunk, chunk);
+  return event;
+}
+
 ChimeRunInfo *chime_run_info_ref   (ChimeRunInfo *info);
 void          chime_run_info_unref (ChimeRunInfo *info);
 

@@ -207,12 +207,8 @@ prepare_token (ChimeRun   *run,
                const char *token,
                json_t     *chunk)
 {
-  ChimeEvent *event;
-
   REQUIRE_KIND (run, CHIME_RUN_KIND_LLM);
-  event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run->info, token != NULL ? token : "");
-  chime_event_set_json (&event->chunk, chunk);
-  return event;
+  return chime_event_new_token (run->info, token != NULL ? token : "", chunk);
 }
 
 ChimeEvent *
