@@ -1,7 +1,7 @@
 /* Emitting without blocking (chime/emit.h), as an embedder on the main
  * loop uses it: prepared events, the four answers of
  * chime_run_emit_nowait() and chime_run_when_ready(). */
-#include "test-helpers.h"
+#include "dispatch-helpers.h"
 
 #include <string.h>
 
@@ -197,17 +197,13 @@ test_would_block_leaves_the_event_to_offer_again (void **state)
 static void
 test_tokens_offered_as_text_are_done_at_once (void **state)
 {
+  DispatchFixture *f = *state;
   g_autofree char *log = test_path ("text.log");
   g_autoptr (GError) error = NULL;
-  g_autoptr (ChimeRuntime) runtime = test_runtime_new (&error, "[handler r]\nplugin = recorder_sync\n"
-                                                       "log = %s\n", log);
-  g_autoptr (ChimeCallbackManager) manager = chime_runtime_new_callback_manager (runtime);
-  g_autoptr (json_t) messages = test_messages ("human", "hi", NULL);
-  g_autoptr (ChimeRun) llm = chime_callback_manager_on_chat_model_start (manager, NULL, messages, "M",
-                                                                          NULL, &error);
   g_auto (GStrv) lines = NULL;
 
-  assert_non_null (llm);
+  dispatch_start (f, "[handler r]\nplugin = recorder_sync\nlog = %s\n", log);
+  f->llm = start_chat (f->manager);
   /* Fewer than the ring holds: a full one would answer WOULD_BLOCK. */
   for (guint i = 0; i < 500; i++)
     {
@@ -216,12 +212,12 @@ test_tokens_offered_as_text_are_done_at_once (void **state)
       ChimeEvent *held = GINT_TO_POINTER (1);
       guint64 ticket = 1;
 
-      assert_int_equal (chime_run_emit_token_nowait (llm, token, chunk, &held, &ticket, &error),
+      assert_int_equal (chime_run_emit_token_nowait (f->llm, token, chunk, &held, &ticket, &error),
                         CHIME_EMIT_DONE);
       assert_null (held);
       assert_int_equal (ticket, 0);
     }
-  chime_runtime_flush (runtime);
+  chime_runtime_flush (f->runtime);
   lines = test_read_lines (log);
   assert_int_equal (g_strv_length (lines), 501);
   assert_string_equal (lines[1], "r llm_new_token 0");
@@ -235,19 +231,15 @@ test_tokens_offered_as_text_are_done_at_once (void **state)
 static void
 test_a_token_without_room_is_handed_back_as_its_event (void **state)
 {
+  DispatchFixture *f = *state;
   g_autofree char *log = test_path ("text-full.log");
   g_autoptr (GError) error = NULL;
-  g_autoptr (ChimeRuntime) runtime = test_runtime_new (&error, "[runtime]\nqueue_limit = 16\n"
-                                                       "delivery = background\n"
-                                                       "[handler slow]\nplugin = recorder_sync\n"
-                                                       "delay_us = 500\nlog = %s\n", log);
-  g_autoptr (ChimeCallbackManager) manager = chime_runtime_new_callback_manager (runtime);
-  g_autoptr (json_t) messages = test_messages ("human", "hi", NULL);
-  g_autoptr (ChimeRun) llm = chime_callback_manager_on_chat_model_start (manager, NULL, messages, "M",
-                                                                          NULL, &error);
   g_auto (GStrv) lines = NULL;
   guint would_block = 0;
 
+  dispatch_start (f, "[runtime]\nqueue_limit = 16\ndelivery = background\n"
+                  "[handler slow]\nplugin = recorder_sync\ndelay_us = 500\nlog = %s\n", log);
+  f->llm = start_chat (f->manager);
   for (guint i = 0; i < 64; i++)
     {
       g_autofree char *token = g_strdup_printf ("%u", i);
@@ -256,7 +248,7 @@ test_a_token_without_room_is_handed_back_as_its_event (void **state)
       ChimeEmitStatus status;
       guint64 ticket;
 
-      status = chime_run_emit_token_nowait (llm, token, chunk, &held, &ticket, &error);
+      status = chime_run_emit_token_nowait (f->llm, token, chunk, &held, &ticket, &error);
       while (status == CHIME_EMIT_WOULD_BLOCK)
         {
           Ready ready = { 0 };
@@ -266,14 +258,14 @@ test_a_token_without_room_is_handed_back_as_its_event (void **state)
           assert_int_equal (chime_event_get_event_type (held), CHIME_EVENT_LLM_NEW_TOKEN);
           assert_string_equal (chime_event_get_token (held), token);
           assert_true (json_equal (chime_event_get_chunk (held), chunk));
-          chime_run_when_ready (llm, ticket, on_ready, &ready);
+          chime_run_when_ready (f->llm, ticket, on_ready, &ready);
           wait_ready (&ready);
-          status = chime_run_emit_nowait (llm, held, &ticket, &error);
+          status = chime_run_emit_nowait (f->llm, held, &ticket, &error);
         }
       assert_int_equal (status, CHIME_EMIT_DONE);
     }
   assert_true (would_block > 0);
-  chime_runtime_shutdown (runtime);
+  dispatch_stop (f);
   lines = test_read_lines (log);
   assert_int_equal (g_strv_length (lines), 65);
   for (guint i = 0; i < 64; i++)
@@ -291,31 +283,27 @@ test_a_token_without_room_is_handed_back_as_its_event (void **state)
 static void
 test_tokens_offered_as_text_the_long_way (void **state)
 {
+  DispatchFixture *f = *state;
   g_autofree char *log = test_path ("text-long.log");
   g_autoptr (GError) error = NULL;
-  g_autoptr (ChimeRuntime) runtime = test_runtime_new (&error, "[runtime]\ndelivery = awaited\n"
-                                                       "[handler first]\nplugin = recorder_sync\n"
-                                                       "run_inline = true\nlog = %s\n"
-                                                       "[handler second]\nplugin = recorder_sync\n"
-                                                       "log = %s\n", log, log);
-  g_autoptr (ChimeCallbackManager) manager = chime_runtime_new_callback_manager (runtime);
-  g_autoptr (json_t) messages = test_messages ("human", "hi", NULL);
-  g_autoptr (ChimeRun) llm = chime_callback_manager_on_chat_model_start (manager, NULL, messages, "M",
-                                                                          NULL, &error);
   g_auto (GStrv) lines = NULL;
 
-  assert_non_null (llm);
+  dispatch_start (f, "[runtime]\ndelivery = awaited\n"
+                  "[handler first]\nplugin = recorder_sync\nrun_inline = true\nlog = %s\n"
+                  "[handler second]\nplugin = recorder_sync\nlog = %s\n", log, log);
+  f->llm = start_chat (f->manager);
   for (guint i = 0; i < 3; i++)
     {
       g_autofree char *token = g_strdup_printf ("%u", i);
       ChimeEvent *held = NULL;
       guint64 ticket = 1;
 
-      assert_int_equal (chime_run_emit_token_nowait (llm, token, NULL, &held, &ticket, &error),
+      assert_int_equal (chime_run_emit_token_nowait (f->llm, token, NULL, &held, &ticket, &error),
                         CHIME_EMIT_DONE);
       assert_null (held);
       assert_int_equal (ticket, 0);
     }
+  /* Handled already (awaited): the start's two lines, then each token's. */
   lines = test_read_lines (log);
   assert_int_equal (g_strv_length (lines), 8);
   assert_string_equal (lines[2], "first llm_new_token 0");
@@ -514,9 +502,12 @@ main (void)
     cmocka_unit_test (test_tokens_are_done_at_once),
     cmocka_unit_test (test_awaited_tokens_to_a_sync_handler_are_done_at_once),
     cmocka_unit_test (test_would_block_leaves_the_event_to_offer_again),
-    cmocka_unit_test (test_tokens_offered_as_text_are_done_at_once),
-    cmocka_unit_test (test_a_token_without_room_is_handed_back_as_its_event),
-    cmocka_unit_test (test_tokens_offered_as_text_the_long_way),
+    cmocka_unit_test_setup_teardown (test_tokens_offered_as_text_are_done_at_once,
+                                     dispatch_setup, dispatch_teardown),
+    cmocka_unit_test_setup_teardown (test_a_token_without_room_is_handed_back_as_its_event,
+                                     dispatch_setup, dispatch_teardown),
+    cmocka_unit_test_setup_teardown (test_tokens_offered_as_text_the_long_way,
+                                     dispatch_setup, dispatch_teardown),
     cmocka_unit_test (test_raise_error_failure_reaches_the_emitter),
     cmocka_unit_test (test_flush_async),
     cmocka_unit_test (test_events_of_a_run_are_numbered_from_one),
