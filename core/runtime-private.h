@@ -55,6 +55,17 @@ chime_runtime_token_rides_ring (ChimeRuntime *runtime,
   return mask != 0 && (mask & ~runtime->token_ring_mask) == 0 && runtime->dispatcher != NULL;
 }
 
+/* Whether a token for @mask is for no handler and nobody waits for it
+ * (with awaited delivery the emitter still waits for what came before):
+ * then there is nothing to make, only the run tree's failure to look at,
+ * as chime_runtime_emit would. `chime run` with no token handler. */
+static inline gboolean
+chime_runtime_token_goes_nowhere (ChimeRuntime *runtime,
+                                  guint64       mask)
+{
+  return mask == 0 && runtime->settings.delivery != CHIME_DELIVERY_AWAITED && runtime->dispatcher != NULL;
+}
+
 /* chime_runtime_emit_token() when the token needs more than the ring. */
 gboolean        chime_runtime_emit_token_slow (ChimeRuntime *runtime,
                                                ChimeRunInfo *run,
@@ -80,6 +91,8 @@ chime_runtime_emit_token (ChimeRuntime *runtime,
 {
   guint64 mask = handler_mask & runtime->type_masks[CHIME_EVENT_LLM_NEW_TOKEN];
 
+  if (chime_runtime_token_goes_nowhere (runtime, mask))
+    return chime_trace_check (run->trace, error);
   if (G_LIKELY (chime_runtime_token_rides_ring (runtime, mask)))
     {
       if (!chime_trace_check (run->trace, error))
@@ -120,6 +133,8 @@ chime_runtime_emit_token_nowait (ChimeRuntime *runtime,
 
   *held = NULL;
   *ticket = 0;
+  if (chime_runtime_token_goes_nowhere (runtime, mask))
+    return chime_trace_check (run->trace, error) ? CHIME_EMIT_DONE : CHIME_EMIT_FAILED;
   if (G_LIKELY (chime_runtime_token_rides_ring (runtime, mask)))
     {
       if (!chime_trace_check (run->trace, error))
@@ -139,6 +154,7 @@ chime_runtime_emit_token_nowait (ChimeRuntime *runtime,
   return chime_runtime_emit_token_nowait_slow (runtime, run, token, chunk, handler_mask, held, ticket,
                                                error);
 }
+
 /* The same without ever blocking; see ChimeEmitStatus (chime/emit.h). On
  * CHIME_EMIT_WOULD_BLOCK the event is not consumed. */
 ChimeEmitStatus chime_runtime_emit_nowait (ChimeRuntime *runtime,

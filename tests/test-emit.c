@@ -312,6 +312,35 @@ test_tokens_offered_as_text_the_long_way (void **state)
   assert_string_equal (lines[7], "second llm_new_token 2");
 }
 
+/* A token no handler wants (the one handler implements on_llm_start
+ * only) is DONE at once, nothing handed back; the handler's count of
+ * delivered events stays that of the start. */
+static void
+test_a_token_nobody_wants_is_done_at_once (void **state)
+{
+  DispatchFixture *f = *state;
+  g_autoptr (GError) error = NULL;
+  ChimeHandlerStats stats;
+
+  dispatch_start (f, "[handler starts]\nplugin = llm_only\n");
+  f->llm = start_chat (f->manager);
+  for (guint i = 0; i < 100; i++)
+    {
+      ChimeEvent *held = GINT_TO_POINTER (1);
+      guint64 ticket = 1;
+
+      assert_int_equal (chime_run_emit_token_nowait (f->llm, "x", NULL, &held, &ticket, &error),
+                        CHIME_EMIT_DONE);
+      assert_null (held);
+      assert_int_equal (ticket, 0);
+      assert_true (chime_run_on_llm_new_token (f->llm, "y", NULL, &error));
+    }
+  assert_null (error);
+  chime_runtime_flush (f->runtime);
+  stats = stats_of (f->runtime, "starts");
+  assert_int_equal (stats.delivered, 1);
+}
+
 /* A raise_error handler's failure reaches the emitter: the wait for the
  * event it failed on calls back with the failure, and the run tree's next
  * emission fails. */
@@ -507,6 +536,8 @@ main (void)
     cmocka_unit_test_setup_teardown (test_a_token_without_room_is_handed_back_as_its_event,
                                      dispatch_setup, dispatch_teardown),
     cmocka_unit_test_setup_teardown (test_tokens_offered_as_text_the_long_way,
+                                     dispatch_setup, dispatch_teardown),
+    cmocka_unit_test_setup_teardown (test_a_token_nobody_wants_is_done_at_once,
                                      dispatch_setup, dispatch_teardown),
     cmocka_unit_test (test_raise_error_failure_reaches_the_emitter),
     cmocka_unit_test (test_flush_async),

@@ -288,8 +288,8 @@ new_token_event (PipelineRun *run,
   return chime_run_prepare_llm_new_token (run->llm, text, full);
 }
 
-/* A chunk somebody watches the parser's stream of: the token, then what
- * the parser yields for it. */
+/* A chunk whose parser's stream handlers tap: the token, then what the
+ * parser yields for it, as events in that order. */
 static gboolean
 offer_watched_chunk (PipelineRun *run,
                      const char  *text,
@@ -312,19 +312,32 @@ on_chunk (const char *text,
 {
   PipelineRun *run = data;
   g_autoptr (json_t) full = NULL;
+  gboolean go_on;
 
   chime_string_append_bytes (run->text, text, length);
   if (run->failing || run->cancelled)
     return TRUE;   /* the stream is being cancelled */
   /* The parser's stream matters only to whoever watches it; its output
-   * is the whole text parsed at the end either way. */
-  if (G_UNLIKELY (run->pipeline->tap_streams || run->pipeline->on_chunk != NULL))
+   * is the whole text parsed at the end either way. Handlers that tap
+   * the steps' streams get its chunks as events, behind the token. */
+  if (G_UNLIKELY (run->pipeline->tap_streams))
     return offer_watched_chunk (run, text, new_token_event (run, text, chunk));
   /* A chunk that carries more than text (a piece of a tool call) is
    * built now; a text chunk is built only if a handler reads it. */
   if (G_UNLIKELY (chunk != NULL))
     full = chime_llm_chunk_new (run->llm, text, chunk);
-  return chime_pipeline_run_offer_token (run, text, full);
+  go_on = chime_pipeline_run_offer_token (run, text, full);
+  /* A watcher of the parser's stream alone (`chime run` printing it)
+   * gets its chunks here; no event follows the token, so it still goes
+   * without a prepared event. */
+  if (G_UNLIKELY (run->pipeline->on_chunk != NULL))
+    {
+      g_autoptr (json_t) parsed = chime_parser_stream_feed (run->parser, text);
+
+      if (parsed != NULL)
+        stream_output_chunk (run, parsed);
+    }
+  return go_on;
 }
 
 static void end_parser (PipelineRun *run);
