@@ -7,9 +7,10 @@
  * the main loop. See docs/architecture.md.
  *
  * This is the API the runtime uses. Construction is in dispatcher.c;
- * claim, fill, publish and get_head in ring.c; is_done, wait, when_done
- * and flush in wait.c; run_now in caller-runs.c. The other files of core/dispatch/ are internal
- * (dispatch-types.h lists them). */
+ * claim, fill, publish, the token paths and get_head in ring.c; is_done,
+ * wait, when_done and flush in wait.c; run_now in caller-runs.c. The
+ * other files of core/dispatch/ are internal (dispatch-types.h lists
+ * them). */
 #pragma once
 
 #include <chime/runtime.h>

@@ -39,8 +39,6 @@ static gint64 calibration_ns;
 guint64 chime_clock_ns_per_tick_q32;
 guint64 chime_clock_resync_ticks;
 
-typedef ChimeThreadClock ThreadClock;
-
 __thread ChimeThreadClock chime_thread_clock __attribute__ ((tls_model ("initial-exec")));
 
 static gint64
@@ -142,24 +140,22 @@ calibration_end (void)
  * takes four, and a run's first millisecond of tokens paid for them:
  * row 2a of the benchmark, 20,000 tokens in a fresh process). */
 static gint64
-calibrate (ThreadClock *clock)
+calibrate (ChimeThreadClock *clock)
 {
-  gint64 ns, us;
+  gint64 ns;
 
   if (g_atomic_int_get (&tsc_state) == TSC_UNKNOWN)
     calibration_begin ();
   ns = clock_ns ();
   if (g_atomic_int_get (&tsc_state) == TSC_CALIBRATING && ns - calibration_ns >= CALIBRATE_NS)
     calibration_end ();
-  us = MAX (ns / 1000, clock->last_us);
-  clock->last_us = us;
-  return us;
+  return chime_thread_clock_stamp (clock, ns / 1000);
 }
 
 /* This thread's base is older than RESYNC_NS (or it has none): reads the
  * clock, and checks the extrapolation against it. */
 static gint64
-resync (ThreadClock *clock)
+resync (ChimeThreadClock *clock)
 {
   guint64 tsc;
   gint64 ns = clock_sample (&tsc);
@@ -186,23 +182,16 @@ resync (ThreadClock *clock)
 gint64
 chime_event_clock_now_slow (void)
 {
-  ThreadClock *clock = &chime_thread_clock;
-  gint64 us;
+  ChimeThreadClock *clock = &chime_thread_clock;
 
   if (G_UNLIKELY (g_atomic_int_get (&tsc_state) != TSC_USABLE))
     {
+      /* The TSC may have been ahead when it was found unusable. */
       if (g_atomic_int_get (&tsc_state) == TSC_UNUSABLE)
-        {
-          /* It may have been ahead when it was found unusable. */
-          us = MAX (g_get_monotonic_time (), clock->last_us);
-          clock->last_us = us;
-          return us;
-        }
+        return chime_thread_clock_stamp (clock, g_get_monotonic_time ());
       return calibrate (clock);
     }
-  us = MAX (resync (clock) / 1000, clock->last_us);
-  clock->last_us = us;
-  return us;
+  return chime_thread_clock_stamp (clock, resync (clock) / 1000);
 }
 
 void

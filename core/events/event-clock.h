@@ -25,6 +25,18 @@ extern __thread ChimeThreadClock chime_thread_clock __attribute__ ((tls_model ("
  * slow path then. */
 extern guint64 chime_clock_ns_per_tick_q32;
 extern guint64 chime_clock_resync_ticks;
+
+/* @us, or the thread's last stamp if that is later (stamps never go back
+ * on a thread); it becomes the last. */
+static inline gint64
+chime_thread_clock_stamp (ChimeThreadClock *clock,
+                          gint64            us)
+{
+  if (G_UNLIKELY (us < clock->last_us))
+    us = clock->last_us;
+  clock->last_us = us;
+  return us;
+}
 #endif
 
 /* Now on the monotonic clock, in µs, as g_get_monotonic_time() (the same
@@ -43,10 +55,7 @@ chime_event_clock_now (void)
   if (G_UNLIKELY (elapsed >= __atomic_load_n (&chime_clock_resync_ticks, __ATOMIC_ACQUIRE)))
     return chime_event_clock_now_slow ();
   us = (clock->base_ns + (gint64) ((elapsed * chime_clock_ns_per_tick_q32) >> 32)) / 1000;
-  if (G_UNLIKELY (us < clock->last_us))
-    us = clock->last_us;
-  clock->last_us = us;
-  return us;
+  return chime_thread_clock_stamp (clock, us);
 #else
   return chime_event_clock_now_slow ();
 #endif
