@@ -96,9 +96,10 @@ chime_event_cache_take_sequence (ChimeEventCache *cache,
  * stream's events then stay where the ring is, each written once a lap,
  * and a token costs no trip through the cache, no run reference and no
  * free. FALSE otherwise (the caller releases @old and makes a new event;
- * a prefix of its text may have been overwritten). Inline: the stream's
- * token path, whole. */
-static inline gboolean
+ * a prefix of its text may have been overwritten). Always inline: the
+ * stream's token path, whole; ring.c has two callers, and GCC made it a
+ * call of its own (about 28 instructions more per token). */
+static inline __attribute__ ((always_inline)) gboolean
 chime_event_renew_token_in_place (ChimeEvent   *old,
                                   ChimeRunInfo *run,
                                   const char   *token)
