@@ -22,6 +22,7 @@
 
 #include <glib.h>
 #include "events/event-private.h"
+#include "events/event-slab.h"
 #include "plugins/handler.h"
 #include "loop-watchdog.h"
 
@@ -204,6 +205,8 @@ struct _ChimeDispatcher {
   GMutex          async_lock;
   GList          *async_waits;     /* AsyncWait*, guarded by async_lock */
   GPtrArray      *abandoned;       /* timed-out completions, guarded by async_lock */
+  /* The events the slots started with (NULL: none, see dispatcher.c). */
+  ChimeEventSlab *slab;
 
   /* Async calls, marked for the watchdog (NULL: none or disabled). */
   ChimeLoopMark      loop_mark;

@@ -56,6 +56,23 @@ consumer_free (ChimeConsumer *consumer)
   g_aligned_free (consumer);
 }
 
+/* Gives the slots their first events, made in one block (event-slab.c):
+ * otherwise the ring's first lap makes one per token. Only where tokens
+ * are made in their slots (ring.c, publish_token): not under a drop
+ * policy, which moves events out of slots, nor with awaited delivery,
+ * whose tokens take the general path; and not without handlers, where no
+ * event is made. */
+static void
+fill_ring (ChimeDispatcher *d,
+           guint            n_handlers)
+{
+  if (d->drop != NULL || d->caller_runs || n_handlers == 0)
+    return;
+  d->slab = chime_event_slab_new (d->size);
+  for (guint64 i = 0; i < chime_event_slab_get_size (d->slab); i++)
+    d->ring[i].event = chime_event_slab_get_event (d->slab, i);
+}
+
 ChimeDispatcher *
 chime_dispatcher_new (ChimeHandler                 **handlers,
                       guint                          n_handlers,
@@ -80,6 +97,7 @@ chime_dispatcher_new (ChimeHandler                 **handlers,
   d->progress_source = chime_dispatcher_progress_source_new (d);
   g_source_attach (d->progress_source, d->main_context);
 
+  fill_ring (d, n_handlers);
   d->pool = g_thread_pool_new (chime_sync_route_run, d, settings->threads, FALSE, NULL);
   d->consumers = g_new0 (ChimeConsumer *, n_handlers);
   for (guint i = 0; i < n_handlers; i++)
@@ -110,6 +128,7 @@ chime_dispatcher_free (ChimeDispatcher *d)
       chime_event_unref (d->ring[i].event);
   /* Those events' run references went to this thread's event cache. */
   chime_event_cache_drop_run (NULL);
+  chime_event_slab_unref (d->slab);
   g_aligned_free (d->ring);
   g_source_destroy (d->progress_source);
   g_source_unref (d->progress_source);

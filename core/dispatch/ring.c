@@ -300,11 +300,7 @@ publish_token (ChimeDispatcher *d,
   slot = &d->ring[pos & d->mask];
   event = slot->event;
   if (G_UNLIKELY (!chime_event_renew_token_in_place (event, run, token)))
-    {
-      if (event != NULL)
-        chime_event_unref_from_ring (event);
-      event = chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run, token);
-    }
+    event = chime_event_remake_token (event, run, token);
   if (G_UNLIKELY (chunk != NULL))
     chime_event_set_json (&event->chunk, chunk);
   publish_slot (d, pos, slot, event, call_mask, FALSE, FALSE);

@@ -3,6 +3,7 @@
 #include "config.h"
 
 #include "event-cache.h"
+#include "event-slab.h"
 
 /* Gives back @n references to @info at once. */
 static void
@@ -42,13 +43,19 @@ __thread ChimeEventCache *chime_event_thread_cache __attribute__ ((tls_model ("i
 ChimeEvent *
 chime_event_alloc (void)
 {
-  return g_aligned_alloc (1, sizeof (ChimeEvent), CHIME_EVENT_ALIGN);
+  ChimeEvent *event = g_aligned_alloc (1, sizeof (ChimeEvent), CHIME_EVENT_ALIGN);
+
+  event->slab_order = 0;
+  return event;
 }
 
 void
 chime_event_release (ChimeEvent *event)
 {
-  g_aligned_free (event);
+  if (event->slab_order != 0)
+    chime_event_slab_release_event (event);
+  else
+    g_aligned_free (event);
 }
 
 static void
@@ -111,6 +118,9 @@ void
 chime_event_cache_give_run (ChimeEventCache *cache,
                             ChimeRunInfo    *run)
 {
+  /* A blank event of a slab has no run. */
+  if (G_UNLIKELY (run == NULL))
+    return;
   if (G_LIKELY (cache->run == run))
     {
       cache->run_refs++;

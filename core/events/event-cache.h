@@ -125,3 +125,13 @@ chime_event_renew_token_in_place (ChimeEvent   *old,
   old->sequence = chime_event_cache_take_sequence (chime_event_cache_get (), run);
   return TRUE;
 }
+
+/* What the token path does when chime_event_renew_token_in_place cannot:
+ * makes @old, the ring's event in the slot (may be NULL), a token of
+ * @run all the same when the ring holds its only reference and it is a
+ * token (a blank one of a slab, one of another run, one whose text did
+ * not fit), and otherwise releases it and returns a new event. Either way
+ * the result is the token, with the ring's reference. */
+ChimeEvent   *chime_event_remake_token          (ChimeEvent      *old,
+                                                 ChimeRunInfo    *run,
+                                                 const char      *token);

@@ -63,6 +63,9 @@ struct _ChimeEvent {
   /* The run_inline handlers have had it (an emission that found the ring
    * full is retried without calling them twice). */
   guint              inline_done : 1;
+  /* Not 0: the event's memory is part of a slab of 1 << slab_order bytes
+   * (event-slab.c). */
+  guint              slab_order : 5;
   ChimeRunInfo      *run;        /* owned */
   gint64             monotonic_time;
   /* Its place among the run's events (chime_event_get_sequence()). */

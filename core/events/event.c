@@ -88,6 +88,23 @@ chime_event_real_time_offset (void)
   return offset;
 }
 
+/* @event's text becomes a copy of @token: inline when it fits. */
+static void
+copy_token (ChimeEvent *event,
+            const char *token)
+{
+  gsize i = 0;
+
+  /* Tokens are a few bytes: copying up to the NUL costs less than
+   * strlen and memcpy, two calls per token. */
+  while (i < sizeof event->inline_text && (event->inline_text[i] = token[i]) != '\0')
+    i++;
+  if (G_LIKELY (i < sizeof event->inline_text))
+    event->token = event->inline_text;
+  else
+    event->token = g_memdup2 (token, strlen (token) + 1);
+}
+
 ChimeEvent *
 chime_event_new (ChimeEventType type,
                  ChimeRunInfo  *run,
@@ -107,19 +124,43 @@ chime_event_new (ChimeEventType type,
   event->chunk = NULL;
   event->payload = type == CHIME_EVENT_LLM_NEW_TOKEN ? NULL : g_new0 (ChimeEventPayload, 1);
   if (token != NULL)
-    {
-      gsize i = 0;
-
-      /* Tokens are a few bytes: copying up to the NUL costs less than
-       * strlen and memcpy, two calls per token. */
-      while (i < sizeof event->inline_text && (event->inline_text[i] = token[i]) != '\0')
-        i++;
-      if (G_LIKELY (i < sizeof event->inline_text))
-        event->token = event->inline_text;
-      else
-        event->token = g_memdup2 (token, strlen (token) + 1);
-    }
+    copy_token (event, token);
   return event;
+}
+
+ChimeEvent *
+chime_event_remake_token (ChimeEvent   *old,
+                          ChimeRunInfo *run,
+                          const char   *token)
+{
+  ChimeEventCache *cache;
+
+  /* Acquire: as chime_event_unref_from_ring. */
+  if (old == NULL || __atomic_load_n (&old->ref_count, __ATOMIC_ACQUIRE) != 1 ||
+      old->payload != NULL)
+    {
+      if (old != NULL)
+        chime_event_unref_from_ring (old);
+      return chime_event_new (CHIME_EVENT_LLM_NEW_TOKEN, run, token);
+    }
+  cache = chime_event_cache_get ();
+  if (old->token != old->inline_text)
+    g_free ((char *) old->token);
+  if (old->chunk != NULL)
+    {
+      json_decref (old->chunk);
+      old->chunk = NULL;
+    }
+  if (old->run != run)
+    {
+      chime_event_cache_give_run (cache, old->run);
+      old->run = chime_event_cache_take_run (cache, run);
+    }
+  old->inline_done = FALSE;
+  copy_token (old, token);
+  old->monotonic_time = chime_event_clock_now ();
+  old->sequence = chime_event_cache_take_sequence (cache, run);
+  return old;
 }
 
 static void
@@ -161,7 +202,9 @@ chime_event_free (ChimeEvent *event)
   if (event->payload != NULL)
     payload_free (event->payload);
   chime_event_cache_give_run (cache, event->run);
-  if (cache->n < EVENT_CACHE_SIZE)
+  /* An event of a slab is not recycled: one left in a cache would keep
+   * its whole block, and a slot's events are renewed in place anyway. */
+  if (cache->n < EVENT_CACHE_SIZE && event->slab_order == 0)
     cache->events[cache->n++] = event;
   else
     chime_event_release (event);
