@@ -1,7 +1,7 @@
 /* The ring floor: what moving one token event to a handler on another core
  * costs on this machine, with nothing of chime's in the way.
  *
- *   bench-floor [--n N] [--runs R] [--stamped]
+ *   bench-floor [--n N] [--runs R] [--stamped] [--producer-work K]
  *
  * One producer thread and one consumer thread, a ring of 4096 16-byte
  * slots {event, word} and a published cursor, as chime's dispatcher has
@@ -26,7 +26,18 @@
  * measured on, the rdtsc alone makes this loop 10 times slower (80 ns
  * against 8), slower than chime's row 1 with the same stamp, whose
  * emitter takes its lines for writing ahead (docs/benchmarks.md, "The
- * fourth round"). */
+ * fourth round").
+ *
+ * --producer-work K adds K empty loop turns (a compiler barrier each) to
+ * the producer's work per event, nothing else: it shows the floor's two
+ * regimes. While the producer is faster than the consumer the ring stays
+ * full and both stream at the consumer's pace (6-8 ns here); once the
+ * producer is the slower, the consumer catches up after every event and
+ * each event's lines cross between the cores while they are being
+ * written (70-80 ns here). On this VM the turn comes at about K = 20 to
+ * 40: the floor is the first regime, and a producer that does 10 ns more
+ * work per event than the floor's leaves it (docs/benchmarks.md, "The
+ * fifth round"). */
 #include <glib.h>
 
 #include <stdio.h>
@@ -171,6 +182,7 @@ consumer_thread (gpointer data)
 static double
 run_floor (guint64   n,
            gboolean  stamped,
+           gint      producer_work,
            double   *cpu_ns)
 {
   FloorClock clock = { 0 };
@@ -196,6 +208,8 @@ run_floor (guint64   n,
 
       while (pos >= gating + FLOOR_RING)
         gating = __atomic_load_n (&f->done, __ATOMIC_ACQUIRE);
+      for (gint k = 0; k < producer_work; k++)
+        __asm__ volatile ("" ::: "memory");
       event->ref_count = 1;
       event->type = 2;
       memcpy (event->text, digits[pos % 10], 2);
@@ -234,10 +248,13 @@ main (int    argc,
   gint64 n = 20000000;
   gint runs = 3;
   gboolean stamped = FALSE;
+  gint producer_work = 0;
   GOptionEntry entries[] = {
     { "n", 0, 0, G_OPTION_ARG_INT64, &n, "events per run (default 20000000)", "N" },
     { "runs", 0, 0, G_OPTION_ARG_INT, &runs, "runs; the median is printed", "R" },
     { "stamped", 0, 0, G_OPTION_ARG_NONE, &stamped, "stamp every event with the time, as chime does", NULL },
+    { "producer-work", 0, 0, G_OPTION_ARG_INT, &producer_work,
+      "K empty loop turns more per event on the producer (default 0)", "K" },
     { NULL }
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- the ring floor of this machine");
@@ -246,22 +263,24 @@ main (int    argc,
   g_autofree double *cpu = NULL;
 
   g_option_context_add_main_entries (context, entries, NULL);
-  if (!g_option_context_parse (context, &argc, &argv, &error) || runs < 1 || n < 10)
+  if (!g_option_context_parse (context, &argc, &argv, &error) || runs < 1 || n < 10 ||
+      producer_work < 0)
     {
-      g_printerr ("bench-floor: %s\n", error != NULL ? error->message : "--runs >= 1 and --n >= 10");
+      g_printerr ("bench-floor: %s\n", error != NULL ? error->message
+                                                    : "--runs >= 1, --n >= 10 and --producer-work >= 0");
       return 2;
     }
   wall = g_new0 (double, runs);
   cpu = g_new0 (double, runs);
   for (gint r = 0; r < runs; r++)
-    wall[r] = run_floor (n, stamped, &cpu[r]);
+    wall[r] = run_floor (n, stamped, producer_work, &cpu[r]);
   qsort (wall, runs, sizeof (double), compare_doubles);
   qsort (cpu, runs, sizeof (double), compare_doubles);
   g_print ("{\"case\":\"%s\",\"n\":%" G_GINT64_FORMAT ",\"handlers\":1,\"delivery\":\"none\","
            "\"ns_per_event\":%.1f,\"cpu_ns_per_event\":%.1f,\"min_ns\":%.1f,\"max_ns\":%.1f,"
            "\"wall_s\":%.4f,\"peak_rss_mb\":%.1f,\"ok\":true,"
            "\"note\":\"one producer, one consumer, a 4096-slot ring, no locked instruction%s\"}\n",
-           stamped ? "ring_floor_stamped" : "ring_floor", n, wall[runs / 2], cpu[runs / 2],
+           stamped ? "ring_floor_stamped" : producer_work > 0 ? "ring_floor_producer_work" : "ring_floor", n, wall[runs / 2], cpu[runs / 2],
            wall[0], wall[runs - 1], wall[runs / 2] * n / 1e9, bench_peak_rss_mb (),
            stamped ? ", a clock stamp per event" : "");
   return 0;
