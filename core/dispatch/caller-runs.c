@@ -24,6 +24,7 @@
 #include "dispatcher.h"
 #include "consumer.h"
 #include "events/event-clock.h"
+#include "plugins/handler-call.h"
 
 /* Claims @consumer when it is idle, sync, not found slow, and has handled
  * every position below @head and no more. TRUE when this thread owns it. */
@@ -91,7 +92,7 @@ call (ChimeConsumer *consumer,
   if (G_UNLIKELY ((++consumer->inline_runs % SLOW_SAMPLE_EVERY) == 0))
     call_sampled (consumer, event);
   else
-    chime_handler_call_sync (consumer->handler, event->type, event, NULL);
+    chime_handler_call_sync_inline (consumer->handler, event->type, event);
   /* Nothing is queued for it: an isolated handler's host gets the event
    * now, not with a later one. */
   chime_handler_caught_up (consumer->handler);

@@ -16,6 +16,7 @@
 #include "sync-route.h"
 #include "consumer.h"
 #include "drop-policy.h"
+#include "plugins/handler-call.h"
 
 /* Events per turn before yielding the thread to other handlers, when
  * some are waiting for a thread. */
@@ -161,7 +162,7 @@ run_block (ChimeConsumer *consumer,
           if (G_UNLIKELY (consumer->slow))
             call_timed (consumer, chime_slot_type (word), slot->event);
           else
-            chime_handler_call_sync (handler, chime_slot_type (word), slot->event, NULL);
+            chime_handler_call_sync_inline (handler, chime_slot_type (word), slot->event);
         }
       pos++;
       /* Progress a batch at a time (chime_dispatcher_batch), announced

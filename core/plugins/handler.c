@@ -181,20 +181,6 @@ chime_handler_free (ChimeHandler *handler)
   g_aligned_free (handler);
 }
 
-void
-chime_handler_count_delivered (ChimeHandler *handler)
-{
-  /* Only the handler's current owner counts (a handler never runs
-   * concurrently with itself), except thread-safe run_inline handlers,
-   * which emitting threads may call at once. */
-  if (handler->thread_safe)
-    __atomic_add_fetch (&handler->delivered, 1, __ATOMIC_RELAXED);
-  else
-    __atomic_store_n (&handler->delivered,
-                      __atomic_load_n (&handler->delivered, __ATOMIC_RELAXED) + 1,
-                      __ATOMIC_RELAXED);
-}
-
 /* A chat model start declined with NOT_IMPLEMENTED, whose fallback to
  * on_llm_start does nothing: with ignore = llm, LangChain hands it to
  * handle_event with ignore_llm, which skips it; without an on_llm_start
@@ -330,12 +316,41 @@ sync_call_failed (ChimeHandler *handler,
 }
 
 gboolean
+chime_handler_finish_sync_call (ChimeHandler  *handler,
+                                ChimeEventType type,
+                                ChimeEvent    *event,
+                                gboolean       ok,
+                                GError        *local_error,
+                                GError       **error)
+{
+  if (!ok && chime_handler_can_fall_back (handler, event, local_error))
+    {
+      ChimeSyncFunc llm_start = handler->plugin->entries[CHIME_EVENT_LLM_START];
+      ChimeCrashContext saved = chime_crash_context_enter (handler, type, event);
+
+      g_clear_error (&local_error);
+      chime_crash_context.entry = CHIME_EVENT_LLM_START;
+      ok = llm_start (handler->instance, event, &local_error);
+      chime_crash_context_leave (&saved);
+    }
+  chime_handler_count_delivered (handler);
+  if (ok)
+    {
+      /* A plugin that set an error anyway. */
+      g_clear_error (&local_error);
+      return TRUE;
+    }
+  return sync_call_failed (handler, event, local_error, error);
+}
+
+gboolean
 chime_handler_call_sync (ChimeHandler  *handler,
                          ChimeEventType type,
                          ChimeEvent    *event,
                          GError       **error)
 {
   GError *local_error = NULL;
+  ChimeCrashContext saved;
   gboolean ok;
 
   if (G_UNLIKELY (handler->link != NULL))
@@ -347,17 +362,21 @@ chime_handler_call_sync (ChimeHandler  *handler,
           return TRUE;
         }
       ok = chime_host_link_call (handler->link, event, &local_error);
+      chime_handler_count_delivered (handler);
+      if (ok)
+        {
+          g_clear_error (&local_error);
+          return TRUE;
+        }
+      return sync_call_failed (handler, event, local_error, error);
     }
-  else
-    ok = invoke_in_process (handler, type, event, &local_error);
+  saved = chime_crash_context_enter (handler, type, event);
+  ok = ((ChimeSyncFunc) handler->entries[type]) (handler->instance, event, &local_error);
+  chime_crash_context_leave (&saved);
+  if (G_UNLIKELY (!ok || local_error != NULL))
+    return chime_handler_finish_sync_call (handler, type, event, ok, local_error, error);
   chime_handler_count_delivered (handler);
-  if (G_LIKELY (ok))
-    {
-      if (G_UNLIKELY (local_error != NULL))   /* a plugin that set one anyway */
-        g_error_free (local_error);
-      return TRUE;
-    }
-  return sync_call_failed (handler, event, local_error, error);
+  return TRUE;
 }
 
 void

@@ -136,7 +136,29 @@ void     chime_handler_report_failure (ChimeHandler *handler,
  * plugin's own timer): "handler 'NAME' (plugin) failed: message". */
 void     chime_handler_report_failure_outside (ChimeHandler *handler,
                                                const GError *failure);
-void     chime_handler_count_delivered (ChimeHandler *handler);
+/* Counts an event handled. Only the handler's current owner counts (a
+ * handler never runs concurrently with itself), except thread-safe
+ * run_inline handlers, which emitting threads may call at once. Inline:
+ * once per handler per event. */
+static inline void
+chime_handler_count_delivered (ChimeHandler *handler)
+{
+  if (handler->thread_safe)
+    __atomic_add_fetch (&handler->delivered, 1, __ATOMIC_RELAXED);
+  else
+    __atomic_store_n (&handler->delivered,
+                      __atomic_load_n (&handler->delivered, __ATOMIC_RELAXED) + 1,
+                      __ATOMIC_RELAXED);
+}
+/* The rest of chime_handler_call_sync() after an in-process entry point
+ * returned FALSE (@ok; it may fall back to on_llm_start) or set
+ * @local_error (taken) anyway: counts the event and reports a failure. */
+gboolean chime_handler_finish_sync_call (ChimeHandler  *handler,
+                                         ChimeEventType type,
+                                         ChimeEvent    *event,
+                                         gboolean       ok,
+                                         GError        *local_error,
+                                         GError       **error);
 /* chime_handler_caught_up for an isolated handler. */
 void     chime_handler_flush_host (ChimeHandler *handler);
 /* The handler's queue is caught up: what was gathered for it must not
