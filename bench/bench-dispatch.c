@@ -1,6 +1,6 @@
 /* Dispatch overhead benchmark: ns per event through real plugins.
  *
- *   bench-dispatch [--n N] [--runs R] [--only PREFIX,...] [--list]
+ *   bench-dispatch [--n N] [--runs R] [--only PREFIX,...] [--list] [--phases K]
  *
  * Each case builds a runtime with counting handlers loaded from
  * CHIME_PLUGIN_PATH (tests/plugins/counter and counter_async), emits N
@@ -13,7 +13,12 @@
  * whole process per event over the same span (every thread: a consumer
  * spinning on another core counts), and the process's peak RSS. The "floor" case calls a handler function directly in a loop: the
  * physical floor for one handler. Run each case in a fresh process for a
- * meaningful peak RSS (bench/run does). */
+ * meaningful peak RSS (bench/run does).
+ *
+ * --phases K also prints, for each case's first run, how long the
+ * emitter took for each K tokens in turn, in µs, as one JSON line
+ * {"phases":CASE,"every":K,"us":[...]}: where a fresh runtime's time goes
+ * (its ring's first lap, its pool threads' start, waits for room). */
 #include <chime/chime.h>
 
 #include <glib/gstdio.h>
@@ -56,6 +61,9 @@ static const BenchCase cases[] = {
 
 /* The tokens: "0".."9", so handlers can check the order cheaply. */
 static const char *const digits[] = { "0", "1", "2", "3", "4", "5", "6", "7", "8", "9" };
+
+/* --phases: 0, or how many tokens a phase is (first run of a case only). */
+static guint64 phase_every;
 
 static guint64 floor_count;
 
@@ -130,9 +138,32 @@ check_reports (const BenchCase *c,
 
 /* One run of a runtime case: returns the wall ns per event; *emit_ns gets
  * the emitter's own ns per event, *cpu_ns the process's CPU ns per event. */
+/* Prints the phases of a run that began at @start. */
+static void
+print_phases (const BenchCase *c,
+              gint64           start,
+              GArray          *phases)
+{
+  GString *line = g_string_new (NULL);
+
+  g_string_append_printf (line, "{\"phases\":\"%s\",\"every\":%" G_GUINT64_FORMAT ",\"us\":[",
+                          c->name, phase_every);
+  for (guint i = 0; i < phases->len; i++)
+    {
+      gint64 end = g_array_index (phases, gint64, i);
+
+      g_string_append_printf (line, "%s%" G_GINT64_FORMAT, i > 0 ? "," : "", end - start);
+      start = end;
+    }
+  g_string_append (line, "]}\n");
+  g_print ("%s", line->str);
+  g_string_free (line, TRUE);
+}
+
 static double
 run_case (const BenchCase *c,
           guint64          n,
+          gboolean         first,
           double          *emit_ns,
           double          *cpu_ns)
 {
@@ -145,6 +176,8 @@ run_case (const BenchCase *c,
   ChimeRun *llm;
   json_t *messages;
   gint64 start, emitted, flushed, cpu_start, cpu_end;
+  g_autoptr (GArray) phases = first && phase_every > 0 ? g_array_new (FALSE, FALSE, sizeof (gint64))
+                                                       : NULL;
 
   if (!g_key_file_load_from_data (key_file, ini, -1, G_KEY_FILE_NONE, &error))
     g_error ("%s", error->message);
@@ -158,9 +191,26 @@ run_case (const BenchCase *c,
 
   cpu_start = bench_cpu_us ();
   start = g_get_monotonic_time ();
-  for (guint64 i = 0; i < n; i++)
-    if (!chime_run_on_llm_new_token (llm, digits[i % 10], NULL, &error))
-      g_error ("%s", error->message);
+  if (phases == NULL)
+    for (guint64 i = 0; i < n; i++)
+      {
+        if (!chime_run_on_llm_new_token (llm, digits[i % 10], NULL, &error))
+          g_error ("%s", error->message);
+      }
+  else
+    /* A loop of its own, so that the timed loop above stays as it is. */
+    for (guint64 i = 0, left = phase_every; i < n; i++)
+      {
+        if (!chime_run_on_llm_new_token (llm, digits[i % 10], NULL, &error))
+          g_error ("%s", error->message);
+        if (--left == 0)
+          {
+            gint64 now = g_get_monotonic_time ();
+
+            g_array_append_val (phases, now);
+            left = phase_every;
+          }
+      }
   emitted = g_get_monotonic_time ();
   chime_runtime_flush (runtime);
   flushed = g_get_monotonic_time ();
@@ -171,6 +221,8 @@ run_case (const BenchCase *c,
   chime_runtime_unref (runtime);
   check_reports (c, dir, n);
   g_rmdir (dir);
+  if (phases != NULL)
+    print_phases (c, start, phases);
   *emit_ns = (emitted - start) * 1000.0 / n;
   *cpu_ns = (cpu_end - cpu_start) * 1000.0 / n;
   return (flushed - start) * 1000.0 / n;
@@ -205,11 +257,13 @@ main (int    argc,
   gint runs = 3;
   g_autofree char *only = NULL;
   gboolean list = FALSE;
+  gint64 phases = 0;
   GOptionEntry entries[] = {
     { "n", 0, 0, G_OPTION_ARG_INT64, &n, "events per case (default 1000000)", "N" },
     { "runs", 0, 0, G_OPTION_ARG_INT, &runs, "runs per case; the median is printed", "R" },
     { "only", 0, 0, G_OPTION_ARG_STRING, &only, "run cases whose name starts with one of these (comma-separated)", "S" },
     { "list", 0, 0, G_OPTION_ARG_NONE, &list, "list the cases", NULL },
+    { "phases", 0, 0, G_OPTION_ARG_INT64, &phases, "also print the emitter's time per K tokens of each case's first run", "K" },
     { NULL }
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("- chime dispatch benchmark");
@@ -217,11 +271,13 @@ main (int    argc,
   g_auto (GStrv) filters = NULL;
 
   g_option_context_add_main_entries (context, entries, NULL);
-  if (!g_option_context_parse (context, &argc, &argv, &error) || runs < 1 || n < 10)
+  if (!g_option_context_parse (context, &argc, &argv, &error) || runs < 1 || n < 10 || phases < 0)
     {
-      g_printerr ("bench-dispatch: %s\n", error != NULL ? error->message : "--runs >= 1 and --n >= 10");
+      g_printerr ("bench-dispatch: %s\n", error != NULL ? error->message
+                                                       : "--runs >= 1, --n >= 10 and --phases >= 0");
       return 2;
     }
+  phase_every = (guint64) phases;
   filters = only != NULL ? g_strsplit (only, ",", -1) : NULL;
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -241,7 +297,7 @@ main (int    argc,
         }
       for (gint r = 0; r < runs; r++)
         wall[r] = c->floor ? (emit[r] = run_floor (case_n, &cpu[r]))
-                           : run_case (c, case_n, &emit[r], &cpu[r]);
+                           : run_case (c, case_n, r == 0, &emit[r], &cpu[r]);
       qsort (wall, runs, sizeof (double), compare_doubles);
       qsort (emit, runs, sizeof (double), compare_doubles);
       qsort (cpu, runs, sizeof (double), compare_doubles);

@@ -1,6 +1,7 @@
 /* A sync test plugin that keeps token events and looks at them again
  * later: the ring makes each token in the slot it goes to, out of the
- * event it held a lap before (chime_event_renew_token), and this plugin
+ * event it held a lap before (chime_event_renew_token_in_place; on a
+ * fresh ring's first lap, the blank events of its slab), and this plugin
  * says whether that ever changed an event someone still holds or left
  * something of the old token behind. Per token it checks that
  *   - the token events it holds a reference to (every `keep_every`-th
