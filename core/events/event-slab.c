@@ -7,8 +7,8 @@
  * emitter after every token, go idle and are woken again, and 20,000
  * tokens in a fresh process (row 2a of the benchmark) ran at 400 ns each
  * for their first 4,096 (docs/benchmarks.md, "The fifth round"). One
- * block, zeroed when the dispatcher is made, costs one allocation and
- * its page faults there instead.
+ * block, written when the dispatcher is made, costs one mapping and its
+ * page faults there instead.
  *
  * An event of a slab is an event like any other while it is in its slot:
  * the token path renews it in place lap after lap, a handler may keep a
@@ -16,11 +16,13 @@
  * on any thread. But it is not recycled through the event caches once
  * it leaves its slot (chime_event_free): one such event left in a
  * thread's cache would keep its whole block, and a process that makes
- * runtime after runtime would keep a block for each. The block is aligned to its size, a power of
- * two, so an event finds the block's header by masking its own address
- * with the order it carries (ChimeEvent.slab_order), and the header
- * counts what still uses the block: the slab's own reference and every
- * event not yet released. */
+ * runtime after runtime would keep a block for each.
+ *
+ * The block is aligned to its size, a power of two, so an event finds
+ * the block's header by masking its own address with the order it
+ * carries (ChimeEvent.slab_order), and the header counts what still uses
+ * the block: the slab's own reference and every event not yet
+ * released. */
 #include "config.h"
 
 #include "event-slab.h"
@@ -44,12 +46,10 @@ G_STATIC_ASSERT (sizeof (ChimeEventSlab) == sizeof (ChimeEvent));
 G_STATIC_ASSERT ((1u << SLAB_MAX_ORDER) / sizeof (ChimeEvent) >= 2);
 
 /* A block of @size bytes (a power of two, a multiple of the page size)
- * aligned to its size, straight from the kernel: from the heap, a block
- * that is aligned to half a MiB or more leaves its touched pages behind
- * when freed, and the next ring's block lands elsewhere, so that a
- * process making runtime after runtime grew by a block's worth each
- * time (tests/test-dispatch-queues.c). Pages are touched only when
- * written. */
+ * aligned to its size, straight from the kernel: the heap would take
+ * twice the size for such an alignment, and keep the block's touched
+ * pages when it is freed; unmapped, they go back whole. The pages are
+ * zero, and touched only where written. */
 static gpointer
 block_map (gsize size)
 {

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "handler.h"
+#include "handler-call.h"
 #include "crash-report.h"
 #include "events/event-private.h"
 #include "events/trace.h"
@@ -349,12 +350,11 @@ chime_handler_call_sync (ChimeHandler  *handler,
                          ChimeEvent    *event,
                          GError       **error)
 {
-  GError *local_error = NULL;
-  ChimeCrashContext saved;
-  gboolean ok;
-
   if (G_UNLIKELY (handler->link != NULL))
     {
+      GError *local_error = NULL;
+      gboolean ok;
+
       /* After max_restarts crashes: said once, then only counted. */
       if (chime_host_link_is_stopped (handler->link))
         {
@@ -370,13 +370,7 @@ chime_handler_call_sync (ChimeHandler  *handler,
         }
       return sync_call_failed (handler, event, local_error, error);
     }
-  saved = chime_crash_context_enter (handler, type, event);
-  ok = ((ChimeSyncFunc) handler->entries[type]) (handler->instance, event, &local_error);
-  chime_crash_context_leave (&saved);
-  if (G_UNLIKELY (!ok || local_error != NULL))
-    return chime_handler_finish_sync_call (handler, type, event, ok, local_error, error);
-  chime_handler_count_delivered (handler);
-  return TRUE;
+  return chime_handler_call_in_process (handler, type, event, error);
 }
 
 void
